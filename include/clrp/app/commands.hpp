@@ -1,0 +1,16 @@
+// The subcommands of `clrp`. Each lives in its own src/app/cmd_<name>.cpp and
+// registers itself on the top-level CLI11 app; main() only wires them up and
+// turns clrp::Error into a message and a non-zero exit status.
+#pragma once
+
+namespace CLI {
+class App;
+}
+
+namespace clrp::app {
+
+void register_tokenize(CLI::App& app);
+void register_predict(CLI::App& app);
+void register_model_info(CLI::App& app);
+
+}  // namespace clrp::app

@@ -1,0 +1,28 @@
+// Parsing untrusted JSON (safetensors headers, tokenizer.json, config.json,
+// case files) with errors that name the file and byte offset.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
+
+namespace clrp::io {
+
+/// Deepest nesting accepted. nlohmann's parser recurses per level, so a file of
+/// a million '[' would otherwise exhaust the stack.
+inline constexpr int kMaxJsonDepth = 256;
+
+/// Parses `text` (found in `file` at byte `base_offset`). Throws clrp::Error with
+/// the absolute byte offset of a syntax error or of excessive nesting.
+nlohmann::json parse_json(std::string_view text, const std::string& file,
+                          std::uint64_t base_offset = 0);
+
+/// Reads and parses a JSON file.
+nlohmann::json read_json_file(const std::string& path);
+
+/// "a.b[3].c"-style path join for messages.
+std::string json_path(const std::string& parent, const std::string& key);
+std::string json_path(const std::string& parent, std::size_t index);
+
+}  // namespace clrp::io

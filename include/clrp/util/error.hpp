@@ -1,0 +1,48 @@
+// Errors that say what is wrong and where.
+//
+// Every failure caused by user input (a model file, a tokenizer, a config, a
+// campaign spec, a benchmark file, a store) is reported as a clrp::Error that
+// names the file and the place inside it: a field path ("model.layers.3.mlp"),
+// a byte offset, or a line number. The CLI prints the message and exits with a
+// non-zero status; nothing is half-written.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace clrp {
+
+/// Where in an input a problem was found. Every part is optional.
+struct Where {
+  std::string file;                    ///< path of the offending file
+  std::string field;                   ///< field path or key, e.g. "tensors.lm_head.weight.dtype"
+  std::optional<std::uint64_t> offset; ///< byte offset in the file
+  std::optional<std::uint64_t> line;   ///< 1-based line number
+
+  /// "file: at byte 12, field 'x'" style prefix (empty when nothing is known).
+  std::string describe() const;
+};
+
+/// The one exception type for bad input and failed preconditions.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& message);
+  Error(Where where, const std::string& message);
+
+  const Where& where() const { return where_; }
+  /// The message without the location prefix.
+  const std::string& bare_message() const { return bare_; }
+
+ private:
+  Where where_;
+  std::string bare_;
+};
+
+/// Throws Error(where, message) unless `condition` holds.
+inline void require(bool condition, const Where& where, const std::string& message) {
+  if (!condition) throw Error(where, message);
+}
+
+}  // namespace clrp

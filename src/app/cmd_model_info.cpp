@@ -1,0 +1,87 @@
+// clrp model-info: what a model file holds, as clrp reads it.
+#include <CLI/CLI.hpp>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "clrp/app/commands.hpp"
+#include "clrp/app/model_path.hpp"
+#include "clrp/model/checkpoint.hpp"
+
+namespace clrp::app {
+
+namespace {
+
+struct ModelInfoOptions {
+  std::optional<std::string> model;
+  bool json = false;
+};
+
+nlohmann::json describe(const model::Checkpoint& ck) {
+  const model::ModelConfig& c = ck.config();
+  nlohmann::json j;
+  j["path"] = ck.path();
+  j["format"] = ck.format() == model::CheckpointFormat::Gguf ? "gguf" : "huggingface";
+  j["family"] = c.family;
+  j["layers"] = c.num_layers;
+  j["hidden_size"] = c.hidden_size;
+  j["intermediate_size"] = c.intermediate_size;
+  j["heads"] = c.num_heads;
+  j["kv_heads"] = c.num_kv_heads;
+  j["head_dim"] = c.head_dim;
+  j["vocab_size"] = c.vocab_size;
+  j["max_position_embeddings"] = c.max_position_embeddings;
+  j["parameters"] = c.parameter_count();
+  j["storage_dtypes"] = ck.storage_types();
+  j["compute_dtype"] = "float32";
+  j["files"] = ck.files();
+  j["switches"] = {
+      {"norm", model::to_string(c.norm)},
+      {"norm_eps", c.norm_eps},
+      {"activation", model::to_string(c.activation)},
+      {"gated_mlp", c.gated_mlp},
+      {"attention_bias", c.attention_bias},
+      {"mlp_bias", c.mlp_bias},
+      {"positions", c.positions == model::PositionKind::Rotary ? "rotary" : "learned"},
+      {"rope_theta", c.rope_theta},
+      {"rotary_dim", c.rotary_dim()},
+      {"rope_scaling", model::to_string(c.rope_scaling.kind)},
+      {"tie_word_embeddings", c.tie_word_embeddings},
+  };
+  return j;
+}
+
+void run(const ModelInfoOptions& opt) {
+  const auto ck = model::Checkpoint::open(resolve_model_path(opt.model));
+  const nlohmann::json j = describe(ck);
+  if (opt.json) {
+    std::cout << j.dump(2) << "\n";
+    return;
+  }
+  std::cout << "model       " << j["path"].get<std::string>() << " (" << j["format"].get<std::string>() << ")\n"
+            << "family      " << j["family"].get<std::string>() << "\n"
+            << "layers      " << j["layers"] << ", hidden " << j["hidden_size"] << ", MLP "
+            << j["intermediate_size"] << "\n"
+            << "heads       " << j["heads"] << " query, " << j["kv_heads"] << " key/value, head dim "
+            << j["head_dim"] << "\n"
+            << "vocabulary  " << j["vocab_size"] << ", context " << j["max_position_embeddings"] << "\n"
+            << "parameters  " << j["parameters"] << "\n"
+            << "storage     ";
+  for (const auto& d : j["storage_dtypes"]) std::cout << d.get<std::string>() << " ";
+  std::cout << "-> compute float32\n";
+  for (const auto& [k, v] : j["switches"].items()) std::cout << "  " << k << " = " << v.dump() << "\n";
+  std::cout << "files\n";
+  for (const auto& f : j["files"]) std::cout << "  " << f.get<std::string>() << "\n";
+}
+
+}  // namespace
+
+void register_model_info(CLI::App& app) {
+  auto opt = std::make_shared<ModelInfoOptions>();
+  CLI::App* cmd = app.add_subcommand("model-info", "Show a model's family, shapes, switches, dtypes and files");
+  cmd->add_option("--model", opt->model,
+                  "Hugging Face model directory or .gguf file (default: the embedded SmolLM2-135M-Instruct)");
+  cmd->add_flag("--json", opt->json, "Print JSON instead of text");
+  cmd->callback([opt] { run(*opt); });
+}
+
+}  // namespace clrp::app

@@ -1,0 +1,34 @@
+// clrp: contrastive LRP for LLM failures. See README.md and `clrp --help`.
+#include <CLI/CLI.hpp>
+#include <iostream>
+
+#include "clrp/app/commands.hpp"
+#include "clrp/util/error.hpp"
+#include "clrp/util/threads.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "clrp: explains why language models fail on benchmarks, with contrastive LRP.\n"
+      "Run 'clrp <command> --help' for the options of each command."};
+  app.set_version_flag("--version", std::string("clrp ") + CLRP_VERSION);
+  app.require_subcommand(1);
+  int threads = 0;
+  app.add_option("--threads", threads, "Compute threads (default: one per core)")
+      ->check(CLI::NonNegativeNumber);
+  app.parse_complete_callback([&threads] { clrp::util::set_compute_threads(threads); });
+  clrp::app::register_tokenize(app);
+  clrp::app::register_predict(app);
+  clrp::app::register_model_info(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const clrp::Error& e) {
+    std::cerr << "clrp: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "clrp: internal error: " << e.what() << "\n";
+    return 3;
+  }
+  return 0;
+}

@@ -1,0 +1,140 @@
+#include "clrp/model/checkpoint.hpp"
+
+#include <filesystem>
+#include <regex>
+#include <set>
+
+#include "clrp/io/gguf.hpp"
+#include "clrp/io/safetensors.hpp"
+#include "clrp/util/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace clrp::model {
+
+namespace {
+
+std::string shape_string(const std::vector<std::int64_t>& s) {
+  std::string out = "[";
+  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  return out + "]";
+}
+
+// Undo llama.cpp's q/k permutation: GGUF rows are ordered (head, pair, half)
+// so that ggml's interleaved rotary works; Hugging Face orders (head, half, pair).
+void unpermute_rotary_rows(std::vector<float>& w, std::int64_t rows, std::int64_t cols, std::int64_t heads) {
+  const std::int64_t head_dim = rows / heads;
+  const std::int64_t half = head_dim / 2;
+  std::vector<float> out(w.size());
+  for (std::int64_t h = 0; h < heads; ++h)
+    for (std::int64_t j = 0; j < half; ++j)
+      for (std::int64_t s = 0; s < 2; ++s) {
+        const std::int64_t src = h * head_dim + j * 2 + s;  // GGUF row
+        const std::int64_t dst = h * head_dim + s * half + j;  // Hugging Face row
+        std::copy_n(w.begin() + src * cols, cols, out.begin() + dst * cols);
+      }
+  w.swap(out);
+}
+
+}  // namespace
+
+std::string gguf_tensor_name(const std::string& hf) {
+  static const std::pair<const char*, const char*> kTop[] = {
+      {"model.embed_tokens.weight", "token_embd.weight"},
+      {"model.norm.weight", "output_norm.weight"},
+      {"lm_head.weight", "output.weight"},
+  };
+  for (const auto& [h, g] : kTop)
+    if (hf == h) return g;
+  static const std::regex kLayer(R"(model\.layers\.(\d+)\.(.+))");
+  static const std::pair<const char*, const char*> kBlock[] = {
+      {"input_layernorm.weight", "attn_norm.weight"},
+      {"post_attention_layernorm.weight", "ffn_norm.weight"},
+      {"self_attn.q_proj.weight", "attn_q.weight"},
+      {"self_attn.k_proj.weight", "attn_k.weight"},
+      {"self_attn.v_proj.weight", "attn_v.weight"},
+      {"self_attn.o_proj.weight", "attn_output.weight"},
+      {"self_attn.q_proj.bias", "attn_q.bias"},
+      {"self_attn.k_proj.bias", "attn_k.bias"},
+      {"self_attn.v_proj.bias", "attn_v.bias"},
+      {"self_attn.o_proj.bias", "attn_output.bias"},
+      {"mlp.gate_proj.weight", "ffn_gate.weight"},
+      {"mlp.up_proj.weight", "ffn_up.weight"},
+      {"mlp.down_proj.weight", "ffn_down.weight"},
+  };
+  std::smatch m;
+  if (std::regex_match(hf, m, kLayer)) {
+    for (const auto& [h, g] : kBlock)
+      if (m[2] == h) return "blk." + m[1].str() + "." + g;
+  }
+  return "";
+}
+
+Checkpoint Checkpoint::open(const std::string& path) {
+  Checkpoint c;
+  c.path_ = path;
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    c.format_ = CheckpointFormat::HuggingFace;
+    c.config_file_ = (fs::path(path) / "config.json").string();
+    if (!fs::is_regular_file(c.config_file_, ec))
+      throw Error(Where{path}, "not a Hugging Face model directory: config.json is missing");
+    c.config_ = read_hf_config(c.config_file_);
+    c.weights_ = std::make_shared<io::SafetensorsCheckpoint>(path);
+  } else {
+    io::refuse_pickled_weights(path);
+    if (fs::path(path).extension() != ".gguf")
+      throw Error(Where{path}, "expected a Hugging Face model directory or a .gguf file");
+    c.format_ = CheckpointFormat::Gguf;
+    auto g = std::make_shared<io::GgufFile>(path);
+    c.gguf_ = g.get();
+    c.weights_ = g;
+    c.config_ = read_gguf_config(*g);
+  }
+  return c;
+}
+
+std::vector<std::string> Checkpoint::files() const {
+  std::vector<std::string> out;
+  if (!config_file_.empty()) out.push_back(config_file_);
+  for (auto& f : weights_->files()) out.push_back(f);
+  return out;
+}
+
+const io::TensorInfo* Checkpoint::find(const std::string& hf_name) const {
+  if (format_ == CheckpointFormat::HuggingFace) return weights_->find(hf_name);
+  const std::string g = gguf_tensor_name(hf_name);
+  return g.empty() ? nullptr : weights_->find(g);
+}
+
+const io::TensorInfo& Checkpoint::get(const std::string& hf_name) const {
+  if (const auto* t = find(hf_name)) return *t;
+  const std::string g = format_ == CheckpointFormat::Gguf ? gguf_tensor_name(hf_name) : "";
+  throw Error(Where{weights_->files().front(), g.empty() ? hf_name : g},
+              "tensor missing from the model files" + (g.empty() ? "" : " (Hugging Face name " + hf_name + ")"));
+}
+
+std::vector<float> Checkpoint::read(const std::string& hf_name, const std::vector<std::int64_t>& shape) const {
+  const auto& t = get(hf_name);
+  if (t.shape != shape)
+    throw Error(Where{t.file, t.name},
+                "shape " + shape_string(t.shape) + " does not match the config, which implies " + shape_string(shape));
+  if (!io::dtype_is_float_convertible(t.dtype))
+    throw Error(Where{t.file, t.name}, "storage type " + std::string(io::dtype_name(t.dtype)) + " is not a float type");
+  std::vector<float> w = weights_->read_f32(t);
+  if (format_ == CheckpointFormat::Gguf && config_.family == "llama" && shape.size() == 2) {
+    if (hf_name.ends_with("self_attn.q_proj.weight"))
+      unpermute_rotary_rows(w, shape[0], shape[1], config_.num_heads);
+    else if (hf_name.ends_with("self_attn.k_proj.weight"))
+      unpermute_rotary_rows(w, shape[0], shape[1], config_.num_kv_heads);
+  }
+  return w;
+}
+
+std::vector<std::string> Checkpoint::storage_types() const {
+  std::set<std::string> types;
+  for (const auto& t : weights_->tensors()) types.insert(std::string(io::dtype_name(t.dtype)));
+  return {types.begin(), types.end()};
+}
+
+}  // namespace clrp::model
