@@ -20,11 +20,11 @@ struct DTypeTraits {
 
 // GGML block layouts: see docs/architecture.md (model files) for the byte maps.
 constexpr DTypeTraits kTraits[] = {
-    {"F32", 1, 4, true},      {"F16", 1, 2, true},     {"BF16", 1, 2, true},
-    {"F64", 1, 8, true},      {"I8", 1, 1, false},     {"I16", 1, 2, false},
-    {"I32", 1, 4, false},     {"I64", 1, 8, false},    {"U8", 1, 1, false},
-    {"BOOL", 1, 1, false},    {"Q4_0", 32, 18, true},  {"Q4_1", 32, 20, true},
-    {"Q5_0", 32, 22, true},   {"Q5_1", 32, 24, true},  {"Q8_0", 32, 34, true},
+    {"F32", 1, 4, true},      {"F16", 1, 2, true},      {"BF16", 1, 2, true},
+    {"F64", 1, 8, true},      {"I8", 1, 1, false},      {"I16", 1, 2, false},
+    {"I32", 1, 4, false},     {"I64", 1, 8, false},     {"U8", 1, 1, false},
+    {"BOOL", 1, 1, false},    {"Q4_0", 32, 18, true},   {"Q4_1", 32, 20, true},
+    {"Q5_0", 32, 22, true},   {"Q5_1", 32, 24, true},   {"Q8_0", 32, 34, true},
     {"Q2_K", 256, 84, true},  {"Q3_K", 256, 110, true}, {"Q4_K", 256, 144, true},
     {"Q5_K", 256, 176, true}, {"Q6_K", 256, 210, true},
 };
@@ -45,14 +45,23 @@ const DTypeTraits& traits(DType t) {
 }
 }  // namespace
 
-std::string_view dtype_name(DType t) { return traits(t).name; }
-std::int64_t dtype_block_elements(DType t) { return traits(t).block_elements; }
-std::int64_t dtype_block_bytes(DType t) { return traits(t).block_bytes; }
-bool dtype_is_float_convertible(DType t) { return traits(t).float_convertible; }
+std::string_view dtype_name(DType t) {
+  return traits(t).name;
+}
+std::int64_t dtype_block_elements(DType t) {
+  return traits(t).block_elements;
+}
+std::int64_t dtype_block_bytes(DType t) {
+  return traits(t).block_bytes;
+}
+bool dtype_is_float_convertible(DType t) {
+  return traits(t).float_convertible;
+}
 
 std::int64_t TensorInfo::numel() const {
   std::int64_t n = 1;
-  for (auto d : shape) n *= d;
+  for (auto d : shape)
+    n *= d;
   return n;
 }
 
@@ -141,9 +150,9 @@ void WeightSource::read_f32(const TensorInfo& t, std::span<float> out) const {
   const std::int64_t block = dtype_block_elements(t.dtype);
   if (t.numel() % block != 0 ||
       t.nbytes != static_cast<std::uint64_t>(t.numel() / block * dtype_block_bytes(t.dtype)))
-    throw Error(at(t.file, t.name),
-                "tensor byte size " + std::to_string(t.nbytes) + " does not match " +
-                    std::to_string(t.numel()) + " elements of " + std::string(dtype_name(t.dtype)));
+    throw Error(at(t.file, t.name), "tensor byte size " + std::to_string(t.nbytes) +
+                                        " does not match " + std::to_string(t.numel()) +
+                                        " elements of " + std::string(dtype_name(t.dtype)));
   convert_to_f32(t.dtype, t.data, out.data(), t.numel());
 }
 

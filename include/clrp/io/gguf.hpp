@@ -25,8 +25,19 @@ namespace clrp::io {
 /// A GGUF metadata value. Arrays hold one element type; strings are UTF-8 as stored.
 struct GgufValue {
   enum class Type : std::uint32_t {
-    UINT8 = 0, INT8 = 1, UINT16 = 2, INT16 = 3, UINT32 = 4, INT32 = 5, FLOAT32 = 6,
-    BOOL = 7, STRING = 8, ARRAY = 9, UINT64 = 10, INT64 = 11, FLOAT64 = 12,
+    UINT8 = 0,
+    INT8 = 1,
+    UINT16 = 2,
+    INT16 = 3,
+    UINT32 = 4,
+    INT32 = 5,
+    FLOAT32 = 6,
+    BOOL = 7,
+    STRING = 8,
+    ARRAY = 9,
+    UINT64 = 10,
+    INT64 = 11,
+    FLOAT64 = 12,
   };
   Type type = Type::UINT32;
   /// Scalars: integers widened to int64/uint64, floats to double.
