@@ -19,6 +19,8 @@ int main(int argc, char** argv) {
   clrp::app::register_tokenize(app);
   clrp::app::register_predict(app);
   clrp::app::register_model_info(app);
+  clrp::app::register_bench(app);
+  clrp::app::register_env(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -72,7 +72,7 @@ def test_smollm2_gguf_equals_transformers_on_benchmark_prompts(smollm2_gguf, bui
     folder, name = smollm2_gguf.parent, smollm2_gguf.name
     tok = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
     ref = transformers.AutoModelForCausalLM.from_pretrained(
-        folder, gguf_file=name, torch_dtype=torch.float32, attn_implementation="eager").eval()
+        folder, gguf_file=name, dtype=torch.float32, attn_implementation="eager").eval()
     prompts = benchmark_prompts(200, seed=4)
     assert len(prompts) == 200
     ids = [tok(p)["input_ids"][-512:] for p in prompts]

@@ -74,4 +74,4 @@ def make_llama(name: str) -> pathlib.Path:
 def load_reference(path: pathlib.Path) -> transformers.PreTrainedModel:
     """The transformers model in fp32 (bf16 weights upcast), eager attention."""
     return transformers.AutoModelForCausalLM.from_pretrained(
-        path, torch_dtype=torch.float32, attn_implementation="eager").eval()
+        path, dtype=torch.float32, attn_implementation="eager").eval()

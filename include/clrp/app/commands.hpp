@@ -12,5 +12,7 @@ namespace clrp::app {
 void register_tokenize(CLI::App& app);
 void register_predict(CLI::App& app);
 void register_model_info(CLI::App& app);
+void register_bench(CLI::App& app);
+void register_env(CLI::App& app);
 
 }  // namespace clrp::app

@@ -1,0 +1,84 @@
+// clrp bench: timings of clrp's own kernels, for bench/*.py to set side by side
+// with the reference implementations in the same run.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "clrp/app/commands.hpp"
+#include "clrp/app/loaded_model.hpp"
+#include "clrp/util/error.hpp"
+#include "clrp/util/threads.hpp"
+
+namespace clrp::app {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+struct BenchOptions {
+  std::optional<std::string> model;
+  std::int64_t tokens = 512;
+  int repeat = 5;
+  int warmup = 1;
+  std::uint64_t seed = 0;
+};
+
+// Forward pass over `tokens` random ids: model load time, then the median and
+// minimum of `repeat` timed passes after `warmup` untimed ones.
+void run_forward(const BenchOptions& opt) {
+  const auto t_load = Clock::now();
+  const LoadedModel m = load_model(opt.model);
+  const double load_s = seconds_since(t_load);
+  if (opt.tokens > m.checkpoint.config().max_position_embeddings)
+    throw Error("--tokens exceeds the model's context of " +
+                std::to_string(m.checkpoint.config().max_position_embeddings));
+  c10::InferenceMode inference_mode;
+  at::manual_seed(opt.seed);
+  const at::Tensor ids = at::randint(m.checkpoint.config().vocab_size, {1, opt.tokens}, at::kLong);
+  for (int i = 0; i < opt.warmup; ++i) (void)m.decoder->forward(ids);
+  std::vector<double> times;
+  for (int i = 0; i < opt.repeat; ++i) {
+    const auto t0 = Clock::now();
+    const at::Tensor logits = m.decoder->forward(ids);
+    (void)logits.sum().item<float>();
+    times.push_back(seconds_since(t0));
+  }
+  std::sort(times.begin(), times.end());
+  nlohmann::json j{{"benchmark", "forward"},
+                   {"model", m.checkpoint.path()},
+                   {"tokens", opt.tokens},
+                   {"threads", util::compute_threads()},
+                   {"load_seconds", load_s},
+                   {"median_seconds", times[times.size() / 2]},
+                   {"min_seconds", times.front()},
+                   {"repeat", opt.repeat}};
+  std::cout << j.dump() << "\n";
+}
+
+}  // namespace
+
+void register_bench(CLI::App& app) {
+  auto opt = std::make_shared<BenchOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench", "Time clrp's kernels (bench/*.py runs these beside the reference implementations)");
+  cmd->require_subcommand(1);
+  CLI::App* fwd = cmd->add_subcommand("forward", "Model load time and forward-pass time on random tokens (JSON)");
+  fwd->add_option("--model", opt->model,
+                  "Hugging Face model directory or .gguf file (default: the embedded SmolLM2-135M-Instruct)");
+  fwd->add_option("--tokens", opt->tokens, "Sequence length")->check(CLI::PositiveNumber);
+  fwd->add_option("--repeat", opt->repeat, "Timed repetitions")->check(CLI::PositiveNumber);
+  fwd->add_option("--warmup", opt->warmup, "Untimed repetitions first")->check(CLI::NonNegativeNumber);
+  fwd->add_option("--seed", opt->seed, "Seed of the random token ids");
+  fwd->callback([opt] { run_forward(*opt); });
+}
+
+}  // namespace clrp::app

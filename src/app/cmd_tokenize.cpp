@@ -1,0 +1,159 @@
+// clrp tokenize: the model's tokenizer on a text or a file of texts.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <fstream>
+#include <iomanip>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "clrp/app/commands.hpp"
+#include "clrp/app/model_path.hpp"
+#include "clrp/text/chat_template.hpp"
+#include "clrp/text/tokenizer.hpp"
+#include "clrp/util/error.hpp"
+
+namespace clrp::app {
+
+namespace {
+
+struct TokenizeOptions {
+  std::string model;
+  std::string text;
+  std::string input;
+  bool json = false;
+  bool chat = false;
+  bool no_special = false;
+};
+
+struct Session {
+  std::unique_ptr<text::Tokenizer> tokenizer;
+  std::optional<text::ChatTemplate> chat;
+  bool add_special = true;
+};
+
+nlohmann::ordered_json result_json(const Session& s, const std::vector<std::int32_t>& ids) {
+  nlohmann::ordered_json out;
+  out["ids"] = ids;
+  auto& tokens = out["tokens"] = nlohmann::ordered_json::array();
+  for (auto id : ids)
+    tokens.push_back(s.tokenizer->token_string(id));
+  out["decoded"] = s.tokenizer->decode(ids);
+  return out;
+}
+
+std::vector<std::int32_t> encode(const Session& s, const std::string& text) {
+  if (s.chat) return s.tokenizer->encode(s.chat->render_user_prompt(text), false);
+  return s.tokenizer->encode(text, s.add_special);
+}
+
+std::string dump(const nlohmann::ordered_json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+void print_listing(const Session& s, const std::string& model,
+                   const std::vector<std::int32_t>& ids) {
+  std::cout << "model: " << model << "\n";
+  std::cout << ids.size() << (ids.size() == 1 ? " token" : " tokens");
+  if (s.chat) std::cout << " (chat template '" << s.chat->name() << "')";
+  std::cout << "\n";
+  std::cout << std::setw(6) << "#" << std::setw(9) << "id"
+            << "  token\n";
+  for (std::size_t k = 0; k < ids.size(); ++k) {
+    std::cout << std::setw(6) << k << std::setw(9) << ids[k] << "  "
+              << dump(nlohmann::ordered_json(s.tokenizer->token_string(ids[k])));
+    if (s.tokenizer->is_special(ids[k])) std::cout << "  (special)";
+    std::cout << "\n";
+  }
+}
+
+void run_batch(const Session& s, const std::string& path) {
+  std::ifstream file;
+  std::istream* in = &std::cin;
+  if (path != "-") {
+    file.open(path, std::ios::binary);
+    if (!file) throw Error(Where{path}, "cannot open the input file");
+    in = &file;
+  }
+  std::string line;
+  std::uint64_t number = 0;
+  while (std::getline(*in, line)) {
+    ++number;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw Error(Where{path, "", std::nullopt, number}, std::string("invalid JSON: ") + e.what());
+    }
+    if (!j.is_object() || !j.contains("text") || !j["text"].is_string())
+      throw Error(Where{path, "text", std::nullopt, number},
+                  "each line must be a JSON object with a string field \"text\"");
+    std::vector<std::int32_t> ids;
+    try {
+      ids = encode(s, j["text"].get<std::string>());
+    } catch (const Error& e) {
+      throw Error(Where{path, "text", std::nullopt, number}, e.bare_message());
+    }
+    std::cout << dump(result_json(s, ids)) << "\n";
+  }
+  std::cout.flush();
+}
+
+void run(const TokenizeOptions& o, bool model_given, bool text_given, bool input_given) {
+  if (text_given == input_given)
+    throw Error("clrp tokenize needs exactly one of --text TEXT and --input FILE.jsonl");
+  const std::string model =
+      resolve_model_path(model_given ? std::optional<std::string>(o.model) : std::nullopt);
+  Session s;
+  s.tokenizer = text::load_tokenizer(model);
+  s.add_special = !o.no_special;
+  if (o.chat) s.chat = text::load_chat_template(model);
+  if (input_given) {
+    run_batch(s, o.input);
+    return;
+  }
+  const auto ids = encode(s, o.text);
+  if (o.json)
+    std::cout << dump(result_json(s, ids)) << "\n";
+  else
+    print_listing(s, model, ids);
+}
+
+}  // namespace
+
+void register_tokenize(CLI::App& app) {
+  auto opt = std::make_shared<TokenizeOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "tokenize",
+      "Split text into the model's tokens (ids identical to Hugging Face `tokenizers`).\n"
+      "Examples:\n"
+      "  clrp tokenize --text 'Hello world'\n"
+      "  clrp tokenize --model model.gguf --text 'What is 2+2?' --chat --json\n"
+      "  clrp tokenize --input texts.jsonl > tokens.jsonl");
+  auto* model = cmd->add_option(
+      "--model", opt->model,
+      "A .gguf file, a Hugging Face model directory (tokenizer.json) or a tokenizer.json; "
+      "default: the embedded SmolLM2-135M-Instruct GGUF");
+  auto* text = cmd->add_option("--text", opt->text, "The text to tokenize (UTF-8)");
+  auto* input = cmd->add_option(
+      "--input", opt->input,
+      "Batch mode: a JSON-lines file ('-' for stdin), each line {\"text\": ...}; writes one "
+      "JSON object per line, as --json does");
+  text->excludes(input);
+  cmd->add_flag("--json", opt->json,
+                "Print {\"ids\": [...], \"tokens\": [...], \"decoded\": ...}: tokens are the "
+                "surface text of each token, decoded the text of all ids");
+  cmd->add_flag("--chat", opt->chat,
+                "Wrap the text as one user message in the model's chat template (assistant turn "
+                "opened) and tokenize without adding special tokens, as transformers' "
+                "apply_chat_template does");
+  cmd->add_flag("--no-special", opt->no_special,
+                "Do not add the tokenizer's special tokens (e.g. bos): add_special_tokens=False");
+  cmd->callback([opt, model, text, input] {
+    run(*opt, model->count() > 0, text->count() > 0, input->count() > 0);
+  });
+}
+
+}  // namespace clrp::app

@@ -1,0 +1,517 @@
+// Tokenizer: a small hand-written tokenizer.json (expected ids from Hugging
+// Face `tokenizers` 0.22.1), malformed files refused with clrp::Error naming
+// file and field, GGUF metadata, the regex translation and chat templates.
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "../../src/text/regex.hpp"
+#include "../../src/text/unicode.hpp"
+#include "clrp/io/gguf.hpp"
+#include "clrp/text/chat_template.hpp"
+#include "clrp/text/tokenizer.hpp"
+#include "clrp/util/error.hpp"
+
+namespace {
+
+using clrp::text::Tokenizer;
+using Ids = std::vector<std::int32_t>;
+
+const std::string kTiny = std::string(CLRP_TEST_DATA_DIR) + "/tokenizers/tiny_bpe.json";
+
+std::unique_ptr<Tokenizer> tiny() {
+  return Tokenizer::from_tokenizer_json(kTiny);
+}
+
+// --- the hand-written tokenizer ---------------------------------------------------
+
+TEST(Tokenizer, TinyEncodesLikeHuggingFace) {
+  auto t = tiny();
+  EXPECT_EQ(t->encode("hello world!"), (Ids{1, 15, 20, 11, 2}));
+  EXPECT_EQ(t->encode("hello world!", false), (Ids{15, 20, 11}));
+  // Digits(individual_digits=false) keeps "12" and "121" whole; BPE merges "1 2".
+  EXPECT_EQ(t->encode("hello world 12 121"), (Ids{1, 15, 20, 7, 23, 7, 23, 21, 2}));
+  // [MASK] has lstrip and rstrip: it swallows the spaces around it.
+  EXPECT_EQ(t->encode("hello   [MASK]   world"), (Ids{1, 15, 24, 8, 17, 19, 2}));
+  // Unknown characters become <unk>; consecutive ones fuse (fuse_unk).
+  EXPECT_EQ(t->encode("hexxo"), (Ids{1, 12, 0, 6, 2}));
+  EXPECT_EQ(t->encode("Hello"), (Ids{1, 0, 4, 13, 6, 2}));
+  EXPECT_EQ(t->encode("h\xC3\xA9llo"), (Ids{1, 3, 0, 13, 6, 2}));
+  // Special tokens in the text are matched before anything else.
+  EXPECT_EQ(t->encode("<s>hello</s>"), (Ids{1, 1, 15, 2, 2}));
+  EXPECT_EQ(t->encode(""), (Ids{1, 2}));
+  EXPECT_EQ(t->encode("", false), Ids{});
+}
+
+TEST(Tokenizer, TinyDecodes) {
+  auto t = tiny();
+  const Ids a{1, 15, 20, 11, 2};
+  EXPECT_EQ(t->decode(a), "<s>hello world!</s>");
+  EXPECT_EQ(t->decode(a, true), "hello world!");
+  const Ids b{1, 12, 0, 6, 2};
+  EXPECT_EQ(t->decode(b), "<s>he<unk>o</s>");
+  EXPECT_EQ(t->decode(b, true), "heo");
+  const Ids unknown{15, 99, 20};  // unknown ids are skipped, as tokenizers does
+  EXPECT_EQ(t->decode(unknown), "hello world");
+  EXPECT_EQ(t->token_string(20), " world");
+  EXPECT_EQ(t->token_bytes(20), " world");
+  EXPECT_EQ(t->id_to_token(20), "\xC4\xA0world");
+  EXPECT_EQ(t->token_to_id("[MASK]"), 24);
+  EXPECT_THROW(t->token_string(99), clrp::Error);
+  EXPECT_EQ(t->vocab_size(), 25);
+  EXPECT_TRUE(t->is_special(1));
+  EXPECT_FALSE(t->is_special(24));
+  EXPECT_FALSE(t->is_special(15));
+  EXPECT_EQ(t->bos_id(), 1);
+}
+
+TEST(Tokenizer, RejectsInvalidUtf8Input) {
+  auto t = tiny();
+  try {
+    t->encode("ok\xC3(");
+    FAIL() << "no error";
+  } catch (const clrp::Error& e) {
+    EXPECT_EQ(e.where().offset, 2u);
+    EXPECT_NE(std::string(e.what()).find("UTF-8"), std::string::npos);
+  }
+}
+
+TEST(Tokenizer, MergesInListForm) {
+  const std::string json =
+      R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2, "abab": 3},
+    "merges": [["a", "b"], ["ab", "ab"]]}, "pre_tokenizer": null})";
+  auto t = Tokenizer::from_tokenizer_json_text(json, "list.json");
+  EXPECT_EQ(t->encode("ababa"), (Ids{3, 0}));
+  // Without a decoder tokens are joined with spaces, as in tokenizers.
+  const Ids ids{3, 0};
+  EXPECT_EQ(t->decode(ids), "abab a");
+}
+
+TEST(Tokenizer, IgnoreMergesTakesWholeWords) {
+  // "abc" is in the vocabulary but no merge path reaches it.
+  const std::string base =
+      R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "c": 2, "ab": 3, "abc": 4},
+    "merges": ["a b"], "ignore_merges": )";
+  EXPECT_EQ(Tokenizer::from_tokenizer_json_text(base + "false}}", "x.json")->encode("abc"),
+            (Ids{3, 2}));
+  EXPECT_EQ(Tokenizer::from_tokenizer_json_text(base + "true}}", "x.json")->encode("abc"),
+            (Ids{4}));
+}
+
+TEST(Tokenizer, SplitBehaviours) {
+  auto make = [](const std::string& behavior, bool invert) {
+    const std::string json =
+        R"({"model": {"type": "BPE", "vocab": {"a": 0, "-": 1, "a-": 2, "-a": 3}, "merges": ["a -", "- a"]},
+           "pre_tokenizer": {"type": "Split", "pattern": {"String": "-"}, "behavior": ")" +
+        behavior + R"(", "invert": )" + (invert ? "true" : "false") + "}}";
+    return Tokenizer::from_tokenizer_json_text(json, "split.json");
+  };
+  EXPECT_EQ(make("Removed", false)->encode("a-a"), (Ids{0, 0}));
+  EXPECT_EQ(make("Isolated", false)->encode("a-a"), (Ids{0, 1, 0}));
+  EXPECT_EQ(make("MergedWithPrevious", false)->encode("a-a"), (Ids{2, 0}));
+  EXPECT_EQ(make("MergedWithNext", false)->encode("a-a"), (Ids{0, 3}));
+  EXPECT_EQ(make("Contiguous", false)->encode("a--a"), (Ids{0, 1, 1, 0}));
+  EXPECT_EQ(make("Removed", true)->encode("a-a"), (Ids{1}));
+}
+
+// --- malformed tokenizer.json -----------------------------------------------------
+
+// Asserts that parsing `json` fails with a clrp::Error whose message names the
+// file and contains `field` (and `also`, when given).
+void expect_bad(const std::string& json, const std::string& field, const std::string& also = "") {
+  SCOPED_TRACE(json.substr(0, 200));
+  try {
+    Tokenizer::from_tokenizer_json_text(json, "bad/tokenizer.json");
+    FAIL() << "accepted";
+  } catch (const clrp::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("bad/tokenizer.json"), std::string::npos) << msg;
+    EXPECT_NE(msg.find(field), std::string::npos) << msg;
+    if (!also.empty()) {
+      EXPECT_NE(msg.find(also), std::string::npos) << msg;
+    }
+  }
+}
+
+const std::string kModel =
+    R"("model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]})";
+
+TEST(TokenizerJson, NotJson) {
+  expect_bad("{\"model\": ", "byte offset", "invalid JSON");
+  expect_bad("[1, 2", "byte offset");
+  expect_bad("{\"a\": \"\xff\"}", "byte offset");
+  expect_bad(std::string(5000, '['), "byte offset", "nested");
+  expect_bad(R"({"model": 1e99999})", "bad/tokenizer.json", "invalid JSON");
+}
+
+TEST(TokenizerJson, NotJsonFileNamesPathAndOffset) {
+  const auto path = std::filesystem::temp_directory_path() / "clrp_test_tokenizer_bad.json";
+  { std::ofstream(path) << "{\n  \"model\": {\"type\": \"BPE\",, }\n}"; }
+  try {
+    Tokenizer::from_tokenizer_json(path.string());
+    FAIL() << "accepted";
+  } catch (const clrp::Error& e) {
+    EXPECT_EQ(e.where().file, path.string());
+    ASSERT_TRUE(e.where().offset.has_value());
+    EXPECT_EQ(*e.where().offset, 28u);  // the second comma
+  }
+  std::filesystem::remove(path);
+  EXPECT_THROW(Tokenizer::from_tokenizer_json("/nonexistent/tokenizer.json"), clrp::Error);
+}
+
+TEST(TokenizerJson, StructuralErrors) {
+  expect_bad("[]", "must hold a JSON object");
+  expect_bad("{}", "field 'model'", "missing");
+  expect_bad(R"({"model": 3})", "field 'model'");
+  expect_bad(R"({"model": {"type": "WordPiece", "vocab": {}}})", "field 'model.type'", "WordPiece");
+  expect_bad(R"({"model": {"type": "Unigram", "vocab": []}})", "field 'model.type'");
+  expect_bad(R"({"model": {"type": "BPE", "merges": []}})", "field 'model.vocab'", "missing");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": [], "merges": []}})", "field 'model.vocab'");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {}}})", "field 'model.merges'");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {}, "merges": {}}})", "field 'model.merges'");
+  expect_bad(R"({"version": "2.0", )" + kModel + "}", "field 'version'");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {}, "merges": [], "dropout": 0.1}})",
+             "field 'model.dropout'");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {}, "merges": [], "fuse_unk": "yes"}})",
+             "field 'model.fuse_unk'");
+}
+
+TEST(TokenizerJson, VocabularyErrors) {
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": -1}, "merges": []}})",
+             "field 'model.vocab.a'", "out of range");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 1000000000000}, "merges": []}})",
+             "field 'model.vocab.a'", "out of range");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 2000000000}, "merges": []}})",
+             "field 'model.vocab.a'", "out of range");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 1.5}, "merges": []}})",
+             "field 'model.vocab.a'");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": "0"}, "merges": []}})",
+             "field 'model.vocab.a'");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 0}, "merges": []}})",
+             "field 'model.vocab.b'", "also used by token 'a'");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [], "unk_token": "<unk>"}})",
+             "field 'model.unk_token'");
+}
+
+TEST(TokenizerJson, MergeErrors) {
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": ["a b"]}})",
+             "field 'model.merges[0]'", "'b'");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": ["a b"]}})",
+             "field 'model.merges[0]'", "'ab'");
+  expect_bad(
+      R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b", "a b c"]}})",
+      "field 'model.merges[1]'");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["ab"]}})",
+             "field 'model.merges[0]'");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [["a"]]}})",
+             "field 'model.merges[0]'");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [["a", 1]]}})",
+             "field 'model.merges[0][1]'");
+  expect_bad(R"({"model": {"type": "BPE", "vocab": {"a": 0}, "merges": [7]}})",
+             "field 'model.merges[0]'");
+}
+
+TEST(TokenizerJson, PipelineErrors) {
+  expect_bad("{" + kModel + R"(, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "(a"},
+             "behavior": "Isolated", "invert": false}})",
+             "field 'pre_tokenizer.pattern.Regex'", "invalid regular expression");
+  expect_bad("{" + kModel +
+                 R"(, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "ByteLevel"},
+             {"type": "Split", "pattern": {"Regex": "[z-a]"}, "behavior": "Isolated"}]}})",
+             "field 'pre_tokenizer.pretokenizers[1].pattern.Regex'");
+  expect_bad("{" + kModel + R"(, "pre_tokenizer": {"type": "Split", "pattern": {"Regex": "a"},
+             "behavior": "Sideways"}})",
+             "field 'pre_tokenizer.behavior'", "Sideways");
+  expect_bad("{" + kModel +
+                 R"(, "pre_tokenizer": {"type": "Split", "pattern": "a", "behavior": "Isolated"}})",
+             "field 'pre_tokenizer.pattern'");
+  expect_bad("{" + kModel + R"(, "pre_tokenizer": {"type": "Metaspace"}})",
+             "field 'pre_tokenizer.type'", "Metaspace");
+  expect_bad("{" + kModel + R"(, "pre_tokenizer": {"pattern": 1}})", "field 'pre_tokenizer.type'",
+             "missing");
+  expect_bad("{" + kModel + R"(, "normalizer": {"type": "Lowercase"}})", "field 'normalizer.type'",
+             "Lowercase");
+  expect_bad("{" + kModel +
+                 R"(, "normalizer": {"type": "Sequence", "normalizers": [{"type": "NFC"}, 5]}})",
+             "field 'normalizer.normalizers[1]'");
+  expect_bad("{" + kModel + R"(, "decoder": {"type": "WordPiece"}})", "field 'decoder.type'");
+  expect_bad("{" + kModel + R"(, "post_processor": {"type": "TemplateProcessing",
+             "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}], "special_tokens": {}}})",
+             "field 'post_processor.single[0].SpecialToken.id'", "'<s>'");
+  expect_bad("{" + kModel + R"(, "post_processor": {"type": "TemplateProcessing",
+             "single": [{"SpecialToken": {"id": "<s>", "type_id": 0}}],
+             "special_tokens": {"<s>": {"id": "<s>", "ids": [77], "tokens": ["<s>"]}}}})",
+             "field 'post_processor'", "77");
+  expect_bad(
+      "{" + kModel + R"(, "post_processor": {"type": "ByteLevel"}, "added_tokens": [{"id": 3}]})",
+      "field 'added_tokens[0].content'", "missing");
+  expect_bad("{" + kModel + R"(, "added_tokens": [{"id": 3, "content": 5}]})",
+             "field 'added_tokens[0].content'");
+  expect_bad("{" + kModel + R"(, "added_tokens": [{"id": 3, "content": "x", "special": 1}]})",
+             "field 'added_tokens[0].special'");
+  expect_bad("{" + kModel + R"(, "added_tokens": {}})", "field 'added_tokens'");
+}
+
+// --- regex and Unicode helpers -------------------------------------------------------
+
+std::vector<std::pair<std::size_t, std::size_t>> matches(const std::string& pattern,
+                                                         const std::string& text) {
+  clrp::text::detail::Regex re(pattern);
+  std::vector<std::pair<std::size_t, std::size_t>> out;
+  re.find_all(text, out);
+  return out;
+}
+
+TEST(TokenizerRegex, WhiteSpaceIsOnigurumas) {
+  // U+180E MONGOLIAN VOWEL SEPARATOR is no White_Space (PCRE2's own \s takes it); U+0085 is.
+  EXPECT_TRUE(matches("\\s", "\xE1\xA0\x8E").empty());
+  EXPECT_EQ(matches("\\s", "\xC2\x85").size(), 1u);
+  EXPECT_EQ(matches("[^\\S]", "a b").size(), 1u);
+  EXPECT_EQ(matches("[\\S]+", "ab cd").size(), 2u);
+  EXPECT_EQ(matches("\\h+", "a b1").size(), 2u);  // hexadecimal digits, as in Oniguruma
+  EXPECT_EQ(matches("\\u0041", "BAB"), (std::vector<std::pair<std::size_t, std::size_t>>{{1, 2}}));
+  // Empty matches: onig's iterator steps one character past an empty match at the previous end.
+  EXPECT_EQ(matches("x*", "abxxc"),
+            (std::vector<std::pair<std::size_t, std::size_t>>{{0, 0}, {1, 1}, {2, 4}, {5, 5}}));
+  EXPECT_THROW(clrp::text::detail::Regex("(unclosed"), clrp::text::detail::RegexError);
+  // Case-insensitive contractions: 'S and 'ſ (long s) both match, as in Oniguruma.
+  EXPECT_EQ(matches("(?i:'s)", "x'S x'\xC5\xBF").size(), 2u);
+}
+
+TEST(TokenizerUnicode, LossyDecodingLikeRust) {
+  using clrp::text::detail::utf8_lossy;
+  EXPECT_EQ(utf8_lossy("ab"), "ab");
+  EXPECT_EQ(utf8_lossy("a\xC3"), "a\xEF\xBF\xBD");
+  EXPECT_EQ(utf8_lossy("\xF0\x9F\x98"), "\xEF\xBF\xBD");  // one maximal subpart
+  EXPECT_EQ(utf8_lossy("\xE0\x80\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // overlong
+  EXPECT_EQ(utf8_lossy("\xED\xA0\x80"), "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD");  // surrogate
+  EXPECT_EQ(clrp::text::detail::normalize("e\xCC\x81", clrp::text::detail::NormalForm::NFC),
+            "\xC3\xA9");
+  EXPECT_EQ(clrp::text::detail::byte_to_unicode()[' '], "\xC4\xA0");
+  EXPECT_EQ(clrp::text::detail::unicode_to_byte(0x120), ' ');
+}
+
+// --- GGUF metadata ---------------------------------------------------------------------
+
+class GgufWriter {
+ public:
+  std::vector<std::uint8_t> b;
+  std::uint64_t n_kv = 0;
+  void raw(const void* p, std::size_t n) {
+    const auto* c = static_cast<const std::uint8_t*>(p);
+    b.insert(b.end(), c, c + n);
+  }
+  void u32(std::uint32_t v) { raw(&v, 4); }
+  void u64(std::uint64_t v) { raw(&v, 8); }
+  void str(const std::string& s) {
+    u64(s.size());
+    raw(s.data(), s.size());
+  }
+  void kv_string(const std::string& k, const std::string& v) {
+    ++n_kv;
+    str(k);
+    u32(8);
+    str(v);
+  }
+  void kv_u32(const std::string& k, std::uint32_t v) {
+    ++n_kv;
+    str(k);
+    u32(4);
+    u32(v);
+  }
+  void kv_bool(const std::string& k, bool v) {
+    ++n_kv;
+    str(k);
+    u32(7);
+    const std::uint8_t x = v ? 1 : 0;
+    raw(&x, 1);
+  }
+  void kv_strings(const std::string& k, const std::vector<std::string>& v) {
+    ++n_kv;
+    str(k);
+    u32(9);
+    u32(8);
+    u64(v.size());
+    for (const auto& s : v)
+      str(s);
+  }
+  void kv_i32s(const std::string& k, const std::vector<std::int32_t>& v) {
+    ++n_kv;
+    str(k);
+    u32(9);
+    u32(5);
+    u64(v.size());
+    for (auto x : v)
+      raw(&x, 4);
+  }
+  std::string write(const std::string& name) const {
+    std::vector<std::uint8_t> file;
+    const char magic[4] = {'G', 'G', 'U', 'F'};
+    file.insert(file.end(), magic, magic + 4);
+    const std::uint32_t version = 3;
+    const std::uint64_t n_tensors = 0;
+    const auto* pv = reinterpret_cast<const std::uint8_t*>(&version);
+    file.insert(file.end(), pv, pv + 4);
+    const auto* pt = reinterpret_cast<const std::uint8_t*>(&n_tensors);
+    file.insert(file.end(), pt, pt + 8);
+    const auto* pk = reinterpret_cast<const std::uint8_t*>(&n_kv);
+    file.insert(file.end(), pk, pk + 8);
+    file.insert(file.end(), b.begin(), b.end());
+    const auto path = (std::filesystem::temp_directory_path() / name).string();
+    std::ofstream(path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(file.data()),
+               static_cast<std::streamsize>(file.size()));
+    return path;
+  }
+};
+
+GgufWriter tiny_gguf(const std::string& model, const std::string& pre) {
+  GgufWriter w;
+  w.kv_string("general.architecture", "llama");
+  w.kv_string("tokenizer.ggml.model", model);
+  if (!pre.empty()) w.kv_string("tokenizer.ggml.pre", pre);
+  // Byte-level tokens: "Ġ" is the space.
+  w.kv_strings("tokenizer.ggml.tokens", {"<|endoftext|>", "<|im_start|>", "h", "i", "\xC4\xA0", "1",
+                                         "2", "hi", "\xC4\xA0hi", "12",
+                                         "\xC4\xA0"
+                                         "1"});
+  w.kv_i32s("tokenizer.ggml.token_type", {3, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1});
+  w.kv_strings("tokenizer.ggml.merges", {"h i", "\xC4\xA0 hi", "1 2", "\xC4\xA0 1"});
+  w.kv_u32("tokenizer.ggml.bos_token_id", 1);
+  w.kv_u32("tokenizer.ggml.eos_token_id", 0);
+  return w;
+}
+
+TEST(TokenizerGguf, SmolLmStyle) {
+  auto w = tiny_gguf("gpt2", "smollm");
+  w.kv_bool("tokenizer.ggml.add_bos_token", false);
+  const auto path = w.write("clrp_test_tok_smollm.gguf");
+  const clrp::io::GgufFile g(path);
+  auto t = Tokenizer::from_gguf(g);
+  // Digits are split one by one before the GPT-2 regex: " 12" -> " ", "1", "2".
+  EXPECT_EQ(t->encode("hi hi 12<|im_start|>"), (Ids{7, 8, 4, 5, 6, 1}));
+  EXPECT_EQ(t->bos_id(), 1);
+  EXPECT_EQ(t->eos_id(), 0);
+  EXPECT_TRUE(t->is_special(1));
+  const Ids ids{7, 8, 1};
+  EXPECT_EQ(t->decode(ids), "hi hi<|im_start|>");
+  EXPECT_EQ(t->decode(ids, true), "hi hi");
+  std::filesystem::remove(path);
+}
+
+TEST(TokenizerGguf, Gpt2StyleAndBos) {
+  auto w = tiny_gguf("gpt2", "gpt-2");
+  w.kv_bool("tokenizer.ggml.add_bos_token", true);
+  const auto path = w.write("clrp_test_tok_gpt2.gguf");
+  const clrp::io::GgufFile g(path);
+  auto t = Tokenizer::from_gguf(g);
+  // Without the digit split " 12" is one piece; "1 2" outranks "Ġ 1": "Ġ", "12".
+  EXPECT_EQ(t->encode("hi 12"), (Ids{1, 7, 4, 9}));
+  EXPECT_EQ(t->encode("hi 12", false), (Ids{7, 4, 9}));
+  std::filesystem::remove(path);
+}
+
+void expect_bad_gguf(GgufWriter w, const std::string& key, const std::string& also) {
+  const auto path = w.write("clrp_test_tok_bad.gguf");
+  try {
+    const clrp::io::GgufFile g(path);
+    Tokenizer::from_gguf(g);
+    FAIL() << "accepted";
+  } catch (const clrp::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find(path), std::string::npos) << msg;
+    EXPECT_NE(msg.find(key), std::string::npos) << msg;
+    EXPECT_NE(msg.find(also), std::string::npos) << msg;
+  }
+  std::filesystem::remove(path);
+}
+
+TEST(TokenizerGguf, Errors) {
+  expect_bad_gguf(tiny_gguf("gpt2", "no-such-pre"), "tokenizer.ggml.pre", "no-such-pre");
+  expect_bad_gguf(tiny_gguf("gpt2", ""), "tokenizer.ggml.pre", "missing");
+  expect_bad_gguf(tiny_gguf("llama", "default"), "tokenizer.ggml.model", "llama");
+  auto w = tiny_gguf("gpt2", "smollm");
+  w.kv_u32("tokenizer.ggml.padding_token_id", 500);
+  expect_bad_gguf(w, "tokenizer.ggml.padding_token_id", "500");
+  GgufWriter bad_merge;
+  bad_merge.kv_string("tokenizer.ggml.model", "gpt2");
+  bad_merge.kv_string("tokenizer.ggml.pre", "gpt2");
+  bad_merge.kv_strings("tokenizer.ggml.tokens", {"a", "b"});
+  bad_merge.kv_strings("tokenizer.ggml.merges", {"a b"});
+  expect_bad_gguf(bad_merge, "tokenizer.ggml.merges[0]", "'ab'");
+}
+
+// --- chat templates ---------------------------------------------------------------------
+
+// SmolLM2-135M-Instruct's template, as its GGUF stores it (literal newlines in strings).
+const std::string kSmolLm2Template =
+    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ "
+    "'<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+    "Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] "
+    "+ "
+    "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' "
+    "}}{% "
+    "endif %}";
+
+TEST(ChatTemplate, SmolLm2) {
+  const auto t = clrp::text::ChatTemplate::recognise(kSmolLm2Template, clrp::Where{"x.gguf"});
+  EXPECT_EQ(t.name(), "chatml-default-system");
+  EXPECT_EQ(t.default_system(),
+            "You are a helpful AI assistant named SmolLM, trained by Hugging Face");
+  EXPECT_EQ(t.render_user_prompt("Hi"),
+            "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
+            "Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
+  const std::vector<clrp::text::ChatMessage> with_system{{"system", "Be brief."}, {"user", "Hi"}};
+  EXPECT_EQ(t.render(with_system, false),
+            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
+}
+
+TEST(ChatTemplate, WhitespaceAndEscapesDoNotMatter) {
+  // The same template with escaped newlines, other spacing, double quotes and a final newline.
+  const std::string variant =
+      "{%- for message in messages -%}\n{% if loop.first and messages[0][\"role\"] != \"system\" %}"
+      "{{ \"<|im_start|>system\\nYou are Bob\\u0021<|im_end|>\\n\" }}{% endif %}"
+      "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+      "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}\n";
+  const auto t = clrp::text::ChatTemplate::recognise(variant, clrp::Where{"v"});
+  EXPECT_EQ(t.default_system(), "You are Bob!");
+}
+
+TEST(ChatTemplate, UnknownTemplateNamesItsOrigin) {
+  try {
+    clrp::text::ChatTemplate::recognise(
+        "{{ messages[0]['content'] }}",
+        clrp::Where{"m.gguf", "tokenizer.chat_template", std::nullopt});
+    FAIL() << "accepted";
+  } catch (const clrp::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("m.gguf"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("tokenizer.chat_template"), std::string::npos) << msg;
+  }
+  // A literal text between tags changes the output: not the known template.
+  EXPECT_THROW(clrp::text::ChatTemplate::recognise(kSmolLm2Template + "x", clrp::Where{"v"}),
+               clrp::Error);
+}
+
+TEST(ChatTemplate, Llama3TrimsContent) {
+  const std::string llama3 =
+      "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
+      "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | "
+      "trim + "
+      "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif "
+      "%}{{ "
+      "content }}{% endfor %}{% if add_generation_prompt %}{{ "
+      "'<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
+  const auto t = clrp::text::ChatTemplate::recognise(llama3, clrp::Where{"c"}, "<|begin_of_text|>");
+  EXPECT_EQ(t.name(), "llama3");
+  EXPECT_EQ(t.render_user_prompt("  Hi \n"),
+            "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+}  // namespace
