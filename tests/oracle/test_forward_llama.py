@@ -67,22 +67,23 @@ def test_layer_ranges_compose(split, build_tool, tmp_path):
 LLAMA_BASE_VOCAB = 311
 
 
+@torch.inference_mode()
 def test_smollm2_gguf_equals_transformers_on_benchmark_prompts(smollm2_gguf, build_tool, tmp_path):
     """200 real benchmark prompts: max |Δlogit| ≤ 2e-3 at the last position and the same top-1 on every prompt."""
     folder, name = smollm2_gguf.parent, smollm2_gguf.name
     tok = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
-    ref = transformers.AutoModelForCausalLM.from_pretrained(
-        folder, gguf_file=name, dtype=torch.float32, attn_implementation="eager").eval()
+    ref = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32).eval()
     prompts = benchmark_prompts(200, seed=4)
     assert len(prompts) == 200
-    ids = [tok(p)["input_ids"][-512:] for p in prompts]
+    # The last 192 tokens of each prompt keep the test within CI's budget on 2 cores.
+    ids = [tok(p)["input_ids"][-192:] for p in prompts]
     got = clrp_logits(build_tool("clrp_forward_logits"), smollm2_gguf, ids, tmp_path, all_positions=False)
     got = got.reshape(len(ids), -1)
     worst = 0.0
     mismatched = []
     for i, seq in enumerate(ids):
         with torch.no_grad():
-            want = ref(torch.tensor([seq])).logits[0, -1].numpy()
+            want = ref(torch.tensor([seq]), logits_to_keep=1).logits[0, -1].numpy()
         worst = max(worst, float(np.abs(got[i] - want).max()))
         if int(got[i].argmax()) != int(want.argmax()):
             mismatched.append(i)

@@ -44,10 +44,33 @@ LLAMA_VARIANTS: dict[str, dict] = {
 }
 
 
+TOKENIZER_TEXT = (
+    "The quick brown fox jumps over the lazy dog. Question: What is the capital of France? Answer: Paris.\n"
+    "Which of these is a mammal? A. shark B. whale C. trout D. eel. Answer: B. 12 + 30 = 42.\n"
+) * 20
+
+
+def ensure_tokenizer(out: pathlib.Path, vocab_size: int) -> None:
+    """A byte-level BPE tokenizer.json of exactly `vocab_size` entries, trained on fixed text."""
+    if (out / "tokenizer.json").exists():
+        return
+    import tokenizers
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+
+    tok = tokenizers.Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+                                  special_tokens=["<|endoftext|>"], show_progress=False)
+    tok.train_from_iterator([TOKENIZER_TEXT], trainer)
+    tok.save(str(out / "tokenizer.json"))
+
+
 def make_llama(name: str) -> pathlib.Path:
-    """Creates (once) and returns the model directory of LLAMA_VARIANTS[name]."""
+    """Creates (once) and returns the model directory of LLAMA_VARIANTS[name] (with a tokenizer.json)."""
     out = FIXTURES / name
     if (out / "config.json").exists():
+        ensure_tokenizer(out, LLAMA_BASE["vocab_size"])
         return out
     spec = dict(LLAMA_BASE)
     spec.update(LLAMA_VARIANTS[name])
@@ -67,6 +90,7 @@ def make_llama(name: str) -> pathlib.Path:
         model = model.to(torch.bfloat16)
     tmp = out.with_suffix(".tmp")
     model.save_pretrained(tmp, safe_serialization=True, max_shard_size=shard or "10GB")
+    ensure_tokenizer(tmp, config.vocab_size)
     tmp.rename(out)
     return out
 

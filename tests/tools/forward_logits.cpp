@@ -51,17 +51,13 @@ int main(int argc, char** argv) {
       const auto j = nlohmann::json::parse(line);
       std::vector<std::int64_t> ids = j.at("ids").get<std::vector<std::int64_t>>();
       at::Tensor t = at::tensor(ids, at::kLong).unsqueeze(0);
-      at::Tensor logits;
-      if (split_run) {
-        const at::Tensor positions = at::arange(t.size(1), at::kLong);
-        at::Tensor h = first.run_layers(first.embed(t), positions);
-        logits = second->unembed(second->run_layers(h, positions));
-      } else {
-        logits = first.forward(t);
-      }
-      logits = logits[0];
-      if (!all_positions) logits = logits[-1];
-      logits = logits.contiguous();
+      const at::Tensor positions = at::arange(t.size(1), at::kLong);
+      at::Tensor h = first.run_layers(first.embed(t), positions);
+      const clrp::model::DecoderModel& last = split_run ? *second : first;
+      if (split_run) h = second->run_layers(h, positions);
+      // Only the positions asked for go through the (vocabulary-wide) unembedding.
+      if (!all_positions) h = h.narrow(1, h.size(1) - 1, 1);
+      const at::Tensor logits = last.unembed(h)[0].contiguous();
       out.write(reinterpret_cast<const char*>(logits.data_ptr<float>()),
                 static_cast<std::streamsize>(logits.numel() * sizeof(float)));
     }
