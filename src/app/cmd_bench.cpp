@@ -44,7 +44,8 @@ void run_forward(const BenchOptions& opt) {
   c10::InferenceMode inference_mode;
   at::manual_seed(opt.seed);
   const at::Tensor ids = at::randint(m.checkpoint.config().vocab_size, {1, opt.tokens}, at::kLong);
-  for (int i = 0; i < opt.warmup; ++i) (void)m.decoder->forward(ids);
+  for (int i = 0; i < opt.warmup; ++i)
+    (void)m.decoder->forward(ids);
   std::vector<double> times;
   for (int i = 0; i < opt.repeat; ++i) {
     const auto t0 = Clock::now();
@@ -53,14 +54,10 @@ void run_forward(const BenchOptions& opt) {
     times.push_back(seconds_since(t0));
   }
   std::sort(times.begin(), times.end());
-  nlohmann::json j{{"benchmark", "forward"},
-                   {"model", m.checkpoint.path()},
-                   {"tokens", opt.tokens},
-                   {"threads", util::compute_threads()},
-                   {"load_seconds", load_s},
-                   {"median_seconds", times[times.size() / 2]},
-                   {"min_seconds", times.front()},
-                   {"repeat", opt.repeat}};
+  nlohmann::json j{{"benchmark", "forward"},       {"model", m.checkpoint.path()},
+                   {"tokens", opt.tokens},         {"threads", util::compute_threads()},
+                   {"load_seconds", load_s},       {"median_seconds", times[times.size() / 2]},
+                   {"min_seconds", times.front()}, {"repeat", opt.repeat}};
   std::cout << j.dump() << "\n";
 }
 
@@ -71,12 +68,15 @@ void register_bench(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "bench", "Time clrp's kernels (bench/*.py runs these beside the reference implementations)");
   cmd->require_subcommand(1);
-  CLI::App* fwd = cmd->add_subcommand("forward", "Model load time and forward-pass time on random tokens (JSON)");
-  fwd->add_option("--model", opt->model,
-                  "Hugging Face model directory or .gguf file (default: the embedded SmolLM2-135M-Instruct)");
+  CLI::App* fwd = cmd->add_subcommand(
+      "forward", "Model load time and forward-pass time on random tokens (JSON)");
+  fwd->add_option(
+      "--model", opt->model,
+      "Hugging Face model directory or .gguf file (default: the embedded SmolLM2-135M-Instruct)");
   fwd->add_option("--tokens", opt->tokens, "Sequence length")->check(CLI::PositiveNumber);
   fwd->add_option("--repeat", opt->repeat, "Timed repetitions")->check(CLI::PositiveNumber);
-  fwd->add_option("--warmup", opt->warmup, "Untimed repetitions first")->check(CLI::NonNegativeNumber);
+  fwd->add_option("--warmup", opt->warmup, "Untimed repetitions first")
+      ->check(CLI::NonNegativeNumber);
   fwd->add_option("--seed", opt->seed, "Seed of the random token ids");
   fwd->callback([opt] { run_forward(*opt); });
 }

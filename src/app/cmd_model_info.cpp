@@ -57,29 +57,36 @@ void run(const ModelInfoOptions& opt) {
     std::cout << j.dump(2) << "\n";
     return;
   }
-  std::cout << "model       " << j["path"].get<std::string>() << " (" << j["format"].get<std::string>() << ")\n"
+  std::cout << "model       " << j["path"].get<std::string>() << " ("
+            << j["format"].get<std::string>() << ")\n"
             << "family      " << j["family"].get<std::string>() << "\n"
             << "layers      " << j["layers"] << ", hidden " << j["hidden_size"] << ", MLP "
             << j["intermediate_size"] << "\n"
-            << "heads       " << j["heads"] << " query, " << j["kv_heads"] << " key/value, head dim "
-            << j["head_dim"] << "\n"
-            << "vocabulary  " << j["vocab_size"] << ", context " << j["max_position_embeddings"] << "\n"
+            << "heads       " << j["heads"] << " query, " << j["kv_heads"]
+            << " key/value, head dim " << j["head_dim"] << "\n"
+            << "vocabulary  " << j["vocab_size"] << ", context " << j["max_position_embeddings"]
+            << "\n"
             << "parameters  " << j["parameters"] << "\n"
             << "storage     ";
-  for (const auto& d : j["storage_dtypes"]) std::cout << d.get<std::string>() << " ";
+  for (const auto& d : j["storage_dtypes"])
+    std::cout << d.get<std::string>() << " ";
   std::cout << "-> compute float32\n";
-  for (const auto& [k, v] : j["switches"].items()) std::cout << "  " << k << " = " << v.dump() << "\n";
+  for (const auto& [k, v] : j["switches"].items())
+    std::cout << "  " << k << " = " << v.dump() << "\n";
   std::cout << "files\n";
-  for (const auto& f : j["files"]) std::cout << "  " << f.get<std::string>() << "\n";
+  for (const auto& f : j["files"])
+    std::cout << "  " << f.get<std::string>() << "\n";
 }
 
 }  // namespace
 
 void register_model_info(CLI::App& app) {
   auto opt = std::make_shared<ModelInfoOptions>();
-  CLI::App* cmd = app.add_subcommand("model-info", "Show a model's family, shapes, switches, dtypes and files");
-  cmd->add_option("--model", opt->model,
-                  "Hugging Face model directory or .gguf file (default: the embedded SmolLM2-135M-Instruct)");
+  CLI::App* cmd =
+      app.add_subcommand("model-info", "Show a model's family, shapes, switches, dtypes and files");
+  cmd->add_option(
+      "--model", opt->model,
+      "Hugging Face model directory or .gguf file (default: the embedded SmolLM2-135M-Instruct)");
   cmd->add_flag("--json", opt->json, "Print JSON instead of text");
   cmd->callback([opt] { run(*opt); });
 }

@@ -40,8 +40,9 @@ std::string resolve_model_path(const std::optional<std::string>& given) {
   if (given) {
     std::error_code ec;
     if (!fs::exists(*given, ec))
-      throw Error(Where{*given}, "model path does not exist (expected a Hugging Face model "
-                                 "directory or a .gguf file)");
+      throw Error(Where{*given},
+                  "model path does not exist (expected a Hugging Face model "
+                  "directory or a .gguf file)");
     return *given;
   }
   if (const char* env = std::getenv("CLRP_DEFAULT_MODEL"); env != nullptr && *env != '\0') {
@@ -53,10 +54,12 @@ std::string resolve_model_path(const std::optional<std::string>& given) {
   // The project's virtualenv, searched upwards from the binary (build/clrp -> .venv).
   for (fs::path dir = executable_dir(); !dir.empty() && dir != dir.root_path();
        dir = dir.parent_path()) {
-    for (const auto& sp : venv_site_packages(dir / ".venv")) candidates.push_back(sp);
+    for (const auto& sp : venv_site_packages(dir / ".venv"))
+      candidates.push_back(sp);
   }
   if (const char* venv = std::getenv("VIRTUAL_ENV"))
-    for (const auto& sp : venv_site_packages(venv)) candidates.push_back(sp);
+    for (const auto& sp : venv_site_packages(venv))
+      candidates.push_back(sp);
   for (const auto& sp : candidates) {
     fs::path p = sp / kDefaultModelRelative;
     std::error_code ec;

@@ -21,8 +21,8 @@ constexpr std::uint64_t kMaxHeaderBytes = 100'000'000;
 
 bool parse_safetensors_dtype(const std::string& s, DType& out) {
   static const std::pair<const char*, DType> kNames[] = {
-      {"F32", DType::F32}, {"F16", DType::F16}, {"BF16", DType::BF16}, {"F64", DType::F64},
-      {"I8", DType::I8},   {"I16", DType::I16}, {"I32", DType::I32},   {"I64", DType::I64},
+      {"F32", DType::F32}, {"F16", DType::F16},   {"BF16", DType::BF16}, {"F64", DType::F64},
+      {"I8", DType::I8},   {"I16", DType::I16},   {"I32", DType::I32},   {"I64", DType::I64},
       {"U8", DType::U8},   {"BOOL", DType::BOOL},
   };
   for (const auto& [name, t] : kNames)
@@ -35,13 +35,15 @@ bool parse_safetensors_dtype(const std::string& s, DType& out) {
 
 std::uint64_t read_u64_le(const std::byte* p) {
   std::uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<std::uint8_t>(p[i]);
+  for (int i = 7; i >= 0; --i)
+    v = (v << 8) | static_cast<std::uint8_t>(p[i]);
   return v;
 }
 
 // Reads a non-negative JSON integer or throws naming the field.
 std::uint64_t as_u64(const nlohmann::json& v, const Where& where) {
-  if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0))
+  if (!v.is_number_integer() ||
+      (v.is_number_integer() && !v.is_number_unsigned() && v.get<std::int64_t>() < 0))
     throw Error(where, "expected a non-negative integer, got " + v.dump());
   return v.get<std::uint64_t>();
 }
@@ -51,13 +53,14 @@ std::uint64_t as_u64(const nlohmann::json& v, const Where& where) {
 SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
   const std::uint64_t size = file_.size();
   if (size < kHeaderLengthBytes)
-    throw Error(Where{path, "header length", 0},
-                "file is " + std::to_string(size) + " bytes, too short for the 8-byte header length");
+    throw Error(
+        Where{path, "header length", 0},
+        "file is " + std::to_string(size) + " bytes, too short for the 8-byte header length");
   const std::uint64_t n = read_u64_le(file_.data());
   if (n > size - kHeaderLengthBytes || n > kMaxHeaderBytes)
-    throw Error(Where{path, "header length", 0},
-                "header length " + std::to_string(n) + " runs past the end of the file (" +
-                    std::to_string(size) + " bytes)");
+    throw Error(Where{path, "header length", 0}, "header length " + std::to_string(n) +
+                                                     " runs past the end of the file (" +
+                                                     std::to_string(size) + " bytes)");
   const std::uint64_t data_start = kHeaderLengthBytes + n;
   const std::uint64_t data_size = size - data_start;
   std::string_view text(reinterpret_cast<const char*>(file_.data()) + kHeaderLengthBytes, n);
@@ -77,7 +80,8 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
       if (!entry.is_object()) throw Error(Where{path, "__metadata__"}, "must be an object");
       for (auto m = entry.begin(); m != entry.end(); ++m) {
         if (!m.value().is_string())
-          throw Error(Where{path, json_path("__metadata__", m.key())}, "metadata values must be strings");
+          throw Error(Where{path, json_path("__metadata__", m.key())},
+                      "metadata values must be strings");
         metadata_[m.key()] = m.value().get<std::string>();
       }
       continue;
@@ -103,10 +107,13 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
       t.shape.push_back(static_cast<std::int64_t>(d));
     }
     const auto& jo = entry["data_offsets"];
-    if (!jo.is_array() || jo.size() != 2) throw Error(field("data_offsets"), "must be [begin, end]");
+    if (!jo.is_array() || jo.size() != 2)
+      throw Error(field("data_offsets"), "must be [begin, end]");
     const std::uint64_t begin = as_u64(jo[0], field("data_offsets"));
     const std::uint64_t end = as_u64(jo[1], field("data_offsets"));
-    if (begin > end) throw Error(field("data_offsets"), "begin " + std::to_string(begin) + " > end " + std::to_string(end));
+    if (begin > end)
+      throw Error(field("data_offsets"),
+                  "begin " + std::to_string(begin) + " > end " + std::to_string(end));
     if (end > data_size)
       throw Error(Where{path, json_path(name, "data_offsets"), data_start + begin},
                   "tensor data [" + std::to_string(begin) + ", " + std::to_string(end) +
@@ -114,20 +121,22 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
                       " bytes)");
     const std::uint64_t expected = numel * static_cast<std::uint64_t>(dtype_block_bytes(t.dtype));
     if (end - begin != expected)
-      throw Error(field("data_offsets"), "holds " + std::to_string(end - begin) + " bytes but shape " +
-                                             js.dump() + " of " + jd.get<std::string>() + " needs " +
-                                             std::to_string(expected));
+      throw Error(field("data_offsets"),
+                  "holds " + std::to_string(end - begin) + " bytes but shape " + js.dump() +
+                      " of " + jd.get<std::string>() + " needs " + std::to_string(expected));
     t.data = file_.data() + data_start + begin;
     t.nbytes = end - begin;
     t.file_offset = data_start + begin;
     spans.push_back({begin, end, name});
     tensors_.push_back(std::move(t));
   }
-  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) { return a.begin < b.begin; });
+  std::sort(spans.begin(), spans.end(),
+            [](const Span& a, const Span& b) { return a.begin < b.begin; });
   for (std::size_t i = 1; i < spans.size(); ++i)
     if (spans[i].begin < spans[i - 1].end && spans[i].begin != spans[i].end)
-      throw Error(Where{path, json_path(spans[i].name, "data_offsets"), data_start + spans[i].begin},
-                  "tensor data overlaps tensor '" + spans[i - 1].name + "'");
+      throw Error(
+          Where{path, json_path(spans[i].name, "data_offsets"), data_start + spans[i].begin},
+          "tensor data overlaps tensor '" + spans[i - 1].name + "'");
 }
 
 void refuse_pickled_weights(const std::string& path) {
@@ -155,7 +164,8 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& dir) {
     std::set<std::string> shard_names;
     for (auto it = j["weight_map"].begin(); it != j["weight_map"].end(); ++it) {
       if (!it.value().is_string())
-        throw Error(Where{index.string(), json_path("weight_map", it.key())}, "must be a file name");
+        throw Error(Where{index.string(), json_path("weight_map", it.key())},
+                    "must be a file name");
       const std::string shard = it.value().get<std::string>();
       if (shard.find('/') != std::string::npos || shard == "..")
         throw Error(Where{index.string(), json_path("weight_map", it.key())},
@@ -171,7 +181,8 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& dir) {
         if (where == tensor_to_shard.end() || where->second != shard)
           throw Error(Where{index.string(), json_path("weight_map", t.name)},
                       "tensor found in shard '" + shard + "' but the index names " +
-                          (where == tensor_to_shard.end() ? std::string("no shard") : "'" + where->second + "'"));
+                          (where == tensor_to_shard.end() ? std::string("no shard")
+                                                          : "'" + where->second + "'"));
         if (!seen.insert(t.name).second)
           throw Error(Where{t.file, t.name}, "tensor appears in more than one shard");
         tensors_.push_back(t);
@@ -197,7 +208,8 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& dir) {
 
 std::vector<std::string> SafetensorsCheckpoint::files() const {
   std::vector<std::string> out;
-  for (const auto& s : shards_) out.push_back(s->files().front());
+  for (const auto& s : shards_)
+    out.push_back(s->files().front());
   return out;
 }
 

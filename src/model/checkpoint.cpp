@@ -16,20 +16,22 @@ namespace {
 
 std::string shape_string(const std::vector<std::int64_t>& s) {
   std::string out = "[";
-  for (std::size_t i = 0; i < s.size(); ++i) out += (i ? ", " : "") + std::to_string(s[i]);
+  for (std::size_t i = 0; i < s.size(); ++i)
+    out += (i ? ", " : "") + std::to_string(s[i]);
   return out + "]";
 }
 
 // Undo llama.cpp's q/k permutation: GGUF rows are ordered (head, pair, half)
 // so that ggml's interleaved rotary works; Hugging Face orders (head, half, pair).
-void unpermute_rotary_rows(std::vector<float>& w, std::int64_t rows, std::int64_t cols, std::int64_t heads) {
+void unpermute_rotary_rows(std::vector<float>& w, std::int64_t rows, std::int64_t cols,
+                           std::int64_t heads) {
   const std::int64_t head_dim = rows / heads;
   const std::int64_t half = head_dim / 2;
   std::vector<float> out(w.size());
   for (std::int64_t h = 0; h < heads; ++h)
     for (std::int64_t j = 0; j < half; ++j)
       for (std::int64_t s = 0; s < 2; ++s) {
-        const std::int64_t src = h * head_dim + j * 2 + s;  // GGUF row
+        const std::int64_t src = h * head_dim + j * 2 + s;     // GGUF row
         const std::int64_t dst = h * head_dim + s * half + j;  // Hugging Face row
         std::copy_n(w.begin() + src * cols, cols, out.begin() + dst * cols);
       }
@@ -97,7 +99,8 @@ Checkpoint Checkpoint::open(const std::string& path) {
 std::vector<std::string> Checkpoint::files() const {
   std::vector<std::string> out;
   if (!config_file_.empty()) out.push_back(config_file_);
-  for (auto& f : weights_->files()) out.push_back(f);
+  for (auto& f : weights_->files())
+    out.push_back(f);
   return out;
 }
 
@@ -111,16 +114,20 @@ const io::TensorInfo& Checkpoint::get(const std::string& hf_name) const {
   if (const auto* t = find(hf_name)) return *t;
   const std::string g = format_ == CheckpointFormat::Gguf ? gguf_tensor_name(hf_name) : "";
   throw Error(Where{weights_->files().front(), g.empty() ? hf_name : g},
-              "tensor missing from the model files" + (g.empty() ? "" : " (Hugging Face name " + hf_name + ")"));
+              "tensor missing from the model files" +
+                  (g.empty() ? "" : " (Hugging Face name " + hf_name + ")"));
 }
 
-std::vector<float> Checkpoint::read(const std::string& hf_name, const std::vector<std::int64_t>& shape) const {
+std::vector<float> Checkpoint::read(const std::string& hf_name,
+                                    const std::vector<std::int64_t>& shape) const {
   const auto& t = get(hf_name);
   if (t.shape != shape)
-    throw Error(Where{t.file, t.name},
-                "shape " + shape_string(t.shape) + " does not match the config, which implies " + shape_string(shape));
+    throw Error(Where{t.file, t.name}, "shape " + shape_string(t.shape) +
+                                           " does not match the config, which implies " +
+                                           shape_string(shape));
   if (!io::dtype_is_float_convertible(t.dtype))
-    throw Error(Where{t.file, t.name}, "storage type " + std::string(io::dtype_name(t.dtype)) + " is not a float type");
+    throw Error(Where{t.file, t.name},
+                "storage type " + std::string(io::dtype_name(t.dtype)) + " is not a float type");
   std::vector<float> w = weights_->read_f32(t);
   if (format_ == CheckpointFormat::Gguf && config_.family == "llama" && shape.size() == 2) {
     if (hf_name.ends_with("self_attn.q_proj.weight"))
@@ -133,7 +140,8 @@ std::vector<float> Checkpoint::read(const std::string& hf_name, const std::vecto
 
 std::vector<std::string> Checkpoint::storage_types() const {
   std::set<std::string> types;
-  for (const auto& t : weights_->tensors()) types.insert(std::string(io::dtype_name(t.dtype)));
+  for (const auto& t : weights_->tensors())
+    types.insert(std::string(io::dtype_name(t.dtype)));
   return {types.begin(), types.end()};
 }
 

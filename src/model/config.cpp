@@ -10,7 +10,8 @@
 namespace clrp::model {
 
 std::int64_t ModelConfig::rotary_dim() const {
-  return static_cast<std::int64_t>(std::llround(static_cast<double>(head_dim) * partial_rotary_factor));
+  return static_cast<std::int64_t>(
+      std::llround(static_cast<double>(head_dim) * partial_rotary_factor));
 }
 
 std::int64_t ModelConfig::parameter_count() const {
@@ -42,15 +43,17 @@ void ModelConfig::validate() const {
   positive(num_kv_heads, "num_key_value_heads");
   positive(head_dim, "head_dim");
   if (num_heads % num_kv_heads != 0)
-    throw Error(Where{source, "num_key_value_heads"},
-                std::to_string(num_kv_heads) + " does not divide num_attention_heads " +
-                    std::to_string(num_heads));
-  if (positions == PositionKind::Rotary && (rotary_dim() <= 0 || rotary_dim() % 2 != 0 || rotary_dim() > head_dim))
+    throw Error(Where{source, "num_key_value_heads"}, std::to_string(num_kv_heads) +
+                                                          " does not divide num_attention_heads " +
+                                                          std::to_string(num_heads));
+  if (positions == PositionKind::Rotary &&
+      (rotary_dim() <= 0 || rotary_dim() % 2 != 0 || rotary_dim() > head_dim))
     throw Error(Where{source, "partial_rotary_factor"},
-                "rotary dimension " + std::to_string(rotary_dim()) + " must be even and within head_dim " +
-                    std::to_string(head_dim));
+                "rotary dimension " + std::to_string(rotary_dim()) +
+                    " must be even and within head_dim " + std::to_string(head_dim));
   if (!(norm_eps > 0)) throw Error(Where{source, "rms_norm_eps"}, "must be positive");
-  if (positions == PositionKind::Rotary && !(rope_theta > 0)) throw Error(Where{source, "rope_theta"}, "must be positive");
+  if (positions == PositionKind::Rotary && !(rope_theta > 0))
+    throw Error(Where{source, "rope_theta"}, "must be positive");
 }
 
 namespace {
@@ -70,17 +73,20 @@ class JsonFields {
   }
   double number_or(const std::string& key, double fallback) const {
     if (!has(key)) return fallback;
-    if (!j_[key].is_number()) throw Error(Where{file_, key}, "must be a number, got " + j_[key].dump());
+    if (!j_[key].is_number())
+      throw Error(Where{file_, key}, "must be a number, got " + j_[key].dump());
     return j_[key].get<double>();
   }
   bool boolean_or(const std::string& key, bool fallback) const {
     if (!has(key)) return fallback;
-    if (!j_[key].is_boolean()) throw Error(Where{file_, key}, "must be true or false, got " + j_[key].dump());
+    if (!j_[key].is_boolean())
+      throw Error(Where{file_, key}, "must be true or false, got " + j_[key].dump());
     return j_[key].get<bool>();
   }
   std::string string(const std::string& key) const {
     if (!has(key)) throw Error(Where{file_, key}, "required key is missing");
-    if (!j_[key].is_string()) throw Error(Where{file_, key}, "must be a string, got " + j_[key].dump());
+    if (!j_[key].is_string())
+      throw Error(Where{file_, key}, "must be a string, got " + j_[key].dump());
     return j_[key].get<std::string>();
   }
   std::string string_or(const std::string& key, const std::string& fallback) const {
@@ -91,7 +97,8 @@ class JsonFields {
 
  private:
   std::int64_t integer_at(const nlohmann::json& v, const std::string& key) const {
-    if (!v.is_number_integer()) throw Error(Where{file_, key}, "must be an integer, got " + v.dump());
+    if (!v.is_number_integer())
+      throw Error(Where{file_, key}, "must be an integer, got " + v.dump());
     return v.get<std::int64_t>();
   }
   const nlohmann::json& j_;
@@ -123,7 +130,8 @@ RopeScaling parse_rope_scaling(const JsonFields& f) {
     rs.factor = r.number_or("factor", 1.0);
   } else if (type == "llama3") {
     rs.kind = RopeScaling::Kind::Llama3;
-    for (const char* k : {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
+    for (const char* k :
+         {"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"})
       if (!r.has(k)) throw Error(Where{f.file(), key(k)}, "required for rope_type 'llama3'");
     rs.factor = r.number_or("factor", 1.0);
     rs.low_freq_factor = r.number_or("low_freq_factor", 1.0);
@@ -132,8 +140,9 @@ RopeScaling parse_rope_scaling(const JsonFields& f) {
     if (!(rs.high_freq_factor > rs.low_freq_factor))
       throw Error(Where{f.file(), key("high_freq_factor")}, "must exceed low_freq_factor");
   } else {
-    throw Error(Where{f.file(), key("rope_type")},
-                "rope scaling type '" + type + "' is not implemented (supported: default, linear, llama3)");
+    throw Error(
+        Where{f.file(), key("rope_type")},
+        "rope scaling type '" + type + "' is not implemented (supported: default, linear, llama3)");
   }
   if (!(rs.factor > 0)) throw Error(Where{f.file(), key("factor")}, "must be positive");
   return rs;
@@ -160,7 +169,8 @@ void read_llama(const JsonFields& f, ModelConfig& c) {
   c.rope_scaling = parse_rope_scaling(f);
   c.tie_word_embeddings = f.boolean_or("tie_word_embeddings", false);
   if (f.has("pretraining_tp") && f.integer("pretraining_tp") != 1)
-    throw Error(Where{f.file(), "pretraining_tp"}, "tensor-parallel pretraining splits (pretraining_tp > 1) are not supported");
+    throw Error(Where{f.file(), "pretraining_tp"},
+                "tensor-parallel pretraining splits (pretraining_tp > 1) are not supported");
 }
 
 }  // namespace
@@ -196,7 +206,8 @@ ModelConfig read_gguf_config(const io::GgufFile& g) {
   c.num_layers = g.get_int(key("block_count"));
   c.num_heads = g.get_int(key("attention.head_count"));
   c.num_kv_heads = g.get_int_opt(key("attention.head_count_kv")).value_or(c.num_heads);
-  c.head_dim = g.get_int_opt(key("attention.key_length")).value_or(c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
+  c.head_dim = g.get_int_opt(key("attention.key_length"))
+                   .value_or(c.num_heads > 0 ? c.hidden_size / c.num_heads : 0);
   c.max_position_embeddings = g.get_int_opt(key("context_length")).value_or(2048);
   if (auto v = g.get_int_opt(key("vocab_size"))) {
     c.vocab_size = *v;
@@ -215,34 +226,44 @@ ModelConfig read_gguf_config(const io::GgufFile& g) {
       c.rope_scaling.kind = RopeScaling::Kind::Linear;
       c.rope_scaling.factor = g.get_float(key("rope.scaling.factor"));
     } else {
-      throw Error(Where{g.path(), key("rope.scaling.type")}, "rope scaling type '" + *type + "' is not implemented");
+      throw Error(Where{g.path(), key("rope.scaling.type")},
+                  "rope scaling type '" + *type + "' is not implemented");
     }
   }
   // Llama-3 rope scaling lives in a precomputed tensor in GGUF files.
   if (g.find("rope_freqs.weight") != nullptr)
-    throw Error(Where{g.path(), "rope_freqs.weight"},
-                "GGUF files with precomputed rope frequencies (Llama-3.1 scaling) are not supported yet; "
-                "use the Hugging Face safetensors checkpoint");
+    throw Error(
+        Where{g.path(), "rope_freqs.weight"},
+        "GGUF files with precomputed rope frequencies (Llama-3.1 scaling) are not supported yet; "
+        "use the Hugging Face safetensors checkpoint");
   // No separate output matrix means the unembedding is tied to the embedding.
   c.tie_word_embeddings = g.find("output.weight") == nullptr;
   c.validate();
   return c;
 }
 
-std::string to_string(NormKind k) { return k == NormKind::RMSNorm ? "rmsnorm" : "layernorm"; }
+std::string to_string(NormKind k) {
+  return k == NormKind::RMSNorm ? "rmsnorm" : "layernorm";
+}
 std::string to_string(Activation a) {
   switch (a) {
-    case Activation::SiLU: return "silu";
-    case Activation::GELU: return "gelu";
-    case Activation::GELUTanh: return "gelu_tanh";
+    case Activation::SiLU:
+      return "silu";
+    case Activation::GELU:
+      return "gelu";
+    case Activation::GELUTanh:
+      return "gelu_tanh";
   }
   return "?";
 }
 std::string to_string(RopeScaling::Kind k) {
   switch (k) {
-    case RopeScaling::Kind::None: return "none";
-    case RopeScaling::Kind::Linear: return "linear";
-    case RopeScaling::Kind::Llama3: return "llama3";
+    case RopeScaling::Kind::None:
+      return "none";
+    case RopeScaling::Kind::Linear:
+      return "linear";
+    case RopeScaling::Kind::Llama3:
+      return "llama3";
   }
   return "?";
 }

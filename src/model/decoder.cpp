@@ -18,12 +18,13 @@ at::Tensor to_tensor(std::vector<float>&& values, const std::vector<std::int64_t
   return t;
 }
 
-at::Tensor load(const Checkpoint& ck, const std::string& name, const std::vector<std::int64_t>& shape) {
+at::Tensor load(const Checkpoint& ck, const std::string& name,
+                const std::vector<std::int64_t>& shape) {
   return to_tensor(ck.read(name, shape), shape);
 }
 
-at::Tensor load_optional(const Checkpoint& ck, const std::string& name, const std::vector<std::int64_t>& shape,
-                         bool expected) {
+at::Tensor load_optional(const Checkpoint& ck, const std::string& name,
+                         const std::vector<std::int64_t>& shape, bool expected) {
   if (!expected) return {};
   return load(ck, name, shape);
 }
@@ -43,9 +44,11 @@ at::Tensor rotary_inv_freq(const ModelConfig& c) {
     const double high_freq_wavelen = old_len / rs.high_freq_factor;
     at::Tensor wavelen = 2 * std::numbers::pi / inv_freq;
     at::Tensor scaled = at::where(wavelen > low_freq_wavelen, inv_freq / rs.factor, inv_freq);
-    at::Tensor smooth = (old_len / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
+    at::Tensor smooth =
+        (old_len / wavelen - rs.low_freq_factor) / (rs.high_freq_factor - rs.low_freq_factor);
     at::Tensor smoothed = (1 - smooth) * scaled / rs.factor + smooth * scaled;
-    at::Tensor medium = at::logical_not(wavelen < high_freq_wavelen) * at::logical_not(wavelen > low_freq_wavelen);
+    at::Tensor medium =
+        at::logical_not(wavelen < high_freq_wavelen) * at::logical_not(wavelen > low_freq_wavelen);
     inv_freq = at::where(medium, smoothed, scaled);
   }
   return inv_freq;
@@ -53,9 +56,12 @@ at::Tensor rotary_inv_freq(const ModelConfig& c) {
 
 at::Tensor activate(Activation a, const at::Tensor& x) {
   switch (a) {
-    case Activation::SiLU: return at::silu(x);
-    case Activation::GELU: return at::gelu(x);
-    case Activation::GELUTanh: return at::gelu(x, "tanh");
+    case Activation::SiLU:
+      return at::silu(x);
+    case Activation::GELU:
+      return at::gelu(x);
+    case Activation::GELUTanh:
+      return at::gelu(x, "tanh");
   }
   return x;
 }
@@ -76,17 +82,19 @@ DecoderModel::DecoderModel(const Checkpoint& ck, LayerRange range) : config_(ck.
     throw Error("layer range [" + std::to_string(begin_) + ", " + std::to_string(end_) +
                 ") is outside the model's " + std::to_string(c.num_layers) + " layers");
   if (c.family != "llama")
-    throw Error(Where{c.source, "model_type"}, "architecture '" + c.family + "' is not implemented");
+    throw Error(Where{c.source, "model_type"},
+                "architecture '" + c.family + "' is not implemented");
 
-  const std::int64_t h = c.hidden_size, q = c.num_heads * c.head_dim, kv = c.num_kv_heads * c.head_dim,
-                     inter = c.intermediate_size;
+  const std::int64_t h = c.hidden_size, q = c.num_heads * c.head_dim,
+                     kv = c.num_kv_heads * c.head_dim, inter = c.intermediate_size;
   const bool layer_norm = c.norm == NormKind::LayerNorm;
   if (has_embedding() || (has_head() && c.tie_word_embeddings))
     embed_weight_ = load(ck, "model.embed_tokens.weight", {c.vocab_size, h});
   if (has_head()) {
     final_norm_weight_ = load(ck, "model.norm.weight", {h});
     final_norm_bias_ = load_optional(ck, "model.norm.bias", {h}, layer_norm);
-    lm_head_weight_ = c.tie_word_embeddings ? embed_weight_ : load(ck, "lm_head.weight", {c.vocab_size, h});
+    lm_head_weight_ =
+        c.tie_word_embeddings ? embed_weight_ : load(ck, "lm_head.weight", {c.vocab_size, h});
   }
   blocks_.reserve(static_cast<std::size_t>(end_ - begin_));
   for (std::int64_t i = begin_; i < end_; ++i) {
@@ -98,7 +106,8 @@ DecoderModel::DecoderModel(const Checkpoint& ck, LayerRange range) : config_(ck.
                                 load(ck, p + "self_attn.k_proj.weight", {kv, h}),
                                 load(ck, p + "self_attn.v_proj.weight", {kv, h})});
     if (c.attention_bias)
-      w.qkv_bias = concat_rows({load(ck, p + "self_attn.q_proj.bias", {q}), load(ck, p + "self_attn.k_proj.bias", {kv}),
+      w.qkv_bias = concat_rows({load(ck, p + "self_attn.q_proj.bias", {q}),
+                                load(ck, p + "self_attn.k_proj.bias", {kv}),
                                 load(ck, p + "self_attn.v_proj.bias", {kv})});
     w.out_weight = load(ck, p + "self_attn.o_proj.weight", {h, q});
     w.out_bias = load_optional(ck, p + "self_attn.o_proj.bias", {h}, c.attention_out_bias);
@@ -108,7 +117,8 @@ DecoderModel::DecoderModel(const Checkpoint& ck, LayerRange range) : config_(ck.
       w.gate_up_weight = concat_rows({load(ck, p + "mlp.gate_proj.weight", {inter, h}),
                                       load(ck, p + "mlp.up_proj.weight", {inter, h})});
       if (c.mlp_bias)
-        w.gate_up_bias = concat_rows({load(ck, p + "mlp.gate_proj.bias", {inter}), load(ck, p + "mlp.up_proj.bias", {inter})});
+        w.gate_up_bias = concat_rows({load(ck, p + "mlp.gate_proj.bias", {inter}),
+                                      load(ck, p + "mlp.up_proj.bias", {inter})});
     } else {
       w.gate_up_weight = load(ck, p + "mlp.up_proj.weight", {inter, h});
       w.gate_up_bias = load_optional(ck, p + "mlp.up_proj.bias", {inter}, c.mlp_bias);
@@ -142,14 +152,16 @@ at::Tensor apply_rotary(const at::Tensor& x, const RotaryTables& rope) {
   return rd == hd ? out : at::cat({out, x.narrow(-1, rd, hd - rd)}, -1);
 }
 
-at::Tensor DecoderModel::norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) const {
+at::Tensor DecoderModel::norm(const at::Tensor& x, const at::Tensor& weight,
+                              const at::Tensor& bias) const {
   if (config_.norm == NormKind::LayerNorm)
     return at::layer_norm(x, {x.size(-1)}, weight, bias, config_.norm_eps);
   at::Tensor variance = x.pow(2).mean(-1, true);
   return weight * (x * at::rsqrt(variance + config_.norm_eps));
 }
 
-at::Tensor DecoderModel::attention(const BlockWeights& w, const at::Tensor& x, const RotaryTables& rope) const {
+at::Tensor DecoderModel::attention(const BlockWeights& w, const at::Tensor& x,
+                                   const RotaryTables& rope) const {
   const ModelConfig& c = config_;
   const std::int64_t b = x.size(0), t = x.size(1), hd = c.head_dim;
   at::Tensor qkv = at::linear(x, w.qkv_weight, w.qkv_bias);
@@ -159,9 +171,10 @@ at::Tensor DecoderModel::attention(const BlockWeights& w, const at::Tensor& x, c
   at::Tensor v = qkv.narrow(-1, nq + nkv, nkv).view({b, t, c.num_kv_heads, hd}).transpose(1, 2);
   q = apply_rotary(q, rope);
   k = apply_rotary(k, rope);
-  at::Tensor o = at::scaled_dot_product_attention(q, k, v.contiguous(), /*attn_mask=*/{}, /*dropout_p=*/0.0,
-                                                  /*is_causal=*/true, /*scale=*/std::nullopt,
-                                                  /*enable_gqa=*/c.num_heads != c.num_kv_heads);
+  at::Tensor o =
+      at::scaled_dot_product_attention(q, k, v.contiguous(), /*attn_mask=*/{}, /*dropout_p=*/0.0,
+                                       /*is_causal=*/true, /*scale=*/std::nullopt,
+                                       /*enable_gqa=*/c.num_heads != c.num_kv_heads);
   o = o.transpose(1, 2).reshape({b, t, nq});
   return at::linear(o, w.out_weight, w.out_bias);
 }
@@ -179,7 +192,8 @@ at::Tensor DecoderModel::mlp(const BlockWeights& w, const at::Tensor& x) const {
   return at::linear(inner, w.down_weight, w.down_bias);
 }
 
-at::Tensor DecoderModel::run_layer(std::int64_t layer, const at::Tensor& hidden, const RotaryTables& rope) const {
+at::Tensor DecoderModel::run_layer(std::int64_t layer, const at::Tensor& hidden,
+                                   const RotaryTables& rope) const {
   const BlockWeights& w = block(layer);
   at::Tensor h = hidden + attention(w, norm(hidden, w.attn_norm_weight, w.attn_norm_bias), rope);
   return h + mlp(w, norm(h, w.mlp_norm_weight, w.mlp_norm_bias));
@@ -187,7 +201,8 @@ at::Tensor DecoderModel::run_layer(std::int64_t layer, const at::Tensor& hidden,
 
 at::Tensor DecoderModel::run_layers(at::Tensor hidden, const at::Tensor& positions) const {
   const RotaryTables rope = rotary(positions);
-  for (std::int64_t i = begin_; i < end_; ++i) hidden = run_layer(i, hidden, rope);
+  for (std::int64_t i = begin_; i < end_; ++i)
+    hidden = run_layer(i, hidden, rope);
   return hidden;
 }
 

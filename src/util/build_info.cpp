@@ -20,7 +20,8 @@ BuildInfo build_info() {
     b.mpi_library.pop_back();
   unsigned major = 0, minor = 0, release = 0;
   H5get_libversion(&major, &minor, &release);
-  b.hdf5_version = std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release);
+  b.hdf5_version =
+      std::to_string(major) + "." + std::to_string(minor) + "." + std::to_string(release);
 #ifdef H5_HAVE_PARALLEL
   b.hdf5_parallel = true;
 #endif
@@ -29,7 +30,9 @@ BuildInfo build_info() {
 }
 
 #ifndef CLRP_HAVE_CUDA
-GpuInfo gpu_info() { return GpuInfo{}; }
+GpuInfo gpu_info() {
+  return GpuInfo{};
+}
 #endif
 
 }  // namespace clrp::util

@@ -13,7 +13,8 @@ GpuInfo gpu_info() {
   info.built_with_cuda = true;
   int runtime = 0;
   if (cudaRuntimeGetVersion(&runtime) == cudaSuccess)
-    info.cuda_runtime = std::to_string(runtime / 1000) + "." + std::to_string((runtime % 1000) / 10);
+    info.cuda_runtime =
+        std::to_string(runtime / 1000) + "." + std::to_string((runtime % 1000) / 10);
   int nccl = 0;
   if (ncclGetVersion(&nccl) == ncclSuccess) {
     // NCCL >= 2.9 encodes versions as major*10000 + minor*100 + patch.
@@ -29,7 +30,8 @@ GpuInfo gpu_info() {
   for (int i = 0; i < count; ++i) {
     cudaDeviceProp p{};
     if (cudaGetDeviceProperties(&p, i) != cudaSuccess) continue;
-    info.devices.push_back({i, p.name, static_cast<double>(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0),
+    info.devices.push_back({i, p.name,
+                            static_cast<double>(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0),
                             p.major, p.minor});
   }
   return info;

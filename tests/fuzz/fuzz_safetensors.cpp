@@ -42,7 +42,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   try {
     clrp::io::SafetensorsFile f(file.path);
     for (const auto& t : f.tensors())
-      if (clrp::io::dtype_is_float_convertible(t.dtype) && t.numel() <= (1 << 20)) (void)f.read_f32(t);
+      if (clrp::io::dtype_is_float_convertible(t.dtype) && t.numel() <= (1 << 20))
+        (void)f.read_f32(t);
   } catch (const clrp::Error&) {
   }
   return 0;

@@ -23,7 +23,8 @@
 
 int main(int argc, char** argv) {
   if (argc < 4) {
-    std::cerr << "usage: clrp_forward_logits MODEL INPUT.jsonl OUT.f32 [--split A] [--all-positions]\n";
+    std::cerr
+        << "usage: clrp_forward_logits MODEL INPUT.jsonl OUT.f32 [--split A] [--all-positions]\n";
     return 2;
   }
   std::int64_t split = -1;
@@ -42,7 +43,9 @@ int main(int argc, char** argv) {
     const bool split_run = split >= 0;
     clrp::model::DecoderModel first(ck, {0, split_run ? split : layers});
     std::unique_ptr<clrp::model::DecoderModel> second;
-    if (split_run) second = std::make_unique<clrp::model::DecoderModel>(ck, clrp::model::LayerRange{split, layers});
+    if (split_run)
+      second =
+          std::make_unique<clrp::model::DecoderModel>(ck, clrp::model::LayerRange{split, layers});
     std::ifstream in(argv[2]);
     std::ofstream out(argv[3], std::ios::binary);
     std::string line;

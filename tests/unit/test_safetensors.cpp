@@ -19,7 +19,8 @@ namespace {
 class TempDir {
  public:
   TempDir() {
-    path_ = fs::temp_directory_path() / ("clrp_st_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
+    path_ = fs::temp_directory_path() /
+            ("clrp_st_" + std::to_string(::getpid()) + "_" + std::to_string(counter_++));
     fs::create_directories(path_);
   }
   ~TempDir() { fs::remove_all(path_); }
@@ -34,12 +35,14 @@ class TempDir {
 std::string with_length_prefix(const std::string& header, const std::string& data) {
   std::string out(8, '\0');
   std::uint64_t n = header.size();
-  for (int i = 0; i < 8; ++i) out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
+  for (int i = 0; i < 8; ++i)
+    out[i] = static_cast<char>((n >> (8 * i)) & 0xff);
   return out + header + data;
 }
 
 void write_file(const fs::path& p, const std::string& bytes) {
-  std::ofstream(p, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  std::ofstream(p, std::ios::binary)
+      .write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
 }
 
 std::string floats(std::initializer_list<float> v) {
@@ -60,7 +63,8 @@ void expect_error(const std::string& bytes, std::initializer_list<const char*> f
   } catch (const clrp::Error& e) {
     const std::string msg = e.what();
     EXPECT_NE(msg.find(p.string()), std::string::npos) << msg;
-    for (const char* f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << "missing '" << f << "' in: " << msg;
+    for (const char* f : fragments)
+      EXPECT_NE(msg.find(f), std::string::npos) << "missing '" << f << "' in: " << msg;
   }
 }
 
@@ -86,10 +90,12 @@ TEST(Safetensors, ReadsTensorsAndMetadata) {
 
 TEST(Safetensors, ShardedCheckpointFollowsTheIndex) {
   TempDir dir;
-  write_file(dir / "s1.safetensors",
-             with_length_prefix(R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", floats({5})));
-  write_file(dir / "s2.safetensors",
-             with_length_prefix(R"({"y":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", floats({7})));
+  write_file(
+      dir / "s1.safetensors",
+      with_length_prefix(R"({"x":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", floats({5})));
+  write_file(
+      dir / "s2.safetensors",
+      with_length_prefix(R"({"y":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})", floats({7})));
   write_file(dir / "model.safetensors.index.json",
              R"({"metadata":{},"weight_map":{"x":"s1.safetensors","y":"s2.safetensors"}})");
   SafetensorsCheckpoint ck(dir.path().string());
@@ -106,7 +112,9 @@ TEST(Safetensors, ShardedCheckpointFollowsTheIndex) {
   }
 }
 
-TEST(Safetensors, TooShortForHeaderLength) { expect_error("abc", {"byte offset 0", "too short"}); }
+TEST(Safetensors, TooShortForHeaderLength) {
+  expect_error("abc", {"byte offset 0", "too short"});
+}
 
 TEST(Safetensors, HeaderLengthPastEnd) {
   std::string bytes = with_length_prefix(kGoodHeader, "");
@@ -116,7 +124,8 @@ TEST(Safetensors, HeaderLengthPastEnd) {
 }
 
 TEST(Safetensors, TruncatedData) {
-  expect_error(with_length_prefix(kGoodHeader, floats({1, 2})), {"'a.data_offsets'", "past the end"});
+  expect_error(with_length_prefix(kGoodHeader, floats({1, 2})),
+               {"'a.data_offsets'", "past the end"});
 }
 
 TEST(Safetensors, InvalidJsonReportsOffset) {
@@ -128,18 +137,21 @@ TEST(Safetensors, DeepNestingIsRefused) {
 }
 
 TEST(Safetensors, UnknownDtype) {
-  expect_error(with_length_prefix(R"({"a":{"dtype":"F8_E9","shape":[1],"data_offsets":[0,1]}})", "x"),
-               {"'a.dtype'", "unknown"});
+  expect_error(
+      with_length_prefix(R"({"a":{"dtype":"F8_E9","shape":[1],"data_offsets":[0,1]}})", "x"),
+      {"'a.dtype'", "unknown"});
 }
 
 TEST(Safetensors, ShapeDoesNotMatchSpan) {
-  expect_error(with_length_prefix(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", floats({1, 2})),
+  expect_error(with_length_prefix(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})",
+                                  floats({1, 2})),
                {"'a.data_offsets'", "needs 12"});
 }
 
 TEST(Safetensors, NegativeShape) {
-  expect_error(with_length_prefix(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", floats({1})),
-               {"'a.shape'", "non-negative"});
+  expect_error(
+      with_length_prefix(R"({"a":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", floats({1})),
+      {"'a.shape'", "non-negative"});
 }
 
 TEST(Safetensors, OverlappingTensors) {
@@ -150,12 +162,14 @@ TEST(Safetensors, OverlappingTensors) {
 }
 
 TEST(Safetensors, BeginAfterEnd) {
-  expect_error(with_length_prefix(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})", floats({1, 2})),
+  expect_error(with_length_prefix(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})",
+                                  floats({1, 2})),
                {"'a.data_offsets'", "begin"});
 }
 
 TEST(Safetensors, MissingField) {
-  expect_error(with_length_prefix(R"({"a":{"dtype":"F32","data_offsets":[0,4]}})", floats({1})), {"'a.shape'", "missing"});
+  expect_error(with_length_prefix(R"({"a":{"dtype":"F32","data_offsets":[0,4]}})", floats({1})),
+               {"'a.shape'", "missing"});
 }
 
 TEST(Safetensors, PickledWeightsAreRefused) {

@@ -57,8 +57,8 @@ struct TensorInfo {
   std::vector<std::int64_t> shape;
   const std::byte* data = nullptr;  ///< first byte, inside a mapping that the source owns
   std::uint64_t nbytes = 0;
-  std::string file;                 ///< file the bytes live in
-  std::uint64_t file_offset = 0;    ///< absolute byte offset of `data` in `file`
+  std::string file;               ///< file the bytes live in
+  std::uint64_t file_offset = 0;  ///< absolute byte offset of `data` in `file`
 
   std::int64_t numel() const;
 };

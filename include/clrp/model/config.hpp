@@ -25,14 +25,14 @@ struct RopeScaling {
   enum class Kind { None, Linear, Llama3 };
   Kind kind = Kind::None;
   double factor = 1.0;
-  double low_freq_factor = 1.0;   ///< llama3
-  double high_freq_factor = 4.0;  ///< llama3
+  double low_freq_factor = 1.0;                          ///< llama3
+  double high_freq_factor = 4.0;                         ///< llama3
   std::int64_t original_max_position_embeddings = 8192;  ///< llama3
 };
 
 struct ModelConfig {
-  std::string family;        ///< "llama", ... (Hugging Face model_type)
-  std::string source;        ///< the file the config came from, for messages
+  std::string family;  ///< "llama", ... (Hugging Face model_type)
+  std::string source;  ///< the file the config came from, for messages
   std::int64_t vocab_size = 0;
   std::int64_t hidden_size = 0;
   std::int64_t intermediate_size = 0;

@@ -58,8 +58,10 @@ class DecoderModel {
   /// absolute positions of the tokens (0..T-1 for a fresh prompt).
   at::Tensor run_layers(at::Tensor hidden, const at::Tensor& positions) const;
   /// Runs one layer (absolute index) on `hidden`.
-  at::Tensor run_layer(std::int64_t layer, const at::Tensor& hidden, const RotaryTables& rope) const;
-  /// Final norm and unembedding: hidden [batch, tokens, hidden] -> logits [batch, tokens, vocab]. Last stage only.
+  at::Tensor run_layer(std::int64_t layer, const at::Tensor& hidden,
+                       const RotaryTables& rope) const;
+  /// Final norm and unembedding: hidden [batch, tokens, hidden] -> logits [batch, tokens, vocab].
+  /// Last stage only.
   at::Tensor unembed(const at::Tensor& hidden) const;
   /// The whole range: embed (if first stage), layers, unembed (if last stage).
   at::Tensor forward(const at::Tensor& ids) const;
@@ -76,15 +78,15 @@ class DecoderModel {
 
   ModelConfig config_;
   std::int64_t begin_ = 0, end_ = 0;
-  at::Tensor embed_weight_;     ///< [vocab, hidden], first stage (and last stage when tied)
+  at::Tensor embed_weight_;  ///< [vocab, hidden], first stage (and last stage when tied)
   at::Tensor final_norm_weight_, final_norm_bias_;
-  at::Tensor lm_head_weight_;   ///< [vocab, hidden], last stage (aliases embed_weight_ when tied)
+  at::Tensor lm_head_weight_;  ///< [vocab, hidden], last stage (aliases embed_weight_ when tied)
   std::vector<BlockWeights> blocks_;
   at::Tensor inv_freq_;
 };
 
-/// Applies rotary embedding (Hugging Face rotate-half layout) to x [batch, heads, tokens, head_dim];
-/// only the first rotary_dim features rotate.
+/// Applies rotary embedding (Hugging Face rotate-half layout) to x [batch, heads, tokens,
+/// head_dim]; only the first rotary_dim features rotate.
 at::Tensor apply_rotary(const at::Tensor& x, const RotaryTables& rope);
 
 }  // namespace clrp::model

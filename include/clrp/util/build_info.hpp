@@ -20,7 +20,7 @@ struct GpuInfo {
   std::string cuda_runtime;  ///< e.g. "13.0"; empty without CUDA
   std::string nccl;          ///< e.g. "2.28.9"; empty without NCCL
   std::vector<GpuDevice> devices;
-  std::string error;         ///< why devices could not be listed, if so
+  std::string error;  ///< why devices could not be listed, if so
 };
 
 /// GPU devices and library versions (empty device list on CPU-only builds or machines).

@@ -16,10 +16,10 @@ namespace clrp {
 
 /// Where in an input a problem was found. Every part is optional.
 struct Where {
-  std::string file;                    ///< path of the offending file
-  std::string field;                   ///< field path or key, e.g. "tensors.lm_head.weight.dtype"
-  std::optional<std::uint64_t> offset; ///< byte offset in the file
-  std::optional<std::uint64_t> line;   ///< 1-based line number
+  std::string file;                     ///< path of the offending file
+  std::string field;                    ///< field path or key, e.g. "tensors.lm_head.weight.dtype"
+  std::optional<std::uint64_t> offset;  ///< byte offset in the file
+  std::optional<std::uint64_t> line;    ///< 1-based line number
 
   /// "file: at byte 12, field 'x'" style prefix (empty when nothing is known).
   std::string describe() const;
