@@ -152,16 +152,20 @@ at::Tensor apply_rotary(const at::Tensor& x, const RotaryTables& rope) {
   return rd == hd ? out : at::cat({out, x.narrow(-1, rd, hd - rd)}, -1);
 }
 
-at::Tensor DecoderModel::norm(const at::Tensor& x, const at::Tensor& weight,
-                              const at::Tensor& bias) const {
-  if (config_.norm == NormKind::LayerNorm)
+at::Tensor DecoderModel::norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                              at::Tensor* r) const {
+  if (config_.norm == NormKind::LayerNorm) {
+    if (r != nullptr)
+      *r = at::rsqrt(x.var(-1, /*unbiased=*/false, /*keepdim=*/true) + config_.norm_eps);
     return at::layer_norm(x, {x.size(-1)}, weight, bias, config_.norm_eps);
-  at::Tensor variance = x.pow(2).mean(-1, true);
-  return weight * (x * at::rsqrt(variance + config_.norm_eps));
+  }
+  at::Tensor factor = at::rsqrt(x.pow(2).mean(-1, true) + config_.norm_eps);
+  if (r != nullptr) *r = factor;
+  return weight * (x * factor);
 }
 
 at::Tensor DecoderModel::attention(const BlockWeights& w, const at::Tensor& x,
-                                   const RotaryTables& rope) const {
+                                   const RotaryTables& rope, LayerTape* tape) const {
   const ModelConfig& c = config_;
   const std::int64_t b = x.size(0), t = x.size(1), hd = c.head_dim;
   at::Tensor qkv = at::linear(x, w.qkv_weight, w.qkv_bias);
@@ -176,27 +180,50 @@ at::Tensor DecoderModel::attention(const BlockWeights& w, const at::Tensor& x,
                                        /*is_causal=*/true, /*scale=*/std::nullopt,
                                        /*enable_gqa=*/c.num_heads != c.num_kv_heads);
   o = o.transpose(1, 2).reshape({b, t, nq});
+  if (tape != nullptr) {
+    tape->q = q;
+    tape->k = k;
+    tape->v = v;
+    tape->attn_heads = o;
+  }
   return at::linear(o, w.out_weight, w.out_bias);
 }
 
-at::Tensor DecoderModel::mlp(const BlockWeights& w, const at::Tensor& x) const {
+at::Tensor DecoderModel::mlp(const BlockWeights& w, const at::Tensor& x, LayerTape* tape) const {
   const ModelConfig& c = config_;
   at::Tensor gu = at::linear(x, w.gate_up_weight, w.gate_up_bias);
-  at::Tensor inner;
+  at::Tensor inner, act;
   if (c.gated_mlp) {
     const std::int64_t i = c.intermediate_size;
-    inner = activate(c.activation, gu.narrow(-1, 0, i)) * gu.narrow(-1, i, i);
+    act = activate(c.activation, gu.narrow(-1, 0, i));
+    inner = act * gu.narrow(-1, i, i);
   } else {
-    inner = activate(c.activation, gu);
+    act = inner = activate(c.activation, gu);
+  }
+  if (tape != nullptr) {
+    tape->mlp_pre = gu;
+    tape->mlp_act = act;
+    tape->mlp_inner = inner;
   }
   return at::linear(inner, w.down_weight, w.down_bias);
 }
 
 at::Tensor DecoderModel::run_layer(std::int64_t layer, const at::Tensor& hidden,
-                                   const RotaryTables& rope) const {
+                                   const RotaryTables& rope, LayerTape* tape) const {
   const BlockWeights& w = block(layer);
-  at::Tensor h = hidden + attention(w, norm(hidden, w.attn_norm_weight, w.attn_norm_bias), rope);
-  return h + mlp(w, norm(h, w.mlp_norm_weight, w.mlp_norm_bias));
+  at::Tensor r1, r2;
+  const at::Tensor normed =
+      norm(hidden, w.attn_norm_weight, w.attn_norm_bias, tape ? &r1 : nullptr);
+  const at::Tensor h = hidden + attention(w, normed, rope, tape);
+  const at::Tensor out =
+      h + mlp(w, norm(h, w.mlp_norm_weight, w.mlp_norm_bias, tape ? &r2 : nullptr), tape);
+  if (tape != nullptr) {
+    tape->input = hidden;
+    tape->attn_norm_r = r1;
+    tape->mid = h;
+    tape->mlp_norm_r = r2;
+  }
+  return out;
 }
 
 at::Tensor DecoderModel::run_layers(at::Tensor hidden, const at::Tensor& positions) const {

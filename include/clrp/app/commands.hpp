@@ -14,5 +14,6 @@ void register_predict(CLI::App& app);
 void register_model_info(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_env(CLI::App& app);
+void register_explain(CLI::App& app);
 
 }  // namespace clrp::app

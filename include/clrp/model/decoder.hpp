@@ -36,6 +36,21 @@ struct BlockWeights {
   at::Tensor down_weight, down_bias;
 };
 
+/// What one layer's forward leaves behind for a backward pass through it (the
+/// LRP engine's). Forward activations, batch 1. Attention probabilities are
+/// not kept: the backward recomputes them from q and k, as flash attention does.
+struct LayerTape {
+  at::Tensor input;        ///< [1, T, H] residual stream entering the layer
+  at::Tensor attn_norm_r;  ///< [1, T, 1] rsqrt(mean(x²)+eps) (RMSNorm) or 1/std (LayerNorm)
+  at::Tensor q, k, v;      ///< [1, heads|kv_heads, T, hd], q and k after rotary
+  at::Tensor attn_heads;   ///< [1, T, heads*hd] attention output before the output projection
+  at::Tensor mid;          ///< [1, T, H] residual stream after the attention block
+  at::Tensor mlp_norm_r;   ///< [1, T, 1]
+  at::Tensor mlp_pre;      ///< [1, T, 2I] gate|up pre-activations (gated) or [1, T, I]
+  at::Tensor mlp_act;      ///< [1, T, I] act(gate) (gated) or act(up)
+  at::Tensor mlp_inner;    ///< [1, T, I] input of the down projection (the neurons)
+};
+
 /// Rotary tables for a set of positions: cos and sin of shape [tokens, rotary_dim].
 struct RotaryTables {
   at::Tensor cos, sin;
@@ -57,9 +72,9 @@ class DecoderModel {
   /// Runs layers [begin, end) on `hidden`; `positions` [tokens] (int64) are the
   /// absolute positions of the tokens (0..T-1 for a fresh prompt).
   at::Tensor run_layers(at::Tensor hidden, const at::Tensor& positions) const;
-  /// Runs one layer (absolute index) on `hidden`.
-  at::Tensor run_layer(std::int64_t layer, const at::Tensor& hidden,
-                       const RotaryTables& rope) const;
+  /// Runs one layer (absolute index) on `hidden`; fills `tape` when given (for a backward).
+  at::Tensor run_layer(std::int64_t layer, const at::Tensor& hidden, const RotaryTables& rope,
+                       LayerTape* tape = nullptr) const;
   /// Final norm and unembedding: hidden [batch, tokens, hidden] -> logits [batch, tokens, vocab].
   /// Last stage only.
   at::Tensor unembed(const at::Tensor& hidden) const;
@@ -69,12 +84,17 @@ class DecoderModel {
   RotaryTables rotary(const at::Tensor& positions) const;
   /// The inverse frequencies after rope scaling, [rotary_dim / 2].
   const at::Tensor& inv_freq() const { return inv_freq_; }
-  /// Applies the model's norm (RMSNorm or LayerNorm) with the given weight/bias.
-  at::Tensor norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) const;
+  /// Applies the model's norm (RMSNorm or LayerNorm) with the given weight/bias;
+  /// stores the normalising factor in `*r` when given.
+  at::Tensor norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+                  at::Tensor* r = nullptr) const;
+  const at::Tensor& final_norm_weight() const { return final_norm_weight_; }
+  const at::Tensor& lm_head_weight() const { return lm_head_weight_; }
 
  private:
-  at::Tensor attention(const BlockWeights& w, const at::Tensor& x, const RotaryTables& rope) const;
-  at::Tensor mlp(const BlockWeights& w, const at::Tensor& x) const;
+  at::Tensor attention(const BlockWeights& w, const at::Tensor& x, const RotaryTables& rope,
+                       LayerTape* tape) const;
+  at::Tensor mlp(const BlockWeights& w, const at::Tensor& x, LayerTape* tape) const;
 
   ModelConfig config_;
   std::int64_t begin_ = 0, end_ = 0;

@@ -1,0 +1,53 @@
+#include "clrp/lrp/rules.hpp"
+
+#include <ATen/ATen.h>
+
+#include "clrp/util/error.hpp"
+
+namespace clrp::lrp {
+
+const char* to_string(Rule r) {
+  switch (r) {
+    case Rule::AttnLRP:
+      return "attnlrp";
+    case Rule::CPLRP:
+      return "cp-lrp";
+    case Rule::GradXInput:
+      return "grad-x-input";
+  }
+  return "?";
+}
+
+Rule parse_rule(const std::string& name) {
+  if (name == "attnlrp") return Rule::AttnLRP;
+  if (name == "cp-lrp") return Rule::CPLRP;
+  if (name == "grad-x-input") return Rule::GradXInput;
+  throw Error("unknown rule '" + name + "' (expected attnlrp, cp-lrp or grad-x-input)");
+}
+
+at::Tensor identity_rule(const at::Tensor& g_y, const at::Tensor& x, const at::Tensor& y) {
+  return g_y * (y / (x + kIdentityRuleEps));
+}
+
+at::Tensor rmsnorm_backward(Rule rule, const at::Tensor& g_y, const at::Tensor& x,
+                            const at::Tensor& weight, const at::Tensor& r) {
+  const at::Tensor wg = g_y * weight;
+  if (rule != Rule::GradXInput) return wg * r;
+  return wg * r - x * r.pow(3) * (x * wg).mean(-1, true);
+}
+
+at::Tensor softmax_backward(const at::Tensor& g_p, const at::Tensor& p) {
+  return p * (g_p - (g_p * p).sum(-1, true));
+}
+
+at::Tensor rotary_backward(const at::Tensor& g_y, const at::Tensor& cos, const at::Tensor& sin) {
+  const std::int64_t rd = cos.size(-1), hd = g_y.size(-1);
+  const at::Tensor gr = rd == hd ? g_y : g_y.narrow(-1, 0, rd);
+  const at::Tensor gs = gr * sin;
+  const at::Tensor back =
+      at::cat({gs.narrow(-1, rd / 2, rd / 2), -gs.narrow(-1, 0, rd / 2)}, -1);  // rotᵀ(g·sin)
+  const at::Tensor out = gr * cos + back;
+  return rd == hd ? out : at::cat({out, g_y.narrow(-1, rd, hd - rd)}, -1);
+}
+
+}  // namespace clrp::lrp
