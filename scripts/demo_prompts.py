@@ -13,6 +13,7 @@ import json
 import pathlib
 import subprocess
 import sysconfig
+import tempfile
 
 TASKS = ["arc_easy", "arc_challenge", "csqa", "openbookqa", "sciq", "piqa"]
 ITEMS_PER_TASK = 2
@@ -26,10 +27,11 @@ def load_items(task: str, n: int) -> list[dict]:
         for line in f:
             r = json.loads(line)
             doc = r["doc"]
-            if doc["id"] in seen:  # one request per choice; the context is shared
+            key = doc.get("id", r["request"]["context"])
+            if key in seen:  # one request per choice; the context is shared
                 continue
-            seen.add(doc["id"])
-            items.append({"task": task, "id": doc["id"], "prompt": r["request"]["context"],
+            seen.add(key)
+            items.append({"task": task, "id": key, "prompt": r["request"]["context"],
                           "choices": doc["choices"], "gold": doc["choices"][doc["gold"]]})
             if len(items) == n:
                 break
@@ -42,6 +44,7 @@ def main() -> None:
     ap.add_argument("--model", help="model path (default: the embedded model)")
     args = ap.parse_args()
     correct = total = 0
+    failures = []
     for task in TASKS:
         for item in load_items(task, ITEMS_PER_TASK):
             cmd = [args.clrp, "predict", "--prompt", item["prompt"], "--top-k", "5", "--json"]
@@ -53,13 +56,28 @@ def main() -> None:
             pick = next((t for t in ranked if t in letters), ranked[0])
             ok = pick == item["gold"].strip()
             correct += ok
+            if not ok:
+                failures.append((item, pick))
             total += 1
             question = item["prompt"].rsplit("Question:", 1)[-1].strip().splitlines()[0][:70]
             top = ", ".join(f"{t['token'].strip()!r} {100 * t['prob']:.0f}%" for t in out["top"][:3])
             print(f"{'ok  ' if ok else 'FAIL'} {task:14s} {len(out['ids']):5d} tok  gold {item['gold'].strip():2s} "
                   f"model {pick:2s} | {top} | {question}")
     print(f"\n{correct}/{total} answered correctly by the embedded SmolLM2-135M-Instruct (5-shot, answer letter).")
-    print("Failures like these are what `clrp explain` will attribute back to the prompt.")
+    if failures:
+        item, pick = failures[0]
+        print(f"\nExplaining the first failure ({item['task']}): why ' {pick}' rather than ' {item['gold'].strip()}'?")
+        out = pathlib.Path(tempfile.mkdtemp()) / "explain.json"
+        cmd = [args.clrp, "explain", "--prompt", item["prompt"], "--wrong", " " + pick,
+               "--correct", " " + item["gold"].strip(), "--json", str(out)]
+        if args.model:
+            cmd += ["--model", args.model]
+        print(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip())
+        ex = json.loads(out.read_text())
+        ranked = sorted(range(1, len(ex["tokens"])), key=lambda i: -abs(ex["token_relevance"][i]))[:8]
+        print("most relevant prompt tokens (AttnLRP; + pushes toward the wrong answer):")
+        for i in ranked:
+            print(f"  {ex['token_relevance'][i]:+8.4f}  position {i:4d}  {ex['tokens'][i]!r}")
 
 
 if __name__ == "__main__":
