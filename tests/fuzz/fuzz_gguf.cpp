@@ -13,28 +13,9 @@
 
 #include "clrp/io/gguf.hpp"
 #include "clrp/util/error.hpp"
+#include "mem_file.hpp"
 
 namespace {
-
-// One in-memory file reused across runs; GgufFile maps it through /proc.
-struct MemFile {
-  int fd = -1;
-  std::string path;
-  MemFile() {
-    fd = ::memfd_create("fuzz_gguf", MFD_CLOEXEC);
-    if (fd < 0) {
-      std::perror("memfd_create");
-      std::abort();
-    }
-    path = "/proc/self/fd/" + std::to_string(fd);
-  }
-  void write(const std::uint8_t* data, std::size_t size) {
-    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, data, size, 0) != static_cast<ssize_t>(size)) {
-      std::perror("memfd write");
-      std::abort();
-    }
-  }
-};
 
 void exercise(const clrp::io::GgufFile& f) {
   for (const auto& [key, value] : f.metadata()) {
@@ -80,7 +61,7 @@ void exercise(const clrp::io::GgufFile& f) {
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static MemFile file;
+  static clrp::fuzz::MemFile file("fuzz_gguf");
   file.write(data, size);
   try {
     clrp::io::GgufFile f(file.path);

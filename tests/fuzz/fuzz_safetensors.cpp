@@ -11,33 +11,10 @@
 
 #include "clrp/io/safetensors.hpp"
 #include "clrp/util/error.hpp"
-
-namespace {
-
-// One in-memory file reused across runs, opened by path through /proc.
-struct MemFile {
-  int fd = -1;
-  std::string path;
-  MemFile() {
-    fd = ::memfd_create("fuzz_safetensors", MFD_CLOEXEC);
-    if (fd < 0) {
-      std::perror("memfd_create");
-      std::abort();
-    }
-    path = "/proc/self/fd/" + std::to_string(fd);
-  }
-  void write(const std::uint8_t* data, std::size_t size) {
-    if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, data, size, 0) != static_cast<ssize_t>(size)) {
-      std::perror("memfd write");
-      std::abort();
-    }
-  }
-};
-
-}  // namespace
+#include "mem_file.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
-  static MemFile file;
+  static clrp::fuzz::MemFile file("fuzz_safetensors");
   file.write(data, size);
   try {
     clrp::io::SafetensorsFile f(file.path);
