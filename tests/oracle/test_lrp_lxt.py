@@ -1,0 +1,43 @@
+"""clrp's relevance against LXT 2.1 (via lrp_reference.py) on tiny Llama models.
+
+Tolerances from issue 5: relative L2 ≤ 1e-3 in fp32 and identical top-10 tokens,
+for token relevance and per-layer residual relevance. (More prompts, long
+inputs and SmolLM2 come with the rest of the LRP issue.)"""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+
+import lrp_reference
+from tiny_models import load_reference, make_llama
+
+PROMPTS = ["Question: What is the capital of France? Answer:",
+           "Which of these is a mammal? A. shark B. whale C. trout D. eel. Answer:"]
+
+
+def rel_l2(a, b):
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
+
+
+@pytest.mark.parametrize("rule", ["attnlrp", "cp-lrp", "grad-x-input"])
+@pytest.mark.parametrize("variant", ["llama_gqa_untied", "llama_mha_tied"])
+@pytest.mark.parametrize("prompt", PROMPTS)
+def test_relevance_equals_lxt(rule, variant, prompt, clrp_bin, tmp_path):
+    path = make_llama(variant)
+    out = tmp_path / "e.json"
+    subprocess.run([str(clrp_bin), "explain", "--model", str(path), "--prompt", prompt, "--correct", " Paris",
+                    "--rule", rule, "--json", str(out)], check=True, capture_output=True, text=True)
+    got = json.loads(out.read_text())
+    ref = lrp_reference.contrastive_relevance(load_reference(path), got["ids"], len(got["ids"]) - 1,
+                                              got["wrong"]["id"], got["correct"]["id"], rule)
+    assert got["target"] == pytest.approx(float(ref["target"]), rel=1e-5, abs=1e-5)
+    tok, want = np.array(got["token_relevance"]), ref["token_relevance"]
+    assert rel_l2(tok, want) <= 1e-3
+    k = min(10, len(tok))
+    assert set(np.argsort(-np.abs(tok))[:k]) == set(np.argsort(-np.abs(want))[:k])
+    assert rel_l2(got["layer_relevance"], ref["layer_relevance"]) <= 1e-3
+    assert rel_l2(got["mid_relevance"], ref["mid_relevance"]) <= 1e-3
