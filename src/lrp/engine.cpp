@@ -57,8 +57,16 @@ Seed Seed::single(std::int64_t position, std::int64_t token, std::int64_t vocab)
   return s;
 }
 
+namespace {
+// Relevance a bias absorbs: Σ b ⊙ g over tokens and features -> [B] (0 without a bias).
+at::Tensor bias_relevance(const at::Tensor& bias, const at::Tensor& g) {
+  if (!bias.defined()) return at::zeros({g.size(0)}, g.options());
+  return (g * bias).sum({1, 2});
+}
+}  // namespace
+
 at::Tensor Engine::backward_mlp(const model::BlockWeights& w, const model::LayerTape& tape,
-                                const at::Tensor& g_out, Rule rule) const {
+                                const at::Tensor& g_out, Rule rule, LayerGradients* extra) const {
   const model::ModelConfig& c = model_.config();
   const at::Tensor g_inner = at::matmul(g_out, w.down_weight);  // [B, T, I]
   at::Tensor g_pre;
@@ -73,8 +81,8 @@ at::Tensor Engine::backward_mlp(const model::BlockWeights& w, const model::Layer
         g_gate = activation_grad(c.activation, g_inner * up, gate);
         break;
       case Rule::AttnLRP:
-        // Uniform rule on the product act(gate)·up: half of the gradient to each factor;
-        // identity rule through the activation.
+        // Uniform rule on the product act(gate)·up: half of the gradient to each
+        // factor; identity rule through the activation.
         g_up = 0.5 * g_inner * act;
         g_gate = identity_rule(0.5 * g_inner * up, gate, act);
         break;
@@ -89,19 +97,23 @@ at::Tensor Engine::backward_mlp(const model::BlockWeights& w, const model::Layer
     g_pre = rule == Rule::GradXInput ? activation_grad(c.activation, g_inner, tape.mlp_pre)
                                      : identity_rule(g_inner, tape.mlp_pre, tape.mlp_act);
   }
+  if (extra != nullptr) {
+    extra->neurons = g_inner;
+    extra->bias_absorbed = bias_relevance(w.down_bias, g_out) + bias_relevance(w.gate_up_bias, g_pre);
+  }
   const at::Tensor g_norm = at::matmul(g_pre, w.gate_up_weight);  // [B, T, H]
   return rmsnorm_backward(rule, g_norm, tape.mid, w.mlp_norm_weight, tape.mlp_norm_r);
 }
 
 at::Tensor Engine::backward_attention(const model::BlockWeights& w, const model::LayerTape& tape,
                                       const model::RotaryTables& rope, const at::Tensor& g_out,
-                                      Rule rule, at::Tensor* g_heads) const {
+                                      Rule rule, LayerGradients* extra) const {
   const model::ModelConfig& c = model_.config();
   const std::int64_t b = g_out.size(0), t = g_out.size(1), hd = c.head_dim, nh = c.num_heads,
                      nkv = c.num_kv_heads, groups = nh / nkv;
   const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
   at::Tensor g_o = at::matmul(g_out, w.out_weight);  // [B, T, nh*hd]
-  if (g_heads != nullptr) *g_heads = g_o;
+  if (extra != nullptr) extra->heads = g_o;
   g_o = g_o.view({b, t, nh, hd}).transpose(1, 2);  // [B, nh, T, hd]
 
   // Recompute the attention probabilities from the taped q and k.
@@ -132,88 +144,128 @@ at::Tensor Engine::backward_attention(const model::BlockWeights& w, const model:
   g_v = g_v.view({b, nkv, groups, t, hd}).sum(2);
   g_q = rotary_backward(g_q, rope.cos, rope.sin);
   g_k = rotary_backward(g_k, rope.cos, rope.sin);
-  const at::Tensor g_qkv = at::cat(
-      {g_q.transpose(1, 2).reshape({b, t, nh * hd}), g_k.transpose(1, 2).reshape({b, t, nkv * hd}),
-       g_v.transpose(1, 2).reshape({b, t, nkv * hd})},
-      -1);
+  const at::Tensor g_qkv = at::cat({g_q.transpose(1, 2).reshape({b, t, nh * hd}),
+                                    g_k.transpose(1, 2).reshape({b, t, nkv * hd}),
+                                    g_v.transpose(1, 2).reshape({b, t, nkv * hd})},
+                                   -1);
+  if (extra != nullptr)
+    extra->bias_absorbed = bias_relevance(w.qkv_bias, g_qkv) + bias_relevance(w.out_bias, g_out);
   const at::Tensor g_norm = at::matmul(g_qkv, w.qkv_weight);
   return rmsnorm_backward(rule, g_norm, tape.input, w.attn_norm_weight, tape.attn_norm_r);
 }
 
 at::Tensor Engine::backward_layer(std::int64_t layer, const model::LayerTape& tape,
                                   const model::RotaryTables& rope, const at::Tensor& g_out,
-                                  Rule rule, at::Tensor* g_mid, at::Tensor* g_heads) const {
+                                  Rule rule, LayerGradients* extra) const {
   const model::BlockWeights& w = model_.block(layer);
   // Residual additions pass the gradient unchanged to both branches.
-  const at::Tensor gm = g_out + backward_mlp(w, tape, g_out, rule);
-  if (g_mid != nullptr) *g_mid = gm;
-  return gm + backward_attention(w, tape, rope, gm, rule, g_heads);
+  const at::Tensor gm = g_out + backward_mlp(w, tape, g_out, rule, extra);
+  const at::Tensor mlp_bias = extra != nullptr ? extra->bias_absorbed : at::Tensor();
+  if (extra != nullptr) extra->mid = gm;
+  const at::Tensor g_in = gm + backward_attention(w, tape, rope, gm, rule, extra);
+  if (extra != nullptr) extra->bias_absorbed = extra->bias_absorbed + mlp_bias;
+  return g_in;
 }
 
-Explanation Engine::explain(const at::Tensor& ids, const std::vector<Seed>& seeds, Rule rule,
-                            const RecordOptions& record) const {
-  if (!model_.has_embedding() || !model_.has_head())
-    throw Error("explain() needs the whole model; stages use backward_layer()");
-  if (seeds.empty()) throw Error("no seeds to explain");
-  const model::ModelConfig& c = model_.config();
-  if (c.norm != model::NormKind::RMSNorm) throw Error("LayerNorm relevance is not implemented yet");
+ForwardState Engine::forward(const at::Tensor& hidden) const {
   c10::InferenceMode inference_mode;
-  const std::int64_t t = ids.size(0), layers = c.num_layers,
-                     b = static_cast<std::int64_t>(seeds.size());
-  for (const auto& s : seeds)
-    if (s.position < 0 || s.position >= t)
-      throw Error("seed position " + std::to_string(s.position) + " is outside the " +
-                  std::to_string(t) + " tokens");
-
-  // Forward, keeping one tape per layer.
-  const at::Tensor positions = at::arange(t, at::kLong);
-  const model::RotaryTables rope = model_.rotary(positions);
-  std::vector<model::LayerTape> tapes(static_cast<std::size_t>(layers));
-  at::Tensor h = model_.embed(ids.unsqueeze(0));
-  const at::Tensor embedded = h;
-  for (std::int64_t i = 0; i < layers; ++i)
-    h = model_.run_layer(i, h, rope, &tapes[static_cast<std::size_t>(i)]);
+  ForwardState st;
+  st.begin = model_.layer_begin();
+  st.rope = model_.rotary(at::arange(hidden.size(1), at::kLong));
+  st.input = hidden;
+  st.tapes.resize(static_cast<std::size_t>(model_.layer_end() - model_.layer_begin()));
+  at::Tensor h = hidden;
+  for (std::int64_t i = model_.layer_begin(); i < model_.layer_end(); ++i)
+    h = model_.run_layer(i, h, st.rope, &st.tapes[static_cast<std::size_t>(i - st.begin)]);
   if (!at::isfinite(h).all().item<bool>())
-    throw Error("non-finite values (NaN/Inf) in the model's activations");
+    throw Error("non-finite values (NaN/Inf) in the model's activations; relevance would be meaningless");
+  st.output = h;
+  return st;
+}
 
-  // Seeds: g at the final hidden state, non-zero only at each seed's position.
+at::Tensor Engine::seed(const ForwardState& state, const std::vector<Seed>& seeds, Rule rule,
+                        Explanation& out) const {
+  if (!model_.has_head()) throw Error("seed() needs the stage that holds the unembedding");
+  if (seeds.empty()) throw Error("no seeds to explain");
+  c10::InferenceMode inference_mode;
+  const model::ModelConfig& c = model_.config();
+  const at::Tensor& h = state.output;
+  const std::int64_t t = h.size(1), b = static_cast<std::int64_t>(seeds.size());
   at::Tensor final_r;
   const at::Tensor normed = model_.norm(h, model_.final_norm_weight(), {}, &final_r);
-  Explanation out;
   out.logits = at::empty({b, c.vocab_size}, at::kFloat);
   at::Tensor g = at::zeros({b, t, c.hidden_size}, at::kFloat);
+  std::vector<at::Tensor> weights;
   for (std::int64_t s = 0; s < b; ++s) {
     const Seed& seed = seeds[static_cast<std::size_t>(s)];
     const std::int64_t p = seed.position;
+    if (p < 0 || p >= t)
+      throw Error("seed position " + std::to_string(p) + " is outside the " + std::to_string(t) + " tokens");
+    if (seed.weights.numel() != c.vocab_size)
+      throw Error("a seed has " + std::to_string(seed.weights.numel()) + " weights, the vocabulary " +
+                  std::to_string(c.vocab_size));
     out.logits[s] = at::matmul(model_.lm_head_weight(), normed[0][p]);
+    // Logits are linear in the normed state; the final norm's factor is a constant.
     const at::Tensor g_normed = at::matmul(seed.weights, model_.lm_head_weight());  // [H]
     g[s][p] = rmsnorm_backward(rule, g_normed, h[0][p], model_.final_norm_weight(), final_r[0][p]);
+    weights.push_back(seed.weights);
   }
-  std::vector<at::Tensor> seed_weights;
-  for (const auto& s : seeds)
-    seed_weights.push_back(s.weights);
-  out.target = (at::stack(seed_weights) * out.logits).sum(-1);
+  out.target = (at::stack(weights) * out.logits).sum(-1);
+  return g;
+}
 
+void Engine::backward(const ForwardState& state, at::Tensor g, Rule rule, const RecordOptions& record,
+                      Explanation& out) const {
+  c10::InferenceMode inference_mode;
+  const model::ModelConfig& c = model_.config();
+  const std::int64_t layers = static_cast<std::int64_t>(state.tapes.size()), b = g.size(0),
+                     t = g.size(1);
   if (record.residual) {
     out.mid_relevance = at::empty({b, layers, t}, at::kFloat);
     out.layer_relevance = at::empty({b, layers, t}, at::kFloat);
   }
   if (record.heads) out.head_relevance = at::empty({b, layers, c.num_heads}, at::kFloat);
+  const std::int64_t k = std::min(record.neurons, c.intermediate_size);
+  if (k > 0) {
+    out.neuron_ids = at::empty({b, layers, k}, at::kLong);
+    out.neuron_relevance = at::empty({b, layers, k}, at::kFloat);
+  }
+  out.bias_absorbed = at::empty({b, layers}, at::kFloat);
   for (std::int64_t i = layers - 1; i >= 0; --i) {
-    const model::LayerTape& tape = tapes[static_cast<std::size_t>(i)];
-    if (record.residual)
-      out.layer_relevance.select(1, i).copy_(relevance(i + 1 < layers ? tapes[i + 1].input : h, g));
-    at::Tensor g_mid, g_heads;
-    g = backward_layer(i, tape, rope, g, rule, record.residual ? &g_mid : nullptr,
-                       record.heads ? &g_heads : nullptr);
-    if (record.residual) out.mid_relevance.select(1, i).copy_(relevance(tape.mid, g_mid));
+    const model::LayerTape& tape = state.tapes[static_cast<std::size_t>(i)];
+    const at::Tensor& layer_out = i + 1 < layers ? state.tapes[static_cast<std::size_t>(i + 1)].input : state.output;
+    if (record.residual) out.layer_relevance.select(1, i).copy_(relevance(layer_out, g));
+    LayerGradients extra;
+    g = backward_layer(state.begin + i, tape, state.rope, g, rule, &extra);
+    out.bias_absorbed.select(1, i).copy_(extra.bias_absorbed);
+    if (record.residual) out.mid_relevance.select(1, i).copy_(relevance(tape.mid, extra.mid));
     if (record.heads) {
       const at::Tensor per_head =
-          (tape.attn_heads * g_heads).view({b, t, c.num_heads, c.head_dim}).sum({1, 3});
+          (tape.attn_heads * extra.heads).view({b, t, c.num_heads, c.head_dim}).sum({1, 3});
       out.head_relevance.select(1, i).copy_(per_head);
     }
+    if (k > 0) {
+      const at::Tensor per_neuron = (tape.mlp_inner * extra.neurons).sum(1);  // [B, I]
+      const auto top = at::topk(per_neuron.abs(), k, -1);
+      out.neuron_ids.select(1, i).copy_(std::get<1>(top));
+      out.neuron_relevance.select(1, i).copy_(per_neuron.gather(-1, std::get<1>(top)));
+    }
   }
-  out.token_relevance = relevance(embedded, g);
+  out.input_gradient = g;
+  out.token_relevance = relevance(state.input, g);
+}
+
+Explanation Engine::explain(const at::Tensor& ids, const std::vector<Seed>& seeds, Rule rule,
+                            const RecordOptions& record) const {
+  if (!model_.has_embedding() || !model_.has_head())
+    throw Error("explain() needs the whole model; pipeline stages call forward/seed/backward");
+  if (model_.config().norm != model::NormKind::RMSNorm)
+    throw Error("relevance for LayerNorm models is not implemented yet");
+  c10::InferenceMode inference_mode;
+  const ForwardState state = forward(model_.embed(ids.unsqueeze(0)));
+  Explanation out;
+  const at::Tensor g = seed(state, seeds, rule, out);
+  backward(state, g, rule, record, out);
   return out;
 }
 

@@ -33,40 +33,78 @@ struct Seed {
 
 /// What to record; nothing unasked costs memory.
 struct RecordOptions {
-  bool residual = false;  ///< per (layer, position): after attention ("mid") and after the MLP
-  bool heads = false;     ///< per (layer, head)
+  bool residual = false;    ///< per (layer, position): after attention ("mid") and after the MLP
+  bool heads = false;       ///< per (layer, head)
+  std::int64_t neurons = 0; ///< top-k MLP neurons per layer by |relevance| summed over positions
 };
 
-/// The result for a batch of B seeds over T tokens and L layers.
+/// What a layer's backward hands back besides the gradient at its input.
+struct LayerGradients {
+  at::Tensor mid;            ///< [B, T, H] gradient at the residual after attention
+  at::Tensor heads;          ///< [B, T, heads*hd] gradient at the attention output before o_proj
+  at::Tensor neurons;        ///< [B, T, I] gradient at the down projection's input
+  at::Tensor bias_absorbed;  ///< [B] relevance taken up by the layer's biases (Σ b ⊙ g)
+};
+
+/// The forward state of a layer range: a tape per layer, for the backward.
+struct ForwardState {
+  std::int64_t begin = 0;  ///< first layer of the range
+  model::RotaryTables rope;
+  std::vector<model::LayerTape> tapes;
+  at::Tensor input;   ///< [1, T, H] hidden states entering layer `begin` (the embedding output at 0)
+  at::Tensor output;  ///< [1, T, H] hidden states leaving the range
+};
+
+/// The result for a batch of B seeds over T tokens and the L layers of a range.
 struct Explanation {
   at::Tensor target;           ///< [B] output-level relevance (Δℓ for a contrastive seed)
-  at::Tensor token_relevance;  ///< [B, T] at the embedding output
+  at::Tensor logits;           ///< [B, vocab] logits at each seed's position
+  at::Tensor input_gradient;   ///< [B, T, H] modified gradient at the range's input (the seam)
+  at::Tensor token_relevance;  ///< [B, T] relevance at the range's input (tokens, at layer 0)
   at::Tensor mid_relevance;    ///< [B, L, T] residual after each attention block (when asked)
   at::Tensor layer_relevance;  ///< [B, L, T] residual after each layer (when asked)
   at::Tensor head_relevance;   ///< [B, L, heads] (when asked)
-  at::Tensor logits;           ///< [B, vocab] logits at each seed's position
+  at::Tensor neuron_ids;       ///< [B, L, k] int64, top-k neurons by |relevance| (when asked)
+  at::Tensor neuron_relevance; ///< [B, L, k]
+  at::Tensor bias_absorbed;    ///< [B, L] relevance absorbed by each layer's biases
 };
 
+/// The contrastive AttnLRP engine over a DecoderModel's layer range.
+///
+/// A whole-model explanation is forward() → seed() → backward(). Pipeline
+/// stages use the same three calls: the last stage seeds, every stage runs
+/// backward() on its own range starting from the gradient handed to it at its
+/// upper boundary, and passes `input_gradient` down.
 class Engine {
  public:
   explicit Engine(const model::DecoderModel& model) : model_(model) {}
 
-  /// Explains `seeds` on the token sequence `ids` (int64 [T]) under `rule`.
+  /// Explains `seeds` on the token sequence `ids` (int64 [T]) under `rule`; needs the whole model.
   Explanation explain(const at::Tensor& ids, const std::vector<Seed>& seeds, Rule rule,
                       const RecordOptions& record = {}) const;
 
-  /// One layer's modified backward: g_out [B, T, H] at the layer output ->
-  /// g_in at its input. `g_mid` receives the gradient at the mid residual when given.
+  /// Runs the model's layer range on `hidden` [1, T, H] (positions 0..T-1), keeping tapes.
+  ForwardState forward(const at::Tensor& hidden) const;
+  /// The gradient at the last layer's output for each seed ([B, T, H]), through the
+  /// final norm and unembedding (last stage only); fills `out.logits` and `out.target`.
+  at::Tensor seed(const ForwardState& state, const std::vector<Seed>& seeds, Rule rule,
+                  Explanation& out) const;
+  /// Walks the range backwards from `g_out` [B, T, H] at its upper boundary; fills
+  /// `out`'s recorded fields, `input_gradient` and `token_relevance`.
+  void backward(const ForwardState& state, at::Tensor g_out, Rule rule, const RecordOptions& record,
+                Explanation& out) const;
+
+  /// One layer's modified backward: g_out [B, T, H] at the layer output -> g_in at its input.
   at::Tensor backward_layer(std::int64_t layer, const model::LayerTape& tape,
                             const model::RotaryTables& rope, const at::Tensor& g_out, Rule rule,
-                            at::Tensor* g_mid = nullptr, at::Tensor* g_heads = nullptr) const;
+                            LayerGradients* extra = nullptr) const;
 
  private:
   at::Tensor backward_mlp(const model::BlockWeights& w, const model::LayerTape& tape,
-                          const at::Tensor& g_out, Rule rule) const;
+                          const at::Tensor& g_out, Rule rule, LayerGradients* extra) const;
   at::Tensor backward_attention(const model::BlockWeights& w, const model::LayerTape& tape,
                                 const model::RotaryTables& rope, const at::Tensor& g_out, Rule rule,
-                                at::Tensor* g_heads) const;
+                                LayerGradients* extra) const;
 
   const model::DecoderModel& model_;
 };
