@@ -1,0 +1,76 @@
+"""clrp's relevance against LXT 2.1 on SmolLM2-135M (the shipped GGUF, fp32) and real
+benchmark prompts: 20 prompts, two of them over 1,000 tokens; token relevance and
+per-layer residual relevance within 1e-3 relative L2 and identical top-10 tokens,
+for AttnLRP and CP-LRP (issue 5's tolerances)."""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+
+import lrp_reference
+from benchmark_prompts import benchmark_prompts
+
+N_SHORT, N_LONG = 18, 2
+
+
+@pytest.fixture(scope="module")
+def smollm2_reference(smollm2_gguf):
+    return lrp_reference.load_model(smollm2_gguf.parent, gguf_file=smollm2_gguf.name)
+
+
+@pytest.fixture(scope="module")
+def prompt_ids(clrp_bin, tmp_path_factory):
+    short = benchmark_prompts(N_SHORT, seed=11, max_chars=1500)
+    pool = benchmark_prompts(40, seed=12)
+    long_texts, i = [], 0
+    for _ in range(N_LONG):  # real text joined until it is long enough
+        text = ""
+        while len(text) < 3600:
+            text += pool[i] + "\n\n"
+            i += 1
+        long_texts.append(text)
+    inp = tmp_path_factory.mktemp("tok") / "texts.jsonl"
+    inp.write_text("".join(json.dumps({"text": t}) + "\n" for t in short + long_texts))
+    out = subprocess.run([str(clrp_bin), "tokenize", "--input", str(inp), "--json"], check=True,
+                         capture_output=True, text=True).stdout
+    ids = [json.loads(line)["ids"] for line in out.splitlines() if line.strip()]
+    assert sum(len(x) >= 1000 for x in ids) >= N_LONG
+    return ids
+
+
+def rel_l2(a, b):
+    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / max(np.linalg.norm(b), 1e-30))
+
+
+def top10(x):
+    return set(np.argsort(-np.abs(np.asarray(x)))[:10].tolist())
+
+
+@pytest.mark.parametrize("index", range(N_SHORT + N_LONG))
+def test_smollm2_relevance_equals_lxt(index, prompt_ids, smollm2_reference, smollm2_gguf, build_tool, tmp_path):
+    ids = prompt_ids[index]
+    with torch.no_grad():
+        logits = smollm2_reference(torch.tensor([ids])).logits[0, -1]
+    ranked = torch.argsort(logits, descending=True).tolist()
+    wrong, correct = ranked[0], ranked[4]  # the model's top-1 against its 5th choice: |Δℓ| well above rounding
+    req = tmp_path / "req.json"
+    for rule in ["attnlrp", "cp-lrp"]:
+        req.write_text(json.dumps({"ids": ids, "rule": rule,
+                                   "seeds": [{"position": len(ids) - 1, "wrong": wrong, "correct": correct}]}))
+        out = tmp_path / f"{rule}.json"
+        subprocess.run([str(build_tool("clrp_lrp_batch")), str(smollm2_gguf), str(req), str(out)], check=True,
+                       capture_output=True, text=True)
+        got = {k: np.array(v["data"]).reshape(v["shape"]) for k, v in json.loads(out.read_text()).items()
+               if v is not None}
+        ref = lrp_reference.contrastive_relevance(smollm2_reference, ids, len(ids) - 1, wrong, correct, rule)
+        assert got["target"][0] == pytest.approx(float(ref["target"]), rel=1e-4)
+        tok_err = rel_l2(got["token_relevance"][0], ref["token_relevance"])
+        layer_err = rel_l2(got["layer_relevance"][0], ref["layer_relevance"])
+        mid_err = rel_l2(got["mid_relevance"][0], ref["mid_relevance"])
+        print(f"{len(ids)} tokens {rule}: token {tok_err:.1e}, layer {layer_err:.1e}, mid {mid_err:.1e}")
+        assert tok_err <= 1e-3 and layer_err <= 1e-3 and mid_err <= 1e-3
+        assert top10(got["token_relevance"][0]) == top10(ref["token_relevance"])
