@@ -14,6 +14,7 @@ DEBIAN_PACKAGES=(
   libboost-serialization-dev libgtest-dev libgmock-dev
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev
   clang libclang-rt-14-dev clang-format clang-tidy
+  chromium
 )
 
 missing=()

@@ -1,6 +1,7 @@
 // clrp explain: contrastive relevance of Δℓ = logit(wrong) − logit(correct)
 // at the first token of the answer, back to the prompt tokens and layers.
 #include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
 
 #include <CLI/CLI.hpp>
 #include <cmath>
@@ -12,6 +13,7 @@
 #include "clrp/app/commands.hpp"
 #include "clrp/app/loaded_model.hpp"
 #include "clrp/lrp/engine.hpp"
+#include "clrp/report/explain_html.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::app {
@@ -24,108 +26,153 @@ struct ExplainOptions {
   std::optional<std::string> wrong;
   std::string rule = "attnlrp";
   bool chat = false;
-  std::optional<std::string> json_out;
+  std::int64_t neurons = 10;
+  std::optional<std::string> json_out, html_out;
 };
 
-// The first token of an answer continuation, tokenised after the prompt (so
-// that a leading space merges as it would in generation).
-std::int32_t first_answer_token(const LoadedModel& m, const std::vector<std::int32_t>& prompt,
-                                const std::string& prompt_text, const std::string& answer,
-                                const char* flag) {
-  if (answer.empty()) throw Error(std::string(flag) + " is empty");
-  const auto whole = m.tokenizer->encode(prompt_text + answer, /*add_special_tokens=*/false);
-  const auto alone = m.tokenizer->encode(answer, /*add_special_tokens=*/false);
-  (void)prompt;
-  if (alone.empty()) throw Error(std::string(flag) + " '" + answer + "' tokenises to nothing");
-  return alone.front();
-  (void)whole;
+std::vector<double> to_vector(const at::Tensor& t) {
+  const at::Tensor c = t.to(at::kDouble).contiguous();
+  return {c.data_ptr<double>(), c.data_ptr<double>() + c.numel()};
 }
 
-std::vector<float> to_vector(const at::Tensor& t) {
-  const at::Tensor c = t.contiguous();
-  return {c.data_ptr<float>(), c.data_ptr<float>() + c.numel()};
+std::vector<std::vector<double>> to_rows(const at::Tensor& t) {
+  std::vector<std::vector<double>> rows;
+  for (std::int64_t i = 0; i < t.size(0); ++i) rows.push_back(to_vector(t[i]));
+  return rows;
+}
+
+void write_file(const std::string& path, const std::string& content) {
+  std::ofstream f(path, std::ios::binary);
+  if (!f) throw Error(Where{path}, "cannot open for writing");
+  f << content;
+  if (!f.flush()) throw Error(Where{path}, "write failed");
+}
+
+// Per layer: relevance entering and leaving it, what its biases absorbed, and
+// the rest — the share the rules do not conserve (AttnLRP's softmax rule).
+nlohmann::json layer_conservation(const lrp::Explanation& ex) {
+  nlohmann::json out = nlohmann::json::array();
+  double in = ex.token_relevance[0].sum().item<double>();
+  for (std::int64_t l = 0; l < ex.layer_relevance.size(1); ++l) {
+    const double leaving = ex.layer_relevance[0][l].sum().item<double>();
+    const double bias = ex.bias_absorbed[0][l].item<double>();
+    out.push_back({{"layer", l},
+                   {"relevance_in", in},
+                   {"relevance_out", leaving},
+                   {"bias_absorbed", bias},
+                   {"non_conserved", leaving - in - bias}});
+    in = leaving;
+  }
+  return out;
 }
 
 void run(const ExplainOptions& opt) {
   const lrp::Rule rule = lrp::parse_rule(opt.rule);
   const LoadedModel m = load_model(opt.model);
+  const PromptText rendered = render_prompt(m, opt.prompt, opt.chat);
   const std::vector<std::int32_t> ids = prompt_ids(m, opt.prompt, opt.chat);
-  const std::int64_t vocab = m.checkpoint.config().vocab_size;
+  const model::ModelConfig& config = m.checkpoint.config();
   const at::Tensor input = at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
-  const std::int32_t correct = first_answer_token(m, ids, opt.prompt, opt.correct, "--correct");
+  if (opt.correct.empty()) throw Error("--correct is empty");
+  if (opt.wrong && opt.wrong->empty()) throw Error("--wrong is empty");
+  const std::int32_t correct = first_continuation_token(m, ids, rendered, opt.correct);
   std::int32_t wrong;
   if (opt.wrong) {
-    wrong = first_answer_token(m, ids, opt.prompt, *opt.wrong, "--wrong");
+    wrong = first_continuation_token(m, ids, rendered, *opt.wrong);
   } else {
-    const at::Tensor logits = m.decoder->forward(input.unsqueeze(0))[0][-1];
-    wrong = static_cast<std::int32_t>(logits.argmax().item<std::int64_t>());
+    c10::InferenceMode inference_mode;
+    const at::Tensor last = m.decoder->unembed(m.decoder->run_layers(
+        m.decoder->embed(input.unsqueeze(0)), at::arange(input.size(0), at::kLong)).narrow(1, input.size(0) - 1, 1));
+    wrong = static_cast<std::int32_t>(last.argmax().item<std::int64_t>());
   }
   if (wrong == correct)
-    throw Error("the correct and the wrong answer start with the same token ('" +
-                m.tokenizer->token_string(wrong) + "'); there is nothing to contrast");
+    throw Error("the correct and the wrong answer start with the same token (" +
+                nlohmann::json(m.tokenizer->token_string(wrong)).dump() + "); there is nothing to contrast");
   const std::int64_t position = static_cast<std::int64_t>(ids.size()) - 1;
   const lrp::Engine engine(*m.decoder);
-  const auto ex = engine.explain(input, {lrp::Seed::contrastive(position, wrong, correct, vocab)},
-                                 rule, lrp::RecordOptions{.residual = true, .heads = false});
+  const auto ex = engine.explain(input, {lrp::Seed::contrastive(position, wrong, correct, config.vocab_size)}, rule,
+                                 lrp::RecordOptions{.residual = true, .heads = true, .neurons = opt.neurons});
+  const at::Tensor probs = at::softmax(ex.logits[0], -1);
   const double target = ex.target[0].item<double>();
   const double total = ex.token_relevance[0].sum().item<double>();
+  const double conservation = target != 0 ? (total - target) / std::abs(target) : total;
 
-  nlohmann::json j;
-  j["ids"] = ids;
   std::vector<std::string> tokens;
-  for (auto id : ids)
-    tokens.push_back(m.tokenizer->token_string(id));
+  for (auto id : ids) tokens.push_back(m.tokenizer->token_string(id));
+  auto token_json = [&](std::int32_t id) {
+    return nlohmann::json{{"id", id},
+                          {"token", m.tokenizer->token_string(id)},
+                          {"logit", ex.logits[0][id].item<double>()},
+                          {"prob", probs[id].item<double>()}};
+  };
+  nlohmann::json j;
+  j["model"] = m.checkpoint.path();
+  j["ids"] = ids;
   j["tokens"] = tokens;
   j["token_relevance"] = to_vector(ex.token_relevance[0]);
-  j["wrong"] = {{"id", wrong},
-                {"token", m.tokenizer->token_string(wrong)},
-                {"logit", ex.logits[0][wrong].item<float>()}};
-  j["correct"] = {{"id", correct},
-                  {"token", m.tokenizer->token_string(correct)},
-                  {"logit", ex.logits[0][correct].item<float>()}};
+  j["wrong"] = token_json(wrong);
+  j["correct"] = token_json(correct);
+  j["position"] = position;
   j["target"] = target;
   j["rule"] = lrp::to_string(rule);
-  j["conservation"] = target != 0 ? (total - target) / std::abs(target) : total;
-  nlohmann::json layers = nlohmann::json::array(), mids = nlohmann::json::array();
-  for (std::int64_t l = 0; l < ex.layer_relevance.size(1); ++l) {
-    layers.push_back(to_vector(ex.layer_relevance[0][l]));
-    mids.push_back(to_vector(ex.mid_relevance[0][l]));
+  j["conservation"] = conservation;
+  j["layer_conservation"] = layer_conservation(ex);
+  j["layer_relevance"] = to_rows(ex.layer_relevance[0]);
+  j["mid_relevance"] = to_rows(ex.mid_relevance[0]);
+  j["head_relevance"] = to_rows(ex.head_relevance[0]);
+  if (ex.neuron_ids.defined()) {
+    nlohmann::json neurons = nlohmann::json::array();
+    for (std::int64_t l = 0; l < ex.neuron_ids.size(1); ++l) {
+      nlohmann::json layer = nlohmann::json::array();
+      for (std::int64_t k = 0; k < ex.neuron_ids.size(2); ++k)
+        layer.push_back({{"neuron", ex.neuron_ids[0][l][k].item<std::int64_t>()},
+                         {"relevance", ex.neuron_relevance[0][l][k].item<double>()}});
+      neurons.push_back(layer);
+    }
+    j["neurons"] = neurons;
   }
-  j["layer_relevance"] = layers;
-  j["mid_relevance"] = mids;
-  if (opt.json_out) {
-    std::ofstream f(*opt.json_out);
-    if (!f) throw Error(Where{*opt.json_out}, "cannot write");
-    f << j.dump() << "\n";
+  if (opt.json_out) write_file(*opt.json_out, j.dump() + "\n");
+  if (opt.html_out) {
+    report::ExplainPage page;
+    page.title = "Why " + nlohmann::json(tokens.empty() ? "" : m.tokenizer->token_string(wrong)).dump() +
+                 " and not " + nlohmann::json(m.tokenizer->token_string(correct)).dump() + "?";
+    page.model = m.checkpoint.path();
+    page.rule = lrp::to_string(rule);
+    page.wrong = {m.tokenizer->token_string(wrong), ex.logits[0][wrong].item<double>(), probs[wrong].item<double>()};
+    page.correct = {m.tokenizer->token_string(correct), ex.logits[0][correct].item<double>(),
+                    probs[correct].item<double>()};
+    page.target = target;
+    page.conservation = conservation;
+    const auto rel = to_vector(ex.token_relevance[0]);
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      page.tokens.push_back({tokens[i], rel[i], m.tokenizer->is_special(ids[i])});
+    page.layer_relevance = to_rows(ex.layer_relevance[0]);
+    write_file(*opt.html_out, report::render_explain_html(page));
   }
-  std::printf(
-      "Δℓ = logit(%s) − logit(%s) = %.4f   rule %s   input-level sum %.4f (relative error %.2e)\n",
-      nlohmann::json(m.tokenizer->token_string(wrong)).dump().c_str(),
-      nlohmann::json(m.tokenizer->token_string(correct)).dump().c_str(), target,
-      lrp::to_string(rule), total, j["conservation"].get<double>());
+  std::printf("Δℓ = logit(%s) − logit(%s) = %.4f   rule %s   input-level sum %.4f (relative error %.2e)\n",
+              nlohmann::json(m.tokenizer->token_string(wrong)).dump().c_str(),
+              nlohmann::json(m.tokenizer->token_string(correct)).dump().c_str(), target, lrp::to_string(rule), total,
+              conservation);
 }
 
 }  // namespace
 
 void register_explain(CLI::App& app) {
   auto opt = std::make_shared<ExplainOptions>();
-  CLI::App* cmd = app.add_subcommand("explain",
-                                     "Contrastive LRP: relevance of logit(wrong) - logit(correct) "
-                                     "for the prompt's tokens and layers");
-  cmd->add_option(
-      "--model", opt->model,
-      "Hugging Face model directory or .gguf file (default: the embedded SmolLM2-135M-Instruct)");
+  CLI::App* cmd = app.add_subcommand(
+      "explain", "Contrastive LRP: relevance of logit(wrong) - logit(correct) for the prompt's tokens and layers");
+  cmd->add_option("--model", opt->model,
+                  "Hugging Face model directory or .gguf file (default: the embedded SmolLM2-135M-Instruct)");
   cmd->add_option("--prompt", opt->prompt, "The prompt text")->required();
-  cmd->add_option("--correct", opt->correct,
-                  "A correct continuation; the contrast is at its first token")
-      ->required();
-  cmd->add_option("--wrong", opt->wrong,
-                  "The wrong continuation (default: the model's own top-1 token)");
-  cmd->add_option("--rule", opt->rule, "attnlrp, cp-lrp or grad-x-input")
+  cmd->add_option("--correct", opt->correct, "A correct continuation; the contrast is at its first token")->required();
+  cmd->add_option("--wrong", opt->wrong, "The wrong continuation (default: the model's own top-1 token)");
+  cmd->add_option("--rule", opt->rule, "attnlrp (default), cp-lrp or grad-x-input")
       ->check(CLI::IsMember({"attnlrp", "cp-lrp", "grad-x-input"}));
-  cmd->add_flag("--chat", opt->chat,
-                "Wrap the prompt in the model's chat template (one user turn)");
+  cmd->add_flag("--chat", opt->chat, "Wrap the prompt in the model's chat template (one user turn)");
+  cmd->add_option("--neurons", opt->neurons, "Top-k MLP neurons per layer to report (0: none)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--json", opt->json_out, "Write the explanation as JSON to this file");
+  cmd->add_option("--html", opt->html_out, "Write a standalone HTML view to this file");
   cmd->callback([opt] { run(*opt); });
 }
 

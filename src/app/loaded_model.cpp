@@ -1,5 +1,7 @@
 #include "clrp/app/loaded_model.hpp"
 
+#include <algorithm>
+
 #include "clrp/app/model_path.hpp"
 #include "clrp/text/chat_template.hpp"
 #include "clrp/util/error.hpp"
@@ -20,24 +22,37 @@ LoadedModel load_model(const std::optional<std::string>& path) {
   return m;
 }
 
-std::vector<std::int32_t> prompt_ids(const LoadedModel& m, const std::string& prompt, bool chat) {
+PromptText render_prompt(const LoadedModel& m, const std::string& prompt, bool chat) {
   if (prompt.empty()) throw Error("the prompt is empty");
-  std::vector<std::int32_t> ids;
-  if (chat) {
-    const auto tmpl = m.checkpoint.gguf() != nullptr
-                          ? text::load_chat_template(*m.checkpoint.gguf())
-                          : text::load_chat_template(m.checkpoint.path());
-    // The rendered template carries its own special tokens (bos where it wants one).
-    ids = m.tokenizer->encode(tmpl.render_user_prompt(prompt), /*add_special_tokens=*/false);
-  } else {
-    ids = m.tokenizer->encode(prompt);
-  }
+  if (!chat) return {prompt, true};
+  const auto tmpl = m.checkpoint.gguf() != nullptr ? text::load_chat_template(*m.checkpoint.gguf())
+                                                   : text::load_chat_template(m.checkpoint.path());
+  // The rendered template carries its own special tokens (bos where it wants one).
+  return {tmpl.render_user_prompt(prompt), false};
+}
+
+std::vector<std::int32_t> prompt_ids(const LoadedModel& m, const std::string& prompt, bool chat) {
+  const PromptText rendered = render_prompt(m, prompt, chat);
+  const std::vector<std::int32_t> ids = m.tokenizer->encode(rendered.text, rendered.add_special_tokens);
   if (ids.empty()) throw Error("the prompt tokenises to no tokens");
   const auto context = m.checkpoint.config().max_position_embeddings;
   if (static_cast<std::int64_t>(ids.size()) > context)
     throw Error("the prompt is " + std::to_string(ids.size()) +
                 " tokens, longer than the model's context of " + std::to_string(context));
   return ids;
+}
+
+std::int32_t first_continuation_token(const LoadedModel& m, const std::vector<std::int32_t>& ids,
+                                      const PromptText& rendered, const std::string& continuation) {
+  if (continuation.empty()) throw Error("the continuation is empty");
+  // Tokenised in context, a continuation may merge differently than alone (a
+  // leading space, a word split); take the first token past the prompt when the
+  // prompt's tokens are a prefix, else the continuation's own first token.
+  const auto whole = m.tokenizer->encode(rendered.text + continuation, rendered.add_special_tokens);
+  if (whole.size() > ids.size() && std::equal(ids.begin(), ids.end(), whole.begin())) return whole[ids.size()];
+  const auto alone = m.tokenizer->encode(continuation, /*add_special_tokens=*/false);
+  if (alone.empty()) throw Error("the continuation '" + continuation + "' tokenises to no tokens");
+  return alone.front();
 }
 
 }  // namespace clrp::app

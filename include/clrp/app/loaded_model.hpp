@@ -21,6 +21,18 @@ struct LoadedModel {
 /// Opens `path` (resolved with resolve_model_path) and builds the whole model.
 LoadedModel load_model(const std::optional<std::string>& path);
 
+/// A prompt as the tokenizer sees it: the chat template applied when asked.
+struct PromptText {
+  std::string text;
+  bool add_special_tokens = true;  ///< false when the template writes its own special tokens
+};
+PromptText render_prompt(const LoadedModel& m, const std::string& prompt, bool chat);
+
+/// The first token of `continuation` after the prompt whose tokens are `ids`.
+/// Throws clrp::Error when the continuation tokenises to nothing.
+std::int32_t first_continuation_token(const LoadedModel& m, const std::vector<std::int32_t>& ids,
+                                      const PromptText& rendered, const std::string& continuation);
+
 /// The token ids of a prompt as the model sees it: with the model's chat
 /// template applied when `chat` is set. Throws clrp::Error for an empty prompt
 /// or one longer than the model's context.
