@@ -6,11 +6,13 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <sys/resource.h>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "clrp/app/commands.hpp"
 #include "clrp/app/loaded_model.hpp"
+#include "clrp/lrp/engine.hpp"
 #include "clrp/util/error.hpp"
 #include "clrp/util/threads.hpp"
 
@@ -24,12 +26,20 @@ double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
 
+// Peak resident memory of this process so far, in MiB.
+double peak_rss_mib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return static_cast<double>(usage.ru_maxrss) / 1024.0;  // Linux reports KiB
+}
+
 struct BenchOptions {
   std::optional<std::string> model;
   std::int64_t tokens = 512;
   int repeat = 5;
   int warmup = 1;
   std::uint64_t seed = 0;
+  std::string rule = "attnlrp";
 };
 
 // Forward pass over `tokens` random ids: model load time, then the median and
@@ -61,6 +71,37 @@ void run_forward(const BenchOptions& opt) {
   std::cout << j.dump() << "\n";
 }
 
+// One contrastive explanation (forward with tapes, seed, rule-modified backward)
+// over `tokens` random ids; reports time and the process's peak memory. Run one
+// length per process: peak memory is a high-water mark.
+void run_lrp(const BenchOptions& opt) {
+  const LoadedModel m = load_model(opt.model);
+  const double rss_loaded = peak_rss_mib();
+  const lrp::Rule rule = lrp::parse_rule(opt.rule);
+  const auto& c = m.checkpoint.config();
+  at::manual_seed(opt.seed);
+  const at::Tensor ids = at::randint(c.vocab_size, {opt.tokens}, at::kLong);
+  const std::vector<lrp::Seed> seeds{lrp::Seed::contrastive(opt.tokens - 1, 1, 2, c.vocab_size)};
+  const lrp::Engine engine(*m.decoder);
+  for (int i = 0; i < opt.warmup; ++i) (void)engine.explain(ids, seeds, rule);
+  std::vector<double> times;
+  for (int i = 0; i < opt.repeat; ++i) {
+    const auto t0 = Clock::now();
+    const auto ex = engine.explain(ids, seeds, rule);
+    (void)ex.token_relevance.sum().item<float>();
+    times.push_back(seconds_since(t0));
+  }
+  std::sort(times.begin(), times.end());
+  nlohmann::json j{{"benchmark", "lrp"},       {"rule", opt.rule},
+                   {"tokens", opt.tokens},     {"threads", util::compute_threads()},
+                   {"median_seconds", times[times.size() / 2]},
+                   {"min_seconds", times.front()},
+                   {"peak_rss_mib", peak_rss_mib()},
+                   {"rss_after_load_mib", rss_loaded},
+                   {"repeat", opt.repeat}};
+  std::cout << j.dump() << "\n";
+}
+
 }  // namespace
 
 void register_bench(CLI::App& app) {
@@ -79,6 +120,16 @@ void register_bench(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   fwd->add_option("--seed", opt->seed, "Seed of the random token ids");
   fwd->callback([opt] { run_forward(*opt); });
+  CLI::App* lrp = cmd->add_subcommand(
+      "lrp", "One contrastive explanation on random tokens: time and peak memory (JSON)");
+  lrp->add_option("--model", opt->model, "Hugging Face model directory or .gguf file (default: the embedded model)");
+  lrp->add_option("--tokens", opt->tokens, "Sequence length")->check(CLI::PositiveNumber);
+  lrp->add_option("--rule", opt->rule, "attnlrp, cp-lrp or grad-x-input (grad-x-input = plain forward+backward)")
+      ->check(CLI::IsMember({"attnlrp", "cp-lrp", "grad-x-input"}));
+  lrp->add_option("--repeat", opt->repeat, "Timed repetitions")->check(CLI::PositiveNumber);
+  lrp->add_option("--warmup", opt->warmup, "Untimed repetitions first")->check(CLI::NonNegativeNumber);
+  lrp->add_option("--seed", opt->seed, "Seed of the random token ids");
+  lrp->callback([opt] { run_lrp(*opt); });
 }
 
 }  // namespace clrp::app
