@@ -116,28 +116,32 @@ at::Tensor Engine::backward_attention(const model::BlockWeights& w, const model:
   if (extra != nullptr) extra->heads = g_o;
   g_o = g_o.view({b, t, nh, hd}).transpose(1, 2);  // [B, nh, T, hd]
 
-  // Recompute the attention probabilities from the taped q and k.
+  // Recompute the attention probabilities from the taped q and k: one scaled
+  // GEMM accumulated onto the causal mask, then softmax.
   const at::Tensor k = tape.k.repeat_interleave(groups, 1), v = tape.v.repeat_interleave(groups, 1);
-  at::Tensor scores = at::matmul(tape.q, k.transpose(-1, -2)) * scale;  // [1, nh, T, T]
-  const at::Tensor causal = at::ones({t, t}, at::kBool).triu(1);
-  scores = scores.masked_fill(causal, -std::numeric_limits<float>::infinity());
-  const at::Tensor p = at::softmax(scores, -1);
+  const at::Tensor mask = at::full({t, t}, -std::numeric_limits<float>::infinity(), at::kFloat).triu(1);
+  const at::Tensor p =
+      at::softmax(at::baddbmm(mask.expand({nh, t, t}), tape.q[0], k[0].transpose(-1, -2), 1.0, scale), -1)
+          .unsqueeze(0);  // [1, nh, T, T]
 
   // O = P·V: uniform rule halves the gradient to both factors (AttnLRP); under
-  // CP-LRP P is a constant and V takes the whole gradient.
+  // CP-LRP P is a constant and V takes the whole gradient. The shares and the
+  // 1/√d scale are applied to the small [., T, hd] operands, never to T×T ones.
   const double pv_share = rule == Rule::AttnLRP ? 0.5 : 1.0;
-  at::Tensor g_v = at::matmul(p.transpose(-1, -2), g_o) * pv_share;  // [B, nh, T, hd]
+  const at::Tensor g_o_shared = g_o * pv_share;
+  at::Tensor g_v = at::matmul(p.transpose(-1, -2), g_o_shared);  // [B, nh, T, hd]
   at::Tensor g_q, g_k;
   if (rule == Rule::CPLRP) {
     g_q = at::zeros_like(g_v);
     g_k = at::zeros({b, nh, t, hd}, g_v.options());
   } else {
-    const at::Tensor g_p = at::matmul(g_o, v.transpose(-1, -2)) * pv_share;  // [B, nh, T, T]
-    const at::Tensor g_s = softmax_backward(g_p, p) * scale;
-    // S = Q·Kᵀ: uniform rule again halves each factor's share (AttnLRP).
-    const double qk_share = rule == Rule::AttnLRP ? 0.5 : 1.0;
-    g_q = at::matmul(g_s, k) * qk_share;
-    g_k = at::matmul(g_s.transpose(-1, -2), tape.q) * qk_share;
+    const at::Tensor g_p = at::matmul(g_o_shared, v.transpose(-1, -2));  // [B, nh, T, T]
+    // Plain softmax Jacobian (the AttnLRP softmax rule), ATen's fused kernel.
+    const at::Tensor g_s = at::_softmax_backward_data(g_p, b == 1 ? p : p.expand_as(g_p), -1, at::kFloat);
+    // S = Q·Kᵀ/√d: uniform rule again halves each factor's share (AttnLRP).
+    const double qk_scale = (rule == Rule::AttnLRP ? 0.5 : 1.0) * scale;
+    g_q = at::matmul(g_s, k) * qk_scale;
+    g_k = at::matmul(g_s.transpose(-1, -2), tape.q) * qk_scale;
   }
   // Fold the query-head groups back onto their key/value heads.
   g_k = g_k.view({b, nkv, groups, t, hd}).sum(2);
