@@ -2,11 +2,11 @@
 // with the reference implementations in the same run.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
+#include <sys/resource.h>
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
-#include <sys/resource.h>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -83,7 +83,8 @@ void run_lrp(const BenchOptions& opt) {
   const at::Tensor ids = at::randint(c.vocab_size, {opt.tokens}, at::kLong);
   const std::vector<lrp::Seed> seeds{lrp::Seed::contrastive(opt.tokens - 1, 1, 2, c.vocab_size)};
   const lrp::Engine engine(*m.decoder);
-  for (int i = 0; i < opt.warmup; ++i) (void)engine.explain(ids, seeds, rule);
+  for (int i = 0; i < opt.warmup; ++i)
+    (void)engine.explain(ids, seeds, rule);
   std::vector<double> times;
   for (int i = 0; i < opt.repeat; ++i) {
     const auto t0 = Clock::now();
@@ -92,8 +93,10 @@ void run_lrp(const BenchOptions& opt) {
     times.push_back(seconds_since(t0));
   }
   std::sort(times.begin(), times.end());
-  nlohmann::json j{{"benchmark", "lrp"},       {"rule", opt.rule},
-                   {"tokens", opt.tokens},     {"threads", util::compute_threads()},
+  nlohmann::json j{{"benchmark", "lrp"},
+                   {"rule", opt.rule},
+                   {"tokens", opt.tokens},
+                   {"threads", util::compute_threads()},
                    {"median_seconds", times[times.size() / 2]},
                    {"min_seconds", times.front()},
                    {"peak_rss_mib", peak_rss_mib()},
@@ -122,12 +125,15 @@ void register_bench(CLI::App& app) {
   fwd->callback([opt] { run_forward(*opt); });
   CLI::App* lrp = cmd->add_subcommand(
       "lrp", "One contrastive explanation on random tokens: time and peak memory (JSON)");
-  lrp->add_option("--model", opt->model, "Hugging Face model directory or .gguf file (default: the embedded model)");
+  lrp->add_option("--model", opt->model,
+                  "Hugging Face model directory or .gguf file (default: the embedded model)");
   lrp->add_option("--tokens", opt->tokens, "Sequence length")->check(CLI::PositiveNumber);
-  lrp->add_option("--rule", opt->rule, "attnlrp, cp-lrp or grad-x-input (grad-x-input = plain forward+backward)")
+  lrp->add_option("--rule", opt->rule,
+                  "attnlrp, cp-lrp or grad-x-input (grad-x-input = plain forward+backward)")
       ->check(CLI::IsMember({"attnlrp", "cp-lrp", "grad-x-input"}));
   lrp->add_option("--repeat", opt->repeat, "Timed repetitions")->check(CLI::PositiveNumber);
-  lrp->add_option("--warmup", opt->warmup, "Untimed repetitions first")->check(CLI::NonNegativeNumber);
+  lrp->add_option("--warmup", opt->warmup, "Untimed repetitions first")
+      ->check(CLI::NonNegativeNumber);
   lrp->add_option("--seed", opt->seed, "Seed of the random token ids");
   lrp->callback([opt] { run_lrp(*opt); });
 }

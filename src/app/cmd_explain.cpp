@@ -37,7 +37,8 @@ std::vector<double> to_vector(const at::Tensor& t) {
 
 std::vector<std::vector<double>> to_rows(const at::Tensor& t) {
   std::vector<std::vector<double>> rows;
-  for (std::int64_t i = 0; i < t.size(0); ++i) rows.push_back(to_vector(t[i]));
+  for (std::int64_t i = 0; i < t.size(0); ++i)
+    rows.push_back(to_vector(t[i]));
   return rows;
 }
 
@@ -81,24 +82,29 @@ void run(const ExplainOptions& opt) {
     wrong = first_continuation_token(m, ids, rendered, *opt.wrong);
   } else {
     c10::InferenceMode inference_mode;
-    const at::Tensor last = m.decoder->unembed(m.decoder->run_layers(
-        m.decoder->embed(input.unsqueeze(0)), at::arange(input.size(0), at::kLong)).narrow(1, input.size(0) - 1, 1));
+    const at::Tensor last = m.decoder->unembed(
+        m.decoder
+            ->run_layers(m.decoder->embed(input.unsqueeze(0)), at::arange(input.size(0), at::kLong))
+            .narrow(1, input.size(0) - 1, 1));
     wrong = static_cast<std::int32_t>(last.argmax().item<std::int64_t>());
   }
   if (wrong == correct)
     throw Error("the correct and the wrong answer start with the same token (" +
-                nlohmann::json(m.tokenizer->token_string(wrong)).dump() + "); there is nothing to contrast");
+                nlohmann::json(m.tokenizer->token_string(wrong)).dump() +
+                "); there is nothing to contrast");
   const std::int64_t position = static_cast<std::int64_t>(ids.size()) - 1;
   const lrp::Engine engine(*m.decoder);
-  const auto ex = engine.explain(input, {lrp::Seed::contrastive(position, wrong, correct, config.vocab_size)}, rule,
-                                 lrp::RecordOptions{.residual = true, .heads = true, .neurons = opt.neurons});
+  const auto ex = engine.explain(
+      input, {lrp::Seed::contrastive(position, wrong, correct, config.vocab_size)}, rule,
+      lrp::RecordOptions{.residual = true, .heads = true, .neurons = opt.neurons});
   const at::Tensor probs = at::softmax(ex.logits[0], -1);
   const double target = ex.target[0].item<double>();
   const double total = ex.token_relevance[0].sum().item<double>();
   const double conservation = target != 0 ? (total - target) / std::abs(target) : total;
 
   std::vector<std::string> tokens;
-  for (auto id : ids) tokens.push_back(m.tokenizer->token_string(id));
+  for (auto id : ids)
+    tokens.push_back(m.tokenizer->token_string(id));
   auto token_json = [&](std::int32_t id) {
     return nlohmann::json{{"id", id},
                           {"token", m.tokenizer->token_string(id)},
@@ -134,11 +140,13 @@ void run(const ExplainOptions& opt) {
   if (opt.json_out) write_file(*opt.json_out, j.dump() + "\n");
   if (opt.html_out) {
     report::ExplainPage page;
-    page.title = "Why " + nlohmann::json(tokens.empty() ? "" : m.tokenizer->token_string(wrong)).dump() +
+    page.title = "Why " +
+                 nlohmann::json(tokens.empty() ? "" : m.tokenizer->token_string(wrong)).dump() +
                  " and not " + nlohmann::json(m.tokenizer->token_string(correct)).dump() + "?";
     page.model = m.checkpoint.path();
     page.rule = lrp::to_string(rule);
-    page.wrong = {m.tokenizer->token_string(wrong), ex.logits[0][wrong].item<double>(), probs[wrong].item<double>()};
+    page.wrong = {m.tokenizer->token_string(wrong), ex.logits[0][wrong].item<double>(),
+                  probs[wrong].item<double>()};
     page.correct = {m.tokenizer->token_string(correct), ex.logits[0][correct].item<double>(),
                     probs[correct].item<double>()};
     page.target = target;
@@ -149,26 +157,33 @@ void run(const ExplainOptions& opt) {
     page.layer_relevance = to_rows(ex.layer_relevance[0]);
     write_file(*opt.html_out, report::render_explain_html(page));
   }
-  std::printf("Δℓ = logit(%s) − logit(%s) = %.4f   rule %s   input-level sum %.4f (relative error %.2e)\n",
-              nlohmann::json(m.tokenizer->token_string(wrong)).dump().c_str(),
-              nlohmann::json(m.tokenizer->token_string(correct)).dump().c_str(), target, lrp::to_string(rule), total,
-              conservation);
+  std::printf(
+      "Δℓ = logit(%s) − logit(%s) = %.4f   rule %s   input-level sum %.4f (relative error %.2e)\n",
+      nlohmann::json(m.tokenizer->token_string(wrong)).dump().c_str(),
+      nlohmann::json(m.tokenizer->token_string(correct)).dump().c_str(), target,
+      lrp::to_string(rule), total, conservation);
 }
 
 }  // namespace
 
 void register_explain(CLI::App& app) {
   auto opt = std::make_shared<ExplainOptions>();
-  CLI::App* cmd = app.add_subcommand(
-      "explain", "Contrastive LRP: relevance of logit(wrong) - logit(correct) for the prompt's tokens and layers");
-  cmd->add_option("--model", opt->model,
-                  "Hugging Face model directory or .gguf file (default: the embedded SmolLM2-135M-Instruct)");
+  CLI::App* cmd = app.add_subcommand("explain",
+                                     "Contrastive LRP: relevance of logit(wrong) - logit(correct) "
+                                     "for the prompt's tokens and layers");
+  cmd->add_option(
+      "--model", opt->model,
+      "Hugging Face model directory or .gguf file (default: the embedded SmolLM2-135M-Instruct)");
   cmd->add_option("--prompt", opt->prompt, "The prompt text")->required();
-  cmd->add_option("--correct", opt->correct, "A correct continuation; the contrast is at its first token")->required();
-  cmd->add_option("--wrong", opt->wrong, "The wrong continuation (default: the model's own top-1 token)");
+  cmd->add_option("--correct", opt->correct,
+                  "A correct continuation; the contrast is at its first token")
+      ->required();
+  cmd->add_option("--wrong", opt->wrong,
+                  "The wrong continuation (default: the model's own top-1 token)");
   cmd->add_option("--rule", opt->rule, "attnlrp (default), cp-lrp or grad-x-input")
       ->check(CLI::IsMember({"attnlrp", "cp-lrp", "grad-x-input"}));
-  cmd->add_flag("--chat", opt->chat, "Wrap the prompt in the model's chat template (one user turn)");
+  cmd->add_flag("--chat", opt->chat,
+                "Wrap the prompt in the model's chat template (one user turn)");
   cmd->add_option("--neurons", opt->neurons, "Top-k MLP neurons per layer to report (0: none)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--json", opt->json_out, "Write the explanation as JSON to this file");

@@ -9,6 +9,7 @@
 
 #include "clrp/app/commands.hpp"
 #include "clrp/app/loaded_model.hpp"
+#include "clrp/util/error.hpp"
 
 namespace clrp::app {
 
@@ -29,6 +30,9 @@ void run(const PredictOptions& opt) {
   const at::Tensor input =
       at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0);
   const at::Tensor logits = m.decoder->forward(input)[0][-1];
+  if (!at::isfinite(logits).all().item<bool>())
+    throw Error(
+        "non-finite values (NaN/Inf) in the model's logits: the weights overflow the activations");
   const at::Tensor probs = at::softmax(logits, -1);
   const auto k = std::min<std::int64_t>(opt.top_k, logits.size(0));
   const auto [top_logits, top_ids] = at::topk(logits, k);

@@ -33,7 +33,8 @@ PromptText render_prompt(const LoadedModel& m, const std::string& prompt, bool c
 
 std::vector<std::int32_t> prompt_ids(const LoadedModel& m, const std::string& prompt, bool chat) {
   const PromptText rendered = render_prompt(m, prompt, chat);
-  const std::vector<std::int32_t> ids = m.tokenizer->encode(rendered.text, rendered.add_special_tokens);
+  const std::vector<std::int32_t> ids =
+      m.tokenizer->encode(rendered.text, rendered.add_special_tokens);
   if (ids.empty()) throw Error("the prompt tokenises to no tokens");
   const auto context = m.checkpoint.config().max_position_embeddings;
   if (static_cast<std::int64_t>(ids.size()) > context)
@@ -49,7 +50,8 @@ std::int32_t first_continuation_token(const LoadedModel& m, const std::vector<st
   // leading space, a word split); take the first token past the prompt when the
   // prompt's tokens are a prefix, else the continuation's own first token.
   const auto whole = m.tokenizer->encode(rendered.text + continuation, rendered.add_special_tokens);
-  if (whole.size() > ids.size() && std::equal(ids.begin(), ids.end(), whole.begin())) return whole[ids.size()];
+  if (whole.size() > ids.size() && std::equal(ids.begin(), ids.end(), whole.begin()))
+    return whole[ids.size()];
   const auto alone = m.tokenizer->encode(continuation, /*add_special_tokens=*/false);
   if (alone.empty()) throw Error("the continuation '" + continuation + "' tokenises to no tokens");
   return alone.front();

@@ -99,7 +99,8 @@ at::Tensor Engine::backward_mlp(const model::BlockWeights& w, const model::Layer
   }
   if (extra != nullptr) {
     extra->neurons = g_inner;
-    extra->bias_absorbed = bias_relevance(w.down_bias, g_out) + bias_relevance(w.gate_up_bias, g_pre);
+    extra->bias_absorbed =
+        bias_relevance(w.down_bias, g_out) + bias_relevance(w.gate_up_bias, g_pre);
   }
   const at::Tensor g_norm = at::matmul(g_pre, w.gate_up_weight);  // [B, T, H]
   return rmsnorm_backward(rule, g_norm, tape.mid, w.mlp_norm_weight, tape.mlp_norm_r);
@@ -119,9 +120,11 @@ at::Tensor Engine::backward_attention(const model::BlockWeights& w, const model:
   // Recompute the attention probabilities from the taped q and k: one scaled
   // GEMM accumulated onto the causal mask, then softmax.
   const at::Tensor k = tape.k.repeat_interleave(groups, 1), v = tape.v.repeat_interleave(groups, 1);
-  const at::Tensor mask = at::full({t, t}, -std::numeric_limits<float>::infinity(), at::kFloat).triu(1);
+  const at::Tensor mask =
+      at::full({t, t}, -std::numeric_limits<float>::infinity(), at::kFloat).triu(1);
   const at::Tensor p =
-      at::softmax(at::baddbmm(mask.expand({nh, t, t}), tape.q[0], k[0].transpose(-1, -2), 1.0, scale), -1)
+      at::softmax(
+          at::baddbmm(mask.expand({nh, t, t}), tape.q[0], k[0].transpose(-1, -2), 1.0, scale), -1)
           .unsqueeze(0);  // [1, nh, T, T]
 
   // O = P·V: uniform rule halves the gradient to both factors (AttnLRP); under
@@ -137,7 +140,8 @@ at::Tensor Engine::backward_attention(const model::BlockWeights& w, const model:
   } else {
     const at::Tensor g_p = at::matmul(g_o_shared, v.transpose(-1, -2));  // [B, nh, T, T]
     // Plain softmax Jacobian (the AttnLRP softmax rule), ATen's fused kernel.
-    const at::Tensor g_s = at::_softmax_backward_data(g_p, b == 1 ? p : p.expand_as(g_p), -1, at::kFloat);
+    const at::Tensor g_s =
+        at::_softmax_backward_data(g_p, b == 1 ? p : p.expand_as(g_p), -1, at::kFloat);
     // S = Q·Kᵀ/√d: uniform rule again halves each factor's share (AttnLRP).
     const double qk_scale = (rule == Rule::AttnLRP ? 0.5 : 1.0) * scale;
     g_q = at::matmul(g_s, k) * qk_scale;
@@ -148,10 +152,10 @@ at::Tensor Engine::backward_attention(const model::BlockWeights& w, const model:
   g_v = g_v.view({b, nkv, groups, t, hd}).sum(2);
   g_q = rotary_backward(g_q, rope.cos, rope.sin);
   g_k = rotary_backward(g_k, rope.cos, rope.sin);
-  const at::Tensor g_qkv = at::cat({g_q.transpose(1, 2).reshape({b, t, nh * hd}),
-                                    g_k.transpose(1, 2).reshape({b, t, nkv * hd}),
-                                    g_v.transpose(1, 2).reshape({b, t, nkv * hd})},
-                                   -1);
+  const at::Tensor g_qkv = at::cat(
+      {g_q.transpose(1, 2).reshape({b, t, nh * hd}), g_k.transpose(1, 2).reshape({b, t, nkv * hd}),
+       g_v.transpose(1, 2).reshape({b, t, nkv * hd})},
+      -1);
   if (extra != nullptr)
     extra->bias_absorbed = bias_relevance(w.qkv_bias, g_qkv) + bias_relevance(w.out_bias, g_out);
   const at::Tensor g_norm = at::matmul(g_qkv, w.qkv_weight);
@@ -182,7 +186,8 @@ ForwardState Engine::forward(const at::Tensor& hidden) const {
   for (std::int64_t i = model_.layer_begin(); i < model_.layer_end(); ++i)
     h = model_.run_layer(i, h, st.rope, &st.tapes[static_cast<std::size_t>(i - st.begin)]);
   if (!at::isfinite(h).all().item<bool>())
-    throw Error("non-finite values (NaN/Inf) in the model's activations; relevance would be meaningless");
+    throw Error(
+        "non-finite values (NaN/Inf) in the model's activations; relevance would be meaningless");
   st.output = h;
   return st;
 }
@@ -204,10 +209,11 @@ at::Tensor Engine::seed(const ForwardState& state, const std::vector<Seed>& seed
     const Seed& seed = seeds[static_cast<std::size_t>(s)];
     const std::int64_t p = seed.position;
     if (p < 0 || p >= t)
-      throw Error("seed position " + std::to_string(p) + " is outside the " + std::to_string(t) + " tokens");
+      throw Error("seed position " + std::to_string(p) + " is outside the " + std::to_string(t) +
+                  " tokens");
     if (seed.weights.numel() != c.vocab_size)
-      throw Error("a seed has " + std::to_string(seed.weights.numel()) + " weights, the vocabulary " +
-                  std::to_string(c.vocab_size));
+      throw Error("a seed has " + std::to_string(seed.weights.numel()) +
+                  " weights, the vocabulary " + std::to_string(c.vocab_size));
     out.logits[s] = at::matmul(model_.lm_head_weight(), normed[0][p]);
     // Logits are linear in the normed state; the final norm's factor is a constant.
     const at::Tensor g_normed = at::matmul(seed.weights, model_.lm_head_weight());  // [H]
@@ -218,8 +224,8 @@ at::Tensor Engine::seed(const ForwardState& state, const std::vector<Seed>& seed
   return g;
 }
 
-void Engine::backward(const ForwardState& state, at::Tensor g, Rule rule, const RecordOptions& record,
-                      Explanation& out) const {
+void Engine::backward(const ForwardState& state, at::Tensor g, Rule rule,
+                      const RecordOptions& record, Explanation& out) const {
   c10::InferenceMode inference_mode;
   const model::ModelConfig& c = model_.config();
   const std::int64_t layers = static_cast<std::int64_t>(state.tapes.size()), b = g.size(0),
@@ -237,7 +243,8 @@ void Engine::backward(const ForwardState& state, at::Tensor g, Rule rule, const 
   out.bias_absorbed = at::empty({b, layers}, at::kFloat);
   for (std::int64_t i = layers - 1; i >= 0; --i) {
     const model::LayerTape& tape = state.tapes[static_cast<std::size_t>(i)];
-    const at::Tensor& layer_out = i + 1 < layers ? state.tapes[static_cast<std::size_t>(i + 1)].input : state.output;
+    const at::Tensor& layer_out =
+        i + 1 < layers ? state.tapes[static_cast<std::size_t>(i + 1)].input : state.output;
     if (record.residual) out.layer_relevance.select(1, i).copy_(relevance(layer_out, g));
     LayerGradients extra;
     g = backward_layer(state.begin + i, tape, state.rope, g, rule, &extra);

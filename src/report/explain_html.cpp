@@ -13,12 +13,23 @@ std::string html_escape(const std::string& text) {
   out.reserve(text.size());
   for (char c : text) {
     switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      case '\'': out += "&#39;"; break;
-      default: out += c;
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
@@ -49,9 +60,12 @@ std::string colour(double scaled) {
 std::string visible(const std::string& text) {
   std::string out;
   for (char c : text) {
-    if (c == '\n') out += "\xe2\x86\xb5";       // ↵
-    else if (c == '\t') out += "\xe2\x87\xa5";  // ⇥
-    else out += c;
+    if (c == '\n')
+      out += "\xe2\x86\xb5";  // ↵
+    else if (c == '\t')
+      out += "\xe2\x87\xa5";  // ⇥
+    else
+      out += c;
   }
   return out;
 }
@@ -79,26 +93,34 @@ std::string render_explain_html(const ExplainPage& page) {
   if (scale == 0) scale = 1;
 
   std::ostringstream h;
-  h << "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>" << html_escape(page.title)
-    << "</title><style>" << kStyle << "</style></head><body>\n";
-  h << "<h1>" << html_escape(page.title) << "</h1>\n<div class=\"meta\">model " << html_escape(page.model)
-    << " · rule " << html_escape(page.rule) << " · " << page.tokens.size()
-    << " tokens · Δℓ = logit(wrong) − logit(correct) = <b>" << fmt(page.target)
-    << "</b> · input-level sum differs from Δℓ by " << fmt(100 * page.conservation, "%.2f") << "%</div>\n";
-  h << "<table class=\"contrast\"><tr><th></th><th>token</th><th>logit</th><th>probability</th></tr>"
-    << "<tr><td class=\"wrong\">wrong</td><td><code>" << html_escape(nlohmann::json(page.wrong.text).dump())
-    << "</code></td><td>" << fmt(page.wrong.logit) << "</td><td>" << fmt(100 * page.wrong.probability, "%.2f")
+  h << "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>"
+    << html_escape(page.title) << "</title><style>" << kStyle << "</style></head><body>\n";
+  h << "<h1>" << html_escape(page.title) << "</h1>\n<div class=\"meta\">model "
+    << html_escape(page.model) << " · rule " << html_escape(page.rule) << " · "
+    << page.tokens.size() << " tokens · Δℓ = logit(wrong) − logit(correct) = <b>"
+    << fmt(page.target) << "</b> · input-level sum differs from Δℓ by "
+    << fmt(100 * page.conservation, "%.2f") << "%</div>\n";
+  h << "<table "
+       "class=\"contrast\"><tr><th></th><th>token</th><th>logit</th><th>probability</th></tr>"
+    << "<tr><td class=\"wrong\">wrong</td><td><code>"
+    << html_escape(nlohmann::json(page.wrong.text).dump()) << "</code></td><td>"
+    << fmt(page.wrong.logit) << "</td><td>" << fmt(100 * page.wrong.probability, "%.2f")
     << "%</td></tr><tr><td class=\"correct\">correct</td><td><code>"
-    << html_escape(nlohmann::json(page.correct.text).dump()) << "</code></td><td>" << fmt(page.correct.logit)
-    << "</td><td>" << fmt(100 * page.correct.probability, "%.2f") << "%</td></tr></table>\n";
-  h << "<div class=\"legend\">toward correct<div class=\"bar\"></div>toward wrong · scale ±" << fmt(scale)
-    << " (special tokens, dashed, excluded) · hover a token for its value</div>\n<div class=\"prompt\">";
+    << html_escape(nlohmann::json(page.correct.text).dump()) << "</code></td><td>"
+    << fmt(page.correct.logit) << "</td><td>" << fmt(100 * page.correct.probability, "%.2f")
+    << "%</td></tr></table>\n";
+  h << "<div class=\"legend\">toward correct<div class=\"bar\"></div>toward wrong · scale ±"
+    << fmt(scale)
+    << " (special tokens, dashed, excluded) · hover a token for its value</div>\n<div "
+       "class=\"prompt\">";
   for (std::size_t i = 0; i < page.tokens.size(); ++i) {
     const auto& t = page.tokens[i];
     const double scaled = t.special ? 0 : t.relevance / scale;
-    h << "<span" << (t.special ? " class=\"special\"" : "") << " style=\"background:" << colour(scaled)
-      << "\" title=\"#" << i << " " << html_escape(nlohmann::json(t.text).dump()) << ": " << fmt(t.relevance) << "\">"
-      << html_escape(visible(t.text)) << (t.text.find('\n') != std::string::npos ? "\n" : "") << "</span>";
+    h << "<span" << (t.special ? " class=\"special\"" : "")
+      << " style=\"background:" << colour(scaled) << "\" title=\"#" << i << " "
+      << html_escape(nlohmann::json(t.text).dump()) << ": " << fmt(t.relevance) << "\">"
+      << html_escape(visible(t.text)) << (t.text.find('\n') != std::string::npos ? "\n" : "")
+      << "</span>";
   }
   h << "</div>\n";
   if (!page.segments.empty()) {
@@ -111,13 +133,17 @@ std::string render_explain_html(const ExplainPage& page) {
     // The map is drawn client-side from the numbers: one pixel row per layer
     // (layer 0 at the bottom), one column per position, same colour scale per row.
     h << "<h2>Residual-stream relevance, layer × position</h2>"
-      << "<div class=\"legend\">each row normalised by its largest |relevance|; layer 0 at the bottom</div>"
+      << "<div class=\"legend\">each row normalised by its largest |relevance|; layer 0 at the "
+         "bottom</div>"
       << "<canvas id=\"map\"></canvas><div id=\"tip\"></div>\n<script>\nconst R="
-      << nlohmann::json(page.layer_relevance).dump() << ";\nconst T=" << nlohmann::json([&] {
+      << nlohmann::json(page.layer_relevance).dump() << ";\nconst T="
+      << nlohmann::json([&] {
            std::vector<std::string> t;
-           for (const auto& tok : page.tokens) t.push_back(tok.text);
+           for (const auto& tok : page.tokens)
+             t.push_back(tok.text);
            return t;
-         }()).dump()
+         }())
+             .dump()
       << R"(;
 const c=document.getElementById('map'),L=R.length,N=R[0].length,cell=Math.max(1,Math.min(12,Math.floor(1200/N)));
 c.width=N*cell;c.height=L*8;const g=c.getContext('2d');

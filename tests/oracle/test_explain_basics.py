@@ -82,3 +82,23 @@ def test_explain_bad_input(args, fragment, clrp_bin):
     r = subprocess.run([str(clrp_bin), "explain", "--model", str(make_llama("llama_gqa_untied")), *args],
                        capture_output=True, text=True)
     assert r.returncode != 0 and fragment in r.stderr, r.stderr
+
+
+def test_non_finite_activations_are_an_error(clrp_bin, tmp_path):
+    """A checkpoint whose weights overflow the activations gives a clear error, not NaN relevance."""
+    import shutil
+
+    import safetensors.torch
+    import torch
+
+    src = make_llama("llama_gqa_untied")
+    dst = tmp_path / "overflow"
+    shutil.copytree(src, dst)
+    weights = safetensors.torch.load_file(dst / "model.safetensors")
+    weights["model.layers.1.mlp.down_proj.weight"] = torch.full_like(weights["model.layers.1.mlp.down_proj.weight"],
+                                                                     float("inf"))
+    safetensors.torch.save_file(weights, dst / "model.safetensors", metadata={"format": "pt"})
+    for cmd in (["explain", "--correct", " Paris"], ["predict"]):
+        r = subprocess.run([str(clrp_bin), cmd[0], "--model", str(dst), "--prompt", "Question: capital?", *cmd[1:]],
+                           capture_output=True, text=True)
+        assert r.returncode == 2 and "non-finite" in r.stderr, r.stderr

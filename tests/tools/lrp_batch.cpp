@@ -41,8 +41,10 @@ int main(int argc, char** argv) {
     const at::Tensor input = at::tensor(ids, at::kLong);
     std::vector<clrp::lrp::Seed> seeds;
     for (const auto& s : req.at("seeds"))
-      seeds.push_back(clrp::lrp::Seed::contrastive(s.at("position"), s.at("wrong"), s.at("correct"), vocab));
-    clrp::lrp::RecordOptions record{.residual = true, .heads = true, .neurons = req.value("neurons", 0)};
+      seeds.push_back(
+          clrp::lrp::Seed::contrastive(s.at("position"), s.at("wrong"), s.at("correct"), vocab));
+    clrp::lrp::RecordOptions record{
+        .residual = true, .heads = true, .neurons = req.value("neurons", 0)};
     clrp::lrp::Explanation ex;
     if (req.contains("split")) {
       const std::int64_t a = req.at("split");

@@ -33,9 +33,9 @@ struct Seed {
 
 /// What to record; nothing unasked costs memory.
 struct RecordOptions {
-  bool residual = false;    ///< per (layer, position): after attention ("mid") and after the MLP
-  bool heads = false;       ///< per (layer, head)
-  std::int64_t neurons = 0; ///< top-k MLP neurons per layer by |relevance| summed over positions
+  bool residual = false;     ///< per (layer, position): after attention ("mid") and after the MLP
+  bool heads = false;        ///< per (layer, head)
+  std::int64_t neurons = 0;  ///< top-k MLP neurons per layer by |relevance| summed over positions
 };
 
 /// What a layer's backward hands back besides the gradient at its input.
@@ -51,22 +51,22 @@ struct ForwardState {
   std::int64_t begin = 0;  ///< first layer of the range
   model::RotaryTables rope;
   std::vector<model::LayerTape> tapes;
-  at::Tensor input;   ///< [1, T, H] hidden states entering layer `begin` (the embedding output at 0)
+  at::Tensor input;  ///< [1, T, H] hidden states entering layer `begin` (the embedding output at 0)
   at::Tensor output;  ///< [1, T, H] hidden states leaving the range
 };
 
 /// The result for a batch of B seeds over T tokens and the L layers of a range.
 struct Explanation {
-  at::Tensor target;           ///< [B] output-level relevance (Δℓ for a contrastive seed)
-  at::Tensor logits;           ///< [B, vocab] logits at each seed's position
-  at::Tensor input_gradient;   ///< [B, T, H] modified gradient at the range's input (the seam)
-  at::Tensor token_relevance;  ///< [B, T] relevance at the range's input (tokens, at layer 0)
-  at::Tensor mid_relevance;    ///< [B, L, T] residual after each attention block (when asked)
-  at::Tensor layer_relevance;  ///< [B, L, T] residual after each layer (when asked)
-  at::Tensor head_relevance;   ///< [B, L, heads] (when asked)
-  at::Tensor neuron_ids;       ///< [B, L, k] int64, top-k neurons by |relevance| (when asked)
-  at::Tensor neuron_relevance; ///< [B, L, k]
-  at::Tensor bias_absorbed;    ///< [B, L] relevance absorbed by each layer's biases
+  at::Tensor target;            ///< [B] output-level relevance (Δℓ for a contrastive seed)
+  at::Tensor logits;            ///< [B, vocab] logits at each seed's position
+  at::Tensor input_gradient;    ///< [B, T, H] modified gradient at the range's input (the seam)
+  at::Tensor token_relevance;   ///< [B, T] relevance at the range's input (tokens, at layer 0)
+  at::Tensor mid_relevance;     ///< [B, L, T] residual after each attention block (when asked)
+  at::Tensor layer_relevance;   ///< [B, L, T] residual after each layer (when asked)
+  at::Tensor head_relevance;    ///< [B, L, heads] (when asked)
+  at::Tensor neuron_ids;        ///< [B, L, k] int64, top-k neurons by |relevance| (when asked)
+  at::Tensor neuron_relevance;  ///< [B, L, k]
+  at::Tensor bias_absorbed;     ///< [B, L] relevance absorbed by each layer's biases
 };
 
 /// The contrastive AttnLRP engine over a DecoderModel's layer range.
