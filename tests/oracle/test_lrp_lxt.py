@@ -41,3 +41,25 @@ def test_relevance_equals_lxt(rule, variant, prompt, clrp_bin, tmp_path):
     assert set(np.argsort(-np.abs(tok))[:k]) == set(np.argsort(-np.abs(want))[:k])
     assert rel_l2(got["layer_relevance"], ref["layer_relevance"]) <= 1e-3
     assert rel_l2(got["mid_relevance"], ref["mid_relevance"]) <= 1e-3
+
+
+@pytest.mark.parametrize("rule", ["attnlrp", "cp-lrp"])
+def test_layer_conservation_equals_lxt(rule, clrp_bin, tmp_path):
+    """clrp's per-layer account (relevance in, out, non-conserved rest) equals the same sums of LXT's relevance."""
+    path = make_llama("llama_gqa_untied")
+    out = tmp_path / "e.json"
+    subprocess.run([str(clrp_bin), "explain", "--model", str(path), "--prompt", PROMPTS[1], "--correct", " Paris",
+                    "--rule", rule, "--json", str(out)], check=True, capture_output=True, text=True)
+    got = json.loads(out.read_text())
+    ref = lrp_reference.contrastive_relevance(load_reference(path), got["ids"], len(got["ids"]) - 1,
+                                              got["wrong"]["id"], got["correct"]["id"], rule)
+    sums = [ref["token_relevance"].sum()] + [row.sum() for row in ref["layer_relevance"]]
+    scale = abs(got["target"])
+    for layer in got["layer_conservation"]:
+        l = layer["layer"]
+        assert layer["bias_absorbed"] == 0.0
+        assert layer["relevance_in"] == pytest.approx(sums[l], abs=1e-5 * scale)
+        assert layer["relevance_out"] == pytest.approx(sums[l + 1], abs=1e-5 * scale)
+        assert layer["non_conserved"] == pytest.approx(sums[l + 1] - sums[l], abs=1e-5 * scale)
+    if rule == "cp-lrp":
+        assert all(abs(layer["non_conserved"]) <= 1e-5 * scale for layer in got["layer_conservation"])
