@@ -152,8 +152,10 @@ void run(const ExplainOptions& opt) {
     page.target = target;
     page.conservation = conservation;
     const auto rel = to_vector(ex.token_relevance[0]);
+    // Special tokens and the first position (an attention sink whether or not it
+    // is BOS, e.g. SmolLM2 has none) are shown but kept out of the colour scale.
     for (std::size_t i = 0; i < ids.size(); ++i)
-      page.tokens.push_back({tokens[i], rel[i], m.tokenizer->is_special(ids[i])});
+      page.tokens.push_back({tokens[i], rel[i], i == 0 || m.tokenizer->is_special(ids[i])});
     page.layer_relevance = to_rows(ex.layer_relevance[0]);
     write_file(*opt.html_out, report::render_explain_html(page));
   }

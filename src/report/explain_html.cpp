@@ -111,7 +111,7 @@ std::string render_explain_html(const ExplainPage& page) {
     << "%</td></tr></table>\n";
   h << "<div class=\"legend\">toward correct<div class=\"bar\"></div>toward wrong · scale ±"
     << fmt(scale)
-    << " (special tokens, dashed, excluded) · hover a token for its value</div>\n<div "
+    << " (special tokens and the first position, dashed, excluded) · hover a token for its value</div>\n<div "
        "class=\"prompt\">";
   for (std::size_t i = 0; i < page.tokens.size(); ++i) {
     const auto& t = page.tokens[i];

@@ -16,7 +16,7 @@ namespace clrp::report {
 struct TokenScore {
   std::string text;  ///< surface text of the token
   double relevance = 0;
-  bool special = false;
+  bool special = false;  ///< kept out of the colour scale (special tokens, attention sinks)
 };
 
 struct ContrastToken {
