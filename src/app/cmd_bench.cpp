@@ -10,6 +10,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "clrp/app/cli_options.hpp"
 #include "clrp/app/commands.hpp"
 #include "clrp/app/loaded_model.hpp"
 #include "clrp/lrp/engine.hpp"
@@ -114,9 +115,7 @@ void register_bench(CLI::App& app) {
   cmd->require_subcommand(1);
   CLI::App* fwd = cmd->add_subcommand(
       "forward", "Model load time and forward-pass time on random tokens (JSON)");
-  fwd->add_option(
-      "--model", opt->model,
-      "Hugging Face model directory or .gguf file (default: the embedded SmolLM2-135M-Instruct)");
+  add_model_option(fwd, opt->model);
   fwd->add_option("--tokens", opt->tokens, "Sequence length")->check(CLI::PositiveNumber);
   fwd->add_option("--repeat", opt->repeat, "Timed repetitions")->check(CLI::PositiveNumber);
   fwd->add_option("--warmup", opt->warmup, "Untimed repetitions first")
@@ -125,8 +124,7 @@ void register_bench(CLI::App& app) {
   fwd->callback([opt] { run_forward(*opt); });
   CLI::App* lrp = cmd->add_subcommand(
       "lrp", "One contrastive explanation on random tokens: time and peak memory (JSON)");
-  lrp->add_option("--model", opt->model,
-                  "Hugging Face model directory or .gguf file (default: the embedded model)");
+  add_model_option(lrp, opt->model);
   lrp->add_option("--tokens", opt->tokens, "Sequence length")->check(CLI::PositiveNumber);
   lrp->add_option("--rule", opt->rule,
                   "attnlrp, cp-lrp or grad-x-input (grad-x-input = plain forward+backward)")

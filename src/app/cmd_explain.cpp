@@ -10,6 +10,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "clrp/app/cli_options.hpp"
 #include "clrp/app/commands.hpp"
 #include "clrp/app/loaded_model.hpp"
 #include "clrp/lrp/engine.hpp"
@@ -173,9 +174,7 @@ void register_explain(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("explain",
                                      "Contrastive LRP: relevance of logit(wrong) - logit(correct) "
                                      "for the prompt's tokens and layers");
-  cmd->add_option(
-      "--model", opt->model,
-      "Hugging Face model directory or .gguf file (default: the embedded SmolLM2-135M-Instruct)");
+  add_model_option(cmd, opt->model);
   cmd->add_option("--prompt", opt->prompt, "The prompt text")->required();
   cmd->add_option("--correct", opt->correct,
                   "A correct continuation; the contrast is at its first token")

@@ -3,6 +3,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "clrp/app/cli_options.hpp"
 #include "clrp/app/commands.hpp"
 #include "clrp/app/model_path.hpp"
 #include "clrp/model/checkpoint.hpp"
@@ -84,9 +85,7 @@ void register_model_info(CLI::App& app) {
   auto opt = std::make_shared<ModelInfoOptions>();
   CLI::App* cmd =
       app.add_subcommand("model-info", "Show a model's family, shapes, switches, dtypes and files");
-  cmd->add_option(
-      "--model", opt->model,
-      "Hugging Face model directory or .gguf file (default: the embedded SmolLM2-135M-Instruct)");
+  add_model_option(cmd, opt->model);
   cmd->add_flag("--json", opt->json, "Print JSON instead of text");
   cmd->callback([opt] { run(*opt); });
 }

@@ -7,6 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "clrp/app/cli_options.hpp"
 #include "clrp/app/commands.hpp"
 #include "clrp/app/loaded_model.hpp"
 #include "clrp/util/error.hpp"
@@ -65,9 +66,7 @@ void register_predict(CLI::App& app) {
   auto opt = std::make_shared<PredictOptions>();
   CLI::App* cmd =
       app.add_subcommand("predict", "Show the model's most likely next tokens after a prompt");
-  cmd->add_option(
-      "--model", opt->model,
-      "Hugging Face model directory or .gguf file (default: the embedded SmolLM2-135M-Instruct)");
+  add_model_option(cmd, opt->model);
   cmd->add_option("--prompt", opt->prompt, "The prompt text")->required();
   cmd->add_option("--top-k", opt->top_k, "How many candidates to show")->check(CLI::PositiveNumber);
   cmd->add_flag("--chat", opt->chat,
