@@ -72,21 +72,21 @@ void run(const ExplainOptions& opt) {
   const lrp::Rule rule = lrp::parse_rule(opt.rule);
   const LoadedModel m = load_model(opt.model);
   const PromptText rendered = render_prompt(m, opt.prompt, opt.chat);
-  const std::vector<std::int32_t> ids = prompt_ids(m, opt.prompt, opt.chat);
+  const std::vector<std::int32_t> ids = prompt_ids(m, rendered);
   const model::ModelConfig& config = m.checkpoint.config();
   const at::Tensor input = at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
   if (opt.correct.empty()) throw Error("--correct is empty");
   if (opt.wrong && opt.wrong->empty()) throw Error("--wrong is empty");
   const std::int32_t correct = first_continuation_token(m, ids, rendered, opt.correct);
+  const lrp::Engine engine(*m.decoder);
+  // One forward pass serves both the model's own prediction and the explanation.
+  const lrp::ForwardState state = engine.forward(m.decoder->embed(input.unsqueeze(0)));
   std::int32_t wrong;
   if (opt.wrong) {
     wrong = first_continuation_token(m, ids, rendered, *opt.wrong);
   } else {
     c10::InferenceMode inference_mode;
-    const at::Tensor last = m.decoder->unembed(
-        m.decoder
-            ->run_layers(m.decoder->embed(input.unsqueeze(0)), at::arange(input.size(0), at::kLong))
-            .narrow(1, input.size(0) - 1, 1));
+    const at::Tensor last = m.decoder->unembed(state.output.narrow(1, input.size(0) - 1, 1));
     wrong = static_cast<std::int32_t>(last.argmax().item<std::int64_t>());
   }
   if (wrong == correct)
@@ -94,9 +94,8 @@ void run(const ExplainOptions& opt) {
                 nlohmann::json(m.tokenizer->token_string(wrong)).dump() +
                 "); there is nothing to contrast");
   const std::int64_t position = static_cast<std::int64_t>(ids.size()) - 1;
-  const lrp::Engine engine(*m.decoder);
   const auto ex = engine.explain(
-      input, {lrp::Seed::contrastive(position, wrong, correct, config.vocab_size)}, rule,
+      state, {lrp::Seed::contrastive(position, wrong, correct, config.vocab_size)}, rule,
       lrp::RecordOptions{.residual = true, .heads = true, .neurons = opt.neurons});
   const at::Tensor probs = at::softmax(ex.logits[0], -1);
   const double target = ex.target[0].item<double>();

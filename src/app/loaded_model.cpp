@@ -32,7 +32,10 @@ PromptText render_prompt(const LoadedModel& m, const std::string& prompt, bool c
 }
 
 std::vector<std::int32_t> prompt_ids(const LoadedModel& m, const std::string& prompt, bool chat) {
-  const PromptText rendered = render_prompt(m, prompt, chat);
+  return prompt_ids(m, render_prompt(m, prompt, chat));
+}
+
+std::vector<std::int32_t> prompt_ids(const LoadedModel& m, const PromptText& rendered) {
   const std::vector<std::int32_t> ids =
       m.tokenizer->encode(rendered.text, rendered.add_special_tokens);
   if (ids.empty()) throw Error("the prompt tokenises to no tokens");

@@ -266,18 +266,27 @@ void Engine::backward(const ForwardState& state, at::Tensor g, Rule rule,
   out.token_relevance = relevance(state.input, g);
 }
 
-Explanation Engine::explain(const at::Tensor& ids, const std::vector<Seed>& seeds, Rule rule,
-                            const RecordOptions& record) const {
+void Engine::require_whole_model() const {
   if (!model_.has_embedding() || !model_.has_head())
     throw Error("explain() needs the whole model; pipeline stages call forward/seed/backward");
   if (model_.config().norm != model::NormKind::RMSNorm)
     throw Error("relevance for LayerNorm models is not implemented yet");
-  c10::InferenceMode inference_mode;
-  const ForwardState state = forward(model_.embed(ids.unsqueeze(0)));
+}
+
+Explanation Engine::explain(const ForwardState& state, const std::vector<Seed>& seeds, Rule rule,
+                            const RecordOptions& record) const {
+  require_whole_model();
   Explanation out;
   const at::Tensor g = seed(state, seeds, rule, out);
   backward(state, g, rule, record, out);
   return out;
+}
+
+Explanation Engine::explain(const at::Tensor& ids, const std::vector<Seed>& seeds, Rule rule,
+                            const RecordOptions& record) const {
+  require_whole_model();
+  c10::InferenceMode inference_mode;
+  return explain(forward(model_.embed(ids.unsqueeze(0))), seeds, rule, record);
 }
 
 }  // namespace clrp::lrp

@@ -37,5 +37,7 @@ std::int32_t first_continuation_token(const LoadedModel& m, const std::vector<st
 /// template applied when `chat` is set. Throws clrp::Error for an empty prompt
 /// or one longer than the model's context.
 std::vector<std::int32_t> prompt_ids(const LoadedModel& m, const std::string& prompt, bool chat);
+/// Same, for a prompt already rendered with render_prompt.
+std::vector<std::int32_t> prompt_ids(const LoadedModel& m, const PromptText& rendered);
 
 }  // namespace clrp::app

@@ -83,6 +83,10 @@ class Engine {
   Explanation explain(const at::Tensor& ids, const std::vector<Seed>& seeds, Rule rule,
                       const RecordOptions& record = {}) const;
 
+  /// Same, on a forward pass already run (e.g. to read the model's own prediction first).
+  Explanation explain(const ForwardState& state, const std::vector<Seed>& seeds, Rule rule,
+                      const RecordOptions& record = {}) const;
+
   /// Runs the model's layer range on `hidden` [1, T, H] (positions 0..T-1), keeping tapes.
   ForwardState forward(const at::Tensor& hidden) const;
   /// The gradient at the last layer's output for each seed ([B, T, H]), through the
@@ -100,6 +104,7 @@ class Engine {
                             LayerGradients* extra = nullptr) const;
 
  private:
+  void require_whole_model() const;
   at::Tensor backward_mlp(const model::BlockWeights& w, const model::LayerTape& tape,
                           const at::Tensor& g_out, Rule rule, LayerGradients* extra) const;
   at::Tensor backward_attention(const model::BlockWeights& w, const model::LayerTape& tape,
