@@ -10,4 +10,14 @@ CLI::Option* add_model_option(CLI::App* cmd, std::optional<std::string>& model) 
                          "SmolLM2-135M-Instruct)");
 }
 
+void add_model_options(CLI::App* cmd, ModelOptions& options) {
+  add_model_option(cmd, options.model);
+  cmd->add_option("--device", options.device, "Where to compute: cpu, cuda or cuda:N")
+      ->capture_default_str();
+  cmd->add_option("--dtype", options.dtype,
+                  "Compute precision: float32, or bfloat16 (faster, less exact; see "
+                  "docs/performance.md for the tolerance it reaches)")
+      ->capture_default_str();
+}
+
 }  // namespace clrp::app

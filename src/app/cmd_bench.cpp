@@ -35,7 +35,7 @@ double peak_rss_mib() {
 }
 
 struct BenchOptions {
-  std::optional<std::string> model;
+  ModelOptions model_options;
   std::int64_t tokens = 512;
   int repeat = 5;
   int warmup = 1;
@@ -47,7 +47,7 @@ struct BenchOptions {
 // minimum of `repeat` timed passes after `warmup` untimed ones.
 void run_forward(const BenchOptions& opt) {
   const auto t_load = Clock::now();
-  const LoadedModel m = load_model(opt.model);
+  const LoadedModel m = load_model(opt.model_options);
   const double load_s = seconds_since(t_load);
   if (opt.tokens > m.checkpoint.config().max_position_embeddings)
     throw Error("--tokens exceeds the model's context of " +
@@ -76,7 +76,7 @@ void run_forward(const BenchOptions& opt) {
 // over `tokens` random ids; reports time and the process's peak memory. Run one
 // length per process: peak memory is a high-water mark.
 void run_lrp(const BenchOptions& opt) {
-  const LoadedModel m = load_model(opt.model);
+  const LoadedModel m = load_model(opt.model_options);
   const double rss_loaded = peak_rss_mib();
   const lrp::Rule rule = lrp::parse_rule(opt.rule);
   const auto& c = m.checkpoint.config();
@@ -115,7 +115,7 @@ void register_bench(CLI::App& app) {
   cmd->require_subcommand(1);
   CLI::App* fwd = cmd->add_subcommand(
       "forward", "Model load time and forward-pass time on random tokens (JSON)");
-  add_model_option(fwd, opt->model);
+  add_model_options(fwd, opt->model_options);
   fwd->add_option("--tokens", opt->tokens, "Sequence length")->check(CLI::PositiveNumber);
   fwd->add_option("--repeat", opt->repeat, "Timed repetitions")->check(CLI::PositiveNumber);
   fwd->add_option("--warmup", opt->warmup, "Untimed repetitions first")
@@ -124,7 +124,7 @@ void register_bench(CLI::App& app) {
   fwd->callback([opt] { run_forward(*opt); });
   CLI::App* lrp = cmd->add_subcommand(
       "lrp", "One contrastive explanation on random tokens: time and peak memory (JSON)");
-  add_model_option(lrp, opt->model);
+  add_model_options(lrp, opt->model_options);
   lrp->add_option("--tokens", opt->tokens, "Sequence length")->check(CLI::PositiveNumber);
   lrp->add_option("--rule", opt->rule,
                   "attnlrp, cp-lrp or grad-x-input (grad-x-input = plain forward+backward)")

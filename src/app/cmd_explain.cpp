@@ -22,7 +22,7 @@ namespace clrp::app {
 namespace {
 
 struct ExplainOptions {
-  std::optional<std::string> model;
+  ModelOptions model_options;
   std::string prompt, correct;
   std::optional<std::string> wrong;
   std::string rule = "attnlrp";
@@ -70,7 +70,7 @@ nlohmann::json layer_conservation(const lrp::Explanation& ex) {
 
 void run(const ExplainOptions& opt) {
   const lrp::Rule rule = lrp::parse_rule(opt.rule);
-  const LoadedModel m = load_model(opt.model);
+  const LoadedModel m = load_model(opt.model_options);
   const PromptText rendered = render_prompt(m, opt.prompt, opt.chat);
   const std::vector<std::int32_t> ids = prompt_ids(m, rendered);
   const model::ModelConfig& config = m.checkpoint.config();
@@ -80,7 +80,7 @@ void run(const ExplainOptions& opt) {
   const std::int32_t correct = first_continuation_token(m, ids, rendered, opt.correct);
   const lrp::Engine engine(*m.decoder);
   // One forward pass serves both the model's own prediction and the explanation.
-  const lrp::ForwardState state = engine.forward(m.decoder->embed(input.unsqueeze(0)));
+  const lrp::ForwardState state = engine.forward_ids(input);
   std::int32_t wrong;
   if (opt.wrong) {
     wrong = first_continuation_token(m, ids, rendered, *opt.wrong);
@@ -124,7 +124,7 @@ void run(const ExplainOptions& opt) {
   j["conservation"] = conservation;
   j["layer_conservation"] = layer_conservation(ex);
   j["layer_relevance"] = to_rows(ex.layer_relevance[0]);
-  j["mid_relevance"] = to_rows(ex.mid_relevance[0]);
+  if (ex.mid_relevance.defined()) j["mid_relevance"] = to_rows(ex.mid_relevance[0]);
   j["head_relevance"] = to_rows(ex.head_relevance[0]);
   if (ex.neuron_ids.defined()) {
     nlohmann::json neurons = nlohmann::json::array();
@@ -173,7 +173,7 @@ void register_explain(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand("explain",
                                      "Contrastive LRP: relevance of logit(wrong) - logit(correct) "
                                      "for the prompt's tokens and layers");
-  add_model_option(cmd, opt->model);
+  add_model_options(cmd, opt->model_options);
   cmd->add_option("--prompt", opt->prompt, "The prompt text")->required();
   cmd->add_option("--correct", opt->correct,
                   "A correct continuation; the contrast is at its first token")

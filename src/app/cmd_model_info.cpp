@@ -44,10 +44,28 @@ nlohmann::json describe(const model::Checkpoint& ck) {
       {"mlp_bias", c.mlp_bias},
       {"positions", c.positions == model::PositionKind::Rotary ? "rotary" : "learned"},
       {"rope_theta", c.rope_theta},
-      {"rotary_dim", c.rotary_dim()},
+      {"rotary_dim", c.positions == model::PositionKind::Rotary ? c.rotary_dim() : 0},
       {"rope_scaling", model::to_string(c.rope_scaling.kind)},
       {"tie_word_embeddings", c.tie_word_embeddings},
+      {"residual", model::to_string(c.residual)},
+      {"attn_pre_norm", c.attn_pre_norm},
+      {"attn_post_norm", c.attn_post_norm},
+      {"mlp_pre_norm", c.mlp_pre_norm},
+      {"mlp_post_norm", c.mlp_post_norm},
+      {"qk_norm", model::to_string(c.qk_norm)},
+      {"norm_weight_offset", c.norm_weight_offset},
+      {"embedding_scale", c.embedding_scale},
+      {"attention_scale", c.attention_scale_or_default()},
+      {"attention_out_bias", c.attention_out_bias},
   };
+  if (!c.layer_window.empty()) {
+    j["switches"]["layer_window"] = c.layer_window;
+    std::vector<std::string> ropes;
+    for (std::int64_t i = 0; i < c.num_layers; ++i)
+      ropes.emplace_back(c.rope_of(i) == model::LayerRope::Local ? "local" : "global");
+    j["switches"]["layer_rope"] = ropes;
+    j["switches"]["local_rope_theta"] = c.local_rope_theta;
+  }
   return j;
 }
 

@@ -17,7 +17,7 @@ namespace clrp::app {
 namespace {
 
 struct PredictOptions {
-  std::optional<std::string> model;
+  ModelOptions model_options;
   std::string prompt;
   int top_k = 5;
   bool chat = false;
@@ -26,7 +26,7 @@ struct PredictOptions {
 
 void run(const PredictOptions& opt) {
   c10::InferenceMode inference_mode;
-  const LoadedModel m = load_model(opt.model);
+  const LoadedModel m = load_model(opt.model_options);
   const std::vector<std::int32_t> ids = prompt_ids(m, opt.prompt, opt.chat);
   const at::Tensor input =
       at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0);
@@ -66,7 +66,7 @@ void register_predict(CLI::App& app) {
   auto opt = std::make_shared<PredictOptions>();
   CLI::App* cmd =
       app.add_subcommand("predict", "Show the model's most likely next tokens after a prompt");
-  add_model_option(cmd, opt->model);
+  add_model_options(cmd, opt->model_options);
   cmd->add_option("--prompt", opt->prompt, "The prompt text")->required();
   cmd->add_option("--top-k", opt->top_k, "How many candidates to show")->check(CLI::PositiveNumber);
   cmd->add_flag("--chat", opt->chat,

@@ -29,9 +29,10 @@ at::Tensor activation_grad(Activation a, const at::Tensor& g, const at::Tensor& 
   return g;
 }
 
-// Relevance h ⊙ g summed over the hidden (last) axis: [B, T, H] -> [B, T].
+// Relevance h ⊙ g summed over the hidden (last) axis: [B, T, H] -> [B, T], in float32
+// whatever the compute dtype (a bfloat16 sum over thousands of features loses digits).
 at::Tensor relevance(const at::Tensor& h, const at::Tensor& g) {
-  return (h * g).sum(-1);
+  return (h.to(at::kFloat) * g.to(at::kFloat)).sum(-1);
 }
 
 }  // namespace
@@ -58,12 +59,34 @@ Seed Seed::single(std::int64_t position, std::int64_t token, std::int64_t vocab)
 }
 
 namespace {
-// Relevance a bias absorbs: Σ b ⊙ g over tokens and features -> [B] (0 without a bias).
+// Relevance a bias absorbs: Σ b ⊙ g over tokens and features -> [B] float32 (0 without a bias).
 at::Tensor bias_relevance(const at::Tensor& bias, const at::Tensor& g) {
-  if (!bias.defined()) return at::zeros({g.size(0)}, g.options());
-  return (g * bias).sum({1, 2});
+  if (!bias.defined()) return at::zeros({g.size(0)}, g.options().dtype(at::kFloat));
+  return (g * bias).to(at::kFloat).sum({1, 2});
+}
+
+void absorb(LayerGradients* extra, const at::Tensor& bias, const at::Tensor& g) {
+  if (extra == nullptr || !bias.defined()) return;
+  extra->bias_absorbed = extra->bias_absorbed + bias_relevance(bias, g);
+}
+
+// The additive mask of a layer's attention logits: 0 where key j is visible from
+// query i, −inf elsewhere (the causal upper triangle, and beyond a sliding window).
+at::Tensor additive_mask(const model::DecoderModel& m, std::int64_t layer, std::int64_t t) {
+  const at::TensorOptions o = m.options();
+  const at::Tensor allowed = m.attention_mask(layer, t);
+  const double inf = std::numeric_limits<double>::infinity();
+  if (!allowed.defined()) return at::full({t, t}, -inf, o).triu(1);
+  return at::zeros({t, t}, o).masked_fill(allowed.logical_not(), -inf);
 }
 }  // namespace
+
+at::Tensor Engine::norm_backward(Rule rule, const at::Tensor& g, const at::Tensor& x,
+                                 const at::Tensor& weight, const at::Tensor& r) const {
+  return model_.config().norm == model::NormKind::LayerNorm
+             ? layernorm_backward(rule, g, x, weight, r)
+             : rmsnorm_backward(rule, g, x, weight, r);
+}
 
 at::Tensor Engine::backward_mlp(const model::BlockWeights& w, const model::LayerTape& tape,
                                 const at::Tensor& g_out, Rule rule, LayerGradients* extra) const {
@@ -97,31 +120,29 @@ at::Tensor Engine::backward_mlp(const model::BlockWeights& w, const model::Layer
     g_pre = rule == Rule::GradXInput ? activation_grad(c.activation, g_inner, tape.mlp_pre)
                                      : identity_rule(g_inner, tape.mlp_pre, tape.mlp_act);
   }
-  if (extra != nullptr) {
-    extra->neurons = g_inner;
-    extra->bias_absorbed =
-        bias_relevance(w.down_bias, g_out) + bias_relevance(w.gate_up_bias, g_pre);
-  }
-  const at::Tensor g_norm = at::matmul(g_pre, w.gate_up_weight);  // [B, T, H]
-  return rmsnorm_backward(rule, g_norm, tape.mid, w.mlp_norm_weight, tape.mlp_norm_r);
+  if (extra != nullptr) extra->neurons = g_inner;
+  absorb(extra, w.down_bias, g_out);
+  absorb(extra, w.gate_up_bias, g_pre);
+  return at::matmul(g_pre, w.gate_up_weight);  // [B, T, H]
 }
 
-at::Tensor Engine::backward_attention(const model::BlockWeights& w, const model::LayerTape& tape,
-                                      const model::RotaryTables& rope, const at::Tensor& g_out,
-                                      Rule rule, LayerGradients* extra) const {
+at::Tensor Engine::backward_attention(std::int64_t layer, const model::BlockWeights& w,
+                                      const model::LayerTape& tape, const model::RotaryTables& rope,
+                                      const at::Tensor& g_out, Rule rule,
+                                      LayerGradients* extra) const {
   const model::ModelConfig& c = model_.config();
   const std::int64_t b = g_out.size(0), t = g_out.size(1), hd = c.head_dim, nh = c.num_heads,
                      nkv = c.num_kv_heads, groups = nh / nkv;
-  const double scale = 1.0 / std::sqrt(static_cast<double>(hd));
+  const double scale = c.attention_scale_or_default();
   at::Tensor g_o = at::matmul(g_out, w.out_weight);  // [B, T, nh*hd]
   if (extra != nullptr) extra->heads = g_o;
+  absorb(extra, w.out_bias, g_out);
   g_o = g_o.view({b, t, nh, hd}).transpose(1, 2);  // [B, nh, T, hd]
 
   // Recompute the attention probabilities from the taped q and k: one scaled
-  // GEMM accumulated onto the causal mask, then softmax.
+  // GEMM accumulated onto the layer's mask, then softmax.
   const at::Tensor k = tape.k.repeat_interleave(groups, 1), v = tape.v.repeat_interleave(groups, 1);
-  const at::Tensor mask =
-      at::full({t, t}, -std::numeric_limits<float>::infinity(), at::kFloat).triu(1);
+  const at::Tensor mask = additive_mask(model_, layer, t);
   const at::Tensor p =
       at::softmax(
           at::baddbmm(mask.expand({nh, t, t}), tape.q[0], k[0].transpose(-1, -2), 1.0, scale), -1)
@@ -129,7 +150,7 @@ at::Tensor Engine::backward_attention(const model::BlockWeights& w, const model:
 
   // O = P·V: uniform rule halves the gradient to both factors (AttnLRP); under
   // CP-LRP P is a constant and V takes the whole gradient. The shares and the
-  // 1/√d scale are applied to the small [., T, hd] operands, never to T×T ones.
+  // attention scale are applied to the small [., T, hd] operands, never to T×T ones.
   const double pv_share = rule == Rule::AttnLRP ? 0.5 : 1.0;
   const at::Tensor g_o_shared = g_o * pv_share;
   at::Tensor g_v = at::matmul(p.transpose(-1, -2), g_o_shared);  // [B, nh, T, hd]
@@ -141,8 +162,8 @@ at::Tensor Engine::backward_attention(const model::BlockWeights& w, const model:
     const at::Tensor g_p = at::matmul(g_o_shared, v.transpose(-1, -2));  // [B, nh, T, T]
     // Plain softmax Jacobian (the AttnLRP softmax rule), ATen's fused kernel.
     const at::Tensor g_s =
-        at::_softmax_backward_data(g_p, b == 1 ? p : p.expand_as(g_p), -1, at::kFloat);
-    // S = Q·Kᵀ/√d: uniform rule again halves each factor's share (AttnLRP).
+        at::_softmax_backward_data(g_p, b == 1 ? p : p.expand_as(g_p), -1, p.scalar_type());
+    // S = Q·Kᵀ·scale: uniform rule again halves each factor's share (AttnLRP).
     const double qk_scale = (rule == Rule::AttnLRP ? 0.5 : 1.0) * scale;
     g_q = at::matmul(g_s, k) * qk_scale;
     g_k = at::matmul(g_s.transpose(-1, -2), tape.q) * qk_scale;
@@ -150,29 +171,62 @@ at::Tensor Engine::backward_attention(const model::BlockWeights& w, const model:
   // Fold the query-head groups back onto their key/value heads.
   g_k = g_k.view({b, nkv, groups, t, hd}).sum(2);
   g_v = g_v.view({b, nkv, groups, t, hd}).sum(2);
-  g_q = rotary_backward(g_q, rope.cos, rope.sin);
-  g_k = rotary_backward(g_k, rope.cos, rope.sin);
-  const at::Tensor g_qkv = at::cat(
-      {g_q.transpose(1, 2).reshape({b, t, nh * hd}), g_k.transpose(1, 2).reshape({b, t, nkv * hd}),
-       g_v.transpose(1, 2).reshape({b, t, nkv * hd})},
-      -1);
-  if (extra != nullptr)
-    extra->bias_absorbed = bias_relevance(w.qkv_bias, g_qkv) + bias_relevance(w.out_bias, g_out);
-  const at::Tensor g_norm = at::matmul(g_qkv, w.qkv_weight);
-  return rmsnorm_backward(rule, g_norm, tape.input, w.attn_norm_weight, tape.attn_norm_r);
+  if (c.positions == model::PositionKind::Rotary) {
+    const model::LayerRope which = c.rope_of(layer);
+    g_q = rotary_backward(g_q, rope.cos_for(which), rope.sin_for(which));
+    g_k = rotary_backward(g_k, rope.cos_for(which), rope.sin_for(which));
+  }
+  // q/k norms: RMSNorm, per head on [B, heads, T, hd] or over the whole projection.
+  if (c.qk_norm == model::QKNorm::PerHead) {
+    g_q = rmsnorm_backward(rule, g_q, tape.q_raw, w.q_norm_weight, tape.q_norm_r);
+    g_k = rmsnorm_backward(rule, g_k, tape.k_raw, w.k_norm_weight, tape.k_norm_r);
+  }
+  g_q = g_q.transpose(1, 2).reshape({b, t, nh * hd});
+  g_k = g_k.transpose(1, 2).reshape({b, t, nkv * hd});
+  if (c.qk_norm == model::QKNorm::Full) {
+    g_q = rmsnorm_backward(rule, g_q, tape.q_raw, w.q_norm_weight, tape.q_norm_r);
+    g_k = rmsnorm_backward(rule, g_k, tape.k_raw, w.k_norm_weight, tape.k_norm_r);
+  }
+  const at::Tensor g_qkv = at::cat({g_q, g_k, g_v.transpose(1, 2).reshape({b, t, nkv * hd})}, -1);
+  absorb(extra, w.qkv_bias, g_qkv);
+  return at::matmul(g_qkv, w.qkv_weight);
 }
 
 at::Tensor Engine::backward_layer(std::int64_t layer, const model::LayerTape& tape,
                                   const model::RotaryTables& rope, const at::Tensor& g_out,
                                   Rule rule, LayerGradients* extra) const {
+  const model::ModelConfig& c = model_.config();
   const model::BlockWeights& w = model_.block(layer);
-  // Residual additions pass the gradient unchanged to both branches.
-  const at::Tensor gm = g_out + backward_mlp(w, tape, g_out, rule, extra);
-  const at::Tensor mlp_bias = extra != nullptr ? extra->bias_absorbed : at::Tensor();
+  if (extra != nullptr)
+    extra->bias_absorbed = at::zeros({g_out.size(0)}, g_out.options().dtype(at::kFloat));
+
+  // A branch's backward: through its post-norm (if any), the branch, and its
+  // pre-norm (if any) applied to `branch_input`. Residual additions pass the
+  // gradient unchanged to both of their operands.
+  auto mlp_branch = [&](const at::Tensor& g, const at::Tensor& branch_input) {
+    at::Tensor gb = c.mlp_post_norm ? rmsnorm_backward(rule, g, tape.mlp_out,
+                                                       w.mlp_post_norm_weight, tape.mlp_post_r)
+                                    : g;
+    gb = backward_mlp(w, tape, gb, rule, extra);
+    if (!c.mlp_pre_norm) return gb;
+    absorb(extra, w.mlp_norm_bias, gb);
+    return norm_backward(rule, gb, branch_input, w.mlp_norm_weight, tape.mlp_norm_r);
+  };
+  auto attention_branch = [&](const at::Tensor& g) {
+    at::Tensor gb = c.attn_post_norm ? rmsnorm_backward(rule, g, tape.attn_out,
+                                                        w.attn_post_norm_weight, tape.attn_post_r)
+                                     : g;
+    gb = backward_attention(layer, w, tape, rope, gb, rule, extra);
+    if (!c.attn_pre_norm) return gb;
+    absorb(extra, w.attn_norm_bias, gb);
+    return norm_backward(rule, gb, tape.input, w.attn_norm_weight, tape.attn_norm_r);
+  };
+
+  if (c.residual == model::ResidualLayout::Parallel)
+    return g_out + attention_branch(g_out) + mlp_branch(g_out, tape.input);
+  const at::Tensor gm = g_out + mlp_branch(g_out, tape.mid);
   if (extra != nullptr) extra->mid = gm;
-  const at::Tensor g_in = gm + backward_attention(w, tape, rope, gm, rule, extra);
-  if (extra != nullptr) extra->bias_absorbed = extra->bias_absorbed + mlp_bias;
-  return g_in;
+  return gm + attention_branch(gm);
 }
 
 ForwardState Engine::forward(const at::Tensor& hidden) const {
@@ -180,15 +234,24 @@ ForwardState Engine::forward(const at::Tensor& hidden) const {
   ForwardState st;
   st.begin = model_.layer_begin();
   st.rope = model_.rotary(at::arange(hidden.size(1), at::kLong));
-  st.input = hidden;
+  st.input = hidden.to(model_.compute().device, model_.compute().dtype);
   st.tapes.resize(static_cast<std::size_t>(model_.layer_end() - model_.layer_begin()));
-  at::Tensor h = hidden;
+  at::Tensor h = st.input;
   for (std::int64_t i = model_.layer_begin(); i < model_.layer_end(); ++i)
     h = model_.run_layer(i, h, st.rope, &st.tapes[static_cast<std::size_t>(i - st.begin)]);
   if (!at::isfinite(h).all().item<bool>())
     throw Error(
         "non-finite values (NaN/Inf) in the model's activations; relevance would be meaningless");
   st.output = h;
+  return st;
+}
+
+ForwardState Engine::forward_ids(const at::Tensor& ids) const {
+  c10::InferenceMode inference_mode;
+  const at::Tensor batch = ids.unsqueeze(0);
+  ForwardState st = forward(model_.embed(batch));
+  if (model_.config().positions == model::PositionKind::Learned)
+    st.token_embeddings = model_.embed_tokens(batch);
   return st;
 }
 
@@ -201,9 +264,11 @@ at::Tensor Engine::seed(const ForwardState& state, const std::vector<Seed>& seed
   const at::Tensor& h = state.output;
   const std::int64_t t = h.size(1), b = static_cast<std::int64_t>(seeds.size());
   at::Tensor final_r;
-  const at::Tensor normed = model_.norm(h, model_.final_norm_weight(), {}, &final_r);
+  const at::Tensor normed =
+      model_.norm(h, model_.final_norm_weight(), model_.final_norm_bias(), &final_r);
   out.logits = at::empty({b, c.vocab_size}, at::kFloat);
-  at::Tensor g = at::zeros({b, t, c.hidden_size}, at::kFloat);
+  out.head_bias_absorbed = at::zeros({b}, at::kFloat);
+  at::Tensor g = at::zeros({b, t, c.hidden_size}, model_.options());
   std::vector<at::Tensor> weights;
   for (std::int64_t s = 0; s < b; ++s) {
     const Seed& seed = seeds[static_cast<std::size_t>(s)];
@@ -214,11 +279,14 @@ at::Tensor Engine::seed(const ForwardState& state, const std::vector<Seed>& seed
     if (seed.weights.numel() != c.vocab_size)
       throw Error("a seed has " + std::to_string(seed.weights.numel()) +
                   " weights, the vocabulary " + std::to_string(c.vocab_size));
-    out.logits[s] = at::matmul(model_.lm_head_weight(), normed[0][p]);
+    const at::Tensor sw = seed.weights.to(model_.compute().device, model_.compute().dtype);
+    out.logits[s].copy_(at::matmul(model_.lm_head_weight(), normed[0][p]));
     // Logits are linear in the normed state; the final norm's factor is a constant.
-    const at::Tensor g_normed = at::matmul(seed.weights, model_.lm_head_weight());  // [H]
-    g[s][p] = rmsnorm_backward(rule, g_normed, h[0][p], model_.final_norm_weight(), final_r[0][p]);
-    weights.push_back(seed.weights);
+    const at::Tensor g_normed = at::matmul(sw, model_.lm_head_weight());  // [H]
+    if (model_.final_norm_bias().defined())
+      out.head_bias_absorbed[s] = (g_normed * model_.final_norm_bias()).sum().to(at::kCPU);
+    g[s][p] = norm_backward(rule, g_normed, h[0][p], model_.final_norm_weight(), final_r[0][p]);
+    weights.push_back(seed.weights.to(at::kFloat));
   }
   out.target = (at::stack(weights) * out.logits).sum(-1);
   return g;
@@ -230,8 +298,9 @@ void Engine::backward(const ForwardState& state, at::Tensor g, Rule rule,
   const model::ModelConfig& c = model_.config();
   const std::int64_t layers = static_cast<std::int64_t>(state.tapes.size()), b = g.size(0),
                      t = g.size(1);
+  const bool has_mid = c.residual == model::ResidualLayout::Sequential;
   if (record.residual) {
-    out.mid_relevance = at::empty({b, layers, t}, at::kFloat);
+    if (has_mid) out.mid_relevance = at::empty({b, layers, t}, at::kFloat);
     out.layer_relevance = at::empty({b, layers, t}, at::kFloat);
   }
   if (record.heads) out.head_relevance = at::empty({b, layers, c.num_heads}, at::kFloat);
@@ -249,28 +318,36 @@ void Engine::backward(const ForwardState& state, at::Tensor g, Rule rule,
     LayerGradients extra;
     g = backward_layer(state.begin + i, tape, state.rope, g, rule, &extra);
     out.bias_absorbed.select(1, i).copy_(extra.bias_absorbed);
-    if (record.residual) out.mid_relevance.select(1, i).copy_(relevance(tape.mid, extra.mid));
+    if (record.residual && has_mid)
+      out.mid_relevance.select(1, i).copy_(relevance(tape.mid, extra.mid));
     if (record.heads) {
-      const at::Tensor per_head =
-          (tape.attn_heads * extra.heads).view({b, t, c.num_heads, c.head_dim}).sum({1, 3});
+      const at::Tensor per_head = (tape.attn_heads * extra.heads)
+                                      .to(at::kFloat)
+                                      .view({b, t, c.num_heads, c.head_dim})
+                                      .sum({1, 3});
       out.head_relevance.select(1, i).copy_(per_head);
     }
     if (k > 0) {
-      const at::Tensor per_neuron = (tape.mlp_inner * extra.neurons).sum(1);  // [B, I]
+      const at::Tensor per_neuron =
+          (tape.mlp_inner * extra.neurons).to(at::kFloat).sum(1);  // [B, I]
       const auto top = at::topk(per_neuron.abs(), k, -1);
       out.neuron_ids.select(1, i).copy_(std::get<1>(top));
       out.neuron_relevance.select(1, i).copy_(per_neuron.gather(-1, std::get<1>(top)));
     }
   }
   out.input_gradient = g;
-  out.token_relevance = relevance(state.input, g);
+  if (state.token_embeddings.defined()) {
+    out.token_relevance = relevance(state.token_embeddings, g).to(at::kCPU);
+    out.position_relevance =
+        relevance(state.input - state.token_embeddings, g).sum(-1).to(at::kCPU);
+  } else {
+    out.token_relevance = relevance(state.input, g).to(at::kCPU);
+  }
 }
 
 void Engine::require_whole_model() const {
   if (!model_.has_embedding() || !model_.has_head())
     throw Error("explain() needs the whole model; pipeline stages call forward/seed/backward");
-  if (model_.config().norm != model::NormKind::RMSNorm)
-    throw Error("relevance for LayerNorm models is not implemented yet");
 }
 
 Explanation Engine::explain(const ForwardState& state, const std::vector<Seed>& seeds, Rule rule,
@@ -286,7 +363,7 @@ Explanation Engine::explain(const at::Tensor& ids, const std::vector<Seed>& seed
                             const RecordOptions& record) const {
   require_whole_model();
   c10::InferenceMode inference_mode;
-  return explain(forward(model_.embed(ids.unsqueeze(0))), seeds, rule, record);
+  return explain(forward_ids(ids), seeds, rule, record);
 }
 
 }  // namespace clrp::lrp

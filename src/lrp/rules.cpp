@@ -36,6 +36,17 @@ at::Tensor rmsnorm_backward(Rule rule, const at::Tensor& g_y, const at::Tensor& 
   return wg * r - x * r.pow(3) * (x * wg).mean(-1, true);
 }
 
+at::Tensor layernorm_backward(Rule rule, const at::Tensor& g_y, const at::Tensor& x,
+                              const at::Tensor& weight, const at::Tensor& r) {
+  const at::Tensor wg = g_y * weight;
+  if (rule != Rule::GradXInput) {
+    const at::Tensor u = wg * r;
+    return u - u.mean(-1, true);
+  }
+  const at::Tensor x_hat = (x - x.mean(-1, true)) * r;
+  return r * (wg - wg.mean(-1, true) - x_hat * (wg * x_hat).mean(-1, true));
+}
+
 at::Tensor softmax_backward(const at::Tensor& g_p, const at::Tensor& p) {
   return p * (g_p - (g_p * p).sum(-1, true));
 }

@@ -40,7 +40,7 @@ void unpermute_rotary_rows(std::vector<float>& w, std::int64_t rows, std::int64_
 
 }  // namespace
 
-std::string gguf_tensor_name(const std::string& hf) {
+std::string gguf_tensor_name(const std::string& hf, const std::string& family) {
   static const std::pair<const char*, const char*> kTop[] = {
       {"model.embed_tokens.weight", "token_embd.weight"},
       {"model.norm.weight", "output_norm.weight"},
@@ -51,7 +51,6 @@ std::string gguf_tensor_name(const std::string& hf) {
   static const std::regex kLayer(R"(model\.layers\.(\d+)\.(.+))");
   static const std::pair<const char*, const char*> kBlock[] = {
       {"input_layernorm.weight", "attn_norm.weight"},
-      {"post_attention_layernorm.weight", "ffn_norm.weight"},
       {"self_attn.q_proj.weight", "attn_q.weight"},
       {"self_attn.k_proj.weight", "attn_k.weight"},
       {"self_attn.v_proj.weight", "attn_v.weight"},
@@ -60,14 +59,25 @@ std::string gguf_tensor_name(const std::string& hf) {
       {"self_attn.k_proj.bias", "attn_k.bias"},
       {"self_attn.v_proj.bias", "attn_v.bias"},
       {"self_attn.o_proj.bias", "attn_output.bias"},
+      {"self_attn.q_norm.weight", "attn_q_norm.weight"},
+      {"self_attn.k_norm.weight", "attn_k_norm.weight"},
       {"mlp.gate_proj.weight", "ffn_gate.weight"},
       {"mlp.up_proj.weight", "ffn_up.weight"},
       {"mlp.down_proj.weight", "ffn_down.weight"},
+      {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
   };
+  // The norm before the MLP is "ffn_norm" in GGUF; in Hugging Face naming it is
+  // post_attention_layernorm for Llama but pre_feedforward_layernorm for Gemma,
+  // whose post_attention_layernorm follows the attention ("post_attention_norm").
+  const bool gemma = family.starts_with("gemma");
   std::smatch m;
   if (std::regex_match(hf, m, kLayer)) {
+    const std::string blk = "blk." + m[1].str() + ".";
+    if (m[2] == "post_attention_layernorm.weight")
+      return blk + (gemma ? "post_attention_norm.weight" : "ffn_norm.weight");
+    if (gemma && m[2] == "pre_feedforward_layernorm.weight") return blk + "ffn_norm.weight";
     for (const auto& [h, g] : kBlock)
-      if (m[2] == h) return "blk." + m[1].str() + "." + g;
+      if (m[2] == h) return blk + g;
   }
   return "";
 }
@@ -106,13 +116,14 @@ std::vector<std::string> Checkpoint::files() const {
 
 const io::TensorInfo* Checkpoint::find(const std::string& hf_name) const {
   if (format_ == CheckpointFormat::HuggingFace) return weights_->find(hf_name);
-  const std::string g = gguf_tensor_name(hf_name);
+  const std::string g = gguf_tensor_name(hf_name, config_.family);
   return g.empty() ? nullptr : weights_->find(g);
 }
 
 const io::TensorInfo& Checkpoint::get(const std::string& hf_name) const {
   if (const auto* t = find(hf_name)) return *t;
-  const std::string g = format_ == CheckpointFormat::Gguf ? gguf_tensor_name(hf_name) : "";
+  const std::string g =
+      format_ == CheckpointFormat::Gguf ? gguf_tensor_name(hf_name, config_.family) : "";
   throw Error(Where{weights_->files().front(), g.empty() ? hf_name : g},
               "tensor missing from the model files" +
                   (g.empty() ? "" : " (Hugging Face name " + hf_name + ")"));

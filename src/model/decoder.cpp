@@ -7,35 +7,18 @@
 #include <numbers>
 
 #include "clrp/util/error.hpp"
+#include "weight_loader.hpp"
 
 namespace clrp::model {
 
 namespace {
 
-at::Tensor to_tensor(std::vector<float>&& values, const std::vector<std::int64_t>& shape) {
-  at::Tensor t = at::empty(shape, at::kFloat);
-  std::copy(values.begin(), values.end(), t.data_ptr<float>());
-  return t;
-}
-
-at::Tensor load(const Checkpoint& ck, const std::string& name,
-                const std::vector<std::int64_t>& shape) {
-  return to_tensor(ck.read(name, shape), shape);
-}
-
-at::Tensor load_optional(const Checkpoint& ck, const std::string& name,
-                         const std::vector<std::int64_t>& shape, bool expected) {
-  if (!expected) return {};
-  return load(ck, name, shape);
-}
-
-// Inverse rotary frequencies, computed with the same float32 operations as
-// transformers' rope initialisers so that positions match bit for bit.
-at::Tensor rotary_inv_freq(const ModelConfig& c) {
-  const std::int64_t dim = c.rotary_dim();
+// Inverse rotary frequencies for base `theta` after `scaling`, computed with the
+// same float32 operations as transformers' rope initialisers so that positions
+// match bit for bit.
+at::Tensor rotary_inv_freq(std::int64_t dim, double theta, const RopeScaling& rs) {
   at::Tensor exponent = at::arange(0, dim, 2, at::kLong).to(at::kFloat) / static_cast<double>(dim);
-  at::Tensor inv_freq = 1.0 / at::pow(c.rope_theta, exponent);
-  const RopeScaling& rs = c.rope_scaling;
+  at::Tensor inv_freq = 1.0 / at::pow(theta, exponent);
   if (rs.kind == RopeScaling::Kind::Linear) {
     inv_freq = inv_freq / rs.factor;
   } else if (rs.kind == RopeScaling::Kind::Llama3) {
@@ -66,121 +49,198 @@ at::Tensor activate(Activation a, const at::Tensor& x) {
   return x;
 }
 
-at::Tensor concat_rows(std::initializer_list<at::Tensor> parts) {
-  for (const auto& p : parts)
-    if (!p.defined()) return {};
-  return at::cat(std::vector<at::Tensor>(parts), 0).contiguous();
+bool any_local_rope(const ModelConfig& c) {
+  for (auto r : c.layer_rope)
+    if (r == LayerRope::Local) return true;
+  return false;
+}
+
+// Moves a CPU float32 weight to the compute device and dtype (undefined stays undefined).
+at::Tensor place(const at::Tensor& t, const ComputeOptions& o) {
+  return t.defined() ? t.to(o.device, o.dtype).contiguous() : t;
+}
+
+void place_block(BlockWeights& w, const ComputeOptions& o) {
+  for (at::Tensor* t :
+       {&w.attn_norm_weight, &w.attn_norm_bias, &w.attn_post_norm_weight, &w.q_norm_weight,
+        &w.k_norm_weight, &w.qkv_weight, &w.qkv_bias, &w.out_weight, &w.out_bias,
+        &w.mlp_norm_weight, &w.mlp_norm_bias, &w.mlp_post_norm_weight, &w.gate_up_weight,
+        &w.gate_up_bias, &w.down_weight, &w.down_bias})
+    *t = place(*t, o);
 }
 
 }  // namespace
 
-DecoderModel::DecoderModel(const Checkpoint& ck, LayerRange range) : config_(ck.config()) {
+c10::ScalarType parse_compute_dtype(const std::string& name) {
+  if (name == "float32" || name == "fp32") return at::kFloat;
+  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
+  throw Error("unknown compute dtype '" + name + "' (expected float32 or bfloat16)");
+}
+
+c10::Device parse_compute_device(const std::string& name) {
+  c10::Device device = c10::kCPU;
+  try {
+    device = c10::Device(name);
+  } catch (const std::exception&) {
+    throw Error("unknown device '" + name + "' (expected cpu, cuda or cuda:N)");
+  }
+  if (device.is_cuda() && !at::hasCUDA())
+    throw Error("device '" + name + "' asked for, but this clrp has no usable CUDA device");
+  if (!device.is_cpu() && !device.is_cuda())
+    throw Error("device '" + name + "' is not supported (expected cpu or cuda)");
+  return device;
+}
+
+DecoderModel::DecoderModel(const Checkpoint& ck, LayerRange range, ComputeOptions compute)
+    : config_(ck.config()), compute_(compute) {
   const ModelConfig& c = config_;
   begin_ = range.begin;
   end_ = range.end < 0 ? c.num_layers : range.end;
   if (begin_ < 0 || begin_ > end_ || end_ > c.num_layers)
     throw Error("layer range [" + std::to_string(begin_) + ", " + std::to_string(end_) +
                 ") is outside the model's " + std::to_string(c.num_layers) + " layers");
-  if (c.family != "llama")
-    throw Error(Where{c.source, "model_type"},
-                "architecture '" + c.family + "' is not implemented");
+  if (compute_.dtype != at::kFloat && compute_.dtype != at::kBFloat16)
+    throw Error("compute dtype must be float32 or bfloat16");
 
-  const std::int64_t h = c.hidden_size, q = c.num_heads * c.head_dim,
-                     kv = c.num_kv_heads * c.head_dim, inter = c.intermediate_size;
-  const bool layer_norm = c.norm == NormKind::LayerNorm;
-  if (has_embedding() || (has_head() && c.tie_word_embeddings))
-    embed_weight_ = load(ck, "model.embed_tokens.weight", {c.vocab_size, h});
-  if (has_head()) {
-    final_norm_weight_ = load(ck, "model.norm.weight", {h});
-    final_norm_bias_ = load_optional(ck, "model.norm.bias", {h}, layer_norm);
-    lm_head_weight_ =
-        c.tie_word_embeddings ? embed_weight_ : load(ck, "lm_head.weight", {c.vocab_size, h});
-  }
+  stem_ = detail::load_stem(ck, has_embedding(), has_head());
+  for (at::Tensor* t :
+       {&stem_.embed, &stem_.position_embed, &stem_.final_norm_weight, &stem_.final_norm_bias})
+    *t = place(*t, compute_);
+  // A tied head shares the (placed) embedding rather than holding a second copy.
+  stem_.lm_head =
+      c.tie_word_embeddings && stem_.embed.defined() ? stem_.embed : place(stem_.lm_head, compute_);
   blocks_.reserve(static_cast<std::size_t>(end_ - begin_));
   for (std::int64_t i = begin_; i < end_; ++i) {
-    const std::string p = "model.layers." + std::to_string(i) + ".";
-    BlockWeights w;
-    w.attn_norm_weight = load(ck, p + "input_layernorm.weight", {h});
-    w.attn_norm_bias = load_optional(ck, p + "input_layernorm.bias", {h}, layer_norm);
-    w.qkv_weight = concat_rows({load(ck, p + "self_attn.q_proj.weight", {q, h}),
-                                load(ck, p + "self_attn.k_proj.weight", {kv, h}),
-                                load(ck, p + "self_attn.v_proj.weight", {kv, h})});
-    if (c.attention_bias)
-      w.qkv_bias = concat_rows({load(ck, p + "self_attn.q_proj.bias", {q}),
-                                load(ck, p + "self_attn.k_proj.bias", {kv}),
-                                load(ck, p + "self_attn.v_proj.bias", {kv})});
-    w.out_weight = load(ck, p + "self_attn.o_proj.weight", {h, q});
-    w.out_bias = load_optional(ck, p + "self_attn.o_proj.bias", {h}, c.attention_out_bias);
-    w.mlp_norm_weight = load(ck, p + "post_attention_layernorm.weight", {h});
-    w.mlp_norm_bias = load_optional(ck, p + "post_attention_layernorm.bias", {h}, layer_norm);
-    if (c.gated_mlp) {
-      w.gate_up_weight = concat_rows({load(ck, p + "mlp.gate_proj.weight", {inter, h}),
-                                      load(ck, p + "mlp.up_proj.weight", {inter, h})});
-      if (c.mlp_bias)
-        w.gate_up_bias = concat_rows({load(ck, p + "mlp.gate_proj.bias", {inter}),
-                                      load(ck, p + "mlp.up_proj.bias", {inter})});
-    } else {
-      w.gate_up_weight = load(ck, p + "mlp.up_proj.weight", {inter, h});
-      w.gate_up_bias = load_optional(ck, p + "mlp.up_proj.bias", {inter}, c.mlp_bias);
-    }
-    w.down_weight = load(ck, p + "mlp.down_proj.weight", {h, inter});
-    w.down_bias = load_optional(ck, p + "mlp.down_proj.bias", {h}, c.mlp_bias);
-    blocks_.push_back(std::move(w));
+    blocks_.push_back(detail::load_block(ck, i));
+    place_block(blocks_.back(), compute_);
   }
-  inv_freq_ = rotary_inv_freq(c);
+  if (c.positions == PositionKind::Rotary) {
+    inv_freq_ = rotary_inv_freq(c.rotary_dim(), c.rope_theta, c.rope_scaling);
+    if (any_local_rope(c))
+      local_inv_freq_ = rotary_inv_freq(c.rotary_dim(), c.local_rope_theta, {});
+  }
+}
+
+at::TensorOptions DecoderModel::options() const {
+  return at::TensorOptions().dtype(compute_.dtype).device(compute_.device);
+}
+
+at::Tensor DecoderModel::embed_tokens(const at::Tensor& ids) const {
+  if (!has_embedding()) throw Error("embed() called on a stage that does not start at layer 0");
+  at::Tensor e = at::embedding(stem_.embed, ids.to(compute_.device));
+  if (config_.embedding_scale != 1.0) {
+    // transformers keeps the scale as a float32 scalar cast to the weights' dtype.
+    const at::Tensor scale =
+        at::scalar_tensor(config_.embedding_scale, at::kFloat).to(compute_.dtype);
+    e = e * scale.to(compute_.device);
+  }
+  return e;
 }
 
 at::Tensor DecoderModel::embed(const at::Tensor& ids) const {
-  if (!has_embedding()) throw Error("embed() called on a stage that does not start at layer 0");
-  return at::embedding(embed_weight_, ids);
+  at::Tensor e = embed_tokens(ids);
+  if (config_.positions == PositionKind::Learned) {
+    const std::int64_t t = ids.size(-1);
+    if (t > config_.max_position_embeddings)
+      throw Error(std::to_string(t) + " tokens exceed the model's " +
+                  std::to_string(config_.max_position_embeddings) + " learned positions");
+    e = e + stem_.position_embed.narrow(0, 0, t);
+  }
+  return e;
 }
 
 RotaryTables DecoderModel::rotary(const at::Tensor& positions) const {
-  // freqs[t, i] = position[t] * inv_freq[i]; the table repeats it for both halves.
-  at::Tensor freqs = at::outer(positions.to(at::kFloat), inv_freq_);
-  at::Tensor emb = at::cat({freqs, freqs}, -1);
-  return {emb.cos(), emb.sin()};
+  RotaryTables tables;
+  if (config_.positions != PositionKind::Rotary) return tables;
+  // freqs[t, i] = position[t] * inv_freq[i] in float32 (as transformers), the
+  // table repeating it for both halves, then cast to the compute dtype.
+  auto make = [&](const at::Tensor& inv_freq, at::Tensor& cos, at::Tensor& sin) {
+    at::Tensor freqs = at::outer(positions.to(at::kCPU).to(at::kFloat), inv_freq);
+    at::Tensor emb = at::cat({freqs, freqs}, -1);
+    cos = emb.cos().to(compute_.device, compute_.dtype);
+    sin = emb.sin().to(compute_.device, compute_.dtype);
+  };
+  make(inv_freq_, tables.cos, tables.sin);
+  if (local_inv_freq_.defined()) make(local_inv_freq_, tables.local_cos, tables.local_sin);
+  return tables;
 }
 
-at::Tensor apply_rotary(const at::Tensor& x, const RotaryTables& rope) {
-  const std::int64_t rd = rope.cos.size(-1);
+at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin) {
+  const std::int64_t rd = cos.size(-1);
   const std::int64_t hd = x.size(-1);
   at::Tensor xr = rd == hd ? x : x.narrow(-1, 0, rd);
   at::Tensor x1 = xr.narrow(-1, 0, rd / 2), x2 = xr.narrow(-1, rd / 2, rd / 2);
   at::Tensor rotated = at::cat({-x2, x1}, -1);
-  at::Tensor out = xr * rope.cos + rotated * rope.sin;
+  at::Tensor out = xr * cos + rotated * sin;
   return rd == hd ? out : at::cat({out, x.narrow(-1, rd, hd - rd)}, -1);
+}
+
+at::Tensor DecoderModel::rms_norm(const at::Tensor& x, const at::Tensor& weight,
+                                  at::Tensor* r) const {
+  // In float32 whatever the compute dtype, as transformers' RMSNorms do.
+  const at::Tensor xf = x.to(at::kFloat);
+  const at::Tensor factor = at::rsqrt(xf.pow(2).mean(-1, true) + config_.norm_eps);
+  if (r != nullptr) *r = factor.to(x.scalar_type());
+  if (x.scalar_type() == at::kFloat) return weight * (xf * factor);
+  return (xf * factor * weight.to(at::kFloat)).to(x.scalar_type());
 }
 
 at::Tensor DecoderModel::norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                               at::Tensor* r) const {
   if (config_.norm == NormKind::LayerNorm) {
     if (r != nullptr)
-      *r = at::rsqrt(x.var(-1, /*unbiased=*/false, /*keepdim=*/true) + config_.norm_eps);
+      *r = at::rsqrt(x.to(at::kFloat).var(-1, /*unbiased=*/false, /*keepdim=*/true) +
+                     config_.norm_eps)
+               .to(x.scalar_type());
     return at::layer_norm(x, {x.size(-1)}, weight, bias, config_.norm_eps);
   }
-  at::Tensor factor = at::rsqrt(x.pow(2).mean(-1, true) + config_.norm_eps);
-  if (r != nullptr) *r = factor;
-  return weight * (x * factor);
+  return rms_norm(x, weight, r);
 }
 
-at::Tensor DecoderModel::attention(const BlockWeights& w, const at::Tensor& x,
+at::Tensor DecoderModel::attention_mask(std::int64_t layer, std::int64_t tokens) const {
+  const std::int64_t window = config_.window(layer);
+  if (window <= 0 || window >= tokens) return {};
+  // Key j is visible from query i when i - window < j <= i (transformers' sliding mask).
+  const at::Tensor i =
+      at::arange(tokens, at::TensorOptions().dtype(at::kLong).device(compute_.device));
+  const at::Tensor d = i.unsqueeze(1) - i.unsqueeze(0);  // i - j
+  return d.ge(0).logical_and(d.lt(window));
+}
+
+at::Tensor DecoderModel::attention(const BlockWeights& w, std::int64_t layer, const at::Tensor& x,
                                    const RotaryTables& rope, LayerTape* tape) const {
   const ModelConfig& c = config_;
   const std::int64_t b = x.size(0), t = x.size(1), hd = c.head_dim;
-  at::Tensor qkv = at::linear(x, w.qkv_weight, w.qkv_bias);
   const std::int64_t nq = c.num_heads * hd, nkv = c.num_kv_heads * hd;
-  at::Tensor q = qkv.narrow(-1, 0, nq).view({b, t, c.num_heads, hd}).transpose(1, 2);
-  at::Tensor k = qkv.narrow(-1, nq, nkv).view({b, t, c.num_kv_heads, hd}).transpose(1, 2);
+  at::Tensor qkv = at::linear(x, w.qkv_weight, w.qkv_bias);
+  at::Tensor q = qkv.narrow(-1, 0, nq), k = qkv.narrow(-1, nq, nkv);
   at::Tensor v = qkv.narrow(-1, nq + nkv, nkv).view({b, t, c.num_kv_heads, hd}).transpose(1, 2);
-  q = apply_rotary(q, rope);
-  k = apply_rotary(k, rope);
-  at::Tensor o =
-      at::scaled_dot_product_attention(q, k, v.contiguous(), /*attn_mask=*/{}, /*dropout_p=*/0.0,
-                                       /*is_causal=*/true, /*scale=*/std::nullopt,
-                                       /*enable_gqa=*/c.num_heads != c.num_kv_heads);
+  at::Tensor q_raw, k_raw, q_r, k_r;
+  if (c.qk_norm == QKNorm::Full) {  // over the whole projection, before splitting heads
+    q_raw = q, k_raw = k;
+    q = rms_norm(q, w.q_norm_weight, &q_r);
+    k = rms_norm(k, w.k_norm_weight, &k_r);
+  }
+  q = q.reshape({b, t, c.num_heads, hd}).transpose(1, 2);
+  k = k.reshape({b, t, c.num_kv_heads, hd}).transpose(1, 2);
+  if (c.qk_norm == QKNorm::PerHead) {  // per head, over head_dim
+    q_raw = q, k_raw = k;
+    q = rms_norm(q, w.q_norm_weight, &q_r);
+    k = rms_norm(k, w.k_norm_weight, &k_r);
+  }
+  if (c.positions == PositionKind::Rotary) {
+    const LayerRope which = c.rope_of(layer);
+    q = apply_rotary(q, rope.cos_for(which), rope.sin_for(which));
+    k = apply_rotary(k, rope.cos_for(which), rope.sin_for(which));
+  }
+  const at::Tensor mask = attention_mask(layer, t);
+  at::Tensor o = at::scaled_dot_product_attention(
+      q, k, v.contiguous(), mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
+      /*dropout_p=*/0.0, /*is_causal=*/!mask.defined(),
+      /*scale=*/c.attention_scale_or_default(), /*enable_gqa=*/c.num_heads != c.num_kv_heads);
   o = o.transpose(1, 2).reshape({b, t, nq});
   if (tape != nullptr) {
+    tape->q_raw = q_raw, tape->k_raw = k_raw, tape->q_norm_r = q_r, tape->k_norm_r = k_r;
     tape->q = q;
     tape->k = k;
     tape->v = v;
@@ -210,18 +270,43 @@ at::Tensor DecoderModel::mlp(const BlockWeights& w, const at::Tensor& x, LayerTa
 
 at::Tensor DecoderModel::run_layer(std::int64_t layer, const at::Tensor& hidden,
                                    const RotaryTables& rope, LayerTape* tape) const {
+  const ModelConfig& c = config_;
   const BlockWeights& w = block(layer);
-  at::Tensor r1, r2;
-  const at::Tensor normed =
-      norm(hidden, w.attn_norm_weight, w.attn_norm_bias, tape ? &r1 : nullptr);
-  const at::Tensor h = hidden + attention(w, normed, rope, tape);
-  const at::Tensor out =
-      h + mlp(w, norm(h, w.mlp_norm_weight, w.mlp_norm_bias, tape ? &r2 : nullptr), tape);
-  if (tape != nullptr) {
+  const bool keep = tape != nullptr;
+  at::Tensor r_attn, r_attn_post, r_mlp, r_mlp_post;
+
+  const at::Tensor attn_in =
+      c.attn_pre_norm ? norm(hidden, w.attn_norm_weight, w.attn_norm_bias, keep ? &r_attn : nullptr)
+                      : hidden;
+  at::Tensor attn = attention(w, layer, attn_in, rope, tape);
+  const at::Tensor attn_raw = attn;
+  if (c.attn_post_norm)
+    attn = rms_norm(attn, w.attn_post_norm_weight, keep ? &r_attn_post : nullptr);
+
+  at::Tensor mid, out, mlp_raw;
+  if (c.residual == ResidualLayout::Parallel) {
+    // GPT-NeoX: both branches read the layer input; transformers adds mlp + attn first.
+    const at::Tensor mlp_in =
+        c.mlp_pre_norm ? norm(hidden, w.mlp_norm_weight, w.mlp_norm_bias, keep ? &r_mlp : nullptr)
+                       : hidden;
+    mlp_raw = mlp(w, mlp_in, tape);
+    out = mlp_raw + attn + hidden;
+  } else {
+    mid = hidden + attn;
+    const at::Tensor mlp_in =
+        c.mlp_pre_norm ? norm(mid, w.mlp_norm_weight, w.mlp_norm_bias, keep ? &r_mlp : nullptr)
+                       : mid;
+    at::Tensor m = mlp_raw = mlp(w, mlp_in, tape);
+    if (c.mlp_post_norm) m = rms_norm(m, w.mlp_post_norm_weight, keep ? &r_mlp_post : nullptr);
+    out = mid + m;
+  }
+  if (keep) {
     tape->input = hidden;
-    tape->attn_norm_r = r1;
-    tape->mid = h;
-    tape->mlp_norm_r = r2;
+    tape->attn_norm_r = r_attn;
+    tape->mid = mid;
+    tape->mlp_norm_r = r_mlp;
+    if (c.attn_post_norm) tape->attn_out = attn_raw, tape->attn_post_r = r_attn_post;
+    if (c.mlp_post_norm) tape->mlp_out = mlp_raw, tape->mlp_post_r = r_mlp_post;
   }
   return out;
 }
@@ -235,13 +320,13 @@ at::Tensor DecoderModel::run_layers(at::Tensor hidden, const at::Tensor& positio
 
 at::Tensor DecoderModel::unembed(const at::Tensor& hidden) const {
   if (!has_head()) throw Error("unembed() called on a stage that does not end at the last layer");
-  return at::linear(norm(hidden, final_norm_weight_, final_norm_bias_), lm_head_weight_);
+  return at::linear(norm(hidden, stem_.final_norm_weight, stem_.final_norm_bias), stem_.lm_head);
 }
 
 at::Tensor DecoderModel::forward(const at::Tensor& ids) const {
   c10::InferenceMode inference_mode;
   const at::Tensor positions = at::arange(ids.size(-1), at::kLong);
-  at::Tensor h = has_embedding() ? embed(ids) : ids;
+  at::Tensor h = has_embedding() ? embed(ids) : ids.to(compute_.device, compute_.dtype);
   h = run_layers(h, positions);
   return has_head() ? unembed(h) : h;
 }

@@ -50,14 +50,15 @@ int main(int argc, char** argv) {
       const std::int64_t a = req.at("split");
       const clrp::model::DecoderModel first(ck, {0, a}), second(ck, {a, layers});
       const clrp::lrp::Engine e1(first), e2(second);
-      const auto s1 = e1.forward(first.embed(input.unsqueeze(0)));
+      const auto s1 = e1.forward_ids(input);
       const auto s2 = e2.forward(s1.output);
       clrp::lrp::Explanation upper;
       e2.backward(s2, e2.seed(s2, seeds, rule, upper), rule, record, upper);
       e1.backward(s1, upper.input_gradient, rule, record, ex);
       ex.target = upper.target;
       ex.logits = upper.logits;
-      ex.mid_relevance = at::cat({ex.mid_relevance, upper.mid_relevance}, 1);
+      if (ex.mid_relevance.defined())
+        ex.mid_relevance = at::cat({ex.mid_relevance, upper.mid_relevance}, 1);
       ex.layer_relevance = at::cat({ex.layer_relevance, upper.layer_relevance}, 1);
       ex.head_relevance = at::cat({ex.head_relevance, upper.head_relevance}, 1);
       ex.bias_absorbed = at::cat({ex.bias_absorbed, upper.bias_absorbed}, 1);

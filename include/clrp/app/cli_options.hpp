@@ -16,4 +16,14 @@ namespace clrp::app {
 /// the embedded default model (resolve_model_path).
 CLI::Option* add_model_option(CLI::App* cmd, std::optional<std::string>& model);
 
+/// Which model to run, where and in which precision.
+struct ModelOptions {
+  std::optional<std::string> model;
+  std::string device = "cpu";     ///< cpu, cuda, cuda:N
+  std::string dtype = "float32";  ///< float32 or bfloat16
+};
+
+/// `--model`, `--device` and `--dtype`, for the commands that run a model.
+void add_model_options(CLI::App* cmd, ModelOptions& options);
+
 }  // namespace clrp::app

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "clrp/app/cli_options.hpp"
 #include "clrp/model/checkpoint.hpp"
 #include "clrp/model/decoder.hpp"
 #include "clrp/text/tokenizer.hpp"
@@ -18,8 +19,9 @@ struct LoadedModel {
   std::unique_ptr<model::DecoderModel> decoder;
 };
 
-/// Opens `path` (resolved with resolve_model_path) and builds the whole model.
-LoadedModel load_model(const std::optional<std::string>& path);
+/// Opens the model (path resolved with resolve_model_path) and builds the
+/// whole model on the asked device and dtype.
+LoadedModel load_model(const ModelOptions& options);
 
 /// A prompt as the tokenizer sees it: the chat template applied when asked.
 struct PromptText {

@@ -40,10 +40,10 @@ struct RecordOptions {
 
 /// What a layer's backward hands back besides the gradient at its input.
 struct LayerGradients {
-  at::Tensor mid;            ///< [B, T, H] gradient at the residual after attention
+  at::Tensor mid;            ///< [B, T, H] gradient at the residual after attention (sequential)
   at::Tensor heads;          ///< [B, T, heads*hd] gradient at the attention output before o_proj
   at::Tensor neurons;        ///< [B, T, I] gradient at the down projection's input
-  at::Tensor bias_absorbed;  ///< [B] relevance taken up by the layer's biases (Σ b ⊙ g)
+  at::Tensor bias_absorbed;  ///< [B] relevance taken up by the layer's biases (Σ b ⊙ g), norms' too
 };
 
 /// The forward state of a layer range: a tape per layer, for the backward.
@@ -52,21 +52,30 @@ struct ForwardState {
   model::RotaryTables rope;
   std::vector<model::LayerTape> tapes;
   at::Tensor input;  ///< [1, T, H] hidden states entering layer `begin` (the embedding output at 0)
+  /// [1, T, H] the token-embedding part of `input` when it has another part
+  /// (GPT-2's learned positions); token relevance is measured on it. Else undefined.
+  at::Tensor token_embeddings;
   at::Tensor output;  ///< [1, T, H] hidden states leaving the range
 };
 
 /// The result for a batch of B seeds over T tokens and the L layers of a range.
+/// Everything is float32 on the CPU except `input_gradient`, which stays in the
+/// model's compute dtype on its device (it is the seam handed to the previous stage).
 struct Explanation {
-  at::Tensor target;            ///< [B] output-level relevance (Δℓ for a contrastive seed)
-  at::Tensor logits;            ///< [B, vocab] logits at each seed's position
-  at::Tensor input_gradient;    ///< [B, T, H] modified gradient at the range's input (the seam)
-  at::Tensor token_relevance;   ///< [B, T] relevance at the range's input (tokens, at layer 0)
-  at::Tensor mid_relevance;     ///< [B, L, T] residual after each attention block (when asked)
-  at::Tensor layer_relevance;   ///< [B, L, T] residual after each layer (when asked)
-  at::Tensor head_relevance;    ///< [B, L, heads] (when asked)
-  at::Tensor neuron_ids;        ///< [B, L, k] int64, top-k neurons by |relevance| (when asked)
-  at::Tensor neuron_relevance;  ///< [B, L, k]
-  at::Tensor bias_absorbed;     ///< [B, L] relevance absorbed by each layer's biases
+  at::Tensor target;              ///< [B] output-level relevance (Δℓ for a contrastive seed)
+  at::Tensor logits;              ///< [B, vocab] logits at each seed's position
+  at::Tensor input_gradient;      ///< [B, T, H] modified gradient at the range's input (the seam)
+  at::Tensor token_relevance;     ///< [B, T] relevance at the range's input (tokens, at layer 0)
+  at::Tensor position_relevance;  ///< [B] relevance of learned position embeddings (GPT-2)
+  /// [B, L, T] residual after each attention block (when asked; families with a
+  /// parallel residual have no such state and leave it undefined)
+  at::Tensor mid_relevance;
+  at::Tensor layer_relevance;     ///< [B, L, T] residual after each layer (when asked)
+  at::Tensor head_relevance;      ///< [B, L, heads] (when asked)
+  at::Tensor neuron_ids;          ///< [B, L, k] int64, top-k neurons by |relevance| (when asked)
+  at::Tensor neuron_relevance;    ///< [B, L, k]
+  at::Tensor bias_absorbed;       ///< [B, L] relevance absorbed by each layer's biases
+  at::Tensor head_bias_absorbed;  ///< [B] absorbed by the final norm's bias (LayerNorm models)
 };
 
 /// The contrastive AttnLRP engine over a DecoderModel's layer range.
@@ -89,6 +98,8 @@ class Engine {
 
   /// Runs the model's layer range on `hidden` [1, T, H] (positions 0..T-1), keeping tapes.
   ForwardState forward(const at::Tensor& hidden) const;
+  /// The first stage's forward from token ids (int64 [T]): embeds, then forward().
+  ForwardState forward_ids(const at::Tensor& ids) const;
   /// The gradient at the last layer's output for each seed ([B, T, H]), through the
   /// final norm and unembedding (last stage only); fills `out.logits` and `out.target`.
   at::Tensor seed(const ForwardState& state, const std::vector<Seed>& seeds, Rule rule,
@@ -105,11 +116,16 @@ class Engine {
 
  private:
   void require_whole_model() const;
+  /// Norm backward by the model's norm kind (x: the normalised input, r: its factor).
+  at::Tensor norm_backward(Rule rule, const at::Tensor& g, const at::Tensor& x,
+                           const at::Tensor& weight, const at::Tensor& r) const;
+  /// g at the MLP's output -> g at its input (after the pre-norm, before the branch).
   at::Tensor backward_mlp(const model::BlockWeights& w, const model::LayerTape& tape,
                           const at::Tensor& g_out, Rule rule, LayerGradients* extra) const;
-  at::Tensor backward_attention(const model::BlockWeights& w, const model::LayerTape& tape,
-                                const model::RotaryTables& rope, const at::Tensor& g_out, Rule rule,
-                                LayerGradients* extra) const;
+  /// g at the attention's output -> g at its input (after the pre-norm).
+  at::Tensor backward_attention(std::int64_t layer, const model::BlockWeights& w,
+                                const model::LayerTape& tape, const model::RotaryTables& rope,
+                                const at::Tensor& g_out, Rule rule, LayerGradients* extra) const;
 
   const model::DecoderModel& model_;
 };

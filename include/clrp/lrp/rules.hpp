@@ -38,6 +38,14 @@ at::Tensor identity_rule(const at::Tensor& g_y, const at::Tensor& x, const at::T
 at::Tensor rmsnorm_backward(Rule rule, const at::Tensor& g_y, const at::Tensor& x,
                             const at::Tensor& weight, const at::Tensor& r);
 
+/// LayerNorm y = w ⊙ (x − mean(x)) · r + b with r = 1/sqrt(var(x) + eps).
+/// LRP rules: r is a constant and the centring stays linear, so
+///   g_x = u − mean(u),  u = r · w ⊙ g_y   (the centring's Jacobian is symmetric).
+/// grad×input: the full gradient, g_x = r·(u' − mean(u') − x̂·mean(u' ⊙ x̂)), u' = w⊙g, x̂ =
+/// (x−mean)·r.
+at::Tensor layernorm_backward(Rule rule, const at::Tensor& g_y, const at::Tensor& x,
+                              const at::Tensor& weight, const at::Tensor& r);
+
 /// Softmax p = softmax(s) along the last axis: plain gradient
 ///   g_s = p ⊙ (g_p − Σ_j g_p,j p_j).
 /// With gradient × input this is the AttnLRP softmax rule (s ⊙ g_s).

@@ -19,6 +19,22 @@ namespace clrp::model {
 enum class NormKind { RMSNorm, LayerNorm };
 enum class Activation { SiLU, GELU, GELUTanh };
 enum class PositionKind { Rotary, Learned };
+/// How the attention and MLP branches join the residual stream.
+enum class ResidualLayout {
+  Sequential,  ///< h = x + attn(x); out = h + mlp(h)  (most families)
+  Parallel,    ///< out = x + attn(x) + mlp(x)        (GPT-NeoX/Pythia use_parallel_residual)
+};
+/// Normalisation of queries and keys before the rotary embedding.
+enum class QKNorm {
+  None,
+  PerHead,  ///< RMSNorm over each head's head_dim features (Qwen3, Gemma-3)
+  Full,     ///< RMSNorm over the whole projection, all heads at once (OLMo-2/3)
+};
+/// Which rotary table a layer uses.
+enum class LayerRope {
+  Global,  ///< rope_theta with rope_scaling
+  Local,   ///< local_rope_theta, unscaled (Gemma-3 and OLMo-3 sliding-window layers)
+};
 
 /// How rotary frequencies are rescaled for long contexts.
 struct RopeScaling {
@@ -31,7 +47,7 @@ struct RopeScaling {
 };
 
 struct ModelConfig {
-  std::string family;  ///< "llama", ... (Hugging Face model_type)
+  std::string family;  ///< Hugging Face model_type: "llama", "qwen3", "gemma3_text", ...
   std::string source;  ///< the file the config came from, for messages
   std::int64_t vocab_size = 0;
   std::int64_t hidden_size = 0;
@@ -56,7 +72,35 @@ struct ModelConfig {
   RopeScaling rope_scaling;
   bool tie_word_embeddings = false;
 
+  ResidualLayout residual = ResidualLayout::Sequential;
+  /// Norms around the two branches. Pre-norms normalise a branch's input
+  /// (Llama: both pre, no post); post-norms normalise its output before the
+  /// residual addition (OLMo-2: post only; Gemma-3: both).
+  bool attn_pre_norm = true, attn_post_norm = false;
+  bool mlp_pre_norm = true, mlp_post_norm = false;
+  QKNorm qk_norm = QKNorm::None;
+  /// RMSNorm scales by (1 + w) rather than w (Gemma). The loader folds the 1
+  /// into the weight, so the block itself always multiplies by its weight.
+  bool norm_weight_offset = false;
+  /// Token embeddings are multiplied by this (Gemma: sqrt(hidden_size)).
+  double embedding_scale = 1.0;
+  /// Attention logits are q·k times this; 0 means 1/sqrt(head_dim).
+  double attention_scale = 0.0;
+  /// Sliding-window size per layer (0: full causal attention). A token at
+  /// position i sees keys j with i - window < j <= i, as transformers' masks.
+  std::vector<std::int64_t> layer_window;
+  /// Rotary table per layer (empty: all Global).
+  std::vector<LayerRope> layer_rope;
+  double local_rope_theta = 10000.0;
+
   std::int64_t rotary_dim() const;
+  std::int64_t window(std::int64_t layer) const {
+    return layer_window.empty() ? 0 : layer_window[static_cast<std::size_t>(layer)];
+  }
+  LayerRope rope_of(std::int64_t layer) const {
+    return layer_rope.empty() ? LayerRope::Global : layer_rope[static_cast<std::size_t>(layer)];
+  }
+  double attention_scale_or_default() const;
   std::int64_t kv_groups() const { return num_heads / num_kv_heads; }
   /// Parameter count implied by the shapes (embeddings counted once when tied).
   std::int64_t parameter_count() const;
@@ -75,5 +119,10 @@ ModelConfig read_gguf_config(const io::GgufFile& gguf);
 std::string to_string(NormKind k);
 std::string to_string(Activation a);
 std::string to_string(RopeScaling::Kind k);
+std::string to_string(ResidualLayout r);
+std::string to_string(QKNorm q);
+
+/// The families read_hf_config accepts (Hugging Face model_type values).
+const std::vector<std::string>& supported_families();
 
 }  // namespace clrp::model

@@ -6,13 +6,21 @@
 // running the whole model: this seam is what pipeline stages, layer-by-layer
 // LRP and long-context recomputation are built on.
 //
-// Tensors are float32, laid out [batch, tokens, hidden]. Forward passes here
-// record no autograd graph; the LRP engine has its own backward.
+// Every supported family is this one block with switches (ModelConfig): norm
+// kind and placement, q/k norms, gated or plain MLP, biases, rotary or
+// learned positions, sliding windows, sequential or parallel residual.
+//
+// Tensors are laid out [batch, tokens, hidden], in the compute dtype
+// (float32 or bfloat16) on the compute device. Forward passes here record no
+// autograd graph; the LRP engine has its own backward.
 #pragma once
 
 #include <ATen/core/Tensor.h>
+#include <c10/core/Device.h>
+#include <c10/core/ScalarType.h>
 
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "clrp/model/checkpoint.hpp"
@@ -25,50 +33,91 @@ struct LayerRange {
   std::int64_t end = -1;  ///< -1: up to the last layer
 };
 
+/// Where and in which precision a model computes.
+struct ComputeOptions {
+  c10::Device device = c10::kCPU;
+  c10::ScalarType dtype = c10::kFloat;  ///< kFloat or kBFloat16
+};
+
+/// Parses "float32"/"fp32" or "bfloat16"/"bf16"; clrp::Error otherwise.
+c10::ScalarType parse_compute_dtype(const std::string& name);
+/// Parses "cpu", "cuda", "cuda:N"; clrp::Error when CUDA is asked for and absent.
+c10::Device parse_compute_device(const std::string& name);
+
 /// The weights of one block, in Hugging Face layout ([out, in] matrices).
-/// q/k/v and gate/up are fused into one matrix each (one GEMM instead of three).
+/// q/k/v and gate/up are fused into one matrix each (one GEMM instead of three);
+/// norm weights already include Gemma's "+1". Absent parts are undefined tensors.
 struct BlockWeights {
-  at::Tensor attn_norm_weight, attn_norm_bias;
-  at::Tensor qkv_weight, qkv_bias;  ///< rows: q (heads*hd), k (kv*hd), v (kv*hd)
+  at::Tensor attn_norm_weight, attn_norm_bias;  ///< before attention (pre-norm)
+  at::Tensor attn_post_norm_weight;             ///< after attention (Gemma-3, OLMo-2)
+  at::Tensor q_norm_weight, k_norm_weight;      ///< [head_dim] or [heads*head_dim]
+  at::Tensor qkv_weight, qkv_bias;              ///< rows: q (heads*hd), k (kv*hd), v (kv*hd)
   at::Tensor out_weight, out_bias;
-  at::Tensor mlp_norm_weight, mlp_norm_bias;
+  at::Tensor mlp_norm_weight, mlp_norm_bias;  ///< before the MLP (pre-norm)
+  at::Tensor mlp_post_norm_weight;            ///< after the MLP (Gemma-3, OLMo-2)
   at::Tensor gate_up_weight, gate_up_bias;  ///< rows: gate (I) then up (I); only up when not gated
   at::Tensor down_weight, down_bias;
+};
+
+/// The weights outside the blocks.
+struct StemWeights {
+  at::Tensor embed;           ///< [vocab, hidden] token embedding
+  at::Tensor position_embed;  ///< [max_positions, hidden] learned positions (GPT-2)
+  at::Tensor final_norm_weight, final_norm_bias;
+  at::Tensor lm_head;  ///< [vocab, hidden] (aliases embed when tied)
 };
 
 /// What one layer's forward leaves behind for a backward pass through it (the
 /// LRP engine's). Forward activations, batch 1. Attention probabilities are
 /// not kept: the backward recomputes them from q and k, as flash attention does.
 struct LayerTape {
-  at::Tensor input;        ///< [1, T, H] residual stream entering the layer
-  at::Tensor attn_norm_r;  ///< [1, T, 1] rsqrt(mean(x²)+eps) (RMSNorm) or 1/std (LayerNorm)
-  at::Tensor q, k, v;      ///< [1, heads|kv_heads, T, hd], q and k after rotary
+  at::Tensor input;               ///< [1, T, H] residual stream entering the layer
+  at::Tensor attn_norm_r;         ///< [1, T, 1] rsqrt(mean(x²)+eps) (RMSNorm) or 1/std (LayerNorm)
+  at::Tensor q_raw, k_raw;        ///< q, k before their norm (only with q/k norms), as normed
+  at::Tensor q_norm_r, k_norm_r;  ///< their normalising factors
+  at::Tensor q, k, v;             ///< [1, heads|kv_heads, T, hd], q and k after norm and rotary
   at::Tensor attn_heads;   ///< [1, T, heads*hd] attention output before the output projection
-  at::Tensor mid;          ///< [1, T, H] residual stream after the attention block
+  at::Tensor attn_out;     ///< [1, T, H] attention branch before its post-norm (when it has one)
+  at::Tensor attn_post_r;  ///< [1, T, 1]
+  at::Tensor mid;          ///< [1, T, H] residual after the attention block (sequential layout)
   at::Tensor mlp_norm_r;   ///< [1, T, 1]
   at::Tensor mlp_pre;      ///< [1, T, 2I] gate|up pre-activations (gated) or [1, T, I]
   at::Tensor mlp_act;      ///< [1, T, I] act(gate) (gated) or act(up)
   at::Tensor mlp_inner;    ///< [1, T, I] input of the down projection (the neurons)
+  at::Tensor mlp_out;      ///< [1, T, H] MLP branch before its post-norm (when it has one)
+  at::Tensor mlp_post_r;   ///< [1, T, 1]
 };
 
-/// Rotary tables for a set of positions: cos and sin of shape [tokens, rotary_dim].
+/// Rotary tables for a set of positions: cos and sin of shape [tokens, rotary_dim],
+/// in the compute dtype. `local` is the table of sliding-window layers that
+/// use their own base (Gemma-3, OLMo-3); undefined when no layer does.
 struct RotaryTables {
   at::Tensor cos, sin;
+  at::Tensor local_cos, local_sin;
+
+  const at::Tensor& cos_for(LayerRope r) const { return r == LayerRope::Local ? local_cos : cos; }
+  const at::Tensor& sin_for(LayerRope r) const { return r == LayerRope::Local ? local_sin : sin; }
 };
 
 class DecoderModel {
  public:
-  DecoderModel(const Checkpoint& checkpoint, LayerRange range = {});
+  DecoderModel(const Checkpoint& checkpoint, LayerRange range = {}, ComputeOptions compute = {});
 
   const ModelConfig& config() const { return config_; }
+  const ComputeOptions& compute() const { return compute_; }
+  /// Options for new activations: the compute dtype on the compute device.
+  at::TensorOptions options() const;
   std::int64_t layer_begin() const { return begin_; }
   std::int64_t layer_end() const { return end_; }
   bool has_embedding() const { return begin_ == 0; }
   bool has_head() const { return end_ == config_.num_layers; }
   const BlockWeights& block(std::int64_t layer) const { return blocks_.at(layer - begin_); }
 
-  /// ids [batch, tokens] (int64) -> hidden states [batch, tokens, hidden]. First stage only.
+  /// ids [batch, tokens] (int64, any device) -> hidden states [batch, tokens, hidden]:
+  /// token embeddings (scaled, for Gemma) plus learned positions 0..T-1 (GPT-2). First stage only.
   at::Tensor embed(const at::Tensor& ids) const;
+  /// The token-embedding part of embed() alone: what token relevance is measured on.
+  at::Tensor embed_tokens(const at::Tensor& ids) const;
   /// Runs layers [begin, end) on `hidden`; `positions` [tokens] (int64) are the
   /// absolute positions of the tokens (0..T-1 for a fresh prompt).
   at::Tensor run_layers(at::Tensor hidden, const at::Tensor& positions) const;
@@ -82,31 +131,39 @@ class DecoderModel {
   at::Tensor forward(const at::Tensor& ids) const;
 
   RotaryTables rotary(const at::Tensor& positions) const;
-  /// The inverse frequencies after rope scaling, [rotary_dim / 2].
+  /// The inverse frequencies after rope scaling, [rotary_dim / 2] (undefined for learned
+  /// positions).
   const at::Tensor& inv_freq() const { return inv_freq_; }
   /// Applies the model's norm (RMSNorm or LayerNorm) with the given weight/bias;
   /// stores the normalising factor in `*r` when given.
   at::Tensor norm(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
                   at::Tensor* r = nullptr) const;
-  const at::Tensor& final_norm_weight() const { return final_norm_weight_; }
-  const at::Tensor& lm_head_weight() const { return lm_head_weight_; }
+  /// The query/key norm (RMSNorm over the last axis); factor in `*r` when given.
+  at::Tensor rms_norm(const at::Tensor& x, const at::Tensor& weight, at::Tensor* r = nullptr) const;
+  const at::Tensor& final_norm_weight() const { return stem_.final_norm_weight; }
+  const at::Tensor& final_norm_bias() const { return stem_.final_norm_bias; }
+  const at::Tensor& lm_head_weight() const { return stem_.lm_head; }
+  /// The causal (and, for sliding-window layers, banded) mask of a layer for T
+  /// tokens: [T, T] bool, true where attention is allowed. Undefined for a plain
+  /// causal layer, which needs none.
+  at::Tensor attention_mask(std::int64_t layer, std::int64_t tokens) const;
 
  private:
-  at::Tensor attention(const BlockWeights& w, const at::Tensor& x, const RotaryTables& rope,
-                       LayerTape* tape) const;
+  at::Tensor attention(const BlockWeights& w, std::int64_t layer, const at::Tensor& x,
+                       const RotaryTables& rope, LayerTape* tape) const;
   at::Tensor mlp(const BlockWeights& w, const at::Tensor& x, LayerTape* tape) const;
 
   ModelConfig config_;
+  ComputeOptions compute_;
   std::int64_t begin_ = 0, end_ = 0;
-  at::Tensor embed_weight_;  ///< [vocab, hidden], first stage (and last stage when tied)
-  at::Tensor final_norm_weight_, final_norm_bias_;
-  at::Tensor lm_head_weight_;  ///< [vocab, hidden], last stage (aliases embed_weight_ when tied)
+  StemWeights stem_;  ///< embedding on the first stage, head on the last
   std::vector<BlockWeights> blocks_;
-  at::Tensor inv_freq_;
+  at::Tensor inv_freq_, local_inv_freq_;
 };
 
 /// Applies rotary embedding (Hugging Face rotate-half layout) to x [batch, heads, tokens,
-/// head_dim]; only the first rotary_dim features rotate.
-at::Tensor apply_rotary(const at::Tensor& x, const RotaryTables& rope);
+/// head_dim] with the tables cos/sin [tokens, rotary_dim]; only the first rotary_dim
+/// features rotate.
+at::Tensor apply_rotary(const at::Tensor& x, const at::Tensor& cos, const at::Tensor& sin);
 
 }  // namespace clrp::model
