@@ -45,7 +45,6 @@ the same block input and are added together), so ``mid_relevance`` is None there
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import math
 from typing import Callable
@@ -236,21 +235,25 @@ def spec_of(config) -> Spec:
 
 def rope_tables(config, spec: Spec, T: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """cos, sin [T, rotary_dim] per rope kind. "global": the config's rope (with its rope_scaling);
-    "local": Gemma-3 local layers (rope_local_base_freq, no scaling) / OLMo-3 sliding layers (default)."""
+    "local": Gemma-3 local layers (rope_local_base_freq, no scaling) / OLMo-3 sliding layers (default).
+    Default rope: inv_freq_i = theta^(−2i/rotary_dim); scaled ropes take transformers' tables."""
     out = {}
     pos = torch.arange(T, dtype=torch.float32)
+    d = spec.rotary_dim
     for kind in set(r for r in spec.rope if r is not None):
-        cfg = config
-        rope_type = "default"
+        rope_type, theta = "default", config.rope_theta
         if kind == "global":
             rs = getattr(config, "rope_scaling", None)
             if isinstance(rs, dict):
                 rope_type = rs.get("rope_type", rs.get("type", "default"))
         elif spec.model_type == "gemma3_text":
-            cfg = copy.deepcopy(config)
-            cfg.rope_theta = config.rope_local_base_freq
-            cfg.rope_scaling = {"rope_type": "default"}
-        inv_freq, attention_scaling = ROPE_INIT_FUNCTIONS[rope_type](cfg, None)
+            theta = config.rope_local_base_freq
+        if rope_type == "default":
+            inv_freq = 1.0 / (theta ** (torch.arange(0, d, 2, dtype=torch.int64).float() / d))
+            attention_scaling = 1.0
+        else:  # llama3, linear, yarn, ...: transformers' own frequency tables
+            inv_freq, attention_scaling = ROPE_INIT_FUNCTIONS[rope_type](config, None)
+            assert 2 * inv_freq.numel() == d
         freqs = pos[:, None] * inv_freq.float()[None, :]
         emb = torch.cat((freqs, freqs), dim=-1)
         out[kind] = (emb.cos() * attention_scaling, emb.sin() * attention_scaling)
@@ -307,6 +310,8 @@ class _Forward:
         return w * (x * r)
 
     def ln(self, x, mod):
+        if not self.r.lrp:  # the unmodified forward: the same fused kernel as nn.LayerNorm
+            return F.layer_norm(x, (x.shape[-1],), mod.weight, mod.bias, self.s.eps)
         mean = x.mean(-1, keepdim=True)
         var = (x - mean).pow(2).mean(-1, keepdim=True)
         std = self.r.norm_factor(torch.sqrt(var + self.s.eps))
