@@ -450,7 +450,8 @@ def _rel(x: torch.Tensor, g: torch.Tensor) -> np.ndarray:
 
 
 def independent_relevance(model: transformers.PreTrainedModel, ids, position: int, wrong: int, correct: int,
-                          rule: str, record=("tokens", "layers", "mid"), spec: Spec | None = None) -> dict:
+                          rule: str, record=("tokens", "layers", "mid"), spec: Spec | None = None,
+                          check_forward: bool = True) -> dict:
     """Contrastive relevance of Δℓ = logit[wrong] − logit[correct] at `position` under `rule`.
 
     Returns numpy float64 copies of fp32 results, with lrp_reference's names:
@@ -458,7 +459,8 @@ def independent_relevance(model: transformers.PreTrainedModel, ids, position: in
       token_relevance [T] ("tokens"); position_relevance [T] (GPT-2 only, learned positions);
       layer_relevance [L, T] ("layers"): residual stream after each block;
       mid_relevance [L, T] ("mid"): after each attention residual add; None for parallel residual.
-    The model's parameters are only read (never given gradients).
+    The model's parameters are only read (never given gradients). `check_forward`: first assert that the
+    functional forward's logits at `position` equal the HF model's (max abs ≤ 1e-5).
     """
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
@@ -471,6 +473,12 @@ def independent_relevance(model: transformers.PreTrainedModel, ids, position: in
     ids = torch.as_tensor(list(ids), dtype=torch.long)
     with torch.enable_grad():
         logits, emb, pos_emb, mids, outs = _Forward(model, spec, Rules(rule)).run(ids, record=True)
+        if check_forward:
+            with torch.no_grad():
+                hf = model(ids[None], use_cache=False).logits[0, position]
+            err = (logits[position].detach() - hf).abs().max().item()
+            if not err <= 1e-5:
+                raise AssertionError(f"functional forward differs from {type(model).__name__}: max abs {err:.2e}")
         target = logits[position, wrong] - logits[position, correct]
         want = {"tokens": [emb] + ([pos_emb] if pos_emb is not None else []),
                 "layers": outs, "mid": mids}
