@@ -6,6 +6,24 @@ namespace clrp::judge {
 
 namespace {
 
+// Runs solution.py as the HumanEval reference harness does, with exec():
+// an exit() or sys.exit(0) in the model's code ends the run as a failure,
+// not as a pass before the tests ran, and `if __name__ == "__main__":`
+// blocks in completions stay unexecuted. (Code that calls os._exit(0) on
+// purpose still "passes"; no in-process harness prevents that.)
+constexpr const char* kRunner = R"(import sys, traceback
+with open("solution.py", encoding="utf-8") as f:
+    source = f.read()
+try:
+    exec(compile(source, "solution.py", "exec"), {"__name__": "solution"})
+except SystemExit as e:
+    print("clrp: the program called exit(%r) before its tests finished" % (e.code,), file=sys.stderr)
+    sys.exit(1)
+except BaseException:
+    traceback.print_exc()
+    sys.exit(1)
+)";
+
 // The last non-empty line of a traceback names the exception: the most
 // useful one-line reason.
 std::string last_line(const std::string& text) {
@@ -60,15 +78,16 @@ std::string extract_code_block(std::string_view generation) {
   if (body == std::string_view::npos) return "";
   ++body;
   const std::size_t close = generation.find("```", body);
-  return std::string(generation.substr(body, close == std::string_view::npos ? close : close - body));
+  return std::string(
+      generation.substr(body, close == std::string_view::npos ? close : close - body));
 }
 
 CodeVerdict run_code_judge(const std::string& harness, const CodeJudgeOptions& options) {
   SandboxRequest request;
   // -I: isolated mode (no user site, no PYTHON* variables, script dir not
   // trusted); -B: no .pyc files to write.
-  request.argv = {options.python, "-I", "-B", "harness.py"};
-  request.files = {{"harness.py", harness, false}};
+  request.argv = {options.python, "-I", "-B", "runner.py"};
+  request.files = {{"solution.py", harness, false}, {"runner.py", kRunner, false}};
   request.limits = options.limits;
 
   CodeVerdict v;

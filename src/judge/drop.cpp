@@ -44,9 +44,11 @@ std::vector<std::string> split_ws(std::string_view text) {
   std::vector<std::string> out;
   std::size_t i = 0;
   while (i < text.size()) {
-    while (i < text.size() && is_space(text[i])) ++i;
+    while (i < text.size() && is_space(text[i]))
+      ++i;
     const std::size_t start = i;
-    while (i < text.size() && !is_space(text[i])) ++i;
+    while (i < text.size() && !is_space(text[i]))
+      ++i;
     if (i > start) out.emplace_back(text.substr(start, i - start));
   }
   return out;
@@ -54,7 +56,8 @@ std::vector<std::string> split_ws(std::string_view text) {
 
 double bag_f1(const Bag& predicted, const Bag& gold) {
   std::size_t common = 0;
-  for (const std::string& t : predicted) common += gold.count(t);
+  for (const std::string& t : predicted)
+    common += gold.count(t);
   const double precision =
       predicted.empty() ? 1.0 : static_cast<double>(common) / static_cast<double>(predicted.size());
   const double recall =

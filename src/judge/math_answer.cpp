@@ -130,23 +130,27 @@ void fix_plain_number(std::string& s) {
   const std::string frac_part = dot == std::string::npos ? "" : t.substr(dot + 1);
   if (int_part.find(',') != std::string::npos) {
     const std::vector<std::string> groups = split(int_part, ",");
-    const bool grouped =
-        all_digits(groups[0]) && groups[0].size() <= 3 &&
-        std::all_of(groups.begin() + 1, groups.end(),
-                    [](const std::string& g) { return g.size() == 3 && all_digits(g); });
+    const bool grouped = all_digits(groups[0]) && groups[0].size() <= 3 &&
+                         std::all_of(groups.begin() + 1, groups.end(), [](const std::string& g) {
+                           return g.size() == 3 && all_digits(g);
+                         });
     if (!grouped) return;
     int_part.clear();
-    for (const std::string& g : groups) int_part += g;
+    for (const std::string& g : groups)
+      int_part += g;
   }
   if (!all_digits(int_part) || (dot != std::string::npos && !all_digits(frac_part))) return;
   std::string frac = frac_part;
-  while (!frac.empty() && frac.back() == '0') frac.pop_back();
+  while (!frac.empty() && frac.back() == '0')
+    frac.pop_back();
   s = (negative ? "-" : "") + int_part + (frac.empty() ? "" : "." + frac);
 }
 
 std::string trim(std::string_view s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front())))
+    s.remove_prefix(1);
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+    s.remove_suffix(1);
   return std::string(s);
 }
 
@@ -243,7 +247,8 @@ std::optional<std::string> math_extract(std::string_view output) {
   }
   std::string answer = trim(rest);
   // "$\frac{1}{2}$." -> \frac{1}{2}
-  while (!answer.empty() && answer.back() == '.') answer.pop_back();
+  while (!answer.empty() && answer.back() == '.')
+    answer.pop_back();
   if (answer.size() >= 2 && answer.front() == '$' && answer.back() == '$') {
     answer = trim(std::string_view(answer).substr(1, answer.size() - 2));
   }

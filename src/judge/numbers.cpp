@@ -11,14 +11,17 @@ namespace {
 
 constexpr std::string_view kUnicodeMinus = "\xE2\x88\x92";
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 bool is_alnum(char c) {
   return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
 }
 
 std::size_t digits_at(std::string_view s, std::size_t i) {
   std::size_t n = 0;
-  while (i + n < s.size() && is_digit(s[i + n])) ++n;
+  while (i + n < s.size() && is_digit(s[i + n]))
+    ++n;
   return n;
 }
 

@@ -38,7 +38,9 @@ constexpr std::uint32_t kUidBase = 0x30000000;
 // After the init process is gone, how long leftovers may keep a pipe open.
 constexpr auto kDrainGrace = std::chrono::milliseconds(300);
 
-std::string errno_text(int e) { return std::strerror(e); }
+std::string errno_text(int e) {
+  return std::strerror(e);
+}
 
 class Fd {
  public:
@@ -95,8 +97,7 @@ void validate(const SandboxRequest& r) {
     }
   }
   for (const auto& [k, v] : r.env) {
-    if (k.empty() || k.find('=') != std::string::npos ||
-        (k + v).find('\0') != std::string::npos) {
+    if (k.empty() || k.find('=') != std::string::npos || (k + v).find('\0') != std::string::npos) {
       throw Error("sandbox: bad environment variable name '" + k + "'");
     }
   }
@@ -127,8 +128,8 @@ std::uint32_t next_uid() {
 }
 
 void write_host_file(const fs::path& path, const SandboxFile& f) {
-  const int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
-                      f.executable ? 0755 : 0644);
+  const int fd =
+      open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, f.executable ? 0755 : 0644);
   if (fd < 0) throw Error(Where{path.string(), "", {}, {}}, "sandbox: " + errno_text(errno));
   Fd guard(fd);
   std::size_t done = 0;
@@ -154,8 +155,8 @@ struct Stream {
     for (;;) {
       const ssize_t n = read(fd, buf, sizeof buf);
       if (n > 0) {
-        const std::size_t room = cap == 0 ? static_cast<std::size_t>(n)
-                                          : std::min<std::size_t>(n, cap - text.size());
+        const std::size_t room =
+            cap == 0 ? static_cast<std::size_t>(n) : std::min<std::size_t>(n, cap - text.size());
         text.append(buf, room);
         if (room < static_cast<std::size_t>(n)) truncated = true;
         continue;
@@ -194,7 +195,9 @@ bool contains(const std::string& text, const char* needle) {
   return text.find(needle) != std::string::npos;
 }
 
-double seconds(const timeval& tv) { return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6; }
+double seconds(const timeval& tv) {
+  return static_cast<double>(tv.tv_sec) + tv.tv_usec / 1e6;
+}
 
 }  // namespace
 
@@ -252,12 +255,15 @@ SandboxResult run_sandboxed(const SandboxRequest& request) {
   // argv and the scrubbed environment as the C arrays execve wants.
   std::vector<std::string> env_strings = {"PATH=/usr/local/bin:/usr/bin:/bin", "HOME=" + dir,
                                           "TMPDIR=" + dir, "LANG=C.UTF-8"};
-  for (const auto& [k, v] : request.env) env_strings.push_back(k + "=" + v);
+  for (const auto& [k, v] : request.env)
+    env_strings.push_back(k + "=" + v);
   std::vector<char*> argv;
   std::vector<char*> envp;
-  for (const std::string& a : request.argv) argv.push_back(const_cast<char*>(a.c_str()));
+  for (const std::string& a : request.argv)
+    argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
-  for (const std::string& e : env_strings) envp.push_back(const_cast<char*>(e.c_str()));
+  for (const std::string& e : env_strings)
+    envp.push_back(const_cast<char*>(e.c_str()));
   envp.push_back(nullptr);
 
   const rlim_t cpu = static_cast<rlim_t>(std::ceil(limits.cpu_seconds));
@@ -286,7 +292,8 @@ SandboxResult run_sandboxed(const SandboxRequest& request) {
   }
 
   const std::string tmpfs_options =
-      "size=" + std::to_string(limits.disk_bytes == 0 ? std::uint64_t{1} << 30 : limits.disk_bytes) +
+      "size=" +
+      std::to_string(limits.disk_bytes == 0 ? std::uint64_t{1} << 30 : limits.disk_bytes) +
       ",mode=0700,uid=" + std::to_string(uid) + ",gid=" + std::to_string(gid);
   const std::string uid_map = std::to_string(getuid()) + " " + std::to_string(getuid()) + " 1\n";
   const std::string gid_map = std::to_string(getgid()) + " " + std::to_string(getgid()) + " 1\n";
@@ -392,9 +399,8 @@ SandboxResult run_sandboxed(const SandboxRequest& request) {
       reap();
       continue;
     }
-    if (init_done && (now >= drain_until ||
-                      std::none_of(std::begin(streams), std::end(streams),
-                                   [](const Stream& s) { return s.open; }))) {
+    if (init_done && (now >= drain_until || std::none_of(std::begin(streams), std::end(streams),
+                                                         [](const Stream& s) { return s.open; }))) {
       break;
     }
     std::vector<pollfd> fds;
@@ -406,7 +412,8 @@ SandboxResult run_sandboxed(const SandboxRequest& request) {
     }
     if (!init_done && pidfd.get() >= 0) fds.push_back({pidfd.get(), POLLIN, 0});
     auto wait_until = init_done ? drain_until : deadline;
-    if (!init_done && pidfd.get() < 0) wait_until = std::min(wait_until, now + std::chrono::milliseconds(10));
+    if (!init_done && pidfd.get() < 0)
+      wait_until = std::min(wait_until, now + std::chrono::milliseconds(10));
     const auto wait_ms = std::chrono::ceil<std::chrono::milliseconds>(wait_until - now).count();
     const int rc = poll(fds.data(), fds.size(), static_cast<int>(std::max<long long>(0, wait_ms)));
     if (rc < 0 && errno != EINTR) throw Error("sandbox: poll: " + errno_text(errno));
@@ -442,12 +449,23 @@ SandboxResult run_sandboxed(const SandboxRequest& request) {
     } else if (r.kind == detail::kFeature) {
       const bool on = r.b == 0;
       switch (r.a) {
-        case detail::kPrivateProc: iso.private_proc = on; break;
-        case detail::kReadOnlyRoot: iso.read_only_root = on; break;
-        case detail::kPrivateTmpfs: iso.private_tmpfs = on; break;
-        case detail::kDroppedPrivileges: iso.dropped_privileges = on; break;
-        case detail::kSeccomp: iso.seccomp_no_inet = on; break;
-        default: break;
+        case detail::kPrivateProc:
+          iso.private_proc = on;
+          break;
+        case detail::kReadOnlyRoot:
+          iso.read_only_root = on;
+          break;
+        case detail::kPrivateTmpfs:
+          iso.private_tmpfs = on;
+          break;
+        case detail::kDroppedPrivileges:
+          iso.dropped_privileges = on;
+          break;
+        case detail::kSeccomp:
+          iso.seccomp_no_inet = on;
+          break;
+        default:
+          break;
       }
       if (!on) iso.notes.push_back(std::string(detail::feature_name(r.a)) + ": " + errno_text(r.b));
     }
@@ -475,9 +493,9 @@ SandboxResult run_sandboxed(const SandboxRequest& request) {
 
   // Why it ended. Signals are exact; the memory verdict reads the error
   // text, because RLIMIT_AS makes allocation fail rather than kill.
-  result.cpu_limited = result.term_signal == SIGXCPU ||
-                       (result.term_signal == SIGKILL && !result.timed_out &&
-                        result.cpu_seconds >= static_cast<double>(cpu));
+  result.cpu_limited =
+      result.term_signal == SIGXCPU || (result.term_signal == SIGKILL && !result.timed_out &&
+                                        result.cpu_seconds >= static_cast<double>(cpu));
   result.file_size_limited =
       result.term_signal == SIGXFSZ || contains(result.stderr_text, "File too large");
   if (!result.success() && limits.memory_bytes > 0) {

@@ -81,7 +81,8 @@ bool write_file(const char* path, const char* data) {
 // Unprivileged: map our own uid/gid into the new user namespace. setgroups
 // must be denied first, or the kernel refuses the gid map.
 void write_id_maps(const ChildPlan& plan, int fd) {
-  if (!write_file("/proc/self/setgroups", "deny") || !write_file("/proc/self/uid_map", plan.uid_map) ||
+  if (!write_file("/proc/self/setgroups", "deny") ||
+      !write_file("/proc/self/uid_map", plan.uid_map) ||
       !write_file("/proc/self/gid_map", plan.gid_map)) {
     fatal(fd, kStepUserMap);
   }
@@ -105,7 +106,8 @@ void arrange_fds(const ChildPlan& plan) {
 #endif
   // Old kernels: close one by one up to the descriptor limit.
   const long max_fd = sysconf(_SC_OPEN_MAX);
-  for (long fd = kReportFd + 1; fd < max_fd; ++fd) close(static_cast<int>(fd));
+  for (long fd = kReportFd + 1; fd < max_fd; ++fd)
+    close(static_cast<int>(fd));
 }
 
 void write_files(const ChildPlan& plan) {
@@ -160,7 +162,7 @@ void setup_mounts(const ChildPlan& plan) {
 void reset_signals() {
   // Dispositions set to "ignore" and the blocked mask survive execve; the
   // program must start with the defaults whatever the parent had.
-  struct sigaction dfl{};
+  struct sigaction dfl {};
   dfl.sa_handler = SIG_DFL;
   for (int sig = 1; sig < NSIG; ++sig) {
     if (sig == SIGKILL || sig == SIGSTOP) continue;
@@ -246,27 +248,43 @@ void sandbox_init_main(const ChildPlan& plan) {
 
 const char* step_name(std::int32_t step) {
   switch (step) {
-    case kStepUserMap: return "writing the user namespace id maps";
-    case kStepFds: return "arranging descriptors";
-    case kStepSandboxDir: return "making the sandbox directory writable";
-    case kStepWriteFile: return "writing the sandbox files";
-    case kStepFork: return "forking the program";
-    case kStepRlimit: return "setrlimit";
-    case kStepDropPrivileges: return "dropping privileges (setresuid/setresgid)";
-    case kStepChdir: return "chdir into the sandbox directory";
-    case kStepExec: return "execve";
-    default: return "an unknown step";
+    case kStepUserMap:
+      return "writing the user namespace id maps";
+    case kStepFds:
+      return "arranging descriptors";
+    case kStepSandboxDir:
+      return "making the sandbox directory writable";
+    case kStepWriteFile:
+      return "writing the sandbox files";
+    case kStepFork:
+      return "forking the program";
+    case kStepRlimit:
+      return "setrlimit";
+    case kStepDropPrivileges:
+      return "dropping privileges (setresuid/setresgid)";
+    case kStepChdir:
+      return "chdir into the sandbox directory";
+    case kStepExec:
+      return "execve";
+    default:
+      return "an unknown step";
   }
 }
 
 const char* feature_name(std::int32_t feature) {
   switch (feature) {
-    case kPrivateProc: return "private /proc";
-    case kReadOnlyRoot: return "read-only root";
-    case kPrivateTmpfs: return "tmpfs sandbox directory";
-    case kDroppedPrivileges: return "dropped privileges";
-    case kSeccomp: return "seccomp socket filter";
-    default: return "unknown feature";
+    case kPrivateProc:
+      return "private /proc";
+    case kReadOnlyRoot:
+      return "read-only root";
+    case kPrivateTmpfs:
+      return "tmpfs sandbox directory";
+    case kDroppedPrivileges:
+      return "dropped privileges";
+    case kSeccomp:
+      return "seccomp socket filter";
+    default:
+      return "unknown feature";
   }
 }
 

@@ -60,9 +60,9 @@ struct ChildPlan {
   int err_fd = -1;     ///< write end of the stderr pipe
   int report_fd = -1;  ///< write end of the report pipe
 
-  bool pid_namespace = false;    ///< the init process is pid 1 of a new pid namespace
-  bool mount_namespace = false;  ///< remount the filesystem view
-  bool user_namespace = false;   ///< write the id maps below first
+  bool pid_namespace = false;     ///< the init process is pid 1 of a new pid namespace
+  bool mount_namespace = false;   ///< remount the filesystem view
+  bool user_namespace = false;    ///< write the id maps below first
   const char* uid_map = nullptr;  ///< "inside outside 1\n"
   const char* gid_map = nullptr;
 

@@ -35,7 +35,7 @@ std::vector<sock_filter> inet_socket_filter() {
       /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kArch, 1, 0),
       /* 2 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
       /* 3 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNrOffset),
-      /* 4 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kX32Bit, 6, 0),            // -> 11
+      /* 4 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kX32Bit, 6, 0),              // -> 11
       /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 5, 0),  // -> 11
       /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 3),          // else -> 10
       /* 7 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArg0Offset),

@@ -21,9 +21,11 @@ std::vector<std::string> split_ws(std::string_view text) {
   std::vector<std::string> out;
   std::size_t i = 0;
   while (i < text.size()) {
-    while (i < text.size() && is_space(text[i])) ++i;
+    while (i < text.size() && is_space(text[i]))
+      ++i;
     const std::size_t start = i;
-    while (i < text.size() && !is_space(text[i])) ++i;
+    while (i < text.size() && !is_space(text[i]))
+      ++i;
     if (i > start) out.emplace_back(text.substr(start, i - start));
   }
   return out;
@@ -39,8 +41,10 @@ std::string join(const std::vector<std::string>& words) {
 }
 
 std::string_view trim(std::string_view s) {
-  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
-  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  while (!s.empty() && is_space(s.front()))
+    s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back()))
+    s.remove_suffix(1);
   return s;
 }
 
@@ -48,7 +52,7 @@ std::string_view trim(std::string_view s) {
 // quotes (UTF-8 for ’ ” “ ‘ and the ellipsis …).
 std::string strip_word_punct(std::string_view w) {
   static constexpr std::string_view kUtf8[] = {"\xE2\x80\x99", "\xE2\x80\x9D", "\xE2\x80\x9C",
-                                                "\xE2\x80\x98", "\xE2\x80\xA6"};
+                                               "\xE2\x80\x98", "\xE2\x80\xA6"};
   auto strip_end = [&](bool front) {
     for (;;) {
       if (w.empty()) return;
@@ -74,7 +78,9 @@ std::string strip_word_punct(std::string_view w) {
 
 }  // namespace
 
-std::string squad_normalize(std::string_view text) { return join(squad_tokens(text)); }
+std::string squad_normalize(std::string_view text) {
+  return join(squad_tokens(text));
+}
 
 std::vector<std::string> squad_tokens(std::string_view text) {
   // lower -> remove punctuation -> remove articles -> fix whitespace, in the
@@ -99,7 +105,8 @@ double token_f1(std::string_view prediction, std::string_view gold) {
   const std::vector<std::string> g = squad_tokens(gold);
   if (p.empty() || g.empty()) return p.empty() && g.empty() ? 1.0 : 0.0;
   std::map<std::string, int> counts;
-  for (const std::string& t : g) ++counts[t];
+  for (const std::string& t : g)
+    ++counts[t];
   int same = 0;
   for (const std::string& t : p) {
     auto it = counts.find(t);
@@ -116,13 +123,15 @@ double token_f1(std::string_view prediction, std::string_view gold) {
 
 double max_exact_match(std::string_view prediction, const std::vector<std::string>& golds) {
   double best = 0;
-  for (const std::string& g : golds) best = std::max(best, exact_match(prediction, g));
+  for (const std::string& g : golds)
+    best = std::max(best, exact_match(prediction, g));
   return best;
 }
 
 double max_token_f1(std::string_view prediction, const std::vector<std::string>& golds) {
   double best = 0;
-  for (const std::string& g : golds) best = std::max(best, token_f1(prediction, g));
+  for (const std::string& g : golds)
+    best = std::max(best, token_f1(prediction, g));
   return best;
 }
 

@@ -4,6 +4,7 @@
 // Every test uses a wall limit of at most 2 s.
 #include <arpa/inet.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -16,8 +17,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gtest/gtest.h>
 
 #include "clrp/judge/sandbox.hpp"
 #include "clrp/util/error.hpp"
@@ -102,7 +101,8 @@ TEST(Sandbox, NormalProgramRunsAndIsCaptured) {
   EXPECT_FALSE(fs::exists(dir)) << dir;
   EXPECT_LT(r.wall_seconds, 2.0);
   std::cout << "[ isolation ] " << r.isolation.summary() << "\n";
-  for (const auto& note : r.isolation.notes) std::cout << "[ refused   ] " << note << "\n";
+  for (const auto& note : r.isolation.notes)
+    std::cout << "[ refused   ] " << note << "\n";
 }
 
 TEST(Sandbox, SuccessIsExitZero) {
@@ -327,18 +327,18 @@ TEST(Sandbox, HugeOutputIsTruncatedNotBlocking) {
 
 TEST(Sandbox, ChildrenIgnoringSigtermDieAtTheDeadline) {
   REQUIRE_PYTHON();
-  const SandboxResult r = run_sandboxed(python_request(
-      "import os, signal, time\n"
-      "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-      "for _ in range(3):\n"
-      "    if os.fork() == 0:\n"
-      "        os.setsid()\n"
-      "        signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-      "        time.sleep(60)\n"
-      "        os._exit(0)\n"
-      "print('sleeping', flush=True)\n"
-      "time.sleep(60)\n",
-      1.0));
+  const SandboxResult r =
+      run_sandboxed(python_request("import os, signal, time\n"
+                                   "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                                   "for _ in range(3):\n"
+                                   "    if os.fork() == 0:\n"
+                                   "        os.setsid()\n"
+                                   "        signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+                                   "        time.sleep(60)\n"
+                                   "        os._exit(0)\n"
+                                   "print('sleeping', flush=True)\n"
+                                   "time.sleep(60)\n",
+                                   1.0));
   EXPECT_TRUE(r.timed_out) << r.describe();
   EXPECT_EQ(r.stdout_text, "sleeping\n");
   EXPECT_LT(r.wall_seconds, 2.0);
@@ -347,13 +347,13 @@ TEST(Sandbox, ChildrenIgnoringSigtermDieAtTheDeadline) {
 
 TEST(Sandbox, BackgroundLeftoversDoNotOutliveANormalExit) {
   REQUIRE_PYTHON();
-  const SandboxResult r = run_sandboxed(python_request(
-      "import os, time\n"
-      "if os.fork() == 0:\n"
-      "    os.setsid()\n"
-      "    time.sleep(60)\n"
-      "    os._exit(0)\n"
-      "print('parent done')\n"));
+  const SandboxResult r =
+      run_sandboxed(python_request("import os, time\n"
+                                   "if os.fork() == 0:\n"
+                                   "    os.setsid()\n"
+                                   "    time.sleep(60)\n"
+                                   "    os._exit(0)\n"
+                                   "print('parent done')\n"));
   EXPECT_TRUE(r.success()) << r.describe() << r.stderr_text;
   EXPECT_FALSE(r.timed_out);
   EXPECT_LT(r.wall_seconds, 1.5);
@@ -403,7 +403,8 @@ TEST(Sandbox, RunsConcurrently) {
           run_sandboxed(python_request("print(" + std::to_string(i) + ")\n"));
     });
   }
-  for (auto& t : threads) t.join();
+  for (auto& t : threads)
+    t.join();
   for (int i = 0; i < 4; ++i) {
     const auto& r = results[static_cast<std::size_t>(i)];
     EXPECT_TRUE(r.success()) << r.describe() << r.stderr_text;

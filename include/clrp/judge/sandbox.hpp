@@ -44,10 +44,11 @@ struct SandboxLimits {
   std::uint64_t memory_bytes = std::uint64_t{1} << 30;      ///< RLIMIT_AS per process
   std::uint64_t file_size_bytes = std::uint64_t{16} << 20;  ///< RLIMIT_FSIZE: largest file
   std::uint64_t disk_bytes = std::uint64_t{64} << 20;       ///< size of the sandbox tmpfs
-  int max_processes = 64;  ///< RLIMIT_NPROC (threads count too); needs a dropped uid
-  int max_open_files = 256;                         ///< RLIMIT_NOFILE
-  std::size_t max_output_bytes = std::size_t{1} << 20;  ///< kept per stream; the rest is read and dropped
-  bool block_inet_sockets = true;  ///< seccomp: socket() only for AF_UNIX
+  int max_processes = 64;    ///< RLIMIT_NPROC (threads count too); needs a dropped uid
+  int max_open_files = 256;  ///< RLIMIT_NOFILE
+  std::size_t max_output_bytes = std::size_t{1}
+                                 << 20;  ///< kept per stream; the rest is read and dropped
+  bool block_inet_sockets = true;        ///< seccomp: socket() only for AF_UNIX
 };
 
 /// A file placed in the sandbox directory before the program starts.
@@ -92,9 +93,9 @@ struct Isolation {
 };
 
 struct SandboxResult {
-  bool exited = false;   ///< the program exited by itself (exit_code is valid)
+  bool exited = false;  ///< the program exited by itself (exit_code is valid)
   int exit_code = -1;
-  int term_signal = 0;   ///< the signal that ended it, 0 if it exited
+  int term_signal = 0;             ///< the signal that ended it, 0 if it exited
   bool timed_out = false;          ///< killed at the wall-clock deadline
   bool cpu_limited = false;        ///< ended by RLIMIT_CPU (SIGXCPU, or SIGKILL at the hard limit)
   bool memory_limited = false;     ///< an allocation failed under RLIMIT_AS (see docs/judging.md)
