@@ -51,12 +51,17 @@ def _humaneval(shots: int, seed: int, limit: int | None, skipped: dict[str, int]
     return out
 
 
-def _mbpp_question(d: dict) -> str:
-    return f"```\n{d['text'].strip()}\n{d['test_list'][0]}\n```\n"
+def _mbpp_question(request: dict) -> str:
+    """The task and one test, as oe-eval's request shows them (evalplus picks the test)."""
+    context = request["request"]["context"]
+    if not (context.startswith(MBPP_INSTRUCTION) and context.endswith(MBPP_ANSWER_PREFIX)):
+        raise ValueError(f"MBPP {request['doc']['task_id']}: unexpected request layout")
+    return context[len(MBPP_INSTRUCTION):-len(MBPP_ANSWER_PREFIX)]
 
 
 def _mbpp(shots: int, seed: int, limit: int | None, skipped: dict[str, int]) -> list[Case]:
-    docs = [r["doc"] for r in sources.read_requests("codex_mbpp", "gold_bpb_0shot")]
+    requests = sources.read_requests("codex_mbpp", "gold_bpb_0shot")
+    docs = [r["doc"] for r in requests]
     out = []
     for index in select_items(len(docs), limit, seed, "mbpp"):
         d = docs[index]
@@ -66,9 +71,9 @@ def _mbpp(shots: int, seed: int, limit: int | None, skipped: dict[str, int]) -> 
             continue
         picks = fewshot_indices(len(docs), shots, seed, f"mbpp/{d['task_id']}", exclude=index)
         segments = [("instruction", MBPP_INSTRUCTION)]
-        segments += [("fewshot", _mbpp_question(docs[i]) + MBPP_ANSWER_PREFIX + docs[i]["code"] + "\n```\n\n")
+        segments += [("fewshot", _mbpp_question(requests[i]) + MBPP_ANSWER_PREFIX + docs[i]["code"] + "\n```\n\n")
                      for i in picks]
-        segments += [("question", _mbpp_question(d)), ("answer_prefix", MBPP_ANSWER_PREFIX)]
+        segments += [("question", _mbpp_question(requests[index])), ("answer_prefix", MBPP_ANSWER_PREFIX)]
         setup = d.get("test_setup_code") or ""
         tests = (setup + "\n" if setup else "") + "\n".join(d["test_list"]) + "\n"
         out.append(Case(id=f"mbpp/code/{d['task_id']}", benchmark="mbpp", format="code", segments=segments,

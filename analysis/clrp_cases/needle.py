@@ -153,6 +153,7 @@ def build(lengths, depths, tokenizer_path: str | None, haystack: str, seed: int)
                 budget -= n - length
             case.id = f"needle/generative/len{length}/depth{depth}"
             case.meta = {"source": hay_name, "haystack": hay_name, "tokenizer": tok_name, "target_tokens": length,
-                         "tokens": n, "depth_percent": depth, "seed": seed, "shots": 0, "native_id": case.id}
+                         "tokens": n, "depth_percent": depth, "seed": seed, "shots": 0, "fewshot_ids": [],
+                         "native_id": case.id}
             out.append(case)
     return out

@@ -51,12 +51,24 @@ std::optional<E> lookup(const std::array<std::pair<E, std::string_view>, N>& tab
 }
 }  // namespace
 
-std::string_view name(Format f) { return lookup(kFormats, f); }
-std::string_view name(SegmentKind k) { return lookup(kKinds, k); }
-std::string_view name(Judge j) { return lookup(kJudges, j); }
-std::optional<Format> parse_format(std::string_view s) { return lookup(kFormats, s); }
-std::optional<SegmentKind> parse_segment_kind(std::string_view s) { return lookup(kKinds, s); }
-std::optional<Judge> parse_judge(std::string_view s) { return lookup(kJudges, s); }
+std::string_view name(Format f) {
+  return lookup(kFormats, f);
+}
+std::string_view name(SegmentKind k) {
+  return lookup(kKinds, k);
+}
+std::string_view name(Judge j) {
+  return lookup(kJudges, j);
+}
+std::optional<Format> parse_format(std::string_view s) {
+  return lookup(kFormats, s);
+}
+std::optional<SegmentKind> parse_segment_kind(std::string_view s) {
+  return lookup(kKinds, s);
+}
+std::optional<Judge> parse_judge(std::string_view s) {
+  return lookup(kJudges, s);
+}
 
 void finalize(Case& c) {
   c.prompt.clear();

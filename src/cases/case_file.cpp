@@ -15,9 +15,9 @@ namespace clrp::cases {
 
 namespace {
 constexpr std::array<std::string_view, kProblemCount> kProblemNames{
-    "invalid_utf8", "invalid_json",  "truncated",         "line_too_long", "not_an_object",
-    "missing_field", "wrong_type",   "unknown_field",     "bad_value",     "empty_text",
-    "empty_answer", "span_out_of_range", "span_order",    "gold_index",    "duplicate_id",
+    "invalid_utf8",  "invalid_json",      "truncated",     "line_too_long", "not_an_object",
+    "missing_field", "wrong_type",        "unknown_field", "bad_value",     "empty_text",
+    "empty_answer",  "span_out_of_range", "span_order",    "gold_index",    "duplicate_id",
 };
 
 bool is_blank(std::string_view s) {
@@ -27,7 +27,9 @@ bool is_blank(std::string_view s) {
 }
 }  // namespace
 
-std::string_view name(Problem p) { return kProblemNames.at(static_cast<std::size_t>(p)); }
+std::string_view name(Problem p) {
+  return kProblemNames.at(static_cast<std::size_t>(p));
+}
 
 CaseError::CaseError(Problem problem, Where where, const std::string& message)
     : Error(std::move(where), message), problem_(problem) {}
@@ -44,7 +46,8 @@ std::string ReadCounts::summary() const {
     }
     out += " (" + parts + ")";
   }
-  if (blank > 0) out += ", " + std::to_string(blank) + (blank == 1 ? " blank line" : " blank lines");
+  if (blank > 0)
+    out += ", " + std::to_string(blank) + (blank == 1 ? " blank line" : " blank lines");
   return out;
 }
 
@@ -110,7 +113,9 @@ class CaseReader::Lines {
 };
 
 CaseReader::CaseReader(const std::string& path, ReadOptions options)
-    : path_(path), options_(options), lines_(std::make_unique<Lines>(path, options.max_line_bytes)) {}
+    : path_(path),
+      options_(options),
+      lines_(std::make_unique<Lines>(path, options.max_line_bytes)) {}
 
 CaseReader::~CaseReader() = default;
 
@@ -168,15 +173,15 @@ std::optional<Case> CaseReader::next() {
       reject(e);
     }
   }
-  if (lines_->failed())
-    throw Error(Where{path_, "", std::nullopt, std::nullopt}, "read error");
+  if (lines_->failed()) throw Error(Where{path_, "", std::nullopt, std::nullopt}, "read error");
   return std::nullopt;
 }
 
 std::vector<Case> read_cases(const std::string& path, ReadOptions options, ReadCounts* counts) {
   CaseReader reader(path, options);
   std::vector<Case> out;
-  while (auto c = reader.next()) out.push_back(std::move(*c));
+  while (auto c = reader.next())
+    out.push_back(std::move(*c));
   if (counts) *counts = reader.counts();
   return out;
 }
@@ -212,7 +217,8 @@ void CaseWriter::commit() {
   if (!out_) throw Error(Where{partial_, "", std::nullopt, std::nullopt}, "write failed");
   std::error_code ec;
   std::filesystem::rename(partial_, path_, ec);
-  if (ec) throw Error(Where{path_, "", std::nullopt, std::nullopt}, "cannot rename: " + ec.message());
+  if (ec)
+    throw Error(Where{path_, "", std::nullopt, std::nullopt}, "cannot rename: " + ec.message());
   committed_ = true;
 }
 

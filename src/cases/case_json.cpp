@@ -25,7 +25,9 @@ constexpr std::size_t kMaxIdBytes = 1024;
   throw CaseError(p, std::move(w), message);
 }
 
-std::string type_name(const json& v) { return v.type_name(); }
+std::string type_name(const json& v) {
+  return v.type_name();
+}
 
 // A JSON object whose keys are checked against the fields a level defines.
 class Object {
@@ -38,7 +40,8 @@ class Object {
            "expected an object, found " + type_name(j));
     for (const auto& [key, value] : j.items()) {
       bool known = false;
-      for (auto a : allowed) known = known || a == key;
+      for (auto a : allowed)
+        known = known || a == key;
       if (!known) fail(Problem::unknown_field, where_, io::json_path(path_, key), "unknown field");
     }
   }
@@ -63,7 +66,8 @@ class Object {
     const json* v = required ? &need(key) : find(key);
     std::vector<std::string> out;
     if (!v) return out;
-    if (!v->is_array()) fail(Problem::wrong_type, where_, field(key), "expected an array of strings");
+    if (!v->is_array())
+      fail(Problem::wrong_type, where_, field(key), "expected an array of strings");
     out.reserve(v->size());
     for (std::size_t i = 0; i < v->size(); ++i)
       out.push_back(as_string((*v)[i], io::json_path(field(key), i)));
@@ -80,7 +84,8 @@ class Object {
   std::size_t count(const char* key) const { return count(need(key), field(key)); }
 
   std::string as_string(const json& v, const std::string& f) const {
-    if (!v.is_string()) fail(Problem::wrong_type, where_, f, "expected a string, found " + type_name(v));
+    if (!v.is_string())
+      fail(Problem::wrong_type, where_, f, "expected a string, found " + type_name(v));
     return v.get<std::string>();
   }
 
@@ -163,13 +168,15 @@ void check_text(const std::string& s, const Where& where, const std::string& fie
 }
 
 void check_texts(const std::vector<std::string>& v, const Where& where, const std::string& field) {
-  for (std::size_t i = 0; i < v.size(); ++i) check_text(v[i], where, io::json_path(field, i));
+  for (std::size_t i = 0; i < v.size(); ++i)
+    check_text(v[i], where, io::json_path(field, i));
 }
 
 void check_generation(const std::vector<std::string>& stop, int max_new_tokens, const Where& w) {
   check_texts(stop, w, "gold.stop");
   if (max_new_tokens < 1 || max_new_tokens > kMaxNewTokens)
-    fail(Problem::bad_value, w, "gold.max_new_tokens", std::to_string(max_new_tokens) + " is out of range");
+    fail(Problem::bad_value, w, "gold.max_new_tokens",
+         std::to_string(max_new_tokens) + " is out of range");
 }
 
 void validate_choice(const ChoiceGold& g, Format format, const Where& w) {
@@ -180,7 +187,8 @@ void validate_choice(const ChoiceGold& g, Format format, const Where& w) {
   check_texts(g.letters, w, "gold.letters");
   if (g.continuations.size() != n)
     fail(Problem::gold_index, w, "gold.continuations",
-         std::to_string(g.continuations.size()) + " continuations for " + std::to_string(n) + " options");
+         std::to_string(g.continuations.size()) + " continuations for " + std::to_string(n) +
+             " options");
   if (format == Format::mc_letter && g.letters.empty())
     fail(Problem::missing_field, w, "gold.letters", "missing (required for mc_letter)");
   if (!g.letters.empty() && g.letters.size() != n)
@@ -196,7 +204,8 @@ void validate_choice(const ChoiceGold& g, Format format, const Where& w) {
         fail(Problem::bad_value, w, io::json_path("gold.continuations", b),
              "equal to continuation " + std::to_string(a));
       if (!g.letters.empty() && g.letters[a] == g.letters[b])
-        fail(Problem::bad_value, w, io::json_path("gold.letters", b), "equal to letter " + std::to_string(a));
+        fail(Problem::bad_value, w, io::json_path("gold.letters", b),
+             "equal to letter " + std::to_string(a));
     }
 }
 
@@ -237,7 +246,7 @@ void validate(const Case& c, const Where& where) {
   }
 
   const bool choice = c.format == Format::mc_letter || c.format == Format::mc_cloze;
-  const bool matches = choice ? std::holds_alternative<ChoiceGold>(c.gold)
+  const bool matches = choice                           ? std::holds_alternative<ChoiceGold>(c.gold)
                        : c.format == Format::generative ? std::holds_alternative<AnswerGold>(c.gold)
                                                         : std::holds_alternative<CodeGold>(c.gold);
   if (!matches)
@@ -284,12 +293,13 @@ Case case_from_json(const json& j, const Where& where) {
 
   const bool choice = c.format == Format::mc_letter || c.format == Format::mc_cloze;
   if (choice) {
-    c.gold = choice_gold(Object(top.need("gold"), where, "gold",
-                                {"index", "options", "letters", "continuations"}));
+    c.gold = choice_gold(
+        Object(top.need("gold"), where, "gold", {"index", "options", "letters", "continuations"}));
   } else if (c.format == Format::generative) {
-    c.gold = answer_gold(Object(top.need("gold"), where, "gold",
-                                {"answer", "aliases", "judge", "reference", "stop", "max_new_tokens"}),
-                         where);
+    c.gold =
+        answer_gold(Object(top.need("gold"), where, "gold",
+                           {"answer", "aliases", "judge", "reference", "stop", "max_new_tokens"}),
+                    where);
   } else {
     c.gold = code_gold(Object(top.need("gold"), where, "gold",
                               {"language", "entry_point", "program_prefix", "tests", "reference",
@@ -298,7 +308,8 @@ Case case_from_json(const json& j, const Where& where) {
   }
 
   if (const json* ev = top.find("evidence")) {
-    if (!ev->is_array()) fail(Problem::wrong_type, where, "evidence", "expected an array of [start, end]");
+    if (!ev->is_array())
+      fail(Problem::wrong_type, where, "evidence", "expected an array of [start, end]");
     for (std::size_t i = 0; i < ev->size(); ++i) {
       const json& pair = (*ev)[i];
       const std::string path = io::json_path("evidence", i);
@@ -310,7 +321,8 @@ Case case_from_json(const json& j, const Where& where) {
     }
   }
   if (const json* meta = top.find("meta")) {
-    if (!meta->is_object()) fail(Problem::wrong_type, where, "meta", "expected an object, found " + type_name(*meta));
+    if (!meta->is_object())
+      fail(Problem::wrong_type, where, "meta", "expected an object, found " + type_name(*meta));
     c.meta = *meta;
   }
 
@@ -360,7 +372,8 @@ std::string case_to_json_line(const Case& c) {
   j["gold"] = std::move(gold);
 
   ordered evidence = ordered::array();
-  for (const TextSpan& e : c.evidence) evidence.push_back(ordered::array({e.chars.begin, e.chars.end}));
+  for (const TextSpan& e : c.evidence)
+    evidence.push_back(ordered::array({e.chars.begin, e.chars.end}));
   j["evidence"] = std::move(evidence);
   // nlohmann::json keeps object keys sorted; re-reading its dump as ordered
   // keeps that order at every depth (Python writes meta with sort_keys).

@@ -21,7 +21,8 @@ int main(int argc, char** argv) {
   }
   try {
     clrp::cases::ReadOptions options;
-    if (argc > 3 && std::strcmp(argv[3], "--skip") == 0) options.on_error = clrp::cases::OnError::skip;
+    if (argc > 3 && std::strcmp(argv[3], "--skip") == 0)
+      options.on_error = clrp::cases::OnError::skip;
     clrp::cases::CaseReader reader(argv[1], options);
     clrp::cases::CaseWriter writer(argv[2]);
     while (auto c = reader.next()) {
@@ -31,9 +32,11 @@ int main(int argc, char** argv) {
       line["prompt_bytes"] = c->prompt.size();
       line["prompt_chars"] = c->segments.empty() ? 0 : c->segments.back().span.chars.end;
       for (const auto& s : c->segments)
-        line["segments"].push_back({std::string(clrp::cases::name(s.kind)), s.span.bytes.begin, s.span.bytes.end});
+        line["segments"].push_back(
+            {std::string(clrp::cases::name(s.kind)), s.span.bytes.begin, s.span.bytes.end});
       line["evidence"] = nlohmann::json::array();
-      for (const auto& e : c->evidence) line["evidence"].push_back({e.bytes.begin, e.bytes.end});
+      for (const auto& e : c->evidence)
+        line["evidence"].push_back({e.bytes.begin, e.bytes.end});
       line["correct"] = clrp::cases::correct_continuation(*c);
       std::cout << line.dump() << '\n';
       writer.write(*c);

@@ -2,6 +2,7 @@
 // non-ASCII text, evidence) and rejects malformed lines with the problem, the
 // line number and the field; skip mode counts them by problem.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -9,8 +10,6 @@
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <unistd.h>
 
 #include "clrp/cases/case.hpp"
 #include "clrp/cases/case_file.hpp"
@@ -26,7 +25,8 @@ const std::string kValid = std::string(CLRP_TEST_DATA_DIR) + "/cases/valid.jsonl
 std::vector<std::string> fixture_lines() {
   std::ifstream in(kValid, std::ios::binary);
   std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  for (std::string line; std::getline(in, line);)
+    lines.push_back(line);
   return lines;
 }
 
@@ -47,7 +47,8 @@ class CaseFile : public ::testing::Test {
     return p;
   }
   void TearDown() override {
-    for (auto& d : dirs_) std::filesystem::remove_all(d);
+    for (auto& d : dirs_)
+      std::filesystem::remove_all(d);
   }
   std::vector<std::filesystem::path> dirs_;
 };
@@ -124,53 +125,123 @@ struct Mutation {
 std::vector<Mutation> mutations() {
   return {
       {"missing id", 0, [](json& j) { j.erase("id"); }, Problem::missing_field, "'id'"},
-      {"missing segments", 0, [](json& j) { j.erase("segments"); }, Problem::missing_field, "'segments'"},
+      {"missing segments", 0, [](json& j) { j.erase("segments"); }, Problem::missing_field,
+       "'segments'"},
       {"missing gold", 2, [](json& j) { j.erase("gold"); }, Problem::missing_field, "'gold'"},
-      {"missing gold index", 0, [](json& j) { j["gold"].erase("index"); }, Problem::missing_field, "'gold.index'"},
-      {"missing letters for mc_letter", 0, [](json& j) { j["gold"].erase("letters"); }, Problem::missing_field, "'gold.letters'"},
-      {"missing judge", 2, [](json& j) { j["gold"].erase("judge"); }, Problem::missing_field, "'gold.judge'"},
-      {"missing tests", 3, [](json& j) { j["gold"].erase("tests"); }, Problem::missing_field, "'gold.tests'"},
-      {"missing segment text", 0, [](json& j) { j["segments"][1].erase("text"); }, Problem::missing_field, "'segments[1].text'"},
+      {"missing gold index", 0, [](json& j) { j["gold"].erase("index"); }, Problem::missing_field,
+       "'gold.index'"},
+      {"missing letters for mc_letter", 0, [](json& j) { j["gold"].erase("letters"); },
+       Problem::missing_field, "'gold.letters'"},
+      {"missing judge", 2, [](json& j) { j["gold"].erase("judge"); }, Problem::missing_field,
+       "'gold.judge'"},
+      {"missing tests", 3, [](json& j) { j["gold"].erase("tests"); }, Problem::missing_field,
+       "'gold.tests'"},
+      {"missing segment text", 0, [](json& j) { j["segments"][1].erase("text"); },
+       Problem::missing_field, "'segments[1].text'"},
       {"id not a string", 0, [](json& j) { j["id"] = 7; }, Problem::wrong_type, "'id'"},
-      {"segments not an array", 0, [](json& j) { j["segments"] = "x"; }, Problem::wrong_type, "'segments'"},
-      {"segment not an object", 0, [](json& j) { j["segments"][2] = "x"; }, Problem::wrong_type, "'segments[2]'"},
-      {"index a float", 0, [](json& j) { j["gold"]["index"] = 1.5; }, Problem::wrong_type, "'gold.index'"},
-      {"index a string", 0, [](json& j) { j["gold"]["index"] = "1"; }, Problem::wrong_type, "'gold.index'"},
-      {"option not a string", 1, [](json& j) { j["gold"]["options"][0] = nullptr; }, Problem::wrong_type, "'gold.options[0]'"},
-      {"meta not an object", 0, [](json& j) { j["meta"] = json::array(); }, Problem::wrong_type, "'meta'"},
-      {"evidence not pairs", 2, [](json& j) { j["evidence"] = json::array({json::array({1, 2, 3})}); }, Problem::wrong_type, "'evidence[0]'"},
-      {"unknown top-level field", 0, [](json& j) { j["evidance"] = json::array(); }, Problem::unknown_field, "'evidance'"},
-      {"unknown gold field", 2, [](json& j) { j["gold"]["answers"] = "x"; }, Problem::unknown_field, "'gold.answers'"},
-      {"unknown segment field", 0, [](json& j) { j["segments"][0]["role"] = "user"; }, Problem::unknown_field, "'segments[0].role'"},
-      {"unknown format", 0, [](json& j) { j["format"] = "mc_letters"; }, Problem::bad_value, "'format'"},
-      {"unknown kind", 0, [](json& j) { j["segments"][0]["kind"] = "system"; }, Problem::bad_value, "'segments[0].kind'"},
-      {"unknown judge", 2, [](json& j) { j["gold"]["judge"] = "regex"; }, Problem::bad_value, "'gold.judge'"},
-      {"gold of another format", 2, [](json& j) { j["format"] = "code"; }, Problem::unknown_field, "'gold.aliases'"},
-      {"negative index", 0, [](json& j) { j["gold"]["index"] = -1; }, Problem::bad_value, "'gold.index'"},
-      {"max_new_tokens zero", 2, [](json& j) { j["gold"]["max_new_tokens"] = 0; }, Problem::bad_value, "'gold.max_new_tokens'"},
-      {"entry point not an identifier", 3, [](json& j) { j["gold"]["entry_point"] = "add-1"; }, Problem::bad_value, "'gold.entry_point'"},
-      {"language", 3, [](json& j) { j["gold"]["language"] = "cobol"; }, Problem::bad_value, "'gold.language'"},
-      {"benchmark with a slash", 0, [](json& j) { j["benchmark"] = "a/b"; }, Problem::bad_value, "'benchmark'"},
-      {"equal continuations", 1, [](json& j) { j["gold"]["continuations"][1] = " oxygen"; }, Problem::bad_value, "'gold.continuations[1]'"},
-      {"empty segment text", 0, [](json& j) { j["segments"][2]["text"] = ""; }, Problem::empty_text, "'segments[2].text'"},
-      {"no segments", 0, [](json& j) { j["segments"] = json::array(); }, Problem::empty_text, "'segments'"},
+      {"segments not an array", 0, [](json& j) { j["segments"] = "x"; }, Problem::wrong_type,
+       "'segments'"},
+      {"segment not an object", 0, [](json& j) { j["segments"][2] = "x"; }, Problem::wrong_type,
+       "'segments[2]'"},
+      {"index a float", 0, [](json& j) { j["gold"]["index"] = 1.5; }, Problem::wrong_type,
+       "'gold.index'"},
+      {"index a string", 0, [](json& j) { j["gold"]["index"] = "1"; }, Problem::wrong_type,
+       "'gold.index'"},
+      {"option not a string", 1, [](json& j) { j["gold"]["options"][0] = nullptr; },
+       Problem::wrong_type, "'gold.options[0]'"},
+      {"meta not an object", 0, [](json& j) { j["meta"] = json::array(); }, Problem::wrong_type,
+       "'meta'"},
+      {"evidence not pairs", 2,
+       [](json& j) {
+         j["evidence"] = json::array({json::array({1, 2, 3})});
+       },
+       Problem::wrong_type, "'evidence[0]'"},
+      {"unknown top-level field", 0, [](json& j) { j["evidance"] = json::array(); },
+       Problem::unknown_field, "'evidance'"},
+      {"unknown gold field", 2, [](json& j) { j["gold"]["answers"] = "x"; }, Problem::unknown_field,
+       "'gold.answers'"},
+      {"unknown segment field", 0, [](json& j) { j["segments"][0]["role"] = "user"; },
+       Problem::unknown_field, "'segments[0].role'"},
+      {"unknown format", 0, [](json& j) { j["format"] = "mc_letters"; }, Problem::bad_value,
+       "'format'"},
+      {"unknown kind", 0, [](json& j) { j["segments"][0]["kind"] = "system"; }, Problem::bad_value,
+       "'segments[0].kind'"},
+      {"unknown judge", 2, [](json& j) { j["gold"]["judge"] = "regex"; }, Problem::bad_value,
+       "'gold.judge'"},
+      {"gold of another format", 2, [](json& j) { j["format"] = "code"; }, Problem::unknown_field,
+       "'gold.aliases'"},
+      {"negative index", 0, [](json& j) { j["gold"]["index"] = -1; }, Problem::bad_value,
+       "'gold.index'"},
+      {"max_new_tokens zero", 2, [](json& j) { j["gold"]["max_new_tokens"] = 0; },
+       Problem::bad_value, "'gold.max_new_tokens'"},
+      {"entry point not an identifier", 3, [](json& j) { j["gold"]["entry_point"] = "add-1"; },
+       Problem::bad_value, "'gold.entry_point'"},
+      {"language", 3, [](json& j) { j["gold"]["language"] = "cobol"; }, Problem::bad_value,
+       "'gold.language'"},
+      {"benchmark with a slash", 0, [](json& j) { j["benchmark"] = "a/b"; }, Problem::bad_value,
+       "'benchmark'"},
+      {"equal continuations", 1, [](json& j) { j["gold"]["continuations"][1] = " oxygen"; },
+       Problem::bad_value, "'gold.continuations[1]'"},
+      {"empty segment text", 0, [](json& j) { j["segments"][2]["text"] = ""; }, Problem::empty_text,
+       "'segments[2].text'"},
+      {"no segments", 0, [](json& j) { j["segments"] = json::array(); }, Problem::empty_text,
+       "'segments'"},
       {"empty id", 0, [](json& j) { j["id"] = ""; }, Problem::empty_text, "'id'"},
-      {"empty option", 0, [](json& j) { j["gold"]["options"][2] = ""; }, Problem::empty_text, "'gold.options[2]'"},
-      {"empty answer", 2, [](json& j) { j["gold"]["answer"] = ""; }, Problem::empty_answer, "'gold.answer'"},
-      {"blank answer", 2, [](json& j) { j["gold"]["answer"] = " \n"; }, Problem::empty_answer, "'gold.answer'"},
-      {"empty reference", 2, [](json& j) { j["gold"]["reference"] = ""; }, Problem::empty_answer, "'gold.reference'"},
-      {"empty tests", 3, [](json& j) { j["gold"]["tests"] = "  "; }, Problem::empty_answer, "'gold.tests'"},
-      {"empty alias", 2, [](json& j) { j["gold"]["aliases"][0] = ""; }, Problem::empty_text, "'gold.aliases[0]'"},
-      {"span past the prompt", 2, [](json& j) { j["evidence"] = json::array({json::array({10, 10000})}); }, Problem::span_out_of_range, "'evidence[0]'"},
-      {"empty span", 2, [](json& j) { j["evidence"] = json::array({json::array({5, 5})}); }, Problem::span_out_of_range, "'evidence[0]'"},
-      {"reversed span", 2, [](json& j) { j["evidence"] = json::array({json::array({9, 5})}); }, Problem::span_out_of_range, "'evidence[0]'"},
-      {"negative span", 2, [](json& j) { j["evidence"] = json::array({json::array({-1, 5})}); }, Problem::bad_value, "'evidence[0][0]'"},
-      {"unordered spans", 2, [](json& j) { j["evidence"] = json::array({json::array({10, 20}), json::array({0, 5})}); }, Problem::span_order, "'evidence[1]'"},
-      {"overlapping spans", 2, [](json& j) { j["evidence"] = json::array({json::array({0, 10}), json::array({9, 12})}); }, Problem::span_order, "'evidence[1]'"},
-      {"index past the options", 0, [](json& j) { j["gold"]["index"] = 3; }, Problem::gold_index, "'gold.index'"},
-      {"fewer continuations", 0, [](json& j) { j["gold"]["continuations"].erase(2); }, Problem::gold_index, "'gold.continuations'"},
-      {"fewer letters", 0, [](json& j) { j["gold"]["letters"].erase(2); }, Problem::gold_index, "'gold.letters'"},
-      {"one option", 1, [](json& j) { j["gold"]["options"] = {"x"}; j["gold"]["continuations"] = {" x"}; j["gold"]["index"] = 0; }, Problem::gold_index, "'gold.options'"},
+      {"empty option", 0, [](json& j) { j["gold"]["options"][2] = ""; }, Problem::empty_text,
+       "'gold.options[2]'"},
+      {"empty answer", 2, [](json& j) { j["gold"]["answer"] = ""; }, Problem::empty_answer,
+       "'gold.answer'"},
+      {"blank answer", 2, [](json& j) { j["gold"]["answer"] = " \n"; }, Problem::empty_answer,
+       "'gold.answer'"},
+      {"empty reference", 2, [](json& j) { j["gold"]["reference"] = ""; }, Problem::empty_answer,
+       "'gold.reference'"},
+      {"empty tests", 3, [](json& j) { j["gold"]["tests"] = "  "; }, Problem::empty_answer,
+       "'gold.tests'"},
+      {"empty alias", 2, [](json& j) { j["gold"]["aliases"][0] = ""; }, Problem::empty_text,
+       "'gold.aliases[0]'"},
+      {"span past the prompt", 2,
+       [](json& j) {
+         j["evidence"] = json::array({json::array({10, 10000})});
+       },
+       Problem::span_out_of_range, "'evidence[0]'"},
+      {"empty span", 2,
+       [](json& j) {
+         j["evidence"] = json::array({json::array({5, 5})});
+       },
+       Problem::span_out_of_range, "'evidence[0]'"},
+      {"reversed span", 2,
+       [](json& j) {
+         j["evidence"] = json::array({json::array({9, 5})});
+       },
+       Problem::span_out_of_range, "'evidence[0]'"},
+      {"negative span", 2,
+       [](json& j) {
+         j["evidence"] = json::array({json::array({-1, 5})});
+       },
+       Problem::bad_value, "'evidence[0][0]'"},
+      {"unordered spans", 2,
+       [](json& j) {
+         j["evidence"] = json::array({json::array({10, 20}), json::array({0, 5})});
+       },
+       Problem::span_order, "'evidence[1]'"},
+      {"overlapping spans", 2,
+       [](json& j) {
+         j["evidence"] = json::array({json::array({0, 10}), json::array({9, 12})});
+       },
+       Problem::span_order, "'evidence[1]'"},
+      {"index past the options", 0, [](json& j) { j["gold"]["index"] = 3; }, Problem::gold_index,
+       "'gold.index'"},
+      {"fewer continuations", 0, [](json& j) { j["gold"]["continuations"].erase(2); },
+       Problem::gold_index, "'gold.continuations'"},
+      {"fewer letters", 0, [](json& j) { j["gold"]["letters"].erase(2); }, Problem::gold_index,
+       "'gold.letters'"},
+      {"one option", 1,
+       [](json& j) {
+         j["gold"]["options"] = {"x"};
+         j["gold"]["continuations"] = {" x"};
+         j["gold"]["index"] = 0;
+       },
+       Problem::gold_index, "'gold.options'"},
   };
 }
 
@@ -192,7 +263,8 @@ TEST_F(CaseFile, EachMalformedLineIsRejectedWithProblemLineAndField) {
       EXPECT_EQ(e.where().file, file) << m.name;
       const std::string what = e.what();
       EXPECT_NE(what.find("line 2"), std::string::npos) << what;
-      EXPECT_NE(what.find(std::string("field ") + m.field), std::string::npos) << m.name << ": " << what;
+      EXPECT_NE(what.find(std::string("field ") + m.field), std::string::npos)
+          << m.name << ": " << what;
     }
   }
 }
@@ -228,9 +300,9 @@ TEST_F(CaseFile, NotAnObjectAndTooDeep) {
 
 TEST_F(CaseFile, InvalidUtf8IsReportedAtItsByte) {
   const auto lines = fixture_lines();
-  for (const std::string& bytes : {std::string("\xC3"), std::string("\xED\xA0\x80"),
-                                  std::string("\xC0\xAF"), std::string("\xF4\x90\x80\x80"),
-                                  std::string("\x80")}) {
+  for (const std::string& bytes :
+       {std::string("\xC3"), std::string("\xED\xA0\x80"), std::string("\xC0\xAF"),
+        std::string("\xF4\x90\x80\x80"), std::string("\x80")}) {
     std::string line = lines[1];
     const std::size_t at = line.find("oxygen");
     line.insert(at, bytes);
@@ -254,7 +326,8 @@ TEST_F(CaseFile, TruncatedFileIsNamedAsSuch) {
   const std::size_t last_start = all.rfind('\n', all.size() - 2) + 1;
   const std::string file = write(all.substr(0, last_start + 40));  // cut inside the 4th line
   CaseReader reader(file);
-  for (int i = 0; i < 3; ++i) ASSERT_TRUE(reader.next().has_value());
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(reader.next().has_value());
   try {
     reader.next();
     FAIL() << "accepted a truncated line";
@@ -321,7 +394,8 @@ TEST_F(CaseFile, SkipModeCountsByProblemAndKeepsMessages) {
   o.max_messages = 2;
   CaseReader reader(file, o);
   std::vector<std::string> ids;
-  while (auto c = reader.next()) ids.push_back(c->id);
+  while (auto c = reader.next())
+    ids.push_back(c->id);
   const ReadCounts& n = reader.counts();
   EXPECT_EQ(ids, (std::vector<std::string>{"toy/mc_letter/1", "toy/mc_cloze/1", "toy/generative/ü",
                                            "toy/code/0"}));

@@ -2,12 +2,11 @@
 // Python preparer writes this exact format), invalid cases are refused, and
 // nothing appears under the final name before commit().
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <string>
-
-#include <unistd.h>
 
 #include "clrp/cases/case.hpp"
 #include "clrp/cases/case_file.hpp"
@@ -63,7 +62,8 @@ TEST_F(CaseWriterTest, RoundTripIsByteIdentical) {
   const std::string path = out("copy.jsonl");
   {
     CaseWriter w(path);
-    for (const Case& c : read_cases(kValid)) w.write(c);
+    for (const Case& c : read_cases(kValid))
+      w.write(c);
     w.commit();
     EXPECT_EQ(w.written(), 4u);
   }
@@ -72,14 +72,16 @@ TEST_F(CaseWriterTest, RoundTripIsByteIdentical) {
 
 TEST_F(CaseWriterTest, BuiltCaseHasSpansAndFixedKeyOrder) {
   const Case c = generative_case();
-  EXPECT_EQ(c.prompt.substr(c.evidence[0].bytes.begin, c.evidence[0].bytes.size()), "The key is 42.");
+  EXPECT_EQ(c.prompt.substr(c.evidence[0].bytes.begin, c.evidence[0].bytes.size()),
+            "The key is 42.");
   EXPECT_EQ(c.segments[1].span.bytes.begin, 20u);  // "Ü" and "ï" take two bytes each
-  EXPECT_EQ(case_to_json_line(c),
-            R"({"id":"gen/1","benchmark":"toy","format":"generative","segments":[)"
-            R"({"kind":"context","text":"Ünïcode haystack. "},{"kind":"needle","text":"The key is 42."},)"
-            R"({"kind":"question","text":"\nQuestion: What is the key?\n"},{"kind":"answer_prefix","text":"Answer:"}],)"
-            R"("gold":{"answer":"42","aliases":[],"judge":"number","reference":" 42","stop":["\n"],"max_new_tokens":8},)"
-            R"("evidence":[[18,32]],"meta":{"a":"first","depth":50}})");
+  EXPECT_EQ(
+      case_to_json_line(c),
+      R"({"id":"gen/1","benchmark":"toy","format":"generative","segments":[)"
+      R"({"kind":"context","text":"Ünïcode haystack. "},{"kind":"needle","text":"The key is 42."},)"
+      R"({"kind":"question","text":"\nQuestion: What is the key?\n"},{"kind":"answer_prefix","text":"Answer:"}],)"
+      R"("gold":{"answer":"42","aliases":[],"judge":"number","reference":" 42","stop":["\n"],"max_new_tokens":8},)"
+      R"("evidence":[[18,32]],"meta":{"a":"first","depth":50}})");
 }
 
 TEST_F(CaseWriterTest, WrittenCaseReadsBackEqual) {
@@ -139,9 +141,9 @@ TEST(CaseFinalize, EvidenceOutsideThePromptIsAnError) {
 TEST(CaseNames, EveryNameParsesBack) {
   for (auto f : {Format::mc_letter, Format::mc_cloze, Format::generative, Format::code})
     EXPECT_EQ(parse_format(name(f)), f);
-  for (auto k : {SegmentKind::instruction, SegmentKind::fewshot, SegmentKind::context,
-                 SegmentKind::needle, SegmentKind::question, SegmentKind::options,
-                 SegmentKind::code, SegmentKind::answer_prefix})
+  for (auto k :
+       {SegmentKind::instruction, SegmentKind::fewshot, SegmentKind::context, SegmentKind::needle,
+        SegmentKind::question, SegmentKind::options, SegmentKind::code, SegmentKind::answer_prefix})
     EXPECT_EQ(parse_segment_kind(name(k)), k);
   for (auto j : {Judge::squad, Judge::number, Judge::math, Judge::first_word, Judge::contains})
     EXPECT_EQ(parse_judge(name(j)), j);

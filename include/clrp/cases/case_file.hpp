@@ -81,15 +81,15 @@ enum class OnError {
 struct ReadOptions {
   OnError on_error = OnError::stop;
   std::size_t max_line_bytes = std::size_t{64} << 20;  ///< longer lines are rejected
-  bool check_duplicate_ids = true;  ///< costs one hash (8 bytes) per case read
-  std::size_t max_messages = 20;    ///< messages kept for skipped lines
+  bool check_duplicate_ids = true;                     ///< costs one hash (8 bytes) per case read
+  std::size_t max_messages = 20;                       ///< messages kept for skipped lines
 };
 
 struct ReadCounts {
-  std::uint64_t lines = 0;    ///< lines seen (incl. blank ones)
-  std::uint64_t blank = 0;    ///< whitespace-only lines, ignored
-  std::uint64_t read = 0;     ///< cases returned
-  std::uint64_t skipped = 0;  ///< bad lines skipped
+  std::uint64_t lines = 0;                                ///< lines seen (incl. blank ones)
+  std::uint64_t blank = 0;                                ///< whitespace-only lines, ignored
+  std::uint64_t read = 0;                                 ///< cases returned
+  std::uint64_t skipped = 0;                              ///< bad lines skipped
   std::array<std::uint64_t, kProblemCount> by_problem{};  ///< skipped lines per Problem
   std::vector<std::string> messages;  ///< the first ReadOptions::max_messages errors
 
@@ -113,8 +113,8 @@ class CaseReader {
 
  private:
   class Lines;
-  std::optional<Case> parse_line(std::string_view line, std::uint64_t line_no,
-                                 std::uint64_t offset, bool terminated);
+  std::optional<Case> parse_line(std::string_view line, std::uint64_t line_no, std::uint64_t offset,
+                                 bool terminated);
   void reject(const CaseError& e);
 
   std::string path_;
