@@ -20,6 +20,13 @@ effect. ``LlamaAttention.forward`` calls the module-global ``eager_attention_for
 rebinds) for ``attn_implementation="eager"`` and looks other implementations up in the module-global
 ``ALL_ATTENTION_FUNCTIONS`` with ``[...]`` (which works on the plain dict LXT puts there).
 
+Families: LXT 2.1 ships maps for llama, qwen2, qwen3, gemma3 (Gemma3ForCausalLM; its RMSNorm patch
+replaces ``_norm``, not ``forward``, and is restored as such) and gpt2 (its LayerNorm patch replaces
+``torch.nn.LayerNorm.forward`` process-wide while active). All take effect on transformers 4.57.6 (each
+family's attention calls its module-global ``eager_attention_forward``; checked by
+tests/oracle/test_lrp_independent.py). For Mistral, OLMo-2, OLMo-3 and GPT-NeoX, ``composed=True``
+uses :func:`composed_maps`: maps built from LXT's own patch functions, not shipped by LXT.
+
 Inputs are fp32 on CPU; models are loaded with eager attention and frozen parameters, so only
 activations receive gradients. The seed is d(logit[wrong] - logit[correct]) at ``position``, i.e.
 +1 on the wrong logit and -1 on the correct one (not ``logit.backward(logit)``).
@@ -27,6 +34,7 @@ activations receive gradients. The seed is d(logit[wrong] - logit[correct]) at `
 from __future__ import annotations
 
 import contextlib
+from functools import partial
 import pathlib
 import sys
 import warnings
@@ -41,6 +49,9 @@ with warnings.catch_warnings():
     import lxt.efficient  # noqa: F401  (imports lxt.efficient.models, which imports torchvision)
     import lxt.efficient.models as lxt_models
 from lxt.efficient import monkey_patch
+from lxt.efficient import patches as lxt_patches
+from lxt.efficient import rules as lxt_rules
+from lxt.efficient.patches import patch_method
 
 RULES = ("attnlrp", "cp-lrp", "grad-x-input")
 # Which patch map of the LXT family module each rule uses.
@@ -75,6 +86,54 @@ def lxt_family(model: torch.nn.Module):
     raise ValueError(f"LXT 2.1 has no efficient-mode patch for {modeling.__name__}")
 
 
+def _neox_mlp_forward(self, hidden_states):
+    """LXT's GPT-2 MLP patch (identity rule on the activation) for GPTNeoXMLP's attribute names."""
+    hidden_states = self.dense_h_to_4h(hidden_states)
+    hidden_states = lxt_rules.identity_rule_implicit(self.act, hidden_states)
+    return self.dense_4h_to_h(hidden_states)
+
+
+def composed_maps(model: torch.nn.Module) -> dict[str, dict]:
+    """Patch maps for families LXT 2.1 ships none for (Mistral, OLMo-2, OLMo-3, GPT-NeoX), composed only of
+    LXT's own patch functions the way its llama (gated MLP, RMSNorm) and gpt2 (LayerNorm, plain MLP) maps
+    are: {"attnlrp": map, "cp-lrp": map}. Not LXT's word: a second reference for lrp_independent.py."""
+    modeling = sys.modules[type(model).__module__]
+    mt = model.config.model_type
+    if mt in ("mistral", "olmo2", "olmo3"):
+        prefix = {"mistral": "Mistral", "olmo2": "Olmo2", "olmo3": "Olmo3"}[mt]
+        mlp, norm = getattr(modeling, f"{prefix}MLP"), getattr(modeling, f"{prefix}RMSNorm")
+        common = {norm: partial(patch_method, lxt_patches.rms_norm_forward),
+                  torch.nn.Dropout: partial(patch_method, lxt_patches.dropout_forward)}
+        return {"attnlrp": {mlp: partial(patch_method, lxt_patches.gated_mlp_forward), **common,
+                            modeling: lxt_patches.patch_attention},
+                "cp-lrp": {mlp: partial(patch_method, lxt_patches.cp_gated_mlp_forward), **common,
+                           modeling: lxt_patches.patch_cp_attention}}
+    if mt == "gpt_neox":
+        common = {modeling.GPTNeoXMLP: partial(patch_method, _neox_mlp_forward),
+                  torch.nn.LayerNorm: partial(patch_method, lxt_patches.layer_norm_forward),
+                  torch.nn.Dropout: partial(patch_method, lxt_patches.dropout_forward)}
+        return {"attnlrp": {**common, modeling: lxt_patches.patch_attention},
+                "cp-lrp": {**common, modeling: lxt_patches.patch_cp_attention}}
+    raise ValueError(f"no composed LXT patch map for {mt}")
+
+
+def patch_maps(model: torch.nn.Module, composed: bool = False) -> dict[str, dict]:
+    """{"attnlrp": map, "cp-lrp": map}: LXT 2.1's shipped maps for the model's family; with `composed`,
+    composed_maps for the families LXT does not ship."""
+    try:
+        family = lxt_family(model)
+    except ValueError:
+        if not composed:
+            raise
+        return composed_maps(model)
+    return {rule: getattr(family, name) for rule, name in _PATCH_MAPS.items()}
+
+
+def _patched_method(patch) -> str:
+    """The method a class patch of LXT replaces: "forward", or e.g. "_norm" (Gemma3RMSNorm)."""
+    return getattr(patch, "keywords", {}).get("method_name", "forward")
+
+
 def _part(target) -> str:
     if isinstance(target, type(sys)):
         return "attention"
@@ -88,10 +147,12 @@ def _part(target) -> str:
 
 
 @contextlib.contextmanager
-def lxt_patched(model: torch.nn.Module, rule: str, exclude: tuple[str, ...] = ()) -> Iterator[dict]:
+def lxt_patched(model: torch.nn.Module, rule: str, exclude: tuple[str, ...] = (),
+                composed: bool = False) -> Iterator[dict]:
     """Applies LXT 2.1's patch map for `rule` ("attnlrp" or "cp-lrp") to `model`'s family and undoes it.
 
     `exclude` leaves parts of the map out ("attention", "mlp", "norm", "dropout"); for tests only.
+    `composed` allows composed_maps for families LXT ships no map for.
     Yields the patch map that was applied.
     """
     if rule not in _PATCH_MAPS:
@@ -99,17 +160,16 @@ def lxt_patched(model: torch.nn.Module, rule: str, exclude: tuple[str, ...] = ()
     unknown = set(exclude) - set(PATCH_PARTS)
     if unknown:
         raise ValueError(f"unknown patch parts {sorted(unknown)}")
-    family = lxt_family(model)
-    patch_map = {t: p for t, p in getattr(family, _PATCH_MAPS[rule]).items() if _part(t) not in exclude}
+    patch_map = {t: p for t, p in patch_maps(model, composed)[rule].items() if _part(t) not in exclude}
 
     saved: list[tuple[object, str, object, bool]] = []  # (owner, attr, value, owned)
     registry = transformers.modeling_utils.ALL_ATTENTION_FUNCTIONS
     registry_local = dict(registry._local_mapping)
-    for target in patch_map:
+    for target, patch in patch_map.items():
         if isinstance(target, type(sys)):
             attrs = ("eager_attention_forward", "ALL_ATTENTION_FUNCTIONS")
         else:
-            attrs = ("forward",)
+            attrs = (_patched_method(patch),)
         for attr in attrs:
             owned = attr in vars(target)
             value = vars(target)[attr] if owned else getattr(target, attr)
@@ -131,18 +191,43 @@ def lxt_patched(model: torch.nn.Module, rule: str, exclude: tuple[str, ...] = ()
         registry._local_mapping.update(registry_local)
 
 
-def is_patched(model: torch.nn.Module) -> bool:
+def is_patched(model: torch.nn.Module, composed: bool = False) -> bool:
     """Whether any of LXT's patch targets for this model's family is currently patched."""
-    family = lxt_family(model)
-    for target in family.attnLRP:
-        fns = [target.eager_attention_forward] if isinstance(target, type(sys)) else [target.forward]
+    for target, patch in patch_maps(model, composed)["attnlrp"].items():
+        if isinstance(target, type(sys)):
+            fns = [target.eager_attention_forward]
+        else:
+            fns = [getattr(target, _patched_method(patch))]
         if any(getattr(f, "__module__", "") == "lxt.efficient.patches" for f in fns):
             return True
     return False
 
 
 def _decoder_layers(model: torch.nn.Module) -> torch.nn.ModuleList:
-    return model.get_decoder().layers
+    decoder = model.get_decoder()  # LlamaModel, Qwen2Model, Gemma3TextModel, ...
+    if hasattr(decoder, "layers"):
+        return decoder.layers
+    if hasattr(model, "gpt_neox"):
+        return model.gpt_neox.layers
+    return model.transformer.h  # GPT-2 (get_decoder returns the LM head model itself)
+
+
+def _mid_module(layer: torch.nn.Module) -> torch.nn.Module | None:
+    """The module whose input is the residual stream after the attention residual add.
+
+    Llama, Qwen, Mistral, GPT-NeoX (sequential): post_attention_layernorm. Gemma-3 and OLMo-2/3 have a
+    post_attention_layernorm too, but on the attention *output*: Gemma-3's MLP input norm is
+    pre_feedforward_layernorm, OLMo's MLP reads the residual directly. GPT-2: ln_2. GPT-NeoX with a
+    parallel residual has no such state: None."""
+    if getattr(layer, "use_parallel_residual", False):
+        return None
+    if hasattr(layer, "pre_feedforward_layernorm"):
+        return layer.pre_feedforward_layernorm
+    if hasattr(layer, "post_feedforward_layernorm"):
+        return layer.mlp
+    if hasattr(layer, "ln_2"):
+        return layer.ln_2
+    return layer.post_attention_layernorm
 
 
 def _relevance(x: torch.Tensor) -> np.ndarray:
@@ -160,7 +245,7 @@ def _run(model, input_ids, position, wrong, correct):
     hooks = []
 
     def capture_mid(i):
-        # post_attention_layernorm's input is `residual + attn_out`, the tensor that is also the MLP
+        # The MLP input norm's input is `residual + attn_out`, the tensor that is also the MLP
         # residual: its .grad is the total gradient of that residual-stream state.
         def hook(_module, args):
             args[0].retain_grad()
@@ -175,7 +260,9 @@ def _run(model, input_ids, position, wrong, correct):
         return hook
 
     for i, layer in enumerate(layers):
-        hooks.append(layer.post_attention_layernorm.register_forward_pre_hook(capture_mid(i)))
+        mid = _mid_module(layer)
+        if mid is not None:
+            hooks.append(mid.register_forward_pre_hook(capture_mid(i)))
         hooks.append(layer.register_forward_hook(capture_out(i)))
     try:
         with torch.enable_grad():
@@ -193,13 +280,13 @@ def _run(model, input_ids, position, wrong, correct):
         "logit_correct": np.float64(logits[correct].item()),
         "token_relevance": token,
         "embedding_relevance": token.copy(),
-        "mid_relevance": np.stack([_relevance(m) for m in mids]),
+        "mid_relevance": None if mids[0] is None else np.stack([_relevance(m) for m in mids]),
         "layer_relevance": np.stack([_relevance(o) for o in outs]),
     }
 
 
 def contrastive_relevance(model: torch.nn.Module, input_ids: list[int], position: int, wrong: int,
-                          correct: int, rule: str, exclude: tuple[str, ...] = ()) -> dict:
+                          correct: int, rule: str, exclude: tuple[str, ...] = (), composed: bool = False) -> dict:
     """Contrastive relevance of Δℓ = logit[wrong] − logit[correct] at `position` under `rule`.
 
     Returns numpy arrays (float64 copies of fp32 results):
@@ -208,6 +295,8 @@ def contrastive_relevance(model: torch.nn.Module, input_ids: list[int], position
       mid_relevance [L, T]: residual stream after each layer's attention residual add;
       layer_relevance [L, T]: residual stream after each decoder layer (after the MLP residual add).
     `exclude` (LXT rules only, for tests): parts of LXT's patch map to leave out, see lxt_patched.
+    `composed`: allow composed_maps (Mistral, OLMo-2/3, GPT-NeoX), which LXT 2.1 does not ship.
+    mid_relevance is None for GPT-NeoX with a parallel residual (no such state).
     """
     if rule not in RULES:
         raise ValueError(f"rule must be one of {RULES}, not {rule!r}")
@@ -220,11 +309,11 @@ def contrastive_relevance(model: torch.nn.Module, input_ids: list[int], position
     if not 0 <= position < len(input_ids) and not -len(input_ids) <= position < 0:
         raise IndexError(f"position {position} outside the {len(input_ids)} input tokens")
     freeze(model)
-    if is_patched(model):
+    if is_patched(model, composed):
         raise RuntimeError("model family is LXT-patched outside lrp_reference; unpatch it first")
     if rule == "grad-x-input":
         if exclude:
             raise ValueError("exclude only applies to LXT rules")
         return _run(model, input_ids, position, wrong, correct)
-    with lxt_patched(model, rule, exclude):
+    with lxt_patched(model, rule, exclude, composed):
         return _run(model, input_ids, position, wrong, correct)
