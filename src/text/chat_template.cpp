@@ -34,6 +34,58 @@ constexpr std::string_view kLlama3 =
     "{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\n\n' }}"
     "{% endif %}";
 
+// Gemma 3's template (google/gemma-3-*-it tokenizer_config.json). "@@SEP@@"
+// stands for what follows the system message: "\n\n" as published, "\n" in
+// some GGUF conversions.
+constexpr std::string_view kGemma3 = R"({{ bos_token }}
+{%- if messages[0]['role'] == 'system' -%}
+    {%- if messages[0]['content'] is string -%}
+        {%- set first_user_prefix = messages[0]['content'] + '@@SEP@@' -%}
+    {%- else -%}
+        {%- set first_user_prefix = messages[0]['content'][0]['text'] + '@@SEP@@' -%}
+    {%- endif -%}
+    {%- set loop_messages = messages[1:] -%}
+{%- else -%}
+    {%- set first_user_prefix = "" -%}
+    {%- set loop_messages = messages -%}
+{%- endif -%}
+{%- for message in loop_messages -%}
+    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}
+        {{ raise_exception("Conversation roles must alternate user/assistant/user/assistant/...") }}
+    {%- endif -%}
+    {%- if (message['role'] == 'assistant') -%}
+        {%- set role = "model" -%}
+    {%- else -%}
+        {%- set role = message['role'] -%}
+    {%- endif -%}
+    {{ '<start_of_turn>' + role + '\n' + (first_user_prefix if loop.first else "") }}
+    {%- if message['content'] is string -%}
+        {{ message['content'] | trim }}
+    {%- elif message['content'] is iterable -%}
+        {%- for item in message['content'] -%}
+            {%- if item['type'] == 'image' -%}
+                {{ '<start_of_image>' }}
+            {%- elif item['type'] == 'text' -%}
+                {{ item['text'] | trim }}
+            {%- endif -%}
+        {%- endfor -%}
+    {%- else -%}
+        {{ raise_exception("Invalid content type") }}
+    {%- endif -%}
+    {{ '<end_of_turn>\n' }}
+{%- endfor -%}
+{%- if add_generation_prompt -%}
+    {{'<start_of_turn>model\n'}}
+{%- endif -%}
+)";
+
+std::string replace_marker(std::string_view s, std::string_view marker, std::string_view with) {
+  std::string out(s);
+  for (std::size_t at; (at = out.find(marker)) != std::string::npos;)
+    out.replace(at, marker.size(), with);
+  return out;
+}
+
 std::string normalize_newlines(std::string_view s) {
   std::string out;
   out.reserve(s.size());
@@ -154,19 +206,13 @@ std::string canonical_tag(std::string_view body) {
   return out;
 }
 
-bool is_py_space(char32_t c) {
-  return (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x20) || c == 0x85 || c == 0xA0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200A) || c == 0x2028 || c == 0x2029 || c == 0x202F ||
-         c == 0x205F || c == 0x3000;
-}
-
 // Python's str.strip() (Jinja's `trim` filter) on valid UTF-8.
 std::string py_strip(std::string_view s) {
   std::size_t begin = 0, end = s.size();
   while (begin < end) {
     char32_t cp = 0;
     const std::size_t n = detail::utf8_decode(s, begin, cp);
-    if (!is_py_space(cp)) break;
+    if (!detail::is_python_space(cp)) break;
     begin += n;
   }
   while (end > begin) {
@@ -175,7 +221,7 @@ std::string py_strip(std::string_view s) {
       --k;
     char32_t cp = 0;
     detail::utf8_decode(s, k, cp);
-    if (!is_py_space(cp)) break;
+    if (!detail::is_python_space(cp)) break;
     end = k;
   }
   return std::string(s.substr(begin, end - begin));
@@ -285,6 +331,15 @@ ChatTemplate ChatTemplate::recognise(std::string_view source, const Where& where
     t.name_ = "llama3";
     return t;
   }
+  for (std::string_view sep : {"\n\n", "\n"}) {
+    // The separator sits in a Jinja string literal: written escaped there.
+    if (canon ==
+        canonical_jinja(replace_marker(kGemma3, "@@SEP@@", sep == "\n" ? "\\n" : "\\n\\n"))) {
+      t.name_ = "gemma3";
+      t.system_separator_ = std::string(sep);
+      return t;
+    }
+  }
   {
     const std::string ref = canonical_jinja(kChatMlDefaultSystem);
     const std::string marker = "@@SYSTEM@@";
@@ -320,13 +375,14 @@ ChatTemplate ChatTemplate::recognise(std::string_view source, const Where& where
     if (c == '\n') c = ' ';
   throw Error(where,
               "unsupported chat template (clrp recognises ChatML, ChatML with a default "
-              "system message as in SmolLM2, and Llama-3's template); it begins: " +
+              "system message as in SmolLM2, Llama-3's and Gemma-3's templates); it begins: " +
                   excerpt + (source.size() > 160 ? "..." : ""));
 }
 
 std::string ChatTemplate::render(std::span<const ChatMessage> messages,
                                  bool add_generation_prompt) const {
   std::string out;
+  if (name_ == "gemma3") return render_gemma3(messages, add_generation_prompt);
   if (name_ == "llama3") {
     for (std::size_t k = 0; k < messages.size(); ++k) {
       if (k == 0) out += bos_token_;
@@ -342,6 +398,32 @@ std::string ChatTemplate::render(std::span<const ChatMessage> messages,
     out += "<|im_start|>" + messages[k].role + "\n" + messages[k].content + "<|im_end|>\n";
   }
   if (add_generation_prompt) out += "<|im_start|>assistant\n";
+  return out;
+}
+
+std::string ChatTemplate::render_gemma3(std::span<const ChatMessage> messages,
+                                        bool add_generation_prompt) const {
+  if (messages.empty()) throw Error(Where{}, "Gemma's chat template needs at least one message");
+  std::string out = bos_token_;
+  std::string first_user_prefix;
+  std::size_t first = 0;
+  if (messages[0].role == "system") {
+    first_user_prefix = messages[0].content + system_separator_;
+    first = 1;
+  }
+  for (std::size_t k = first; k < messages.size(); ++k) {
+    const std::size_t index0 = k - first;
+    // The template's raise_exception: user at even positions, anything else at odd ones.
+    if ((messages[k].role == "user") != (index0 % 2 == 0))
+      throw Error(Where{},
+                  "Conversation roles must alternate user/assistant/user/assistant/... "
+                  "(Gemma's chat template)");
+    const std::string& role =
+        messages[k].role == "assistant" ? std::string("model") : messages[k].role;
+    out += "<start_of_turn>" + role + "\n" + (index0 == 0 ? first_user_prefix : std::string()) +
+           py_strip(messages[k].content) + "<end_of_turn>\n";
+  }
+  if (add_generation_prompt) out += "<start_of_turn>model\n";
   return out;
 }
 

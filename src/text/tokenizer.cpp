@@ -1,5 +1,6 @@
 // The tokenizer pipeline, step for step as Hugging Face `tokenizers` 0.22 runs
-// it: added vocabulary -> normalizer -> pre-tokenizers -> BPE -> post-processor.
+// it: added vocabulary -> normalizer -> pre-tokenizers -> model (BPE or
+// Unigram) -> post-processor; and the decoders back.
 #include "clrp/text/tokenizer.hpp"
 
 #include <utf8proc.h>
@@ -16,11 +17,14 @@
 
 #include "clrp/util/error.hpp"
 #include "tokenizer_spec.hpp"
+#include "unigram.hpp"
 
 namespace clrp::text {
 
 using detail::AddedTokenSpec;
 using detail::DecoderStep;
+using detail::NormalizerStep;
+using detail::PrependScheme;
 using detail::PreTokenizerStep;
 using detail::SplitBehavior;
 
@@ -32,6 +36,9 @@ namespace {
 struct Piece {
   std::string text;
   std::int32_t token = -1;  // >= 0: already an added token, left alone by later steps
+  // Starts where the input text starts (tokenizers' offsets_original().0 == 0),
+  // which Metaspace's prepend_scheme "first" asks.
+  bool at_origin = false;
 };
 
 using Ranges = std::vector<std::pair<std::pair<std::size_t, std::size_t>, bool>>;  // (range, flag)
@@ -215,11 +222,27 @@ Ranges numeric_matches(std::string_view s) {
   return out;
 }
 
-void append_split(std::vector<Piece>& out, std::string_view s, const Ranges& ranges) {
+void append_split(std::vector<Piece>& out, std::string_view s, const Ranges& ranges,
+                  bool at_origin) {
   for (const auto& [range, remove] : ranges) {
     if (remove || range.second <= range.first) continue;  // empty pieces are dropped
-    out.push_back({std::string(s.substr(range.first, range.second - range.first)), -1});
+    out.push_back({std::string(s.substr(range.first, range.second - range.first)), -1,
+                   at_origin && range.first == 0});
   }
+}
+
+// Every occurrence of `pattern` (non-empty) in `s` replaced by `content`.
+std::string replace_all(std::string_view s, std::string_view pattern, std::string_view content) {
+  std::string r;
+  r.reserve(s.size());
+  std::size_t pos = 0;
+  for (std::size_t hit; (hit = s.find(pattern, pos)) != std::string_view::npos;
+       pos = hit + pattern.size()) {
+    r.append(s, pos, hit - pos);
+    r += content;
+  }
+  r.append(s, pos, std::string_view::npos);
+  return r;
 }
 
 // ---------------------------------------------------------------------------
@@ -260,6 +283,7 @@ struct Tokenizer::Impl {
   std::optional<std::int32_t> unk;
   std::array<std::int32_t, 256> byte_fallback_ids{};
   bool byte_fallback_ok = false;
+  std::unique_ptr<detail::UnigramModel> unigram;  // for a Unigram model
 
   // Added vocabulary.
   detail::TokenMap added_map;                                    // content -> id
@@ -289,14 +313,12 @@ struct Tokenizer::Impl {
   }
 
   void split_added(std::vector<Piece>& pieces, const LiteralMatcher& matcher) const;
-  void find_added(std::string_view sentence, const LiteralMatcher& matcher,
+  void find_added(std::string_view sentence, bool at_origin, const LiteralMatcher& matcher,
                   std::vector<Piece>& out) const;
-  void normalize(std::string& text) const {
-    for (auto form : spec.normalizers)
-      text = detail::normalize(text, form);
-  }
+  void normalize(std::string& text) const;
   void pre_tokenize(std::vector<Piece>& pieces) const;
   void bpe(std::string_view word, std::vector<std::int32_t>& out) const;
+  void model_encode(std::string_view word, std::vector<std::int32_t>& out) const;
   void merge_word(std::string_view word, std::vector<std::int32_t>& out) const;
   std::vector<std::string> run_decoders(std::vector<std::string> tokens) const;
 };
@@ -304,17 +326,24 @@ struct Tokenizer::Impl {
 Tokenizer::Impl::Impl(detail::TokenizerSpec s) : spec(std::move(s)) {
   const Where where{spec.origin, "", std::nullopt};
   auto& model = spec.model;
-  // Id -> token of the model vocabulary.
-  std::int64_t max_id = -1;
-  for (const auto& [token, id] : model.vocab)
-    max_id = std::max<std::int64_t>(max_id, id);
-  id_to_vocab.resize(static_cast<std::size_t>(max_id + 1));
-  has_vocab_id.assign(static_cast<std::size_t>(max_id + 1), false);
-  for (const auto& [token, id] : model.vocab) {
-    id_to_vocab[id] = token;
-    has_vocab_id[id] = true;
+  const bool is_unigram = model.kind == detail::BpeSpec::Kind::Unigram;
+  // Id -> token of the model vocabulary (Unigram: every piece, duplicates too).
+  if (is_unigram) {
+    for (const auto& [piece, score] : model.pieces)
+      id_to_vocab.push_back(piece);
+    has_vocab_id.assign(id_to_vocab.size(), true);
+  } else {
+    std::int64_t max_id = -1;
+    for (const auto& [token, id] : model.vocab)
+      max_id = std::max<std::int64_t>(max_id, id);
+    id_to_vocab.resize(static_cast<std::size_t>(max_id + 1));
+    has_vocab_id.assign(static_cast<std::size_t>(max_id + 1), false);
+    for (const auto& [token, id] : model.vocab) {
+      id_to_vocab[id] = token;
+      has_vocab_id[id] = true;
+    }
   }
-  vocab_size = max_id + 1;
+  vocab_size = static_cast<std::int64_t>(id_to_vocab.size());
 
   // Merges: (left id, right id) -> (rank, merged id). A later duplicate wins, as in tokenizers.
   const std::size_t prefix_len =
@@ -350,15 +379,23 @@ Tokenizer::Impl::Impl(detail::TokenizerSpec s) : spec(std::move(s)) {
   }
   if (model.byte_fallback) {
     byte_fallback_ok = true;
-    static const char* hex = "0123456789ABCDEF";
+    int found = 0;
     for (int b = 0; b < 256; ++b) {
-      std::string name = "<0x";
-      name += hex[b >> 4];
-      name += hex[b & 15];
-      name += '>';
-      auto it = model.vocab.find(name);
+      auto it = model.vocab.find(detail::byte_token(static_cast<unsigned char>(b)));
       byte_fallback_ids[static_cast<std::size_t>(b)] = it == model.vocab.end() ? -1 : it->second;
+      found += it != model.vocab.end();
     }
+    // tokenizers would quietly fall back to the unknown token for every
+    // byte; a file that asks for byte fallback without byte tokens is broken.
+    if (found == 0)
+      throw Error(Where{spec.origin, spec.kind == "gguf" ? "tokenizer.ggml.tokens" : "model.vocab",
+                        std::nullopt},
+                  "byte_fallback is on, but the vocabulary has none of the byte tokens "
+                  "<0x00>..<0xFF>");
+  }
+  if (is_unigram) {
+    unk = model.unigram_unk_id;
+    unigram = std::make_unique<detail::UnigramModel>(model);
   }
 
   // Added vocabulary, as AddedVocabulary::add_tokens assigns ids.
@@ -369,7 +406,8 @@ Tokenizer::Impl::Impl(detail::TokenizerSpec s) : spec(std::move(s)) {
       special_set.insert(t.content);
     }
   }
-  const auto model_size = static_cast<std::int64_t>(model.vocab.size());
+  const auto model_size =
+      static_cast<std::int64_t>(is_unigram ? model.pieces.size() : model.vocab.size());
   std::int64_t max_added = -1;  // largest id in added_map (its ids never change)
   for (const auto& t : spec.added_tokens) {
     if (t.content.empty()) continue;
@@ -427,15 +465,15 @@ Tokenizer::Impl::Impl(detail::TokenizerSpec s) : spec(std::move(s)) {
 }
 
 // AddedVocabulary::find_matches.
-void Tokenizer::Impl::find_added(std::string_view sentence, const LiteralMatcher& matcher,
-                                 std::vector<Piece>& out) const {
+void Tokenizer::Impl::find_added(std::string_view sentence, bool at_origin,
+                                 const LiteralMatcher& matcher, std::vector<Piece>& out) const {
   if (sentence.empty()) return;  // an empty piece is dropped anyway
   std::size_t start_offset = 0;
   std::size_t search_from = 0;
   std::size_t mstart = 0, mend = 0;
   std::int32_t id = -1;
   auto emit = [&](std::size_t a, std::size_t b, std::int32_t token) {
-    if (b > a) out.push_back({std::string(sentence.substr(a, b - a)), token});
+    if (b > a) out.push_back({std::string(sentence.substr(a, b - a)), token, at_origin && a == 0});
   };
   while (matcher.find(sentence, search_from, mstart, mend, id)) {
     search_from = mend;  // the matcher's own iteration is non-overlapping
@@ -477,7 +515,7 @@ void Tokenizer::Impl::find_added(std::string_view sentence, const LiteralMatcher
     // tokenizers would emit overlapping pieces after an rstrip that ran into
     // the next match; the start is clamped instead so no byte is duplicated.
     start = std::max(start, start_offset);
-    if (stop > start) out.push_back({std::string(sentence.substr(start, stop - start)), id});
+    if (stop > start) out.push_back({std::string(sentence.substr(start, stop - start)), id, false});
     start_offset = std::max(stop, start_offset);
   }
   emit(start_offset, sentence.size(), -1);
@@ -491,9 +529,39 @@ void Tokenizer::Impl::split_added(std::vector<Piece>& pieces, const LiteralMatch
     if (p.token >= 0)
       out.push_back(std::move(p));
     else
-      find_added(p.text, matcher, out);
+      find_added(p.text, p.at_origin, matcher, out);
   }
   pieces = std::move(out);
+}
+
+void Tokenizer::Impl::normalize(std::string& text) const {
+  for (const auto& step : spec.normalizers) {
+    switch (step.kind) {
+      case NormalizerStep::Kind::Unicode:
+        text = detail::normalize(text, step.form);
+        break;
+      case NormalizerStep::Kind::Replace:
+        if (!step.regex) {
+          text = replace_all(text, step.literal, step.content);
+        } else {
+          std::vector<std::pair<std::size_t, std::size_t>> hits;
+          step.regex->find_all(text, hits);
+          std::string r;
+          std::size_t pos = 0;
+          for (auto [a, b] : hits) {
+            r.append(text, pos, a - pos);
+            r += step.content;
+            pos = b;
+          }
+          r.append(text, pos, std::string::npos);
+          text = std::move(r);
+        }
+        break;
+      case NormalizerStep::Kind::Prepend:
+        if (!text.empty()) text.insert(0, step.content);
+        break;
+    }
+  }
 }
 
 void Tokenizer::Impl::pre_tokenize(std::vector<Piece>& pieces) const {
@@ -512,14 +580,15 @@ void Tokenizer::Impl::pre_tokenize(std::vector<Piece>& pieces) const {
           if (step.invert)
             for (auto& r : m)
               r.second = !r.second;
-          append_split(out, p.text, apply_behavior(std::move(m), step.behavior));
+          append_split(out, p.text, apply_behavior(std::move(m), step.behavior), p.at_origin);
           break;
         }
         case PreTokenizerStep::Kind::Digits: {
           append_split(out, p.text,
                        apply_behavior(numeric_matches(p.text), step.individual_digits
                                                                    ? SplitBehavior::Isolated
-                                                                   : SplitBehavior::Contiguous));
+                                                                   : SplitBehavior::Contiguous),
+                       p.at_origin);
           break;
         }
         case PreTokenizerStep::Kind::ByteLevel: {
@@ -528,9 +597,25 @@ void Tokenizer::Impl::pre_tokenize(std::vector<Piece>& pieces) const {
           if (step.regex)
             append_split(out, p.text,
                          apply_behavior(regex_matches(*step.regex, p.text, scratch),
-                                        SplitBehavior::Isolated));
+                                        SplitBehavior::Isolated),
+                         p.at_origin);
           else if (!p.text.empty())
             out.push_back(std::move(p));
+          break;
+        }
+        case PreTokenizerStep::Kind::Metaspace: {
+          std::string t = replace_all(p.text, " ", step.replacement);
+          const bool prepend = step.prepend_scheme == PrependScheme::Always ||
+                               (step.prepend_scheme == PrependScheme::First && p.at_origin);
+          if (prepend && t.compare(0, step.replacement.size(), step.replacement) != 0)
+            t.insert(0, step.replacement);
+          if (step.regex)  // split: each replacement starts a new piece
+            append_split(out, t,
+                         apply_behavior(regex_matches(*step.regex, t, scratch),
+                                        SplitBehavior::MergedWithNext),
+                         p.at_origin);
+          else if (!t.empty())
+            out.push_back({std::move(t), -1, p.at_origin});
           break;
         }
       }
@@ -646,9 +731,20 @@ void Tokenizer::Impl::merge_word(std::string_view w, std::vector<std::int32_t>& 
     if (sym.len != 0) out.push_back(sym.c);
 }
 
+void Tokenizer::Impl::model_encode(std::string_view word, std::vector<std::int32_t>& out) const {
+  if (!unigram) {
+    merge_word(word, out);
+    return;
+  }
+  if (!unigram->encode(word, out))
+    throw Error(Where{spec.origin, spec.unk_field, std::nullopt},
+                "the text holds a character the vocabulary lacks, and the model has no unknown "
+                "token to stand for it");
+}
+
 void Tokenizer::Impl::bpe(std::string_view word, std::vector<std::int32_t>& out) const {
   if (word.empty()) return;
-  if (spec.model.ignore_merges) {
+  if (spec.model.ignore_merges && !unigram) {
     if (auto it = spec.model.vocab.find(word); it != spec.model.vocab.end()) {
       out.push_back(it->second);
       return;
@@ -663,7 +759,7 @@ void Tokenizer::Impl::bpe(std::string_view word, std::vector<std::int32_t>& out)
     }
   }
   std::vector<std::int32_t> ids;
-  merge_word(word, ids);
+  model_encode(word, ids);
   out.insert(out.end(), ids.begin(), ids.end());
   if (cacheable) {
     std::lock_guard<std::mutex> lock(cache_mutex);
@@ -749,6 +845,14 @@ std::vector<std::string> Tokenizer::Impl::run_decoders(std::vector<std::string> 
         }
         break;
       }
+      case DecoderStep::Kind::Metaspace: {
+        // The first token loses every replacement character (tokenizers'
+        // Metaspace::decode_chain), unless nothing was prepended.
+        for (std::size_t k = 0; k < tokens.size(); ++k)
+          tokens[k] = replace_all(tokens[k], step.content,
+                                  k == 0 && step.prepend_scheme != PrependScheme::Never ? "" : " ");
+        break;
+      }
       case DecoderStep::Kind::Strip: {
         for (auto& t : tokens) {
           std::size_t begin = 0, end = t.size();
@@ -772,6 +876,11 @@ std::vector<std::string> Tokenizer::Impl::run_decoders(std::vector<std::string> 
 
 // ---------------------------------------------------------------------------
 
+std::string detail::byte_token(unsigned char b) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  return std::string{'<', '0', 'x', kHex[b >> 4], kHex[b & 15], '>'};
+}
+
 Tokenizer::Tokenizer(detail::TokenizerSpec spec) : impl_(std::make_unique<Impl>(std::move(spec))) {}
 Tokenizer::~Tokenizer() = default;
 
@@ -785,7 +894,7 @@ std::vector<std::int32_t> Tokenizer::encode(std::string_view text, bool add_spec
     throw Error(Where{"", "text", *bad}, "input text is not valid UTF-8");
   const Impl& m = *impl_;
   std::vector<Piece> pieces;
-  if (!text.empty()) pieces.push_back({std::string(text), -1});
+  if (!text.empty()) pieces.push_back({std::string(text), -1, true});
   // 1. added tokens that match the raw text; 2. normalise the rest; 3. added
   // tokens that match normalised text.
   m.split_added(pieces, m.raw_matcher);

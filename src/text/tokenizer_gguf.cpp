@@ -1,4 +1,6 @@
-// GGUF metadata -> TokenizerSpec, and load_tokenizer() for model paths.
+// GGUF metadata of a byte-level BPE ("gpt2") tokenizer -> TokenizerSpec, and
+// load_tokenizer() for model paths. SentencePiece ("llama") GGUF tokenizers
+// are read in tokenizer_gguf_spm.cpp.
 #include <algorithm>
 #include <filesystem>
 #include <limits>
@@ -8,6 +10,7 @@
 #include "clrp/io/json.hpp"
 #include "clrp/text/tokenizer.hpp"
 #include "clrp/util/error.hpp"
+#include "tokenizer_gguf_fields.hpp"
 #include "tokenizer_spec.hpp"
 
 namespace clrp::text {
@@ -71,14 +74,14 @@ bool apply_pre_type(const std::string& pre, TokenizerSpec& spec, const std::stri
     return true;
   }
   if (one_of(pre, {"qwen2", "deepseek-r1-qwen"})) {
-    spec.normalizers.push_back(detail::NormalForm::NFC);
+    spec.normalizers.push_back({});  // NFC
     steps.push_back(split(kQwen2Pattern));
     steps.push_back(byte_level(false));
     return false;
   }
   if (one_of(pre, {"olmo", "mpt"})) {
     // GPT-NeoX-20B's tokenizer.json (OLMo 1, MPT): NFC, then GPT-2 byte level.
-    spec.normalizers.push_back(detail::NormalForm::NFC);
+    spec.normalizers.push_back({});  // NFC
     steps.push_back(byte_level(true));
     return false;
   }
@@ -90,24 +93,6 @@ bool apply_pre_type(const std::string& pre, TokenizerSpec& spec, const std::stri
   }
   throw Error(Where{origin, "tokenizer.ggml.pre", std::nullopt},
               "unknown pre-tokenizer '" + pre + "' (supported: " + kSupportedPre + ")");
-}
-
-std::optional<std::int32_t> optional_id(const io::GgufFile& g, const std::string& key,
-                                        std::size_t n_tokens) {
-  const auto v = g.get_int_opt(key);
-  if (!v) return std::nullopt;
-  if (*v < 0 || static_cast<std::uint64_t>(*v) >= n_tokens) {
-    // llama.cpp writes -1 / UINT32_MAX style sentinels for "none".
-    if (*v == -1 || *v == std::numeric_limits<std::uint32_t>::max()) return std::nullopt;
-    throw Error(Where{g.path(), key, std::nullopt}, "token id " + std::to_string(*v) +
-                                                        " is outside the vocabulary of " +
-                                                        std::to_string(n_tokens) + " tokens");
-  }
-  return static_cast<std::int32_t>(*v);
-}
-
-bool optional_bool(const io::GgufFile& g, const std::string& key, bool fallback) {
-  return g.has(key) ? g.get_bool(key) : fallback;
 }
 
 // bos/eos/pad of a Hugging Face model directory: tokenizer_config.json's token
@@ -156,10 +141,12 @@ void apply_model_dir_specials(Tokenizer& tok, const fs::path& dir) {
 std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const io::GgufFile& g) {
   const std::string& origin = g.path();
   const std::string model = g.get_string("tokenizer.ggml.model");
+  if (model == "llama") return std::make_unique<Tokenizer>(detail::spm_spec_from_gguf(g));
   if (model != "gpt2")
     throw Error(Where{origin, "tokenizer.ggml.model", std::nullopt},
                 "tokenizer model '" + model +
-                    "' is not supported: clrp reads byte-level BPE ('gpt2') GGUF tokenizers");
+                    "' is not supported: clrp reads byte-level BPE ('gpt2') and SentencePiece "
+                    "('llama') GGUF tokenizers");
   TokenizerSpec spec;
   spec.origin = origin;
   spec.kind = "gguf";
@@ -208,27 +195,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const io::GgufFile& g) {
                 "unknown");
   const bool add_bos_default = apply_pre_type(pre, spec, origin);
 
-  spec.bos_id = optional_id(g, "tokenizer.ggml.bos_token_id", tokens.size());
-  spec.eos_id = optional_id(g, "tokenizer.ggml.eos_token_id", tokens.size());
-  spec.pad_id = optional_id(g, "tokenizer.ggml.padding_token_id", tokens.size());
-  spec.unk_id = optional_id(g, "tokenizer.ggml.unknown_token_id", tokens.size());
-  const bool add_bos = optional_bool(g, "tokenizer.ggml.add_bos_token", add_bos_default);
-  const bool add_eos = optional_bool(g, "tokenizer.ggml.add_eos_token", false);
-  detail::PostTemplate post;
-  if (add_bos) {
-    if (!spec.bos_id)
-      throw Error(Where{origin, "tokenizer.ggml.bos_token_id", std::nullopt},
-                  "missing, but tokenizer.ggml.add_bos_token asks for it");
-    post.items.emplace_back(std::vector<std::int32_t>{*spec.bos_id});
-  }
-  post.items.emplace_back(std::nullopt);
-  if (add_eos) {
-    if (!spec.eos_id)
-      throw Error(Where{origin, "tokenizer.ggml.eos_token_id", std::nullopt},
-                  "missing, but tokenizer.ggml.add_eos_token asks for it");
-    post.items.emplace_back(std::vector<std::int32_t>{*spec.eos_id});
-  }
-  if (add_bos || add_eos) spec.post_processors.push_back(std::move(post));
+  detail::read_gguf_specials(g, tokens.size(), add_bos_default, spec);
   spec.has_decoder = true;
   spec.decoders.push_back({detail::DecoderStep::Kind::ByteLevel, "", "", 0, 0});
   return std::make_unique<Tokenizer>(std::move(spec));

@@ -119,6 +119,33 @@ class Reader {
   std::string origin_;
 };
 
+void read_unigram(const Reader& r, const json& model, BpeSpec& spec) {
+  spec.kind = BpeSpec::Kind::Unigram;
+  spec.byte_fallback = r.boolean(model, "model", "byte_fallback", false);
+  const json& vocab = r.array(r.require(model, "model", "vocab"), "model.vocab");
+  if (vocab.empty()) r.fail("model.vocab", "the vocabulary is empty");
+  if (vocab.size() > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+    r.fail("model.vocab", "too many pieces");
+  spec.pieces.reserve(vocab.size());
+  spec.vocab.reserve(vocab.size());
+  for (std::size_t k = 0; k < vocab.size(); ++k) {
+    const std::string field = json_path("model.vocab", k);
+    const json& entry = vocab[k];
+    if (!entry.is_array() || entry.size() != 2)
+      r.fail(field, "expected [piece, score], found " + Reader::kind(entry));
+    std::string piece = r.string(entry[0], json_path(field, std::size_t{0}));
+    if (!entry[1].is_number())
+      r.fail(json_path(field, std::size_t{1}), "expected a score, found " + Reader::kind(entry[1]));
+    const double score = entry[1].get<double>();
+    if (!std::isfinite(score)) r.fail(json_path(field, std::size_t{1}), "score is not finite");
+    spec.vocab[piece] = static_cast<std::int32_t>(k);  // a later duplicate wins
+    spec.pieces.emplace_back(std::move(piece), score);
+  }
+  if (const json* v = r.find(model, "unk_id"))
+    spec.unigram_unk_id = static_cast<std::int32_t>(
+        r.integer(*v, "model.unk_id", 0, static_cast<std::int64_t>(vocab.size()) - 1));
+}
+
 void read_model(const Reader& r, const json& model, BpeSpec& bpe) {
   const std::string path = "model";
   std::string type;
@@ -127,11 +154,15 @@ void read_model(const Reader& r, const json& model, BpeSpec& bpe) {
   } else if (model.is_object() && model.contains("merges")) {
     type = "BPE";  // tokenizers infers the model from its fields
   } else {
-    r.fail(path, "expected an object with \"type\": \"BPE\"");
+    r.fail(path, "expected an object with \"type\": \"BPE\" or \"Unigram\"");
+  }
+  if (type == "Unigram") {
+    read_unigram(r, model, bpe);
+    return;
   }
   if (type != "BPE")
     r.fail(json_path(path, "type"),
-           "unsupported model type '" + type + "' (clrp reads byte-level BPE tokenizers)");
+           "unsupported model type '" + type + "' (clrp reads BPE and Unigram tokenizers)");
 
   if (const json* d = r.find(model, "dropout")) {
     if (!d->is_number()) r.fail("model.dropout", "expected a number or null");
@@ -213,27 +244,99 @@ void read_added_tokens(const Reader& r, const json& list, std::vector<AddedToken
   }
 }
 
+// A Replace normalizer's or Split pre-tokenizer's {"String": ...} / {"Regex": ...}.
+struct Pattern {
+  std::string literal;
+  std::shared_ptr<const Regex> regex;
+};
+
+Pattern read_pattern(const Reader& r, const json& object, const std::string& path) {
+  const std::string pattern_path = json_path(path, "pattern");
+  const json& pattern = r.require(object, path, "pattern");
+  if (!pattern.is_object() || pattern.size() != 1)
+    r.fail(pattern_path, "expected {\"Regex\": ...} or {\"String\": ...}");
+  Pattern out;
+  if (pattern.contains("Regex")) {
+    const std::string f = json_path(pattern_path, "Regex");
+    out.regex = r.regex(r.string(pattern["Regex"], f), false, f);
+  } else if (pattern.contains("String")) {
+    const std::string f = json_path(pattern_path, "String");
+    out.literal = r.string(pattern["String"], f);
+    out.regex = r.regex(out.literal, true, f);
+  } else {
+    r.fail(pattern_path, "expected {\"Regex\": ...} or {\"String\": ...}");
+  }
+  return out;
+}
+
 void read_normalizer(const Reader& r, const json& n, const std::string& path,
-                     std::vector<NormalForm>& out, int depth = 0) {
+                     std::vector<NormalizerStep>& out, int depth = 0) {
   if (n.is_null()) return;
   if (depth > 16) r.fail(path, "normalizers nested too deeply");
   const std::string type = r.type_of(n, path);
-  if (type == "NFC") {
-    out.push_back(NormalForm::NFC);
-  } else if (type == "NFD") {
-    out.push_back(NormalForm::NFD);
-  } else if (type == "NFKC") {
-    out.push_back(NormalForm::NFKC);
-  } else if (type == "NFKD") {
-    out.push_back(NormalForm::NFKD);
+  NormalizerStep step;
+  if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
+    step.kind = NormalizerStep::Kind::Unicode;
+    step.form = type == "NFC"    ? NormalForm::NFC
+                : type == "NFD"  ? NormalForm::NFD
+                : type == "NFKC" ? NormalForm::NFKC
+                                 : NormalForm::NFKD;
+  } else if (type == "Replace") {
+    step.kind = NormalizerStep::Kind::Replace;
+    Pattern p = read_pattern(r, n, path);
+    if (p.regex && p.literal.empty() && !p.regex->pattern().empty()) {
+      step.regex = std::move(p.regex);
+    } else if (!p.literal.empty()) {
+      step.literal = std::move(p.literal);
+    } else {
+      // tokenizers would insert the content between every two characters.
+      r.fail(json_path(path, "pattern"), "an empty pattern is not supported");
+    }
+    step.content = r.string(r.require(n, path, "content"), json_path(path, "content"));
+  } else if (type == "Prepend") {
+    step.kind = NormalizerStep::Kind::Prepend;
+    step.content = r.string(r.require(n, path, "prepend"), json_path(path, "prepend"));
   } else if (type == "Sequence") {
     const std::string list_path = json_path(path, "normalizers");
     const json& list = r.array(r.require(n, path, "normalizers"), list_path);
     for (std::size_t k = 0; k < list.size(); ++k)
       read_normalizer(r, list[k], json_path(list_path, k), out, depth + 1);
+    return;
   } else {
-    r.fail(json_path(path, "type"),
-           "unsupported normalizer '" + type + "' (supported: NFC, NFD, NFKC, NFKD, Sequence)");
+    r.fail(json_path(path, "type"), "unsupported normalizer '" + type +
+                                        "' (supported: NFC, NFD, NFKC, NFKD, Replace, Prepend, "
+                                        "Sequence)");
+  }
+  out.push_back(std::move(step));
+}
+
+// Metaspace's replacement (exactly one character) and prepend_scheme, with
+// the older add_prefix_space field read as tokenizers reads it.
+void read_metaspace(const Reader& r, const json& m, const std::string& path,
+                    std::string& replacement, PrependScheme& scheme) {
+  const std::string rp = json_path(path, "replacement");
+  replacement = r.string(r.require(m, path, "replacement"), rp);
+  if (replacement.empty() || find_invalid_utf8(replacement) ||
+      utf8_length(static_cast<unsigned char>(replacement[0])) != replacement.size())
+    r.fail(rp, "expected exactly one character");
+  scheme = PrependScheme::Always;
+  if (const json* v = r.find(m, "prepend_scheme")) {
+    const std::string s = r.string(*v, json_path(path, "prepend_scheme"));
+    if (s == "always")
+      scheme = PrependScheme::Always;
+    else if (s == "first")
+      scheme = PrependScheme::First;
+    else if (s == "never")
+      scheme = PrependScheme::Never;
+    else
+      r.fail(json_path(path, "prepend_scheme"),
+             "unknown prepend scheme '" + s + "' (always, first, never)");
+  }
+  if (!r.boolean(m, path, "add_prefix_space", true)) {
+    if (scheme != PrependScheme::Never && r.find(m, "prepend_scheme"))
+      r.fail(json_path(path, "add_prefix_space"),
+             "add_prefix_space false does not match prepend_scheme");
+    scheme = PrependScheme::Never;
   }
 }
 
@@ -263,19 +366,7 @@ void read_pre_tokenizer(const Reader& r, const json& p, const std::string& path,
   }
   if (type == "Split") {
     step.kind = PreTokenizerStep::Kind::Split;
-    const std::string pattern_path = json_path(path, "pattern");
-    const json& pattern = r.require(p, path, "pattern");
-    if (!pattern.is_object() || pattern.size() != 1)
-      r.fail(pattern_path, "expected {\"Regex\": ...} or {\"String\": ...}");
-    if (pattern.contains("Regex")) {
-      const std::string f = json_path(pattern_path, "Regex");
-      step.regex = r.regex(r.string(pattern["Regex"], f), false, f);
-    } else if (pattern.contains("String")) {
-      const std::string f = json_path(pattern_path, "String");
-      step.regex = r.regex(r.string(pattern["String"], f), true, f);
-    } else {
-      r.fail(pattern_path, "expected {\"Regex\": ...} or {\"String\": ...}");
-    }
+    step.regex = read_pattern(r, p, path).regex;
     step.behavior = read_behavior(r, r.require(p, path, "behavior"), json_path(path, "behavior"));
     step.invert = r.boolean(p, path, "invert", false);
   } else if (type == "ByteLevel") {
@@ -285,9 +376,14 @@ void read_pre_tokenizer(const Reader& r, const json& p, const std::string& path,
   } else if (type == "Digits") {
     step.kind = PreTokenizerStep::Kind::Digits;
     step.individual_digits = r.boolean(p, path, "individual_digits", false);
+  } else if (type == "Metaspace") {
+    step.kind = PreTokenizerStep::Kind::Metaspace;
+    read_metaspace(r, p, path, step.replacement, step.prepend_scheme);
+    if (r.boolean(p, path, "split", true)) step.regex = r.regex(step.replacement, true, path);
   } else {
-    r.fail(json_path(path, "type"), "unsupported pre-tokenizer '" + type +
-                                        "' (supported: Sequence, Split, ByteLevel, Digits)");
+    r.fail(json_path(path, "type"),
+           "unsupported pre-tokenizer '" + type +
+               "' (supported: Sequence, Split, ByteLevel, Digits, Metaspace)");
   }
   out.push_back(std::move(step));
 }
@@ -420,10 +516,14 @@ void read_decoder(const Reader& r, const json& d, const std::string& path,
         r.integer(r.require(d, path, "start"), json_path(path, "start"), 0, 1 << 20));
     step.stop = static_cast<std::size_t>(
         r.integer(r.require(d, path, "stop"), json_path(path, "stop"), 0, 1 << 20));
+  } else if (type == "Metaspace") {
+    step.kind = DecoderStep::Kind::Metaspace;
+    read_metaspace(r, d, path, step.content, step.prepend_scheme);
   } else {
     r.fail(json_path(path, "type"),
            "unsupported decoder '" + type +
-               "' (supported: ByteLevel, ByteFallback, Fuse, Replace, Strip, Sequence)");
+               "' (supported: ByteLevel, ByteFallback, Fuse, Replace, Strip, Metaspace, "
+               "Sequence)");
   }
   out.push_back(std::move(step));
 }
@@ -443,6 +543,7 @@ TokenizerSpec parse_tokenizer_json(std::string_view json_text, const std::string
     if (version != "1.0") r.fail("version", "unknown tokenizer.json version '" + version + "'");
   }
   read_model(r, r.require(root, "", "model"), spec.model);
+  if (spec.model.kind == BpeSpec::Kind::Unigram) spec.unk_field = "model.unk_id";
   if (const json* v = r.find(root, "added_tokens")) read_added_tokens(r, *v, spec.added_tokens);
   if (const json* v = r.find(root, "normalizer"))
     read_normalizer(r, *v, "normalizer", spec.normalizers);

@@ -49,6 +49,9 @@ void append_utf8(std::string& out, char32_t cp);
 /// ill-formed subpart becomes one U+FFFD.
 std::string utf8_lossy(std::string_view bytes);
 
+/// Python's str.isspace() for one code point (what str.strip() removes).
+bool is_python_space(char32_t cp);
+
 /// Unicode general category N (Nd, Nl, No): Rust's char::is_numeric.
 bool is_numeric(char32_t cp);
 

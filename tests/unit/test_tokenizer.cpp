@@ -1,12 +1,15 @@
-// Tokenizer: a small hand-written tokenizer.json (expected ids from Hugging
-// Face `tokenizers` 0.22.1), malformed files refused with clrp::Error naming
-// file and field, GGUF metadata, the regex translation and chat templates.
+// Tokenizer: small hand-written tokenizer.json files (expected ids from Hugging
+// Face `tokenizers` 0.22.1; SentencePiece styles and Unigram too), malformed
+// files refused with clrp::Error naming file and field, GGUF metadata (byte
+// level and SentencePiece, expected ids from transformers 4.57's GGUF
+// loader), the regex translation and chat templates.
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -169,7 +172,6 @@ TEST(TokenizerJson, StructuralErrors) {
   expect_bad("{}", "field 'model'", "missing");
   expect_bad(R"({"model": 3})", "field 'model'");
   expect_bad(R"({"model": {"type": "WordPiece", "vocab": {}}})", "field 'model.type'", "WordPiece");
-  expect_bad(R"({"model": {"type": "Unigram", "vocab": []}})", "field 'model.type'");
   expect_bad(R"({"model": {"type": "BPE", "merges": []}})", "field 'model.vocab'", "missing");
   expect_bad(R"({"model": {"type": "BPE", "vocab": [], "merges": []}})", "field 'model.vocab'");
   expect_bad(R"({"model": {"type": "BPE", "vocab": {}}})", "field 'model.merges'");
@@ -231,7 +233,22 @@ TEST(TokenizerJson, PipelineErrors) {
                  R"(, "pre_tokenizer": {"type": "Split", "pattern": "a", "behavior": "Isolated"}})",
              "field 'pre_tokenizer.pattern'");
   expect_bad("{" + kModel + R"(, "pre_tokenizer": {"type": "Metaspace"}})",
-             "field 'pre_tokenizer.type'", "Metaspace");
+             "field 'pre_tokenizer.replacement'", "missing");
+  expect_bad("{" + kModel + R"(, "pre_tokenizer": {"type": "Metaspace", "replacement": "ab"}})",
+             "field 'pre_tokenizer.replacement'", "one character");
+  expect_bad("{" + kModel + R"(, "pre_tokenizer": {"type": "Metaspace", "replacement": "_",
+             "prepend_scheme": "sometimes"}})",
+             "field 'pre_tokenizer.prepend_scheme'", "sometimes");
+  expect_bad("{" + kModel + R"(, "decoder": {"type": "Metaspace", "replacement": "_",
+             "prepend_scheme": "always", "add_prefix_space": false}})",
+             "field 'decoder.add_prefix_space'");
+  expect_bad("{" + kModel + R"(, "normalizer": {"type": "Replace", "pattern": {"String": ""},
+             "content": "x"}})",
+             "field 'normalizer.pattern'", "empty");
+  expect_bad("{" + kModel + R"(, "normalizer": {"type": "Replace", "pattern": {"String": " "}}})",
+             "field 'normalizer.content'", "missing");
+  expect_bad("{" + kModel + R"(, "normalizer": {"type": "Prepend", "prepend": 1}})",
+             "field 'normalizer.prepend'");
   expect_bad("{" + kModel + R"(, "pre_tokenizer": {"pattern": 1}})", "field 'pre_tokenizer.type'",
              "missing");
   expect_bad("{" + kModel + R"(, "normalizer": {"type": "Lowercase"}})", "field 'normalizer.type'",
@@ -255,6 +272,168 @@ TEST(TokenizerJson, PipelineErrors) {
   expect_bad("{" + kModel + R"(, "added_tokens": [{"id": 3, "content": "x", "special": 1}]})",
              "field 'added_tokens[0].special'");
   expect_bad("{" + kModel + R"(, "added_tokens": {}})", "field 'added_tokens'");
+}
+
+// --- SentencePiece-style tokenizer.json ------------------------------------------------
+
+const std::string kMeta = "\xE2\x96\x81";  // "▁"
+
+// <unk> <s> </s>, the 256 byte tokens (3..258), then ▁ h i hi ▁hi e l o ▁▁
+// (259..267) with merges "h i", "▁ hi", "▁ ▁": a Llama-2 layout in miniature.
+std::string spm_json(const std::string& normalizer, const std::string& pre,
+                     const std::string& decoder) {
+  std::string vocab = R"("<unk>": 0, "<s>": 1, "</s>": 2)";
+  static const char* hex = "0123456789ABCDEF";
+  for (int b = 0; b < 256; ++b)
+    vocab += std::string(", \"<0x") + hex[b >> 4] + hex[b & 15] + ">\": " + std::to_string(3 + b);
+  int id = 259;
+  for (const std::string& t :
+       {kMeta, std::string("h"), std::string("i"), std::string("hi"), kMeta + "hi",
+        std::string("e"), std::string("l"), std::string("o"), kMeta + kMeta})
+    vocab += ", \"" + t + "\": " + std::to_string(id++);
+  return R"({"added_tokens": [
+      {"id": 0, "content": "<unk>", "normalized": false, "special": true},
+      {"id": 1, "content": "<s>", "normalized": false, "special": true},
+      {"id": 2, "content": "</s>", "normalized": false, "special": true}],
+    "normalizer": )" +
+         normalizer + R"(, "pre_tokenizer": )" + pre + R"(,
+    "post_processor": {"type": "TemplateProcessing", "single": "<s> $A",
+      "special_tokens": {"<s>": {"id": "<s>", "ids": [1], "tokens": ["<s>"]}}},
+    "decoder": )" +
+         decoder + R"(,
+    "model": {"type": "BPE", "unk_token": "<unk>", "fuse_unk": true, "byte_fallback": true,
+      "vocab": {)" +
+         vocab + "}, \"merges\": [\"h i\", \"" + kMeta + " hi\", \"" + kMeta + " " + kMeta +
+         "\"]}}";
+}
+
+const std::string kLegacyNormalizer = R"({"type": "Sequence", "normalizers": [
+    {"type": "Prepend", "prepend": ")" +
+                                      kMeta + R"("},
+    {"type": "Replace", "pattern": {"String": " "}, "content": ")" +
+                                      kMeta + R"("}]})";
+const std::string kSpmDecoder = R"({"type": "Sequence", "decoders": [
+    {"type": "Replace", "pattern": {"String": ")" +
+                                kMeta +
+                                R"("}, "content": " "},
+    {"type": "ByteFallback"}, {"type": "Fuse"},
+    {"type": "Strip", "content": " ", "start": 1, "stop": 0}]})";
+
+std::string metaspace(const std::string& scheme, bool split) {
+  return R"({"type": "Metaspace", "replacement": ")" + kMeta + R"(", "prepend_scheme": ")" +
+         scheme + R"(", "split": )" + (split ? "true" : "false") + "}";
+}
+
+std::unique_ptr<Tokenizer> spm(const std::string& normalizer, const std::string& pre,
+                               const std::string& decoder) {
+  return Tokenizer::from_tokenizer_json_text(spm_json(normalizer, pre, decoder), "spm.json");
+}
+
+TEST(TokenizerSpm, Llama2LegacyPipeline) {
+  auto t = spm(kLegacyNormalizer, "null", kSpmDecoder);
+  EXPECT_EQ(t->encode("hi hi"), (Ids{1, 263, 263}));
+  // é and the letters without a piece fall back to bytes.
+  const Ids cafe{1, 259, 260, 198, 172, 265, 265, 266, 259, 263};
+  EXPECT_EQ(t->encode("h\xC3\xA9llo  hi"), cafe);
+  EXPECT_EQ(t->decode(cafe), "<s> h\xC3\xA9llo  hi");  // Strip sees "<s>" first
+  EXPECT_EQ(t->decode(cafe, true), "h\xC3\xA9llo  hi");
+  // Prepend applies to every piece between added tokens.
+  EXPECT_EQ(t->encode("hi<s>hi"), (Ids{1, 263, 1, 263}));
+  EXPECT_EQ(t->encode(" hi"), (Ids{1, 259, 263}));
+  EXPECT_EQ(t->encode(""), (Ids{1}));
+  const Ids han{1, 259, 231, 187, 176, 263};
+  EXPECT_EQ(t->encode("\xE4\xB8\xAD hi"), han);
+  EXPECT_EQ(t->decode(han, true), "\xE4\xB8\xAD hi");
+  // A lone byte token decodes to U+FFFD; Strip takes the leading space of "▁hi".
+  EXPECT_EQ(t->token_string(231), "\xEF\xBF\xBD");
+  EXPECT_EQ(t->token_string(263), "hi");
+  EXPECT_EQ(t->token_string(259), "");
+}
+
+TEST(TokenizerSpm, MetaspacePrependSchemes) {
+  auto first = spm("null", metaspace("first", false), kSpmDecoder);
+  EXPECT_EQ(first->encode("hi hi"), (Ids{1, 263, 263}));
+  // Only the piece at the start of the text gets the "▁".
+  EXPECT_EQ(first->encode("hi<s>hi"), (Ids{1, 263, 1, 262}));
+  EXPECT_EQ(first->encode(" hi"), (Ids{1, 263}));
+  EXPECT_EQ(first->encode("<s>hi", false), (Ids{1, 262}));
+  auto always = spm("null", metaspace("always", true), metaspace("always", true));
+  EXPECT_EQ(always->encode("hi<s>hi"), (Ids{1, 263, 1, 263}));
+  const Ids ids{1, 259, 260, 198, 172, 265, 265, 266, 259, 263};
+  EXPECT_EQ(always->encode("h\xC3\xA9llo  hi"), ids);
+  // The Metaspace decoder drops every "▁" of the first token and has no byte fallback.
+  EXPECT_EQ(always->decode(ids, true), "h<0xC3><0xA9>llo  hi");
+  auto never = spm("null", metaspace("never", true), metaspace("never", true));
+  EXPECT_EQ(never->encode("hi hi"), (Ids{1, 262, 263}));
+  EXPECT_EQ(never->encode("\xE4\xB8\xAD hi"), (Ids{1, 231, 187, 176, 263}));
+  EXPECT_EQ(never->token_string(263), " hi");
+}
+
+TEST(TokenizerSpm, ByteFallbackWithoutByteTokensIsRefused) {
+  const std::string json = R"({"model": {"type": "BPE", "byte_fallback": true, "unk_token": "u",
+      "vocab": {"u": 0, "a": 1}, "merges": []}})";
+  try {
+    Tokenizer::from_tokenizer_json_text(json, "bf.json");
+    FAIL() << "accepted";
+  } catch (const clrp::Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find("field 'model.vocab'"), std::string::npos) << msg;
+    EXPECT_NE(msg.find("<0x00>"), std::string::npos) << msg;
+  }
+}
+
+// A Unigram model: "a" appears twice (the later id wins), "<0xC3>" is the only byte token.
+const std::string kUnigram = R"({"added_tokens": [{"id": 0, "content": "<unk>",
+    "normalized": false, "special": true}],
+  "pre_tokenizer": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always",
+    "split": true},
+  "decoder": {"type": "Metaspace", "replacement": "\u2581", "prepend_scheme": "always",
+    "split": true},
+  "model": {"type": "Unigram", "unk_id": 0, "byte_fallback": true, "vocab": [["<unk>", 0.0],
+    ["<s>", 0.0], ["\u2581", -2.0], ["a", -3.0], ["b", -3.0], ["ab", -4.0], ["\u2581a", -3.5],
+    ["abc", -9.0], ["c", -7.0], ["<0xC3>", -1.0], ["bc", -5.5], ["a", -2.5]]}})";
+
+TEST(TokenizerUnigram, ViterbiLikeHuggingFace) {
+  auto t = Tokenizer::from_tokenizer_json_text(kUnigram, "unigram.json");
+  EXPECT_EQ(t->encode("ab abc"), (Ids{2, 5, 6, 10}));
+  EXPECT_EQ(t->encode("abcab"), (Ids{6, 10, 5}));
+  // Unknown characters fuse into one <unk>; é has only half its bytes as tokens.
+  EXPECT_EQ(t->encode("xyz a"), (Ids{2, 0, 6}));
+  EXPECT_EQ(t->encode("\xC3\xA9"
+                      "a"),
+            (Ids{2, 0, 11}));
+  EXPECT_EQ(t->encode("a<s>"), (Ids{6, 1}));
+  EXPECT_EQ(t->encode("ax"), (Ids{6, 0}));
+  EXPECT_EQ(t->encode(""), Ids{});
+  EXPECT_EQ(t->decode(Ids{2, 5, 6, 10}), "ab abc");
+  EXPECT_EQ(t->id_to_token(3), "a");
+  EXPECT_EQ(t->token_to_id("a"), 11);
+  EXPECT_EQ(t->vocab_size(), 12);
+  EXPECT_EQ(t->unk_id(), 0);
+}
+
+TEST(TokenizerUnigram, MissingUnknownTokenFailsOnlyWhenNeeded) {
+  std::string json = kUnigram;
+  json.replace(json.find("\"unk_id\": 0"), 11, "\"unk_id\": null");
+  auto t = Tokenizer::from_tokenizer_json_text(json, "unigram.json");
+  EXPECT_EQ(t->encode("ab", false), (Ids{2, 5}));
+  try {
+    t->encode("xa");
+    FAIL() << "accepted";
+  } catch (const clrp::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("model.unk_id"), std::string::npos) << e.what();
+  }
+}
+
+TEST(TokenizerUnigram, Errors) {
+  expect_bad(R"({"model": {"type": "Unigram", "vocab": []}})", "field 'model.vocab'", "empty");
+  expect_bad(R"({"model": {"type": "Unigram", "vocab": [["a", 0.0], ["b"]]}})",
+             "field 'model.vocab[1]'");
+  expect_bad(R"({"model": {"type": "Unigram", "vocab": [["a", "x"]]}})",
+             "field 'model.vocab[0][1]'");
+  expect_bad(R"({"model": {"type": "Unigram", "unk_id": 2, "vocab": [["a", 0.0]]}})",
+             "field 'model.unk_id'");
+  expect_bad(R"({"model": {"type": "WordPiece", "vocab": {}}})", "field 'model.type'", "WordPiece");
 }
 
 // --- regex and Unicode helpers -------------------------------------------------------
@@ -339,6 +518,15 @@ class GgufWriter {
     u64(v.size());
     for (const auto& s : v)
       str(s);
+  }
+  void kv_f32s(const std::string& k, const std::vector<float>& v) {
+    ++n_kv;
+    str(k);
+    u32(9);
+    u32(6);
+    u64(v.size());
+    for (auto x : v)
+      raw(&x, 4);
   }
   void kv_i32s(const std::string& k, const std::vector<std::int32_t>& v) {
     ++n_kv;
@@ -434,7 +622,8 @@ void expect_bad_gguf(GgufWriter w, const std::string& key, const std::string& al
 TEST(TokenizerGguf, Errors) {
   expect_bad_gguf(tiny_gguf("gpt2", "no-such-pre"), "tokenizer.ggml.pre", "no-such-pre");
   expect_bad_gguf(tiny_gguf("gpt2", ""), "tokenizer.ggml.pre", "missing");
-  expect_bad_gguf(tiny_gguf("llama", "default"), "tokenizer.ggml.model", "llama");
+  expect_bad_gguf(tiny_gguf("t5", "default"), "tokenizer.ggml.model", "t5");
+  expect_bad_gguf(tiny_gguf("llama", "default"), "tokenizer.ggml.scores", "missing");
   auto w = tiny_gguf("gpt2", "smollm");
   w.kv_u32("tokenizer.ggml.padding_token_id", 500);
   expect_bad_gguf(w, "tokenizer.ggml.padding_token_id", "500");
@@ -444,6 +633,159 @@ TEST(TokenizerGguf, Errors) {
   bad_merge.kv_strings("tokenizer.ggml.tokens", {"a", "b"});
   bad_merge.kv_strings("tokenizer.ggml.merges", {"a b"});
   expect_bad_gguf(bad_merge, "tokenizer.ggml.merges[0]", "'ab'");
+}
+
+// SentencePiece ("llama") GGUF vocabularies; the expected ids are what
+// transformers 4.57 gives for the same metadata (AutoTokenizer, gguf_file=).
+struct SpmVocab {
+  std::vector<std::string> tokens;
+  std::vector<float> scores;
+  std::vector<std::int32_t> types;
+  void add(const std::string& t, float score, std::int32_t type) {
+    tokens.push_back(t);
+    scores.push_back(score);
+    types.push_back(type);
+  }
+};
+
+std::string byte_name(int b) {
+  static const char* hex = "0123456789ABCDEF";
+  return std::string("<0x") + hex[b >> 4] + hex[b & 15] + ">";
+}
+
+// Gemma-like: specials, the tab byte and a literal tab, a run of two blanks,
+// byte tokens (without <0x09>), then pieces.
+GgufWriter gemma_gguf(const SpmVocab& v, const std::string& arch = "gemma3") {
+  GgufWriter w;
+  w.kv_string("general.architecture", arch);
+  w.kv_string("tokenizer.ggml.model", "llama");
+  w.kv_strings("tokenizer.ggml.tokens", v.tokens);
+  w.kv_f32s("tokenizer.ggml.scores", v.scores);
+  w.kv_i32s("tokenizer.ggml.token_type", v.types);
+  w.kv_u32("tokenizer.ggml.unknown_token_id", 3);
+  w.kv_u32("tokenizer.ggml.bos_token_id", 2);
+  w.kv_u32("tokenizer.ggml.eos_token_id", 1);
+  w.kv_u32("tokenizer.ggml.padding_token_id", 0);
+  w.kv_bool("tokenizer.ggml.add_bos_token", true);
+  w.kv_bool("tokenizer.ggml.add_space_prefix", false);
+  return w;
+}
+
+SpmVocab gemma_vocab() {
+  SpmVocab v;
+  for (const char* s : {"<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>"})
+    v.add(s, -1000, 3);
+  v.add("<0x09>", 0, 6);
+  v.add("\t", -5, 1);
+  v.add("  ", -1000, 4);
+  for (int b = 0; b < 256; ++b)
+    if (b != 9) v.add(byte_name(b), 0, 6);
+  v.add(kMeta, -3, 1);         // 263
+  v.add("h", -4, 1);           // 264
+  v.add("i", -4.5F, 1);        // 265
+  v.add("hi", -2, 1);          // 266
+  v.add(kMeta + "hi", -1, 1);  // 267
+  v.add("x", -6, 1);           // 268
+  v.add("\n", -1000, 4);       // 269
+  return v;
+}
+
+TEST(TokenizerGgufSpm, GemmaIsTransformersUnigram) {
+  const auto path = gemma_gguf(gemma_vocab()).write("clrp_test_tok_gemma.gguf");
+  const clrp::io::GgufFile g(path);
+  auto t = Tokenizer::from_gguf(g);
+  EXPECT_EQ(t->encode("hi hi"), (Ids{2, 266, 267}));
+  // "<0x09>" became "\t", and the later "\t" (id 6) wins.
+  EXPECT_EQ(t->encode("hi\thi"), (Ids{2, 266, 6, 266}));
+  // "  " became "▁▁" (id 7), but "▁" + "▁hi" scores higher.
+  EXPECT_EQ(t->encode("x  hi"), (Ids{2, 268, 263, 267}));
+  // Control pieces are vocabulary entries found by the Viterbi search...
+  EXPECT_EQ(t->encode("<start_of_turn>hi"), (Ids{2, 4, 266}));
+  // ...bos/eos/unk/pad are special added tokens.
+  const Ids ids{2, 264, 202, 176, 267, 2};
+  EXPECT_EQ(t->encode("h\xC3\xA9 hi<bos>"), ids);
+  EXPECT_EQ(t->decode(ids), "<bos>h\xC3\xA9 hi<bos>");
+  EXPECT_EQ(t->decode(ids, true), "h\xC3\xA9 hi");
+  EXPECT_EQ(t->encode("  "), (Ids{2, 263, 263}));
+  EXPECT_EQ(t->encode(""), (Ids{2}));
+  EXPECT_EQ(t->token_string(267), " hi");
+  EXPECT_EQ(t->token_string(7), "  ");
+  EXPECT_EQ(t->id_to_token(5), "\t");
+  EXPECT_TRUE(t->is_special(2));
+  EXPECT_FALSE(t->is_special(4));
+  EXPECT_EQ(t->bos_id(), 2);
+  EXPECT_EQ(t->eos_id(), 1);
+  EXPECT_EQ(t->vocab_size(), 270);
+  std::filesystem::remove(path);
+}
+
+TEST(TokenizerGgufSpm, LlamaMergesFromScores) {
+  SpmVocab v;
+  v.add("<unk>", 0, 2);
+  v.add("<s>", 0, 3);
+  v.add("</s>", 0, 3);
+  for (int b = 0; b < 256; ++b)
+    v.add(byte_name(b), 0, 6);
+  const std::vector<std::pair<std::string, float>> pieces{
+      {kMeta, -1},        {"h", -2},     {"i", -3},   {"hi", -4},         {kMeta + "h", -5},
+      {kMeta + "hi", -6}, {"ih", -3.5F}, {"hih", -7}, {kMeta + kMeta, -8}};
+  for (const auto& [p, s] : pieces)
+    v.add(p, s, 1);
+  GgufWriter w;
+  w.kv_string("general.architecture", "llama");
+  w.kv_string("tokenizer.ggml.model", "llama");
+  w.kv_strings("tokenizer.ggml.tokens", v.tokens);
+  w.kv_f32s("tokenizer.ggml.scores", v.scores);
+  w.kv_i32s("tokenizer.ggml.token_type", v.types);
+  w.kv_u32("tokenizer.ggml.unknown_token_id", 0);
+  w.kv_u32("tokenizer.ggml.bos_token_id", 1);
+  w.kv_u32("tokenizer.ggml.eos_token_id", 2);
+  const auto path = w.write("clrp_test_tok_llama_spm.gguf");
+  const clrp::io::GgufFile g(path);
+  auto t = Tokenizer::from_gguf(g);
+  EXPECT_EQ(t->encode("hi hi"), (Ids{1, 264, 264}));
+  // "i h" (score of "ih", -3.5) outranks "h i" (-4): "▁", "h", "ih", "▁", "ih", "i".
+  EXPECT_EQ(t->encode("hih ihi"), (Ids{1, 263, 265, 259, 265, 261}));
+  EXPECT_EQ(t->encode(" hi"), (Ids{1, 259, 264}));
+  EXPECT_EQ(t->encode("h\xC3\xA9</s>"), (Ids{1, 263, 198, 172, 2}));
+  EXPECT_EQ(t->encode("a  b"), (Ids{1, 259, 100, 267, 101}));
+  EXPECT_EQ(t->decode(Ids{1, 264, 264}), "<s> hi hi");
+  EXPECT_EQ(t->decode(Ids{1, 264, 264}, true), "hi hi");
+  EXPECT_TRUE(t->is_special(2));
+  std::filesystem::remove(path);
+}
+
+TEST(TokenizerGgufSpm, Errors) {
+  const SpmVocab v = gemma_vocab();
+  {  // one score too few
+    GgufWriter w;
+    w.kv_string("general.architecture", "gemma3");
+    w.kv_string("tokenizer.ggml.model", "llama");
+    w.kv_strings("tokenizer.ggml.tokens", v.tokens);
+    w.kv_f32s("tokenizer.ggml.scores", std::vector<float>(v.scores.begin(), v.scores.end() - 1));
+    expect_bad_gguf(w, "tokenizer.ggml.scores", "269 entries for 270 tokens");
+  }
+  {
+    SpmVocab nan = v;
+    nan.scores[266] = std::numeric_limits<float>::quiet_NaN();
+    expect_bad_gguf(gemma_gguf(nan), "tokenizer.ggml.scores[266]", "finite");
+  }
+  {
+    SpmVocab bad_byte = v;
+    bad_byte.tokens[8] = "<0xZZ>";
+    expect_bad_gguf(gemma_gguf(bad_byte), "tokenizer.ggml.tokens[8]", "<0xNN>");
+  }
+  {
+    SpmVocab bad_type = v;
+    bad_type.types[9] = 9;
+    expect_bad_gguf(gemma_gguf(bad_type), "tokenizer.ggml.token_type[9]", "unknown token type");
+  }
+  {
+    SpmVocab short_types = v;
+    short_types.types.pop_back();
+    expect_bad_gguf(gemma_gguf(short_types), "tokenizer.ggml.token_type", "269 entries");
+  }
+  expect_bad_gguf(gemma_gguf(v, "phi3"), "general.architecture", "phi3");
 }
 
 // --- chat templates ---------------------------------------------------------------------
@@ -512,6 +854,86 @@ TEST(ChatTemplate, Llama3TrimsContent) {
   EXPECT_EQ(t.render_user_prompt("  Hi \n"),
             "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\n");
+}
+
+// Gemma 3's published template (google/gemma-3-270m-it tokenizer_config.json).
+const std::string kGemma3Template =
+    "{{ bos_token }}\n"
+    "{%- if messages[0]['role'] == 'system' -%}\n"
+    "    {%- if messages[0]['content'] is string -%}\n"
+    "        {%- set first_user_prefix = messages[0]['content'] + '\\n\\n' -%}\n"
+    "    {%- else -%}\n"
+    "        {%- set first_user_prefix = messages[0]['content'][0]['text'] + '\\n\\n' -%}\n"
+    "    {%- endif -%}\n"
+    "    {%- set loop_messages = messages[1:] -%}\n"
+    "{%- else -%}\n"
+    "    {%- set first_user_prefix = \"\" -%}\n"
+    "    {%- set loop_messages = messages -%}\n"
+    "{%- endif -%}\n"
+    "{%- for message in loop_messages -%}\n"
+    "    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}\n"
+    "        {{ raise_exception(\"Conversation roles must alternate "
+    "user/assistant/user/assistant/...\") }}\n"
+    "    {%- endif -%}\n"
+    "    {%- if (message['role'] == 'assistant') -%}\n"
+    "        {%- set role = \"model\" -%}\n"
+    "    {%- else -%}\n"
+    "        {%- set role = message['role'] -%}\n"
+    "    {%- endif -%}\n"
+    "    {{ '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else \"\") }}\n"
+    "    {%- if message['content'] is string -%}\n"
+    "        {{ message['content'] | trim }}\n"
+    "    {%- elif message['content'] is iterable -%}\n"
+    "        {%- for item in message['content'] -%}\n"
+    "            {%- if item['type'] == 'image' -%}\n"
+    "                {{ '<start_of_image>' }}\n"
+    "            {%- elif item['type'] == 'text' -%}\n"
+    "                {{ item['text'] | trim }}\n"
+    "            {%- endif -%}\n"
+    "        {%- endfor -%}\n"
+    "    {%- else -%}\n"
+    "        {{ raise_exception(\"Invalid content type\") }}\n"
+    "    {%- endif -%}\n"
+    "    {{ '<end_of_turn>\\n' }}\n"
+    "{%- endfor -%}\n"
+    "{%- if add_generation_prompt -%}\n"
+    "    {{'<start_of_turn>model\\n'}}\n"
+    "{%- endif -%}\n"
+    "";
+
+TEST(ChatTemplate, Gemma3MatchesApplyChatTemplate) {
+  const auto t = clrp::text::ChatTemplate::recognise(kGemma3Template, clrp::Where{"g"}, "<bos>");
+  EXPECT_EQ(t.name(), "gemma3");
+  // Expected strings: transformers 4.57 apply_chat_template with this template.
+  EXPECT_EQ(t.render_user_prompt("  Hi \n"),
+            "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n");
+  const std::vector<clrp::text::ChatMessage> chat{
+      {"system", " Be brief. "}, {"user", "Hi"}, {"assistant", " Hello! "}, {"user", "Bye"}};
+  EXPECT_EQ(t.render(chat, true),
+            "<bos><start_of_turn>user\n Be brief. \n\nHi<end_of_turn>\n<start_of_turn>model\n"
+            "Hello!<end_of_turn>\n<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n");
+  EXPECT_EQ(t.render(chat, false),
+            "<bos><start_of_turn>user\n Be brief. \n\nHi<end_of_turn>\n<start_of_turn>model\n"
+            "Hello!<end_of_turn>\n<start_of_turn>user\nBye<end_of_turn>\n");
+  // The template raises an exception when roles do not alternate.
+  const std::vector<clrp::text::ChatMessage> twice{{"user", "a"}, {"user", "b"}};
+  EXPECT_THROW(t.render(twice, true), clrp::Error);
+  EXPECT_THROW(t.render({}, true), clrp::Error);
+}
+
+TEST(ChatTemplate, Gemma3SingleNewlineVariant) {
+  std::string variant = kGemma3Template;
+  for (std::size_t at; (at = variant.find("'\\n\\n'")) != std::string::npos;)
+    variant.replace(at, 6, "'\n'");  // a real newline inside the literal
+  const auto t = clrp::text::ChatTemplate::recognise(variant, clrp::Where{"g"}, "<bos>");
+  EXPECT_EQ(t.name(), "gemma3");
+  const std::vector<clrp::text::ChatMessage> chat{{"system", "S"}, {"user", "U"}};
+  EXPECT_EQ(t.render(chat, true),
+            "<bos><start_of_turn>user\nS\nU<end_of_turn>\n<start_of_turn>model\n");
+  // Anything else in that place is another template.
+  std::string other = kGemma3Template;
+  other.replace(other.find("'\\n\\n'"), 6, "'\\t'");
+  EXPECT_THROW(clrp::text::ChatTemplate::recognise(other, clrp::Where{"g"}), clrp::Error);
 }
 
 }  // namespace

@@ -12,7 +12,12 @@
 //     when the conversation has none (SmolLM2-Instruct; the message text is
 //     read from the template);
 //   - "chatml": plain ChatML;
-//   - "llama3": Meta-Llama-3-Instruct's template (bos, header ids, trimmed content).
+//   - "llama3": Meta-Llama-3-Instruct's template (bos, header ids, trimmed content);
+//   - "gemma3": Gemma 3's template (bos, then <start_of_turn>user\n...<end_of_turn>\n
+//     turns with trimmed content, "assistant" called "model", a system message
+//     put in front of the first user message; roles must alternate). The
+//     published separator after the system message is "\n\n"; GGUF copies
+//     with "\n" are recognised too.
 // Anything else is a clrp::Error naming where the template came from.
 #pragma once
 
@@ -37,7 +42,9 @@ struct ChatMessage {
 class ChatTemplate {
  public:
   /// Recognises the Jinja `source`; `where` names its origin in errors.
-  /// `bos_token` is the text of the model's bos token (used by "llama3").
+  /// `bos_token` is the text of the model's bos token (used by "llama3" and
+  /// "gemma3"; the rendered prompt holds it as text, which encoding without
+  /// special tokens turns into the bos id, as apply_chat_template does).
   static ChatTemplate recognise(std::string_view source, const Where& where,
                                 std::string bos_token = {});
 
@@ -47,15 +54,18 @@ class ChatTemplate {
   /// The prompt for one user message, assistant turn opened.
   std::string render_user_prompt(std::string_view user_message) const;
 
-  /// "chatml-default-system", "chatml" or "llama3".
+  /// "chatml-default-system", "chatml", "llama3" or "gemma3".
   const std::string& name() const { return name_; }
   /// The system message inserted when none is given (empty when the template has none).
   const std::string& default_system() const { return default_system_; }
 
  private:
   ChatTemplate() = default;
+  std::string render_gemma3(std::span<const ChatMessage> messages,
+                            bool add_generation_prompt) const;
   std::string name_;
   std::string default_system_;
+  std::string system_separator_;  ///< "gemma3": written after the system message
   std::string bos_token_;
 };
 

@@ -1,21 +1,38 @@
-// Byte-level BPE tokenizers, equal to Hugging Face `tokenizers`.
+// Tokenizers equal to Hugging Face `tokenizers` (and, for GGUF files, to the
+// tokenizer transformers builds from the GGUF).
 //
-// A Tokenizer is read from a `tokenizer.json` (model type BPE with byte-level
-// pre-tokenization: GPT-2, GPT-NeoX/OLMo, Llama-3, Qwen2, SmolLM/StarCoder
-// style files) or from the metadata of a GGUF model whose tokenizer model is
-// "gpt2". `encode(text)` gives the ids that `tokenizers.Tokenizer.encode(text).ids`
+// A Tokenizer is read from a `tokenizer.json` or from the metadata of a GGUF
+// model. `encode(text)` gives the ids that `tokenizers.Tokenizer.encode(text).ids`
 // gives (add_special_tokens=True by default): added tokens are matched first
 // (leftmost-longest, with their lstrip/rstrip/single_word/normalized flags),
-// the rest is normalised (NFC/NFD/NFKC/NFKD), pre-tokenised (Split, ByteLevel,
-// Digits, Sequence) and BPE-merged; the post-processor (TemplateProcessing,
-// Roberta/Bert processing, ByteLevel) adds special tokens.
+// the rest is normalised, pre-tokenised, and run through the model; the
+// post-processor adds special tokens. Supported tokenizer.json parts:
+//   model          BPE (merges, unk_token, fuse_unk, byte_fallback with
+//                  <0xNN> tokens, ignore_merges, continuing_subword_prefix,
+//                  end_of_word_suffix; dropout must be null or 0) and Unigram
+//                  (pieces with scores, unk_id, byte_fallback);
+//   normalizer     NFC, NFD, NFKC, NFKD, Replace (String or Regex pattern),
+//                  Prepend, Sequence;
+//   pre_tokenizer  Split, ByteLevel, Digits, Metaspace (prepend_scheme
+//                  always/first/never, split true/false), Sequence;
+//   post_processor TemplateProcessing, RobertaProcessing, BertProcessing,
+//                  ByteLevel, Sequence;
+//   decoder        ByteLevel, ByteFallback, Fuse, Replace, Strip, Metaspace,
+//                  Sequence.
+// Anything else is refused with a clrp::Error naming the field. This covers
+// the byte-level families (GPT-2, GPT-NeoX/OLMo, Llama-3, Qwen2, SmolLM/
+// StarCoder) and the SentencePiece ones (Llama-2, Mistral, Gemma).
 //
-// A GGUF file holds no pre-tokenizer description, only the name of one in
-// `tokenizer.ggml.pre`; each known name is mapped to the tokenizer.json
-// pipeline of the model family it stands for (see tokenizer_gguf.cpp). For
-// SmolLM2 ("smollm") that is the original SmolLM2 tokenizer.json: digits split
-// one by one, then GPT-2 byte-level BPE — what llama.cpp does too. (transformers'
-// own GGUF conversion drops the digit split and so differs on numbers.)
+// GGUF: tokenizer model "gpt2" (byte-level BPE) holds no pre-tokenizer
+// description, only the name of one in `tokenizer.ggml.pre`; each known name
+// is mapped to the tokenizer.json pipeline of the model family it stands for
+// (see tokenizer_gguf.cpp). For SmolLM2 ("smollm") that is the original SmolLM2
+// tokenizer.json: digits split one by one, then GPT-2 byte-level BPE — what
+// llama.cpp does too. (transformers' own GGUF conversion drops the digit split
+// and so differs on numbers.) Tokenizer model "llama" (SentencePiece) gives
+// the pipeline transformers builds from the GGUF: Unigram over the scores for
+// Gemma-2/3, BPE with merges derived from the scores for Llama; llama.cpp
+// segments these differently (see tokenizer_gguf_spm.cpp).
 //
 // Every problem with a file is a clrp::Error naming the file and the field
 // (and the byte offset for JSON syntax errors). Encoding is thread-safe.
