@@ -77,7 +77,9 @@ int main(int argc, char** argv) {
                        {"head_relevance", to_json(ex.head_relevance)},
                        {"neuron_ids", to_json(ex.neuron_ids)},
                        {"neuron_relevance", to_json(ex.neuron_relevance)},
-                       {"bias_absorbed", to_json(ex.bias_absorbed)}};
+                       {"bias_absorbed", to_json(ex.bias_absorbed)},
+                       {"head_bias_absorbed", to_json(ex.head_bias_absorbed)},
+                       {"position_relevance", to_json(ex.position_relevance)}};
     std::ofstream(argv[3]) << out.dump();
   } catch (const std::exception& e) {
     std::cerr << "clrp_lrp_batch: " << e.what() << "\n";
