@@ -87,8 +87,9 @@ if(NOT CLRP_CUDA STREQUAL "OFF")
     enable_language(CUDA)
     add_library(clrp_cuda INTERFACE)
     target_include_directories(clrp_cuda SYSTEM INTERFACE ${NCCL_INCLUDE_DIR})
-    target_link_libraries(clrp_cuda INTERFACE CUDA::cudart ${NCCL_LIBRARY}
-      ${TORCH_DIR}/lib/libtorch_cuda.so ${TORCH_DIR}/lib/libc10_cuda.so)
+    # libtorch_cuda is not linked: clrp loads it on the first CUDA request
+    # (util/torch_cuda.cpp), so CPU runs do not pay for loading it.
+    target_link_libraries(clrp_cuda INTERFACE CUDA::cudart ${NCCL_LIBRARY})
     target_compile_definitions(clrp_cuda INTERFACE CLRP_HAVE_CUDA=1)
     message(STATUS "CUDA ${CUDAToolkit_VERSION} and NCCL (${NCCL_LIBRARY}): GPU build on")
   elseif(CLRP_CUDA STREQUAL "ON")

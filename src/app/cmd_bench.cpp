@@ -14,6 +14,7 @@
 #include "clrp/app/commands.hpp"
 #include "clrp/app/loaded_model.hpp"
 #include "clrp/lrp/engine.hpp"
+#include "clrp/util/build_info.hpp"
 #include "clrp/util/error.hpp"
 #include "clrp/util/threads.hpp"
 
@@ -78,6 +79,9 @@ void run_forward(const BenchOptions& opt) {
 void run_lrp(const BenchOptions& opt) {
   const LoadedModel m = load_model(opt.model_options);
   const double rss_loaded = peak_rss_mib();
+  const bool on_gpu = m.decoder->compute().device.is_cuda();
+  const int gpu = on_gpu ? m.decoder->compute().device.index() : 0;
+  const double gpu_loaded = static_cast<double>(util::gpu_memory_used_bytes(std::max(gpu, 0)));
   const lrp::Rule rule = lrp::parse_rule(opt.rule);
   const auto& c = m.checkpoint.config();
   at::manual_seed(opt.seed);
@@ -102,7 +106,15 @@ void run_lrp(const BenchOptions& opt) {
                    {"min_seconds", times.front()},
                    {"peak_rss_mib", peak_rss_mib()},
                    {"rss_after_load_mib", rss_loaded},
+                   {"device", m.decoder->compute().device.str()},
+                   {"dtype", opt.model_options.dtype},
                    {"repeat", opt.repeat}};
+  if (on_gpu) {
+    constexpr double kMiB = 1024.0 * 1024.0;
+    j["gpu_used_after_load_mib"] = gpu_loaded / kMiB;
+    j["gpu_used_peak_mib"] =
+        static_cast<double>(util::gpu_memory_used_bytes(std::max(gpu, 0))) / kMiB;
+  }
   std::cout << j.dump() << "\n";
 }
 

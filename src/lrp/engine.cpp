@@ -6,6 +6,7 @@
 #include <cmath>
 #include <limits>
 
+#include "attention_backward.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::lrp {
@@ -70,14 +71,13 @@ void absorb(LayerGradients* extra, const at::Tensor& bias, const at::Tensor& g) 
   extra->bias_absorbed = extra->bias_absorbed + bias_relevance(bias, g);
 }
 
-// The additive mask of a layer's attention logits: 0 where key j is visible from
-// query i, −inf elsewhere (the causal upper triangle, and beyond a sliding window).
+// The additive mask of a sliding-window layer's attention logits: 0 where key j
+// is visible from query i, −inf elsewhere. Undefined for plain causal layers.
 at::Tensor additive_mask(const model::DecoderModel& m, std::int64_t layer, std::int64_t t) {
-  const at::TensorOptions o = m.options();
   const at::Tensor allowed = m.attention_mask(layer, t);
-  const double inf = std::numeric_limits<double>::infinity();
-  if (!allowed.defined()) return at::full({t, t}, -inf, o).triu(1);
-  return at::zeros({t, t}, o).masked_fill(allowed.logical_not(), -inf);
+  if (!allowed.defined()) return {};
+  return at::zeros({t, t}, m.options())
+      .masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
 }
 }  // namespace
 
@@ -139,34 +139,25 @@ at::Tensor Engine::backward_attention(std::int64_t layer, const model::BlockWeig
   absorb(extra, w.out_bias, g_out);
   g_o = g_o.view({b, t, nh, hd}).transpose(1, 2);  // [B, nh, T, hd]
 
-  // Recompute the attention probabilities from the taped q and k: one scaled
-  // GEMM accumulated onto the layer's mask, then softmax.
+  // The plain attention gradients (fused kernel), then each rule's shares. O = P·V
+  // and S = Q·Kᵀ·scale are products: the uniform rule halves the gradient to both
+  // factors of each (AttnLRP), so v gets ½ and q, k get ½·½ = ¼. Under CP-LRP, P
+  // is a constant: v takes the whole gradient, q and k none.
   const at::Tensor k = tape.k.repeat_interleave(groups, 1), v = tape.v.repeat_interleave(groups, 1);
   const at::Tensor mask = additive_mask(model_, layer, t);
-  const at::Tensor p =
-      at::softmax(
-          at::baddbmm(mask.expand({nh, t, t}), tape.q[0], k[0].transpose(-1, -2), 1.0, scale), -1)
-          .unsqueeze(0);  // [1, nh, T, T]
-
-  // O = P·V: uniform rule halves the gradient to both factors (AttnLRP); under
-  // CP-LRP P is a constant and V takes the whole gradient. The shares and the
-  // attention scale are applied to the small [., T, hd] operands, never to T×T ones.
-  const double pv_share = rule == Rule::AttnLRP ? 0.5 : 1.0;
-  const at::Tensor g_o_shared = g_o * pv_share;
-  at::Tensor g_v = at::matmul(p.transpose(-1, -2), g_o_shared);  // [B, nh, T, hd]
-  at::Tensor g_q, g_k;
-  if (rule == Rule::CPLRP) {
-    g_q = at::zeros_like(g_v);
-    g_k = at::zeros({b, nh, t, hd}, g_v.options());
-  } else {
-    const at::Tensor g_p = at::matmul(g_o_shared, v.transpose(-1, -2));  // [B, nh, T, T]
-    // Plain softmax Jacobian (the AttnLRP softmax rule), ATen's fused kernel.
-    const at::Tensor g_s =
-        at::_softmax_backward_data(g_p, b == 1 ? p : p.expand_as(g_p), -1, p.scalar_type());
-    // S = Q·Kᵀ·scale: uniform rule again halves each factor's share (AttnLRP).
-    const double qk_scale = (rule == Rule::AttnLRP ? 0.5 : 1.0) * scale;
-    g_q = at::matmul(g_s, k) * qk_scale;
-    g_k = at::matmul(g_s.transpose(-1, -2), tape.q) * qk_scale;
+  const detail::AttentionGradients plain =
+      detail::attention_backward(tape.q, k, v, g_o, mask, scale);
+  at::Tensor g_q, g_k, g_v = plain.v;
+  switch (rule) {
+    case Rule::AttnLRP:
+      g_q = plain.q * 0.25, g_k = plain.k * 0.25, g_v = plain.v * 0.5;
+      break;
+    case Rule::CPLRP:
+      g_q = at::zeros_like(plain.q), g_k = at::zeros_like(plain.k);
+      break;
+    case Rule::GradXInput:
+      g_q = plain.q, g_k = plain.k;
+      break;
   }
   // Fold the query-head groups back onto their key/value heads.
   g_k = g_k.view({b, nkv, groups, t, hd}).sum(2);

@@ -7,6 +7,7 @@
 #include <numbers>
 
 #include "clrp/util/error.hpp"
+#include "clrp/util/torch_cuda.hpp"
 #include "weight_loader.hpp"
 
 namespace clrp::model {
@@ -84,8 +85,8 @@ c10::Device parse_compute_device(const std::string& name) {
   } catch (const std::exception&) {
     throw Error("unknown device '" + name + "' (expected cpu, cuda or cuda:N)");
   }
-  if (device.is_cuda() && !at::hasCUDA())
-    throw Error("device '" + name + "' asked for, but this clrp has no usable CUDA device");
+  if (std::string why; device.is_cuda() && !util::ensure_torch_cuda(why))
+    throw Error("device '" + name + "' asked for, but no usable CUDA device: " + why);
   if (!device.is_cpu() && !device.is_cuda())
     throw Error("device '" + name + "' is not supported (expected cpu or cuda)");
   return device;

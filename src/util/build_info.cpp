@@ -33,6 +33,9 @@ BuildInfo build_info() {
 GpuInfo gpu_info() {
   return GpuInfo{};
 }
+long long gpu_memory_used_bytes(int /*index*/) {
+  return -1;
+}
 #endif
 
 }  // namespace clrp::util

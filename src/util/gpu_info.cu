@@ -37,4 +37,11 @@ GpuInfo gpu_info() {
   return info;
 }
 
+long long gpu_memory_used_bytes(int index) {
+  if (cudaSetDevice(index) != cudaSuccess) return -1;
+  std::size_t free_bytes = 0, total_bytes = 0;
+  if (cudaMemGetInfo(&free_bytes, &total_bytes) != cudaSuccess) return -1;
+  return static_cast<long long>(total_bytes - free_bytes);
+}
+
 }  // namespace clrp::util

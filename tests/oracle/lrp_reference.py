@@ -234,11 +234,11 @@ def _relevance(x: torch.Tensor) -> np.ndarray:
     """h ⊙ g summed over the hidden dimension, for batch 0: [T]."""
     if x.grad is None:
         raise RuntimeError("no gradient reached a captured hidden state")
-    return (x.detach() * x.grad).sum(-1)[0].double().numpy()
+    return (x.detach() * x.grad).sum(-1)[0].double().cpu().numpy()
 
 
 def _run(model, input_ids, position, wrong, correct):
-    ids = torch.tensor([list(input_ids)], dtype=torch.long)
+    ids = torch.tensor([list(input_ids)], dtype=torch.long, device=next(model.parameters()).device)
     layers = _decoder_layers(model)
     mids: list[torch.Tensor | None] = [None] * len(layers)
     outs: list[torch.Tensor | None] = [None] * len(layers)

@@ -19,7 +19,7 @@ from benchmark_prompts import benchmark_prompts
 from tiny_models import LLAMA_VARIANTS, load_reference, make_llama
 
 
-def clrp_logits(tool, model_path, id_lists, tmp_path, split=None, all_positions=True):
+def clrp_logits(tool, model_path, id_lists, tmp_path, split=None, all_positions=True, extra=()):
     inp = tmp_path / "ids.jsonl"
     out = tmp_path / "logits.f32"
     inp.write_text("".join(json.dumps({"ids": list(map(int, ids))}) + "\n" for ids in id_lists))
@@ -28,6 +28,7 @@ def clrp_logits(tool, model_path, id_lists, tmp_path, split=None, all_positions=
         cmd += ["--split", str(split)]
     if all_positions:
         cmd.append("--all-positions")
+    cmd += list(extra)
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return np.fromfile(out, dtype=np.float32)
 

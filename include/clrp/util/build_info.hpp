@@ -26,6 +26,11 @@ struct GpuInfo {
 /// GPU devices and library versions (empty device list on CPU-only builds or machines).
 GpuInfo gpu_info();
 
+/// Bytes of device `index`'s memory in use by all processes (total − free), or
+/// −1 without CUDA. With a caching allocator that never returns memory this is
+/// the process's high-water mark plus the context, which is what benchmarks report.
+long long gpu_memory_used_bytes(int index = 0);
+
 struct BuildInfo {
   std::string clrp_version;
   std::string torch_version;
