@@ -71,24 +71,27 @@ def test_relevance_equals_lxt(rule, gemma, gguf_gemma3_path, build_tool, tmp_pat
 
 
 def test_bfloat16_keeps_top1(gemma, gguf_gemma3_path, build_tool, tmp_path):
-    """bf16 compute against transformers in bf16 on 40 benchmark prompts: the same top-1 where the
-    reference's top-2 margin exceeds bf16 rounding, and the max logit difference (documented)."""
+    """bf16 compute on 40 benchmark prompts: the same top-1 as transformers in bf16 wherever the
+    reference's top-2 margin exceeds bf16 rounding, and as close to the fp32 logits as transformers'
+    own bf16 is (bf16 runs of two implementations differ from each other by more than either
+    differs from fp32, so fp32 is the yardstick; the figures go to docs/performance.md)."""
     tok, ref = gemma
-    ref16 = ref.to(torch.bfloat16)
-    try:
-        ids = [tok(p)["input_ids"][-128:] for p in benchmark_prompts(40, seed=9)]
-        got = clrp_logits(build_tool("clrp_forward_logits"), gguf_gemma3_path, ids, tmp_path,
-                          all_positions=False, extra=("--dtype", "bfloat16")).reshape(len(ids), -1)
-        worst, flips = 0.0, 0
-        for i, seq in enumerate(ids):
-            with torch.no_grad():
-                want = ref16(torch.tensor([seq]), logits_to_keep=1).logits[0, -1].float().numpy()
-            worst = max(worst, float(np.abs(got[i] - want).max()))
-            top2 = np.sort(want)[-2:]
-            if top2[1] - top2[0] > 0.5 and int(got[i].argmax()) != int(want.argmax()):
-                flips += 1
-        print(f"Gemma-3-270M bf16 vs transformers bf16: max abs logit difference {worst:.3g}")
-        assert flips == 0
-        assert worst <= 1.0
-    finally:
-        ref.to(torch.float32)
+    ids = [tok(p)["input_ids"][-128:] for p in benchmark_prompts(40, seed=9)]
+    got = clrp_logits(build_tool("clrp_forward_logits"), gguf_gemma3_path, ids, tmp_path,
+                      all_positions=False, extra=("--dtype", "bfloat16")).reshape(len(ids), -1)
+    with torch.no_grad():
+        fp32 = [ref(torch.tensor([s]), logits_to_keep=1).logits[0, -1].numpy() for s in ids]
+        ref.to(torch.bfloat16)
+        try:
+            bf16 = [ref(torch.tensor([s]), logits_to_keep=1).logits[0, -1].float().numpy() for s in ids]
+        finally:
+            ref.to(torch.float32)
+    flips = 0
+    for g, want in zip(got, bf16):
+        top2 = np.sort(want)[-2:]
+        flips += top2[1] - top2[0] > 0.5 and int(g.argmax()) != int(want.argmax())
+    ours = np.mean([np.abs(g - f).max() for g, f in zip(got, fp32)])
+    theirs = np.mean([np.abs(b - f).max() for b, f in zip(bf16, fp32)])
+    print(f"Gemma-3-270M bf16: mean max |logit - fp32| clrp {ours:.3g}, transformers {theirs:.3g}")
+    assert flips == 0
+    assert ours <= 1.5 * theirs
