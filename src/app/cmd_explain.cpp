@@ -13,6 +13,8 @@
 #include "clrp/app/cli_options.hpp"
 #include "clrp/app/commands.hpp"
 #include "clrp/app/loaded_model.hpp"
+#include "clrp/cases/case_file.hpp"
+#include "clrp/eval/segment_map.hpp"
 #include "clrp/lrp/engine.hpp"
 #include "clrp/report/explain_html.hpp"
 #include "clrp/util/error.hpp"
@@ -29,7 +31,22 @@ struct ExplainOptions {
   bool chat = false;
   std::int64_t neurons = 10;
   std::optional<std::string> json_out, html_out;
+  std::optional<std::string> cases, id;  ///< explain a case's pair instead of --prompt
 };
+
+// The case `id` of a case file (written by `clrp evaluate --failures`), with its pair.
+cases::Case find_case(const std::string& path, const std::string& id) {
+  cases::CaseReader reader(path);
+  while (auto c = reader.next()) {
+    if (c->id != id) continue;
+    if (!c->pair)
+      throw Error(Where{path, "pair"}, "case '" + id +
+                                           "' has no contrastive pair (evaluate it with clrp "
+                                           "evaluate --failures; meta.eval.no_pair says why not)");
+    return *c;
+  }
+  throw Error(Where{path}, "no case with id '" + id + "' (" + reader.counts().summary() + ")");
+}
 
 std::vector<double> to_vector(const at::Tensor& t) {
   const at::Tensor c = t.to(at::kDouble).contiguous();
@@ -70,19 +87,44 @@ nlohmann::json layer_conservation(const lrp::Explanation& ex) {
 
 void run(const ExplainOptions& opt) {
   const lrp::Rule rule = lrp::parse_rule(opt.rule);
+  if (opt.cases.has_value() != opt.id.has_value()) throw Error("--cases and --id go together");
+  if (!opt.cases && opt.prompt.empty())
+    throw Error("the prompt is empty (give --prompt and --correct, or --cases and --id)");
+  if (!opt.cases && opt.correct.empty()) throw Error("--correct is empty");
   const LoadedModel m = load_model(opt.model_options);
-  const PromptText rendered = render_prompt(m, opt.prompt, opt.chat);
-  const std::vector<std::int32_t> ids = prompt_ids(m, rendered);
+  std::optional<cases::Case> the_case;
+  if (opt.cases) the_case = find_case(*opt.cases, *opt.id);
+  // A case's pair fixes the sequence: tokens(rendered prompt + prefix), with the
+  // chat template exactly when the pair was found with it.
+  const PromptText rendered = the_case ? render_prompt(m, the_case->prompt, the_case->pair->chat)
+                                       : render_prompt(m, opt.prompt, opt.chat);
+  const std::string prefix = the_case ? the_case->pair->prefix : std::string();
+  const std::vector<std::int32_t> ids =
+      prefix.empty()
+          ? prompt_ids(m, rendered)
+          : prompt_ids(m, PromptText{rendered.text + prefix, rendered.add_special_tokens});
   const model::ModelConfig& config = m.checkpoint.config();
   const at::Tensor input = at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
-  if (opt.correct.empty()) throw Error("--correct is empty");
+  if (!the_case && opt.correct.empty()) throw Error("--correct is empty");
   if (opt.wrong && opt.wrong->empty()) throw Error("--wrong is empty");
-  const std::int32_t correct = first_continuation_token(m, ids, rendered, opt.correct);
+  const std::int32_t correct = the_case ? the_case->pair->correct.id
+                                        : first_continuation_token(m, ids, rendered, opt.correct);
+  if (correct >= config.vocab_size)
+    throw Error("the pair's correct token " + std::to_string(correct) +
+                " is outside this model's vocabulary");
   const lrp::Engine engine(*m.decoder);
   // One forward pass serves both the model's own prediction and the explanation.
   const lrp::ForwardState state = engine.forward_ids(input);
   std::int32_t wrong;
-  if (opt.wrong) {
+  if (the_case) {
+    wrong = the_case->pair->wrong.id;
+    if (wrong >= config.vocab_size)
+      throw Error("the pair's wrong token " + std::to_string(wrong) +
+                  " is outside this model's vocabulary");
+    if (the_case->pair->model != m.checkpoint.path())
+      std::fprintf(stderr, "clrp: note: the pair was found with %s; explaining it under %s\n",
+                   the_case->pair->model.c_str(), m.checkpoint.path().c_str());
+  } else if (opt.wrong) {
     wrong = first_continuation_token(m, ids, rendered, *opt.wrong);
   } else {
     c10::InferenceMode inference_mode;
@@ -137,6 +179,38 @@ void run(const ExplainOptions& opt) {
     }
     j["neurons"] = neurons;
   }
+  std::vector<std::pair<std::string, double>> segment_sums;
+  if (the_case) {
+    const auto rel = to_vector(ex.token_relevance[0]);
+    std::string why;
+    const auto groups =
+        eval::group_tokens(*m.tokenizer, ids, *the_case, rendered.text, prefix, &why);
+    j["case"] = {{"id", the_case->id},
+                 {"benchmark", the_case->benchmark},
+                 {"format", std::string(cases::name(the_case->format))},
+                 {"prefix", prefix},
+                 {"method", std::string(cases::name(the_case->pair->method))},
+                 {"delta_at_evaluation", the_case->pair->delta}};
+    if (groups) {
+      nlohmann::json segs = nlohmann::json::array();
+      for (const auto& g : *groups) {
+        double sum = 0, abs_sum = 0;
+        for (auto t : g.tokens)
+          sum += rel[t], abs_sum += std::abs(rel[t]);
+        nlohmann::json e = {{"label", g.label},
+                            {"relevance", sum},
+                            {"abs_relevance", abs_sum},
+                            {"tokens", g.tokens.size()}};
+        if (g.segment >= 0) e["segment"] = g.segment;
+        segs.push_back(e);
+        segment_sums.emplace_back(
+            g.segment >= 0 ? std::to_string(g.segment) + " " + g.label : g.label, sum);
+      }
+      j["segments"] = segs;
+    } else {
+      j["segments_unavailable"] = why;
+    }
+  }
   if (opt.json_out) write_file(*opt.json_out, j.dump() + "\n");
   if (opt.html_out) {
     report::ExplainPage page;
@@ -157,6 +231,7 @@ void run(const ExplainOptions& opt) {
     for (std::size_t i = 0; i < ids.size(); ++i)
       page.tokens.push_back({tokens[i], rel[i], i == 0 || m.tokenizer->is_special(ids[i])});
     page.layer_relevance = to_rows(ex.layer_relevance[0]);
+    page.segments = segment_sums;
     write_file(*opt.html_out, report::render_explain_html(page));
   }
   std::printf(
@@ -174,10 +249,12 @@ void register_explain(CLI::App& app) {
                                      "Contrastive LRP: relevance of logit(wrong) - logit(correct) "
                                      "for the prompt's tokens and layers");
   add_model_options(cmd, opt->model_options);
-  cmd->add_option("--prompt", opt->prompt, "The prompt text")->required();
+  cmd->add_option("--prompt", opt->prompt, "The prompt text");
   cmd->add_option("--correct", opt->correct,
-                  "A correct continuation; the contrast is at its first token")
-      ->required();
+                  "A correct continuation; the contrast is at its first token");
+  cmd->add_option("--cases", opt->cases,
+                  "A case file with pairs (clrp evaluate --failures); explain --id's pair");
+  cmd->add_option("--id", opt->id, "The case to explain (with --cases)");
   cmd->add_option("--wrong", opt->wrong,
                   "The wrong continuation (default: the model's own top-1 token)");
   cmd->add_option("--rule", opt->rule, "attnlrp (default), cp-lrp or grad-x-input")

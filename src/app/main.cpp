@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   clrp::app::register_bench(app);
   clrp::app::register_env(app);
   clrp::app::register_explain(app);
+  clrp::app::register_evaluate(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

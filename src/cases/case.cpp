@@ -35,6 +35,14 @@ constexpr std::array<std::pair<Judge, std::string_view>, 5> kJudges{{
     {Judge::contains, "contains"},
 }};
 
+constexpr std::array<std::pair<PairMethod, std::string_view>, 5> kPairMethods{{
+    {PairMethod::letter, "letter"},
+    {PairMethod::cloze, "cloze"},
+    {PairMethod::gold_divergence, "gold_divergence"},
+    {PairMethod::counterfactual, "counterfactual"},
+    {PairMethod::imported, "imported"},
+}};
+
 template <typename E, std::size_t N>
 std::string_view lookup(const std::array<std::pair<E, std::string_view>, N>& table, E value) {
   for (const auto& [e, s] : table)
@@ -56,6 +64,12 @@ std::string_view name(Format f) {
 }
 std::string_view name(SegmentKind k) {
   return lookup(kKinds, k);
+}
+std::string_view name(PairMethod m) {
+  return lookup(kPairMethods, m);
+}
+std::optional<PairMethod> parse_pair_method(std::string_view s) {
+  return lookup<PairMethod>(kPairMethods, s);
 }
 std::string_view name(Judge j) {
   return lookup(kJudges, j);

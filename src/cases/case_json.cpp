@@ -1,6 +1,8 @@
 // Cases from and to JSON: every field checked, a fixed key order on output.
 #include <cctype>
+#include <cmath>
 #include <initializer_list>
+#include <limits>
 #include <string>
 
 #include "clrp/cases/case.hpp"
@@ -229,6 +231,82 @@ void validate_code(const CodeGold& g, const Where& w) {
   check_generation(g.stop, g.max_new_tokens, w);
 }
 
+PairToken pair_token(const Object& o, const Where& where) {
+  PairToken t;
+  const json& id = o.need("id");
+  const std::size_t n = o.count(id, o.field("id"));
+  if (n > static_cast<std::size_t>(std::numeric_limits<std::int32_t>::max()))
+    fail(Problem::bad_value, where, o.field("id"), std::to_string(n) + " is not a token id");
+  t.id = static_cast<std::int32_t>(n);
+  t.token = o.string("token");
+  const json& logit = o.need("logit");
+  if (!logit.is_number())
+    fail(Problem::wrong_type, where, o.field("logit"),
+         "expected a number, found " + type_name(logit));
+  t.logit = logit.get<double>();
+  return t;
+}
+
+Pair pair_from_json(const json& j, const Where& where) {
+  const Object o(j, where, "pair",
+                 {"prefix", "wrong", "correct", "delta", "method", "model", "chat"});
+  Pair p;
+  p.prefix = o.string("prefix");
+  p.wrong =
+      pair_token(Object(o.need("wrong"), where, "pair.wrong", {"id", "token", "logit"}), where);
+  p.correct =
+      pair_token(Object(o.need("correct"), where, "pair.correct", {"id", "token", "logit"}), where);
+  const json& delta = o.need("delta");
+  if (!delta.is_number())
+    fail(Problem::wrong_type, where, "pair.delta", "expected a number, found " + type_name(delta));
+  p.delta = delta.get<double>();
+  const std::string method = o.string("method");
+  const auto m = parse_pair_method(method);
+  if (!m) fail(Problem::bad_value, where, "pair.method", "unknown method '" + method + "'");
+  p.method = *m;
+  p.model = o.string("model");
+  if (const json* chat = o.find("chat")) {
+    if (!chat->is_boolean())
+      fail(Problem::wrong_type, where, "pair.chat", "expected true or false");
+    p.chat = chat->get<bool>();
+  }
+  return p;
+}
+
+// A pair must describe one contrast the model can be asked about again: two
+// different tokens, finite logits whose difference is the stored Δℓ, and a
+// method that fits the case's format.
+void validate_pair(const Pair& p, Format format, const Where& w) {
+  check_text(p.prefix, w, "pair.prefix", true);
+  check_text(p.wrong.token, w, "pair.wrong.token", true);
+  check_text(p.correct.token, w, "pair.correct.token", true);
+  check_text(p.model, w, "pair.model");
+  if (p.wrong.id < 0) fail(Problem::bad_value, w, "pair.wrong.id", "negative");
+  if (p.correct.id < 0) fail(Problem::bad_value, w, "pair.correct.id", "negative");
+  if (p.wrong.id == p.correct.id)
+    fail(Problem::bad_value, w, "pair.correct.id",
+         "equals pair.wrong.id (" + std::to_string(p.wrong.id) + "): nothing to contrast");
+  for (const auto& [value, field] :
+       {std::pair{p.wrong.logit, "pair.wrong.logit"},
+        std::pair{p.correct.logit, "pair.correct.logit"}, std::pair{p.delta, "pair.delta"}})
+    if (!std::isfinite(value)) fail(Problem::bad_value, w, field, "not a finite number");
+  const double expected = p.wrong.logit - p.correct.logit;
+  if (std::abs(expected - p.delta) > 1e-4 * (1.0 + std::abs(expected)))
+    fail(Problem::bad_value, w, "pair.delta",
+         std::to_string(p.delta) +
+             " is not wrong.logit - correct.logit = " + std::to_string(expected));
+  const bool fits = p.method == PairMethod::letter  ? format == Format::mc_letter
+                    : p.method == PairMethod::cloze ? format == Format::mc_cloze
+                    : p.method == PairMethod::imported
+                        ? true
+                        : format == Format::generative || format == Format::code;
+  if (!fits)
+    fail(Problem::bad_value, w, "pair.method",
+         "'" + std::string(name(p.method)) + "' does not fit format " + std::string(name(format)));
+  if (p.method == PairMethod::letter && !p.prefix.empty())
+    fail(Problem::bad_value, w, "pair.prefix", "must be empty for a letter pair");
+}
+
 }  // namespace
 
 void validate(const Case& c, const Where& where) {
@@ -267,11 +345,12 @@ void validate(const Case& c, const Where& where) {
       fail(Problem::span_order, where, field, text + " starts before the previous span ends");
   }
   if (!c.meta.is_object()) fail(Problem::wrong_type, where, "meta", "expected an object");
+  if (c.pair) validate_pair(*c.pair, c.format, where);
 }
 
 Case case_from_json(const json& j, const Where& where) {
   const Object top(j, where, "",
-                   {"id", "benchmark", "format", "segments", "gold", "evidence", "meta"});
+                   {"id", "benchmark", "format", "segments", "gold", "evidence", "meta", "pair"});
   Case c;
   c.id = top.string("id");
   c.benchmark = top.string("benchmark");
@@ -325,6 +404,7 @@ Case case_from_json(const json& j, const Where& where) {
       fail(Problem::wrong_type, where, "meta", "expected an object, found " + type_name(*meta));
     c.meta = *meta;
   }
+  if (const json* pair = top.find("pair")) c.pair = pair_from_json(*pair, where);
 
   validate(c, where);
   finalize(c);
@@ -379,6 +459,25 @@ std::string case_to_json_line(const Case& c) {
   // keeps that order at every depth (Python writes meta with sort_keys).
   try {
     j["meta"] = ordered::parse(c.meta.dump());
+    if (c.pair) {
+      const Pair& p = *c.pair;
+      auto token = [](const PairToken& t) {
+        ordered o;
+        o["id"] = t.id;
+        o["token"] = t.token;
+        o["logit"] = t.logit;
+        return o;
+      };
+      ordered pj;
+      pj["prefix"] = p.prefix;
+      pj["wrong"] = token(p.wrong);
+      pj["correct"] = token(p.correct);
+      pj["delta"] = p.delta;
+      pj["method"] = std::string(name(p.method));
+      pj["model"] = p.model;
+      if (p.chat) pj["chat"] = true;
+      j["pair"] = std::move(pj);
+    }
     return j.dump();
   } catch (const nlohmann::json::exception& e) {
     // dump() refuses invalid UTF-8; only meta can still hold some here.

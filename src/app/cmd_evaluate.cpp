@@ -1,0 +1,271 @@
+// clrp evaluate: runs a model on a case file, judges every answer, reports
+// accuracy per benchmark and formulation, and writes the failures with their
+// contrastive pairs as a case file (`clrp explain --cases FILE --id ID`).
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "clrp/app/cli_options.hpp"
+#include "clrp/app/commands.hpp"
+#include "clrp/app/loaded_model.hpp"
+#include "clrp/cases/case_file.hpp"
+#include "clrp/eval/evaluator.hpp"
+#include "clrp/eval/tally.hpp"
+#include "clrp/io/json.hpp"
+#include "clrp/util/error.hpp"
+
+namespace clrp::app {
+
+namespace {
+
+struct EvaluateOptions {
+  ModelOptions model_options;
+  std::string cases;
+  std::int64_t limit = 0;
+  std::optional<std::string> json_out, failures_out, records_out, import_pairs;
+  bool chat = false;
+  bool per_char = false;
+  bool no_pairs = false;
+  bool skip_bad_lines = false;
+  bool record_ids = false;
+  int max_new_tokens = 0;
+  double min_delta = 1.0;
+  std::string pair_method = "auto";
+  int cf_positions = 16, cf_k = 5, cf_tokens = 128;
+};
+
+// Lines that hold something: the progress total (the reader skips blank ones).
+std::int64_t count_cases(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  std::int64_t n = 0;
+  std::string line;
+  while (std::getline(f, line))
+    n += line.find_first_not_of(" \t\r") != std::string::npos;
+  return n;
+}
+
+std::string duration(double seconds) {
+  if (!std::isfinite(seconds) || seconds < 0) return "?";
+  const auto s = static_cast<long long>(seconds + 0.5);
+  char buf[64];
+  if (s >= 3600)
+    std::snprintf(buf, sizeof buf, "%lldh%02lldm", s / 3600, (s / 60) % 60);
+  else if (s >= 60)
+    std::snprintf(buf, sizeof buf, "%lldm%02llds", s / 60, s % 60);
+  else
+    std::snprintf(buf, sizeof buf, "%llds", s);
+  return buf;
+}
+
+// --import-pairs: one JSON object per line, {"id", "position", "token"}; the
+// token is an id or a text that encodes to exactly one token.
+std::map<std::string, eval::ImportedPair> read_imports(const std::string& path,
+                                                       const text::Tokenizer& tok) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) throw Error(Where{path}, "cannot open for reading");
+  std::map<std::string, eval::ImportedPair> out;
+  std::string line;
+  std::uint64_t line_no = 0;
+  while (std::getline(f, line)) {
+    ++line_no;
+    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+    const Where where{path, "", std::nullopt, line_no};
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(where, std::string("invalid JSON: ") + e.what());
+    }
+    if (!j.is_object() || !j.contains("id") || !j["id"].is_string())
+      throw Error(where, "expected an object with a string 'id'");
+    if (!j.contains("position") || !j["position"].is_number_unsigned())
+      throw Error(Where{path, "position", std::nullopt, line_no},
+                  "expected a non-negative integer");
+    eval::ImportedPair p;
+    p.position = j["position"].get<std::size_t>();
+    const nlohmann::json& t = j.value("token", nlohmann::json());
+    if (t.is_number_unsigned() &&
+        t.get<std::uint64_t>() < static_cast<std::uint64_t>(tok.vocab_size())) {
+      p.token = static_cast<std::int32_t>(t.get<std::uint64_t>());
+    } else if (t.is_string()) {
+      const auto ids = tok.encode(t.get<std::string>(), false);
+      if (ids.size() != 1)
+        throw Error(Where{path, "token", std::nullopt, line_no},
+                    t.dump() + " is " + std::to_string(ids.size()) + " tokens, not one");
+      p.token = ids[0];
+    } else {
+      throw Error(Where{path, "token", std::nullopt, line_no},
+                  "expected a token id of the model's vocabulary or a one-token text");
+    }
+    if (!out.emplace(j["id"].get<std::string>(), p).second)
+      throw Error(where, "a second pair for case " + j["id"].dump());
+  }
+  return out;
+}
+
+void run(const EvaluateOptions& opt) {
+  const LoadedModel m = load_model(opt.model_options);
+  eval::EvalOptions eo;
+  eo.max_new_tokens = opt.max_new_tokens;
+  eo.decide_per_char = opt.per_char;
+  eo.find_pairs = !opt.no_pairs;
+  eo.min_delta = opt.min_delta;
+  eo.generative_pairs = opt.pair_method == "divergence" ? eval::GenerativePairs::divergence
+                        : opt.pair_method == "counterfactual"
+                            ? eval::GenerativePairs::counterfactual
+                            : eval::GenerativePairs::automatic;
+  eo.budget = {opt.cf_positions, opt.cf_k, opt.cf_tokens};
+  eo.record_ids = opt.record_ids;
+  if (opt.import_pairs) eo.imported = read_imports(*opt.import_pairs, *m.tokenizer);
+  const eval::Evaluator evaluator(
+      *m.decoder, *m.tokenizer,
+      [&m, chat = opt.chat](const std::string& prompt) {
+        const PromptText r = render_prompt(m, prompt, chat);
+        return eval::RenderedPrompt{r.text, r.add_special_tokens};
+      },
+      m.checkpoint.path(), opt.chat, eo);
+
+  cases::ReadOptions ro;
+  ro.on_error = opt.skip_bad_lines ? cases::OnError::skip : cases::OnError::stop;
+  cases::CaseReader reader(opt.cases, ro);
+  std::int64_t total = count_cases(opt.cases);
+  if (opt.limit > 0) total = std::min(total, opt.limit);
+  std::optional<cases::CaseWriter> failures;
+  if (opt.failures_out) failures.emplace(*opt.failures_out);
+  std::optional<std::ofstream> records;
+  if (opt.records_out) {
+    records.emplace(*opt.records_out, std::ios::binary);
+    if (!*records) throw Error(Where{*opt.records_out}, "cannot open for writing");
+  }
+
+  eval::Tally tally;
+  const auto t0 = std::chrono::steady_clock::now();
+  auto last_report = t0;
+  const bool tty = isatty(STDERR_FILENO) != 0;
+  std::int64_t done = 0;
+  while (opt.limit <= 0 || done < opt.limit) {
+    std::optional<cases::Case> c = reader.next();
+    if (!c) break;
+    ++done;
+    try {
+      eval::Outcome o = evaluator.evaluate(*c);
+      tally.add(*c, o);
+      if (records) *records << o.record.dump() << "\n";
+      if (!o.correct && failures) {
+        cases::Case f = *c;
+        nlohmann::json info = o.record;
+        info.erase("prompt_ids");
+        info.erase("generated");
+        info.erase("continuations");
+        info["model"] = m.checkpoint.path();
+        f.meta["eval"] = info;
+        f.pair = o.pair;
+        failures->write(f);
+      }
+    } catch (const Error& e) {
+      // One case that cannot be asked (too long for the context, ...) must not
+      // end a long run; it is counted and reported with its message.
+      tally.add_error(*c, e.what());
+      if (records) *records << nlohmann::json{{"id", c->id}, {"error", e.what()}}.dump() << "\n";
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const double elapsed = std::chrono::duration<double>(now - t0).count();
+    if (done == total ||
+        std::chrono::duration<double>(now - last_report).count() >= (tty ? 0.5 : 10.0)) {
+      last_report = now;
+      const double rate = static_cast<double>(done) / elapsed;
+      std::fprintf(stderr, "%s[%lld/%lld] %.2f cases/s  ETA %s  failures %lld  pairs %lld%s",
+                   tty ? "\r" : "", static_cast<long long>(done), static_cast<long long>(total),
+                   rate, duration(static_cast<double>(total - done) / rate).c_str(),
+                   static_cast<long long>(tally.failures()), static_cast<long long>(tally.pairs()),
+                   tty ? "   " : "\n");
+    }
+  }
+  if (tty) std::fprintf(stderr, "\n");
+  if (failures) failures->commit();
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+
+  std::printf("%s", tally.table().c_str());
+  std::printf(
+      "%lld cases in %.1f s (%.2f cases/s), %lld generated tokens (%.1f tokens/s); %s\n",
+      static_cast<long long>(tally.cases()), seconds, static_cast<double>(tally.cases()) / seconds,
+      static_cast<long long>(tally.generated_tokens()),
+      static_cast<double>(tally.generated_tokens()) / seconds, reader.counts().summary().c_str());
+  if (tally.errors() > 0)
+    std::fprintf(stderr, "clrp: %lld cases could not be evaluated; the first: %s\n",
+                 static_cast<long long>(tally.errors()),
+                 tally.to_json()["errors_first"][0].get<std::string>().c_str());
+  if (opt.json_out) {
+    nlohmann::json j = tally.to_json();
+    j["model"] = m.checkpoint.path();
+    j["cases_file"] = opt.cases;
+    j["chat"] = opt.chat;
+    j["decided_by"] = opt.per_char ? "per_char" : "sum";
+    j["read"] = reader.counts().summary();
+    j["skipped_lines"] = reader.counts().skipped;
+    j["skipped_messages"] = reader.counts().messages;
+    j["cases"] = tally.cases();
+    j["failures"] = tally.failures();
+    j["pairs"] = tally.pairs();
+    j["seconds"] = seconds;
+    j["cases_per_second"] = static_cast<double>(tally.cases()) / seconds;
+    j["generated_tokens"] = tally.generated_tokens();
+    j["tokens_per_second"] = static_cast<double>(tally.generated_tokens()) / seconds;
+    j["min_delta"] = opt.min_delta;
+    std::ofstream f(*opt.json_out, std::ios::binary);
+    if (!f) throw Error(Where{*opt.json_out}, "cannot open for writing");
+    f << j.dump(1) << "\n";
+  }
+}
+
+}  // namespace
+
+void register_evaluate(CLI::App& app) {
+  auto opt = std::make_shared<EvaluateOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "evaluate", "Run a model on a case file, judge the answers, find the contrastive pairs");
+  add_model_options(cmd, opt->model_options);
+  cmd->add_option("--cases", opt->cases, "Case file (JSON Lines, docs/cases.md)")->required();
+  cmd->add_option("--limit", opt->limit, "Evaluate only the first N cases")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--json", opt->json_out, "Write the summary (accuracy per group) as JSON");
+  cmd->add_option("--failures", opt->failures_out,
+                  "Write the failed cases, with their pairs, as a case file");
+  cmd->add_option("--records", opt->records_out,
+                  "Write one JSON line per case (what was answered)");
+  cmd->add_flag("--record-ids", opt->record_ids, "Put token ids into the records");
+  cmd->add_flag("--chat", opt->chat, "Wrap each prompt in the model's chat template");
+  cmd->add_flag("--per-char", opt->per_char,
+                "mc_cloze: the per-character normalised log-likelihood decides (default: the sum)");
+  cmd->add_option("--max-new-tokens", opt->max_new_tokens,
+                  "Cap every generative case's token budget (0: the case's own)")
+      ->check(CLI::NonNegativeNumber);
+  cmd->add_flag("--no-pairs", opt->no_pairs, "Do not search for contrastive pairs");
+  cmd->add_option("--min-delta", opt->min_delta,
+                  "Keep pairs with logit(wrong) - logit(correct) >= this (default 1)");
+  cmd->add_option("--pair-method", opt->pair_method,
+                  "Generative pairs: auto (divergence from the gold text; counterfactual for "
+                  "code), divergence or counterfactual")
+      ->check(CLI::IsMember({"auto", "divergence", "counterfactual"}));
+  cmd->add_option("--cf-positions", opt->cf_positions, "Counterfactual search: positions tried")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--cf-k", opt->cf_k, "Counterfactual search: alternatives per position (1-10)")
+      ->check(CLI::Range(1, 10));
+  cmd->add_option("--cf-tokens", opt->cf_tokens,
+                  "Counterfactual search: tokens generated after an alternative")
+      ->check(CLI::PositiveNumber);
+  cmd->add_option("--import-pairs", opt->import_pairs,
+                  "JSON Lines of {id, position, token}: pairs given for failures");
+  cmd->add_flag("--skip-bad-lines", opt->skip_bad_lines,
+                "Skip malformed case lines (counted by problem) instead of stopping");
+  cmd->callback([opt] { run(*opt); });
+}
+
+}  // namespace clrp::app

@@ -1,0 +1,332 @@
+#include "clrp/eval/evaluator.hpp"
+
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "clrp/eval/answer_judge.hpp"
+#include "clrp/eval/generate.hpp"
+#include "clrp/util/error.hpp"
+
+namespace clrp::eval {
+
+// A contrast proposed by a search, before it is checked and measured.
+struct Evaluator::Candidate {
+  std::vector<std::int32_t> prefix_ids;  ///< tokens between the prompt and the contrast
+  std::int32_t wrong = 0, correct = 0;
+  cases::PairMethod method = cases::PairMethod::letter;
+};
+
+namespace {
+
+std::size_t code_points(const std::string& s) {
+  std::size_t n = 0;
+  for (unsigned char ch : s)
+    n += (ch & 0xC0) != 0x80;
+  return n;
+}
+
+std::size_t argmax(const std::vector<double>& v) {
+  return static_cast<std::size_t>(std::max_element(v.begin(), v.end()) - v.begin());
+}
+
+// The decoded completion of `tokens` as the judge sees it: without a final
+// EOS, cut before the first stop sequence.
+std::string completion_text(const text::Tokenizer& tok, std::vector<std::int32_t> tokens,
+                            const GenerateOptions& g) {
+  if (!tokens.empty() && g.eos && tokens.back() == *g.eos) tokens.pop_back();
+  std::string text = tok.decode(tokens);
+  const std::size_t at = find_stop(text, g.stop);
+  if (at != std::string::npos) text.resize(at);
+  return text;
+}
+
+}  // namespace
+
+Evaluator::Evaluator(const model::DecoderModel& model, const text::Tokenizer& tokenizer,
+                     Render render, std::string model_path, bool chat, EvalOptions options)
+    : model_(model),
+      tokenizer_(tokenizer),
+      render_(std::move(render)),
+      model_path_(std::move(model_path)),
+      chat_(chat),
+      options_(std::move(options)) {
+  if (options_.budget.k < 1 || options_.budget.k > 10)
+    throw Error("the counterfactual search tries 1 to 10 alternatives per position, not " +
+                std::to_string(options_.budget.k));
+}
+
+Outcome Evaluator::evaluate(const cases::Case& c) const {
+  const RenderedPrompt rendered = render_(c.prompt);
+  std::vector<std::int32_t> ids = tokenizer_.encode(rendered.text, rendered.add_special_tokens);
+  if (ids.empty()) throw Error("the prompt tokenises to no tokens");
+  const std::int64_t context = model_.config().max_position_embeddings;
+  if (static_cast<std::int64_t>(ids.size()) > context)
+    throw Error("the prompt is " + std::to_string(ids.size()) +
+                " tokens, longer than the model's context of " + std::to_string(context));
+  const PromptState state(model_, std::move(ids));
+  Outcome out;
+  out.prompt_tokens = static_cast<std::int64_t>(state.ids().size());
+  out.record = {{"id", c.id},
+                {"benchmark", c.benchmark},
+                {"format", std::string(cases::name(c.format))},
+                {"prompt_tokens", out.prompt_tokens}};
+  if (options_.record_ids) out.record["prompt_ids"] = state.ids();
+  switch (c.format) {
+    case cases::Format::mc_letter:
+      letter(c, rendered, state, out);
+      break;
+    case cases::Format::mc_cloze:
+      cloze(c, rendered, state, out);
+      break;
+    case cases::Format::generative:
+    case cases::Format::code:
+      generative(c, rendered, state, out);
+      break;
+  }
+  if (c.format != cases::Format::mc_cloze) out.correct_per_char = out.correct;
+  out.record["correct"] = out.correct;
+  if (!out.correct && !options_.find_pairs) out.no_pair_reason = no_pair::disabled;
+  if (out.pair) {
+    out.record["delta"] = out.pair->delta;
+  } else if (!out.correct) {
+    out.record["no_pair"] = out.no_pair_reason;
+  }
+  return out;
+}
+
+void Evaluator::letter(const cases::Case& c, const RenderedPrompt& r, const PromptState& s,
+                       Outcome& out) const {
+  const auto& gold = std::get<cases::ChoiceGold>(c.gold);
+  const at::Tensor& logits = s.last_logits();
+  std::vector<std::int32_t> letter_ids;
+  std::vector<double> letter_logits;
+  for (const std::string& cont : gold.continuations) {
+    const ContinuationTokens t = split_continuation(tokenizer_, r, s.ids(), cont);
+    if (t.context != s.ids().size())
+      throw Error("the letter continuation " + nlohmann::json(cont).dump() +
+                  " merges with the prompt's last token");
+    letter_ids.push_back(t.whole[t.context]);
+    letter_logits.push_back(logits[t.whole[t.context]].item<double>());
+  }
+  for (std::size_t a = 0; a < letter_ids.size(); ++a)
+    for (std::size_t b = a + 1; b < letter_ids.size(); ++b)
+      if (letter_ids[a] == letter_ids[b])
+        throw Error("options " + std::to_string(a) + " and " + std::to_string(b) +
+                    " start with the same token; letters cannot tell them apart");
+  const std::size_t predicted = argmax(letter_logits);
+  out.correct = predicted == gold.index;
+  const auto top = static_cast<std::int32_t>(logits.argmax().item<std::int64_t>());
+  out.record["predicted"] = predicted;
+  out.record["letter_logits"] = letter_logits;
+  out.record["letter_ids"] = letter_ids;
+  out.record["top1_is_letter"] =
+      std::find(letter_ids.begin(), letter_ids.end(), top) != letter_ids.end();
+  if (out.correct || !options_.find_pairs) return;
+  settle_pair({{}, letter_ids[predicted], letter_ids[gold.index], cases::PairMethod::letter}, r, s,
+              out);
+}
+
+void Evaluator::cloze(const cases::Case& c, const RenderedPrompt& r, const PromptState& s,
+                      Outcome& out) const {
+  const auto& gold = std::get<cases::ChoiceGold>(c.gold);
+  std::vector<ContinuationTokens> splits;
+  for (const std::string& cont : gold.continuations)
+    splits.push_back(split_continuation(tokenizer_, r, s.ids(), cont));
+  const std::vector<ContinuationScore> scores = s.score(splits);
+  std::vector<double> sum, per_char;
+  for (std::size_t i = 0; i < scores.size(); ++i) {
+    sum.push_back(scores[i].logprob);
+    per_char.push_back(scores[i].logprob / static_cast<double>(std::max<std::size_t>(
+                                               1, code_points(gold.continuations[i]))));
+  }
+  const std::size_t by_sum = argmax(sum), by_char = argmax(per_char);
+  const std::size_t predicted = options_.decide_per_char ? by_char : by_sum;
+  out.correct = predicted == gold.index;
+  out.correct_per_char = by_char == gold.index;
+  out.record["predicted"] = predicted;
+  out.record["predicted_sum"] = by_sum;
+  out.record["predicted_per_char"] = by_char;
+  out.record["logprobs"] = sum;
+  out.record["logprobs_per_char"] = per_char;
+  if (options_.record_ids) {
+    nlohmann::json conts = nlohmann::json::array();
+    for (const auto& t : splits)
+      conts.push_back({{"context", t.context}, {"ids", t.continuation()}});
+    out.record["continuations"] = conts;
+  }
+  if (out.correct || !options_.find_pairs) return;
+  // Compare the two paths past the prompt; a continuation that re-merged with
+  // the prompt's end has no common context to put the contrast in.
+  const std::size_t n = s.ids().size();
+  const auto& w = splits[predicted];
+  const auto& g = splits[gold.index];
+  if (w.context != n || g.context != n) {
+    out.no_pair_reason = no_pair::retokenized;
+    return;
+  }
+  const auto wt = w.continuation(), gt = g.continuation();
+  const auto d = first_divergence(wt, gt);
+  if (!d) {
+    out.no_pair_reason = no_pair::no_divergence;
+    return;
+  }
+  settle_pair({{gt.begin(), gt.begin() + static_cast<std::ptrdiff_t>(*d)},
+               wt[*d],
+               gt[*d],
+               cases::PairMethod::cloze},
+              r, s, out);
+}
+
+void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const PromptState& s,
+                           Outcome& out) const {
+  const auto* answer = std::get_if<cases::AnswerGold>(&c.gold);
+  const auto* code = std::get_if<cases::CodeGold>(&c.gold);
+  GenerateOptions g;
+  g.max_new_tokens = answer ? answer->max_new_tokens : code->max_new_tokens;
+  if (options_.max_new_tokens > 0)
+    g.max_new_tokens = std::min(g.max_new_tokens, options_.max_new_tokens);
+  g.stop = answer ? answer->stop : code->stop;
+  g.eos = tokenizer_.eos_id();
+  const bool counterfactual =
+      options_.generative_pairs == GenerativePairs::counterfactual ||
+      (options_.generative_pairs == GenerativePairs::automatic && code != nullptr);
+  const auto imported = options_.imported.find(c.id);
+  if (options_.find_pairs && counterfactual && imported == options_.imported.end())
+    g.record_top_k = options_.budget.k + 1;  // the generated token may be among them
+
+  model::KvCache cache = s.cache();
+  const std::int64_t n = cache.length;
+  const Generation gen = greedy_generate(model_, tokenizer_, cache, s.last_logits(), g);
+  out.generated_tokens = static_cast<std::int64_t>(gen.tokens.size());
+  auto judge = [&](const std::string& text) {
+    return answer ? judge_answer(*answer, text) : judge_code(*code, text, options_.code);
+  };
+  const Verdict verdict = judge(gen.text);
+  out.correct = verdict.correct;
+  out.record["text"] = gen.text;
+  out.record["stop_reason"] = to_string(gen.reason);
+  out.record["verdict"] = verdict.reason;
+  if (options_.record_ids) out.record["generated"] = gen.tokens;
+  if (out.correct || !options_.find_pairs) return;
+
+  if (imported != options_.imported.end()) {
+    const ImportedPair& ip = imported->second;
+    if (ip.position >= gen.tokens.size() || ip.token < 0 ||
+        ip.token >= model_.config().vocab_size || ip.token == gen.tokens[ip.position]) {
+      out.no_pair_reason = no_pair::import_invalid;
+      out.record["import_error"] =
+          ip.position >= gen.tokens.size()
+              ? "position " + std::to_string(ip.position) + " is past the " +
+                    std::to_string(gen.tokens.size()) + " generated tokens"
+              : "token " + std::to_string(ip.token) + " is not a different token of the vocabulary";
+      return;
+    }
+    settle_pair(
+        {{gen.tokens.begin(), gen.tokens.begin() + static_cast<std::ptrdiff_t>(ip.position)},
+         gen.tokens[ip.position],
+         ip.token,
+         cases::PairMethod::imported},
+        r, s, out);
+    return;
+  }
+
+  if (!counterfactual) {
+    const std::string& reference = answer ? answer->reference : code->reference;
+    const ContinuationTokens ref = split_continuation(tokenizer_, r, s.ids(), reference);
+    if (ref.context != s.ids().size()) {
+      out.no_pair_reason = no_pair::retokenized;
+      return;
+    }
+    const auto gold_ids = ref.continuation();
+    const auto d = first_divergence(gen.tokens, gold_ids);
+    if (!d) {
+      out.no_pair_reason = no_pair::no_divergence;
+      return;
+    }
+    settle_pair({{gen.tokens.begin(), gen.tokens.begin() + static_cast<std::ptrdiff_t>(*d)},
+                 gen.tokens[*d],
+                 gold_ids[*d],
+                 cases::PairMethod::gold_divergence},
+                r, s, out);
+    return;
+  }
+
+  // Counterfactual: the cache holds prompt + every generated token but the
+  // last, so truncating it to n + p is the state in which token p was chosen.
+  GenerateOptions tail = g;
+  tail.record_top_k = 0;
+  std::int64_t extra_tokens = 0;
+  const TryAlternative try_alt = [&](std::size_t p, std::int32_t alt) {
+    std::vector<std::int32_t> tokens(gen.tokens.begin(),
+                                     gen.tokens.begin() + static_cast<std::ptrdiff_t>(p));
+    tokens.push_back(alt);
+    const int left = std::min(options_.budget.tokens, g.max_new_tokens - static_cast<int>(p) - 1);
+    const bool finished = (g.eos && alt == *g.eos) ||
+                          find_stop(tokenizer_.decode(tokens), g.stop) != std::string::npos;
+    if (left > 0 && !finished) {
+      model::KvCache fork = cache.truncated(n + static_cast<std::int64_t>(p));
+      const at::Tensor next = model_.forward_cached(ids_tensor({alt}), fork, true)[0][0];
+      tail.max_new_tokens = left;
+      const Generation rest = greedy_generate(model_, tokenizer_, fork, next, tail);
+      tokens.insert(tokens.end(), rest.tokens.begin(), rest.tokens.end());
+      extra_tokens += static_cast<std::int64_t>(rest.tokens.size()) + 1;
+    }
+    return judge(completion_text(tokenizer_, tokens, g)).correct;
+  };
+  const CounterfactualResult found =
+      counterfactual_search(gen.tokens, gen.top_ids, options_.budget, try_alt);
+  out.generated_tokens += extra_tokens;
+  out.record["counterfactual_tried"] = found.tried;
+  if (!found.hit) {
+    out.no_pair_reason = no_pair::no_counterfactual;
+    out.record["counterfactual"] = found.reason;
+    return;
+  }
+  const CounterfactualHit& h = *found.hit;
+  out.record["counterfactual_rank"] = h.rank;
+  settle_pair({{gen.tokens.begin(), gen.tokens.begin() + static_cast<std::ptrdiff_t>(h.position)},
+               h.wrong,
+               h.correct,
+               cases::PairMethod::counterfactual},
+              r, s, out);
+}
+
+void Evaluator::settle_pair(const Candidate& cand, const RenderedPrompt& r, const PromptState& s,
+                            Outcome& out) const {
+  if (cand.wrong == cand.correct) {
+    out.no_pair_reason = no_pair::same_token;
+    return;
+  }
+  // The explained sequence is tokens(prompt + prefix): it must be the path the
+  // model took, or the contrast would be asked in a context it never saw.
+  const std::string prefix = tokenizer_.decode(cand.prefix_ids);
+  std::vector<std::int32_t> expected = s.ids();
+  expected.insert(expected.end(), cand.prefix_ids.begin(), cand.prefix_ids.end());
+  if (!cand.prefix_ids.empty() &&
+      tokenizer_.encode(r.text + prefix, r.add_special_tokens) != expected) {
+    out.no_pair_reason = no_pair::retokenized;
+    out.record["prefix"] = prefix;
+    return;
+  }
+  const at::Tensor logits = s.logits_after(cand.prefix_ids);
+  cases::Pair p;
+  p.prefix = prefix;
+  p.wrong = {cand.wrong, tokenizer_.token_string(cand.wrong), logits[cand.wrong].item<double>()};
+  p.correct = {cand.correct, tokenizer_.token_string(cand.correct),
+               logits[cand.correct].item<double>()};
+  p.delta = p.wrong.logit - p.correct.logit;
+  p.method = cand.method;
+  p.model = model_path_;
+  p.chat = chat_;
+  out.record["pair_delta"] = p.delta;
+  out.record["pair_position"] = cand.prefix_ids.size();
+  if (!(p.delta >= options_.min_delta)) {
+    out.no_pair_reason = no_pair::weak_preference;
+    return;
+  }
+  out.pair = std::move(p);
+}
+
+}  // namespace clrp::eval

@@ -1,0 +1,121 @@
+#include "clrp/eval/prompt_state.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <algorithm>
+#include <nlohmann/json.hpp>
+
+#include "clrp/util/error.hpp"
+
+namespace clrp::eval {
+
+at::Tensor ids_tensor(const std::vector<std::int32_t>& ids) {
+  return at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0);
+}
+
+ContinuationTokens split_continuation(const text::Tokenizer& tokenizer,
+                                      const RenderedPrompt& prompt,
+                                      const std::vector<std::int32_t>& prompt_ids,
+                                      const std::string& continuation) {
+  ContinuationTokens out;
+  out.whole = tokenizer.encode(prompt.text + continuation, prompt.add_special_tokens);
+  const auto mismatch =
+      std::mismatch(prompt_ids.begin(), prompt_ids.end(), out.whole.begin(), out.whole.end());
+  out.context = static_cast<std::size_t>(mismatch.first - prompt_ids.begin());
+  if (out.context >= out.whole.size())
+    throw Error("the continuation " + nlohmann::json(continuation).dump() +
+                " adds no token to the prompt");
+  if (out.context == 0)
+    throw Error("the continuation " + nlohmann::json(continuation).dump() +
+                " changes the prompt's first token; nothing to condition on");
+  return out;
+}
+
+PromptState::PromptState(const model::DecoderModel& model, std::vector<std::int32_t> ids)
+    : model_(model), ids_(std::move(ids)) {
+  if (ids_.empty()) throw Error("empty prompt");
+  const at::Tensor logits = model_.forward_cached(ids_tensor(ids_), cache_, /*last_only=*/true);
+  last_logits_ = logits[0][0].to(at::kCPU, at::kFloat);
+}
+
+at::Tensor PromptState::logits_after(const std::vector<std::int32_t>& extra) const {
+  if (extra.empty()) return last_logits_;
+  model::KvCache fork = cache_;
+  return model_.forward_cached(ids_tensor(extra), fork, true)[0][0].to(at::kCPU, at::kFloat);
+}
+
+namespace {
+
+// Log-probabilities and argmax of `targets` under logits rows [n, vocab].
+void collect(const at::Tensor& rows, const std::vector<std::int32_t>& targets,
+             ContinuationScore& score) {
+  const at::Tensor logp = at::log_softmax(rows.to(at::kCPU, at::kFloat), -1);
+  const at::Tensor arg = rows.argmax(-1).to(at::kCPU);
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const auto r = static_cast<std::int64_t>(i);
+    const double lp = logp[r][targets[i]].item<double>();
+    score.token_logprobs.push_back(lp);
+    score.token_argmax.push_back(static_cast<std::int32_t>(arg[r].item<std::int64_t>()));
+    score.logprob += lp;
+  }
+}
+
+}  // namespace
+
+std::vector<ContinuationScore> PromptState::score(
+    const std::vector<ContinuationTokens>& continuations) const {
+  c10::InferenceMode inference_mode;
+  const std::size_t n = ids_.size();
+  std::vector<ContinuationScore> out(continuations.size());
+  // Continuations right after the whole prompt: the first token's log-prob is
+  // in last_logits_; the rest come from one batch fed into the shared cache,
+  // right-padded (padding sits after the real tokens, so causal attention
+  // keeps it from touching them).
+  std::vector<std::size_t> batched;
+  std::size_t longest = 0;
+  for (std::size_t i = 0; i < continuations.size(); ++i) {
+    const auto& c = continuations[i];
+    if (c.context != n) continue;
+    batched.push_back(i);
+    longest = std::max(longest, c.whole.size() - n - 1);
+  }
+  if (!batched.empty()) {
+    at::Tensor rest;
+    if (longest > 0) {
+      const auto b = static_cast<std::int64_t>(batched.size());
+      at::Tensor input = at::zeros({b, static_cast<std::int64_t>(longest)}, at::kLong);
+      for (std::int64_t r = 0; r < b; ++r) {
+        const auto& w = continuations[batched[static_cast<std::size_t>(r)]].whole;
+        for (std::size_t t = n; t + 1 < w.size(); ++t)
+          input[r][static_cast<std::int64_t>(t - n)] = w[t];
+      }
+      model::KvCache fork = cache_.expanded(b);
+      rest = model_.forward_cached(input, fork);
+    }
+    for (std::size_t r = 0; r < batched.size(); ++r) {
+      const auto& c = continuations[batched[r]];
+      const std::vector<std::int32_t> targets = c.continuation();
+      at::Tensor rows = last_logits_.unsqueeze(0);
+      if (targets.size() > 1)
+        rows = at::cat({rows, rest[static_cast<std::int64_t>(r)]
+                                  .narrow(0, 0, static_cast<std::int64_t>(targets.size() - 1))
+                                  .to(at::kCPU, at::kFloat)});
+      collect(rows, targets, out[batched[r]]);
+    }
+  }
+  // A continuation that re-merged with the prompt's end: run it from its own
+  // context (cache truncated to context − 1, then its tokens from there).
+  for (std::size_t i = 0; i < continuations.size(); ++i) {
+    const auto& c = continuations[i];
+    if (c.context == n) continue;
+    model::KvCache fork = cache_.truncated(static_cast<std::int64_t>(c.context - 1));
+    const std::vector<std::int32_t> feed(
+        c.whole.begin() + static_cast<std::ptrdiff_t>(c.context - 1), c.whole.end() - 1);
+    const at::Tensor rows = model_.forward_cached(ids_tensor(feed), fork)[0];
+    collect(rows, c.continuation(), out[i]);
+  }
+  return out;
+}
+
+}  // namespace clrp::eval

@@ -1,0 +1,90 @@
+// Incremental decoding: the KvCache and DecoderModel::forward_cached.
+//
+// The layers are the same code as forward() (run_layer_impl with a cache):
+// attention concatenates the cached keys and values with the new tokens' and
+// masks by absolute position, so a token fed later sees exactly what it would
+// see in a full pass.
+#include "clrp/model/kv_cache.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include "clrp/model/decoder.hpp"
+#include "clrp/util/error.hpp"
+
+namespace clrp::model {
+
+KvCache KvCache::truncated(std::int64_t n) const {
+  if (n < 0 || n > length)
+    throw Error("cannot truncate a KV cache of " + std::to_string(length) + " tokens to " +
+                std::to_string(n));
+  KvCache out;
+  out.length = n;
+  out.keys.reserve(keys.size());
+  out.values.reserve(values.size());
+  for (const at::Tensor& k : keys)
+    out.keys.push_back(k.defined() ? k.narrow(2, 0, n) : k);
+  for (const at::Tensor& v : values)
+    out.values.push_back(v.defined() ? v.narrow(2, 0, n) : v);
+  return out;
+}
+
+KvCache KvCache::expanded(std::int64_t n) const {
+  KvCache out;
+  out.length = length;
+  for (const at::Tensor& k : keys) {
+    if (k.defined() && k.size(0) != 1) throw Error("only a batch-1 KV cache can be expanded");
+    out.keys.push_back(k.defined() ? k.expand({n, -1, -1, -1}) : k);
+  }
+  for (const at::Tensor& v : values)
+    out.values.push_back(v.defined() ? v.expand({n, -1, -1, -1}) : v);
+  return out;
+}
+
+at::Tensor DecoderModel::cached_attention_mask(std::int64_t layer, std::int64_t start,
+                                               std::int64_t tokens) const {
+  const std::int64_t total = start + tokens;
+  const std::int64_t window = config_.window(layer);
+  const bool banded = window > 0 && window < total;
+  if (start == 0 && !banded) return {};   // plain causal: the caller sets is_causal
+  if (tokens == 1 && !banded) return {};  // one query at the end sees every key
+  // Query i (absolute start + i) sees key j when j <= start + i and, in a
+  // sliding-window layer, start + i - j < window (as attention_mask()).
+  const auto opts = at::TensorOptions().dtype(at::kLong).device(compute_.device);
+  const at::Tensor qpos = at::arange(start, total, opts);
+  const at::Tensor kpos = at::arange(total, opts);
+  const at::Tensor d = qpos.unsqueeze(1) - kpos.unsqueeze(0);
+  at::Tensor mask = d.ge(0);
+  if (window > 0) mask = mask.logical_and(d.lt(window));
+  return mask;
+}
+
+at::Tensor DecoderModel::forward_cached(const at::Tensor& ids, KvCache& cache,
+                                        bool last_only) const {
+  if (!has_embedding() || !has_head())
+    throw Error("forward_cached() needs the whole model (layers 0 to the last)");
+  if (ids.dim() != 2 || ids.size(1) < 1) throw Error("forward_cached() takes ids [batch, tokens]");
+  c10::InferenceMode inference_mode;
+  const std::int64_t start = cache.length, t = ids.size(1);
+  const std::int64_t n_layers = end_ - begin_;
+  if (cache.keys.empty()) {
+    cache.keys.resize(static_cast<std::size_t>(n_layers));
+    cache.values.resize(static_cast<std::size_t>(n_layers));
+  }
+  if (static_cast<std::int64_t>(cache.keys.size()) != n_layers)
+    throw Error("the KV cache was made for another model");
+  if (start + t > config_.max_position_embeddings)
+    throw Error(std::to_string(start + t) + " tokens exceed the model's context of " +
+                std::to_string(config_.max_position_embeddings));
+  at::Tensor h = embed_tokens(ids);
+  if (config_.positions == PositionKind::Learned) h = h + stem_.position_embed.narrow(0, start, t);
+  const at::Tensor positions = at::arange(start, start + t, at::kLong);
+  const RotaryTables rope = rotary(positions);
+  for (std::int64_t i = begin_; i < end_; ++i)
+    h = run_layer_impl(i, h, rope, nullptr, &cache);
+  cache.length = start + t;
+  if (last_only) h = h.narrow(1, t - 1, 1);
+  return unembed(h);
+}
+
+}  // namespace clrp::model

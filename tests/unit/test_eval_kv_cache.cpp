@@ -1,0 +1,102 @@
+// Incremental decoding equals full recomputation. The models come from the
+// oracle tests (tests/oracle/test_evaluate_kv_cache.py builds tiny models of
+// every family and names them, with SmolLM2, in CLRP_KV_CACHE_MODELS, a
+// colon-separated list); without it the test is skipped.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "clrp/model/checkpoint.hpp"
+#include "clrp/model/decoder.hpp"
+#include "clrp/model/kv_cache.hpp"
+
+namespace {
+
+using namespace clrp::model;
+
+std::vector<std::string> models() {
+  const char* env = std::getenv("CLRP_KV_CACHE_MODELS");
+  std::vector<std::string> out;
+  if (env == nullptr) return out;
+  std::stringstream ss(env);
+  std::string item;
+  while (std::getline(ss, item, ':'))
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+double max_diff(const at::Tensor& a, const at::Tensor& b) {
+  return (a.to(at::kDouble) - b.to(at::kDouble)).abs().max().item<double>();
+}
+
+TEST(KvCache, IncrementalEqualsFullRecomputation) {
+  const auto paths = models();
+  if (paths.empty()) GTEST_SKIP() << "CLRP_KV_CACHE_MODELS not set (run the oracle test)";
+  c10::InferenceMode guard;
+  for (const std::string& path : paths) {
+    SCOPED_TRACE(path);
+    const Checkpoint ck = Checkpoint::open(path);
+    const DecoderModel model(ck);
+    // 40 tokens: past the 16-token sliding windows of the tiny models.
+    const std::int64_t t = 40;
+    at::manual_seed(7);
+    const std::int64_t vocab = std::min<std::int64_t>(ck.config().vocab_size, 300);
+    const at::Tensor ids = at::randint(1, vocab, {1, t}, at::kLong);
+    const at::Tensor full = model.forward(ids)[0];
+    const double scale = full.abs().max().item<double>();
+    const double tol = 1e-4;
+
+    // Chunks of 17, then one token at a time, then a chunk of 5 and the rest.
+    KvCache cache;
+    std::vector<at::Tensor> rows;
+    std::int64_t at_ = 0;
+    auto feed = [&](std::int64_t n) {
+      rows.push_back(model.forward_cached(ids.narrow(1, at_, n), cache)[0]);
+      at_ += n;
+      EXPECT_EQ(cache.length, at_);
+    };
+    feed(17);
+    for (int i = 0; i < 10; ++i)
+      feed(1);
+    feed(5);
+    feed(t - at_);
+    const at::Tensor inc = at::cat(rows, 0);
+    EXPECT_LE(max_diff(inc, full), tol) << "logit scale " << scale;
+
+    // A fork truncated to 20 tokens continues like the full pass.
+    KvCache fork = cache.truncated(20);
+    const at::Tensor again = model.forward_cached(ids.narrow(1, 20, 10), fork)[0];
+    EXPECT_LE(max_diff(again, full.narrow(0, 20, 10)), tol);
+    EXPECT_EQ(cache.length, t);  // the original is untouched
+
+    // Two continuations of one prefix as a batch: each equals its own full pass.
+    KvCache base = cache.truncated(30);
+    const at::Tensor other = at::randint(1, vocab, {1, 10}, at::kLong);
+    const at::Tensor both = at::cat({ids.narrow(1, 30, 10), other}, 0);
+    KvCache batch = base.expanded(2);
+    const at::Tensor out = model.forward_cached(both, batch);
+    EXPECT_LE(max_diff(out[0], full.narrow(0, 30, 10)), tol);
+    const at::Tensor full_other = model.forward(at::cat({ids.narrow(1, 0, 30), other}, 1))[0];
+    EXPECT_LE(max_diff(out[1], full_other.narrow(0, 30, 10)), tol);
+
+    // last_only gives the last row.
+    KvCache one;
+    const at::Tensor last = model.forward_cached(ids, one, true)[0];
+    EXPECT_EQ(last.size(0), 1);
+    EXPECT_LE(max_diff(last[0], full[t - 1]), tol);
+  }
+}
+
+TEST(KvCache, TruncationBeyondLengthIsAnError) {
+  KvCache c;
+  c.length = 3;
+  EXPECT_THROW(c.truncated(4), std::exception);
+  EXPECT_NO_THROW(c.truncated(3));
+}
+
+}  // namespace
