@@ -265,6 +265,10 @@ int run_campaign(const RunOptions& options) {
     held.clear();
   };
 
+  // From here on every rank depends on every other (collective writes): an
+  // error on one rank cannot be recovered from, so it is printed with the
+  // rank and the whole job is aborted rather than left waiting forever.
+  try {
   if (rank != 0) {
     for (;;) {
       send_message(Request{rank, g_stop != 0, worker.done, worker.failed}, 0, comm);
@@ -284,6 +288,7 @@ int run_campaign(const RunOptions& options) {
     int told_count = 0;
     std::vector<Totals> totals(static_cast<std::size_t>(size));
     double last_commit = now();
+    std::size_t handed_since_commit = 0;
     Progress progress(todo);
     // Rank 0 explains on its own thread, so requests are answered meanwhile.
     std::thread local;
@@ -303,11 +308,15 @@ int run_campaign(const RunOptions& options) {
       join_local();
       if (g_stop) finishing = true;
       if (next >= batches.size()) finishing = true;
-      if (!finishing && !draining && now() - last_commit >= spec.layout.commit_seconds)
+      // At least one batch per rank since the last commit, so that frequent
+      // commits (small commit_seconds) never starve a worker of work.
+      if (!finishing && !draining && handed_since_commit >= static_cast<std::size_t>(size) &&
+          now() - last_commit >= spec.layout.commit_seconds)
         draining = true;
       if (!local.joinable() && !draining && !finishing) {
         local_busy = true;
         const auto& batch = batches[next++];
+        ++handed_since_commit;
         local = std::thread([&, batch] {
           try {
             worker.explain(batch, local_out);
@@ -327,6 +336,7 @@ int run_campaign(const RunOptions& options) {
         if (req.stopping) finishing = true;
         if (!finishing && !draining && next < batches.size()) {
           send_message(Reply{Reply::work, batches[next++]}, req.rank, comm);
+          ++handed_since_commit;
           continue;
         }
         if (next >= batches.size()) finishing = true;
@@ -351,11 +361,18 @@ int run_campaign(const RunOptions& options) {
         draining = false;
         std::fill(told.begin(), told.end(), false);
         told_count = 0;
+        handed_since_commit = 0;
         last_commit = now();
         continue;
       }
       if (!any) std::this_thread::sleep_for(std::chrono::microseconds(500));
     }
+  }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "clrp: error on rank %d: %s\n", rank, e.what());
+    log.line("FATAL: ", e.what());
+    std::fflush(stderr);
+    MPI_Abort(comm, 3);
   }
   // Every rank knows whether the run stopped early with work left.
   int stopped = stopped_early ? 1 : 0;

@@ -32,6 +32,12 @@ hsize_t chunk_rows(const schema::Dataset& d) {
   return rows;
 }
 
+// Extends a dataset to at least `rows` (collective). Never shrinks: rows past
+// the committed counts are left over from a killed run and get overwritten.
+void grow(hid_t dataset, const std::vector<hsize_t>& trailing, hsize_t rows) {
+  if (h5::rows(dataset) < rows) h5::set_rows(dataset, trailing, rows);
+}
+
 struct TableState {
   TableInfo info;
   h5::Id group, cases, case_id;
@@ -103,12 +109,11 @@ struct Store::Impl {
         t.rows = h5::get_u64_attr(t.group, "committed_rows");
         t.tokens = h5::get_u64_attr(t.group, "committed_tokens");
         t.id_bytes = h5::get_u64_attr(t.group, "committed_id_bytes");
-        // Drop whatever a killed run appended after its last commit.
-        h5::set_rows(t.cases, {}, t.rows);
-        h5::set_rows(t.case_id, {}, t.id_bytes);
-        for (std::size_t i = 0; i < t.datasets.size(); ++i)
-          h5::set_rows(t.ids[i], t.datasets[i].trailing,
-                       t.datasets[i].rows == schema::Rows::Case ? t.rows : t.tokens);
+        // Whatever a killed run appended after its last commit stays in the
+        // file past the committed counts, and is overwritten by the next
+        // appends. (Shrinking instead, with H5Dset_extent, breaks the next
+        // collective write to a deflated dataset in HDF5 1.10.8: "can't insert
+        // duplicate key" in the chunk index.)
       }
       tables.push_back(std::move(t));
     }
@@ -255,14 +260,14 @@ void Store::append(const std::vector<CaseRecord>& records) {
       idb += r.case_id.size();
     }
     const auto ti_mine = mine.data() + 3 * ti;
-    h5::set_rows(t.cases, {}, t.rows + total[0]);
+    grow(t.cases, {}, t.rows + total[0]);
     h5::write_rows(t.cases, schema::case_row_type(), {}, row0, ti_mine[0], rows.data(), s.dxpl);
-    h5::set_rows(t.case_id, {}, t.id_bytes + total[2]);
+    grow(t.case_id, {}, t.id_bytes + total[2]);
     h5::write_rows(t.case_id, H5T_NATIVE_UINT8, {}, id0, ti_mine[2], idbytes.data(), s.dxpl);
     for (std::size_t d = 0; d < t.datasets.size(); ++d) {
       const auto& ds = t.datasets[d];
       const bool by_case = ds.rows == schema::Rows::Case;
-      h5::set_rows(t.ids[d], ds.trailing, by_case ? t.rows + total[0] : t.tokens + total[1]);
+      grow(t.ids[d], ds.trailing, by_case ? t.rows + total[0] : t.tokens + total[1]);
       h5::write_rows(t.ids[d], ds.type, ds.trailing, by_case ? row0 : tok0,
                      by_case ? ti_mine[0] : ti_mine[1], bufs[d].data(), s.dxpl);
     }

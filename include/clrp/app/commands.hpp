@@ -15,5 +15,7 @@ void register_model_info(CLI::App& app);
 void register_bench(CLI::App& app);
 void register_env(CLI::App& app);
 void register_explain(CLI::App& app);
+void register_run(CLI::App& app);
+void register_inspect(CLI::App& app);
 
 }  // namespace clrp::app

@@ -34,7 +34,13 @@ struct StoreIdentity {
 
 /// Chunking and compression of the datasets.
 struct StoreOptions {
-  int deflate = 4;  ///< gzip level 0..9 (0: no filter). Needs collective writes (we only do those).
+  /// gzip level 0..9 (0: no filter). Off by default: a compressed chunk is
+  /// rewritten whole (and moved) whenever later rows land in it, so a kill -9
+  /// before the next commit can leave the committed rows of that chunk
+  /// unreadable ("inflate() failed", seen in the kill tests). Uncompressed
+  /// chunks are written in place, element by element, and committed rows are
+  /// never touched again. See docs/store.md.
+  int deflate = 0;
 };
 
 class Store {
