@@ -94,10 +94,12 @@ def read_store(path: pathlib.Path) -> dict:
                                                    "correct_logit", "n_tokens", "prompt_tokens", "case_index")}
                         for name in ("tokens", "token_segment", "token_evidence", "token_relevance",
                                      "layer_relevance", "mid_relevance"):
-                            rec[name] = g[name][o:o + T]
+                            if name in g:
+                                rec[name] = g[name][o:o + T]
                         for name in ("conservation", "segment_relevance", "bias_absorbed",
                                      "head_relevance", "neuron_ids", "neuron_relevance"):
-                            rec[name] = g[name][i]
+                            if name in g:  # heads and neurons only when recorded
+                                rec[name] = g[name][i]
                         out[key] = rec
     return out
 
@@ -361,3 +363,72 @@ def test_inspect(reference_store, clrp_bin):
     assert all("aggregate" in t for t in j["tables"])
     r = subprocess.run([str(clrp_bin), "inspect", str(reference_store)], capture_output=True, text=True)
     assert r.returncode == 0 and "committed cases" in r.stdout and "attnlrp" in r.stdout
+
+
+def test_fixed_set_over_checkpoints_and_models(tmp_path, clrp_bin, tiny_model, failures):
+    """Pairs of one model explained under a second model and a folder of step*/ checkpoints;
+    each (model, checkpoint) gets its own tables, and the numbers of the reference's own
+    table equal a plain explain-failures run of that model."""
+    other = make_llama("llama_mha_tied")  # same tokenizer (same recipe), other weights
+    ck = tmp_path / "ck"
+    for step, model in (("step20", other), ("step3", tiny_model)):
+        (ck / step).mkdir(parents=True)
+        for f in model.iterdir():
+            (ck / step / f.name).symlink_to(f)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f"""
+name = "fixed"
+mode = "fixed-set"
+reference = "ref"
+store = "store.h5"
+rules = ["attnlrp"]
+[record]
+residual = true
+heads = false
+[[models]]
+name = "ref"
+path = "{tiny_model}"
+[[models]]
+name = "sweep"
+checkpoints = "{ck}"
+[[cases]]
+path = "{failures}"
+limit = 6
+seed = 1
+""")
+    r = mpirun(clrp_bin, 2, spec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    data = read_store(tmp_path / "store.h5")
+    tables = sorted({t for t, _ in data})
+    assert [t.split("/")[1] for t in tables] == ["final", "final", "step20", "step20", "step3", "step3"]
+    # step3 is the reference model itself: identical numbers; step20 is another model.
+    for t, cid in data:
+        if t.startswith("sweep/step3/"):
+            ref = data[(t.replace("sweep/step3/", "ref/final/"), cid)]
+            np.testing.assert_allclose(data[(t, cid)]["token_relevance"], ref["token_relevance"], rtol=1e-6)
+        if t.startswith("sweep/step20/"):
+            ref = data[(t.replace("sweep/step20/", "ref/final/"), cid)]
+            assert not np.allclose(data[(t, cid)]["token_relevance"], ref["token_relevance"])
+
+
+def test_fixed_set_refuses_another_tokenizer(tmp_path, clrp_bin, tiny_model, failures, smollm2_gguf):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f"""
+name = "fixed"
+mode = "fixed-set"
+reference = "ref"
+store = "store.h5"
+[[models]]
+name = "ref"
+path = "{tiny_model}"
+[[models]]
+name = "smol"
+path = "{smollm2_gguf}"
+[[cases]]
+path = "{failures}"
+""")
+    r = subprocess.run([str(clrp_bin), "run", str(spec)], capture_output=True, text=True,
+                       env=dict(os.environ, **MPI_ENV))
+    assert r.returncode == 2, r.stderr
+    assert "models[1] (smol/final): its tokenizer differs from the reference model" in r.stderr, r.stderr
+    assert not (tmp_path / "store.h5").exists()
