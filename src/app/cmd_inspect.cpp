@@ -28,8 +28,7 @@ void print_text(const nlohmann::json& j) {
               static_cast<unsigned long long>(j["committed_tokens"].get<std::uint64_t>()),
               j["tables"].size());
   for (const auto& t : j["tables"]) {
-    std::printf("  %s: %llu cases, %llu tokens, %lld layers",
-                t["group"].get<std::string>().c_str(),
+    std::printf("  %s: %llu cases, %llu tokens, %lld layers", t["group"].get<std::string>().c_str(),
                 static_cast<unsigned long long>(t["committed_cases"].get<std::uint64_t>()),
                 static_cast<unsigned long long>(t["committed_tokens"].get<std::uint64_t>()),
                 static_cast<long long>(t["layers"].get<std::int64_t>()));

@@ -125,8 +125,7 @@ store::CaseRecord explain_case(const FailureCase& fc, const TargetModel& m,
 
   t0 = clock::now();
   const lrp::Engine engine(*m.decoder);
-  const at::Tensor input =
-      at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
+  const at::Tensor input = at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
   const lrp::ForwardState state = engine.forward_ids(input);
   r.seconds_forward = seconds_since(t0);
 
@@ -145,8 +144,8 @@ store::CaseRecord explain_case(const FailureCase& fc, const TargetModel& m,
       .residual = spec.record.residual, .heads = spec.record.heads, .neurons = K};
   t0 = clock::now();
   for (std::int64_t ri = 0; ri < R; ++ri) {
-    const auto seed = lrp::Seed::contrastive(T - 1, fc.pair.wrong.id, fc.pair.correct.id,
-                                             config.vocab_size);
+    const auto seed =
+        lrp::Seed::contrastive(T - 1, fc.pair.wrong.id, fc.pair.correct.id, config.vocab_size);
     const lrp::Explanation ex = engine.explain(state, {seed}, spec.rules[ri], record);
     if (ri == 0) {
       r.delta = ex.target[0].item<double>();

@@ -88,7 +88,8 @@ std::vector<FailureCase> read_failure_file(const std::string& path) {
     require(!j.is_discarded(), where, "not valid JSON");
     require(j.is_object(), where, "not a JSON object");
     const auto it = j.find("pair");
-    require(it != j.end(), field(where, "pair"), "missing (this is a case file, not a failure file)");
+    require(it != j.end(), field(where, "pair"),
+            "missing (this is a case file, not a failure file)");
     FailureCase f;
     f.pair = pair_from_json(*it, where);
     j.erase("pair");
@@ -105,8 +106,7 @@ std::vector<FailureCase> read_failure_file(const std::string& path) {
   return out;
 }
 
-std::vector<std::size_t> sample_indices(std::size_t count, std::int64_t limit,
-                                        std::uint64_t seed) {
+std::vector<std::size_t> sample_indices(std::size_t count, std::int64_t limit, std::uint64_t seed) {
   std::vector<std::size_t> idx(count);
   std::iota(idx.begin(), idx.end(), 0);
   if (limit <= 0 || static_cast<std::size_t>(limit) >= count) return idx;

@@ -29,8 +29,8 @@ Plan make_plan(const CampaignSpec& spec, const DescribeTarget& describe) {
     const ModelSpec& ms = spec.models[m];
     for (std::size_t c = 0; c < ms.checkpoints.size(); ++c) {
       Target t{m, c, describe(ms, ms.checkpoints[c])};
-      const std::string key = "models[" + std::to_string(m) + "] (" + ms.name + "/" +
-                              ms.checkpoints[c].name + ")";
+      const std::string key =
+          "models[" + std::to_string(m) + "] (" + ms.name + "/" + ms.checkpoints[c].name + ")";
       if (spec.mode == Mode::FixedSet && t.shape.tokenizer_fingerprint != reference_fp)
         problems.push_back(key + ": its tokenizer differs from the reference model '" +
                            spec.reference + "'s; fixed-set pairs carry token ids of one tokenizer");

@@ -7,8 +7,8 @@
 #include <atomic>
 #include <chrono>
 #include <csignal>
-#include <cstdlib>
 #include <cstdio>
+#include <cstdlib>
 #include <exception>
 #include <filesystem>
 #include <fstream>
@@ -36,8 +36,7 @@ extern "C" void on_stop_signal(int) {
 }
 
 double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 std::string clock_text() {
@@ -80,8 +79,8 @@ class Worker {
         const double t0 = now();
         model_ = TargetModel::load(ms.checkpoints[t.checkpoint].path, ms.device, ms.dtype);
         loaded_ = task.target;
-        log_.line("loaded ", ms.name, "/", ms.checkpoints[t.checkpoint].name, " in ",
-                  now() - t0, " s");
+        log_.line("loaded ", ms.name, "/", ms.checkpoints[t.checkpoint].name, " in ", now() - t0,
+                  " s");
       }
       const FailureCase& fc = plan_.pairs[task.pair];
       // Test hook: slows every case down so that tests can kill a run between commits.
@@ -89,8 +88,8 @@ class Worker {
       try {
         store::CaseRecord r = explain_case(fc, *model_, spec_, task.table);
         r.rank = rank_;
-        log_.line("case ", fc.c.id, " table ", task.table, ": ", r.tokens.size(),
-                  " tokens, delta ", r.delta, ", ", r.seconds_forward + r.seconds_backward, " s");
+        log_.line("case ", fc.c.id, " table ", task.table, ": ", r.tokens.size(), " tokens, delta ",
+                  r.delta, ", ", r.seconds_forward + r.seconds_backward, " s");
         out.push_back(std::move(r));
         ++done;
       } catch (const std::exception& e) {
@@ -140,7 +139,8 @@ class Progress {
       std::fputs(buf, stderr);
       if (final) std::fputs("\n", stderr);
     } else {
-      std::snprintf(buf, sizeof buf, "%s progress: %llu/%llu done, %llu failed, %.2f cases/s, ETA %.0fs\n",
+      std::snprintf(buf, sizeof buf,
+                    "%s progress: %llu/%llu done, %llu failed, %.2f cases/s, ETA %.0fs\n",
                     clock_text().c_str(), static_cast<unsigned long long>(done),
                     static_cast<unsigned long long>(total_),
                     static_cast<unsigned long long>(failed), rate, eta);
@@ -206,23 +206,23 @@ int run_campaign(const RunOptions& options) {
   const Plan plan = make_plan(spec, [&](const ModelSpec&, const CheckpointSpec& c) {
     const model::Checkpoint ck = model::Checkpoint::open(c.path);
     TargetShape s{ck.config().num_layers, ck.config().num_heads, ck.config().vocab_size, {}};
-    if (need_fingerprint) s.tokenizer_fingerprint = tokenizer_fingerprint(*load_target_tokenizer(ck));
+    if (need_fingerprint)
+      s.tokenizer_fingerprint = tokenizer_fingerprint(*load_target_tokenizer(ck));
     return s;
   });
 
-  const int threads = options.threads > 0
-                          ? options.threads
-                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) /
-                                            local_ranks(comm));
+  const int threads =
+      options.threads > 0
+          ? options.threads
+          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local_ranks(comm));
   at::set_num_threads(threads);
 
   auto lock = take_lock(spec.store, rank, comm);
   // --resume on a store that does not exist yet starts it: a requeued job
   // can always pass --resume, whether or not its first run got that far.
   const bool resuming = options.resume && fs::exists(spec.store);
-  store::Store st = resuming
-                        ? store::Store::resume(spec.store, comm, identity, plan.tables)
-                        : store::Store::create(spec.store, comm, identity, plan.tables);
+  store::Store st = resuming ? store::Store::resume(spec.store, comm, identity, plan.tables)
+                             : store::Store::create(spec.store, comm, identity, plan.tables);
   const auto committed = st.committed_ids();
   std::vector<bool> done(plan.tasks.size(), false);
   std::uint64_t already = 0;
@@ -269,105 +269,105 @@ int run_campaign(const RunOptions& options) {
   // error on one rank cannot be recovered from, so it is printed with the
   // rank and the whole job is aborted rather than left waiting forever.
   try {
-  if (rank != 0) {
-    for (;;) {
-      send_message(Request{rank, g_stop != 0, worker.done, worker.failed}, 0, comm);
-      const Reply reply = receive_reply(0, comm);
-      if (reply.kind == Reply::work) {
-        worker.explain(reply.tasks, held);
-        continue;
-      }
-      commit_all();
-      if (reply.kind == Reply::finish) break;
-    }
-  } else {
-    // Coordinator state.
-    std::size_t next = 0;
-    bool draining = false, finishing = false;
-    std::vector<bool> told(static_cast<std::size_t>(size), false);
-    int told_count = 0;
-    std::vector<Totals> totals(static_cast<std::size_t>(size));
-    double last_commit = now();
-    std::size_t handed_since_commit = 0;
-    Progress progress(todo);
-    // Rank 0 explains on its own thread, so requests are answered meanwhile.
-    std::thread local;
-    std::atomic<bool> local_busy{false};
-    std::exception_ptr local_error;
-    std::vector<store::CaseRecord> local_out;
-    const auto join_local = [&] {
-      if (local.joinable() && !local_busy) {
-        local.join();
-        if (local_error) std::rethrow_exception(local_error);
-        for (auto& r : local_out)
-          held.push_back(std::move(r));
-        local_out.clear();
-      }
-    };
-    for (;;) {
-      join_local();
-      if (g_stop) finishing = true;
-      if (next >= batches.size()) finishing = true;
-      // At least one batch per rank since the last commit, so that frequent
-      // commits (small commit_seconds) never starve a worker of work.
-      if (!finishing && !draining && handed_since_commit >= static_cast<std::size_t>(size) &&
-          now() - last_commit >= spec.layout.commit_seconds)
-        draining = true;
-      if (!local.joinable() && !draining && !finishing) {
-        local_busy = true;
-        const auto& batch = batches[next++];
-        ++handed_since_commit;
-        local = std::thread([&, batch] {
-          try {
-            worker.explain(batch, local_out);
-          } catch (...) {
-            local_error = std::current_exception();
-          }
-          local_busy = false;
-        });
-      }
-      bool any = false;
-      int flag = 0;
-      MPI_Status status;
-      while (MPI_Iprobe(MPI_ANY_SOURCE, kTagRequest, comm, &flag, &status), flag) {
-        any = true;
-        const Request req = receive_request(status.MPI_SOURCE, comm);
-        totals[static_cast<std::size_t>(req.rank)] = {req.done, req.failed};
-        if (req.stopping) finishing = true;
-        if (!finishing && !draining && next < batches.size()) {
-          send_message(Reply{Reply::work, batches[next++]}, req.rank, comm);
-          ++handed_since_commit;
+    if (rank != 0) {
+      for (;;) {
+        send_message(Request{rank, g_stop != 0, worker.done, worker.failed}, 0, comm);
+        const Reply reply = receive_reply(0, comm);
+        if (reply.kind == Reply::work) {
+          worker.explain(reply.tasks, held);
           continue;
         }
-        if (next >= batches.size()) finishing = true;
-        send_message(Reply{finishing ? Reply::finish : Reply::commit, {}}, req.rank, comm);
-        told[static_cast<std::size_t>(req.rank)] = true;
-        ++told_count;
-      }
-      totals[0] = {worker.done, worker.failed};
-      Totals sum;
-      for (const auto& t : totals)
-        sum.done += t.done, sum.failed += t.failed;
-      progress.show(sum.done, sum.failed);
-      if ((draining || finishing) && !local.joinable() && told_count == size - 1) {
-        // Once every worker was told to finish, nobody asks again: a
-        // commit with `finishing` set is the last collective of the loop.
         commit_all();
-        if (finishing) {
-          stopped_early = g_stop != 0 || sum.done + sum.failed < todo;
-          progress.show(sum.done, sum.failed, true);
-          break;
-        }
-        draining = false;
-        std::fill(told.begin(), told.end(), false);
-        told_count = 0;
-        handed_since_commit = 0;
-        last_commit = now();
-        continue;
+        if (reply.kind == Reply::finish) break;
       }
-      if (!any) std::this_thread::sleep_for(std::chrono::microseconds(500));
+    } else {
+      // Coordinator state.
+      std::size_t next = 0;
+      bool draining = false, finishing = false;
+      std::vector<bool> told(static_cast<std::size_t>(size), false);
+      int told_count = 0;
+      std::vector<Totals> totals(static_cast<std::size_t>(size));
+      double last_commit = now();
+      std::size_t handed_since_commit = 0;
+      Progress progress(todo);
+      // Rank 0 explains on its own thread, so requests are answered meanwhile.
+      std::thread local;
+      std::atomic<bool> local_busy{false};
+      std::exception_ptr local_error;
+      std::vector<store::CaseRecord> local_out;
+      const auto join_local = [&] {
+        if (local.joinable() && !local_busy) {
+          local.join();
+          if (local_error) std::rethrow_exception(local_error);
+          for (auto& r : local_out)
+            held.push_back(std::move(r));
+          local_out.clear();
+        }
+      };
+      for (;;) {
+        join_local();
+        if (g_stop) finishing = true;
+        if (next >= batches.size()) finishing = true;
+        // At least one batch per rank since the last commit, so that frequent
+        // commits (small commit_seconds) never starve a worker of work.
+        if (!finishing && !draining && handed_since_commit >= static_cast<std::size_t>(size) &&
+            now() - last_commit >= spec.layout.commit_seconds)
+          draining = true;
+        if (!local.joinable() && !draining && !finishing) {
+          local_busy = true;
+          const auto& batch = batches[next++];
+          ++handed_since_commit;
+          local = std::thread([&, batch] {
+            try {
+              worker.explain(batch, local_out);
+            } catch (...) {
+              local_error = std::current_exception();
+            }
+            local_busy = false;
+          });
+        }
+        bool any = false;
+        int flag = 0;
+        MPI_Status status;
+        while (MPI_Iprobe(MPI_ANY_SOURCE, kTagRequest, comm, &flag, &status), flag) {
+          any = true;
+          const Request req = receive_request(status.MPI_SOURCE, comm);
+          totals[static_cast<std::size_t>(req.rank)] = {req.done, req.failed};
+          if (req.stopping) finishing = true;
+          if (!finishing && !draining && next < batches.size()) {
+            send_message(Reply{Reply::work, batches[next++]}, req.rank, comm);
+            ++handed_since_commit;
+            continue;
+          }
+          if (next >= batches.size()) finishing = true;
+          send_message(Reply{finishing ? Reply::finish : Reply::commit, {}}, req.rank, comm);
+          told[static_cast<std::size_t>(req.rank)] = true;
+          ++told_count;
+        }
+        totals[0] = {worker.done, worker.failed};
+        Totals sum;
+        for (const auto& t : totals)
+          sum.done += t.done, sum.failed += t.failed;
+        progress.show(sum.done, sum.failed);
+        if ((draining || finishing) && !local.joinable() && told_count == size - 1) {
+          // Once every worker was told to finish, nobody asks again: a
+          // commit with `finishing` set is the last collective of the loop.
+          commit_all();
+          if (finishing) {
+            stopped_early = g_stop != 0 || sum.done + sum.failed < todo;
+            progress.show(sum.done, sum.failed, true);
+            break;
+          }
+          draining = false;
+          std::fill(told.begin(), told.end(), false);
+          told_count = 0;
+          handed_since_commit = 0;
+          last_commit = now();
+          continue;
+        }
+        if (!any) std::this_thread::sleep_for(std::chrono::microseconds(500));
+      }
     }
-  }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "clrp: error on rank %d: %s\n", rank, e.what());
     log.line("FATAL: ", e.what());

@@ -2,6 +2,8 @@
 // problems instead of throwing, so that one run reports all of them.
 #include "clrp/campaign/spec.hpp"
 
+#include <toml++/toml.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -9,7 +11,6 @@
 #include <regex>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace fs = std::filesystem;
 
@@ -289,8 +290,9 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
   Reader r(fs::absolute(fs::path(file)).parent_path(), problems);
   CampaignSpec spec;
   spec.file = file;
-  r.only_keys(root, "", {"name", "mode", "reference", "store", "rules", "models", "cases",
-                         "record", "layout"});
+  r.only_keys(
+      root, "",
+      {"name", "mode", "reference", "store", "rules", "models", "cases", "record", "layout"});
   spec.name = r.string(root, "", "name", true).value_or("");
   if (root.get("name") != nullptr && root.get("name")->is_string() && !is_name(spec.name))
     r.problem("name", "'" + spec.name + "' is not a name ([A-Za-z0-9_.-]+)");

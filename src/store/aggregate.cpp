@@ -56,9 +56,9 @@ void write_dataset(hid_t group, const std::string& name, const std::vector<hsize
                    const std::vector<double>& data, bool writer, hid_t dxpl) {
   h5::Id space = h5::make(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                           H5Sclose, "aggregate space");
-  h5::Id d = h5::make(H5Dcreate2(group, name.c_str(), H5T_IEEE_F64LE, space, H5P_DEFAULT,
-                                 H5P_DEFAULT, H5P_DEFAULT),
-                      H5Dclose, "cannot create aggregate " + name);
+  h5::Id d = h5::make(
+      H5Dcreate2(group, name.c_str(), H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+      H5Dclose, "cannot create aggregate " + name);
   h5::Id fs = h5::make(H5Dget_space(d), H5Sclose, "aggregate space");
   h5::Id ms = h5::make(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                        H5Sclose, "aggregate space");
@@ -126,7 +126,8 @@ void write_aggregates(Store& store) {
                       o_conc = sums.add(R * 4), o_pos = sums.add(R * P), o_layer = sums.add(R * L),
                       o_cons = sums.add(R * 2), o_ev = sums.add(1), o_hit = sums.add(R),
                       o_rand = sums.add(1);
-    std::vector<double> maxes(1 + R, -std::numeric_limits<double>::infinity());  // max Δℓ, max |err|
+    std::vector<double> maxes(1 + R,
+                              -std::numeric_limits<double>::infinity());  // max Δℓ, max |err|
     double min_delta = std::numeric_limits<double>::infinity();
     auto& v = sums.v;
     for (std::size_t i = 0; i < rows.size(); ++i) {
@@ -179,7 +180,8 @@ void write_aggregates(Store& store) {
           // Top-k tokens by |relevance|, ties to the earlier token.
           std::vector<std::size_t> order(T);
           std::iota(order.begin(), order.end(), 0);
-          const std::size_t k = std::min<std::size_t>(T, static_cast<std::size_t>(info.evidence_top_k));
+          const std::size_t k =
+              std::min<std::size_t>(T, static_cast<std::size_t>(info.evidence_top_k));
           std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k),
                             order.end(), [&](std::size_t a, std::size_t b) {
                               return mag[a] != mag[b] ? mag[a] > mag[b] : a < b;
@@ -206,8 +208,8 @@ void write_aggregates(Store& store) {
         out[i] = by > 0 ? total[at + i] / by : std::nan("");
       return out;
     };
-    h5::Id agg = h5::ensure_groups(file, "/aggregate/" + info.model + "/" + info.checkpoint + "/" +
-                                             info.benchmark);
+    h5::Id agg = h5::ensure_groups(
+        file, "/aggregate/" + info.model + "/" + info.checkpoint + "/" + info.benchmark);
     h5::set_attr(agg, "cases", static_cast<std::uint64_t>(N));
     const bool w = rank == 0;
     const double m = n > 0 ? total[o_delta] / n : std::nan("");
@@ -216,16 +218,18 @@ void write_aggregates(Store& store) {
                   {n, m, std::sqrt(var), n > 0 ? total_min : std::nan(""),
                    n > 0 ? total_max[0] : std::nan("")},
                   w, dxpl);
-    write_dataset(agg, "delta_histogram", {kDeltaBins},
-                  std::vector<double>(total.begin() + static_cast<std::ptrdiff_t>(o_hist),
-                                      total.begin() + static_cast<std::ptrdiff_t>(o_hist + kDeltaBins)),
-                  w, dxpl);
+    write_dataset(
+        agg, "delta_histogram", {kDeltaBins},
+        std::vector<double>(total.begin() + static_cast<std::ptrdiff_t>(o_hist),
+                            total.begin() + static_cast<std::ptrdiff_t>(o_hist + kDeltaBins)),
+        w, dxpl);
     write_dataset(agg, "segment_relevance", {R, S}, mean(o_seg, R * S, n), w, dxpl);
     write_dataset(agg, "segment_relevance_normalized", {R, S}, mean(o_segn, R * S, total[o_nnorm]),
                   w, dxpl);
     write_dataset(agg, "concentration", {R, 4}, mean(o_conc, R * 4, n), w, dxpl);
     write_dataset(agg, "position_deciles", {R, P}, mean(o_pos, R * P, n), w, dxpl);
-    if (info.residual) write_dataset(agg, "layer_relevance", {R, L}, mean(o_layer, R * L, n), w, dxpl);
+    if (info.residual)
+      write_dataset(agg, "layer_relevance", {R, L}, mean(o_layer, R * L, n), w, dxpl);
     std::vector<double> cons(R * 3);
     for (std::size_t r = 0; r < R; ++r) {
       cons[r * 3] = n > 0 ? total[o_cons + r * 2] / n : std::nan("");

@@ -92,51 +92,50 @@ void set_rows(hid_t dataset, const std::vector<hsize_t>& trailing, hsize_t rows)
   check(H5Dset_extent(dataset, d.data()), "cannot resize a dataset");
 }
 
-void write_rows(hid_t dataset, hid_t mem_type, const std::vector<hsize_t>& trailing,
-                hsize_t offset, hsize_t count, const void* buffer, hid_t dxpl) {
+void write_rows(hid_t dataset, hid_t mem_type, const std::vector<hsize_t>& trailing, hsize_t offset,
+                hsize_t count, const void* buffer, hid_t dxpl) {
   Id file_space = make(H5Dget_space(dataset), H5Sclose, "file space");
   const auto start = dims_of(offset, std::vector<hsize_t>(trailing.size(), 0));
   const auto cnt = dims_of(count, trailing);
-  Id mem_space = make(H5Screate_simple(static_cast<int>(cnt.size()),
-                                       dims_of(std::max<hsize_t>(count, 1), trailing).data(),
-                                       nullptr),
-                      H5Sclose, "memory space");
+  Id mem_space =
+      make(H5Screate_simple(static_cast<int>(cnt.size()),
+                            dims_of(std::max<hsize_t>(count, 1), trailing).data(), nullptr),
+           H5Sclose, "memory space");
   static const char dummy = 0;
   if (count == 0) {
     check(H5Sselect_none(file_space), "empty selection");
     check(H5Sselect_none(mem_space), "empty selection");
     buffer = &dummy;
   } else {
-    check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, cnt.data(),
-                              nullptr),
-          "row selection");
+    check(
+        H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, cnt.data(), nullptr),
+        "row selection");
   }
   check(H5Dwrite(dataset, mem_type, mem_space, file_space, dxpl, buffer), "cannot write rows");
 }
 
-void read_rows(hid_t dataset, hid_t mem_type, const std::vector<hsize_t>& trailing,
-               hsize_t offset, hsize_t count, void* buffer) {
+void read_rows(hid_t dataset, hid_t mem_type, const std::vector<hsize_t>& trailing, hsize_t offset,
+               hsize_t count, void* buffer) {
   // Called on every rank even for no rows: with collective metadata reads a
   // rank that skipped the call would leave the others waiting.
   Id file_space = make(H5Dget_space(dataset), H5Sclose, "file space");
   const auto start = dims_of(offset, std::vector<hsize_t>(trailing.size(), 0));
   const auto cnt = dims_of(count, trailing);
-  Id mem_space = make(H5Screate_simple(static_cast<int>(cnt.size()),
-                                       dims_of(std::max<hsize_t>(count, 1), trailing).data(),
-                                       nullptr),
-                      H5Sclose, "memory space");
+  Id mem_space =
+      make(H5Screate_simple(static_cast<int>(cnt.size()),
+                            dims_of(std::max<hsize_t>(count, 1), trailing).data(), nullptr),
+           H5Sclose, "memory space");
   static char dummy[64];
   if (count == 0) {
     check(H5Sselect_none(file_space), "empty selection");
     check(H5Sselect_none(mem_space), "empty selection");
     buffer = dummy;
   } else {
-    check(H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, cnt.data(),
-                              nullptr),
-          "row selection");
+    check(
+        H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, cnt.data(), nullptr),
+        "row selection");
   }
-  check(H5Dread(dataset, mem_type, mem_space, file_space, H5P_DEFAULT, buffer),
-        "cannot read rows");
+  check(H5Dread(dataset, mem_type, mem_space, file_space, H5P_DEFAULT, buffer), "cannot read rows");
 }
 
 namespace {
@@ -209,8 +208,8 @@ Id ensure_groups(hid_t file, const std::string& path) {
     if (H5Lexists(file, prefix.c_str(), H5P_DEFAULT) > 0)
       last = make(H5Gopen2(file, prefix.c_str(), H5P_DEFAULT), H5Gclose, "group " + prefix);
     else
-      last = make(H5Gcreate2(file, prefix.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-                  H5Gclose, "cannot create group " + prefix);
+      last = make(H5Gcreate2(file, prefix.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+                  "cannot create group " + prefix);
     pos = next + 1;
   }
   return last;

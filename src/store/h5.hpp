@@ -51,11 +51,11 @@ void set_rows(hid_t dataset, const std::vector<hsize_t>& trailing, hsize_t rows)
 /// Writes `count` rows of `buffer` at row `offset` with transfer list `dxpl`;
 /// count = 0 selects nothing (a rank with nothing to write still takes part
 /// in a collective write).
-void write_rows(hid_t dataset, hid_t mem_type, const std::vector<hsize_t>& trailing,
-                hsize_t offset, hsize_t count, const void* buffer, hid_t dxpl);
+void write_rows(hid_t dataset, hid_t mem_type, const std::vector<hsize_t>& trailing, hsize_t offset,
+                hsize_t count, const void* buffer, hid_t dxpl);
 /// Reads rows [offset, offset + count) into `buffer` (independent read).
-void read_rows(hid_t dataset, hid_t mem_type, const std::vector<hsize_t>& trailing,
-               hsize_t offset, hsize_t count, void* buffer);
+void read_rows(hid_t dataset, hid_t mem_type, const std::vector<hsize_t>& trailing, hsize_t offset,
+               hsize_t count, void* buffer);
 
 /// Scalar attributes (create or overwrite; collective under MPI-IO).
 void set_attr(hid_t obj, const std::string& name, const std::string& value);

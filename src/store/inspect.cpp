@@ -36,8 +36,8 @@ nlohmann::json inspect_store(const std::string& path) {
   h5::Id file = h5::make(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
                          path + ": cannot open");
   if (!h5::has_attr(file, "schema") || h5::get_string_attr(file, "schema") != schema::kSchema)
-    throw Error(Where{path}, "not a clrp store (no schema attribute " +
-                                 std::string(schema::kSchema) + ")");
+    throw Error(Where{path},
+                "not a clrp store (no schema attribute " + std::string(schema::kSchema) + ")");
   nlohmann::json j;
   j["path"] = path;
   j["schema"] = schema::kSchema;
@@ -91,9 +91,8 @@ nlohmann::json inspect_store(const std::string& path) {
             for (std::size_t r = 0; r < t["rules"].size(); ++r) {
               const std::string rule = t["rules"][r];
               a["conservation_mean_abs"][rule] = cons[r * 3];
-              a["evidence_hit_rate"][rule] = {{"cases", ev[r * 3]},
-                                              {"top_k", ev[r * 3 + 1]},
-                                              {"random", ev[r * 3 + 2]}};
+              a["evidence_hit_rate"][rule] = {
+                  {"cases", ev[r * 3]}, {"top_k", ev[r * 3 + 1]}, {"random", ev[r * 3 + 2]}};
               for (int s = 0; s < kSegmentColumns; ++s)
                 a["segment_share"][rule][kSegmentColumnNames[s]] =
                     seg[r * kSegmentColumns + static_cast<std::size_t>(s)];

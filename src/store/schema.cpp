@@ -6,9 +6,9 @@
 
 namespace clrp::store {
 
-const char* const kSegmentColumnNames[kSegmentColumns] = {
-    "instruction", "fewshot", "context", "needle", "question",
-    "options",     "code",    "answer_prefix", "prefix"};
+const char* const kSegmentColumnNames[kSegmentColumns] = {"instruction", "fewshot",       "context",
+                                                          "needle",      "question",      "options",
+                                                          "code",        "answer_prefix", "prefix"};
 
 namespace schema {
 
@@ -64,33 +64,77 @@ std::vector<Dataset> datasets(const TableInfo& t) {
   const auto K = static_cast<hsize_t>(t.neurons);
   const std::size_t r = R, l = L;
   std::vector<Dataset> d;
-  d.push_back({"tokens", H5T_NATIVE_INT32, {}, Rows::Token, 4,
-               take(&CaseRecord::tokens, 1, 0, "tokens")});
-  d.push_back({"token_segment", H5T_NATIVE_INT8, {}, Rows::Token, 1,
+  d.push_back(
+      {"tokens", H5T_NATIVE_INT32, {}, Rows::Token, 4, take(&CaseRecord::tokens, 1, 0, "tokens")});
+  d.push_back({"token_segment",
+               H5T_NATIVE_INT8,
+               {},
+               Rows::Token,
+               1,
                take(&CaseRecord::token_segment, 1, 0, "token_segment")});
-  d.push_back({"token_evidence", H5T_NATIVE_INT8, {}, Rows::Token, 1,
+  d.push_back({"token_evidence",
+               H5T_NATIVE_INT8,
+               {},
+               Rows::Token,
+               1,
                take(&CaseRecord::token_evidence, 1, 0, "token_evidence")});
-  d.push_back({"token_relevance", H5T_NATIVE_FLOAT, {R}, Rows::Token, 4,
+  d.push_back({"token_relevance",
+               H5T_NATIVE_FLOAT,
+               {R},
+               Rows::Token,
+               4,
                take(&CaseRecord::token_relevance, r, 0, "token_relevance")});
   if (t.residual) {
-    d.push_back({"layer_relevance", H5T_NATIVE_FLOAT, {R, L}, Rows::Token, 4,
+    d.push_back({"layer_relevance",
+                 H5T_NATIVE_FLOAT,
+                 {R, L},
+                 Rows::Token,
+                 4,
                  take(&CaseRecord::layer_relevance, r * l, 0, "layer_relevance")});
-    d.push_back({"mid_relevance", H5T_NATIVE_FLOAT, {R, L}, Rows::Token, 4,
+    d.push_back({"mid_relevance",
+                 H5T_NATIVE_FLOAT,
+                 {R, L},
+                 Rows::Token,
+                 4,
                  take(&CaseRecord::mid_relevance, r * l, 0, "mid_relevance")});
   }
-  d.push_back({"conservation", H5T_NATIVE_DOUBLE, {R}, Rows::Case, 8,
+  d.push_back({"conservation",
+               H5T_NATIVE_DOUBLE,
+               {R},
+               Rows::Case,
+               8,
                take(&CaseRecord::conservation, 0, r, "conservation")});
-  d.push_back({"segment_relevance", H5T_NATIVE_DOUBLE, {R, kSegmentColumns}, Rows::Case, 8,
+  d.push_back({"segment_relevance",
+               H5T_NATIVE_DOUBLE,
+               {R, kSegmentColumns},
+               Rows::Case,
+               8,
                take(&CaseRecord::segment_relevance, 0, r * kSegmentColumns, "segment_relevance")});
-  d.push_back({"bias_absorbed", H5T_NATIVE_FLOAT, {R, L}, Rows::Case, 4,
+  d.push_back({"bias_absorbed",
+               H5T_NATIVE_FLOAT,
+               {R, L},
+               Rows::Case,
+               4,
                take(&CaseRecord::bias_absorbed, 0, r * l, "bias_absorbed")});
   if (H > 0)
-    d.push_back({"head_relevance", H5T_NATIVE_FLOAT, {R, L, H}, Rows::Case, 4,
+    d.push_back({"head_relevance",
+                 H5T_NATIVE_FLOAT,
+                 {R, L, H},
+                 Rows::Case,
+                 4,
                  take(&CaseRecord::head_relevance, 0, r * l * H, "head_relevance")});
   if (K > 0) {
-    d.push_back({"neuron_ids", H5T_NATIVE_INT32, {R, L, K}, Rows::Case, 4,
+    d.push_back({"neuron_ids",
+                 H5T_NATIVE_INT32,
+                 {R, L, K},
+                 Rows::Case,
+                 4,
                  take(&CaseRecord::neuron_ids, 0, r * l * K, "neuron_ids")});
-    d.push_back({"neuron_relevance", H5T_NATIVE_FLOAT, {R, L, K}, Rows::Case, 4,
+    d.push_back({"neuron_relevance",
+                 H5T_NATIVE_FLOAT,
+                 {R, L, K},
+                 Rows::Case,
+                 4,
                  take(&CaseRecord::neuron_relevance, 0, r * l * K, "neuron_relevance")});
   }
   return d;

@@ -18,7 +18,7 @@ inline constexpr const char* kSchema = "clrp-store/1";
 
 /// One row of the `cases` compound table.
 struct CaseRow {
-  std::uint64_t id_offset;     ///< into `case_id` (UTF-8 bytes)
+  std::uint64_t id_offset;  ///< into `case_id` (UTF-8 bytes)
   std::uint32_t id_length;
   std::uint32_t case_index;    ///< line index in its failure file
   std::uint64_t token_offset;  ///< into every per-token dataset
@@ -41,8 +41,8 @@ enum class Rows { Case, Token, IdByte };
 
 struct Dataset {
   std::string name;
-  hid_t type;                      ///< native type (also the file type)
-  std::vector<hsize_t> trailing;   ///< dimensions after the first
+  hid_t type;                     ///< native type (also the file type)
+  std::vector<hsize_t> trailing;  ///< dimensions after the first
   Rows rows;
   std::size_t element_size;
   /// Appends a record's elements (bytes) for this dataset to `out`.

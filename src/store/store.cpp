@@ -16,8 +16,7 @@ namespace clrp::store {
 namespace {
 
 double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 hsize_t chunk_rows(const schema::Dataset& d) {
@@ -42,15 +41,14 @@ struct TableState {
   TableInfo info;
   h5::Id group, cases, case_id;
   std::vector<schema::Dataset> datasets;
-  std::vector<h5::Id> ids;  ///< parallel to datasets
+  std::vector<h5::Id> ids;                           ///< parallel to datasets
   std::uint64_t rows = 0, tokens = 0, id_bytes = 0;  ///< current extents
 };
 
 std::string table_attrs_json(const TableInfo& t) {
-  nlohmann::json j{{"model", t.model},       {"checkpoint", t.checkpoint},
-                   {"benchmark", t.benchmark}, {"rules", t.rules},
-                   {"layers", t.layers},     {"heads", t.heads},
-                   {"neurons", t.neurons},   {"residual", t.residual}};
+  nlohmann::json j{{"model", t.model},     {"checkpoint", t.checkpoint}, {"benchmark", t.benchmark},
+                   {"rules", t.rules},     {"layers", t.layers},         {"heads", t.heads},
+                   {"neurons", t.neurons}, {"residual", t.residual}};
   return j.dump();
 }
 
@@ -95,17 +93,19 @@ struct Store::Impl {
           h5::set_attr(t.group, a, std::uint64_t{0});
       } else {
         const std::string g = info.group();
-        if (H5Lexists(file, "/runs", H5P_DEFAULT) <= 0 || H5Oexists_by_name(file, g.c_str(), H5P_DEFAULT) <= 0)
+        if (H5Lexists(file, "/runs", H5P_DEFAULT) <= 0 ||
+            H5Oexists_by_name(file, g.c_str(), H5P_DEFAULT) <= 0)
           throw Error(Where{path, g}, "the store has no such table; was it written by this spec?");
         t.group = h5::make(H5Gopen2(file, g.c_str(), H5P_DEFAULT), H5Gclose, "group " + g);
         if (h5::get_string_attr(t.group, "layout") != table_attrs_json(info))
-          throw Error(Where{path, g}, "the table's layout (rules, layers, heads, neurons) differs "
-                                      "from what this spec and model give");
+          throw Error(Where{path, g},
+                      "the table's layout (rules, layers, heads, neurons) differs "
+                      "from what this spec and model give");
         t.cases = h5::make(H5Dopen2(t.group, "cases", H5P_DEFAULT), H5Dclose, g + "/cases");
         t.case_id = h5::make(H5Dopen2(t.group, "case_id", H5P_DEFAULT), H5Dclose, g + "/case_id");
         for (const auto& d : t.datasets)
-          t.ids.push_back(h5::make(H5Dopen2(t.group, d.name.c_str(), H5P_DEFAULT), H5Dclose,
-                                   g + "/" + d.name));
+          t.ids.push_back(
+              h5::make(H5Dopen2(t.group, d.name.c_str(), H5P_DEFAULT), H5Dclose, g + "/" + d.name));
         t.rows = h5::get_u64_attr(t.group, "committed_rows");
         t.tokens = h5::get_u64_attr(t.group, "committed_tokens");
         t.id_bytes = h5::get_u64_attr(t.group, "committed_id_bytes");
@@ -154,8 +154,9 @@ Store Store::create(const std::string& path, MPI_Comm comm, const StoreIdentity&
                     const std::vector<TableInfo>& tables, StoreOptions options) {
   h5::quiet();
   if (std::filesystem::exists(path))
-    throw Error(Where{path}, "the store already exists; pass --resume to continue it, or "
-                             "choose another store path");
+    throw Error(Where{path},
+                "the store already exists; pass --resume to continue it, or "
+                "choose another store path");
   auto impl = std::make_unique<Impl>();
   impl->comm = comm;
   impl->path = path;

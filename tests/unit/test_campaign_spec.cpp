@@ -4,8 +4,8 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <set>
 #include <fstream>
+#include <set>
 
 #include "clrp/campaign/failure_file.hpp"
 #include "clrp/campaign/spec.hpp"
@@ -16,9 +16,10 @@ using namespace clrp::campaign;
 namespace {
 
 fs::path temp_dir() {
-  const fs::path d = fs::temp_directory_path() /
-                     ("clrp_spec_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) +
-                      "_" + ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  const fs::path d =
+      fs::temp_directory_path() /
+      ("clrp_spec_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+       ::testing::UnitTest::GetInstance()->current_test_info()->name());
   fs::create_directories(d);
   return d;
 }
@@ -155,8 +156,10 @@ TEST(FailureFile, ParsesPairsAndRejectsBadOnes) {
   const fs::path dir = temp_dir();
   const std::string c =
       R"({"id":"q1","benchmark":"arc_easy","format":"mc_letter","segments":[{"kind":"question","text":"Q?\n"},{"kind":"answer_prefix","text":"Answer:"}],"gold":{"index":0,"options":["x","y"],"letters":["A","B"],"continuations":[" A"," B"]})";
-  write(dir / "ok.jsonl",
-        c + R"(,"pair":{"prefix":" I","wrong":{"id":5,"token":" B","logit":2.0},"correct":{"id":4,"token":" A","logit":1.0},"delta":1.0,"method":"m","model":"x"}})" "\n");
+  write(
+      dir / "ok.jsonl",
+      c + R"(,"pair":{"prefix":" I","wrong":{"id":5,"token":" B","logit":2.0},"correct":{"id":4,"token":" A","logit":1.0},"delta":1.0,"method":"m","model":"x"}})"
+          "\n");
   const auto f = read_failure_file((dir / "ok.jsonl").string());
   ASSERT_EQ(f.size(), 1u);
   EXPECT_EQ(f[0].c.prompt, "Q?\nAnswer:");
@@ -167,11 +170,11 @@ TEST(FailureFile, ParsesPairsAndRejectsBadOnes) {
   EXPECT_EQ(f[0].pair.method, "m");
   write(dir / "nopair.jsonl", c + "}\n");
   EXPECT_THROW(read_failure_file((dir / "nopair.jsonl").string()), clrp::Error);
-  write(dir / "same.jsonl",
-        c + R"(,"pair":{"wrong":{"id":4},"correct":{"id":4}}})" "\n");
+  write(dir / "same.jsonl", c + R"(,"pair":{"wrong":{"id":4},"correct":{"id":4}}})"
+                                "\n");
   EXPECT_THROW(read_failure_file((dir / "same.jsonl").string()), clrp::Error);
-  write(dir / "typo.jsonl",
-        c + R"(,"pair":{"wrong":{"id":3},"correct":{"id":4},"detla":1}})" "\n");
+  write(dir / "typo.jsonl", c + R"(,"pair":{"wrong":{"id":3},"correct":{"id":4},"detla":1}})"
+                                "\n");
   try {
     read_failure_file((dir / "typo.jsonl").string());
     FAIL() << "accepted an unknown pair field";

@@ -51,7 +51,6 @@ std::vector<FailureCase> read_failure_file(const std::string& path);
 /// `limit` cases chosen at random with `seed` (0 = all), kept in file order.
 /// The choice depends only on (count, limit, seed): a partial Fisher–Yates
 /// shuffle driven by splitmix64, the same on every platform and rank.
-std::vector<std::size_t> sample_indices(std::size_t count, std::int64_t limit,
-                                        std::uint64_t seed);
+std::vector<std::size_t> sample_indices(std::size_t count, std::int64_t limit, std::uint64_t seed);
 
 }  // namespace clrp::campaign

@@ -24,7 +24,7 @@ struct Request {
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar & rank & stopping & done & failed;
+    ar& rank& stopping& done& failed;
   }
 };
 
@@ -35,7 +35,7 @@ struct Reply {
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar & kind & tasks;
+    ar& kind& tasks;
   }
 };
 

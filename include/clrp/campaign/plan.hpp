@@ -29,16 +29,16 @@ struct Target {
 struct Task {
   std::uint32_t table = 0;
   std::uint32_t target = 0;
-  std::uint32_t pair = 0;   ///< index into Plan::pairs
-  std::uint64_t cost = 0;   ///< prompt + prefix bytes: the longest go first
+  std::uint32_t pair = 0;  ///< index into Plan::pairs
+  std::uint64_t cost = 0;  ///< prompt + prefix bytes: the longest go first
 };
 
 struct Plan {
   std::vector<Target> targets;
-  std::vector<FailureCase> pairs;             ///< every sampled pair of every failure file
+  std::vector<FailureCase> pairs;  ///< every sampled pair of every failure file
   std::vector<store::TableInfo> tables;
-  std::vector<std::uint32_t> table_target;    ///< target of each table
-  std::vector<Task> tasks;                    ///< ordered: target by target, longest first
+  std::vector<std::uint32_t> table_target;  ///< target of each table
+  std::vector<Task> tasks;                  ///< ordered: target by target, longest first
 };
 
 /// Reads `shape` of a checkpoint (config and tokenizer only, no weights).

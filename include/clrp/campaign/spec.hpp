@@ -45,23 +45,23 @@ struct ModelSpec {
 /// One failure file and which of its cases to take.
 struct CaseSourceSpec {
   std::string path;
-  std::int64_t limit = 0;   ///< 0 = every case; else a seeded random subset, kept in file order
-  std::uint64_t seed = 0;   ///< seed of that subset
+  std::int64_t limit = 0;  ///< 0 = every case; else a seeded random subset, kept in file order
+  std::uint64_t seed = 0;  ///< seed of that subset
   std::vector<std::string> models;  ///< explain-failures: model names (empty = all)
 };
 
 /// What each explanation records besides token relevance.
 struct RecordSpec {
-  bool residual = true;            ///< relevance per (layer, position), after attention and MLP
-  bool heads = true;               ///< per (layer, head)
-  std::int64_t neurons = 0;        ///< top-k MLP neurons per layer (0 = none)
-  std::int64_t evidence_top_k = 5; ///< k of the evidence hit rate aggregate
+  bool residual = true;             ///< relevance per (layer, position), after attention and MLP
+  bool heads = true;                ///< per (layer, head)
+  std::int64_t neurons = 0;         ///< top-k MLP neurons per layer (0 = none)
+  std::int64_t evidence_top_k = 5;  ///< k of the evidence hit rate aggregate
 };
 
 struct LayoutSpec {
-  int ranks_per_group = 1;      ///< ranks sharing one model (pipeline stages); 1 for now
-  int batch_cases = 4;          ///< cases per scheduler batch
-  double commit_seconds = 30;   ///< a collective commit at least this often (and at the end)
+  int ranks_per_group = 1;     ///< ranks sharing one model (pipeline stages); 1 for now
+  int batch_cases = 4;         ///< cases per scheduler batch
+  double commit_seconds = 30;  ///< a collective commit at least this often (and at the end)
 };
 
 struct CampaignSpec {

@@ -36,9 +36,9 @@ struct TableInfo {
 /// One explained case of a table. Arrays are row-major with the shapes given;
 /// T = tokens.size().
 struct CaseRecord {
-  std::uint32_t table = 0;       ///< index into the store's tables
-  std::string case_id;           ///< the case's id (unique within the table)
-  std::uint32_t case_index = 0;  ///< line index (0-based) of the case in its failure file
+  std::uint32_t table = 0;          ///< index into the store's tables
+  std::string case_id;              ///< the case's id (unique within the table)
+  std::uint32_t case_index = 0;     ///< line index (0-based) of the case in its failure file
   std::uint32_t prompt_tokens = 0;  ///< tokens of the prompt alone; the rest come from the prefix
   std::int32_t wrong_id = -1, correct_id = -1;
   double wrong_logit = 0, correct_logit = 0;
@@ -47,18 +47,18 @@ struct CaseRecord {
   double seconds_tokenize = 0, seconds_forward = 0, seconds_backward = 0;
   std::int32_t rank = 0;  ///< which rank computed it (for timing studies only)
 
-  std::vector<std::int32_t> tokens;       ///< [T]
-  std::vector<std::int8_t> token_segment; ///< [T] segment column (0..8), −1 for special tokens
-  std::vector<std::int8_t> token_evidence;///< [T] 1 when the token overlaps an evidence span
-  std::vector<float> token_relevance;     ///< [T, R]
-  std::vector<float> layer_relevance;     ///< [T, R, L] after each layer (residual recorded)
-  std::vector<float> mid_relevance;       ///< [T, R, L] after each attention block (or empty)
-  std::vector<double> conservation;       ///< [R] (Σ token relevance − Δℓ) / |Δℓ|
-  std::vector<double> segment_relevance;  ///< [R, 9]
-  std::vector<float> head_relevance;      ///< [R, L, heads]
-  std::vector<std::int32_t> neuron_ids;   ///< [R, L, k]
-  std::vector<float> neuron_relevance;    ///< [R, L, k]
-  std::vector<float> bias_absorbed;       ///< [R, L]
+  std::vector<std::int32_t> tokens;         ///< [T]
+  std::vector<std::int8_t> token_segment;   ///< [T] segment column (0..8), −1 for special tokens
+  std::vector<std::int8_t> token_evidence;  ///< [T] 1 when the token overlaps an evidence span
+  std::vector<float> token_relevance;       ///< [T, R]
+  std::vector<float> layer_relevance;       ///< [T, R, L] after each layer (residual recorded)
+  std::vector<float> mid_relevance;         ///< [T, R, L] after each attention block (or empty)
+  std::vector<double> conservation;         ///< [R] (Σ token relevance − Δℓ) / |Δℓ|
+  std::vector<double> segment_relevance;    ///< [R, 9]
+  std::vector<float> head_relevance;        ///< [R, L, heads]
+  std::vector<std::int32_t> neuron_ids;     ///< [R, L, k]
+  std::vector<float> neuron_relevance;      ///< [R, L, k]
+  std::vector<float> bias_absorbed;         ///< [R, L]
 };
 
 }  // namespace clrp::store
