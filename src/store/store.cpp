@@ -42,7 +42,8 @@ struct TableState {
   h5::Id group, cases, case_id;
   std::vector<schema::Dataset> datasets;
   std::vector<h5::Id> ids;                           ///< parallel to datasets
-  std::uint64_t rows = 0, tokens = 0, id_bytes = 0;  ///< current extents
+  std::uint64_t rows = 0, tokens = 0, id_bytes = 0;  ///< appended so far
+  std::uint64_t committed_rows = 0, committed_id_bytes = 0;  ///< as of the last commit
 };
 
 std::string table_attrs_json(const TableInfo& t) {
@@ -109,6 +110,8 @@ struct Store::Impl {
         t.rows = h5::get_u64_attr(t.group, "committed_rows");
         t.tokens = h5::get_u64_attr(t.group, "committed_tokens");
         t.id_bytes = h5::get_u64_attr(t.group, "committed_id_bytes");
+        t.committed_rows = t.rows;
+        t.committed_id_bytes = t.id_bytes;
         // Whatever a killed run appended after its last commit stays in the
         // file past the committed counts, and is overwritten by the next
         // appends. (Shrinking instead, with H5Dset_extent, breaks the next
@@ -288,6 +291,8 @@ void Store::commit() {
     h5::set_attr(t.group, "committed_rows", t.rows);
     h5::set_attr(t.group, "committed_tokens", t.tokens);
     h5::set_attr(t.group, "committed_id_bytes", t.id_bytes);
+    t.committed_rows = t.rows;
+    t.committed_id_bytes = t.id_bytes;
   }
   h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
   s.write_seconds += now() - t0;
@@ -309,10 +314,10 @@ std::vector<std::set<std::string>> Store::committed_ids() const {
   std::vector<std::set<std::string>> out;
   for (const auto& t : impl_->tables) {
     std::set<std::string> ids;
-    std::vector<schema::CaseRow> rows(t.rows);
-    h5::read_rows(t.cases, schema::case_row_type(), {}, 0, t.rows, rows.data());
-    std::vector<char> bytes(t.id_bytes);
-    h5::read_rows(t.case_id, H5T_NATIVE_UINT8, {}, 0, t.id_bytes, bytes.data());
+    std::vector<schema::CaseRow> rows(t.committed_rows);
+    h5::read_rows(t.cases, schema::case_row_type(), {}, 0, t.committed_rows, rows.data());
+    std::vector<char> bytes(t.committed_id_bytes);
+    h5::read_rows(t.case_id, H5T_NATIVE_UINT8, {}, 0, t.committed_id_bytes, bytes.data());
     for (const auto& r : rows)
       ids.insert(std::string(bytes.data() + r.id_offset, r.id_length));
     out.push_back(std::move(ids));
@@ -323,7 +328,7 @@ std::vector<std::set<std::string>> Store::committed_ids() const {
 std::vector<std::uint64_t> Store::committed_rows() const {
   std::vector<std::uint64_t> out;
   for (const auto& t : impl_->tables)
-    out.push_back(t.rows);
+    out.push_back(t.committed_rows);
   return out;
 }
 

@@ -432,3 +432,24 @@ path = "{failures}"
     assert r.returncode == 2, r.stderr
     assert "models[1] (smol/final): its tokenizer differs from the reference model" in r.stderr, r.stderr
     assert not (tmp_path / "store.h5").exists()
+
+
+def test_failed_cases_are_counted_not_stored(tmp_path, clrp_bin, tiny_model, failures):
+    """A pair that cannot be explained (here: longer than the model's context) is logged
+    and counted; the others are stored; a resume tries the failed one again."""
+    import json
+    lines = failures.read_text().splitlines()[:4]
+    long = json.loads(lines[0])
+    long["id"] = "too-long"
+    long["pair"]["prefix"] = " fox" * 600
+    f = tmp_path / "failures.jsonl"
+    f.write_text("".join(l + "\n" for l in lines + [json.dumps(long)]))
+    spec = write_spec(tmp_path / "spec.toml", tiny_model, f, "store.h5")
+    r = mpirun(clrp_bin, 2, spec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "4 explained, 1 failed" in r.stdout, r.stdout
+    assert "too-long" not in {cid for _, cid in read_store(tmp_path / "store.h5")}
+    logs = "".join(p.read_text() for p in (tmp_path / "store.h5.logs").glob("rank-*.log"))
+    assert re.search(r"case too-long FAILED: .*longer than the model's context", logs), logs
+    r = mpirun(clrp_bin, 1, spec, "--resume")
+    assert "(4 committed before)" in r.stdout and "0 explained, 1 failed" in r.stdout, r.stdout

@@ -65,9 +65,9 @@ class Store {
   /// Closes the file (collective); also done by the destructor.
   void close();
 
-  /// Committed case ids per table (read on every rank).
+  /// Committed case ids per table (read on every rank; collective).
   std::vector<std::set<std::string>> committed_ids() const;
-  /// Committed case rows per table.
+  /// Case rows per table as of the last commit (or open).
   std::vector<std::uint64_t> committed_rows() const;
   const std::vector<TableInfo>& tables() const;
   MPI_Comm comm() const;
