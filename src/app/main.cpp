@@ -23,6 +23,8 @@ int main(int argc, char** argv) {
   clrp::app::register_env(app);
   clrp::app::register_explain(app);
   clrp::app::register_evaluate(app);
+  clrp::app::register_run(app);
+  clrp::app::register_inspect(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

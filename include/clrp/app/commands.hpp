@@ -16,5 +16,7 @@ void register_bench(CLI::App& app);
 void register_env(CLI::App& app);
 void register_explain(CLI::App& app);
 void register_evaluate(CLI::App& app);
+void register_run(CLI::App& app);
+void register_inspect(CLI::App& app);
 
 }  // namespace clrp::app

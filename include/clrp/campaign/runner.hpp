@@ -1,0 +1,43 @@
+// `clrp run`: a campaign across all ranks of MPI_COMM_WORLD.
+//
+// Every rank reads the spec and builds the same plan. Rank 0 takes the store
+// lock, and every rank opens the store collectively (new, or --resume:
+// committed cases are skipped, uncommitted appends truncated). Rank 0 then
+// coordinates: workers pull batches (longest first, one target per batch);
+// rank 0 computes too, on a thread of its own, so that it keeps answering
+// requests while it explains. Every `commit_seconds` (and at the end) all ranks
+// append what they hold and commit, collectively. Replica groups are single
+// ranks for now (layout.ranks_per_group = 1).
+//
+// Signals: SIGTERM (or SIGINT) on any rank lets every rank finish the batch it
+// is explaining; then everything held is committed and the run exits with
+// kExitRequeue when work is left, so a batch script can requeue it and run
+// again with --resume. kill -9 loses only what was not committed yet.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace clrp::campaign {
+
+/// Exit status of a run stopped early by a signal, its work committed:
+/// EX_TEMPFAIL, "try again" (run again with --resume).
+inline constexpr int kExitRequeue = 75;
+
+struct RunOptions {
+  std::string spec_path;
+  bool resume = false;
+  /// Maps a spec model path ("default" included) to a file or directory.
+  std::function<std::string(const std::string&)> resolve_model;
+  /// Folder of the per-rank logs (default: "<store>.logs").
+  std::string log_dir;
+  /// Compute threads per rank (0: cores on this node / ranks on this node).
+  int threads = 0;
+};
+
+/// Runs the campaign; MPI must be initialised (MPI_THREAD_FUNNELED at least).
+/// Returns 0 when every case is done, kExitRequeue when stopped with work left.
+/// Throws clrp::Error (on every rank alike) for a bad spec or store.
+int run_campaign(const RunOptions& options);
+
+}  // namespace clrp::campaign

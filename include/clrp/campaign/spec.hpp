@@ -1,0 +1,104 @@
+// A campaign spec: what to explain, under which models, with which rules, and
+// where the results go. Written as TOML under jobs/ (docs/campaigns.md).
+//
+// load_spec() parses and validates the whole file before anything runs and
+// reports EVERY problem at once, each with its key path
+// ("models[1].path: no such file or directory"), so a spec is fixed in one
+// edit instead of one error per run. Relative paths are resolved against the
+// spec file's folder, so a spec means the same thing from any working folder.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "clrp/lrp/rules.hpp"
+#include "clrp/util/error.hpp"
+
+namespace clrp::campaign {
+
+/// How pairs and models are combined.
+enum class Mode {
+  /// Each failure file's pairs are explained under the models it names
+  /// (`cases[i].models`, default: every model).
+  ExplainFailures,
+  /// Pairs found with `reference` are explained under every model and
+  /// checkpoint; all of them must share the reference's tokenizer (checked).
+  FixedSet,
+};
+
+/// One training checkpoint (or the final model) of a model.
+struct CheckpointSpec {
+  std::string name;  ///< "final", or the checkpoint folder's name ("step1000")
+  std::string path;  ///< model directory or .gguf file
+};
+
+struct ModelSpec {
+  std::string name;                         ///< group name in the store, [A-Za-z0-9_.-]+
+  std::string path;                         ///< "default" = the embedded default model
+  std::string dtype = "float32";            ///< float32 | bfloat16
+  std::string device = "cpu";               ///< cpu | cuda | cuda:N
+  std::vector<CheckpointSpec> checkpoints;  ///< expanded; at least one
+};
+
+/// One failure file and which of its cases to take.
+struct CaseSourceSpec {
+  std::string path;
+  std::int64_t limit = 0;  ///< 0 = every case; else a seeded random subset, kept in file order
+  std::uint64_t seed = 0;  ///< seed of that subset
+  std::vector<std::string> models;  ///< explain-failures: model names (empty = all)
+};
+
+/// What each explanation records besides token relevance.
+struct RecordSpec {
+  bool residual = true;             ///< relevance per (layer, position), after attention and MLP
+  bool heads = true;                ///< per (layer, head)
+  std::int64_t neurons = 0;         ///< top-k MLP neurons per layer (0 = none)
+  std::int64_t evidence_top_k = 5;  ///< k of the evidence hit rate aggregate
+};
+
+struct LayoutSpec {
+  int ranks_per_group = 1;     ///< ranks sharing one model (pipeline stages); 1 for now
+  int batch_cases = 4;         ///< cases per scheduler batch
+  double commit_seconds = 30;  ///< a collective commit at least this often (and at the end)
+};
+
+struct CampaignSpec {
+  std::string file;  ///< the spec file, for messages
+  std::string name;
+  Mode mode = Mode::ExplainFailures;
+  std::string reference;  ///< fixed-set: the model whose pairs are explained
+  std::string store;      ///< the HDF5 store to write
+  std::vector<ModelSpec> models;
+  std::vector<CaseSourceSpec> cases;
+  std::vector<lrp::Rule> rules;
+  RecordSpec record;
+  LayoutSpec layout;
+
+  /// The spec as canonical JSON (resolved paths, expanded checkpoints):
+  /// stored in the store and hashed to recognise it on --resume.
+  nlohmann::json to_json() const;
+  /// FNV-1a 64 of to_json().dump() in hex: equal specs, equal hash.
+  std::string hash() const;
+};
+
+const char* to_string(Mode m);
+
+/// All problems found in a spec, one per line ("key.path: what is wrong").
+class SpecError : public Error {
+ public:
+  SpecError(const std::string& file, std::vector<std::string> problems);
+  const std::vector<std::string>& problems() const { return problems_; }
+
+ private:
+  std::vector<std::string> problems_;
+};
+
+/// Reads and validates a spec file. Throws SpecError listing every problem,
+/// or clrp::Error when the file cannot be read or is not TOML.
+CampaignSpec load_spec(const std::string& path);
+/// Same for TOML text; `file` names it in messages and anchors relative paths.
+CampaignSpec parse_spec(const std::string& toml_text, const std::string& file);
+
+}  // namespace clrp::campaign

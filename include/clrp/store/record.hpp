@@ -1,0 +1,64 @@
+// What the store keeps per explained case, and the shape of one table.
+//
+// A *table* is one model × checkpoint × benchmark: the group
+// /runs/<model>/<checkpoint>/<benchmark> of the store. Every case of a table
+// shares its model, so the number of rules R, layers L, heads and recorded
+// neurons k are the table's, and per-case arrays have fixed shapes; only the
+// token count T varies from case to case (ragged data, see docs/store.md).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace clrp::store {
+
+/// Columns of segment relevance: the 8 segment kinds of docs/cases.md in
+/// their order, then the pair's prefix (text appended to the prompt).
+inline constexpr int kSegmentColumns = 9;
+/// Names of those columns, in order.
+extern const char* const kSegmentColumnNames[kSegmentColumns];
+
+struct TableInfo {
+  std::string model, checkpoint, benchmark;
+  std::string checkpoint_path;
+  std::vector<std::string> rules;  ///< R names, in the spec's order
+  std::int64_t layers = 0;         ///< L
+  std::int64_t heads = 0;          ///< attention heads per layer (0: not recorded)
+  std::int64_t neurons = 0;        ///< k top neurons per layer (0: not recorded)
+  bool residual = false;           ///< layer and mid relevance recorded
+  std::int64_t evidence_top_k = 5;
+
+  std::string group() const { return "/runs/" + model + "/" + checkpoint + "/" + benchmark; }
+  std::int64_t R() const { return static_cast<std::int64_t>(rules.size()); }
+};
+
+/// One explained case of a table. Arrays are row-major with the shapes given;
+/// T = tokens.size().
+struct CaseRecord {
+  std::uint32_t table = 0;          ///< index into the store's tables
+  std::string case_id;              ///< the case's id (unique within the table)
+  std::uint32_t case_index = 0;     ///< line index (0-based) of the case in its failure file
+  std::uint32_t prompt_tokens = 0;  ///< tokens of the prompt alone; the rest come from the prefix
+  std::int32_t wrong_id = -1, correct_id = -1;
+  double wrong_logit = 0, correct_logit = 0;
+  double delta = 0;       ///< Δℓ under this model
+  double pair_delta = 0;  ///< Δℓ as recorded in the failure file (the model that found it)
+  double seconds_tokenize = 0, seconds_forward = 0, seconds_backward = 0;
+  std::int32_t rank = 0;  ///< which rank computed it (for timing studies only)
+
+  std::vector<std::int32_t> tokens;         ///< [T]
+  std::vector<std::int8_t> token_segment;   ///< [T] segment column (0..8), −1 for special tokens
+  std::vector<std::int8_t> token_evidence;  ///< [T] 1 when the token overlaps an evidence span
+  std::vector<float> token_relevance;       ///< [T, R]
+  std::vector<float> layer_relevance;       ///< [T, R, L] after each layer (residual recorded)
+  std::vector<float> mid_relevance;         ///< [T, R, L] after each attention block (or empty)
+  std::vector<double> conservation;         ///< [R] (Σ token relevance − Δℓ) / |Δℓ|
+  std::vector<double> segment_relevance;    ///< [R, 9]
+  std::vector<float> head_relevance;        ///< [R, L, heads]
+  std::vector<std::int32_t> neuron_ids;     ///< [R, L, k]
+  std::vector<float> neuron_relevance;      ///< [R, L, k]
+  std::vector<float> bias_absorbed;         ///< [R, L]
+};
+
+}  // namespace clrp::store

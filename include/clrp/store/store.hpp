@@ -1,0 +1,85 @@
+// The campaign store: one HDF5 file per campaign, written collectively by all
+// ranks with parallel HDF5 (MPI-IO). Schema and reading it: docs/store.md.
+//
+// Every collective call below must be made by every rank of the store's
+// communicator, in the same order, with the same table list; data arguments
+// are each rank's own. Appends are staged per table: case rows go into a
+// fixed-size compound table, per-token data into flat datasets indexed by the
+// row's token offset. A batch becomes visible to readers (and to --resume)
+// only at commit(): data and index are flushed first, then the `committed_*`
+// attributes of each table move forward, then the file is flushed again. A
+// crash between two commits loses only what was appended since the last one;
+// reopening truncates it away.
+#pragma once
+
+#include <mpi.h>
+
+#include <cstdint>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "clrp/store/record.hpp"
+
+namespace clrp::store {
+
+/// What identifies the campaign that owns a store.
+struct StoreIdentity {
+  std::string spec_json;  ///< the spec, canonical JSON
+  std::string spec_hash;  ///< its digest; --resume requires equality
+  std::string campaign;   ///< the campaign's name
+};
+
+/// Chunking and compression of the datasets.
+struct StoreOptions {
+  /// gzip level 0..9 (0: no filter). Off by default: a compressed chunk is
+  /// rewritten whole (and moved) whenever later rows land in it, so a kill -9
+  /// before the next commit can leave the committed rows of that chunk
+  /// unreadable ("inflate() failed", seen in the kill tests). Uncompressed
+  /// chunks are written in place, element by element, and committed rows are
+  /// never touched again. See docs/store.md.
+  int deflate = 0;
+};
+
+class Store {
+ public:
+  /// Creates a new store with every table (collective). Fails when `path` exists.
+  static Store create(const std::string& path, MPI_Comm comm, const StoreIdentity& id,
+                      const std::vector<TableInfo>& tables, StoreOptions options = {});
+  /// Opens an existing store to continue it (collective): checks that it was
+  /// written by the same spec and has the same tables, and truncates whatever
+  /// was appended after the last commit.
+  static Store resume(const std::string& path, MPI_Comm comm, const StoreIdentity& id,
+                      const std::vector<TableInfo>& tables);
+
+  Store(Store&&) noexcept;
+  Store& operator=(Store&&) noexcept;
+  ~Store();
+
+  /// Appends this rank's records (any tables, any count, possibly none). Collective.
+  void append(const std::vector<CaseRecord>& records);
+  /// Makes everything appended so far durable and visible. Collective.
+  void commit();
+  /// Closes the file (collective); also done by the destructor.
+  void close();
+
+  /// Committed case ids per table (read on every rank; collective).
+  std::vector<std::set<std::string>> committed_ids() const;
+  /// Case rows per table as of the last commit (or open).
+  std::vector<std::uint64_t> committed_rows() const;
+  const std::vector<TableInfo>& tables() const;
+  MPI_Comm comm() const;
+  /// The HDF5 file id, for the aggregate writer in this module.
+  long long file_id() const;
+  /// Seconds spent inside append() and commit() on this rank.
+  double write_seconds() const;
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace clrp::store

@@ -1,0 +1,79 @@
+// clrp inspect STORE [--json]: what a campaign store holds.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+
+#include "clrp/app/commands.hpp"
+#include "clrp/store/inspect.hpp"
+
+namespace clrp::app {
+
+namespace {
+
+std::string number(const nlohmann::json& v) {
+  if (!v.is_number()) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v.get<double>());
+  return buf;
+}
+
+void print_text(const nlohmann::json& j) {
+  std::printf("store %s\n  campaign %s (spec %s, schema %s, clrp %s)\n",
+              j["path"].get<std::string>().c_str(), j["campaign"].get<std::string>().c_str(),
+              j["spec_hash"].get<std::string>().c_str(), j["schema"].get<std::string>().c_str(),
+              j["clrp_version"].get<std::string>().c_str());
+  std::printf("  mode %s, %zu models, rules %s\n", j["spec"]["mode"].get<std::string>().c_str(),
+              j["spec"]["models"].size(), j["spec"]["rules"].dump().c_str());
+  std::printf("  %llu committed cases, %llu tokens, %zu tables\n",
+              static_cast<unsigned long long>(j["committed_cases"].get<std::uint64_t>()),
+              static_cast<unsigned long long>(j["committed_tokens"].get<std::uint64_t>()),
+              j["tables"].size());
+  for (const auto& t : j["tables"]) {
+    std::printf("  %s: %llu cases, %llu tokens, %lld layers", t["group"].get<std::string>().c_str(),
+                static_cast<unsigned long long>(t["committed_cases"].get<std::uint64_t>()),
+                static_cast<unsigned long long>(t["committed_tokens"].get<std::uint64_t>()),
+                static_cast<long long>(t["layers"].get<std::int64_t>()));
+    if (t["rows_in_file"] != t["committed_cases"])
+      std::printf(" (%llu rows not committed)",
+                  static_cast<unsigned long long>(t["rows_in_file"].get<std::uint64_t>() -
+                                                  t["committed_cases"].get<std::uint64_t>()));
+    std::printf("\n");
+    if (!t.contains("aggregate")) continue;
+    const auto& a = t["aggregate"];
+    std::printf("    delta mean %s (std %s, min %s, max %s)\n", number(a["delta"]["mean"]).c_str(),
+                number(a["delta"]["std"]).c_str(), number(a["delta"]["min"]).c_str(),
+                number(a["delta"]["max"]).c_str());
+    for (const auto& rule : t["rules"]) {
+      const std::string r = rule;
+      std::printf("    %-13s conservation |err| %s", r.c_str(),
+                  number(a["conservation_mean_abs"][r]).c_str());
+      const auto& ev = a["evidence_hit_rate"][r];
+      if (ev["cases"].is_number() && ev["cases"].get<double>() > 0)
+        std::printf(", evidence hit %s (random %s)", number(ev["top_k"]).c_str(),
+                    number(ev["random"]).c_str());
+      std::printf("\n      share of Δℓ by segment:");
+      for (const auto& [seg, v] : a["segment_share"][r].items())
+        if (v.is_number() && v.get<double>() != 0)
+          std::printf(" %s %s", seg.c_str(), number(v).c_str());
+      std::printf("\n");
+    }
+  }
+}
+
+}  // namespace
+
+void register_inspect(CLI::App& app) {
+  auto path = std::make_shared<std::string>();
+  auto json = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand("inspect", "Summarise a campaign store (docs/store.md)");
+  cmd->add_option("store", *path, "The campaign's HDF5 store")->required();
+  cmd->add_flag("--json", *json, "Print the summary as JSON");
+  cmd->callback([path, json] {
+    const nlohmann::json j = store::inspect_store(*path);
+    if (*json)
+      std::printf("%s\n", j.dump(2).c_str());
+    else
+      print_text(j);
+  });
+}
+
+}  // namespace clrp::app

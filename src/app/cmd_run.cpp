@@ -1,0 +1,87 @@
+// clrp run SPEC [--resume]: a campaign under mpirun (or alone, as one rank).
+// Exit status: 0 all done; 75 stopped by SIGTERM/SIGINT with its work
+// committed (requeue and run again with --resume); 2 bad spec or store.
+#include <mpi.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+
+#include "clrp/app/commands.hpp"
+#include "clrp/app/model_path.hpp"
+#include "clrp/campaign/runner.hpp"
+#include "clrp/util/error.hpp"
+#include "clrp/util/threads.hpp"
+
+namespace clrp::app {
+
+namespace {
+
+struct RunCommandOptions {
+  std::string spec;
+  bool resume = false;
+  std::string log_dir;
+};
+
+// MPI for the duration of the command; finalised on every path out.
+class MpiSession {
+ public:
+  MpiSession() {
+    int initialised = 0;
+    MPI_Initialized(&initialised);
+    if (initialised) return;
+    int provided = 0;
+    MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+    owner_ = true;
+  }
+  ~MpiSession() {
+    if (owner_) MPI_Finalize();
+  }
+
+ private:
+  bool owner_ = false;
+};
+
+int run(const RunCommandOptions& opt, int threads) {
+  MpiSession mpi;
+  campaign::RunOptions ro;
+  ro.spec_path = opt.spec;
+  ro.resume = opt.resume;
+  ro.log_dir = opt.log_dir;
+  ro.threads = threads;
+  ro.resolve_model = [](const std::string& path) {
+    return resolve_model_path(path == "default" ? std::nullopt : std::optional<std::string>(path));
+  };
+  try {
+    return campaign::run_campaign(ro);
+  } catch (const Error& e) {
+    // The same error on every rank (the spec and the store are read by all):
+    // print it once.
+    int rank = 0;
+    MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+    if (rank == 0) std::cerr << "clrp: error: " << e.what() << "\n";
+    return 2;
+  }
+}
+
+}  // namespace
+
+void register_run(CLI::App& app) {
+  auto opt = std::make_shared<RunCommandOptions>();
+  CLI::App* cmd = app.add_subcommand(
+      "run",
+      "Run a campaign (a TOML spec, see docs/campaigns.md) into its HDF5 store; "
+      "under mpirun every rank takes part. Exit 75: stopped by a signal, run again with --resume");
+  cmd->add_option("spec", opt->spec, "The campaign spec (jobs/*.toml)")->required();
+  cmd->add_flag("--resume", opt->resume,
+                "Continue the store: redo only cases not committed (after kill -9, SIGTERM)");
+  cmd->add_option("--log-dir", opt->log_dir, "Per-rank logs (default: <store>.logs/)");
+  cmd->callback([opt, &app] {
+    const auto* t = app.get_option("--threads");
+    const int threads = t->count() > 0 ? t->as<int>() : 0;
+    const int status = run(*opt, threads);
+    if (status != 0) std::exit(status);
+  });
+}
+
+}  // namespace clrp::app

@@ -1,0 +1,194 @@
+#include "clrp/campaign/explain_case.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+#include <cmath>
+#include <limits>
+
+#include "clrp/lrp/engine.hpp"
+#include "clrp/util/error.hpp"
+
+namespace clrp::campaign {
+
+namespace {
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+template <class T>
+std::vector<T> flat(const at::Tensor& t, c10::ScalarType type) {
+  const at::Tensor c = t.to(at::kCPU).to(type).contiguous();
+  return {c.data_ptr<T>(), c.data_ptr<T>() + c.numel()};
+}
+
+}  // namespace
+
+std::unique_ptr<text::Tokenizer> load_target_tokenizer(const model::Checkpoint& checkpoint) {
+  return checkpoint.gguf() != nullptr ? text::Tokenizer::from_gguf(*checkpoint.gguf())
+                                      : text::load_tokenizer(checkpoint.path());
+}
+
+std::unique_ptr<TargetModel> TargetModel::load(const std::string& path, const std::string& device,
+                                               const std::string& dtype) {
+  auto m = std::unique_ptr<TargetModel>(new TargetModel{model::Checkpoint::open(path), {}, {}});
+  m->tokenizer = load_target_tokenizer(m->checkpoint);
+  if (m->tokenizer->vocab_size() > m->checkpoint.config().vocab_size)
+    throw Error(Where{m->tokenizer->source()},
+                "tokenizer has more tokens than the model's embedding has rows");
+  const model::ComputeOptions compute{model::parse_compute_device(device),
+                                      model::parse_compute_dtype(dtype)};
+  m->decoder = std::make_unique<model::DecoderModel>(m->checkpoint, model::LayerRange{}, compute);
+  return m;
+}
+
+std::string tokenizer_fingerprint(const text::Tokenizer& tok) {
+  std::uint64_t h = 1469598103934665603ull;
+  const auto mix = [&](const std::string& s) {
+    for (unsigned char c : s) {
+      h ^= c;
+      h *= 1099511628211ull;
+    }
+    h ^= 0xff;
+    h *= 1099511628211ull;
+  };
+  const auto n = tok.vocab_size();
+  mix(std::to_string(n));
+  for (std::int64_t i = 0; i < n; ++i)
+    mix(tok.id_to_token(static_cast<std::int32_t>(i)).value_or("\x01<none>"));
+  for (const auto& id : {tok.bos_id(), tok.eos_id()})
+    mix(id ? std::to_string(*id) : "-");
+  return std::to_string(h);
+}
+
+void map_tokens(const cases::Case& c, std::size_t prefix_bytes, const text::Tokenizer& tokenizer,
+                const std::vector<std::int32_t>& ids, std::vector<std::int8_t>& segment,
+                std::vector<std::int8_t>& evidence) {
+  segment.assign(ids.size(), -1);
+  evidence.assign(ids.size(), 0);
+  std::vector<std::pair<std::size_t, std::size_t>> spans(ids.size(), {0, 0});
+  std::size_t pos = 0;
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    if (tokenizer.is_special(ids[i])) {
+      spans[i] = {std::numeric_limits<std::size_t>::max(), 0};
+      continue;
+    }
+    const std::size_t len = tokenizer.token_bytes(ids[i]).size();
+    spans[i] = {pos, pos + len};
+    pos += len;
+  }
+  const std::size_t prompt_bytes = c.prompt.size();
+  if (pos != prompt_bytes + prefix_bytes) return;  // the bytes do not spell the text
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    const auto [b, e] = spans[i];
+    if (b == std::numeric_limits<std::size_t>::max()) continue;
+    if (b >= prompt_bytes) {
+      segment[i] = store::kSegmentColumns - 1;  // the pair's prefix
+    } else if (const auto s = cases::segment_at_byte(c, b)) {
+      segment[i] = static_cast<std::int8_t>(c.segments[*s].kind);
+    }
+    for (const auto& ev : c.evidence)
+      if (b < ev.bytes.end && e > ev.bytes.begin) evidence[i] = 1;
+  }
+}
+
+store::CaseRecord explain_case(const FailureCase& fc, const TargetModel& m,
+                               const CampaignSpec& spec, std::uint32_t table) {
+  using clock = std::chrono::steady_clock;
+  const model::ModelConfig& config = m.checkpoint.config();
+  store::CaseRecord r;
+  r.table = table;
+  r.case_id = fc.c.id;
+  r.case_index = static_cast<std::uint32_t>(fc.line - 1);
+  r.wrong_id = static_cast<std::int32_t>(fc.pair.wrong.id);
+  r.correct_id = static_cast<std::int32_t>(fc.pair.correct.id);
+  r.pair_delta = fc.pair.delta;
+  const Where where{fc.c.id};
+  require(fc.pair.wrong.id < config.vocab_size && fc.pair.correct.id < config.vocab_size, where,
+          "pair token ids outside the model's vocabulary");
+
+  auto t0 = clock::now();
+  const std::string text = fc.c.prompt + fc.pair.prefix;
+  const std::vector<std::int32_t> ids = m.tokenizer->encode(text, true);
+  require(!ids.empty(), where, "the prompt tokenises to no tokens");
+  require(static_cast<std::int64_t>(ids.size()) <= config.max_position_embeddings, where,
+          std::to_string(ids.size()) + " tokens, longer than the model's context of " +
+              std::to_string(config.max_position_embeddings));
+  r.tokens = ids;
+  map_tokens(fc.c, fc.pair.prefix.size(), *m.tokenizer, ids, r.token_segment, r.token_evidence);
+  r.prompt_tokens = 0;
+  for (auto s : r.token_segment)
+    if (s != store::kSegmentColumns - 1) ++r.prompt_tokens;
+  r.seconds_tokenize = seconds_since(t0);
+
+  t0 = clock::now();
+  const lrp::Engine engine(*m.decoder);
+  const at::Tensor input = at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
+  const lrp::ForwardState state = engine.forward_ids(input);
+  r.seconds_forward = seconds_since(t0);
+
+  const auto T = static_cast<std::int64_t>(ids.size());
+  const auto R = static_cast<std::int64_t>(spec.rules.size());
+  const std::int64_t L = config.num_layers;
+  const std::int64_t H = spec.record.heads ? config.num_heads : 0;
+  const std::int64_t K = spec.record.neurons;
+  r.token_relevance.assign(static_cast<std::size_t>(T * R), 0.f);
+  if (spec.record.residual) {
+    r.layer_relevance.assign(static_cast<std::size_t>(T * R * L), 0.f);
+    r.mid_relevance.assign(static_cast<std::size_t>(T * R * L), std::nanf(""));
+  }
+  r.segment_relevance.assign(static_cast<std::size_t>(R * store::kSegmentColumns), 0.0);
+  const lrp::RecordOptions record{
+      .residual = spec.record.residual, .heads = spec.record.heads, .neurons = K};
+  t0 = clock::now();
+  for (std::int64_t ri = 0; ri < R; ++ri) {
+    const auto seed =
+        lrp::Seed::contrastive(T - 1, fc.pair.wrong.id, fc.pair.correct.id, config.vocab_size);
+    const lrp::Explanation ex = engine.explain(state, {seed}, spec.rules[ri], record);
+    if (ri == 0) {
+      r.delta = ex.target[0].item<double>();
+      r.wrong_logit = ex.logits[0][fc.pair.wrong.id].item<double>();
+      r.correct_logit = ex.logits[0][fc.pair.correct.id].item<double>();
+    }
+    const auto tok = flat<float>(ex.token_relevance[0], at::kFloat);
+    double total = 0;
+    for (std::int64_t t = 0; t < T; ++t) {
+      r.token_relevance[t * R + ri] = tok[t];
+      total += tok[t];
+      if (r.token_segment[t] >= 0)
+        r.segment_relevance[ri * store::kSegmentColumns + r.token_segment[t]] += tok[t];
+    }
+    r.conservation.push_back(r.delta != 0 ? (total - r.delta) / std::abs(r.delta) : total);
+    if (spec.record.residual) {
+      // [L, T] -> rows of [T, R, L]
+      const auto layer = flat<float>(ex.layer_relevance[0], at::kFloat);
+      for (std::int64_t l = 0; l < L; ++l)
+        for (std::int64_t t = 0; t < T; ++t)
+          r.layer_relevance[(t * R + ri) * L + l] = layer[l * T + t];
+      if (ex.mid_relevance.defined()) {
+        const auto mid = flat<float>(ex.mid_relevance[0], at::kFloat);
+        for (std::int64_t l = 0; l < L; ++l)
+          for (std::int64_t t = 0; t < T; ++t)
+            r.mid_relevance[(t * R + ri) * L + l] = mid[l * T + t];
+      }
+    }
+    const auto bias = flat<float>(ex.bias_absorbed[0], at::kFloat);
+    r.bias_absorbed.insert(r.bias_absorbed.end(), bias.begin(), bias.end());
+    if (H > 0) {
+      const auto heads = flat<float>(ex.head_relevance[0], at::kFloat);
+      r.head_relevance.insert(r.head_relevance.end(), heads.begin(), heads.end());
+    }
+    if (K > 0) {
+      const auto nid = flat<std::int32_t>(ex.neuron_ids[0], at::kInt);
+      const auto nrel = flat<float>(ex.neuron_relevance[0], at::kFloat);
+      r.neuron_ids.insert(r.neuron_ids.end(), nid.begin(), nid.end());
+      r.neuron_relevance.insert(r.neuron_relevance.end(), nrel.begin(), nrel.end());
+    }
+  }
+  r.seconds_backward = seconds_since(t0);
+  return r;
+}
+
+}  // namespace clrp::campaign

@@ -1,0 +1,405 @@
+#include "clrp/campaign/runner.hpp"
+
+#include <ATen/Parallel.h>
+#include <mpi.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "clrp/campaign/explain_case.hpp"
+#include "clrp/campaign/messages.hpp"
+#include "clrp/campaign/plan.hpp"
+#include "clrp/store/aggregate.hpp"
+#include "clrp/store/lock.hpp"
+#include "clrp/store/store.hpp"
+#include "clrp/util/error.hpp"
+
+namespace fs = std::filesystem;
+
+namespace clrp::campaign {
+
+namespace {
+
+volatile std::sig_atomic_t g_stop = 0;
+extern "C" void on_stop_signal(int) {
+  g_stop = 1;
+}
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+std::string clock_text() {
+  const std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%H:%M:%S", std::localtime(&t));
+  return buf;
+}
+
+class RankLog {
+ public:
+  RankLog(const std::string& path) : out_(path, std::ios::app) {}
+  template <class... A>
+  void line(const A&... parts) {
+    std::lock_guard<std::mutex> g(mu_);
+    out_ << clock_text() << " ";
+    (out_ << ... << parts);
+    out_ << "\n";
+    out_.flush();
+  }
+
+ private:
+  std::mutex mu_;
+  std::ofstream out_;
+};
+
+// Explains batches on one rank; keeps the last target's model loaded.
+class Worker {
+ public:
+  Worker(const CampaignSpec& spec, const Plan& plan, int rank, RankLog& log)
+      : spec_(spec), plan_(plan), rank_(rank), log_(log) {}
+
+  void explain(const std::vector<std::uint32_t>& batch, std::vector<store::CaseRecord>& out) {
+    for (auto ti : batch) {
+      const Task& task = plan_.tasks[ti];
+      if (!model_ || loaded_ != task.target) {
+        model_.reset();
+        const Target& t = plan_.targets[task.target];
+        const ModelSpec& ms = spec_.models[t.model];
+        const double t0 = now();
+        model_ = TargetModel::load(ms.checkpoints[t.checkpoint].path, ms.device, ms.dtype);
+        loaded_ = task.target;
+        log_.line("loaded ", ms.name, "/", ms.checkpoints[t.checkpoint].name, " in ", now() - t0,
+                  " s");
+      }
+      const FailureCase& fc = plan_.pairs[task.pair];
+      // Test hook: slows every case down so that tests can kill a run between commits.
+      if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+      try {
+        store::CaseRecord r = explain_case(fc, *model_, spec_, task.table);
+        r.rank = rank_;
+        log_.line("case ", fc.c.id, " table ", task.table, ": ", r.tokens.size(), " tokens, delta ",
+                  r.delta, ", ", r.seconds_forward + r.seconds_backward, " s");
+        out.push_back(std::move(r));
+        ++done;
+      } catch (const std::exception& e) {
+        ++failed;
+        log_.line("case ", fc.c.id, " FAILED: ", e.what());
+      }
+    }
+  }
+
+  std::atomic<std::uint64_t> done{0}, failed{0};
+
+ private:
+  const CampaignSpec& spec_;
+  const Plan& plan_;
+  int rank_;
+  RankLog& log_;
+  std::unique_ptr<TargetModel> model_;
+  std::uint32_t loaded_ = 0;
+  int delay_ms_ = [] {
+    const char* v = std::getenv("CLRP_TEST_CASE_DELAY_MS");
+    return v != nullptr ? std::atoi(v) : 0;
+  }();
+};
+
+// Rank 0's progress display: a live bar on a terminal, log lines otherwise.
+class Progress {
+ public:
+  Progress(std::uint64_t total) : total_(total), start_(now()), tty_(::isatty(2) != 0) {}
+  void show(std::uint64_t done, std::uint64_t failed, bool final = false) {
+    const double t = now();
+    if (!final && t - last_ < (tty_ ? 0.5 : 10.0)) return;
+    last_ = t;
+    const double elapsed = std::max(1e-9, t - start_);
+    const double rate = static_cast<double>(done + failed) / elapsed;
+    const double left = static_cast<double>(total_ - std::min(total_, done + failed));
+    const double eta = rate > 0 ? left / rate : 0;
+    char buf[256];
+    if (tty_) {
+      const int width = 30;
+      const int fill = total_ ? static_cast<int>(width * (done + failed) / total_) : width;
+      std::string bar(static_cast<std::size_t>(fill), '#');
+      bar.resize(width, ' ');
+      std::snprintf(buf, sizeof buf, "\r[%s] %llu/%llu done, %llu failed, %.2f cases/s, ETA %.0fs ",
+                    bar.c_str(), static_cast<unsigned long long>(done),
+                    static_cast<unsigned long long>(total_),
+                    static_cast<unsigned long long>(failed), rate, eta);
+      std::fputs(buf, stderr);
+      if (final) std::fputs("\n", stderr);
+    } else {
+      std::snprintf(buf, sizeof buf,
+                    "%s progress: %llu/%llu done, %llu failed, %.2f cases/s, ETA %.0fs\n",
+                    clock_text().c_str(), static_cast<unsigned long long>(done),
+                    static_cast<unsigned long long>(total_),
+                    static_cast<unsigned long long>(failed), rate, eta);
+      std::fputs(buf, stdout);
+      std::fflush(stdout);
+    }
+  }
+
+ private:
+  std::uint64_t total_;
+  double start_, last_ = 0;
+  bool tty_;
+};
+
+int local_ranks(MPI_Comm comm) {
+  MPI_Comm node;
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  int n = 1;
+  MPI_Comm_size(node, &n);
+  MPI_Comm_free(&node);
+  return n;
+}
+
+// Rank 0 takes the lock; every rank learns whether it did, and why not.
+std::unique_ptr<store::StoreLock> take_lock(const std::string& store, int rank, MPI_Comm comm) {
+  std::unique_ptr<store::StoreLock> lock;
+  std::string error;
+  if (rank == 0) {
+    try {
+      lock = std::make_unique<store::StoreLock>(store);
+    } catch (const Error& e) {
+      error = e.what();
+    }
+  }
+  int n = static_cast<int>(error.size());
+  MPI_Bcast(&n, 1, MPI_INT, 0, comm);
+  error.resize(static_cast<std::size_t>(n));
+  MPI_Bcast(error.data(), n, MPI_CHAR, 0, comm);
+  if (!error.empty()) throw Error(error);
+  return lock;
+}
+
+struct Totals {
+  std::uint64_t done = 0, failed = 0;
+};
+
+}  // namespace
+
+int run_campaign(const RunOptions& options) {
+  MPI_Comm comm = MPI_COMM_WORLD;
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const double t_start = now();
+
+  CampaignSpec spec = load_spec(options.spec_path);
+  const store::StoreIdentity identity{spec.to_json().dump(2), spec.hash(), spec.name};
+  for (auto& m : spec.models)
+    for (auto& c : m.checkpoints)
+      c.path = options.resolve_model ? options.resolve_model(c.path) : c.path;
+
+  const bool need_fingerprint = spec.mode == Mode::FixedSet;
+  const Plan plan = make_plan(spec, [&](const ModelSpec&, const CheckpointSpec& c) {
+    const model::Checkpoint ck = model::Checkpoint::open(c.path);
+    TargetShape s{ck.config().num_layers, ck.config().num_heads, ck.config().vocab_size, {}};
+    if (need_fingerprint)
+      s.tokenizer_fingerprint = tokenizer_fingerprint(*load_target_tokenizer(ck));
+    return s;
+  });
+
+  const int threads =
+      options.threads > 0
+          ? options.threads
+          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()) / local_ranks(comm));
+  at::set_num_threads(threads);
+
+  auto lock = take_lock(spec.store, rank, comm);
+  // --resume on a store that does not exist yet starts it: a requeued job
+  // can always pass --resume, whether or not its first run got that far.
+  const bool resuming = options.resume && fs::exists(spec.store);
+  store::Store st = resuming ? store::Store::resume(spec.store, comm, identity, plan.tables)
+                             : store::Store::create(spec.store, comm, identity, plan.tables);
+  const auto committed = st.committed_ids();
+  std::vector<bool> done(plan.tasks.size(), false);
+  std::uint64_t already = 0;
+  for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
+    const auto& t = plan.tasks[i];
+    done[i] = committed[t.table].count(plan.pairs[t.pair].c.id) > 0;
+    already += done[i];
+  }
+  const auto batches = make_batches(plan, done, spec.layout.batch_cases);
+  const std::uint64_t todo = plan.tasks.size() - already;
+
+  const std::string log_dir = options.log_dir.empty() ? spec.store + ".logs" : options.log_dir;
+  if (rank == 0) fs::create_directories(log_dir);
+  MPI_Barrier(comm);
+  RankLog log(log_dir + "/rank-" + std::to_string(rank) + ".log");
+  log.line("rank ", rank, "/", size, " pid ", ::getpid(), " threads ", threads,
+           options.resume ? " resume" : " new", ": ", plan.tasks.size(), " tasks, ", already,
+           " already committed, ", batches.size(), " batches");
+  if (rank == 0)
+    std::fprintf(stdout, "campaign %s: %zu tables, %zu tasks (%llu committed before), %d ranks\n",
+                 spec.name.c_str(), plan.tables.size(), plan.tasks.size(),
+                 static_cast<unsigned long long>(already), size),
+        std::fflush(stdout);
+
+  g_stop = 0;
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
+
+  Worker worker(spec, plan, rank, log);
+  std::vector<store::CaseRecord> held;  // explained, not yet appended
+  bool stopped_early = false;
+  const auto commit_all = [&] {
+    const double t0 = now();
+    st.append(held);
+    st.commit();
+    log.line("committed ", held.size(), " cases in ", now() - t0, " s");
+    held.clear();
+  };
+
+  // From here on every rank depends on every other (collective writes): an
+  // error on one rank cannot be recovered from, so it is printed with the
+  // rank and the whole job is aborted rather than left waiting forever.
+  try {
+    if (rank != 0) {
+      for (;;) {
+        send_message(Request{rank, g_stop != 0, worker.done, worker.failed}, 0, comm);
+        const Reply reply = receive_reply(0, comm);
+        if (reply.kind == Reply::work) {
+          worker.explain(reply.tasks, held);
+          continue;
+        }
+        commit_all();
+        if (reply.kind == Reply::finish) break;
+      }
+    } else {
+      // Coordinator state.
+      std::size_t next = 0;
+      bool draining = false, finishing = false;
+      std::vector<bool> told(static_cast<std::size_t>(size), false);
+      int told_count = 0;
+      std::vector<Totals> totals(static_cast<std::size_t>(size));
+      double last_commit = now();
+      std::size_t handed_since_commit = 0;
+      Progress progress(todo);
+      // Rank 0 explains on its own thread, so requests are answered meanwhile.
+      std::thread local;
+      std::atomic<bool> local_busy{false};
+      std::exception_ptr local_error;
+      std::vector<store::CaseRecord> local_out;
+      const auto join_local = [&] {
+        if (local.joinable() && !local_busy) {
+          local.join();
+          if (local_error) std::rethrow_exception(local_error);
+          for (auto& r : local_out)
+            held.push_back(std::move(r));
+          local_out.clear();
+        }
+      };
+      for (;;) {
+        join_local();
+        if (g_stop) finishing = true;
+        if (next >= batches.size()) finishing = true;
+        // At least one batch per rank since the last commit, so that frequent
+        // commits (small commit_seconds) never starve a worker of work.
+        if (!finishing && !draining && handed_since_commit >= static_cast<std::size_t>(size) &&
+            now() - last_commit >= spec.layout.commit_seconds)
+          draining = true;
+        if (!local.joinable() && !draining && !finishing) {
+          local_busy = true;
+          const auto& batch = batches[next++];
+          ++handed_since_commit;
+          local = std::thread([&, batch] {
+            try {
+              worker.explain(batch, local_out);
+            } catch (...) {
+              local_error = std::current_exception();
+            }
+            local_busy = false;
+          });
+        }
+        bool any = false;
+        int flag = 0;
+        MPI_Status status;
+        while (MPI_Iprobe(MPI_ANY_SOURCE, kTagRequest, comm, &flag, &status), flag) {
+          any = true;
+          const Request req = receive_request(status.MPI_SOURCE, comm);
+          totals[static_cast<std::size_t>(req.rank)] = {req.done, req.failed};
+          if (req.stopping) finishing = true;
+          if (!finishing && !draining && next < batches.size()) {
+            send_message(Reply{Reply::work, batches[next++]}, req.rank, comm);
+            ++handed_since_commit;
+            continue;
+          }
+          if (next >= batches.size()) finishing = true;
+          send_message(Reply{finishing ? Reply::finish : Reply::commit, {}}, req.rank, comm);
+          told[static_cast<std::size_t>(req.rank)] = true;
+          ++told_count;
+        }
+        totals[0] = {worker.done, worker.failed};
+        Totals sum;
+        for (const auto& t : totals)
+          sum.done += t.done, sum.failed += t.failed;
+        progress.show(sum.done, sum.failed);
+        if ((draining || finishing) && !local.joinable() && told_count == size - 1) {
+          // Once every worker was told to finish, nobody asks again: a
+          // commit with `finishing` set is the last collective of the loop.
+          commit_all();
+          if (finishing) {
+            stopped_early = g_stop != 0 || sum.done + sum.failed < todo;
+            progress.show(sum.done, sum.failed, true);
+            break;
+          }
+          draining = false;
+          std::fill(told.begin(), told.end(), false);
+          told_count = 0;
+          handed_since_commit = 0;
+          last_commit = now();
+          continue;
+        }
+        if (!any) std::this_thread::sleep_for(std::chrono::microseconds(500));
+      }
+    }
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "clrp: error on rank %d: %s\n", rank, e.what());
+    log.line("FATAL: ", e.what());
+    std::fflush(stderr);
+    MPI_Abort(comm, 3);
+  }
+  // Every rank knows whether the run stopped early with work left.
+  int stopped = stopped_early ? 1 : 0;
+  MPI_Bcast(&stopped, 1, MPI_INT, 0, comm);
+
+  const double t_agg = now();
+  store::write_aggregates(st);
+  const double wall = now() - t_start;
+  double write = st.write_seconds(), write_sum = 0, wall_sum = 0;
+  MPI_Reduce(&write, &write_sum, 1, MPI_DOUBLE, MPI_SUM, 0, comm);
+  MPI_Reduce(&wall, &wall_sum, 1, MPI_DOUBLE, MPI_SUM, 0, comm);
+  std::uint64_t mine[2] = {worker.done, worker.failed}, all[2] = {0, 0};
+  MPI_Reduce(mine, all, 2, MPI_UINT64_T, MPI_SUM, 0, comm);
+  log.line("done: ", worker.done, " explained, ", worker.failed, " failed, store writes ", write,
+           " s, aggregates ", now() - t_agg, " s, wall ", wall, " s");
+  st.close();
+  if (rank == 0) {
+    std::printf(
+        "campaign %s: %llu explained, %llu failed in %.1f s (%.3f cases/s), store writes %.1f%% "
+        "of rank time; %s\n",
+        spec.name.c_str(), static_cast<unsigned long long>(all[0]),
+        static_cast<unsigned long long>(all[1]), wall, static_cast<double>(all[0]) / wall,
+        100.0 * write_sum / std::max(1e-9, wall_sum),
+        stopped ? "stopped early: run again with --resume" : "complete");
+    std::fflush(stdout);
+  }
+  return stopped ? kExitRequeue : 0;
+}
+
+}  // namespace clrp::campaign

@@ -1,0 +1,419 @@
+// Parsing and validation of campaign specs. Every check appends to a list of
+// problems instead of throwing, so that one run reports all of them.
+#include "clrp/campaign/spec.hpp"
+
+#include <toml++/toml.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace fs = std::filesystem;
+
+namespace clrp::campaign {
+
+namespace {
+
+std::string join_lines(const std::string& file, const std::vector<std::string>& problems) {
+  std::string out = file + ": " + std::to_string(problems.size()) + " problem" +
+                    (problems.size() == 1 ? "" : "s") + " in the campaign spec:";
+  for (const auto& p : problems)
+    out += "\n  " + p;
+  return out;
+}
+
+bool is_name(const std::string& s) {
+  static const std::regex re("[A-Za-z0-9_.-]+");
+  return !s.empty() && s.size() <= 128 && std::regex_match(s, re) && s != "." && s != "..";
+}
+
+// Collects problems while reading a TOML table; knows which keys each table allows.
+class Reader {
+ public:
+  Reader(fs::path base, std::vector<std::string>& problems)
+      : base_(std::move(base)), problems_(problems) {}
+
+  void problem(const std::string& key, const std::string& what) {
+    problems_.push_back(key + ": " + what);
+  }
+
+  // Every key of `t` must be one of `allowed` (catches typos like `limt`).
+  void only_keys(const toml::table& t, const std::string& prefix,
+                 std::initializer_list<const char*> allowed) {
+    for (auto&& [k, v] : t) {
+      const std::string key(k.str());
+      if (std::none_of(allowed.begin(), allowed.end(), [&](const char* a) { return key == a; }))
+        problem(prefix + key, "unknown key");
+    }
+  }
+
+  std::optional<std::string> string(const toml::table& t, const std::string& prefix,
+                                    const char* key, bool required) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) {
+      if (required) problem(prefix + key, "missing");
+      return std::nullopt;
+    }
+    if (!n->is_string()) {
+      problem(prefix + key, "must be a string");
+      return std::nullopt;
+    }
+    return n->value<std::string>();
+  }
+
+  std::optional<std::int64_t> integer(const toml::table& t, const std::string& prefix,
+                                      const char* key, std::int64_t lo, std::int64_t hi) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return std::nullopt;
+    if (!n->is_integer()) {
+      problem(prefix + key, "must be an integer");
+      return std::nullopt;
+    }
+    const auto v = *n->value<std::int64_t>();
+    if (v < lo || v > hi) {
+      problem(prefix + key, std::to_string(v) + " is outside [" + std::to_string(lo) + ", " +
+                                std::to_string(hi) + "]");
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<double> number(const toml::table& t, const std::string& prefix, const char* key,
+                               double lo) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return std::nullopt;
+    if (!n->is_number()) {
+      problem(prefix + key, "must be a number");
+      return std::nullopt;
+    }
+    const double v = *n->value<double>();
+    if (!(v >= lo)) {
+      problem(prefix + key, "must be at least " + std::to_string(lo));
+      return std::nullopt;
+    }
+    return v;
+  }
+
+  std::optional<bool> boolean(const toml::table& t, const std::string& prefix, const char* key) {
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return std::nullopt;
+    if (!n->is_boolean()) {
+      problem(prefix + key, "must be true or false");
+      return std::nullopt;
+    }
+    return n->value<bool>();
+  }
+
+  std::vector<std::string> strings(const toml::table& t, const std::string& prefix,
+                                   const char* key) {
+    std::vector<std::string> out;
+    const toml::node* n = t.get(key);
+    if (n == nullptr) return out;
+    const toml::array* a = n->as_array();
+    if (a == nullptr) {
+      problem(prefix + key, "must be an array of strings");
+      return out;
+    }
+    for (std::size_t i = 0; i < a->size(); ++i) {
+      if (!(*a)[i].is_string())
+        problem(prefix + key + "[" + std::to_string(i) + "]", "must be a string");
+      else
+        out.push_back(*(*a)[i].value<std::string>());
+    }
+    return out;
+  }
+
+  // A path relative to the spec's folder, made absolute and normalised.
+  std::string resolve(const std::string& p) const {
+    fs::path path(p);
+    if (path.is_relative()) path = base_ / path;
+    return path.lexically_normal().string();
+  }
+
+ private:
+  fs::path base_;
+  std::vector<std::string>& problems_;
+};
+
+// step*/ folders of `dir`, ordered by their step number (step9 before step10).
+std::vector<CheckpointSpec> step_folders(const fs::path& dir) {
+  std::vector<std::pair<std::int64_t, CheckpointSpec>> found;
+  static const std::regex re("step([0-9]+).*");
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator(dir, ec)) {
+    std::smatch m;
+    const std::string name = e.path().filename().string();
+    if (e.is_directory(ec) && std::regex_match(name, m, re))
+      found.push_back({std::stoll(m[1].str().substr(0, 18)), {name, e.path().string()}});
+  }
+  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second.name < b.second.name;
+  });
+  std::vector<CheckpointSpec> out;
+  for (auto& f : found)
+    out.push_back(std::move(f.second));
+  return out;
+}
+
+void read_models(const toml::table& root, Reader& r, CampaignSpec& spec) {
+  const toml::node* n = root.get("models");
+  const toml::array* models = n != nullptr ? n->as_array() : nullptr;
+  if (models == nullptr || models->empty()) {
+    r.problem("models", n == nullptr ? "missing (at least one [[models]] table)"
+                                     : "must be a non-empty array of tables ([[models]])");
+    return;
+  }
+  std::set<std::string> names;
+  for (std::size_t i = 0; i < models->size(); ++i) {
+    const std::string p = "models[" + std::to_string(i) + "].";
+    const toml::table* t = (*models)[i].as_table();
+    if (t == nullptr) {
+      r.problem("models[" + std::to_string(i) + "]", "must be a table");
+      continue;
+    }
+    r.only_keys(*t, p, {"name", "path", "dtype", "device", "checkpoints"});
+    ModelSpec m;
+    m.name = r.string(*t, p, "name", true).value_or("");
+    if (t->get("name") != nullptr && t->get("name")->is_string()) {
+      if (!is_name(m.name))
+        r.problem(p + "name", "'" + m.name + "' is not a name ([A-Za-z0-9_.-]+)");
+      else if (!names.insert(m.name).second)
+        r.problem(p + "name", "'" + m.name + "' names two models");
+    }
+    m.dtype = r.string(*t, p, "dtype", false).value_or("float32");
+    if (m.dtype != "float32" && m.dtype != "bfloat16")
+      r.problem(p + "dtype", "'" + m.dtype + "' is not float32 or bfloat16");
+    m.device = r.string(*t, p, "device", false).value_or("cpu");
+    static const std::regex device_re("cpu|cuda(:[0-9]+)?");
+    if (!std::regex_match(m.device, device_re))
+      r.problem(p + "device", "'" + m.device + "' is not cpu, cuda or cuda:N");
+    const auto path = r.string(*t, p, "path", false);
+    const toml::node* ck = t->get("checkpoints");
+    if (ck == nullptr && !path) r.problem(p + "path", "missing (or give checkpoints)");
+    if (path) {
+      m.path = *path == "default" ? *path : r.resolve(*path);
+      if (m.path != "default" && !fs::exists(m.path))
+        r.problem(p + "path", m.path + ": no such file or directory");
+    }
+    if (ck == nullptr) {
+      if (path) m.checkpoints.push_back({"final", m.path});
+    } else if (ck->is_string()) {
+      const std::string dir = r.resolve(*ck->value<std::string>());
+      if (!fs::is_directory(dir)) {
+        r.problem(p + "checkpoints", dir + ": no such directory");
+      } else {
+        m.checkpoints = step_folders(dir);
+        if (m.checkpoints.empty()) r.problem(p + "checkpoints", dir + ": no step*/ folders in it");
+      }
+    } else if (ck->is_array()) {
+      const auto dirs = r.strings(*t, p, "checkpoints");
+      if (dirs.empty() && ck->as_array()->empty()) r.problem(p + "checkpoints", "is empty");
+      std::set<std::string> seen;
+      for (std::size_t j = 0; j < dirs.size(); ++j) {
+        const std::string d = r.resolve(dirs[j]);
+        const std::string key = p + "checkpoints[" + std::to_string(j) + "]";
+        std::string name = fs::path(d).filename().string();
+        if (name.empty()) name = fs::path(d).parent_path().filename().string();
+        if (!fs::exists(d))
+          r.problem(key, d + ": no such file or directory");
+        else if (!is_name(name))
+          r.problem(key, "folder name '" + name + "' is not a name ([A-Za-z0-9_.-]+)");
+        else if (!seen.insert(name).second)
+          r.problem(key, "two checkpoints named '" + name + "'");
+        m.checkpoints.push_back({name, d});
+      }
+    } else {
+      r.problem(p + "checkpoints", "must be a folder of step*/ folders or an array of folders");
+    }
+    spec.models.push_back(std::move(m));
+  }
+}
+
+void read_cases(const toml::table& root, Reader& r, CampaignSpec& spec) {
+  const toml::node* n = root.get("cases");
+  const toml::array* cases = n != nullptr ? n->as_array() : nullptr;
+  if (cases == nullptr || cases->empty()) {
+    r.problem("cases", n == nullptr ? "missing (at least one [[cases]] table)"
+                                    : "must be a non-empty array of tables ([[cases]])");
+    return;
+  }
+  for (std::size_t i = 0; i < cases->size(); ++i) {
+    const std::string p = "cases[" + std::to_string(i) + "].";
+    const toml::table* t = (*cases)[i].as_table();
+    if (t == nullptr) {
+      r.problem("cases[" + std::to_string(i) + "]", "must be a table");
+      continue;
+    }
+    r.only_keys(*t, p, {"path", "limit", "seed", "models"});
+    CaseSourceSpec c;
+    if (const auto path = r.string(*t, p, "path", true)) {
+      c.path = r.resolve(*path);
+      if (!fs::is_regular_file(c.path)) r.problem(p + "path", c.path + ": no such file");
+    }
+    c.limit = r.integer(*t, p, "limit", 0, std::int64_t{1} << 40).value_or(0);
+    c.seed = static_cast<std::uint64_t>(
+        r.integer(*t, p, "seed", 0, std::numeric_limits<std::int64_t>::max()).value_or(0));
+    c.models = r.strings(*t, p, "models");
+    for (std::size_t j = 0; j < c.models.size(); ++j)
+      if (std::none_of(spec.models.begin(), spec.models.end(),
+                       [&](const ModelSpec& m) { return m.name == c.models[j]; }))
+        r.problem(p + "models[" + std::to_string(j) + "]",
+                  "'" + c.models[j] + "' is not a model of this campaign");
+    spec.cases.push_back(std::move(c));
+  }
+}
+
+}  // namespace
+
+const char* to_string(Mode m) {
+  return m == Mode::FixedSet ? "fixed-set" : "explain-failures";
+}
+
+SpecError::SpecError(const std::string& file, std::vector<std::string> problems)
+    : Error(join_lines(file, problems)), problems_(std::move(problems)) {}
+
+CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, file);
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    throw Error(Where{file, {}, std::nullopt, b.line},
+                "not valid TOML: " + std::string(e.description()) + " (column " +
+                    std::to_string(b.column) + ")");
+  }
+  std::vector<std::string> problems;
+  Reader r(fs::absolute(fs::path(file)).parent_path(), problems);
+  CampaignSpec spec;
+  spec.file = file;
+  r.only_keys(
+      root, "",
+      {"name", "mode", "reference", "store", "rules", "models", "cases", "record", "layout"});
+  spec.name = r.string(root, "", "name", true).value_or("");
+  if (root.get("name") != nullptr && root.get("name")->is_string() && !is_name(spec.name))
+    r.problem("name", "'" + spec.name + "' is not a name ([A-Za-z0-9_.-]+)");
+  const std::string mode = r.string(root, "", "mode", false).value_or("explain-failures");
+  if (mode == "fixed-set")
+    spec.mode = Mode::FixedSet;
+  else if (mode != "explain-failures")
+    r.problem("mode", "'" + mode + "' is not explain-failures or fixed-set");
+  if (const auto store = r.string(root, "", "store", true)) {
+    spec.store = r.resolve(*store);
+    if (!fs::is_directory(fs::path(spec.store).parent_path()))
+      r.problem("store", fs::path(spec.store).parent_path().string() + ": no such directory");
+  }
+  const auto rules = r.strings(root, "", "rules");
+  if (root.get("rules") == nullptr) spec.rules = {lrp::Rule::AttnLRP};
+  if (root.get("rules") != nullptr && rules.empty() && root.get("rules")->is_array())
+    r.problem("rules", "is empty");
+  for (std::size_t i = 0; i < rules.size(); ++i) {
+    try {
+      const lrp::Rule rule = lrp::parse_rule(rules[i]);
+      if (std::find(spec.rules.begin(), spec.rules.end(), rule) != spec.rules.end())
+        r.problem("rules[" + std::to_string(i) + "]", "'" + rules[i] + "' is listed twice");
+      else
+        spec.rules.push_back(rule);
+    } catch (const Error&) {
+      r.problem("rules[" + std::to_string(i) + "]",
+                "'" + rules[i] + "' is not attnlrp, cp-lrp or grad-x-input");
+    }
+  }
+  read_models(root, r, spec);
+  read_cases(root, r, spec);
+  const auto reference = r.string(root, "", "reference", false);
+  if (spec.mode == Mode::FixedSet) {
+    if (!reference)
+      r.problem("reference", "missing (fixed-set needs the model whose pairs are explained)");
+    else if (std::none_of(spec.models.begin(), spec.models.end(),
+                          [&](const ModelSpec& m) { return m.name == *reference; }))
+      r.problem("reference", "'" + *reference + "' is not a model of this campaign");
+    for (std::size_t i = 0; i < spec.cases.size(); ++i)
+      if (!spec.cases[i].models.empty())
+        r.problem("cases[" + std::to_string(i) + "].models",
+                  "not allowed in fixed-set mode (every model explains every pair)");
+  } else if (reference) {
+    r.problem("reference", "only for mode = \"fixed-set\"");
+  }
+  spec.reference = reference.value_or("");
+  if (const toml::node* n = root.get("record")) {
+    if (const toml::table* t = n->as_table()) {
+      r.only_keys(*t, "record.", {"residual", "heads", "neurons", "evidence_top_k"});
+      spec.record.residual = r.boolean(*t, "record.", "residual").value_or(true);
+      spec.record.heads = r.boolean(*t, "record.", "heads").value_or(true);
+      spec.record.neurons = r.integer(*t, "record.", "neurons", 0, 65536).value_or(0);
+      spec.record.evidence_top_k = r.integer(*t, "record.", "evidence_top_k", 1, 1024).value_or(5);
+    } else {
+      r.problem("record", "must be a table");
+    }
+  }
+  if (const toml::node* n = root.get("layout")) {
+    if (const toml::table* t = n->as_table()) {
+      r.only_keys(*t, "layout.", {"ranks_per_group", "batch_cases", "commit_seconds"});
+      spec.layout.ranks_per_group =
+          static_cast<int>(r.integer(*t, "layout.", "ranks_per_group", 1, 4096).value_or(1));
+      if (spec.layout.ranks_per_group != 1)
+        r.problem("layout.ranks_per_group",
+                  "only 1 is supported for now (pipeline stages are not built yet)");
+      spec.layout.batch_cases =
+          static_cast<int>(r.integer(*t, "layout.", "batch_cases", 1, 4096).value_or(4));
+      spec.layout.commit_seconds = r.number(*t, "layout.", "commit_seconds", 0.0).value_or(30.0);
+    } else {
+      r.problem("layout", "must be a table");
+    }
+  }
+  if (!problems.empty()) throw SpecError(file, std::move(problems));
+  return spec;
+}
+
+CampaignSpec load_spec(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(Where{path}, "cannot read the campaign spec");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return parse_spec(ss.str(), path);
+}
+
+nlohmann::json CampaignSpec::to_json() const {
+  nlohmann::json j;
+  j["name"] = name;
+  j["mode"] = to_string(mode);
+  j["reference"] = reference;
+  j["store"] = store;
+  j["rules"] = nlohmann::json::array();
+  for (auto r : rules)
+    j["rules"].push_back(lrp::to_string(r));
+  for (const auto& m : models) {
+    nlohmann::json jm{{"name", m.name}, {"path", m.path}, {"dtype", m.dtype}, {"device", m.device}};
+    for (const auto& c : m.checkpoints)
+      jm["checkpoints"].push_back({{"name", c.name}, {"path", c.path}});
+    j["models"].push_back(jm);
+  }
+  for (const auto& c : cases)
+    j["cases"].push_back(
+        {{"path", c.path}, {"limit", c.limit}, {"seed", c.seed}, {"models", c.models}});
+  j["record"] = {{"residual", record.residual},
+                 {"heads", record.heads},
+                 {"neurons", record.neurons},
+                 {"evidence_top_k", record.evidence_top_k}};
+  // The layout changes how the work is spread, not what is computed: a
+  // campaign may resume with other batch sizes, so it is left out of the hash.
+  return j;
+}
+
+std::string CampaignSpec::hash() const {
+  const std::string s = to_json().dump();
+  std::uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", static_cast<unsigned long long>(h));
+  return buf;
+}
+
+}  // namespace clrp::campaign

@@ -1,0 +1,252 @@
+#include "clrp/store/aggregate.hpp"
+
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <limits>
+#include <numeric>
+
+#include "h5.hpp"
+#include "schema.hpp"
+
+namespace clrp::store {
+
+namespace {
+
+// Named slices of one flat vector of sums, so one MPI_Reduce carries them all.
+struct Sums {
+  std::vector<double> v;
+  std::size_t add(std::size_t n) {
+    v.resize(v.size() + n, 0.0);
+    return v.size() - n;
+  }
+};
+
+// Entropy, Gini, top-1 and top-5 share of the distribution |r| / Σ|r|.
+std::array<double, 4> concentration(std::vector<double> a) {
+  const double total = std::accumulate(a.begin(), a.end(), 0.0);
+  if (total <= 0 || a.empty()) return {0, 0, 0, 0};
+  std::sort(a.begin(), a.end());
+  const double n = static_cast<double>(a.size());
+  double entropy = 0, weighted = 0;
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const double p = a[i] / total;
+    if (p > 0) entropy -= p * std::log(p);
+    weighted += static_cast<double>(i + 1) * a[i];
+  }
+  const double gini = 2 * weighted / (n * total) - (n + 1) / n;
+  double top5 = 0;
+  for (std::size_t i = 0; i < std::min<std::size_t>(5, a.size()); ++i)
+    top5 += a[a.size() - 1 - i];
+  return {entropy, gini, a.back() / total, top5 / total};
+}
+
+// P(at least one of k random distinct tokens of T lies in the E evidence tokens).
+double random_hit(std::size_t T, std::size_t E, std::size_t k) {
+  k = std::min(k, T);
+  double miss = 1;
+  for (std::size_t j = 0; j < k; ++j) {
+    if (T - E <= j) return 1.0;
+    miss *= static_cast<double>(T - E - j) / static_cast<double>(T - j);
+  }
+  return 1 - miss;
+}
+
+void write_dataset(hid_t group, const std::string& name, const std::vector<hsize_t>& dims,
+                   const std::vector<double>& data, bool writer, hid_t dxpl) {
+  h5::Id space = h5::make(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                          H5Sclose, "aggregate space");
+  h5::Id d = h5::make(
+      H5Dcreate2(group, name.c_str(), H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+      H5Dclose, "cannot create aggregate " + name);
+  h5::Id fs = h5::make(H5Dget_space(d), H5Sclose, "aggregate space");
+  h5::Id ms = h5::make(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                       H5Sclose, "aggregate space");
+  if (!writer) {
+    H5Sselect_none(fs);
+    H5Sselect_none(ms);
+  }
+  h5::check(H5Dwrite(d, H5T_NATIVE_DOUBLE, ms, fs, dxpl, data.data()),
+            "cannot write aggregate " + name);
+}
+
+}  // namespace
+
+void write_aggregates(Store& store) {
+  MPI_Comm comm = store.comm();
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const hid_t file = static_cast<hid_t>(store.file_id());
+  h5::Id dxpl = h5::make(H5Pcreate(H5P_DATASET_XFER), H5Pclose, "transfer list");
+  h5::check(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), "collective transfers");
+  if (H5Lexists(file, "/aggregate", H5P_DEFAULT) > 0)
+    h5::check(H5Ldelete(file, "/aggregate", H5P_DEFAULT), "cannot replace /aggregate");
+  const auto rows_committed = store.committed_rows();
+  const auto& tables = store.tables();
+  for (std::size_t ti = 0; ti < tables.size(); ++ti) {
+    const TableInfo& info = tables[ti];
+    const std::size_t R = static_cast<std::size_t>(info.R());
+    const std::size_t L = static_cast<std::size_t>(info.layers);
+    const std::size_t S = kSegmentColumns, P = kPositionBuckets;
+    const std::string g = info.group();
+    h5::Id group = h5::make(H5Gopen2(file, g.c_str(), H5P_DEFAULT), H5Gclose, g);
+    const hsize_t N = rows_committed[ti];
+    const hsize_t r0 = N * static_cast<hsize_t>(rank) / static_cast<hsize_t>(size);
+    const hsize_t r1 = N * static_cast<hsize_t>(rank + 1) / static_cast<hsize_t>(size);
+    std::vector<schema::CaseRow> rows(r1 - r0);
+    std::vector<double> conservation((r1 - r0) * R), segments((r1 - r0) * R * S);
+    {
+      h5::Id d = h5::make(H5Dopen2(group, "cases", H5P_DEFAULT), H5Dclose, g + "/cases");
+      h5::read_rows(d, schema::case_row_type(), {}, r0, r1 - r0, rows.data());
+      h5::Id c = h5::make(H5Dopen2(group, "conservation", H5P_DEFAULT), H5Dclose, "conservation");
+      h5::read_rows(c, H5T_NATIVE_DOUBLE, {R}, r0, r1 - r0, conservation.data());
+      h5::Id s = h5::make(H5Dopen2(group, "segment_relevance", H5P_DEFAULT), H5Dclose, "segments");
+      h5::read_rows(s, H5T_NATIVE_DOUBLE, {R, S}, r0, r1 - r0, segments.data());
+    }
+    const hsize_t t0 = rows.empty() ? 0 : rows.front().token_offset;
+    const hsize_t t1 = rows.empty() ? 0 : rows.back().token_offset + rows.back().n_tokens;
+    std::vector<float> tokrel((t1 - t0) * R), layer;
+    std::vector<std::int8_t> evidence(t1 - t0);
+    {
+      h5::Id d = h5::make(H5Dopen2(group, "token_relevance", H5P_DEFAULT), H5Dclose, "tokens");
+      h5::read_rows(d, H5T_NATIVE_FLOAT, {R}, t0, t1 - t0, tokrel.data());
+      h5::Id e = h5::make(H5Dopen2(group, "token_evidence", H5P_DEFAULT), H5Dclose, "evidence");
+      h5::read_rows(e, H5T_NATIVE_INT8, {}, t0, t1 - t0, evidence.data());
+      if (info.residual) {
+        layer.resize((t1 - t0) * R * L);
+        h5::Id l = h5::make(H5Dopen2(group, "layer_relevance", H5P_DEFAULT), H5Dclose, "layers");
+        h5::read_rows(l, H5T_NATIVE_FLOAT, {R, L}, t0, t1 - t0, layer.data());
+      }
+    }
+
+    Sums sums;
+    const std::size_t o_cases = sums.add(1), o_delta = sums.add(2), o_hist = sums.add(kDeltaBins),
+                      o_seg = sums.add(R * S), o_segn = sums.add(R * S), o_nnorm = sums.add(1),
+                      o_conc = sums.add(R * 4), o_pos = sums.add(R * P), o_layer = sums.add(R * L),
+                      o_cons = sums.add(R * 2), o_ev = sums.add(1), o_hit = sums.add(R),
+                      o_rand = sums.add(1);
+    std::vector<double> maxes(1 + R,
+                              -std::numeric_limits<double>::infinity());  // max Δℓ, max |err|
+    double min_delta = std::numeric_limits<double>::infinity();
+    auto& v = sums.v;
+    for (std::size_t i = 0; i < rows.size(); ++i) {
+      const auto& row = rows[i];
+      const double delta = row.delta;
+      const std::size_t T = row.n_tokens, base = row.token_offset - t0;
+      v[o_cases] += 1;
+      v[o_delta] += delta;
+      v[o_delta + 1] += delta * delta;
+      min_delta = std::min(min_delta, delta);
+      maxes[0] = std::max(maxes[0], delta);
+      const double clipped = std::clamp(delta, kDeltaLow, kDeltaHigh);
+      const int bin = std::min(kDeltaBins - 1, static_cast<int>(std::floor(clipped - kDeltaLow)));
+      v[o_hist + static_cast<std::size_t>(bin)] += 1;
+      const bool normalise = std::abs(delta) > 1e-9;
+      if (normalise) v[o_nnorm] += 1;
+      std::size_t evidence_tokens = 0;
+      for (std::size_t t = 0; t < T; ++t)
+        evidence_tokens += evidence[base + t] != 0;
+      if (evidence_tokens > 0) {
+        v[o_ev] += 1;
+        v[o_rand] += random_hit(T, evidence_tokens, static_cast<std::size_t>(info.evidence_top_k));
+      }
+      for (std::size_t r = 0; r < R; ++r) {
+        for (std::size_t s = 0; s < S; ++s) {
+          const double x = segments[(i * R + r) * S + s];
+          v[o_seg + r * S + s] += x;
+          if (normalise) v[o_segn + r * S + s] += x / std::abs(delta);
+        }
+        std::vector<double> mag(T);
+        for (std::size_t t = 0; t < T; ++t) {
+          const double x = tokrel[(base + t) * R + r];
+          mag[t] = std::abs(x);
+          v[o_pos + r * P + (t * P) / T] += x;
+        }
+        const auto c = concentration(mag);
+        for (int k = 0; k < 4; ++k)
+          v[o_conc + r * 4 + static_cast<std::size_t>(k)] += c[static_cast<std::size_t>(k)];
+        for (std::size_t l = 0; l < (info.residual ? L : 0); ++l) {
+          double s = 0;
+          for (std::size_t t = 0; t < T; ++t)
+            s += layer[((base + t) * R + r) * L + l];
+          v[o_layer + r * L + l] += s;
+        }
+        const double err = conservation[i * R + r];
+        v[o_cons + r * 2] += std::abs(err);
+        v[o_cons + r * 2 + 1] += err;
+        maxes[1 + r] = std::max(maxes[1 + r], std::abs(err));
+        if (evidence_tokens > 0) {
+          // Top-k tokens by |relevance|, ties to the earlier token.
+          std::vector<std::size_t> order(T);
+          std::iota(order.begin(), order.end(), 0);
+          const std::size_t k =
+              std::min<std::size_t>(T, static_cast<std::size_t>(info.evidence_top_k));
+          std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k),
+                            order.end(), [&](std::size_t a, std::size_t b) {
+                              return mag[a] != mag[b] ? mag[a] > mag[b] : a < b;
+                            });
+          bool hit = false;
+          for (std::size_t j = 0; j < k; ++j)
+            hit = hit || evidence[base + order[j]] != 0;
+          v[o_hit + r] += hit ? 1 : 0;
+        }
+      }
+    }
+    std::vector<double> total(v.size()), total_max(maxes.size());
+    double total_min = 0;
+    MPI_Reduce(v.data(), total.data(), static_cast<int>(v.size()), MPI_DOUBLE, MPI_SUM, 0, comm);
+    MPI_Reduce(maxes.data(), total_max.data(), static_cast<int>(maxes.size()), MPI_DOUBLE, MPI_MAX,
+               0, comm);
+    MPI_Reduce(&min_delta, &total_min, 1, MPI_DOUBLE, MPI_MIN, 0, comm);
+
+    // Means over cases (rank 0 holds the totals; the others write nothing).
+    const double n = total[o_cases];
+    const auto mean = [&](std::size_t at, std::size_t count, double by) {
+      std::vector<double> out(count);
+      for (std::size_t i = 0; i < count; ++i)
+        out[i] = by > 0 ? total[at + i] / by : std::nan("");
+      return out;
+    };
+    h5::Id agg = h5::ensure_groups(
+        file, "/aggregate/" + info.model + "/" + info.checkpoint + "/" + info.benchmark);
+    h5::set_attr(agg, "cases", static_cast<std::uint64_t>(N));
+    const bool w = rank == 0;
+    const double m = n > 0 ? total[o_delta] / n : std::nan("");
+    const double var = n > 0 ? std::max(0.0, total[o_delta + 1] / n - m * m) : std::nan("");
+    write_dataset(agg, "delta_stats", {5},
+                  {n, m, std::sqrt(var), n > 0 ? total_min : std::nan(""),
+                   n > 0 ? total_max[0] : std::nan("")},
+                  w, dxpl);
+    write_dataset(
+        agg, "delta_histogram", {kDeltaBins},
+        std::vector<double>(total.begin() + static_cast<std::ptrdiff_t>(o_hist),
+                            total.begin() + static_cast<std::ptrdiff_t>(o_hist + kDeltaBins)),
+        w, dxpl);
+    write_dataset(agg, "segment_relevance", {R, S}, mean(o_seg, R * S, n), w, dxpl);
+    write_dataset(agg, "segment_relevance_normalized", {R, S}, mean(o_segn, R * S, total[o_nnorm]),
+                  w, dxpl);
+    write_dataset(agg, "concentration", {R, 4}, mean(o_conc, R * 4, n), w, dxpl);
+    write_dataset(agg, "position_deciles", {R, P}, mean(o_pos, R * P, n), w, dxpl);
+    if (info.residual)
+      write_dataset(agg, "layer_relevance", {R, L}, mean(o_layer, R * L, n), w, dxpl);
+    std::vector<double> cons(R * 3);
+    for (std::size_t r = 0; r < R; ++r) {
+      cons[r * 3] = n > 0 ? total[o_cons + r * 2] / n : std::nan("");
+      cons[r * 3 + 1] = n > 0 ? total_max[1 + r] : std::nan("");
+      cons[r * 3 + 2] = n > 0 ? total[o_cons + r * 2 + 1] / n : std::nan("");
+    }
+    write_dataset(agg, "conservation", {R, 3}, cons, w, dxpl);
+    std::vector<double> ev(R * 3);
+    const double ne = total[o_ev];
+    for (std::size_t r = 0; r < R; ++r) {
+      ev[r * 3] = ne;
+      ev[r * 3 + 1] = ne > 0 ? total[o_hit + r] / ne : std::nan("");
+      ev[r * 3 + 2] = ne > 0 ? total[o_rand] / ne : std::nan("");
+    }
+    write_dataset(agg, "evidence_hit_rate", {R, 3}, ev, w, dxpl);
+  }
+  h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "cannot flush the store");
+}
+
+}  // namespace clrp::store

@@ -1,0 +1,218 @@
+#include "h5.hpp"
+
+#include <algorithm>
+
+#include "clrp/util/error.hpp"
+
+namespace clrp::store::h5 {
+
+namespace {
+
+// The innermost (most specific) message of HDF5's current error stack.
+herr_t walk(unsigned n, const H5E_error2_t* e, void* out) {
+  auto* msg = static_cast<std::string*>(out);
+  if (n == 0) *msg = e->desc != nullptr ? e->desc : "";
+  return 0;
+}
+
+std::string h5_message() {
+  std::string msg;
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, walk, &msg);
+  H5Eclear2(H5E_DEFAULT);
+  return msg.empty() ? "HDF5 call failed" : msg;
+}
+
+std::vector<hsize_t> dims_of(hsize_t rows, const std::vector<hsize_t>& trailing) {
+  std::vector<hsize_t> d{rows};
+  d.insert(d.end(), trailing.begin(), trailing.end());
+  return d;
+}
+
+}  // namespace
+
+Id& Id::operator=(Id&& o) noexcept {
+  if (this != &o) {
+    reset();
+    id_ = o.id_;
+    closer_ = o.closer_;
+    o.id_ = -1;
+  }
+  return *this;
+}
+
+void Id::reset() {
+  if (id_ >= 0 && closer_ != nullptr) closer_(id_);
+  id_ = -1;
+}
+
+void check(herr_t status, const std::string& what) {
+  if (status < 0) throw Error(what + ": " + h5_message());
+}
+
+Id make(hid_t id, herr_t (*closer)(hid_t), const std::string& what) {
+  if (id < 0) throw Error(what + ": " + h5_message());
+  return Id(id, closer);
+}
+
+void quiet() {
+  H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+}
+
+Id create_extendible(hid_t parent, const std::string& name, hid_t type,
+                     const std::vector<hsize_t>& trailing, hsize_t chunk_rows, int deflate) {
+  const auto dims = dims_of(0, trailing);
+  auto max = dims;
+  max[0] = H5S_UNLIMITED;
+  Id space = make(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), max.data()),
+                  H5Sclose, "dataspace of " + name);
+  Id dcpl = make(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "creation list of " + name);
+  auto chunk = dims_of(std::max<hsize_t>(1, chunk_rows), trailing);
+  check(H5Pset_chunk(dcpl, static_cast<int>(chunk.size()), chunk.data()), "chunks of " + name);
+  if (deflate > 0) {
+    check(H5Pset_shuffle(dcpl), "shuffle filter of " + name);
+    check(H5Pset_deflate(dcpl, static_cast<unsigned>(deflate)), "deflate filter of " + name);
+  }
+  // Chunks are allocated as they are written; never filled with a fill value
+  // (every row we extend over is written in the same collective call).
+  check(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER), "fill time of " + name);
+  return make(H5Dcreate2(parent, name.c_str(), type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+              H5Dclose, "cannot create dataset " + name);
+}
+
+hsize_t rows(hid_t dataset) {
+  Id space = make(H5Dget_space(dataset), H5Sclose, "dataspace");
+  const int n = H5Sget_simple_extent_ndims(space);
+  std::vector<hsize_t> d(static_cast<std::size_t>(std::max(n, 1)));
+  check(H5Sget_simple_extent_dims(space, d.data(), nullptr), "dimensions");
+  return d[0];
+}
+
+void set_rows(hid_t dataset, const std::vector<hsize_t>& trailing, hsize_t rows) {
+  const auto d = dims_of(rows, trailing);
+  check(H5Dset_extent(dataset, d.data()), "cannot resize a dataset");
+}
+
+void write_rows(hid_t dataset, hid_t mem_type, const std::vector<hsize_t>& trailing, hsize_t offset,
+                hsize_t count, const void* buffer, hid_t dxpl) {
+  Id file_space = make(H5Dget_space(dataset), H5Sclose, "file space");
+  const auto start = dims_of(offset, std::vector<hsize_t>(trailing.size(), 0));
+  const auto cnt = dims_of(count, trailing);
+  Id mem_space =
+      make(H5Screate_simple(static_cast<int>(cnt.size()),
+                            dims_of(std::max<hsize_t>(count, 1), trailing).data(), nullptr),
+           H5Sclose, "memory space");
+  static const char dummy = 0;
+  if (count == 0) {
+    check(H5Sselect_none(file_space), "empty selection");
+    check(H5Sselect_none(mem_space), "empty selection");
+    buffer = &dummy;
+  } else {
+    check(
+        H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, cnt.data(), nullptr),
+        "row selection");
+  }
+  check(H5Dwrite(dataset, mem_type, mem_space, file_space, dxpl, buffer), "cannot write rows");
+}
+
+void read_rows(hid_t dataset, hid_t mem_type, const std::vector<hsize_t>& trailing, hsize_t offset,
+               hsize_t count, void* buffer) {
+  // Called on every rank even for no rows: with collective metadata reads a
+  // rank that skipped the call would leave the others waiting.
+  Id file_space = make(H5Dget_space(dataset), H5Sclose, "file space");
+  const auto start = dims_of(offset, std::vector<hsize_t>(trailing.size(), 0));
+  const auto cnt = dims_of(count, trailing);
+  Id mem_space =
+      make(H5Screate_simple(static_cast<int>(cnt.size()),
+                            dims_of(std::max<hsize_t>(count, 1), trailing).data(), nullptr),
+           H5Sclose, "memory space");
+  static char dummy[64];
+  if (count == 0) {
+    check(H5Sselect_none(file_space), "empty selection");
+    check(H5Sselect_none(mem_space), "empty selection");
+    buffer = dummy;
+  } else {
+    check(
+        H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, cnt.data(), nullptr),
+        "row selection");
+  }
+  check(H5Dread(dataset, mem_type, mem_space, file_space, H5P_DEFAULT, buffer), "cannot read rows");
+}
+
+namespace {
+
+Id open_or_create_attr(hid_t obj, const std::string& name, hid_t type) {
+  if (H5Aexists(obj, name.c_str()) > 0) check(H5Adelete(obj, name.c_str()), "attribute " + name);
+  Id space = make(H5Screate(H5S_SCALAR), H5Sclose, "scalar space");
+  return make(H5Acreate2(obj, name.c_str(), type, space, H5P_DEFAULT, H5P_DEFAULT), H5Aclose,
+              "cannot create attribute " + name);
+}
+
+}  // namespace
+
+void set_attr(hid_t obj, const std::string& name, const std::string& value) {
+  Id type = make(H5Tcopy(H5T_C_S1), H5Tclose, "string type");
+  check(H5Tset_size(type, std::max<std::size_t>(1, value.size())), "string size");
+  check(H5Tset_cset(type, H5T_CSET_UTF8), "string charset");
+  Id a = open_or_create_attr(obj, name, type);
+  std::string padded = value.empty() ? std::string(1, '\0') : value;
+  check(H5Awrite(a, type, padded.data()), "cannot write attribute " + name);
+}
+
+void set_attr(hid_t obj, const std::string& name, std::uint64_t value) {
+  Id a = open_or_create_attr(obj, name, H5T_STD_U64LE);
+  check(H5Awrite(a, H5T_NATIVE_UINT64, &value), "cannot write attribute " + name);
+}
+
+void set_attr(hid_t obj, const std::string& name, std::int64_t value) {
+  Id a = open_or_create_attr(obj, name, H5T_STD_I64LE);
+  check(H5Awrite(a, H5T_NATIVE_INT64, &value), "cannot write attribute " + name);
+}
+
+bool has_attr(hid_t obj, const std::string& name) {
+  return H5Aexists(obj, name.c_str()) > 0;
+}
+
+std::string get_string_attr(hid_t obj, const std::string& name) {
+  Id a = make(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose, "no attribute " + name);
+  Id type = make(H5Aget_type(a), H5Tclose, "attribute type");
+  if (H5Tget_class(type) != H5T_STRING || H5Tis_variable_str(type) > 0)
+    throw Error("attribute " + name + " is not a fixed-length string");
+  std::string out(H5Tget_size(type), '\0');
+  check(H5Aread(a, type, out.data()), "cannot read attribute " + name);
+  while (!out.empty() && out.back() == '\0')
+    out.pop_back();
+  return out;
+}
+
+std::uint64_t get_u64_attr(hid_t obj, const std::string& name) {
+  Id a = make(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose, "no attribute " + name);
+  std::uint64_t v = 0;
+  check(H5Aread(a, H5T_NATIVE_UINT64, &v), "cannot read attribute " + name);
+  return v;
+}
+
+std::int64_t get_i64_attr(hid_t obj, const std::string& name) {
+  Id a = make(H5Aopen(obj, name.c_str(), H5P_DEFAULT), H5Aclose, "no attribute " + name);
+  std::int64_t v = 0;
+  check(H5Aread(a, H5T_NATIVE_INT64, &v), "cannot read attribute " + name);
+  return v;
+}
+
+Id ensure_groups(hid_t file, const std::string& path) {
+  std::string prefix;
+  Id last;
+  std::size_t pos = 1;
+  while (pos <= path.size()) {
+    const std::size_t next = std::min(path.find('/', pos), path.size());
+    prefix = path.substr(0, next);
+    if (H5Lexists(file, prefix.c_str(), H5P_DEFAULT) > 0)
+      last = make(H5Gopen2(file, prefix.c_str(), H5P_DEFAULT), H5Gclose, "group " + prefix);
+    else
+      last = make(H5Gcreate2(file, prefix.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
+                  "cannot create group " + prefix);
+    pos = next + 1;
+  }
+  return last;
+}
+
+}  // namespace clrp::store::h5

@@ -1,0 +1,349 @@
+// Collective appends and commits. Every rank tracks the same extents (rows,
+// tokens, id bytes per table): they only ever move by sums all ranks compute
+// from one allgather, so no rank needs to ask the file.
+#include "clrp/store/store.hpp"
+
+#include <chrono>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "clrp/util/error.hpp"
+#include "h5.hpp"
+#include "schema.hpp"
+
+namespace clrp::store {
+
+namespace {
+
+double now() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+hsize_t chunk_rows(const schema::Dataset& d) {
+  // About 256 KiB per chunk: large enough to compress well and keep the chunk
+  // index small, small enough that a batch of a few cases is not all padding.
+  hsize_t per_row = d.element_size;
+  for (auto t : d.trailing)
+    per_row *= t;
+  const hsize_t target = 256 * 1024;
+  hsize_t rows = std::max<hsize_t>(1, target / std::max<hsize_t>(1, per_row));
+  if (d.rows == schema::Rows::Case) rows = std::min<hsize_t>(rows, 64);
+  return rows;
+}
+
+// Extends a dataset to at least `rows` (collective). Never shrinks: rows past
+// the committed counts are left over from a killed run and get overwritten.
+void grow(hid_t dataset, const std::vector<hsize_t>& trailing, hsize_t rows) {
+  if (h5::rows(dataset) < rows) h5::set_rows(dataset, trailing, rows);
+}
+
+struct TableState {
+  TableInfo info;
+  h5::Id group, cases, case_id;
+  std::vector<schema::Dataset> datasets;
+  std::vector<h5::Id> ids;                           ///< parallel to datasets
+  std::uint64_t rows = 0, tokens = 0, id_bytes = 0;  ///< appended so far
+  std::uint64_t committed_rows = 0, committed_id_bytes = 0;  ///< as of the last commit
+};
+
+std::string table_attrs_json(const TableInfo& t) {
+  nlohmann::json j{{"model", t.model},     {"checkpoint", t.checkpoint}, {"benchmark", t.benchmark},
+                   {"rules", t.rules},     {"layers", t.layers},         {"heads", t.heads},
+                   {"neurons", t.neurons}, {"residual", t.residual}};
+  return j.dump();
+}
+
+}  // namespace
+
+struct Store::Impl {
+  MPI_Comm comm = MPI_COMM_NULL;
+  int rank = 0, size = 1;
+  std::string path;
+  h5::Id file;
+  h5::Id dxpl;  ///< collective transfers
+  std::vector<TableState> tables;
+  std::vector<TableInfo> infos;
+  double write_seconds = 0;
+
+  void open_tables(const std::vector<TableInfo>& wanted, bool create, int deflate) {
+    infos = wanted;
+    for (const auto& info : wanted) {
+      TableState t;
+      t.info = info;
+      t.datasets = schema::datasets(info);
+      if (create) {
+        t.group = h5::ensure_groups(file, info.group());
+        t.cases = h5::create_extendible(t.group, "cases", schema::case_row_type(), {}, 64, deflate);
+        t.case_id = h5::create_extendible(t.group, "case_id", H5T_NATIVE_UINT8, {}, 4096, deflate);
+        for (const auto& d : t.datasets)
+          t.ids.push_back(
+              h5::create_extendible(t.group, d.name, d.type, d.trailing, chunk_rows(d), deflate));
+        h5::set_attr(t.group, "model", info.model);
+        h5::set_attr(t.group, "checkpoint", info.checkpoint);
+        h5::set_attr(t.group, "checkpoint_path", info.checkpoint_path);
+        h5::set_attr(t.group, "benchmark", info.benchmark);
+        h5::set_attr(t.group, "rules", nlohmann::json(info.rules).dump());
+        h5::set_attr(t.group, "layers", info.layers);
+        h5::set_attr(t.group, "heads", info.heads);
+        h5::set_attr(t.group, "neurons", info.neurons);
+        h5::set_attr(t.group, "evidence_top_k", info.evidence_top_k);
+        std::vector<std::string> cols(kSegmentColumnNames, kSegmentColumnNames + kSegmentColumns);
+        h5::set_attr(t.group, "segment_columns", nlohmann::json(cols).dump());
+        h5::set_attr(t.group, "layout", table_attrs_json(info));
+        for (const char* a : {"committed_rows", "committed_tokens", "committed_id_bytes"})
+          h5::set_attr(t.group, a, std::uint64_t{0});
+      } else {
+        const std::string g = info.group();
+        if (H5Lexists(file, "/runs", H5P_DEFAULT) <= 0 ||
+            H5Oexists_by_name(file, g.c_str(), H5P_DEFAULT) <= 0)
+          throw Error(Where{path, g}, "the store has no such table; was it written by this spec?");
+        t.group = h5::make(H5Gopen2(file, g.c_str(), H5P_DEFAULT), H5Gclose, "group " + g);
+        if (h5::get_string_attr(t.group, "layout") != table_attrs_json(info))
+          throw Error(Where{path, g},
+                      "the table's layout (rules, layers, heads, neurons) differs "
+                      "from what this spec and model give");
+        t.cases = h5::make(H5Dopen2(t.group, "cases", H5P_DEFAULT), H5Dclose, g + "/cases");
+        t.case_id = h5::make(H5Dopen2(t.group, "case_id", H5P_DEFAULT), H5Dclose, g + "/case_id");
+        for (const auto& d : t.datasets)
+          t.ids.push_back(
+              h5::make(H5Dopen2(t.group, d.name.c_str(), H5P_DEFAULT), H5Dclose, g + "/" + d.name));
+        t.rows = h5::get_u64_attr(t.group, "committed_rows");
+        t.tokens = h5::get_u64_attr(t.group, "committed_tokens");
+        t.id_bytes = h5::get_u64_attr(t.group, "committed_id_bytes");
+        t.committed_rows = t.rows;
+        t.committed_id_bytes = t.id_bytes;
+        // Whatever a killed run appended after its last commit stays in the
+        // file past the committed counts, and is overwritten by the next
+        // appends. (Shrinking instead, with H5Dset_extent, breaks the next
+        // collective write to a deflated dataset in HDF5 1.10.8: "can't insert
+        // duplicate key" in the chunk index.)
+      }
+      tables.push_back(std::move(t));
+    }
+  }
+};
+
+namespace {
+
+h5::Id file_access(MPI_Comm comm) {
+  h5::Id fapl = h5::make(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file access list");
+  h5::check(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL), "MPI-IO driver");
+  // Metadata reads and writes collective: one rank reads, the rest get a copy,
+  // instead of every rank hitting the file system for the same bytes.
+  h5::check(H5Pset_all_coll_metadata_ops(fapl, true), "collective metadata reads");
+  h5::check(H5Pset_coll_metadata_write(fapl, true), "collective metadata writes");
+  return fapl;
+}
+
+h5::Id collective_transfer() {
+  h5::Id dxpl = h5::make(H5Pcreate(H5P_DATASET_XFER), H5Pclose, "transfer list");
+  h5::check(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), "collective transfers");
+  return dxpl;
+}
+
+}  // namespace
+
+Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Store::Store(Store&&) noexcept = default;
+Store& Store::operator=(Store&&) noexcept = default;
+Store::~Store() {
+  try {
+    close();
+  } catch (...) {
+  }
+}
+
+Store Store::create(const std::string& path, MPI_Comm comm, const StoreIdentity& id,
+                    const std::vector<TableInfo>& tables, StoreOptions options) {
+  h5::quiet();
+  if (std::filesystem::exists(path))
+    throw Error(Where{path},
+                "the store already exists; pass --resume to continue it, or "
+                "choose another store path");
+  auto impl = std::make_unique<Impl>();
+  impl->comm = comm;
+  impl->path = path;
+  MPI_Comm_rank(comm, &impl->rank);
+  MPI_Comm_size(comm, &impl->size);
+  h5::Id fapl = file_access(comm);
+  impl->file = h5::make(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl), H5Fclose,
+                        path + ": cannot create the store");
+  impl->dxpl = collective_transfer();
+  h5::set_attr(impl->file, "schema", std::string(schema::kSchema));
+  h5::set_attr(impl->file, "clrp_version", std::string(CLRP_VERSION));
+  h5::set_attr(impl->file, "campaign", id.campaign);
+  h5::set_attr(impl->file, "spec", id.spec_json);
+  h5::set_attr(impl->file, "spec_hash", id.spec_hash);
+  impl->open_tables(tables, true, options.deflate);
+  h5::check(H5Fflush(impl->file, H5F_SCOPE_GLOBAL), "flush");
+  return Store(std::move(impl));
+}
+
+Store Store::resume(const std::string& path, MPI_Comm comm, const StoreIdentity& id,
+                    const std::vector<TableInfo>& tables) {
+  h5::quiet();
+  if (!std::filesystem::exists(path)) throw Error(Where{path}, "no store to resume");
+  auto impl = std::make_unique<Impl>();
+  impl->comm = comm;
+  impl->path = path;
+  MPI_Comm_rank(comm, &impl->rank);
+  MPI_Comm_size(comm, &impl->size);
+  h5::Id fapl = file_access(comm);
+  impl->file = h5::make(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl), H5Fclose,
+                        path + ": cannot open the store");
+  impl->dxpl = collective_transfer();
+  if (!h5::has_attr(impl->file, "schema") ||
+      h5::get_string_attr(impl->file, "schema") != schema::kSchema)
+    throw Error(Where{path}, "not a clrp store (schema " + std::string(schema::kSchema) + ")");
+  const std::string hash = h5::get_string_attr(impl->file, "spec_hash");
+  if (hash != id.spec_hash)
+    throw Error(Where{path}, "the store was written by a different campaign spec (hash " + hash +
+                                 ", this spec " + id.spec_hash +
+                                 "); use another store path or the spec that wrote it");
+  impl->open_tables(tables, false, 0);
+  h5::check(H5Fflush(impl->file, H5F_SCOPE_GLOBAL), "flush");
+  return Store(std::move(impl));
+}
+
+void Store::append(const std::vector<CaseRecord>& records) {
+  Impl& s = *impl_;
+  const double t0 = now();
+  const std::size_t nt = s.tables.size();
+  // Per table: this rank's rows, tokens and id bytes; then everybody's.
+  std::vector<std::uint64_t> mine(3 * nt, 0);
+  for (const auto& r : records) {
+    if (r.table >= nt) throw Error("store: record for table " + std::to_string(r.table));
+    mine[3 * r.table] += 1;
+    mine[3 * r.table + 1] += r.tokens.size();
+    mine[3 * r.table + 2] += r.case_id.size();
+  }
+  std::vector<std::uint64_t> all(3 * nt * static_cast<std::size_t>(s.size));
+  MPI_Allgather(mine.data(), static_cast<int>(3 * nt), MPI_UINT64_T, all.data(),
+                static_cast<int>(3 * nt), MPI_UINT64_T, s.comm);
+  for (std::size_t ti = 0; ti < nt; ++ti) {
+    TableState& t = s.tables[ti];
+    std::uint64_t before[3] = {0, 0, 0}, total[3] = {0, 0, 0};
+    for (int r = 0; r < s.size; ++r)
+      for (int k = 0; k < 3; ++k) {
+        const auto v = all[(static_cast<std::size_t>(r) * nt + ti) * 3 + k];
+        if (r < s.rank) before[k] += v;
+        total[k] += v;
+      }
+    if (total[0] == 0) continue;  // every rank skips it alike
+    const std::uint64_t row0 = t.rows + before[0], tok0 = t.tokens + before[1],
+                        id0 = t.id_bytes + before[2];
+    // This rank's rows, in record order, and their index entries.
+    std::vector<schema::CaseRow> rows;
+    std::vector<char> idbytes;
+    std::vector<std::vector<char>> bufs(t.datasets.size());
+    std::uint64_t tok = tok0, idb = id0;
+    for (const auto& r : records) {
+      if (r.table != ti) continue;
+      schema::CaseRow row{};
+      row.id_offset = idb;
+      row.id_length = static_cast<std::uint32_t>(r.case_id.size());
+      row.case_index = r.case_index;
+      row.token_offset = tok;
+      row.n_tokens = static_cast<std::uint32_t>(r.tokens.size());
+      row.prompt_tokens = r.prompt_tokens;
+      row.wrong_id = r.wrong_id;
+      row.correct_id = r.correct_id;
+      row.wrong_logit = r.wrong_logit;
+      row.correct_logit = r.correct_logit;
+      row.delta = r.delta;
+      row.pair_delta = r.pair_delta;
+      row.seconds_tokenize = r.seconds_tokenize;
+      row.seconds_forward = r.seconds_forward;
+      row.seconds_backward = r.seconds_backward;
+      row.rank = r.rank;
+      rows.push_back(row);
+      idbytes.insert(idbytes.end(), r.case_id.begin(), r.case_id.end());
+      for (std::size_t d = 0; d < t.datasets.size(); ++d)
+        t.datasets[d].extract(r, bufs[d]);
+      tok += r.tokens.size();
+      idb += r.case_id.size();
+    }
+    const auto ti_mine = mine.data() + 3 * ti;
+    grow(t.cases, {}, t.rows + total[0]);
+    h5::write_rows(t.cases, schema::case_row_type(), {}, row0, ti_mine[0], rows.data(), s.dxpl);
+    grow(t.case_id, {}, t.id_bytes + total[2]);
+    h5::write_rows(t.case_id, H5T_NATIVE_UINT8, {}, id0, ti_mine[2], idbytes.data(), s.dxpl);
+    for (std::size_t d = 0; d < t.datasets.size(); ++d) {
+      const auto& ds = t.datasets[d];
+      const bool by_case = ds.rows == schema::Rows::Case;
+      grow(t.ids[d], ds.trailing, by_case ? t.rows + total[0] : t.tokens + total[1]);
+      h5::write_rows(t.ids[d], ds.type, ds.trailing, by_case ? row0 : tok0,
+                     by_case ? ti_mine[0] : ti_mine[1], bufs[d].data(), s.dxpl);
+    }
+    t.rows += total[0];
+    t.tokens += total[1];
+    t.id_bytes += total[2];
+  }
+  s.write_seconds += now() - t0;
+}
+
+void Store::commit() {
+  Impl& s = *impl_;
+  const double t0 = now();
+  // Data and index first; only then the counts that make them visible.
+  h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
+  for (auto& t : s.tables) {
+    h5::set_attr(t.group, "committed_rows", t.rows);
+    h5::set_attr(t.group, "committed_tokens", t.tokens);
+    h5::set_attr(t.group, "committed_id_bytes", t.id_bytes);
+    t.committed_rows = t.rows;
+    t.committed_id_bytes = t.id_bytes;
+  }
+  h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
+  s.write_seconds += now() - t0;
+}
+
+void Store::close() {
+  if (!impl_ || impl_->file.get() < 0) return;
+  for (auto& t : impl_->tables) {
+    t.ids.clear();
+    t.cases.reset();
+    t.case_id.reset();
+    t.group.reset();
+  }
+  impl_->dxpl.reset();
+  impl_->file.reset();
+}
+
+std::vector<std::set<std::string>> Store::committed_ids() const {
+  std::vector<std::set<std::string>> out;
+  for (const auto& t : impl_->tables) {
+    std::set<std::string> ids;
+    std::vector<schema::CaseRow> rows(t.committed_rows);
+    h5::read_rows(t.cases, schema::case_row_type(), {}, 0, t.committed_rows, rows.data());
+    std::vector<char> bytes(t.committed_id_bytes);
+    h5::read_rows(t.case_id, H5T_NATIVE_UINT8, {}, 0, t.committed_id_bytes, bytes.data());
+    for (const auto& r : rows)
+      ids.insert(std::string(bytes.data() + r.id_offset, r.id_length));
+    out.push_back(std::move(ids));
+  }
+  return out;
+}
+
+std::vector<std::uint64_t> Store::committed_rows() const {
+  std::vector<std::uint64_t> out;
+  for (const auto& t : impl_->tables)
+    out.push_back(t.committed_rows);
+  return out;
+}
+
+const std::vector<TableInfo>& Store::tables() const {
+  return impl_->infos;
+}
+
+MPI_Comm Store::comm() const {
+  return impl_->comm;
+}
+long long Store::file_id() const {
+  return impl_->file.get();
+}
+double Store::write_seconds() const {
+  return impl_->write_seconds;
+}
+
+}  // namespace clrp::store

@@ -1,0 +1,455 @@
+"""`clrp run` end to end on a tiny model: 1, 2 and 4 ranks give the same store;
+kill -9 and SIGTERM followed by --resume give every case exactly once with the
+same numbers; aggregates equal a recomputation from the per-case data; bad
+specs, locked stores and foreign stores are refused with clear messages."""
+from __future__ import annotations
+
+import fcntl
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from campaign_fixtures import make_failure_file, prepare_cases
+from tiny_models import make_llama
+
+MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
+           "OMPI_MCA_rmaps_base_oversubscribe": "1"}
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> pathlib.Path:
+    return make_llama("llama_gqa_untied")
+
+
+@pytest.fixture(scope="session")
+def failures(tmp_path_factory, clrp_bin, tiny_model) -> pathlib.Path:
+    """~30 hand-made pairs on real 0-shot ARC-Easy and SciQ cases (SciQ has evidence spans)."""
+    d = tmp_path_factory.mktemp("failures")
+    files = prepare_cases(d / "cases", "arc_easy,sciq", 40)
+    out = d / "failures.jsonl"
+    n = make_failure_file(clrp_bin, tiny_model, "tiny", files, out, max_cases=30)
+    assert n >= 20, f"only {n} pairs"
+    return out
+
+
+def write_spec(path: pathlib.Path, model: pathlib.Path, failures: pathlib.Path, store: str,
+               rules=("attnlrp", "grad-x-input"), batch=2, commit_seconds=0.0, limit=0, extra="") -> pathlib.Path:
+    rules_s = ", ".join(f'"{r}"' for r in rules)
+    path.write_text(f"""
+name = "test"
+store = "{store}"
+rules = [{rules_s}]
+[record]
+residual = true
+heads = true
+neurons = 4
+evidence_top_k = 5
+[layout]
+batch_cases = {batch}
+commit_seconds = {commit_seconds}
+[[models]]
+name = "tiny"
+path = "{model}"
+[[cases]]
+path = "{failures}"
+limit = {limit}
+seed = 3
+{extra}
+""")
+    return path
+
+
+def mpirun(clrp, n, *args, env_extra=None, wait=True):
+    env = dict(os.environ, **MPI_ENV, **(env_extra or {}))
+    cmd = ["mpirun", "-n", str(n), "--oversubscribe", str(clrp), "--threads", "1", "run", *map(str, args)]
+    if not wait:
+        return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def read_store(path: pathlib.Path) -> dict:
+    """Per (table, case id): every per-case number (rank and timings left out)."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        for model in f["runs"]:
+            for ck in f["runs"][model]:
+                for bench in f["runs"][model][ck]:
+                    g = f["runs"][model][ck][bench]
+                    n = int(g.attrs["committed_rows"])
+                    rows = g["cases"][:n]
+                    ids = g["case_id"][:]
+                    for i, row in enumerate(rows):
+                        cid = bytes(ids[row["id_offset"]:row["id_offset"] + row["id_length"]]).decode()
+                        o, T = int(row["token_offset"]), int(row["n_tokens"])
+                        key = (f"{model}/{ck}/{bench}", cid)
+                        assert key not in out, f"{key} stored twice"
+                        rec = {k: row[k] for k in ("wrong_id", "correct_id", "delta", "wrong_logit",
+                                                   "correct_logit", "n_tokens", "prompt_tokens", "case_index")}
+                        for name in ("tokens", "token_segment", "token_evidence", "token_relevance",
+                                     "layer_relevance", "mid_relevance"):
+                            if name in g:
+                                rec[name] = g[name][o:o + T]
+                        for name in ("conservation", "segment_relevance", "bias_absorbed",
+                                     "head_relevance", "neuron_ids", "neuron_relevance"):
+                            if name in g:  # heads and neurons only when recorded
+                                rec[name] = g[name][i]
+                        out[key] = rec
+    return out
+
+
+def assert_same(a: dict, b: dict):
+    assert sorted(a) == sorted(b)
+    for key in a:
+        for name, va in a[key].items():
+            vb = b[key][name]
+            np.testing.assert_allclose(np.asarray(va, dtype=float), np.asarray(vb, dtype=float),
+                                       rtol=1e-6, atol=1e-6, equal_nan=True, err_msg=f"{key} {name}")
+
+
+def read_aggregates(path: pathlib.Path) -> dict:
+    with h5py.File(path, "r") as f:
+        out = {}
+        def visit(name, obj):
+            if isinstance(obj, h5py.Dataset):
+                out[name] = obj[()]
+        f["aggregate"].visititems(visit)
+        return out
+
+
+def recompute_aggregates(path: pathlib.Path) -> dict:
+    """The aggregates of docs/store.md, recomputed from the per-case data."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        for model in f["runs"]:
+            for ck in f["runs"][model]:
+                for bench in f["runs"][model][ck]:
+                    g = f["runs"][model][ck][bench]
+                    k = int(g.attrs["evidence_top_k"])
+                    n = int(g.attrs["committed_rows"])
+                    rows = g["cases"][:n]
+                    R = g["token_relevance"].shape[1]
+                    deltas = rows["delta"].astype(float)
+                    seg = g["segment_relevance"][:n]
+                    cons = g["conservation"][:n]
+                    conc, pos, lay, hits, rand = [], [], [], [], []
+                    for row in rows:
+                        o, T = int(row["token_offset"]), int(row["n_tokens"])
+                        rel = g["token_relevance"][o:o + T].astype(float)  # [T, R]
+                        ev = g["token_evidence"][o:o + T] != 0
+                        lay.append(g["layer_relevance"][o:o + T].astype(float).sum(axis=0))  # [R, L]
+                        bucket = (np.arange(T) * 10) // T
+                        pos.append(np.stack([np.bincount(bucket, weights=rel[:, r], minlength=10) for r in range(R)]))
+                        c = []
+                        for r in range(R):
+                            a = np.abs(rel[:, r])
+                            p = a / a.sum()
+                            s = np.sort(a)
+                            ent = -np.sum(p[p > 0] * np.log(p[p > 0]))
+                            gini = 2 * np.sum(np.arange(1, T + 1) * s) / (T * a.sum()) - (T + 1) / T
+                            c.append([ent, gini, s[-1] / a.sum(), s[::-1][:5].sum() / a.sum()])
+                        conc.append(c)
+                        if ev.any():
+                            kk = min(k, T)
+                            hits.append([ev[np.lexsort((np.arange(T), -np.abs(rel[:, r])))[:kk]].any() for r in range(R)])
+                            E = int(ev.sum())
+                            miss = 1.0
+                            for j in range(kk):
+                                miss = 0.0 if T - E <= j else miss * (T - E - j) / (T - j)
+                            rand.append(1 - miss)
+                    prefix = f"{model}/{ck}/{bench}/"
+                    hist = np.zeros(40)
+                    for d in deltas:
+                        hist[min(39, int(np.floor(np.clip(d, -20, 20) + 20)))] += 1
+                    out[prefix + "delta_stats"] = np.array([n, deltas.mean(), deltas.std(), deltas.min(), deltas.max()])
+                    out[prefix + "delta_histogram"] = hist
+                    out[prefix + "segment_relevance"] = seg.mean(axis=0)
+                    nz = np.abs(deltas) > 1e-9
+                    out[prefix + "segment_relevance_normalized"] = (seg[nz] / np.abs(deltas[nz])[:, None, None]).mean(axis=0)
+                    out[prefix + "concentration"] = np.array(conc).mean(axis=0)
+                    out[prefix + "position_deciles"] = np.array(pos).mean(axis=0)
+                    out[prefix + "layer_relevance"] = np.array(lay).mean(axis=0)
+                    out[prefix + "conservation"] = np.stack([np.abs(cons).mean(axis=0), np.abs(cons).max(axis=0),
+                                                              cons.mean(axis=0)], axis=1)
+                    ne = len(hits)
+                    out[prefix + "evidence_hit_rate"] = np.stack(
+                        [np.full(R, ne), np.array(hits, dtype=float).mean(axis=0) if ne else np.full(R, np.nan),
+                         np.full(R, np.mean(rand) if ne else np.nan)], axis=1)
+    return out
+
+
+@pytest.fixture(scope="session")
+def reference_store(tmp_path_factory, clrp_bin, tiny_model, failures) -> pathlib.Path:
+    d = tmp_path_factory.mktemp("ref")
+    spec = write_spec(d / "spec.toml", tiny_model, failures, "store.h5")
+    r = mpirun(clrp_bin, 1, spec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "complete" in r.stdout, r.stdout  # ranks really ran (mpirun exits 0 on refusals too)
+    return d / "store.h5"
+
+
+def test_store_holds_every_pair_once(reference_store, failures):
+    data = read_store(reference_store)
+    ids = [__import__("json").loads(l)["id"] for l in failures.read_text().splitlines()]
+    assert sorted(cid for _, cid in data) == sorted(ids)
+    for key, rec in data.items():
+        T = rec["n_tokens"]
+        assert rec["tokens"].shape == (T,)
+        assert rec["token_relevance"].shape == (T, 2)
+        # Token relevance sums to Δℓ up to the stored conservation error.
+        for r in range(2):
+            total = rec["token_relevance"][:, r].astype(float).sum()
+            assert total == pytest.approx(rec["delta"] * (1 + rec["conservation"][r]) if rec["delta"] else total,
+                                          rel=1e-4, abs=1e-4)
+        # Segment sums are the token sums by segment.
+        for r in range(2):
+            for s in range(9):
+                want = rec["token_relevance"][rec["token_segment"] == s, r].astype(float).sum()
+                assert rec["segment_relevance"][r, s] == pytest.approx(want, rel=1e-5, abs=1e-5)
+        # The last layer's residual relevance sums to Δℓ for AttnLRP (the head is linear).
+        assert rec["layer_relevance"][:, 0, -1].astype(float).sum() == pytest.approx(rec["delta"], rel=1e-3, abs=1e-3)
+    assert any(rec["token_evidence"].any() for rec in data.values()), "no SciQ evidence reached the store"
+    assert any(rec["prompt_tokens"] < rec["n_tokens"] for rec in data.values()), "no pair prefix exercised"
+
+
+def test_aggregates_equal_recomputation(reference_store):
+    stored = read_aggregates(reference_store)
+    again = recompute_aggregates(reference_store)
+    assert set(again) <= set(stored), set(again) - set(stored)
+    for name, want in again.items():
+        np.testing.assert_allclose(stored[name], want, rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=name)
+
+
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_ranks_give_the_same_store(tmp_path, clrp_bin, tiny_model, failures, reference_store, ranks):
+    spec = write_spec(tmp_path / "spec.toml", tiny_model, failures, "store.h5", batch=1 + ranks % 3)
+    r = mpirun(clrp_bin, ranks, spec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"{ranks} ranks" in r.stdout, r.stdout
+    store = tmp_path / "store.h5"
+    assert_same(read_store(reference_store), read_store(store))
+    a, b = read_aggregates(reference_store), read_aggregates(store)
+    assert sorted(a) == sorted(b)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=k)
+    # Every rank wrote its own log, and more than one rank explained cases.
+    logs = sorted((tmp_path / "store.h5.logs").glob("rank-*.log"))
+    assert len(logs) == ranks
+    with h5py.File(store) as f:
+        ranks_seen = set()
+        for path in ["runs/" + k for k in {key[0] for key in read_store(store)}]:
+            ranks_seen |= set(f[path]["cases"]["rank"].tolist())
+    assert len(ranks_seen) > 1
+
+
+def rank_pids(log_dir: pathlib.Path) -> list[int]:
+    pids = []
+    for log in log_dir.glob("rank-*.log"):
+        m = re.search(r" pid (\d+) ", log.read_text())
+        if m:
+            pids.append(int(m.group(1)))
+    return pids
+
+
+def committed_lines(log_dir: pathlib.Path) -> int:
+    return sum(l.count("committed ") for l in (p.read_text() for p in log_dir.glob("rank-*.log")))
+
+
+@pytest.mark.parametrize("kill_after", [1, 4, 9])
+def test_kill9_then_resume(tmp_path, clrp_bin, tiny_model, failures, reference_store, kill_after):
+    spec = write_spec(tmp_path / "spec.toml", tiny_model, failures, "store.h5", batch=1)
+    proc = mpirun(clrp_bin, 2, spec, env_extra={"CLRP_TEST_CASE_DELAY_MS": "150"}, wait=False)
+    logs = tmp_path / "store.h5.logs"
+    deadline = time.time() + 300
+    while committed_lines(logs) < kill_after and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    for pid in rank_pids(logs):
+        os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    assert proc.returncode != 0
+    with h5py.File(tmp_path / "store.h5") as f:
+        committed = sum(int(g.attrs["committed_rows"]) for m in f["runs"].values()
+                        for c in m.values() for g in c.values())
+    assert 0 < committed < len(read_store(reference_store))
+    r = mpirun(clrp_bin, 2, spec, "--resume")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"({committed} committed before)" in r.stdout, r.stdout
+    assert_same(read_store(reference_store), read_store(tmp_path / "store.h5"))
+    a, b = read_aggregates(reference_store), read_aggregates(tmp_path / "store.h5")
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=k)
+
+
+def test_sigterm_commits_and_exits_75(tmp_path, clrp_bin, tiny_model, failures, reference_store):
+    spec = write_spec(tmp_path / "spec.toml", tiny_model, failures, "store.h5", batch=1, commit_seconds=1000)
+    proc = mpirun(clrp_bin, 2, spec, env_extra={"CLRP_TEST_CASE_DELAY_MS": "200"}, wait=False)
+    logs = tmp_path / "store.h5.logs"
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        if sum(p.read_text().count("case ") for p in logs.glob("rank-*.log")) >= 4:
+            break
+        time.sleep(0.05)
+    for pid in rank_pids(logs):
+        os.kill(pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 75, out + err
+    assert "stopped early" in out
+    stored = read_store(tmp_path / "store.h5")
+    assert 0 < len(stored) < len(read_store(reference_store))  # committed at the signal, not before
+    r = mpirun(clrp_bin, 2, spec, "--resume")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert_same(read_store(reference_store), read_store(tmp_path / "store.h5"))
+
+
+def test_refusals(tmp_path, clrp_bin, tiny_model, failures, reference_store):
+    spec = write_spec(tmp_path / "spec.toml", tiny_model, failures, "store.h5", limit=3)
+    assert mpirun(clrp_bin, 1, spec).returncode == 0
+    # An existing store without --resume.
+    r = mpirun(clrp_bin, 1, spec)
+    assert r.returncode == 2 and "already exists" in r.stderr, r.stderr
+    # A different spec on --resume.
+    other = write_spec(tmp_path / "other.toml", tiny_model, failures, "store.h5", limit=3, rules=("attnlrp",))
+    r = mpirun(clrp_bin, 1, other, "--resume")
+    assert r.returncode == 2 and "different campaign spec" in r.stderr, r.stderr
+    # A store held by another campaign.
+    with open(tmp_path / "store.h5.lock", "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.write("pid 1 on elsewhere")
+        lock.flush()
+        r = mpirun(clrp_bin, 2, spec, "--resume")
+    assert r.returncode == 2 and "being written by another campaign" in r.stderr, r.stderr
+    # Resume of a finished store: nothing to do, still complete.
+    r = mpirun(clrp_bin, 1, spec, "--resume")
+    assert r.returncode == 0 and "(3 committed before)" in r.stdout, r.stdout + r.stderr
+
+
+def test_spec_errors_all_at_once(tmp_path, clrp_bin, tiny_model):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(f"""
+name = "x"
+store = "nowhere/s.h5"
+rules = ["attnlrp", "lrp-eps"]
+[[models]]
+name = "tiny"
+path = "{tiny_model}"
+dtype = "half"
+[[models]]
+name = "gone"
+path = "no/such/model"
+[[cases]]
+path = "missing.jsonl"
+limt = 3
+""")
+    r = subprocess.run([str(clrp_bin), "run", str(spec)], capture_output=True, text=True,
+                       env=dict(os.environ, **MPI_ENV))
+    assert r.returncode == 2
+    for want in ["store: ", "rules[1]: 'lrp-eps'", "models[0].dtype: 'half'", "models[1].path: ",
+                 "cases[0].path: ", "cases[0].limt: unknown key", "6 problems"]:
+        assert want in r.stderr, (want, r.stderr)
+
+
+def test_inspect(reference_store, clrp_bin):
+    r = subprocess.run([str(clrp_bin), "inspect", str(reference_store), "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    j = __import__("json").loads(r.stdout)
+    assert j["campaign"] == "test" and j["committed_cases"] == len(read_store(reference_store))
+    assert all("aggregate" in t for t in j["tables"])
+    r = subprocess.run([str(clrp_bin), "inspect", str(reference_store)], capture_output=True, text=True)
+    assert r.returncode == 0 and "committed cases" in r.stdout and "attnlrp" in r.stdout
+
+
+def test_fixed_set_over_checkpoints_and_models(tmp_path, clrp_bin, tiny_model, failures):
+    """Pairs of one model explained under a second model and a folder of step*/ checkpoints;
+    each (model, checkpoint) gets its own tables, and the numbers of the reference's own
+    table equal a plain explain-failures run of that model."""
+    other = make_llama("llama_mha_tied")  # same tokenizer (same recipe), other weights
+    ck = tmp_path / "ck"
+    for step, model in (("step20", other), ("step3", tiny_model)):
+        (ck / step).mkdir(parents=True)
+        for f in model.iterdir():
+            (ck / step / f.name).symlink_to(f)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f"""
+name = "fixed"
+mode = "fixed-set"
+reference = "ref"
+store = "store.h5"
+rules = ["attnlrp"]
+[record]
+residual = true
+heads = false
+[[models]]
+name = "ref"
+path = "{tiny_model}"
+[[models]]
+name = "sweep"
+checkpoints = "{ck}"
+[[cases]]
+path = "{failures}"
+limit = 6
+seed = 1
+""")
+    r = mpirun(clrp_bin, 2, spec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    data = read_store(tmp_path / "store.h5")
+    tables = sorted({t for t, _ in data})
+    assert [t.split("/")[1] for t in tables] == ["final", "final", "step20", "step20", "step3", "step3"]
+    # step3 is the reference model itself: identical numbers; step20 is another model.
+    for t, cid in data:
+        if t.startswith("sweep/step3/"):
+            ref = data[(t.replace("sweep/step3/", "ref/final/"), cid)]
+            np.testing.assert_allclose(data[(t, cid)]["token_relevance"], ref["token_relevance"], rtol=1e-6)
+        if t.startswith("sweep/step20/"):
+            ref = data[(t.replace("sweep/step20/", "ref/final/"), cid)]
+            assert not np.allclose(data[(t, cid)]["token_relevance"], ref["token_relevance"])
+
+
+def test_fixed_set_refuses_another_tokenizer(tmp_path, clrp_bin, tiny_model, failures, smollm2_gguf):
+    spec = tmp_path / "spec.toml"
+    spec.write_text(f"""
+name = "fixed"
+mode = "fixed-set"
+reference = "ref"
+store = "store.h5"
+[[models]]
+name = "ref"
+path = "{tiny_model}"
+[[models]]
+name = "smol"
+path = "{smollm2_gguf}"
+[[cases]]
+path = "{failures}"
+""")
+    r = subprocess.run([str(clrp_bin), "run", str(spec)], capture_output=True, text=True,
+                       env=dict(os.environ, **MPI_ENV))
+    assert r.returncode == 2, r.stderr
+    assert "models[1] (smol/final): its tokenizer differs from the reference model" in r.stderr, r.stderr
+    assert not (tmp_path / "store.h5").exists()
+
+
+def test_failed_cases_are_counted_not_stored(tmp_path, clrp_bin, tiny_model, failures):
+    """A pair that cannot be explained (here: longer than the model's context) is logged
+    and counted; the others are stored; a resume tries the failed one again."""
+    import json
+    lines = failures.read_text().splitlines()[:4]
+    long = json.loads(lines[0])
+    long["id"] = "too-long"
+    long["pair"]["prefix"] = " fox" * 600
+    f = tmp_path / "failures.jsonl"
+    f.write_text("".join(l + "\n" for l in lines + [json.dumps(long)]))
+    spec = write_spec(tmp_path / "spec.toml", tiny_model, f, "store.h5")
+    r = mpirun(clrp_bin, 2, spec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "4 explained, 1 failed" in r.stdout, r.stdout
+    assert "too-long" not in {cid for _, cid in read_store(tmp_path / "store.h5")}
+    logs = "".join(p.read_text() for p in (tmp_path / "store.h5.logs").glob("rank-*.log"))
+    assert re.search(r"case too-long FAILED: .*longer than the model's context", logs), logs
+    r = mpirun(clrp_bin, 1, spec, "--resume")
+    assert "(4 committed before)" in r.stdout and "0 explained, 1 failed" in r.stdout, r.stdout

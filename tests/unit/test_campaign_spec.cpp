@@ -1,0 +1,184 @@
+// Campaign specs: every problem reported at once with its key path; sampling
+// and pair parsing are deterministic and strict.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "clrp/campaign/failure_file.hpp"
+#include "clrp/campaign/spec.hpp"
+
+namespace fs = std::filesystem;
+using namespace clrp::campaign;
+
+namespace {
+
+fs::path temp_dir() {
+  const fs::path d =
+      fs::temp_directory_path() /
+      ("clrp_spec_" + std::to_string(::testing::UnitTest::GetInstance()->random_seed()) + "_" +
+       ::testing::UnitTest::GetInstance()->current_test_info()->name());
+  fs::create_directories(d);
+  return d;
+}
+
+void write(const fs::path& p, const std::string& text) {
+  std::ofstream(p) << text;
+}
+
+std::vector<std::string> problems_of(const std::string& toml, const fs::path& dir) {
+  write(dir / "spec.toml", toml);
+  try {
+    load_spec((dir / "spec.toml").string());
+  } catch (const SpecError& e) {
+    return e.problems();
+  }
+  return {};
+}
+
+bool has(const std::vector<std::string>& problems, const std::string& needle) {
+  for (const auto& p : problems)
+    if (p.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST(CampaignSpec, ValidSpecResolvesPathsAndDefaults) {
+  const fs::path dir = temp_dir();
+  write(dir / "f.jsonl", "");
+  fs::create_directories(dir / "ck" / "step10");
+  fs::create_directories(dir / "ck" / "step9");
+  fs::create_directories(dir / "ck" / "other");
+  const std::string toml = R"(
+name = "t"
+store = "out.h5"
+rules = ["attnlrp", "grad-x-input"]
+[[models]]
+name = "a"
+path = "default"
+[[models]]
+name = "b"
+checkpoints = "ck"
+[[cases]]
+path = "f.jsonl"
+limit = 3
+seed = 9
+)";
+  write(dir / "spec.toml", toml);
+  const CampaignSpec s = load_spec((dir / "spec.toml").string());
+  EXPECT_EQ(s.name, "t");
+  EXPECT_EQ(s.mode, Mode::ExplainFailures);
+  EXPECT_EQ(s.store, (dir / "out.h5").lexically_normal().string());
+  ASSERT_EQ(s.models.size(), 2u);
+  ASSERT_EQ(s.models[0].checkpoints.size(), 1u);
+  EXPECT_EQ(s.models[0].checkpoints[0].name, "final");
+  ASSERT_EQ(s.models[1].checkpoints.size(), 2u);
+  EXPECT_EQ(s.models[1].checkpoints[0].name, "step9");  // numeric order, not text order
+  EXPECT_EQ(s.models[1].checkpoints[1].name, "step10");
+  EXPECT_EQ(s.rules.size(), 2u);
+  EXPECT_EQ(s.cases[0].limit, 3);
+  EXPECT_EQ(s.hash(), load_spec((dir / "spec.toml").string()).hash());
+  // The layout is not part of the identity: a campaign may resume with other batches.
+  write(dir / "spec2.toml", toml + "[layout]\nbatch_cases = 9\n");
+  EXPECT_EQ(s.hash(), load_spec((dir / "spec2.toml").string()).hash());
+  write(dir / "spec3.toml", toml + "[record]\nneurons = 4\n");
+  EXPECT_NE(s.hash(), load_spec((dir / "spec3.toml").string()).hash());
+}
+
+TEST(CampaignSpec, ReportsEveryProblemAtOnceWithKeyPaths) {
+  const fs::path dir = temp_dir();
+  const auto p = problems_of(R"(
+name = "bad name!"
+mode = "fixed-set"
+store = "nowhere/out.h5"
+rules = ["attnlrp", "lrp-eps", "attnlrp"]
+colour = "blue"
+[[models]]
+name = "a"
+path = "missing-model"
+dtype = "float16"
+[[models]]
+name = "a"
+path = "default"
+device = "tpu"
+[[cases]]
+path = "missing.jsonl"
+limt = 4
+models = ["a"]
+[layout]
+ranks_per_group = 2
+)",
+                             dir);
+  EXPECT_TRUE(has(p, "name: 'bad name!' is not a name")) << ::testing::PrintToString(p);
+  EXPECT_TRUE(has(p, "store: "));
+  EXPECT_TRUE(has(p, "rules[1]: 'lrp-eps'"));
+  EXPECT_TRUE(has(p, "rules[2]: 'attnlrp' is listed twice"));
+  EXPECT_TRUE(has(p, "colour: unknown key"));
+  EXPECT_TRUE(has(p, "models[0].path: "));
+  EXPECT_TRUE(has(p, "no such file or directory"));
+  EXPECT_TRUE(has(p, "models[0].dtype: 'float16'"));
+  EXPECT_TRUE(has(p, "models[1].name: 'a' names two models"));
+  EXPECT_TRUE(has(p, "models[1].device: 'tpu'"));
+  EXPECT_TRUE(has(p, "cases[0].path: "));
+  EXPECT_TRUE(has(p, "cases[0].limt: unknown key"));
+  EXPECT_TRUE(has(p, "cases[0].models: not allowed in fixed-set mode"));
+  EXPECT_TRUE(has(p, "reference: missing"));
+  EXPECT_TRUE(has(p, "layout.ranks_per_group: only 1"));
+  EXPECT_EQ(p.size(), 14u) << ::testing::PrintToString(p);  // each once, nothing else
+}
+
+TEST(CampaignSpec, MissingSectionsAndBadToml) {
+  const fs::path dir = temp_dir();
+  const auto p = problems_of("name = \"x\"\n", dir);
+  EXPECT_TRUE(has(p, "store: missing"));
+  EXPECT_TRUE(has(p, "models: missing"));
+  EXPECT_TRUE(has(p, "cases: missing"));
+  write(dir / "broken.toml", "name = \n");
+  EXPECT_THROW(load_spec((dir / "broken.toml").string()), clrp::Error);
+  EXPECT_THROW(load_spec((dir / "nope.toml").string()), clrp::Error);
+}
+
+TEST(CampaignSampling, SeededSubsetInFileOrder) {
+  const auto a = sample_indices(100, 10, 5);
+  EXPECT_EQ(a, sample_indices(100, 10, 5));
+  EXPECT_NE(a, sample_indices(100, 10, 6));
+  ASSERT_EQ(a.size(), 10u);
+  EXPECT_TRUE(std::is_sorted(a.begin(), a.end()));
+  EXPECT_EQ(std::set<std::size_t>(a.begin(), a.end()).size(), 10u);
+  EXPECT_EQ(sample_indices(4, 0, 1).size(), 4u);
+  EXPECT_EQ(sample_indices(4, 10, 1).size(), 4u);
+}
+
+TEST(FailureFile, ParsesPairsAndRejectsBadOnes) {
+  const fs::path dir = temp_dir();
+  const std::string c =
+      R"({"id":"q1","benchmark":"arc_easy","format":"mc_letter","segments":[{"kind":"question","text":"Q?\n"},{"kind":"answer_prefix","text":"Answer:"}],"gold":{"index":0,"options":["x","y"],"letters":["A","B"],"continuations":[" A"," B"]})";
+  write(
+      dir / "ok.jsonl",
+      c + R"(,"pair":{"prefix":" I","wrong":{"id":5,"token":" B","logit":2.0},"correct":{"id":4,"token":" A","logit":1.0},"delta":1.0,"method":"m","model":"x"}})"
+          "\n");
+  const auto f = read_failure_file((dir / "ok.jsonl").string());
+  ASSERT_EQ(f.size(), 1u);
+  EXPECT_EQ(f[0].c.prompt, "Q?\nAnswer:");
+  EXPECT_EQ(f[0].pair.prefix, " I");
+  EXPECT_EQ(f[0].pair.wrong.id, 5);
+  EXPECT_EQ(f[0].pair.correct.id, 4);
+  EXPECT_EQ(f[0].pair.model, "x");
+  EXPECT_EQ(f[0].pair.method, "m");
+  write(dir / "nopair.jsonl", c + "}\n");
+  EXPECT_THROW(read_failure_file((dir / "nopair.jsonl").string()), clrp::Error);
+  write(dir / "same.jsonl", c + R"(,"pair":{"wrong":{"id":4},"correct":{"id":4}}})"
+                                "\n");
+  EXPECT_THROW(read_failure_file((dir / "same.jsonl").string()), clrp::Error);
+  write(dir / "typo.jsonl", c + R"(,"pair":{"wrong":{"id":3},"correct":{"id":4},"detla":1}})"
+                                "\n");
+  try {
+    read_failure_file((dir / "typo.jsonl").string());
+    FAIL() << "accepted an unknown pair field";
+  } catch (const clrp::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("pair.detla"), std::string::npos) << e.what();
+  }
+}
