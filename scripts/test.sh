@@ -14,7 +14,7 @@ echo "== C++ tests (CTest)"
 ctest --test-dir "$CLRP_BUILD_DIR" --output-on-failure -j "$(nproc)"
 
 echo "== oracle tests (pytest, against transformers / tokenizers / gguf-py)"
-"$ROOT/.venv/bin/python" -m pytest tests/oracle -q -p no:cacheprovider
+"$ROOT/.venv/bin/python" -m pytest tests/oracle -q -p no:cacheprovider --durations=15
 
 echo "== bounded fuzz run"
 bash scripts/fuzz.sh --short

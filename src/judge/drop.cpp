@@ -6,20 +6,20 @@
 #include <set>
 
 #include "clrp/judge/numbers.hpp"
+#include "words.hpp"
 
 namespace clrp::judge {
 
 namespace {
+
+using detail::is_space;
+using detail::split_ws;
 
 using Bag = std::set<std::string>;
 
 bool is_ascii_punct(char c) {
   static constexpr std::string_view kPunct = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
   return kPunct.find(c) != std::string_view::npos;
-}
-
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
 // Python's float(text) for plain decimal spellings: sign, digits, one
@@ -38,20 +38,6 @@ bool as_number(std::string_view t, double& value) {
 bool is_number(std::string_view t) {
   double ignored = 0;
   return as_number(t, ignored);
-}
-
-std::vector<std::string> split_ws(std::string_view text) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && is_space(text[i]))
-      ++i;
-    const std::size_t start = i;
-    while (i < text.size() && !is_space(text[i]))
-      ++i;
-    if (i > start) out.emplace_back(text.substr(start, i - start));
-  }
-  return out;
 }
 
 double bag_f1(const Bag& predicted, const Bag& gold) {

@@ -3,32 +3,19 @@
 #include <algorithm>
 #include <map>
 
+#include "words.hpp"
+
 namespace clrp::judge {
 
 namespace {
+
+using detail::is_space;
+using detail::split_ws;
 
 // Python's string.punctuation.
 bool is_ascii_punct(char c) {
   static constexpr std::string_view kPunct = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
   return kPunct.find(c) != std::string_view::npos;
-}
-
-bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
-}
-
-std::vector<std::string> split_ws(std::string_view text) {
-  std::vector<std::string> out;
-  std::size_t i = 0;
-  while (i < text.size()) {
-    while (i < text.size() && is_space(text[i]))
-      ++i;
-    const std::size_t start = i;
-    while (i < text.size() && !is_space(text[i]))
-      ++i;
-    if (i > start) out.emplace_back(text.substr(start, i - start));
-  }
-  return out;
 }
 
 std::string join(const std::vector<std::string>& words) {

@@ -16,6 +16,16 @@ double ModelConfig::attention_scale_or_default() const {
   return attention_scale > 0 ? attention_scale : 1.0 / std::sqrt(static_cast<double>(head_dim));
 }
 
+void ModelConfig::interleave_sliding_layers(std::int64_t window, std::int64_t period) {
+  layer_window.assign(static_cast<std::size_t>(num_layers), 0);
+  layer_rope.assign(static_cast<std::size_t>(num_layers), LayerRope::Global);
+  for (std::int64_t i = 0; i < num_layers; ++i)
+    if ((i + 1) % period != 0) {
+      layer_window[static_cast<std::size_t>(i)] = window;
+      layer_rope[static_cast<std::size_t>(i)] = LayerRope::Local;
+    }
+}
+
 std::int64_t ModelConfig::parameter_count() const {
   const std::int64_t h = hidden_size;
   const std::int64_t q = num_heads * head_dim;

@@ -81,13 +81,7 @@ void read_gemma3(const io::GgufFile& g, ModelConfig& c) {
   c.attention_scale = 1.0 / std::sqrt(256.0);
   c.local_rope_theta = 10000.0;
   const std::int64_t window = g.get_int_opt("gemma3.attention.sliding_window").value_or(4096);
-  c.layer_window.assign(static_cast<std::size_t>(c.num_layers), 0);
-  c.layer_rope.assign(static_cast<std::size_t>(c.num_layers), LayerRope::Global);
-  for (std::int64_t i = 0; i < c.num_layers; ++i)
-    if ((i + 1) % 6 != 0) {
-      c.layer_window[static_cast<std::size_t>(i)] = window;
-      c.layer_rope[static_cast<std::size_t>(i)] = LayerRope::Local;
-    }
+  c.interleave_sliding_layers(window, 6);
 }
 
 }  // namespace

@@ -218,14 +218,8 @@ void read_olmo(const JsonFields& f, ModelConfig& c, bool olmo3) {
     if (f.has("layer_types")) {
       read_layer_types(f, c, f.integer_or("sliding_window", 4096), true);
     } else {
-      // Olmo3Config's default: every fourth layer is full attention.
-      c.layer_window.assign(static_cast<std::size_t>(c.num_layers), 0);
-      c.layer_rope.assign(static_cast<std::size_t>(c.num_layers), LayerRope::Global);
-      for (std::int64_t i = 0; i < c.num_layers; ++i)
-        if ((i + 1) % 4 != 0) {
-          c.layer_window[static_cast<std::size_t>(i)] = f.integer_or("sliding_window", 4096);
-          c.layer_rope[static_cast<std::size_t>(i)] = LayerRope::Local;
-        }
+      c.interleave_sliding_layers(f.integer_or("sliding_window", 4096),
+                                  4);  // Olmo3Config's default
     }
   }
 }
@@ -247,14 +241,9 @@ void read_gemma3(const JsonFields& f, ModelConfig& c) {
   if (f.has("layer_types")) {
     read_layer_types(f, c, window, true);
   } else {
-    const std::int64_t pattern = f.integer_or("sliding_window_pattern", 6);
-    c.layer_window.assign(static_cast<std::size_t>(c.num_layers), 0);
-    c.layer_rope.assign(static_cast<std::size_t>(c.num_layers), LayerRope::Global);
-    for (std::int64_t i = 0; i < c.num_layers; ++i)
-      if ((i + 1) % pattern != 0) {
-        c.layer_window[static_cast<std::size_t>(i)] = window;
-        c.layer_rope[static_cast<std::size_t>(i)] = LayerRope::Local;
-      }
+    const std::int64_t period = f.integer_or("sliding_window_pattern", 6);
+    if (period <= 0) throw Error(Where{f.file(), "sliding_window_pattern"}, "must be positive");
+    c.interleave_sliding_layers(window, period);
   }
 }
 

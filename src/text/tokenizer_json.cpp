@@ -7,6 +7,7 @@
 #include "clrp/io/mapped_file.hpp"
 #include "clrp/text/tokenizer.hpp"
 #include "clrp/util/error.hpp"
+#include "serde_float.hpp"
 #include "tokenizer_spec.hpp"
 
 namespace clrp::text {
@@ -136,7 +137,8 @@ void read_unigram(const Reader& r, const json& model, BpeSpec& spec) {
     std::string piece = r.string(entry[0], json_path(field, std::size_t{0}));
     if (!entry[1].is_number())
       r.fail(json_path(field, std::size_t{1}), "expected a score, found " + Reader::kind(entry[1]));
-    const double score = entry[1].get<double>();
+    // The value tokenizers' JSON parser gives, which can be an ulp off (serde_float.hpp).
+    const double score = detail::serde_json_f64(entry[1].get<double>());
     if (!std::isfinite(score)) r.fail(json_path(field, std::size_t{1}), "score is not finite");
     spec.vocab[piece] = static_cast<std::int32_t>(k);  // a later duplicate wins
     spec.pieces.emplace_back(std::move(piece), score);

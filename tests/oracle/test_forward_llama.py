@@ -16,6 +16,7 @@ import torch
 import transformers
 
 from benchmark_prompts import benchmark_prompts
+from reference_logits import compare_last_position
 from tiny_models import LLAMA_VARIANTS, load_reference, make_llama
 
 
@@ -80,14 +81,7 @@ def test_smollm2_gguf_equals_transformers_on_benchmark_prompts(smollm2_gguf, bui
     ids = [tok(p)["input_ids"][-192:] for p in prompts]
     got = clrp_logits(build_tool("clrp_forward_logits"), smollm2_gguf, ids, tmp_path, all_positions=False)
     got = got.reshape(len(ids), -1)
-    worst = 0.0
-    mismatched = []
-    for i, seq in enumerate(ids):
-        with torch.no_grad():
-            want = ref(torch.tensor([seq]), logits_to_keep=1).logits[0, -1].numpy()
-        worst = max(worst, float(np.abs(got[i] - want).max()))
-        if int(got[i].argmax()) != int(want.argmax()):
-            mismatched.append(i)
+    worst, mismatched = compare_last_position(ref, ids, got)
     print(f"SmolLM2 GGUF vs transformers: max abs logit difference {worst:.3g} over {len(ids)} prompts")
     assert worst <= 2e-3
     assert not mismatched, f"top-1 differs on prompts {mismatched}"

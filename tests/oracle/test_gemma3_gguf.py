@@ -16,6 +16,7 @@ import transformers
 
 import lrp_reference
 from benchmark_prompts import benchmark_prompts
+from reference_logits import compare_last_position
 from test_forward_llama import clrp_logits
 
 
@@ -34,13 +35,7 @@ def test_logits_equal_transformers_on_benchmark_prompts(gemma, gguf_gemma3_path,
     ids = [tok(p)["input_ids"][-128:] for p in prompts]
     got = clrp_logits(build_tool("clrp_forward_logits"), gguf_gemma3_path, ids, tmp_path,
                       all_positions=False).reshape(len(ids), -1)
-    worst, mismatched = 0.0, []
-    for i, seq in enumerate(ids):
-        with torch.no_grad():
-            want = ref(torch.tensor([seq]), logits_to_keep=1).logits[0, -1].numpy()
-        worst = max(worst, float(np.abs(got[i] - want).max()))
-        if int(got[i].argmax()) != int(want.argmax()):
-            mismatched.append(i)
+    worst, mismatched = compare_last_position(ref, ids, got)
     print(f"Gemma-3-270M GGUF vs transformers: max abs logit difference {worst:.3g} over {len(ids)} prompts")
     assert worst <= 2e-3
     assert not mismatched, f"top-1 differs on prompts {mismatched}"

@@ -101,6 +101,9 @@ struct ModelConfig {
     return layer_rope.empty() ? LayerRope::Global : layer_rope[static_cast<std::size_t>(layer)];
   }
   double attention_scale_or_default() const;
+  /// Sliding-window layers with the local rotary table, every `period`-th layer
+  /// global instead (Gemma-3: 6, OLMo-3: 4), for configs without layer_types.
+  void interleave_sliding_layers(std::int64_t window, std::int64_t period);
   std::int64_t kv_groups() const { return num_heads / num_kv_heads; }
   /// Parameter count implied by the shapes (embeddings counted once when tied).
   std::int64_t parameter_count() const;
