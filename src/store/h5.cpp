@@ -92,8 +92,17 @@ void set_rows(hid_t dataset, const std::vector<hsize_t>& trailing, hsize_t rows)
   check(H5Dset_extent(dataset, d.data()), "cannot resize a dataset");
 }
 
-void write_rows(hid_t dataset, hid_t mem_type, const std::vector<hsize_t>& trailing, hsize_t offset,
-                hsize_t count, const void* buffer, hid_t dxpl) {
+namespace {
+
+// The file and memory dataspaces selecting rows [offset, offset + count) of a
+// dataset whose rows have shape `trailing`. An empty selection is still a
+// selection: with collective I/O every rank must take part in each call.
+struct RowSelection {
+  Id file_space, mem_space;
+};
+
+RowSelection select_rows(hid_t dataset, const std::vector<hsize_t>& trailing, hsize_t offset,
+                         hsize_t count) {
   Id file_space = make(H5Dget_space(dataset), H5Sclose, "file space");
   const auto start = dims_of(offset, std::vector<hsize_t>(trailing.size(), 0));
   const auto cnt = dims_of(count, trailing);
@@ -101,41 +110,37 @@ void write_rows(hid_t dataset, hid_t mem_type, const std::vector<hsize_t>& trail
       make(H5Screate_simple(static_cast<int>(cnt.size()),
                             dims_of(std::max<hsize_t>(count, 1), trailing).data(), nullptr),
            H5Sclose, "memory space");
-  static const char dummy = 0;
   if (count == 0) {
     check(H5Sselect_none(file_space), "empty selection");
     check(H5Sselect_none(mem_space), "empty selection");
-    buffer = &dummy;
   } else {
     check(
         H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, cnt.data(), nullptr),
         "row selection");
   }
-  check(H5Dwrite(dataset, mem_type, mem_space, file_space, dxpl, buffer), "cannot write rows");
+  return {std::move(file_space), std::move(mem_space)};
+}
+
+}  // namespace
+
+void write_rows(hid_t dataset, hid_t mem_type, const std::vector<hsize_t>& trailing, hsize_t offset,
+                hsize_t count, const void* buffer, hid_t dxpl) {
+  const RowSelection sel = select_rows(dataset, trailing, offset, count);
+  static const char dummy = 0;
+  if (count == 0) buffer = &dummy;
+  check(H5Dwrite(dataset, mem_type, sel.mem_space, sel.file_space, dxpl, buffer),
+        "cannot write rows");
 }
 
 void read_rows(hid_t dataset, hid_t mem_type, const std::vector<hsize_t>& trailing, hsize_t offset,
                hsize_t count, void* buffer) {
   // Called on every rank even for no rows: with collective metadata reads a
   // rank that skipped the call would leave the others waiting.
-  Id file_space = make(H5Dget_space(dataset), H5Sclose, "file space");
-  const auto start = dims_of(offset, std::vector<hsize_t>(trailing.size(), 0));
-  const auto cnt = dims_of(count, trailing);
-  Id mem_space =
-      make(H5Screate_simple(static_cast<int>(cnt.size()),
-                            dims_of(std::max<hsize_t>(count, 1), trailing).data(), nullptr),
-           H5Sclose, "memory space");
+  const RowSelection sel = select_rows(dataset, trailing, offset, count);
   static char dummy[64];
-  if (count == 0) {
-    check(H5Sselect_none(file_space), "empty selection");
-    check(H5Sselect_none(mem_space), "empty selection");
-    buffer = dummy;
-  } else {
-    check(
-        H5Sselect_hyperslab(file_space, H5S_SELECT_SET, start.data(), nullptr, cnt.data(), nullptr),
-        "row selection");
-  }
-  check(H5Dread(dataset, mem_type, mem_space, file_space, H5P_DEFAULT, buffer), "cannot read rows");
+  if (count == 0) buffer = dummy;
+  check(H5Dread(dataset, mem_type, sel.mem_space, sel.file_space, H5P_DEFAULT, buffer),
+        "cannot read rows");
 }
 
 namespace {
