@@ -4,6 +4,8 @@
 
 #include <limits>
 
+#include "clrp/lrp/rules.hpp"
+
 namespace clrp::lrp::detail {
 
 namespace {
@@ -16,7 +18,7 @@ at::Tensor batched(const at::Tensor& t, std::int64_t b) {
 // The reference computation with explicit T×T probabilities.
 AttentionGradients explicit_backward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                      const at::Tensor& g_o, const at::Tensor& mask, double scale) {
-  const std::int64_t t = q.size(2), nh = q.size(1), b = g_o.size(0);
+  const std::int64_t t = q.size(2), nh = q.size(1);
   const at::Tensor m =
       mask.defined()
           ? mask
@@ -26,8 +28,7 @@ AttentionGradients explicit_backward(const at::Tensor& q, const at::Tensor& k, c
           .unsqueeze(0);  // [1, nh, T, T]
   const at::Tensor g_v = at::matmul(p.transpose(-1, -2), g_o);
   const at::Tensor g_p = at::matmul(g_o, v.transpose(-1, -2));
-  const at::Tensor g_s =
-      at::_softmax_backward_data(g_p, b == 1 ? p : p.expand_as(g_p), -1, p.scalar_type());
+  const at::Tensor g_s = softmax_backward(g_p, p);  // p broadcasts over the B seeds
   return {at::matmul(g_s, k) * scale, at::matmul(g_s.transpose(-1, -2), q) * scale, g_v};
 }
 
