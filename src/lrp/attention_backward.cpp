@@ -15,9 +15,11 @@ at::Tensor batched(const at::Tensor& t, std::int64_t b) {
                         : t.expand({b, t.size(1), t.size(2), t.size(3)}).contiguous();
 }
 
-// The reference computation with explicit T×T probabilities.
-AttentionGradients explicit_backward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
-                                     const at::Tensor& g_o, const at::Tensor& mask, double scale) {
+}  // namespace
+
+AttentionGradients attention_backward_explicit(const at::Tensor& q, const at::Tensor& k,
+                                               const at::Tensor& v, const at::Tensor& g_o,
+                                               const at::Tensor& mask, double scale) {
   const std::int64_t t = q.size(2), nh = q.size(1);
   const at::Tensor m =
       mask.defined()
@@ -31,6 +33,8 @@ AttentionGradients explicit_backward(const at::Tensor& q, const at::Tensor& k, c
   const at::Tensor g_s = softmax_backward(g_p, p);  // p broadcasts over the B seeds
   return {at::matmul(g_s, k) * scale, at::matmul(g_s.transpose(-1, -2), q) * scale, g_v};
 }
+
+namespace {
 
 AttentionGradients cpu_flash_backward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                       const at::Tensor& g_o, const at::Tensor& mask, double scale) {
@@ -73,7 +77,7 @@ AttentionGradients attention_backward(const at::Tensor& q, const at::Tensor& k, 
   } catch (const c10::Error&) {
     // The fused kernel does not take these inputs; the explicit path always does.
   }
-  return explicit_backward(q, k, v, g_o, mask, scale);
+  return attention_backward_explicit(q, k, v, g_o, mask, scale);
 }
 
 }  // namespace clrp::lrp::detail

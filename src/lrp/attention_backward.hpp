@@ -25,4 +25,10 @@ struct AttentionGradients {
 AttentionGradients attention_backward(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
                                       const at::Tensor& g_o, const at::Tensor& mask, double scale);
 
+/// The same with explicit T×T probabilities: the fallback, and the reference
+/// the fused path is tested against.
+AttentionGradients attention_backward_explicit(const at::Tensor& q, const at::Tensor& k,
+                                               const at::Tensor& v, const at::Tensor& g_o,
+                                               const at::Tensor& mask, double scale);
+
 }  // namespace clrp::lrp::detail
