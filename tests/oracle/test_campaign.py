@@ -440,3 +440,8 @@ def test_failed_cases_are_counted_not_stored(tmp_path, clrp_bin, tiny_model, fai
     assert re.search(r"case too-long FAILED: .*longer than the model's context", logs), logs
     r = mpirun(clrp_bin, 1, spec, "--resume")
     assert "(4 committed before)" in r.stdout and "0 explained, 1 failed" in r.stdout, r.stdout
+    # The table records the failure, so the store counts as finished (4 stored + 1 failed = 5 planned).
+    with h5py.File(tmp_path / "store.h5") as f:
+        g = f["runs/tiny/final"][json.loads(lines[0])["benchmark"]]
+        assert (int(g.attrs["planned_rows"]), int(g.attrs["failed_rows"])) == (
+            int(g.attrs["committed_rows"]) + 1, 1)
