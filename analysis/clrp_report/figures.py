@@ -53,13 +53,14 @@ def segments(df: pd.DataFrame, path: pathlib.Path) -> bool:
     table = table.loc[:, (table.abs() > 1e-12).any(axis=0)]
     if table.empty:
         return False
-    fig, ax = plt.subplots(figsize=(1.1 * table.shape[1] + 3, 0.45 * table.shape[0] + 1.5))
+    fig, ax = plt.subplots(figsize=(1.1 * table.shape[1] + 3, max(2.6, 0.45 * table.shape[0] + 1.5)))
     lim = max(1e-9, float(np.nanmax(np.abs(table.values))))
     im = ax.imshow(table.values, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
     ax.set_xticks(range(table.shape[1]), table.columns, rotation=30, ha="right")
     ax.set_yticks(range(table.shape[0]), table.index)
     for (i, j), v in np.ndenumerate(table.values):
-        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8)
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                color="white" if abs(v) > 0.6 * lim else "black")  # readable on dark cells
     ax.set_title(f"mean share of Δℓ per segment ({rule})")
     fig.colorbar(im, ax=ax, shrink=0.8)
     return _save(fig, path)
