@@ -32,7 +32,8 @@ srun_requeueable() {
   # Not `kill -TERM $pid`: srun answers SIGTERM by killing its tasks with
   # SIGKILL ("forcing job termination"). scancel without --batch signals the
   # job's steps (the ranks) and leaves the batch shell and srun alone.
-  trap 'clrp_log "SIGTERM: stopping at the next batch boundary"; scancel --signal=TERM "$SLURM_JOB_ID"' TERM
+  local signalled=0
+  trap 'signalled=1; clrp_log "SIGTERM: stopping at the next batch boundary"; scancel --signal=TERM "$SLURM_JOB_ID"' TERM
   # `wait` returns early (status > 128) when the trap runs; wait again until
   # srun itself has exited.
   while :; do
@@ -41,8 +42,11 @@ srun_requeueable() {
     kill -0 "$pid" 2>/dev/null || break
   done
   trap - TERM
-  if [[ $rc -eq $CLRP_EXIT_REQUEUE ]]; then
-    clrp_log "stopped with work left (status 75): requeueing"
+  # 75: stopped cleanly with work left. Any other failure after our SIGTERM:
+  # the signal reached a rank before it could catch it (still starting up);
+  # nothing was lost that a rerun with --resume does not redo.
+  if [[ $rc -eq $CLRP_EXIT_REQUEUE || ($signalled -eq 1 && $rc -ne 0) ]]; then
+    clrp_log "stopped with work left (status $rc): requeueing"
     scontrol requeue "$SLURM_JOB_ID" || clrp_log "requeue refused (submit with --requeue); run again by hand"
   else
     clrp_log "finished with status $rc"

@@ -237,6 +237,15 @@ int run_campaign(const RunOptions& options) {
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   const double t_start = now();
+  // Signals are caught from the start: a SIGTERM while the spec, the plan and
+  // the store are being read (a preempted job's rerun can be signalled at
+  // once) stops the run before its first batch, still with status 75.
+  g_stop = 0;
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
 
   CampaignSpec spec = load_spec(options.spec_path);
   const store::StoreIdentity identity{spec.to_json().dump(2), spec.hash(), spec.name};
@@ -296,13 +305,6 @@ int run_campaign(const RunOptions& options) {
                  spec.name.c_str(), plan.tables.size(), static_cast<unsigned long long>(chosen),
                  static_cast<unsigned long long>(already), size),
         std::fflush(stdout);
-
-  g_stop = 0;
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
 
   Worker worker(spec, plan, rank, log);
   std::vector<store::CaseRecord> held;  // explained, not yet appended

@@ -141,3 +141,33 @@ def test_preempted_job_requeues_and_resumes(slurm, clrp_bin, sweep, one_job, tmp
     m = re.search(r"\((\d+) committed before\)", text.split("(restart 1)")[1])
     assert m and int(m.group(1)) > 0, text  # the rerun continued, it did not start over
     assert_same(read_store(one_job[0]), read_store(store))  # read_store fails on a case stored twice
+
+
+def test_time_limit_signal_requeues_and_resumes(slurm, clrp_bin, sweep, one_job, tmp_path):
+    """The real thing: --time=3 with --signal=B:TERM@150, so Slurm itself signals the batch
+    shell about 30 s in (its timer is coarse: up to a minute late). Only the first run is slow
+    (a wrapper sets the test hook when SLURM_RESTART_COUNT is unset), so the rerun
+    finishes well inside its own time limit."""
+    _, spec = sweep
+    wrapper = tmp_path / "clrp.sh"
+    wrapper.write_text(f"""#!/usr/bin/env bash
+[[ -z "${{SLURM_RESTART_COUNT:-}}" || "$SLURM_RESTART_COUNT" == 0 ]] && export CLRP_TEST_CASE_DELAY_MS=20000
+exec {clrp_bin} "$@"
+""")
+    wrapper.chmod(0o755)
+    store, log = tmp_path / "limited.h5", tmp_path / "job.out"
+    env = job_env(slurm, wrapper)
+    jid = sbatch(env, "-n", "2", "--time=3", "--signal=B:TERM@150", "-o", log, SLURM / "campaign.sbatch", spec,
+                 "--store", store)
+
+    def release(job):
+        if job.get("Restarts", "0") != "0":
+            subprocess.run(["scontrol", "update", f"JobId={jid}", "StartTime=now"], env=env)
+
+    [rec] = wait(env, jid, timeout=400, on_pending=release)
+    text = log.read_text()
+    # A rerun may be signalled again (seen: right as it starts): it then requeues once more.
+    assert rec["JobState"] == "COMPLETED" and int(rec["Restarts"]) >= 1, text
+    assert "SIGTERM: stopping" in text and "requeueing" in text and "(restart 1)" in text, text
+    assert "TIMEOUT" not in text and "DUE TO TIME LIMIT" not in text, text
+    assert_same(read_store(one_job[0]), read_store(store))
