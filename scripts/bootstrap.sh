@@ -15,6 +15,7 @@ DEBIAN_PACKAGES=(
   libtomlplusplus-dev nlohmann-json3-dev libcli11-dev libpcre2-dev libutf8proc-dev
   clang libclang-rt-14-dev clang-format clang-tidy
   chromium
+  slurm-wlm slurmctld slurmd munge
 )
 
 missing=()

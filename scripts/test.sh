@@ -16,5 +16,8 @@ ctest --test-dir "$CLRP_BUILD_DIR" --output-on-failure -j "$(nproc)"
 echo "== oracle tests (pytest, against transformers / tokenizers / gguf-py)"
 "$ROOT/.venv/bin/python" -m pytest tests/oracle -q -p no:cacheprovider --durations=15
 
+echo "== Slurm tests (a single-node Slurm on localhost: scripts/slurm_cluster.sh, needs root)"
+"$ROOT/.venv/bin/python" -m pytest tests/slurm -q -p no:cacheprovider --durations=10
+
 echo "== bounded fuzz run"
 bash scripts/fuzz.sh --short

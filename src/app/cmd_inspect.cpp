@@ -27,15 +27,25 @@ void print_text(const nlohmann::json& j) {
               static_cast<unsigned long long>(j["committed_cases"].get<std::uint64_t>()),
               static_cast<unsigned long long>(j["committed_tokens"].get<std::uint64_t>()),
               j["tables"].size());
+  if (j["unfinished_tables"].get<std::uint64_t>() > 0)
+    std::printf(
+        "  UNFINISHED: %llu tables hold fewer cases than planned (run again with --resume, "
+        "or merge the other checkpoints' stores)\n",
+        static_cast<unsigned long long>(j["unfinished_tables"].get<std::uint64_t>()));
   for (const auto& t : j["tables"]) {
-    std::printf("  %s: %llu cases, %llu tokens, %lld layers", t["group"].get<std::string>().c_str(),
+    std::printf("  %s: %llu/%llu cases, %llu tokens, %lld layers",
+                t["group"].get<std::string>().c_str(),
                 static_cast<unsigned long long>(t["committed_cases"].get<std::uint64_t>()),
+                static_cast<unsigned long long>(t["planned_cases"].get<std::uint64_t>()),
                 static_cast<unsigned long long>(t["committed_tokens"].get<std::uint64_t>()),
                 static_cast<long long>(t["layers"].get<std::int64_t>()));
     if (t["rows_in_file"] != t["committed_cases"])
       std::printf(" (%llu rows not committed)",
                   static_cast<unsigned long long>(t["rows_in_file"].get<std::uint64_t>() -
                                                   t["committed_cases"].get<std::uint64_t>()));
+    if (t["failed_cases"].get<std::uint64_t>() > 0)
+      std::printf(" (%llu failed)",
+                  static_cast<unsigned long long>(t["failed_cases"].get<std::uint64_t>()));
     std::printf("\n");
     if (!t.contains("aggregate")) continue;
     const auto& a = t["aggregate"];

@@ -21,6 +21,9 @@ struct RunCommandOptions {
   std::string spec;
   bool resume = false;
   std::string log_dir;
+  std::vector<std::string> checkpoints;
+  std::string store;
+  bool list_checkpoints = false;
 };
 
 // MPI for the duration of the command; finalised on every path out.
@@ -49,6 +52,8 @@ int run(const RunCommandOptions& opt, int threads) {
   ro.resume = opt.resume;
   ro.log_dir = opt.log_dir;
   ro.threads = threads;
+  ro.checkpoints = opt.checkpoints;
+  ro.store = opt.store;
   ro.resolve_model = [](const std::string& path) {
     return resolve_model_path(path == "default" ? std::nullopt : std::optional<std::string>(path));
   };
@@ -76,9 +81,22 @@ void register_run(CLI::App& app) {
   cmd->add_flag("--resume", opt->resume,
                 "Continue the store: redo only cases not committed (after kill -9, SIGTERM)");
   cmd->add_option("--log-dir", opt->log_dir, "Per-rank logs (default: <store>.logs/)");
+  cmd->add_option("--checkpoint", opt->checkpoints,
+                  "Explain only under this checkpoint (by name; repeatable): one job-array task "
+                  "of a checkpoint sweep. The store still has every table; merge the task stores "
+                  "with 'clrp merge'");
+  cmd->add_option("--store", opt->store,
+                  "Write this store instead of the spec's (e.g. one per array task)");
+  cmd->add_flag("--list-checkpoints", opt->list_checkpoints,
+                "Print the spec's checkpoint names, one per line, and exit (for job arrays)");
   cmd->callback([opt, &app] {
     const auto* t = app.get_option("--threads");
     const int threads = t->count() > 0 ? t->as<int>() : 0;
+    if (opt->list_checkpoints) {
+      for (const auto& name : campaign::checkpoint_names(opt->spec))
+        std::printf("%s\n", name.c_str());
+      return;
+    }
     const int status = run(*opt, threads);
     if (status != 0) std::exit(status);
   });

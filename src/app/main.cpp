@@ -26,6 +26,7 @@ int main(int argc, char** argv) {
   clrp::app::register_evaluate(app);
   clrp::app::register_run(app);
   clrp::app::register_inspect(app);
+  clrp::app::register_merge(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

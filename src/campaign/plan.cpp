@@ -73,6 +73,7 @@ Plan make_plan(const CampaignSpec& spec, const DescribeTarget& describe) {
       info.neurons = spec.record.neurons;
       info.residual = spec.record.residual;
       info.evidence_top_k = spec.record.evidence_top_k;
+      info.planned_rows = pairs.size();
       const auto table = static_cast<std::uint32_t>(plan.tables.size());
       plan.tables.push_back(info);
       plan.table_target.push_back(ti);

@@ -4,6 +4,7 @@
 #include <mpi.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -14,6 +15,7 @@
 #include <fstream>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "clrp/campaign/explain_case.hpp"
@@ -67,7 +69,7 @@ class RankLog {
 class Worker {
  public:
   Worker(const CampaignSpec& spec, const Plan& plan, int rank, RankLog& log)
-      : spec_(spec), plan_(plan), rank_(rank), log_(log) {}
+      : failed_by_table(plan.tables.size(), 0), spec_(spec), plan_(plan), rank_(rank), log_(log) {}
 
   void explain(const std::vector<std::uint32_t>& batch, std::vector<store::CaseRecord>& out) {
     for (auto ti : batch) {
@@ -94,12 +96,15 @@ class Worker {
         ++done;
       } catch (const std::exception& e) {
         ++failed;
+        ++failed_by_table[task.table];
         log_.line("case ", fc.c.id, " FAILED: ", e.what());
       }
     }
   }
 
   std::atomic<std::uint64_t> done{0}, failed{0};
+  /// Written by whichever thread explains (one at a time), read after the run.
+  std::vector<std::uint64_t> failed_by_table;
 
  private:
   const CampaignSpec& spec_;
@@ -187,7 +192,44 @@ struct Totals {
   std::uint64_t done = 0, failed = 0;
 };
 
+// An unknown --checkpoint name is refused before anything runs.
+void check_checkpoint_names(const CampaignSpec& spec, const std::vector<std::string>& names) {
+  std::set<std::string> known;
+  for (const auto& m : spec.models)
+    for (const auto& c : m.checkpoints)
+      known.insert(c.name);
+  for (const auto& n : names)
+    if (!known.count(n)) {
+      std::string list;
+      for (const auto& k : known)
+        list += (list.empty() ? "" : ", ") + k;
+      throw Error(
+          Where{spec.file},
+          "--checkpoint " + n + ": no model of the spec has a checkpoint so named (" + list + ")");
+    }
+}
+
+// Which plan targets (model × checkpoint) the run covers.
+std::vector<bool> select_targets(const CampaignSpec& spec, const Plan& plan,
+                                 const std::vector<std::string>& names) {
+  std::vector<bool> out;
+  for (const auto& t : plan.targets) {
+    const std::string& name = spec.models[t.model].checkpoints[t.checkpoint].name;
+    out.push_back(names.empty() || std::count(names.begin(), names.end(), name) > 0);
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<std::string> checkpoint_names(const std::string& spec_path) {
+  const CampaignSpec spec = load_spec(spec_path);
+  std::vector<std::string> out;
+  for (const auto& m : spec.models)
+    for (const auto& c : m.checkpoints)
+      if (std::find(out.begin(), out.end(), c.name) == out.end()) out.push_back(c.name);
+  return out;
+}
 
 int run_campaign(const RunOptions& options) {
   MPI_Comm comm = MPI_COMM_WORLD;
@@ -195,9 +237,20 @@ int run_campaign(const RunOptions& options) {
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   const double t_start = now();
+  // Signals are caught from the start: a SIGTERM while the spec, the plan and
+  // the store are being read (a preempted job's rerun can be signalled at
+  // once) stops the run before its first batch, still with status 75.
+  g_stop = 0;
+  struct sigaction sa {};
+  sa.sa_handler = on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGTERM, &sa, nullptr);
+  sigaction(SIGINT, &sa, nullptr);
 
   CampaignSpec spec = load_spec(options.spec_path);
   const store::StoreIdentity identity{spec.to_json().dump(2), spec.hash(), spec.name};
+  if (!options.store.empty()) spec.store = options.store;  // after the identity: same campaign
+  check_checkpoint_names(spec, options.checkpoints);
   for (auto& m : spec.models)
     for (auto& c : m.checkpoints)
       c.path = options.resolve_model ? options.resolve_model(c.path) : c.path;
@@ -210,6 +263,8 @@ int run_campaign(const RunOptions& options) {
       s.tokenizer_fingerprint = tokenizer_fingerprint(*load_target_tokenizer(ck));
     return s;
   });
+
+  const std::vector<bool> selected = select_targets(spec, plan, options.checkpoints);
 
   const int threads =
       options.threads > 0
@@ -224,15 +279,19 @@ int run_campaign(const RunOptions& options) {
   store::Store st = resuming ? store::Store::resume(spec.store, comm, identity, plan.tables)
                              : store::Store::create(spec.store, comm, identity, plan.tables);
   const auto committed = st.committed_ids();
+  // Tasks of checkpoints outside the selection count as done: not handed out.
   std::vector<bool> done(plan.tasks.size(), false);
-  std::uint64_t already = 0;
+  std::uint64_t already = 0, chosen = 0;
   for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
     const auto& t = plan.tasks[i];
-    done[i] = committed[t.table].count(plan.pairs[t.pair].c.id) > 0;
-    already += done[i];
+    const bool in = selected[t.target];
+    const bool was_done = committed[t.table].count(plan.pairs[t.pair].c.id) > 0;
+    done[i] = !in || was_done;
+    chosen += in;
+    already += in && was_done;
   }
   const auto batches = make_batches(plan, done, spec.layout.batch_cases);
-  const std::uint64_t todo = plan.tasks.size() - already;
+  const std::uint64_t todo = chosen - already;
 
   const std::string log_dir = options.log_dir.empty() ? spec.store + ".logs" : options.log_dir;
   if (rank == 0) fs::create_directories(log_dir);
@@ -242,17 +301,10 @@ int run_campaign(const RunOptions& options) {
            options.resume ? " resume" : " new", ": ", plan.tasks.size(), " tasks, ", already,
            " already committed, ", batches.size(), " batches");
   if (rank == 0)
-    std::fprintf(stdout, "campaign %s: %zu tables, %zu tasks (%llu committed before), %d ranks\n",
-                 spec.name.c_str(), plan.tables.size(), plan.tasks.size(),
+    std::fprintf(stdout, "campaign %s: %zu tables, %llu tasks (%llu committed before), %d ranks\n",
+                 spec.name.c_str(), plan.tables.size(), static_cast<unsigned long long>(chosen),
                  static_cast<unsigned long long>(already), size),
         std::fflush(stdout);
-
-  g_stop = 0;
-  struct sigaction sa {};
-  sa.sa_handler = on_stop_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGTERM, &sa, nullptr);
-  sigaction(SIGINT, &sa, nullptr);
 
   Worker worker(spec, plan, rank, log);
   std::vector<store::CaseRecord> held;  // explained, not yet appended
@@ -377,6 +429,16 @@ int run_campaign(const RunOptions& options) {
   // Every rank knows whether the run stopped early with work left.
   int stopped = stopped_early ? 1 : 0;
   MPI_Bcast(&stopped, 1, MPI_INT, 0, comm);
+
+  // Failures per table, for the tables this run covered (the others keep
+  // what an earlier run or another array task recorded).
+  std::vector<std::uint64_t> failed_all(plan.tables.size(), 0);
+  MPI_Allreduce(worker.failed_by_table.data(), failed_all.data(),
+                static_cast<int>(failed_all.size()), MPI_UINT64_T, MPI_SUM, comm);
+  std::vector<std::int64_t> failed_rows(plan.tables.size(), -1);
+  for (std::size_t t = 0; t < plan.tables.size(); ++t)
+    if (selected[plan.table_target[t]]) failed_rows[t] = static_cast<std::int64_t>(failed_all[t]);
+  st.set_failed_rows(failed_rows);
 
   const double t_agg = now();
   store::write_aggregates(st);

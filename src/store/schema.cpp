@@ -39,20 +39,36 @@ hid_t case_row_type() {
 
 namespace {
 
+// Adds dataset `name` backed by the record member `member`: `per_token`
+// elements per token (ragged, Rows::Token) or `fixed` elements per case
+// (Rows::Case). extract() checks the count, so a record of the wrong shape is
+// an error naming the case instead of a corrupt table; restore() is its
+// inverse (clrp merge reads records back).
 template <class T>
-std::function<void(const CaseRecord&, std::vector<char>&)> take(
-    const std::vector<T> CaseRecord::*member, std::size_t expected_per_token,
-    std::size_t expected_fixed, const char* name) {
-  return [=](const CaseRecord& r, std::vector<char>& out) {
+void add(std::vector<Dataset>& out, const char* name, hid_t type, std::vector<hsize_t> trailing,
+         std::vector<T> CaseRecord::*member, std::size_t per_token, std::size_t fixed) {
+  Dataset d;
+  d.name = name;
+  d.type = type;
+  d.trailing = std::move(trailing);
+  d.rows = per_token > 0 ? Rows::Token : Rows::Case;
+  d.element_size = sizeof(T);
+  d.extract = [=](const CaseRecord& r, std::vector<char>& bytes) {
     const std::vector<T>& v = r.*member;
-    const std::size_t want =
-        expected_per_token > 0 ? expected_per_token * r.tokens.size() : expected_fixed;
+    const std::size_t want = per_token > 0 ? per_token * r.tokens.size() : fixed;
     if (v.size() != want)
       throw Error(std::string("store: case '") + r.case_id + "': " + name + " has " +
                   std::to_string(v.size()) + " values, expected " + std::to_string(want));
     const auto* p = reinterpret_cast<const char*>(v.data());
-    out.insert(out.end(), p, p + v.size() * sizeof(T));
+    bytes.insert(bytes.end(), p, p + v.size() * sizeof(T));
   };
+  d.restore = [=](const char* bytes, std::size_t rows, CaseRecord& r) {
+    const std::size_t n = rows * (per_token > 0 ? per_token : fixed);
+    std::vector<T>& v = r.*member;
+    v.resize(n);
+    std::memcpy(v.data(), bytes, n * sizeof(T));
+  };
+  out.push_back(std::move(d));
 }
 
 }  // namespace
@@ -62,80 +78,27 @@ std::vector<Dataset> datasets(const TableInfo& t) {
   const auto L = static_cast<hsize_t>(t.layers);
   const auto H = static_cast<hsize_t>(t.heads);
   const auto K = static_cast<hsize_t>(t.neurons);
-  const std::size_t r = R, l = L;
+  const std::size_t r = R, l = L, h = H, k = K, S = kSegmentColumns;
   std::vector<Dataset> d;
-  d.push_back(
-      {"tokens", H5T_NATIVE_INT32, {}, Rows::Token, 4, take(&CaseRecord::tokens, 1, 0, "tokens")});
-  d.push_back({"token_segment",
-               H5T_NATIVE_INT8,
-               {},
-               Rows::Token,
-               1,
-               take(&CaseRecord::token_segment, 1, 0, "token_segment")});
-  d.push_back({"token_evidence",
-               H5T_NATIVE_INT8,
-               {},
-               Rows::Token,
-               1,
-               take(&CaseRecord::token_evidence, 1, 0, "token_evidence")});
-  d.push_back({"token_relevance",
-               H5T_NATIVE_FLOAT,
-               {R},
-               Rows::Token,
-               4,
-               take(&CaseRecord::token_relevance, r, 0, "token_relevance")});
+  add(d, "tokens", H5T_NATIVE_INT32, {}, &CaseRecord::tokens, 1, 0);
+  add(d, "token_segment", H5T_NATIVE_INT8, {}, &CaseRecord::token_segment, 1, 0);
+  add(d, "token_evidence", H5T_NATIVE_INT8, {}, &CaseRecord::token_evidence, 1, 0);
+  add(d, "token_relevance", H5T_NATIVE_FLOAT, {R}, &CaseRecord::token_relevance, r, 0);
   if (t.residual) {
-    d.push_back({"layer_relevance",
-                 H5T_NATIVE_FLOAT,
-                 {R, L},
-                 Rows::Token,
-                 4,
-                 take(&CaseRecord::layer_relevance, r * l, 0, "layer_relevance")});
-    d.push_back({"mid_relevance",
-                 H5T_NATIVE_FLOAT,
-                 {R, L},
-                 Rows::Token,
-                 4,
-                 take(&CaseRecord::mid_relevance, r * l, 0, "mid_relevance")});
+    add(d, "layer_relevance", H5T_NATIVE_FLOAT, {R, L}, &CaseRecord::layer_relevance, r * l, 0);
+    add(d, "mid_relevance", H5T_NATIVE_FLOAT, {R, L}, &CaseRecord::mid_relevance, r * l, 0);
   }
-  d.push_back({"conservation",
-               H5T_NATIVE_DOUBLE,
-               {R},
-               Rows::Case,
-               8,
-               take(&CaseRecord::conservation, 0, r, "conservation")});
-  d.push_back({"segment_relevance",
-               H5T_NATIVE_DOUBLE,
-               {R, kSegmentColumns},
-               Rows::Case,
-               8,
-               take(&CaseRecord::segment_relevance, 0, r * kSegmentColumns, "segment_relevance")});
-  d.push_back({"bias_absorbed",
-               H5T_NATIVE_FLOAT,
-               {R, L},
-               Rows::Case,
-               4,
-               take(&CaseRecord::bias_absorbed, 0, r * l, "bias_absorbed")});
+  add(d, "conservation", H5T_NATIVE_DOUBLE, {R}, &CaseRecord::conservation, 0, r);
+  add(d, "segment_relevance", H5T_NATIVE_DOUBLE, {R, kSegmentColumns},
+      &CaseRecord::segment_relevance, 0, r * S);
+  add(d, "bias_absorbed", H5T_NATIVE_FLOAT, {R, L}, &CaseRecord::bias_absorbed, 0, r * l);
   if (H > 0)
-    d.push_back({"head_relevance",
-                 H5T_NATIVE_FLOAT,
-                 {R, L, H},
-                 Rows::Case,
-                 4,
-                 take(&CaseRecord::head_relevance, 0, r * l * H, "head_relevance")});
+    add(d, "head_relevance", H5T_NATIVE_FLOAT, {R, L, H}, &CaseRecord::head_relevance, 0,
+        r * l * h);
   if (K > 0) {
-    d.push_back({"neuron_ids",
-                 H5T_NATIVE_INT32,
-                 {R, L, K},
-                 Rows::Case,
-                 4,
-                 take(&CaseRecord::neuron_ids, 0, r * l * K, "neuron_ids")});
-    d.push_back({"neuron_relevance",
-                 H5T_NATIVE_FLOAT,
-                 {R, L, K},
-                 Rows::Case,
-                 4,
-                 take(&CaseRecord::neuron_relevance, 0, r * l * K, "neuron_relevance")});
+    add(d, "neuron_ids", H5T_NATIVE_INT32, {R, L, K}, &CaseRecord::neuron_ids, 0, r * l * k);
+    add(d, "neuron_relevance", H5T_NATIVE_FLOAT, {R, L, K}, &CaseRecord::neuron_relevance, 0,
+        r * l * k);
   }
   return d;
 }

@@ -47,6 +47,9 @@ struct Dataset {
   std::size_t element_size;
   /// Appends a record's elements (bytes) for this dataset to `out`.
   std::function<void(const CaseRecord&, std::vector<char>&)> extract;
+  /// The inverse: sets the record's member from `rows` rows (tokens of the
+  /// case, or 1 for per-case data) of raw elements at `bytes`.
+  std::function<void(const char* bytes, std::size_t rows, CaseRecord&)> restore;
 };
 
 /// The datasets of a table (not counting `cases` and `case_id`).

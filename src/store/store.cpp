@@ -41,8 +41,8 @@ struct TableState {
   TableInfo info;
   h5::Id group, cases, case_id;
   std::vector<schema::Dataset> datasets;
-  std::vector<h5::Id> ids;                           ///< parallel to datasets
-  std::uint64_t rows = 0, tokens = 0, id_bytes = 0;  ///< appended so far
+  std::vector<h5::Id> ids;                                   ///< parallel to datasets
+  std::uint64_t rows = 0, tokens = 0, id_bytes = 0;          ///< appended so far
   std::uint64_t committed_rows = 0, committed_id_bytes = 0;  ///< as of the last commit
 };
 
@@ -90,7 +90,9 @@ struct Store::Impl {
         std::vector<std::string> cols(kSegmentColumnNames, kSegmentColumnNames + kSegmentColumns);
         h5::set_attr(t.group, "segment_columns", nlohmann::json(cols).dump());
         h5::set_attr(t.group, "layout", table_attrs_json(info));
-        for (const char* a : {"committed_rows", "committed_tokens", "committed_id_bytes"})
+        h5::set_attr(t.group, "planned_rows", info.planned_rows);
+        for (const char* a :
+             {"committed_rows", "committed_tokens", "committed_id_bytes", "failed_rows"})
           h5::set_attr(t.group, a, std::uint64_t{0});
       } else {
         const std::string g = info.group();
@@ -296,6 +298,14 @@ void Store::commit() {
   }
   h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
   s.write_seconds += now() - t0;
+}
+
+void Store::set_failed_rows(const std::vector<std::int64_t>& failed) {
+  Impl& s = *impl_;
+  for (std::size_t i = 0; i < s.tables.size() && i < failed.size(); ++i)
+    if (failed[i] >= 0)
+      h5::set_attr(s.tables[i].group, "failed_rows", static_cast<std::uint64_t>(failed[i]));
+  h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
 }
 
 void Store::close() {

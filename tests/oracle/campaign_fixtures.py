@@ -72,6 +72,41 @@ def make_failure_file(clrp: pathlib.Path, model: pathlib.Path, model_name: str,
     return n
 
 
+def write_sweep_spec(path: pathlib.Path, checkpoints: dict[str, pathlib.Path], failures: pathlib.Path,
+                     store: str = "store.h5", limit: int = 8, commit_seconds: float = 0.0,
+                     rules: tuple[str, ...] = ("attnlrp", "grad-x-input"), name: str = "sweep") -> pathlib.Path:
+    """A checkpoint-sweep campaign spec: model "sweep" with one step*/ folder per entry of
+    `checkpoints` (name -> model directory, linked), explaining `limit` pairs of `failures`."""
+    ck = path.parent / "checkpoints"
+    for step, model in checkpoints.items():
+        (ck / step).mkdir(parents=True, exist_ok=True)
+        for f in pathlib.Path(model).iterdir():
+            if not (ck / step / f.name).exists():
+                (ck / step / f.name).symlink_to(f)
+    rules_s = ", ".join(f'"{r}"' for r in rules)
+    path.write_text(f"""
+name = "{name}"
+store = "{store}"
+rules = [{rules_s}]
+[record]
+residual = true
+heads = true
+neurons = 4
+evidence_top_k = 5
+[layout]
+batch_cases = 2
+commit_seconds = {commit_seconds}
+[[models]]
+name = "sweep"
+checkpoints = "{ck}"
+[[cases]]
+path = "{failures}"
+limit = {limit}
+seed = 5
+""")
+    return path
+
+
 if __name__ == "__main__":
     import argparse
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)

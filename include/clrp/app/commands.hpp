@@ -19,5 +19,6 @@ void register_evaluate(CLI::App& app);
 void register_run(CLI::App& app);
 void register_inspect(CLI::App& app);
 void register_graph(CLI::App& app);
+void register_merge(CLI::App& app);
 
 }  // namespace clrp::app

@@ -17,6 +17,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace clrp::campaign {
 
@@ -33,7 +34,18 @@ struct RunOptions {
   std::string log_dir;
   /// Compute threads per rank (0: cores on this node / ranks on this node).
   int threads = 0;
+  /// Only these checkpoints (by name, of every model that has one so named);
+  /// empty: all. A checkpoint sweep as a job array runs one per task. The
+  /// store still gets every table of the spec (the others stay empty), so the
+  /// task stores merge (`clrp merge`) into the store of the whole campaign.
+  std::vector<std::string> checkpoints;
+  /// Writes this store instead of the spec's `store` (one per array task).
+  /// The spec's identity (and hash) is unchanged.
+  std::string store;
 };
+
+/// The checkpoint names of a spec, each once, in spec order (for job arrays).
+std::vector<std::string> checkpoint_names(const std::string& spec_path);
 
 /// Runs the campaign; MPI must be initialised (MPI_THREAD_FUNNELED at least).
 /// Returns 0 when every case is done, kExitRequeue when stopped with work left.

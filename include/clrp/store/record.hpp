@@ -28,6 +28,10 @@ struct TableInfo {
   std::int64_t neurons = 0;        ///< k top neurons per layer (0: not recorded)
   bool residual = false;           ///< layer and mid relevance recorded
   std::int64_t evidence_top_k = 5;
+  /// Cases the campaign plans for this table (its whole spec, whatever part
+  /// of it one run covers): with the `failed_rows` a run records, readers
+  /// tell a finished table from an unfinished one (docs/store.md).
+  std::uint64_t planned_rows = 0;
 
   std::string group() const { return "/runs/" + model + "/" + checkpoint + "/" + benchmark; }
   std::int64_t R() const { return static_cast<std::int64_t>(rules.size()); }

@@ -62,6 +62,10 @@ class Store {
   void append(const std::vector<CaseRecord>& records);
   /// Makes everything appended so far durable and visible. Collective.
   void commit();
+  /// Records, per table, how many cases the last run could not explain
+  /// (attribute `failed_rows`; −1 leaves a table's count as it is). Collective,
+  /// the same values on every rank.
+  void set_failed_rows(const std::vector<std::int64_t>& failed);
   /// Closes the file (collective); also done by the destructor.
   void close();
 

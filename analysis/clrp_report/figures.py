@@ -1,0 +1,142 @@
+"""Figures of the report, one function each: a DataFrame from numbers.py in,
+a PNG out. Each returns False (and draws nothing) when its data is empty, so
+that an empty benchmark or a one-model campaign shows a note, not an error."""
+from __future__ import annotations
+
+import pathlib
+
+import matplotlib
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.ticker  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+DPI = 110
+
+
+def _target(df: pd.DataFrame) -> pd.Series:
+    return df["model"] + "/" + df["checkpoint"]
+
+
+def _save(fig, path: pathlib.Path) -> bool:
+    fig.tight_layout()
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+    return True
+
+
+def failure_rates(df: pd.DataFrame, path: pathlib.Path) -> bool:
+    d = df[df["cases"] > 0]
+    if d.empty:
+        return False
+    labels = _target(d) + " · " + d["benchmark"]
+    fig, ax = plt.subplots(figsize=(7, 0.35 * len(d) + 1.2))
+    y = np.arange(len(d))
+    ax.barh(y, d["rate"], color="#c0504d")
+    ax.errorbar(d["rate"], y, xerr=[d["rate"] - d["ci_low"], d["ci_high"] - d["rate"]], fmt="none", ecolor="k",
+                capsize=3)
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("share of pairs with Δℓ > 0 (95 % bootstrap CI)")
+    return _save(fig, path)
+
+
+def segments(df: pd.DataFrame, path: pathlib.Path) -> bool:
+    if df.empty:
+        return False
+    rule = df["rule"].iloc[0]
+    d = df[df["rule"] == rule]
+    table = d.assign(target=_target(d)).pivot_table(index="target", columns="segment", values="share", sort=False)
+    table = table.loc[:, (table.abs() > 1e-12).any(axis=0)]
+    if table.empty:
+        return False
+    fig, ax = plt.subplots(figsize=(1.1 * table.shape[1] + 3, max(2.6, 0.45 * table.shape[0] + 1.5)))
+    lim = max(1e-9, float(np.nanmax(np.abs(table.values))))
+    im = ax.imshow(table.values, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(range(table.shape[1]), table.columns, rotation=30, ha="right")
+    ax.set_yticks(range(table.shape[0]), table.index)
+    for (i, j), v in np.ndenumerate(table.values):
+        ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
+                color="white" if abs(v) > 0.6 * lim else "black")  # readable on dark cells
+    ax.set_title(f"mean share of Δℓ per segment ({rule})")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    return _save(fig, path)
+
+
+def delta_scatter(df: pd.DataFrame, path: pathlib.Path) -> bool:
+    if df.empty:
+        return False
+    pairs = df[["model_a", "model_b"]].drop_duplicates().head(4)
+    fig, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 4.2), squeeze=False)
+    for ax, (a, b) in zip(axes[0], pairs.itertuples(index=False)):
+        d = df[(df.model_a == a) & (df.model_b == b)]
+        for bench, g in d.groupby("benchmark"):
+            ax.scatter(g["delta_a"], g["delta_b"], s=14, label=bench, alpha=0.8)
+        lo = float(min(d["delta_a"].min(), d["delta_b"].min()))
+        hi = float(max(d["delta_a"].max(), d["delta_b"].max()))
+        ax.plot([lo, hi], [lo, hi], "k--", lw=1, label="y = x")
+        ax.set_xlabel(f"Δℓ under {a} ({d['checkpoint_a'].iloc[0]})")
+        ax.set_ylabel(f"Δℓ under {b} ({d['checkpoint_b'].iloc[0]})")
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def trajectories(deltas: pd.DataFrame, segs: pd.DataFrame, path: pathlib.Path) -> bool:
+    counts = deltas.groupby("model")["checkpoint"].nunique()
+    models = list(counts[counts > 1].index)
+    if not models:
+        return False
+    fig, axes = plt.subplots(len(models), 2, figsize=(11, 3.6 * len(models)), squeeze=False)
+    for row, m in zip(axes, models):
+        d = deltas[deltas.model == m]
+        for bench, g in d.groupby("benchmark", sort=False):
+            row[0].errorbar(g["checkpoint"], g["delta_mean"],
+                            yerr=[g["delta_mean"] - g["ci_low"], g["ci_high"] - g["delta_mean"]],
+                            marker="o", capsize=3, label=bench)
+        row[0].set_title(f"{m}: mean Δℓ over checkpoints (95 % CI)")
+        row[0].legend(fontsize=7)
+        s = segs[(segs.model == m) & (segs.rule == segs["rule"].iloc[0])]
+        for seg, g in s.groupby("segment", sort=False):
+            if (g["share"].abs() > 1e-12).any():
+                row[1].plot(g["checkpoint"], g["share"], marker="o", label=seg)
+        row[1].set_title(f"{m}: share of Δℓ per segment ({segs['rule'].iloc[0]})")
+        row[1].legend(fontsize=7)
+    return _save(fig, path)
+
+
+def layer_profiles(df: pd.DataFrame, path: pathlib.Path) -> bool:
+    if df.empty:
+        return False
+    rules = list(dict.fromkeys(df["rule"]))
+    fig, axes = plt.subplots(1, len(rules), figsize=(5.5 * len(rules), 3.8), squeeze=False)
+    for ax, rule in zip(axes[0], rules):
+        d = df[df.rule == rule]
+        for target, g in d.assign(target=_target(d)).groupby("target", sort=False):
+            ax.plot(g["layer"], g["relevance"], marker=".", label=target)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xlabel("layer")
+        ax.set_ylabel("relevance after the layer (Σ positions)")
+        ax.set_title(rule)
+        ax.legend(fontsize=7)
+    return _save(fig, path)
+
+
+def evidence(df: pd.DataFrame, path: pathlib.Path) -> bool:
+    if df.empty:
+        return False
+    d = df.assign(label=_target(df) + " · " + df["rule"])
+    fig, ax = plt.subplots(figsize=(7, 0.4 * len(d) + 1.3))
+    y = np.arange(len(d))
+    ax.barh(y, d["hit_rate"], color="#4f81bd", label="top-k tokens")
+    ax.errorbar(d["hit_rate"], y, xerr=[d["hit_rate"] - d["ci_low"], d["ci_high"] - d["hit_rate"]], fmt="none",
+                ecolor="k", capsize=3)
+    ax.scatter(d["random_rate"], y, color="#f79646", zorder=3, label="k random tokens")
+    ax.set_yticks(y, d["label"])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("evidence hit rate (95 % bootstrap CI)")
+    ax.legend(fontsize=7)
+    return _save(fig, path)

@@ -1,0 +1,97 @@
+"""The numbers behind each figure of the report, as DataFrames (written next
+to the figures as CSV, so that tests and readers can check every plotted
+value). Means are over cases; intervals are 95 % percentile bootstraps over
+cases (stats.bootstrap_ci)."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pandas as pd
+
+from .load import Store
+from .stats import bootstrap_ci
+
+TARGET = ["model", "checkpoint"]
+
+
+def _ordered(store: Store, df: pd.DataFrame) -> pd.DataFrame:
+    """Rows in spec order of (model, checkpoint); adds `checkpoint_pos`."""
+    df = df.copy()
+    df["checkpoint_pos"] = [store.checkpoint_order.get((m, c), 0) for m, c in zip(df["model"], df["checkpoint"])]
+    return df.sort_values(["model", "checkpoint_pos"] + [c for c in ("benchmark", "rule", "segment", "layer")
+                                                          if c in df.columns], kind="stable")
+
+
+def _mean_ci(values) -> tuple[float, float, float]:
+    v = np.asarray(values, dtype=float)
+    lo, hi = bootstrap_ci(v)
+    return (float(v.mean()) if v.size else float("nan")), lo, hi
+
+
+def failure_rates(store: Store) -> pd.DataFrame:
+    """Per table: share of stored pairs whose wrong token still out-scores the correct one (Δℓ > 0)."""
+    out = []
+    for t in store.tables.itertuples():
+        d = store.cases[(store.cases.model == t.model) & (store.cases.checkpoint == t.checkpoint)
+                        & (store.cases.benchmark == t.benchmark)]["delta"]
+        rate, lo, hi = _mean_ci((d > 0).astype(float))
+        out.append({"model": t.model, "checkpoint": t.checkpoint, "benchmark": t.benchmark, "cases": len(d),
+                    "failures": int((d > 0).sum()), "rate": rate, "ci_low": lo, "ci_high": hi})
+    return _ordered(store, pd.DataFrame(out, columns=["model", "checkpoint", "benchmark", "cases", "failures",
+                                                      "rate", "ci_low", "ci_high"]))
+
+
+def segments(store: Store) -> pd.DataFrame:
+    """Mean share of Δℓ per prompt segment (segment relevance / |Δℓ|), per model, checkpoint and rule."""
+    s = store.segments.dropna(subset=["share"])
+    g = s.groupby(TARGET + ["rule", "segment"], sort=False)["share"].agg(["mean", "count"]).reset_index()
+    return _ordered(store, g.rename(columns={"mean": "share", "count": "cases"}))
+
+
+def delta_trajectories(store: Store) -> pd.DataFrame:
+    """Mean Δℓ (with CI) per model, checkpoint and benchmark, in checkpoint order."""
+    out = []
+    for (m, c, b), d in store.cases.groupby(["model", "checkpoint", "benchmark"], sort=False):
+        mean, lo, hi = _mean_ci(d["delta"])
+        out.append({"model": m, "checkpoint": c, "benchmark": b, "cases": len(d), "delta_mean": mean,
+                    "ci_low": lo, "ci_high": hi})
+    return _ordered(store, pd.DataFrame(out, columns=["model", "checkpoint", "benchmark", "cases", "delta_mean",
+                                                      "ci_low", "ci_high"]))
+
+
+def delta_pairs(store: Store) -> pd.DataFrame:
+    """Δℓ of the same case under two models (each at its last checkpoint), for every model pair."""
+    last = {}
+    for (m, c) in store.cases[TARGET].drop_duplicates().itertuples(index=False):
+        pos = store.checkpoint_order.get((m, c), 0)
+        if m not in last or pos > last[m][1]:
+            last[m] = (c, pos)
+    frames = []
+    for a, b in itertools.combinations(sorted(last), 2):
+        da = store.cases[(store.cases.model == a) & (store.cases.checkpoint == last[a][0])]
+        db = store.cases[(store.cases.model == b) & (store.cases.checkpoint == last[b][0])]
+        j = da.merge(db, on=["benchmark", "case_id"], suffixes=("_a", "_b"))
+        frames.append(pd.DataFrame({"model_a": a, "checkpoint_a": last[a][0], "model_b": b,
+                                    "checkpoint_b": last[b][0], "benchmark": j["benchmark"],
+                                    "case_id": j["case_id"], "delta_a": j["delta_a"], "delta_b": j["delta_b"]}))
+    cols = ["model_a", "checkpoint_a", "model_b", "checkpoint_b", "benchmark", "case_id", "delta_a", "delta_b"]
+    return pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
+
+
+def layer_profiles(store: Store) -> pd.DataFrame:
+    """Mean residual relevance after each layer (summed over positions), per model, checkpoint and rule."""
+    g = store.layers.groupby(TARGET + ["rule", "layer"], sort=False)["relevance"].agg(["mean", "count"])
+    return _ordered(store, g.reset_index().rename(columns={"mean": "relevance", "count": "cases"}))
+
+
+def evidence(store: Store) -> pd.DataFrame:
+    """Evidence hit rate of the top-k tokens per rule (with CI) against k random tokens."""
+    out = []
+    for (m, c, r), d in store.evidence.groupby(TARGET + ["rule"], sort=False):
+        rate, lo, hi = _mean_ci(d["hit"].astype(float))
+        rnd, rlo, rhi = _mean_ci(d["random"])
+        out.append({"model": m, "checkpoint": c, "rule": r, "cases": len(d), "hit_rate": rate, "ci_low": lo,
+                    "ci_high": hi, "random_rate": rnd, "random_ci_low": rlo, "random_ci_high": rhi})
+    return _ordered(store, pd.DataFrame(out, columns=["model", "checkpoint", "rule", "cases", "hit_rate", "ci_low",
+                                                      "ci_high", "random_rate", "random_ci_low", "random_ci_high"]))

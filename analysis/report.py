@@ -1,0 +1,120 @@
+"""The report of a campaign store: python analysis/report.py STORE --out DIR.
+
+Writes DIR/index.html with PNG figures (failure rates; segment relevance per
+model and checkpoint; Δℓ of the same failures under two models; trajectories
+over checkpoints; layer profiles; evidence hit rates per rule with bootstrap
+intervals; links to per-case heatmaps and graphs when present) and, for every
+figure, the numbers behind it as DIR/data/<figure>.csv (docs/report.md).
+Prints the path of index.html.
+"""
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import pathlib
+import sys
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from clrp_report import figures, numbers, page  # noqa: E402
+from clrp_report.load import read_store  # noqa: E402
+
+
+def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | None = None,
+                 graphs: pathlib.Path | None = None) -> pathlib.Path:
+    store = read_store(store_path)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "data").mkdir(exist_ok=True)
+    tables = store.tables.drop(columns=["rules"])
+    tables.to_csv(out / "data" / "tables.csv", index=False)
+    data = {
+        "failure_rates": numbers.failure_rates(store),
+        "segments": numbers.segments(store),
+        "delta_pairs": numbers.delta_pairs(store),
+        "delta_trajectories": numbers.delta_trajectories(store),
+        "layer_profiles": numbers.layer_profiles(store),
+        "evidence": numbers.evidence(store),
+    }
+    for name, df in data.items():
+        df.to_csv(out / "data" / f"{name}.csv", index=False)
+    drawn = {
+        "failure_rates": figures.failure_rates(data["failure_rates"], out / "failure_rates.png"),
+        "segments": figures.segments(data["segments"], out / "segments.png"),
+        "delta_scatter": figures.delta_scatter(data["delta_pairs"], out / "delta_scatter.png"),
+        "trajectories": figures.trajectories(data["delta_trajectories"], data["segments"], out / "trajectories.png"),
+        "layer_profiles": figures.layer_profiles(data["layer_profiles"], out / "layer_profiles.png"),
+        "evidence": figures.evidence(data["evidence"], out / "evidence.png"),
+    }
+    for name, ok in drawn.items():  # a figure not drawn this time must not linger from an earlier report
+        if not ok:
+            (out / f"{name}.png").unlink(missing_ok=True)
+
+    def fig(title, anchor, name, csv, caption, why):
+        return page.section(title, anchor, caption, f"{name}.png" if drawn[name] else None,
+                            f"data/{csv}.csv", why)
+
+    base = pathlib.Path(store_path)
+    heatmaps = heatmaps or base.with_name(base.name + ".heatmaps")
+    graphs = graphs or base.with_name(base.name + ".graphs")
+    heat_files = sorted(heatmaps.rglob("*.html")) if heatmaps.is_dir() else []
+    graph_files = sorted(graphs.rglob("*.json")) if graphs.is_dir() else []
+    parts = [
+        f"<h1>clrp report: campaign {html.escape(store.campaign)}</h1>",
+        page.status_html(tables),
+        f"<p class=note>Store <code>{html.escape(str(base.resolve()))}</code>; rules "
+        f"{html.escape(', '.join(dict.fromkeys(r for rs in store.tables['rules'] for r in rs)))}. "
+        "Δℓ = logit(wrong) − logit(correct). Intervals: 95 % percentile bootstrap over cases "
+        "(2000 resamples).</p>",
+        "<h2>Tables</h2>", page.tables_html(tables),
+        fig("Failure rates", "failure-rates", "failure_rates", "failure_rates",
+            "Share of the stored contrastive pairs whose wrong token still out-scores the correct one under "
+            "each model and checkpoint (Δℓ > 0). In explain-failures mode a model's own pairs are failures by "
+            "construction; in fixed-set mode this compares models on the same pairs.",
+            "No stored cases yet: every table is empty."),
+        fig("Segment relevance per model and checkpoint", "segments", "segments", "segments",
+            "Mean share of Δℓ carried by each prompt segment (segment relevance / |Δℓ|), first rule; "
+            "every rule in the CSV.", "No stored cases yet."),
+        fig("Δℓ of the same failures under two models", "delta-scatter", "delta_scatter", "delta_pairs",
+            "Each point is one pair explained under both models (each at its last checkpoint); points above "
+            "the dashed y = x line fail more strongly under the second model.",
+            "Needs two models that explained the same cases (a fixed-set campaign)."),
+        fig("Trajectories over checkpoints", "trajectories", "trajectories", "delta_trajectories",
+            "Mean Δℓ per benchmark (95 % CI) and share of Δℓ per segment, checkpoint by checkpoint in the "
+            "spec's order (segment numbers in data/segments.csv).",
+            "Needs a model with two or more checkpoints holding cases."),
+        fig("Layer profiles", "layers", "layer_profiles", "layer_profiles",
+            "Relevance in the residual stream after each layer, summed over positions, mean over cases.",
+            "The campaign did not record residual relevance (record.residual = false), or no cases yet."),
+        fig("Evidence hit rates per rule", "evidence", "evidence", "evidence",
+            "Share of cases with evidence spans whose k most relevant tokens (by |relevance|) include an "
+            "evidence token (95 % CI), against the chance that k random tokens do.",
+            "No stored case has evidence spans (benchmarks such as SciQ and needle tasks have them)."),
+        '<section id="deletion"><h2>Deletion results per rule</h2><p class="empty">This store holds no '
+        "deletion results: clrp does not run deletion (perturbation) tests yet, so there is nothing to "
+        "show here.</p></section>",
+        f'<section id="heatmaps"><h2>Per-case heatmaps</h2>{page.links_html(heat_files, out, "heatmaps", heatmaps)}'
+        f'<h2>Attribution graphs</h2>{page.links_html(graph_files, out, "graphs", graphs)}</section>',
+    ]
+    (out / "index.html").write_text(page.page(f"clrp report: {store.campaign}", parts), encoding="utf-8")
+    summary = {"campaign": store.campaign, "store": str(base.resolve()), "finished": store.unfinished.empty,
+               "cases": int(tables["committed"].sum()), "planned": int(tables["planned"].sum()),
+               "figures": {k: v for k, v in drawn.items()}}
+    (out / "data" / "summary.json").write_text(json.dumps(summary, indent=2))
+    return out / "index.html"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("store", help="the campaign's HDF5 store")
+    ap.add_argument("--out", required=True, help="folder for index.html, figures and data/")
+    ap.add_argument("--heatmaps", type=pathlib.Path, help="folder of per-case heatmap HTML files "
+                    "(default: STORE.heatmaps)")
+    ap.add_argument("--graphs", type=pathlib.Path, help="folder of attribution graph JSON files "
+                    "(default: STORE.graphs)")
+    a = ap.parse_args()
+    print(write_report(a.store, pathlib.Path(a.out), a.heatmaps, a.graphs))
+
+
+if __name__ == "__main__":
+    main()

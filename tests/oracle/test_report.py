@@ -1,0 +1,242 @@
+"""analysis/report.py on a real (tiny) fixed-set campaign over two models, one with two
+checkpoints, plus a benchmark whose only case fails: every figure's numbers (data/*.csv)
+equal an independent recomputation — from the C++ aggregates in the store where they
+exist, else with pandas from the per-case data; the bootstrap covers a known mean as often
+as it should; an unfinished store says so first; the page loads in headless Chromium
+without console errors (a screenshot is kept next to it)."""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+import pandas as pd
+import pytest
+
+from test_campaign import MPI_ENV, mpirun
+from tiny_models import make_llama
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "analysis"))
+from clrp_report.stats import bootstrap_ci  # noqa: E402
+
+SEGMENTS = ["instruction", "fewshot", "context", "needle", "question", "options", "code", "answer_prefix", "prefix"]
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory, clrp_bin, tiny_model, failures):
+    d = tmp_path_factory.mktemp("report")
+    ck = d / "ck"
+    for step, model in (("step1", make_llama("llama_mha_tied")), ("step2", tiny_model)):
+        (ck / step).mkdir(parents=True)
+        for f in model.iterdir():
+            (ck / step / f.name).symlink_to(f)
+    # A benchmark whose only pair cannot be explained (longer than the context): an empty table.
+    line = json.loads(failures.read_text().splitlines()[0])
+    line.update(id="too-long", benchmark="empty_bench")
+    line["pair"]["prefix"] = " fox" * 600
+    (d / "empty.jsonl").write_text(json.dumps(line) + "\n")
+    spec = d / "spec.toml"
+    spec.write_text(f"""
+name = "report"
+mode = "fixed-set"
+reference = "ref"
+store = "store.h5"
+rules = ["attnlrp", "grad-x-input"]
+[record]
+residual = true
+heads = false
+evidence_top_k = 5
+[[models]]
+name = "ref"
+path = "{tiny_model}"
+[[models]]
+name = "sweep"
+checkpoints = "{ck}"
+[[cases]]
+path = "{failures}"
+limit = 10
+seed = 2
+[[cases]]
+path = "{d / 'empty.jsonl'}"
+""")
+    r = mpirun(clrp_bin, 2, spec)
+    assert r.returncode == 0 and "complete" in r.stdout, r.stdout + r.stderr
+    return d
+
+
+def report(store: pathlib.Path, out: pathlib.Path) -> pathlib.Path:
+    r = subprocess.run([sys.executable, str(REPO / "analysis" / "report.py"), str(store), "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.strip() == str(out / "index.html")
+    return out
+
+
+@pytest.fixture(scope="module")
+def finished(campaign):
+    heat = campaign / "store.h5.heatmaps"
+    heat.mkdir()
+    (heat / "case-1.html").write_text("<!DOCTYPE html><title>heatmap</title><p>x</p>")
+    return report(campaign / "store.h5", campaign / "report")
+
+
+# --- independent readings of the store ---------------------------------------------
+
+
+def cases_frame(store: pathlib.Path) -> pd.DataFrame:
+    out = []
+    with h5py.File(store) as f:
+        for model, mg in f["runs"].items():
+            for ck, cg in mg.items():
+                for bench, g in cg.items():
+                    n = int(g.attrs["committed_rows"])
+                    rows = pd.DataFrame(g["cases"][:n])
+                    raw = g["case_id"][:].tobytes()
+                    rows["case_id"] = [raw[o:o + l].decode() for o, l in zip(rows["id_offset"], rows["id_length"])]
+                    rows["model"], rows["checkpoint"], rows["benchmark"] = model, ck, bench
+                    out.append(rows)
+    return pd.concat(out, ignore_index=True)
+
+
+def aggregate(store: pathlib.Path, name: str) -> dict:
+    with h5py.File(store) as f:
+        return {(m, c, b): (f["aggregate"][m][c][b][name][()], int(f["aggregate"][m][c][b].attrs["cases"]))
+                for m in f["aggregate"] for c in f["aggregate"][m] for b in f["aggregate"][m][c]}
+
+
+def csv(out: pathlib.Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(out / "data" / f"{name}.csv")
+
+
+# --- the figures' numbers ------------------------------------------------------------
+
+
+def test_failure_rates_and_trajectories(campaign, finished):
+    cases = cases_frame(campaign / "store.h5")
+    rates = csv(finished, "failure_rates").set_index(["model", "checkpoint", "benchmark"])
+    want = cases.assign(fail=cases["delta"] > 0).groupby(["model", "checkpoint", "benchmark"])["fail"]
+    for key, g in want:
+        assert rates.loc[key, "cases"] == len(g)
+        assert rates.loc[key, "rate"] == pytest.approx(g.mean())
+        assert rates.loc[key, "ci_low"] <= rates.loc[key, "rate"] <= rates.loc[key, "ci_high"]
+    # The empty benchmark is a row with no cases, not an error.
+    assert rates.loc[("ref", "final", "empty_bench"), "cases"] == 0
+    traj = csv(finished, "delta_trajectories").set_index(["model", "checkpoint", "benchmark"])
+    for key, (stats, n) in aggregate(campaign / "store.h5", "delta_stats").items():
+        if n:  # C++ aggregate: count, mean, std, min, max
+            assert traj.loc[key, "cases"] == n and traj.loc[key, "delta_mean"] == pytest.approx(stats[1])
+    # In checkpoint order: step1 before step2 for the sweep.
+    sweep = csv(finished, "delta_trajectories").query("model == 'sweep'")["checkpoint"].tolist()
+    assert sweep.index("step1") < sweep.index("step2")
+
+
+def test_segments_layers_evidence_equal_the_cpp_aggregates(campaign, finished):
+    store = campaign / "store.h5"
+    cases = cases_frame(store)
+    rules = ["attnlrp", "grad-x-input"]
+    seg = csv(finished, "segments").set_index(["model", "checkpoint", "rule", "segment"])
+    lay = csv(finished, "layer_profiles").set_index(["model", "checkpoint", "rule", "layer"])
+    ev = csv(finished, "evidence").set_index(["model", "checkpoint", "rule"])
+    seg_agg, lay_agg = aggregate(store, "segment_relevance_normalized"), aggregate(store, "layer_relevance")
+    ev_agg = aggregate(store, "evidence_hit_rate")
+    for (m, c) in cases[["model", "checkpoint"]].drop_duplicates().itertuples(index=False):
+        benches = [k for k in seg_agg if k[:2] == (m, c) and seg_agg[k][1] > 0]
+        weights = np.array([seg_agg[k][1] for k in benches], dtype=float)  # |Δℓ| > 0 for all here
+        for r, rule in enumerate(rules):
+            for s, name in enumerate(SEGMENTS):
+                want = np.average([seg_agg[k][0][r, s] for k in benches], weights=weights)
+                assert seg.loc[(m, c, rule, name), "share"] == pytest.approx(want, rel=1e-6, abs=1e-9)
+            layers = np.average([lay_agg[k][0][r] for k in benches], axis=0, weights=weights)
+            for l, want in enumerate(layers):
+                assert lay.loc[(m, c, rule, l), "relevance"] == pytest.approx(want, rel=1e-5, abs=1e-6)
+            n_ev = np.array([ev_agg[k][0][r, 0] for k in benches])
+            if n_ev.sum():
+                hit = np.nansum([ev_agg[k][0][r, 1] * w for k, w in zip(benches, n_ev)]) / n_ev.sum()
+                rnd = np.nansum([ev_agg[k][0][r, 2] * w for k, w in zip(benches, n_ev)]) / n_ev.sum()
+                assert ev.loc[(m, c, rule), "cases"] == n_ev.sum()
+                assert ev.loc[(m, c, rule), "hit_rate"] == pytest.approx(hit)
+                assert ev.loc[(m, c, rule), "random_rate"] == pytest.approx(rnd)
+    assert len(ev) > 0, "no evidence cases reached the report"
+
+
+def test_delta_scatter_pairs_the_same_cases(campaign, finished):
+    cases = cases_frame(campaign / "store.h5")
+    pairs = csv(finished, "delta_pairs")
+    ref = cases.query("model == 'ref'").set_index(["benchmark", "case_id"])["delta"]
+    last = cases.query("model == 'sweep' and checkpoint == 'step2'").set_index(["benchmark", "case_id"])["delta"]
+    assert set(pairs["checkpoint_b"]) == {"step2"} and len(pairs) == len(ref.index.intersection(last.index)) > 0
+    for p in pairs.itertuples():
+        assert p.delta_a == pytest.approx(ref[(p.benchmark, p.case_id)])
+        assert p.delta_b == pytest.approx(last[(p.benchmark, p.case_id)])
+    # step2 is the reference model itself: on y = x.
+    np.testing.assert_allclose(pairs["delta_a"], pairs["delta_b"], rtol=1e-5)
+
+
+def test_page_lists_every_figure_and_the_empty_benchmark(finished):
+    page = (finished / "index.html").read_text()
+    summary = json.loads((finished / "data" / "summary.json").read_text())
+    assert summary["finished"] is True
+    for name, drawn in summary["figures"].items():
+        assert drawn, f"figure {name} not drawn"
+        assert (finished / f"{name}.png").stat().st_size > 5000
+        assert f'src="{name}.png"' in page
+    assert "Finished campaign" in page and "3 could not be explained" in page  # the too-long pair under 3 targets
+    assert "empty_bench" in page and '<tr class="empty">' in page
+    assert 'href="../store.h5.heatmaps/case-1.html"' in page
+    assert "no deletion results" in page.lower()
+    # Every local image and link resolves (file:// pages log no error for a missing image).
+    import re
+    for target in re.findall(r'(?:src|href)="([^"#:]+)"', page):
+        assert (finished / target).exists(), target
+
+
+def test_unfinished_store_says_so_first(campaign, clrp_bin, tmp_path):
+    part = tmp_path / "part.h5"
+    r = subprocess.run([str(clrp_bin), "--threads", "1", "run", str(campaign / "spec.toml"), "--checkpoint", "step1",
+                        "--store", str(part)], capture_output=True, text=True, env=dict(os.environ, **MPI_ENV))
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = report(part, tmp_path / "report")
+    page = (out / "index.html").read_text()
+    body = page[page.index("<body>"):]
+    assert body.index("UNFINISHED CAMPAIGN") < body.index("<h2>")  # before any section
+    assert json.loads((out / "data" / "summary.json").read_text())["finished"] is False
+
+
+# --- the bootstrap on data with a known answer -------------------------------------
+
+
+def test_bootstrap_interval_on_known_data():
+    rng = np.random.default_rng(7)
+    x = rng.normal(3.0, 2.0, size=400)
+    lo, hi = bootstrap_ci(x, resamples=4000, seed=1)
+    half = 1.96 * x.std() / np.sqrt(x.size)  # the normal-theory interval the bootstrap approximates
+    assert lo == pytest.approx(x.mean() - half, abs=0.04) and hi == pytest.approx(x.mean() + half, abs=0.04)
+    # Coverage: the 95 % interval holds the true mean in about 95 % of samples.
+    covered = sum(lo <= 0.3 <= hi for lo, hi in
+                  (bootstrap_ci(rng.binomial(1, 0.3, size=80), resamples=1000, seed=s) for s in range(300)))
+    assert 0.90 <= covered / 300 <= 0.985, covered
+    assert np.isnan(bootstrap_ci([])[0]) and bootstrap_ci([2.0]) == (2.0, 2.0)
+
+
+# --- the page in a browser -------------------------------------------------------------
+
+
+def test_page_opens_in_chromium_without_console_errors(finished):
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.fail("chromium missing; run scripts/bootstrap.sh")
+    shot = finished / "screenshot.png"
+    r = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                        f"--user-data-dir={finished / '.chromium'}", "--enable-logging=stderr", "--v=0",
+                        "--window-size=1200,1800", f"--screenshot={shot}", (finished / "index.html").as_uri()],
+                       capture_output=True, text=True, timeout=120)
+    assert shot.exists() and shot.stat().st_size > 20000, r.stderr[-3000:]
+    console = [l for l in r.stderr.splitlines() if "CONSOLE" in l or "Failed to load resource" in l]
+    assert not console, "\n".join(console)
