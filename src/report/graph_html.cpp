@@ -88,7 +88,7 @@ function draw() {
     const on = hover && (hover === a || hover === b);
     if (hover && !on) continue;
     const f = Math.abs(l.weight) / maxW;
-    ctx.strokeStyle = color(l.weight, on ? 0.9 : 0.08 + 0.6 * f); ctx.lineWidth = 0.5 + 3 * f;
+    ctx.strokeStyle = color(l.weight, on ? 0.9 : 0.2 + 0.6 * f); ctx.lineWidth = 0.8 + 3 * f;
     ctx.beginPath(); ctx.moveTo(a.x, a.y); ctx.lineTo(b.x, b.y); ctx.stroke();
   }
   for (const n of G.nodes) {

@@ -37,6 +37,7 @@ import lrp_reference
 from benchmark_prompts import benchmark_prompts
 from test_families import REFUSED
 from tiny_models import FAMILY_VARIANTS, load_family, make_family
+from numeric import rel_l2
 
 # Every variant clrp loads (the REFUSED ones are tested to be refused in test_families.py).
 TINY = ["llama_gqa_untied", *(v for v in FAMILY_VARIANTS if v not in REFUSED)]
@@ -47,17 +48,8 @@ TOL_INTERNAL = 1e-5
 TINY_MODES = [(0, 0), (1, 0), (32, 0), (0, 4)]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-def rel_l2(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
 def run_dense(tool, model_path, request: dict, tmp_path, name: str) -> dict:
@@ -244,3 +236,29 @@ def test_every_memory_plan_gives_the_same_graph(name, build_tool, tmp_path):
         assert_graph_close(runs[tag], runs["t1d1"], 1e-6, 0.01, f"{name} plan {tag}")
         assert kept[tag] == kept["t1d1"], f"{name} plan {tag}: kept edges/nodes differ"
     assert sum(kept["t1d1"][0]) > 0
+
+
+@pytest.mark.parametrize("name", ["llama_gqa_untied", "qwen3", "gemma3"])
+def test_conservation_and_remainder(name, build_tool, tmp_path):
+    """CP-LRP on a model without biases: every target's (unpruned) incoming edges sum to its relevance
+    (1e-4 relative), so the stored remainder is ~0. AttnLRP: the remainder ("self bias") is stored and
+    equals R − Σ incoming edges, and is not ~0 (the softmax rule does not conserve)."""
+    tool = build_tool("clrp_graph_dense")
+    path, _model, ids, position, wrong, correct = tiny_case(name)
+    worst_attn = 0.0
+    for rule in ("cp-lrp", "attnlrp"):
+        req = {"ids": ids, "rule": rule, "position": position, "wrong": wrong, "correct": correct,
+               "node_threshold": 0.0, "batch": 0, "block": 0}
+        got = run_dense(tool, path, req, tmp_path, rule)
+        with safe_open(str(tmp_path / f"{rule}.safetensors"), framework="numpy") as f:
+            remainder = {k.split(".", 1)[1]: f.get_tensor(k) for k in f.keys() if k.startswith("remainder.")}
+        for (s, t), A in got["edges"].items():
+            R = got["relevance"][t].astype(np.float64)
+            rows = A.astype(np.float64).sum(1)
+            scale = np.abs(R).max()
+            np.testing.assert_allclose(remainder[t], R - rows, atol=1e-5 * scale, err_msg=f"{rule} {s}->{t}")
+            if rule == "cp-lrp":
+                assert np.abs(R - rows).max() <= 1e-4 * scale, f"{name} cp-lrp {s}->{t} not conservative"
+            else:
+                worst_attn = max(worst_attn, np.abs(R - rows).max() / scale)
+    assert worst_attn > 1e-3, "AttnLRP conserved exactly: the softmax rule did not apply"

@@ -21,6 +21,7 @@ import lrp_independent as li
 import lrp_reference as lrp
 from benchmark_prompts import benchmark_prompts
 from tiny_models import load_family, make_family
+from numeric import rel_l2
 
 T = 20
 FAMILIES = ["llama_gqa_untied", "qwen3", "gemma3_swa16", "gpt2", "gpt_neox_parallel", "mistral", "olmo3",
@@ -28,17 +29,8 @@ FAMILIES = ["llama_gqa_untied", "qwen3", "gemma3_swa16", "gpt2", "gpt_neox_paral
 BIAS_FREE = ["llama_gqa_untied", "qwen3", "gemma3_swa16", "mistral", "olmo2"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-def rel_l2(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
 _cache: dict = {}
