@@ -46,6 +46,10 @@ void print_text(const nlohmann::json& j) {
     if (t["failed_cases"].get<std::uint64_t>() > 0)
       std::printf(" (%llu failed)",
                   static_cast<unsigned long long>(t["failed_cases"].get<std::uint64_t>()));
+    if (t.contains("graph_nodes"))
+      std::printf(", graphs: %llu nodes, %llu edges",
+                  static_cast<unsigned long long>(t["graph_nodes"].get<std::uint64_t>()),
+                  static_cast<unsigned long long>(t["graph_edges"].get<std::uint64_t>()));
     std::printf("\n");
     if (!t.contains("aggregate")) continue;
     const auto& a = t["aggregate"];

@@ -66,15 +66,16 @@ GraphPlan plan_graph(const model::ModelConfig& config, std::int64_t tokens,
   GraphPlan plan;
   plan.query_block =
       options.query_block > 0 ? options.query_block : std::min<std::int64_t>(tokens, 512);
+  // Each layer's forward is recomputed in its backward, always: next to the
+  // edges it costs nothing measurable (SmolLM2, 1,508 tokens: 34 s either way)
+  // while keeping every tape costs 1.9 GiB there (docs/performance.md).
+  plan.keep_tapes = false;
   auto fits = [&] {
     plan.estimate_bytes = estimate(config, tokens, plan, dsize).total();
     return options.max_memory <= 0 || plan.estimate_bytes <= options.max_memory;
   };
   if (fits()) return plan;
-  // Cheapest savings first: recompute the forward (about a third more time),
-  // then recompute blocks for the second pruning pass, then shrink blocks.
-  plan.keep_tapes = false;
-  if (fits()) return plan;
+  // Then recompute blocks for the second pruning pass, then shrink blocks.
   plan.dense_transitions = false;
   if (fits()) return plan;
   while (options.query_block <= 0 && plan.query_block > 16) {

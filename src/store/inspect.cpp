@@ -56,6 +56,10 @@ nlohmann::json inspect_store(const std::string& path) {
     t["committed_tokens"] = committed.tokens;
     t["planned_cases"] = info.planned_rows;
     t["failed_cases"] = committed.failed;
+    if (info.graphs) {
+      t["graph_nodes"] = committed.graph_nodes;
+      t["graph_edges"] = committed.graph_edges;
+    }
     // Finished: every planned case is either stored or was tried and failed.
     t["finished"] = committed.rows + committed.failed >= info.planned_rows;
     unfinished += t["finished"].get<bool>() ? 0 : 1;

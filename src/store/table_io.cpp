@@ -67,6 +67,8 @@ Committed read_committed(hid_t group) {
   c.tokens = h5::get_u64_attr(group, "committed_tokens");
   c.id_bytes = h5::get_u64_attr(group, "committed_id_bytes");
   if (h5::has_attr(group, "failed_rows")) c.failed = h5::get_u64_attr(group, "failed_rows");
+  c.graph_nodes = h5::get_u64_attr(group, schema::committed_attr(schema::Rows::GraphNode));
+  c.graph_edges = h5::get_u64_attr(group, schema::committed_attr(schema::Rows::GraphEdge));
   return c;
 }
 

@@ -26,6 +26,7 @@ TableInfo read_table_info(hid_t group);
 /// last run failed on (0 when not recorded).
 struct Committed {
   std::uint64_t rows = 0, tokens = 0, id_bytes = 0, failed = 0;
+  std::uint64_t graph_nodes = 0, graph_edges = 0;  ///< 0 without graphs
 };
 Committed read_committed(hid_t group);
 

@@ -362,8 +362,12 @@ def test_inspect(reference_store, clrp_bin):
     j = __import__("json").loads(r.stdout)
     assert j["campaign"] == "test" and j["committed_cases"] == len(read_store(reference_store))
     assert all("aggregate" in t for t in j["tables"])
+    data = read_store(reference_store)
+    assert sum(t["graph_nodes"] for t in j["tables"]) == sum(r["graph_node_layer"].size for r in data.values()) > 0
+    assert sum(t["graph_edges"] for t in j["tables"]) == sum(r["graph_edge_source"].size for r in data.values())
     r = subprocess.run([str(clrp_bin), "inspect", str(reference_store)], capture_output=True, text=True)
     assert r.returncode == 0 and "committed cases" in r.stdout and "attnlrp" in r.stdout
+    assert "graphs: " in r.stdout
 
 
 def test_fixed_set_over_checkpoints_and_models(tmp_path, clrp_bin, tiny_model, failures):

@@ -262,3 +262,26 @@ def test_conservation_and_remainder(name, build_tool, tmp_path):
             else:
                 worst_attn = max(worst_attn, np.abs(R - rows).max() / scale)
     assert worst_attn > 1e-3, "AttnLRP conserved exactly: the softmax rule did not apply"
+
+
+@pytest.mark.parametrize("name,mass", [("llama_gqa_untied", 0.85), ("gemma3", 0.85), ("gpt_neox_parallel", 0.5),
+                                       ("qwen2", 0.95)])
+def test_pruning_equals_the_reference_pruning(name, mass, build_tool, tmp_path):
+    """clrp's pruning (per-transition mass cut in two passes, node threshold, reachability while walking
+    top-down) keeps exactly the edges and nodes that graph_reference.prune_reference keeps when applied to
+    clrp's own unpruned edges."""
+    tool = build_tool("clrp_graph_dense")
+    path, _model, ids, position, wrong, correct = tiny_case(name)
+    req = {"ids": ids, "rule": "attnlrp", "position": position, "wrong": wrong, "correct": correct,
+           "node_threshold": 0.01, "batch": 0, "block": 0, "mass": mass}
+    got = run_dense(tool, path, req, tmp_path, "g")
+    with safe_open(str(tmp_path / "g.safetensors"), framework="numpy") as f:
+        kept_edges = json.loads(f.metadata()["kept_edges"])
+        kept_nodes = int(f.metadata()["kept_nodes"])
+    pruned = gr.prune_reference(got, position, p=mass, node_threshold=0.01)
+    names = got["node_layers"]
+    want = [sum(1 for (u, v) in pruned["edges"] if v != "target" and u[0] == s and v[0] == t)
+            for s, t in zip(names[:-1], names[1:])]
+    assert kept_edges == want
+    assert kept_nodes == len(pruned["nodes"]) - 1  # the reference counts the target node too
+    assert sum(want) > 0

@@ -3,7 +3,7 @@
 //
 //   clrp_graph_dense MODEL REQUEST.json OUT.safetensors
 //
-// REQUEST: {"ids": [...], "rule": "attnlrp", "position": p, "wrong": w, "correct": c,
+// REQUEST: {"ids": [...], "rule": "attnlrp", "position": p, "wrong": w, "correct": c, "mass": 0.85,
 // "node_threshold": 0.01, "batch": B, "block": Q, "keep_tapes": true, "dense": true}
 // (the last two, when given, replace the memory plan). batch 0: the structured
 // (closed-form) edges; B >= 1: the generic backward, B targets per pass.
@@ -69,6 +69,7 @@ int main(int argc, char** argv) {
     clrp::graph::GraphOptions opt;
     opt.rule = clrp::lrp::parse_rule(req.at("rule").get<std::string>());
     opt.node_threshold = req.value("node_threshold", 0.01);
+    opt.mass_fraction = req.value("mass", 0.85);
     const std::int64_t batch = req.value("batch", 0);
     opt.method = batch > 0 ? clrp::graph::EdgeMethod::Packed : clrp::graph::EdgeMethod::Structured;
     opt.batch = std::max<std::int64_t>(batch, 1);

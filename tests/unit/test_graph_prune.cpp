@@ -125,11 +125,13 @@ TEST(GraphPlan, KeepsEverythingWithoutABudgetAndSavesUnderOne) {
   clrp::graph::GraphOptions opt;
   const auto c = smollm2_shape();
   const auto fast = clrp::graph::plan_graph(c, 8192, opt, at::kFloat);
-  EXPECT_TRUE(fast.keep_tapes);
+  EXPECT_FALSE(fast.keep_tapes);  // recomputing costs no measurable time
   EXPECT_TRUE(fast.dense_transitions);
-  opt.max_memory = 4LL << 30;
+  EXPECT_EQ(fast.query_block, 512);
+  opt.max_memory = 2LL << 30;
   const auto lean = clrp::graph::plan_graph(c, 8192, opt, at::kFloat);
-  EXPECT_FALSE(lean.keep_tapes);
+  EXPECT_FALSE(lean.dense_transitions);
+  EXPECT_LT(lean.query_block, 512);
   EXPECT_LE(lean.estimate_bytes, opt.max_memory);
   opt.max_memory = 64LL << 20;
   try {

@@ -77,7 +77,9 @@ enum class EdgeMethod {
 
 /// What the graph builder decided to do to fit the memory budget.
 struct GraphPlan {
-  bool keep_tapes = true;         ///< false: each layer's forward is recomputed in its backward
+  /// Keep every layer's forward tape (tests; plan_graph always recomputes each
+  /// layer's forward in its backward instead, which costs no measurable time).
+  bool keep_tapes = true;
   bool dense_transitions = true;  ///< false: blocks are computed twice (histogram, then selection)
   std::int64_t query_block = 0;   ///< target rows per attention block
   std::int64_t estimate_bytes = 0;  ///< estimated peak above the loaded model
