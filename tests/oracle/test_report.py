@@ -208,6 +208,20 @@ def test_unfinished_store_says_so_first(campaign, clrp_bin, tmp_path):
     assert json.loads((out / "data" / "summary.json").read_text())["finished"] is False
 
 
+def test_store_without_committed_cases_gives_notes_not_errors(campaign, tmp_path):
+    """A campaign killed before its first commit: every table empty; each section says why."""
+    store = tmp_path / "nothing.h5"
+    shutil.copy(campaign / "store.h5", store)
+    with h5py.File(store, "r+") as f:
+        f["runs"].visititems(lambda n, o: o.attrs.__setitem__("committed_rows", 0)
+                             if "committed_rows" in o.attrs else None)
+    out = report(store, tmp_path / "report")
+    page = (out / "index.html").read_text()
+    assert "UNFINISHED CAMPAIGN: 0 of 33 planned cases are stored" in page, page[:2000]
+    assert "No stored cases yet" in page and not list(out.glob("*.png"))
+    assert all(len(csv(out, n)) == 0 for n in ("segments", "layer_profiles", "evidence", "delta_pairs"))
+
+
 # --- the bootstrap on data with a known answer -------------------------------------
 
 
