@@ -74,7 +74,7 @@ write_conf() {
   for n in $(node_names); do mkdir -p "$DIR/spool-$n" "$DIR/tmp-$n"; done
   cat >"$CONF" <<CONF
 ClusterName=clrp
-SlurmctldHost=$NODE
+SlurmctldHost=$NODE(127.0.0.1)
 SlurmUser=root
 AuthType=auth/munge
 ProctrackType=proctrack/linuxproc
@@ -126,8 +126,9 @@ start() {
   done
   local names; names="$(node_names | paste -sd, -)"
   for _ in $(seq 120); do
-    states="$(sinfo -h -n "$names" -N -o %t 2>/dev/null | sort -u | paste -sd' ' -)"
-    if [[ -n "$states" && "$(sinfo -h -n "$names" -N -o %t 2>/dev/null | grep -cvE '^(idle|mix|alloc)')" == 0 ]]; then
+    per_node="$(sinfo -h -n "$names" -N -o %t 2>/dev/null || true)"
+    states="$(sort -u <<<"$per_node" | paste -sd' ' -)"
+    if [[ -n "$per_node" && "$(grep -cvE '^(idle|mix|alloc)' <<<"$per_node")" == 0 ]]; then
       echo "slurm_cluster: $NODES node(s) $names: $states (SLURM_CONF=$CONF)"
       return
     fi
