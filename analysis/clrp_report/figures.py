@@ -140,3 +140,22 @@ def evidence(df: pd.DataFrame, path: pathlib.Path) -> bool:
     ax.set_xlabel("evidence hit rate (95 % bootstrap CI)")
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def deletion(df: pd.DataFrame, path: pathlib.Path) -> bool:
+    if df.empty:
+        return False
+    targets = list(dict.fromkeys(_target(df)))[:4]
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.6 * len(targets), 3.8), squeeze=False, sharey=True)
+    for ax, target in zip(axes[0], targets):
+        d = df[_target(df) == target]
+        for meth, g in d.groupby("method", sort=False):
+            ax.errorbar(g["k"], g["drop_mean"], yerr=[g["drop_mean"] - g["ci_low"], g["ci_high"] - g["drop_mean"]],
+                        marker="o", capsize=3, label=meth, linestyle="--" if meth == "random" else "-")
+        ax.axhline(0, color="k", lw=0.6)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xlabel("tokens deleted (k)")
+        ax.set_title(target)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("drop of Δℓ (95 % CI)")
+    return _save(fig, path)

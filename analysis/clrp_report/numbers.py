@@ -95,3 +95,22 @@ def evidence(store: Store) -> pd.DataFrame:
                     "ci_high": hi, "random_rate": rnd, "random_ci_low": rlo, "random_ci_high": rhi})
     return _ordered(store, pd.DataFrame(out, columns=["model", "checkpoint", "rule", "cases", "hit_rate", "ci_low",
                                                       "ci_high", "random_rate", "random_ci_low", "random_ci_high"]))
+
+
+def deletion(per_case: pd.DataFrame, store: Store) -> pd.DataFrame:
+    """Mean drop of Δℓ (with CI) after deleting k tokens, per model, checkpoint, method (a rule,
+    or "random": its repeats averaged per case first) and k, from analysis/deletion.py's rows."""
+    cols = ["model", "checkpoint", "method", "k", "cases", "drop_mean", "ci_low", "ci_high", "relative_drop"]
+    if per_case is None or per_case.empty:
+        return pd.DataFrame(columns=cols)
+    d = per_case.groupby(["model", "checkpoint", "benchmark", "case_id", "method", "k"], sort=False)
+    d = d.agg(drop=("drop", "mean"), base=("delta_base", "first")).reset_index()
+    out = []
+    for (m, c, meth, k), g in d.groupby(["model", "checkpoint", "method", "k"], sort=False):
+        mean, lo, hi = _mean_ci(g["drop"])
+        nz = g[g["base"].abs() > 1e-9]
+        rel = float((nz["drop"] / nz["base"].abs()).mean()) if len(nz) else float("nan")
+        out.append({"model": m, "checkpoint": c, "method": meth, "k": int(k), "cases": len(g), "drop_mean": mean,
+                    "ci_low": lo, "ci_high": hi, "relative_drop": rel})
+    return _ordered(store, pd.DataFrame(out, columns=cols)).sort_values(
+        ["model", "checkpoint_pos", "method", "k"], kind="stable")
