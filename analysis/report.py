@@ -64,7 +64,7 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
     heatmaps = heatmaps or base.with_name(base.name + ".heatmaps")
     graphs = graphs or base.with_name(base.name + ".graphs")
     heat_files = sorted(heatmaps.rglob("*.html")) if heatmaps.is_dir() else []
-    graph_files = sorted(graphs.rglob("*.json")) if graphs.is_dir() else []
+    graph_files = sorted([*graphs.rglob("*.html"), *graphs.rglob("*.json")]) if graphs.is_dir() else []
     parts = [
         f"<h1>clrp report: campaign {html.escape(store.campaign)}</h1>",
         page.status_html(tables),
@@ -120,8 +120,8 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="folder for index.html, figures and data/")
     ap.add_argument("--heatmaps", type=pathlib.Path, help="folder of per-case heatmap HTML files "
                     "(default: STORE.heatmaps)")
-    ap.add_argument("--graphs", type=pathlib.Path, help="folder of attribution graph JSON files "
-                    "(default: STORE.graphs)")
+    ap.add_argument("--graphs", type=pathlib.Path, help="folder of attribution graph pages (clrp graph "
+                    "--html) and JSON files (--json) (default: STORE.graphs)")
     ap.add_argument("--deletion", type=pathlib.Path, help="deletion results of analysis/deletion.py "
                     "(default: STORE.deletion.csv)")
     a = ap.parse_args()
