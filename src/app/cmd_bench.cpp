@@ -7,14 +7,18 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "clrp/app/cli_options.hpp"
 #include "clrp/app/commands.hpp"
 #include "clrp/app/loaded_model.hpp"
+#include "clrp/graph/export.hpp"
+#include "clrp/graph/graph.hpp"
 #include "clrp/lrp/engine.hpp"
 #include "clrp/util/build_info.hpp"
+#include "clrp/util/byte_size.hpp"
 #include "clrp/util/error.hpp"
 #include "clrp/util/threads.hpp"
 
@@ -42,6 +46,8 @@ struct BenchOptions {
   int warmup = 1;
   std::uint64_t seed = 0;
   std::string rule = "attnlrp";
+  std::optional<std::string> ids_file, max_memory;  ///< graph: token ids (JSON list), budget
+  std::string method = "structured";
 };
 
 // Forward pass over `tokens` random ids: model load time, then the median and
@@ -118,6 +124,59 @@ void run_lrp(const BenchOptions& opt) {
   std::cout << j.dump() << "\n";
 }
 
+// One attribution graph over `tokens` ids (the last `tokens` of --ids-file, else
+// random), contrasting the model's top-2 tokens at the last position: time,
+// peak memory and the graph's size. One run per process (peak memory).
+void run_graph(const BenchOptions& opt) {
+  const LoadedModel m = load_model(opt.model_options);
+  const double rss_loaded = peak_rss_mib();
+  const auto& c = m.checkpoint.config();
+  at::Tensor ids;
+  if (opt.ids_file) {
+    std::ifstream f(*opt.ids_file);
+    if (!f) throw Error(Where{*opt.ids_file}, "cannot open");
+    const auto all = nlohmann::json::parse(f, nullptr, false);
+    if (!all.is_array() || static_cast<std::int64_t>(all.size()) < opt.tokens)
+      throw Error(Where{*opt.ids_file},
+                  "expected a JSON list of at least " + std::to_string(opt.tokens) + " token ids");
+    std::vector<std::int64_t> v;
+    for (std::size_t i = all.size() - static_cast<std::size_t>(opt.tokens); i < all.size(); ++i)
+      v.push_back(all[i].get<std::int64_t>());
+    ids = at::tensor(v, at::kLong);
+  } else {
+    at::manual_seed(opt.seed);
+    ids = at::randint(c.vocab_size, {opt.tokens}, at::kLong);
+  }
+  std::int64_t wrong = 0, correct = 0;
+  {
+    c10::InferenceMode inference_mode;
+    const at::Tensor h = m.decoder->run_layers(m.decoder->embed(ids.unsqueeze(0)),
+                                               at::arange(opt.tokens, at::kLong));
+    const auto top = at::topk(m.decoder->unembed(h.narrow(1, opt.tokens - 1, 1)).flatten(), 2);
+    wrong = std::get<1>(top)[0].item<std::int64_t>();
+    correct = std::get<1>(top)[1].item<std::int64_t>();
+  }
+  graph::GraphOptions go;
+  go.rule = lrp::parse_rule(opt.rule);
+  go.method = opt.method == "packed" ? graph::EdgeMethod::Packed : graph::EdgeMethod::Structured;
+  if (opt.max_memory) go.max_memory = parse_byte_size(*opt.max_memory);
+  const graph::Graph g = graph::build_graph(*m.decoder, ids, opt.tokens - 1, wrong, correct, go);
+  const graph::GraphSummary s = graph::summarize(g);
+  nlohmann::json j{{"benchmark", "graph"},
+                   {"rule", opt.rule},
+                   {"method", opt.method},
+                   {"tokens", opt.tokens},
+                   {"threads", util::compute_threads()},
+                   {"seconds", g.seconds},
+                   {"peak_rss_mib", peak_rss_mib()},
+                   {"rss_after_load_mib", rss_loaded},
+                   {"plan", g.plan.describe()},
+                   {"nodes", s.nodes},
+                   {"edges", s.edges},
+                   {"target", g.target}};
+  std::cout << j.dump() << "\n";
+}
+
 }  // namespace
 
 void register_bench(CLI::App& app) {
@@ -146,6 +205,20 @@ void register_bench(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   lrp->add_option("--seed", opt->seed, "Seed of the random token ids");
   lrp->callback([opt] { run_lrp(*opt); });
+  CLI::App* gr = cmd->add_subcommand(
+      "graph",
+      "One attribution graph (top-2 contrast at the last token): time, memory, size (JSON)");
+  add_model_options(gr, opt->model_options);
+  gr->add_option("--tokens", opt->tokens, "Sequence length")->check(CLI::PositiveNumber);
+  gr->add_option("--ids-file", opt->ids_file,
+                 "A JSON list of token ids; its last --tokens are used (default: random ids)");
+  gr->add_option("--rule", opt->rule, "attnlrp, cp-lrp or grad-x-input")
+      ->check(CLI::IsMember({"attnlrp", "cp-lrp", "grad-x-input"}));
+  gr->add_option("--method", opt->method, "structured or packed")
+      ->check(CLI::IsMember({"structured", "packed"}));
+  gr->add_option("--max-memory", opt->max_memory, "Memory budget above the weights (e.g. 3G)");
+  gr->add_option("--seed", opt->seed, "Seed of the random token ids");
+  gr->callback([opt] { run_graph(*opt); });
 }
 
 }  // namespace clrp::app

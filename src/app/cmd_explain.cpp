@@ -12,8 +12,8 @@
 
 #include "clrp/app/cli_options.hpp"
 #include "clrp/app/commands.hpp"
+#include "clrp/app/contrast.hpp"
 #include "clrp/app/loaded_model.hpp"
-#include "clrp/cases/case_file.hpp"
 #include "clrp/eval/segment_map.hpp"
 #include "clrp/lrp/engine.hpp"
 #include "clrp/report/explain_html.hpp"
@@ -25,28 +25,11 @@ namespace {
 
 struct ExplainOptions {
   ModelOptions model_options;
-  std::string prompt, correct;
-  std::optional<std::string> wrong;
+  ContrastOptions contrast;
   std::string rule = "attnlrp";
-  bool chat = false;
   std::int64_t neurons = 10;
   std::optional<std::string> json_out, html_out;
-  std::optional<std::string> cases, id;  ///< explain a case's pair instead of --prompt
 };
-
-// The case `id` of a case file (written by `clrp evaluate --failures`), with its pair.
-cases::Case find_case(const std::string& path, const std::string& id) {
-  cases::CaseReader reader(path);
-  while (auto c = reader.next()) {
-    if (c->id != id) continue;
-    if (!c->pair)
-      throw Error(Where{path, "pair"}, "case '" + id +
-                                           "' has no contrastive pair (evaluate it with clrp "
-                                           "evaluate --failures; meta.eval.no_pair says why not)");
-    return *c;
-  }
-  throw Error(Where{path}, "no case with id '" + id + "' (" + reader.counts().summary() + ")");
-}
 
 std::vector<double> to_vector(const at::Tensor& t) {
   const at::Tensor c = t.to(at::kDouble).contiguous();
@@ -87,57 +70,30 @@ nlohmann::json layer_conservation(const lrp::Explanation& ex) {
 
 void run(const ExplainOptions& opt) {
   const lrp::Rule rule = lrp::parse_rule(opt.rule);
-  if (opt.cases.has_value() != opt.id.has_value()) throw Error("--cases and --id go together");
-  if (!opt.cases && opt.prompt.empty())
-    throw Error("the prompt is empty (give --prompt and --correct, or --cases and --id)");
-  if (!opt.cases && opt.correct.empty()) throw Error("--correct is empty");
   const LoadedModel m = load_model(opt.model_options);
-  std::optional<cases::Case> the_case;
-  if (opt.cases) the_case = find_case(*opt.cases, *opt.id);
-  // A case's pair fixes the sequence: tokens(rendered prompt + prefix), with the
-  // chat template exactly when the pair was found with it.
-  const PromptText rendered = the_case ? render_prompt(m, the_case->prompt, the_case->pair->chat)
-                                       : render_prompt(m, opt.prompt, opt.chat);
-  const std::string prefix = the_case ? the_case->pair->prefix : std::string();
-  const std::vector<std::int32_t> ids =
-      prefix.empty()
-          ? prompt_ids(m, rendered)
-          : prompt_ids(m, PromptText{rendered.text + prefix, rendered.add_special_tokens});
-  const model::ModelConfig& config = m.checkpoint.config();
-  const at::Tensor input = at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
-  if (!the_case && opt.correct.empty()) throw Error("--correct is empty");
-  if (opt.wrong && opt.wrong->empty()) throw Error("--wrong is empty");
-  const std::int32_t correct = the_case ? the_case->pair->correct.id
-                                        : first_continuation_token(m, ids, rendered, opt.correct);
-  if (correct >= config.vocab_size)
-    throw Error("the pair's correct token " + std::to_string(correct) +
-                " is outside this model's vocabulary");
   const lrp::Engine engine(*m.decoder);
   // One forward pass serves both the model's own prediction and the explanation.
-  const lrp::ForwardState state = engine.forward_ids(input);
-  std::int32_t wrong;
-  if (the_case) {
-    wrong = the_case->pair->wrong.id;
-    if (wrong >= config.vocab_size)
-      throw Error("the pair's wrong token " + std::to_string(wrong) +
-                  " is outside this model's vocabulary");
-    if (the_case->pair->model != m.checkpoint.path())
-      std::fprintf(stderr, "clrp: note: the pair was found with %s; explaining it under %s\n",
-                   the_case->pair->model.c_str(), m.checkpoint.path().c_str());
-  } else if (opt.wrong) {
-    wrong = first_continuation_token(m, ids, rendered, *opt.wrong);
-  } else {
-    c10::InferenceMode inference_mode;
-    const at::Tensor last = m.decoder->unembed(state.output.narrow(1, input.size(0) - 1, 1));
-    wrong = static_cast<std::int32_t>(last.argmax().item<std::int64_t>());
-  }
-  if (wrong == correct)
-    throw Error("the correct and the wrong answer start with the same token (" +
-                nlohmann::json(m.tokenizer->token_string(wrong)).dump() +
-                "); there is nothing to contrast");
-  const std::int64_t position = static_cast<std::int64_t>(ids.size()) - 1;
+  std::optional<lrp::ForwardState> state;
+  auto forward = [&](const std::vector<std::int32_t>& ids) -> const lrp::ForwardState& {
+    if (!state)
+      state = engine.forward_ids(
+          at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong));
+    return *state;
+  };
+  const Contrast contrast =
+      resolve_contrast(m, opt.contrast, [&](const std::vector<std::int32_t>& ids) {
+        c10::InferenceMode inference_mode;
+        const at::Tensor& out = forward(ids).output;
+        return static_cast<std::int32_t>(
+            m.decoder->unembed(out.narrow(1, out.size(1) - 1, 1)).argmax().item<std::int64_t>());
+      });
+  const std::vector<std::int32_t>& ids = contrast.ids;
+  const std::int32_t wrong = contrast.wrong, correct = contrast.correct;
+  const std::int64_t position = contrast.position;
+  const auto& the_case = contrast.the_case;
   const auto ex = engine.explain(
-      state, {lrp::Seed::contrastive(position, wrong, correct, config.vocab_size)}, rule,
+      forward(ids),
+      {lrp::Seed::contrastive(position, wrong, correct, m.checkpoint.config().vocab_size)}, rule,
       lrp::RecordOptions{.residual = true, .heads = true, .neurons = opt.neurons});
   const at::Tensor probs = at::softmax(ex.logits[0], -1);
   const double target = ex.target[0].item<double>();
@@ -183,12 +139,12 @@ void run(const ExplainOptions& opt) {
   if (the_case) {
     const auto rel = to_vector(ex.token_relevance[0]);
     std::string why;
-    const auto groups =
-        eval::group_tokens(*m.tokenizer, ids, *the_case, rendered.text, prefix, &why);
+    const auto groups = eval::group_tokens(*m.tokenizer, ids, *the_case, contrast.rendered.text,
+                                           contrast.prefix, &why);
     j["case"] = {{"id", the_case->id},
                  {"benchmark", the_case->benchmark},
                  {"format", std::string(cases::name(the_case->format))},
-                 {"prefix", prefix},
+                 {"prefix", contrast.prefix},
                  {"method", std::string(cases::name(the_case->pair->method))},
                  {"delta_at_evaluation", the_case->pair->delta}};
     if (groups) {
@@ -249,18 +205,9 @@ void register_explain(CLI::App& app) {
                                      "Contrastive LRP: relevance of logit(wrong) - logit(correct) "
                                      "for the prompt's tokens and layers");
   add_model_options(cmd, opt->model_options);
-  cmd->add_option("--prompt", opt->prompt, "The prompt text");
-  cmd->add_option("--correct", opt->correct,
-                  "A correct continuation; the contrast is at its first token");
-  cmd->add_option("--cases", opt->cases,
-                  "A case file with pairs (clrp evaluate --failures); explain --id's pair");
-  cmd->add_option("--id", opt->id, "The case to explain (with --cases)");
-  cmd->add_option("--wrong", opt->wrong,
-                  "The wrong continuation (default: the model's own top-1 token)");
+  add_contrast_options(cmd, opt->contrast);
   cmd->add_option("--rule", opt->rule, "attnlrp (default), cp-lrp or grad-x-input")
       ->check(CLI::IsMember({"attnlrp", "cp-lrp", "grad-x-input"}));
-  cmd->add_flag("--chat", opt->chat,
-                "Wrap the prompt in the model's chat template (one user turn)");
   cmd->add_option("--neurons", opt->neurons, "Top-k MLP neurons per layer to report (0: none)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--json", opt->json_out, "Write the explanation as JSON to this file");

@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   clrp::app::register_bench(app);
   clrp::app::register_env(app);
   clrp::app::register_explain(app);
+  clrp::app::register_graph(app);
   clrp::app::register_evaluate(app);
   clrp::app::register_run(app);
   clrp::app::register_inspect(app);

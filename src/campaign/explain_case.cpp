@@ -6,7 +6,10 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <map>
 
+#include "clrp/graph/export.hpp"
+#include "clrp/graph/graph.hpp"
 #include "clrp/lrp/engine.hpp"
 #include "clrp/util/error.hpp"
 
@@ -94,8 +97,49 @@ void map_tokens(const cases::Case& c, std::size_t prefix_bytes, const text::Toke
   }
 }
 
+namespace {
+
+// The case's pruned attribution graph into the record's graph_* fields: kept
+// nodes numbered in the builder's order, edges between them, the summary row.
+void add_graph(store::CaseRecord& r, const TargetModel& m, const GraphSpec& gs,
+               const at::Tensor& input, const FailureCase& fc) {
+  graph::GraphOptions opt;
+  opt.rule = gs.rule;
+  opt.max_memory = gs.max_memory;
+  opt.mass_fraction = gs.mass;
+  opt.node_threshold = gs.node_threshold;
+  const graph::Graph g = graph::build_graph(*m.decoder, input, input.size(0) - 1, fc.pair.wrong.id,
+                                            fc.pair.correct.id, opt);
+  std::map<std::pair<std::int32_t, std::int32_t>, std::int32_t> index;
+  const auto remainder = g.remainder.accessor<float, 2>();
+  for (const graph::Node& n : g.nodes) {
+    index[{n.layer, n.position}] = static_cast<std::int32_t>(r.graph_node_layer.size());
+    r.graph_node_layer.push_back(static_cast<std::int16_t>(n.layer));
+    r.graph_node_position.push_back(n.position);
+    r.graph_node_relevance.push_back(n.relevance);
+    r.graph_node_remainder.push_back(remainder[n.layer][n.position]);
+  }
+  for (const graph::Transition& tr : g.transitions)
+    for (const graph::Edge& e : tr.edges) {
+      r.graph_edge_source.push_back(index.at({static_cast<std::int32_t>(tr.source), e.source}));
+      r.graph_edge_target.push_back(index.at({static_cast<std::int32_t>(tr.target), e.target}));
+      r.graph_edge_weight.push_back(e.weight);
+    }
+  const graph::GraphSummary s = graph::summarize(g);
+  r.graph_summary = {static_cast<double>(s.nodes),
+                     static_cast<double>(s.edges),
+                     g.target,
+                     s.first_token_share,
+                     s.other_tokens_share,
+                     s.self_bias_share,
+                     s.mean_fan_in,
+                     g.seconds};
+}
+
+}  // namespace
+
 store::CaseRecord explain_case(const FailureCase& fc, const TargetModel& m,
-                               const CampaignSpec& spec, std::uint32_t table) {
+                               const CampaignSpec& spec, std::uint32_t table, bool graph) {
   using clock = std::chrono::steady_clock;
   const model::ModelConfig& config = m.checkpoint.config();
   store::CaseRecord r;
@@ -188,6 +232,10 @@ store::CaseRecord explain_case(const FailureCase& fc, const TargetModel& m,
     }
   }
   r.seconds_backward = seconds_since(t0);
+  if (spec.graphs.enabled()) {
+    r.graph_summary.assign(store::kGraphSummaryColumns, std::nan(""));
+    if (graph) add_graph(r, m, spec.graphs, input, fc);
+  }
   return r;
 }
 

@@ -11,30 +11,6 @@ namespace clrp::campaign {
 
 namespace {
 
-Where field(const Where& w, const std::string& f) {
-  Where out = w;
-  out.field = f;
-  return out;
-}
-
-PairToken token_from_json(const nlohmann::json& j, const Where& where, const std::string& name) {
-  require(j.is_object(), field(where, "pair." + name), "must be an object");
-  PairToken t;
-  const auto id = j.find("id");
-  require(id != j.end() && id->is_number_integer() && id->get<std::int64_t>() >= 0,
-          field(where, "pair." + name + ".id"), "must be a non-negative integer");
-  t.id = id->get<std::int64_t>();
-  if (const auto tok = j.find("token"); tok != j.end()) {
-    require(tok->is_string(), field(where, "pair." + name + ".token"), "must be a string");
-    t.token = tok->get<std::string>();
-  }
-  if (const auto logit = j.find("logit"); logit != j.end()) {
-    require(logit->is_number(), field(where, "pair." + name + ".logit"), "must be a number");
-    t.logit = logit->get<double>();
-  }
-  return t;
-}
-
 // SplitMix64: a tiny generator whose output is specified bit for bit.
 std::uint64_t splitmix64(std::uint64_t& state) {
   std::uint64_t z = (state += 0x9e3779b97f4a7c15ull);
@@ -45,64 +21,25 @@ std::uint64_t splitmix64(std::uint64_t& state) {
 
 }  // namespace
 
-ContrastPair pair_from_json(const nlohmann::json& j, const Where& where) {
-  require(j.is_object(), field(where, "pair"), "must be an object");
-  for (const auto& [k, v] : j.items())
-    if (k != "prefix" && k != "wrong" && k != "correct" && k != "delta" && k != "method" &&
-        k != "model")
-      throw Error(field(where, "pair." + k), "unknown field");
-  ContrastPair p;
-  if (const auto it = j.find("prefix"); it != j.end()) {
-    require(it->is_string(), field(where, "pair.prefix"), "must be a string");
-    p.prefix = it->get<std::string>();
-  }
-  require(j.contains("wrong"), field(where, "pair.wrong"), "missing");
-  require(j.contains("correct"), field(where, "pair.correct"), "missing");
-  p.wrong = token_from_json(j["wrong"], where, "wrong");
-  p.correct = token_from_json(j["correct"], where, "correct");
-  require(p.wrong.id != p.correct.id, field(where, "pair.correct.id"),
-          "equals the wrong id; there is nothing to contrast");
-  if (const auto it = j.find("delta"); it != j.end()) {
-    require(it->is_number(), field(where, "pair.delta"), "must be a number");
-    p.delta = it->get<double>();
-  }
-  for (const char* key : {"method", "model"})
-    if (const auto it = j.find(key); it != j.end()) {
-      require(it->is_string(), field(where, std::string("pair.") + key), "must be a string");
-      (key[1] == 'e' ? p.method : p.model) = it->get<std::string>();
-    }
-  return p;
-}
-
 std::vector<FailureCase> read_failure_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(Where{path}, "cannot read the failure file");
+  // Stops at the first bad line (or repeated id), naming file, line and field.
+  cases::CaseReader reader(path);
   std::vector<FailureCase> out;
-  std::string line;
-  std::size_t line_no = 0;
-  while (std::getline(in, line)) {
-    ++line_no;
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    const Where where{path, {}, std::nullopt, line_no};
-    nlohmann::json j = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
-    require(!j.is_discarded(), where, "not valid JSON");
-    require(j.is_object(), where, "not a JSON object");
-    const auto it = j.find("pair");
-    require(it != j.end(), field(where, "pair"),
-            "missing (this is a case file, not a failure file)");
+  while (auto c = reader.next()) {
+    const std::size_t line = reader.counts().lines;
+    const Where where{path, "pair", std::nullopt, line};
+    require(c->pair.has_value(), where, "missing (this is a case file, not a failure file)");
+    // Campaigns tokenize prompt + prefix as they are; a pair found inside the
+    // chat template would be explained on another token sequence.
+    require(!c->pair->chat, Where{path, "pair.chat", std::nullopt, line},
+            "the pair was found with the chat template, which clrp run does not apply; "
+            "explain it with clrp explain --cases");
     FailureCase f;
-    f.pair = pair_from_json(*it, where);
-    j.erase("pair");
-    f.c = cases::case_from_json(j, where);
-    f.line = line_no;
+    f.pair = *c->pair;
+    f.c = std::move(*c);
+    f.line = line;
     out.push_back(std::move(f));
   }
-  std::vector<std::string> ids;
-  for (const auto& f : out)
-    ids.push_back(f.c.id);
-  std::sort(ids.begin(), ids.end());
-  if (const auto d = std::adjacent_find(ids.begin(), ids.end()); d != ids.end())
-    throw Error(Where{path, "id"}, "'" + *d + "' appears twice");
   return out;
 }
 

@@ -73,15 +73,21 @@ Plan make_plan(const CampaignSpec& spec, const DescribeTarget& describe) {
       info.neurons = spec.record.neurons;
       info.residual = spec.record.residual;
       info.evidence_top_k = spec.record.evidence_top_k;
+      info.graphs = spec.graphs.enabled();
       info.planned_rows = pairs.size();
       const auto table = static_cast<std::uint32_t>(plan.tables.size());
       plan.tables.push_back(info);
       plan.table_target.push_back(ti);
       std::vector<std::string> seen;
+      // Graphs go to the table's first spec.graphs.cases pairs in failure-file
+      // order, whichever rank explains them.
+      const auto graphs = static_cast<std::uint64_t>(spec.graphs.cases);  // -1: all
+      std::uint64_t nth = 0;
       for (auto p : pairs) {
         seen.push_back(plan.pairs[p].c.id);
         const auto& fc = plan.pairs[p];
-        plan.tasks.push_back({table, ti, p, fc.c.prompt.size() + fc.pair.prefix.size()});
+        plan.tasks.push_back(
+            {table, ti, p, fc.c.prompt.size() + fc.pair.prefix.size(), nth++ < graphs});
       }
       std::sort(seen.begin(), seen.end());
       if (auto d = std::adjacent_find(seen.begin(), seen.end()); d != seen.end())

@@ -88,7 +88,7 @@ class Worker {
       // Test hook: slows every case down so that tests can kill a run between commits.
       if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
       try {
-        store::CaseRecord r = explain_case(fc, *model_, spec_, task.table);
+        store::CaseRecord r = explain_case(fc, *model_, spec_, task.table, task.graph);
         r.rank = rank_;
         log_.line("case ", fc.c.id, " table ", task.table, ": ", r.tokens.size(), " tokens, delta ",
                   r.delta, ", ", r.seconds_forward + r.seconds_backward, " s");

@@ -12,6 +12,8 @@
 #include <set>
 #include <sstream>
 
+#include "clrp/util/byte_size.hpp"
+
 namespace fs = std::filesystem;
 
 namespace clrp::campaign {
@@ -290,9 +292,9 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
   Reader r(fs::absolute(fs::path(file)).parent_path(), problems);
   CampaignSpec spec;
   spec.file = file;
-  r.only_keys(
-      root, "",
-      {"name", "mode", "reference", "store", "rules", "models", "cases", "record", "layout"});
+  r.only_keys(root, "",
+              {"name", "mode", "reference", "store", "rules", "models", "cases", "record", "graphs",
+               "layout"});
   spec.name = r.string(root, "", "name", true).value_or("");
   if (root.get("name") != nullptr && root.get("name")->is_string() && !is_name(spec.name))
     r.problem("name", "'" + spec.name + "' is not a name ([A-Za-z0-9_.-]+)");
@@ -350,6 +352,33 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
       r.problem("record", "must be a table");
     }
   }
+  if (!spec.rules.empty()) spec.graphs.rule = spec.rules.front();
+  if (const toml::node* n = root.get("graphs")) {
+    if (const toml::table* t = n->as_table()) {
+      r.only_keys(*t, "graphs.", {"cases", "rule", "max_memory", "mass", "node_threshold"});
+      spec.graphs.cases = r.integer(*t, "graphs.", "cases", -1, 1 << 30).value_or(0);
+      if (const auto rule = r.string(*t, "graphs.", "rule", false)) {
+        try {
+          spec.graphs.rule = lrp::parse_rule(*rule);
+        } catch (const Error& e) {
+          r.problem("graphs.rule", e.what());
+        }
+      }
+      if (const auto budget = r.string(*t, "graphs.", "max_memory", false)) {
+        try {
+          spec.graphs.max_memory = parse_byte_size(*budget);
+        } catch (const Error& e) {
+          r.problem("graphs.max_memory", e.what());
+        }
+      }
+      spec.graphs.mass = r.number(*t, "graphs.", "mass", 0.0).value_or(0.85);
+      if (spec.graphs.mass <= 0 || spec.graphs.mass > 1)
+        r.problem("graphs.mass", "must lie in (0, 1]");
+      spec.graphs.node_threshold = r.number(*t, "graphs.", "node_threshold", 0.0).value_or(0.01);
+    } else {
+      r.problem("graphs", "must be a table");
+    }
+  }
   if (const toml::node* n = root.get("layout")) {
     if (const toml::table* t = n->as_table()) {
       r.only_keys(*t, "layout.", {"ranks_per_group", "batch_cases", "commit_seconds"});
@@ -399,6 +428,11 @@ nlohmann::json CampaignSpec::to_json() const {
                  {"heads", record.heads},
                  {"neurons", record.neurons},
                  {"evidence_top_k", record.evidence_top_k}};
+  j["graphs"] = {{"cases", graphs.cases},
+                 {"rule", lrp::to_string(graphs.rule)},
+                 {"max_memory", graphs.max_memory},
+                 {"mass", graphs.mass},
+                 {"node_threshold", graphs.node_threshold}};
   // The layout changes how the work is spread, not what is computed: a
   // campaign may resume with other batch sizes, so it is left out of the hash.
   return j;

@@ -22,10 +22,12 @@ at::Tensor activation_grad(Activation a, const at::Tensor& g, const at::Tensor& 
       const at::Tensor s = at::sigmoid(x);
       return g * s * (1 + x * (1 - s));
     }
+    // ATen's GELU backward (oneDNN) does not broadcast a batch of seeds over
+    // the one forward activation: give it the full shape.
     case Activation::GELU:
-      return at::gelu_backward(g, x);
+      return at::gelu_backward(g, x.expand_as(g).contiguous());
     case Activation::GELUTanh:
-      return at::gelu_backward(g, x, "tanh");
+      return at::gelu_backward(g, x.expand_as(g).contiguous(), "tanh");
   }
   return g;
 }
@@ -183,41 +185,60 @@ at::Tensor Engine::backward_attention(std::int64_t layer, const model::BlockWeig
   return at::matmul(g_qkv, w.qkv_weight);
 }
 
+at::Tensor Engine::mlp_branch_backward(std::int64_t layer, const model::LayerTape& tape,
+                                       const at::Tensor& g, const at::Tensor& branch_input,
+                                       Rule rule, LayerGradients* extra) const {
+  const model::ModelConfig& c = model_.config();
+  const model::BlockWeights& w = model_.block(layer);
+  at::Tensor gb = c.mlp_post_norm ? rmsnorm_backward(rule, g, tape.mlp_out, w.mlp_post_norm_weight,
+                                                     tape.mlp_post_r)
+                                  : g;
+  gb = backward_mlp(w, tape, gb, rule, extra);
+  if (!c.mlp_pre_norm) return gb;
+  absorb(extra, w.mlp_norm_bias, gb);
+  return norm_backward(rule, gb, branch_input, w.mlp_norm_weight, tape.mlp_norm_r);
+}
+
+at::Tensor Engine::attention_branch_backward(std::int64_t layer, const model::LayerTape& tape,
+                                             const model::RotaryTables& rope, const at::Tensor& g,
+                                             Rule rule, LayerGradients* extra) const {
+  const model::ModelConfig& c = model_.config();
+  const model::BlockWeights& w = model_.block(layer);
+  at::Tensor gb = c.attn_post_norm ? rmsnorm_backward(rule, g, tape.attn_out,
+                                                      w.attn_post_norm_weight, tape.attn_post_r)
+                                   : g;
+  gb = backward_attention(layer, w, tape, rope, gb, rule, extra);
+  if (!c.attn_pre_norm) return gb;
+  absorb(extra, w.attn_norm_bias, gb);
+  return norm_backward(rule, gb, tape.input, w.attn_norm_weight, tape.attn_norm_r);
+}
+
+at::Tensor Engine::attention_heads_gradient(std::int64_t layer, const model::LayerTape& tape,
+                                            const at::Tensor& g, Rule rule) const {
+  const model::ModelConfig& c = model_.config();
+  const model::BlockWeights& w = model_.block(layer);
+  const at::Tensor gb =
+      c.attn_post_norm
+          ? rmsnorm_backward(rule, g, tape.attn_out, w.attn_post_norm_weight, tape.attn_post_r)
+          : g;
+  return at::matmul(gb, w.out_weight)
+      .view({g.size(0), g.size(1), c.num_heads, c.head_dim})
+      .transpose(1, 2);
+}
+
 at::Tensor Engine::backward_layer(std::int64_t layer, const model::LayerTape& tape,
                                   const model::RotaryTables& rope, const at::Tensor& g_out,
                                   Rule rule, LayerGradients* extra) const {
   const model::ModelConfig& c = model_.config();
-  const model::BlockWeights& w = model_.block(layer);
   if (extra != nullptr)
     extra->bias_absorbed = at::zeros({g_out.size(0)}, g_out.options().dtype(at::kFloat));
-
-  // A branch's backward: through its post-norm (if any), the branch, and its
-  // pre-norm (if any) applied to `branch_input`. Residual additions pass the
-  // gradient unchanged to both of their operands.
-  auto mlp_branch = [&](const at::Tensor& g, const at::Tensor& branch_input) {
-    at::Tensor gb = c.mlp_post_norm ? rmsnorm_backward(rule, g, tape.mlp_out,
-                                                       w.mlp_post_norm_weight, tape.mlp_post_r)
-                                    : g;
-    gb = backward_mlp(w, tape, gb, rule, extra);
-    if (!c.mlp_pre_norm) return gb;
-    absorb(extra, w.mlp_norm_bias, gb);
-    return norm_backward(rule, gb, branch_input, w.mlp_norm_weight, tape.mlp_norm_r);
-  };
-  auto attention_branch = [&](const at::Tensor& g) {
-    at::Tensor gb = c.attn_post_norm ? rmsnorm_backward(rule, g, tape.attn_out,
-                                                        w.attn_post_norm_weight, tape.attn_post_r)
-                                     : g;
-    gb = backward_attention(layer, w, tape, rope, gb, rule, extra);
-    if (!c.attn_pre_norm) return gb;
-    absorb(extra, w.attn_norm_bias, gb);
-    return norm_backward(rule, gb, tape.input, w.attn_norm_weight, tape.attn_norm_r);
-  };
-
+  // Residual additions pass the gradient unchanged to both of their operands.
   if (c.residual == model::ResidualLayout::Parallel)
-    return g_out + attention_branch(g_out) + mlp_branch(g_out, tape.input);
-  const at::Tensor gm = g_out + mlp_branch(g_out, tape.mid);
+    return g_out + attention_branch_backward(layer, tape, rope, g_out, rule, extra) +
+           mlp_branch_backward(layer, tape, g_out, tape.input, rule, extra);
+  const at::Tensor gm = g_out + mlp_branch_backward(layer, tape, g_out, tape.mid, rule, extra);
   if (extra != nullptr) extra->mid = gm;
-  return gm + attention_branch(gm);
+  return gm + attention_branch_backward(layer, tape, rope, gm, rule, extra);
 }
 
 ForwardState Engine::forward(const at::Tensor& hidden) const {

@@ -14,7 +14,7 @@
 
 namespace clrp::store::schema {
 
-inline constexpr const char* kSchema = "clrp-store/1";
+inline constexpr const char* kSchema = "clrp-store/2";
 
 /// One row of the `cases` compound table.
 struct CaseRow {
@@ -31,13 +31,28 @@ struct CaseRow {
   double seconds_tokenize, seconds_forward, seconds_backward;
   std::int32_t rank;
   std::int32_t reserved;
+  std::uint64_t graph_node_offset;  ///< into every graph_node_* dataset
+  std::uint64_t graph_edge_offset;  ///< into every graph_edge_* dataset
+  std::uint32_t n_graph_nodes;
+  std::uint32_t n_graph_edges;
 };
 
 /// The compound type of CaseRow (memory and file layout are the same).
 hid_t case_row_type();
 
-/// Which index a dataset's first dimension follows.
-enum class Rows { Case, Token, IdByte };
+/// Which index a dataset's first dimension follows: one row per case, or a
+/// ragged run of rows per case (tokens, id bytes, graph nodes, graph edges),
+/// located by the offset and length columns of `cases`.
+enum class Rows { Case, Token, IdByte, GraphNode, GraphEdge };
+inline constexpr std::size_t kRowKinds = 5;
+
+/// How many rows of `kind` the record brings (1 for Rows::Case).
+std::uint64_t rows_of(Rows kind, const CaseRecord& r);
+/// The offset and length of a case's run of `kind` rows.
+std::uint64_t offset_of(Rows kind, const CaseRow& row);
+std::uint64_t length_of(Rows kind, const CaseRow& row);
+/// The store attribute holding the committed count of `kind` rows.
+const char* committed_attr(Rows kind);
 
 struct Dataset {
   std::string name;

@@ -1,8 +1,9 @@
 // Collective appends and commits. Every rank tracks the same extents (rows,
-// tokens, id bytes per table): they only ever move by sums all ranks compute
-// from one allgather, so no rank needs to ask the file.
+// tokens, id bytes, graph nodes and edges per table): they only ever move by
+// sums all ranks compute from one allgather, so no rank needs to ask the file.
 #include "clrp/store/store.hpp"
 
+#include <array>
 #include <chrono>
 #include <filesystem>
 #include <nlohmann/json.hpp>
@@ -41,15 +42,19 @@ struct TableState {
   TableInfo info;
   h5::Id group, cases, case_id;
   std::vector<schema::Dataset> datasets;
-  std::vector<h5::Id> ids;                                   ///< parallel to datasets
-  std::uint64_t rows = 0, tokens = 0, id_bytes = 0;          ///< appended so far
-  std::uint64_t committed_rows = 0, committed_id_bytes = 0;  ///< as of the last commit
+  std::vector<h5::Id> ids;  ///< parallel to datasets
+  /// Rows of each kind (schema::Rows) appended so far, and as of the last commit.
+  std::array<std::uint64_t, schema::kRowKinds> appended{}, committed{};
 };
+
+constexpr std::array<schema::Rows, schema::kRowKinds> kKinds = {
+    schema::Rows::Case, schema::Rows::Token, schema::Rows::IdByte, schema::Rows::GraphNode,
+    schema::Rows::GraphEdge};
 
 std::string table_attrs_json(const TableInfo& t) {
   nlohmann::json j{{"model", t.model},     {"checkpoint", t.checkpoint}, {"benchmark", t.benchmark},
                    {"rules", t.rules},     {"layers", t.layers},         {"heads", t.heads},
-                   {"neurons", t.neurons}, {"residual", t.residual}};
+                   {"neurons", t.neurons}, {"residual", t.residual},     {"graphs", t.graphs}};
   return j.dump();
 }
 
@@ -91,9 +96,14 @@ struct Store::Impl {
         h5::set_attr(t.group, "segment_columns", nlohmann::json(cols).dump());
         h5::set_attr(t.group, "layout", table_attrs_json(info));
         h5::set_attr(t.group, "planned_rows", info.planned_rows);
-        for (const char* a :
-             {"committed_rows", "committed_tokens", "committed_id_bytes", "failed_rows"})
-          h5::set_attr(t.group, a, std::uint64_t{0});
+        for (schema::Rows kind : kKinds)
+          h5::set_attr(t.group, schema::committed_attr(kind), std::uint64_t{0});
+        h5::set_attr(t.group, "failed_rows", std::uint64_t{0});
+        if (info.graphs) {
+          std::vector<std::string> cols(kGraphSummaryColumnNames,
+                                        kGraphSummaryColumnNames + kGraphSummaryColumns);
+          h5::set_attr(t.group, "graph_summary_columns", nlohmann::json(cols).dump());
+        }
       } else {
         const std::string g = info.group();
         if (H5Lexists(file, "/runs", H5P_DEFAULT) <= 0 ||
@@ -109,11 +119,10 @@ struct Store::Impl {
         for (const auto& d : t.datasets)
           t.ids.push_back(
               h5::make(H5Dopen2(t.group, d.name.c_str(), H5P_DEFAULT), H5Dclose, g + "/" + d.name));
-        t.rows = h5::get_u64_attr(t.group, "committed_rows");
-        t.tokens = h5::get_u64_attr(t.group, "committed_tokens");
-        t.id_bytes = h5::get_u64_attr(t.group, "committed_id_bytes");
-        t.committed_rows = t.rows;
-        t.committed_id_bytes = t.id_bytes;
+        for (schema::Rows kind : kKinds)
+          t.appended[static_cast<std::size_t>(kind)] =
+              h5::get_u64_attr(t.group, schema::committed_attr(kind));
+        t.committed = t.appended;
         // Whatever a killed run appended after its last commit stays in the
         // file past the committed counts, and is overwritten by the next
         // appends. (Shrinking instead, with H5Dset_extent, breaks the next
@@ -210,42 +219,46 @@ Store Store::resume(const std::string& path, MPI_Comm comm, const StoreIdentity&
 void Store::append(const std::vector<CaseRecord>& records) {
   Impl& s = *impl_;
   const double t0 = now();
+  constexpr std::size_t K = schema::kRowKinds;
   const std::size_t nt = s.tables.size();
-  // Per table: this rank's rows, tokens and id bytes; then everybody's.
-  std::vector<std::uint64_t> mine(3 * nt, 0);
+  // Per table and row kind: this rank's count; then everybody's.
+  std::vector<std::uint64_t> mine(K * nt, 0);
   for (const auto& r : records) {
     if (r.table >= nt) throw Error("store: record for table " + std::to_string(r.table));
-    mine[3 * r.table] += 1;
-    mine[3 * r.table + 1] += r.tokens.size();
-    mine[3 * r.table + 2] += r.case_id.size();
+    for (std::size_t k = 0; k < K; ++k)
+      mine[K * r.table + k] += schema::rows_of(kKinds[k], r);
   }
-  std::vector<std::uint64_t> all(3 * nt * static_cast<std::size_t>(s.size));
-  MPI_Allgather(mine.data(), static_cast<int>(3 * nt), MPI_UINT64_T, all.data(),
-                static_cast<int>(3 * nt), MPI_UINT64_T, s.comm);
+  std::vector<std::uint64_t> all(K * nt * static_cast<std::size_t>(s.size));
+  MPI_Allgather(mine.data(), static_cast<int>(K * nt), MPI_UINT64_T, all.data(),
+                static_cast<int>(K * nt), MPI_UINT64_T, s.comm);
   for (std::size_t ti = 0; ti < nt; ++ti) {
     TableState& t = s.tables[ti];
-    std::uint64_t before[3] = {0, 0, 0}, total[3] = {0, 0, 0};
+    std::array<std::uint64_t, K> before{}, total{};
     for (int r = 0; r < s.size; ++r)
-      for (int k = 0; k < 3; ++k) {
-        const auto v = all[(static_cast<std::size_t>(r) * nt + ti) * 3 + k];
+      for (std::size_t k = 0; k < K; ++k) {
+        const auto v = all[(static_cast<std::size_t>(r) * nt + ti) * K + k];
         if (r < s.rank) before[k] += v;
         total[k] += v;
       }
     if (total[0] == 0) continue;  // every rank skips it alike
-    const std::uint64_t row0 = t.rows + before[0], tok0 = t.tokens + before[1],
-                        id0 = t.id_bytes + before[2];
+    // Where this rank's rows of each kind start: after the table's and the
+    // lower ranks'.
+    std::array<std::uint64_t, K> first{}, next{};
+    for (std::size_t k = 0; k < K; ++k)
+      first[k] = next[k] = t.appended[k] + before[k];
     // This rank's rows, in record order, and their index entries.
     std::vector<schema::CaseRow> rows;
     std::vector<char> idbytes;
     std::vector<std::vector<char>> bufs(t.datasets.size());
-    std::uint64_t tok = tok0, idb = id0;
+    using R = schema::Rows;
+    auto at = [&](R kind) -> std::uint64_t& { return next[static_cast<std::size_t>(kind)]; };
     for (const auto& r : records) {
       if (r.table != ti) continue;
       schema::CaseRow row{};
-      row.id_offset = idb;
+      row.id_offset = at(R::IdByte);
       row.id_length = static_cast<std::uint32_t>(r.case_id.size());
       row.case_index = r.case_index;
-      row.token_offset = tok;
+      row.token_offset = at(R::Token);
       row.n_tokens = static_cast<std::uint32_t>(r.tokens.size());
       row.prompt_tokens = r.prompt_tokens;
       row.wrong_id = r.wrong_id;
@@ -258,28 +271,34 @@ void Store::append(const std::vector<CaseRecord>& records) {
       row.seconds_forward = r.seconds_forward;
       row.seconds_backward = r.seconds_backward;
       row.rank = r.rank;
+      row.graph_node_offset = at(R::GraphNode);
+      row.n_graph_nodes = static_cast<std::uint32_t>(schema::rows_of(R::GraphNode, r));
+      row.graph_edge_offset = at(R::GraphEdge);
+      row.n_graph_edges = static_cast<std::uint32_t>(schema::rows_of(R::GraphEdge, r));
       rows.push_back(row);
       idbytes.insert(idbytes.end(), r.case_id.begin(), r.case_id.end());
       for (std::size_t d = 0; d < t.datasets.size(); ++d)
         t.datasets[d].extract(r, bufs[d]);
-      tok += r.tokens.size();
-      idb += r.case_id.size();
+      for (std::size_t k = 0; k < K; ++k)
+        next[k] += schema::rows_of(kKinds[k], r);
     }
-    const auto ti_mine = mine.data() + 3 * ti;
-    grow(t.cases, {}, t.rows + total[0]);
-    h5::write_rows(t.cases, schema::case_row_type(), {}, row0, ti_mine[0], rows.data(), s.dxpl);
-    grow(t.case_id, {}, t.id_bytes + total[2]);
-    h5::write_rows(t.case_id, H5T_NATIVE_UINT8, {}, id0, ti_mine[2], idbytes.data(), s.dxpl);
+    const auto mine_of = [&](R kind) { return mine[K * ti + static_cast<std::size_t>(kind)]; };
+    const auto index = [](R kind) { return static_cast<std::size_t>(kind); };
+    grow(t.cases, {}, t.appended[index(R::Case)] + total[index(R::Case)]);
+    h5::write_rows(t.cases, schema::case_row_type(), {}, first[index(R::Case)], mine_of(R::Case),
+                   rows.data(), s.dxpl);
+    grow(t.case_id, {}, t.appended[index(R::IdByte)] + total[index(R::IdByte)]);
+    h5::write_rows(t.case_id, H5T_NATIVE_UINT8, {}, first[index(R::IdByte)], mine_of(R::IdByte),
+                   idbytes.data(), s.dxpl);
     for (std::size_t d = 0; d < t.datasets.size(); ++d) {
       const auto& ds = t.datasets[d];
-      const bool by_case = ds.rows == schema::Rows::Case;
-      grow(t.ids[d], ds.trailing, by_case ? t.rows + total[0] : t.tokens + total[1]);
-      h5::write_rows(t.ids[d], ds.type, ds.trailing, by_case ? row0 : tok0,
-                     by_case ? ti_mine[0] : ti_mine[1], bufs[d].data(), s.dxpl);
+      const std::size_t k = index(ds.rows);
+      grow(t.ids[d], ds.trailing, t.appended[k] + total[k]);
+      h5::write_rows(t.ids[d], ds.type, ds.trailing, first[k], mine_of(ds.rows), bufs[d].data(),
+                     s.dxpl);
     }
-    t.rows += total[0];
-    t.tokens += total[1];
-    t.id_bytes += total[2];
+    for (std::size_t k = 0; k < K; ++k)
+      t.appended[k] += total[k];
   }
   s.write_seconds += now() - t0;
 }
@@ -290,11 +309,10 @@ void Store::commit() {
   // Data and index first; only then the counts that make them visible.
   h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
   for (auto& t : s.tables) {
-    h5::set_attr(t.group, "committed_rows", t.rows);
-    h5::set_attr(t.group, "committed_tokens", t.tokens);
-    h5::set_attr(t.group, "committed_id_bytes", t.id_bytes);
-    t.committed_rows = t.rows;
-    t.committed_id_bytes = t.id_bytes;
+    for (schema::Rows kind : kKinds)
+      h5::set_attr(t.group, schema::committed_attr(kind),
+                   t.appended[static_cast<std::size_t>(kind)]);
+    t.committed = t.appended;
   }
   h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
   s.write_seconds += now() - t0;
@@ -324,10 +342,12 @@ std::vector<std::set<std::string>> Store::committed_ids() const {
   std::vector<std::set<std::string>> out;
   for (const auto& t : impl_->tables) {
     std::set<std::string> ids;
-    std::vector<schema::CaseRow> rows(t.committed_rows);
-    h5::read_rows(t.cases, schema::case_row_type(), {}, 0, t.committed_rows, rows.data());
-    std::vector<char> bytes(t.committed_id_bytes);
-    h5::read_rows(t.case_id, H5T_NATIVE_UINT8, {}, 0, t.committed_id_bytes, bytes.data());
+    const std::uint64_t n = t.committed[static_cast<std::size_t>(schema::Rows::Case)],
+                        id_bytes = t.committed[static_cast<std::size_t>(schema::Rows::IdByte)];
+    std::vector<schema::CaseRow> rows(n);
+    h5::read_rows(t.cases, schema::case_row_type(), {}, 0, n, rows.data());
+    std::vector<char> bytes(id_bytes);
+    h5::read_rows(t.case_id, H5T_NATIVE_UINT8, {}, 0, id_bytes, bytes.data());
     for (const auto& r : rows)
       ids.insert(std::string(bytes.data() + r.id_offset, r.id_length));
     out.push_back(std::move(ids));
@@ -338,7 +358,7 @@ std::vector<std::set<std::string>> Store::committed_ids() const {
 std::vector<std::uint64_t> Store::committed_rows() const {
   std::vector<std::uint64_t> out;
   for (const auto& t : impl_->tables)
-    out.push_back(t.committed_rows);
+    out.push_back(t.committed[static_cast<std::size_t>(schema::Rows::Case)]);
   return out;
 }
 

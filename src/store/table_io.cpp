@@ -54,8 +54,9 @@ TableInfo read_table_info(hid_t group) {
   t.neurons = h5::get_i64_attr(group, "neurons");
   t.evidence_top_k = h5::get_i64_attr(group, "evidence_top_k");
   // `residual` is only in the layout summary (it decides which datasets exist).
-  t.residual =
-      nlohmann::json::parse(h5::get_string_attr(group, "layout")).at("residual").get<bool>();
+  const auto layout = nlohmann::json::parse(h5::get_string_attr(group, "layout"));
+  t.residual = layout.at("residual").get<bool>();
+  t.graphs = layout.value("graphs", false);
   if (h5::has_attr(group, "planned_rows")) t.planned_rows = h5::get_u64_attr(group, "planned_rows");
   return t;
 }
@@ -90,15 +91,18 @@ std::vector<CaseRecord> read_records(hid_t group, const TableInfo& info, std::ui
   std::vector<schema::CaseRow> rows(count);
   h5::Id cases = h5::make(H5Dopen2(group, "cases", H5P_DEFAULT), H5Dclose, "cases");
   h5::read_rows(cases, schema::case_row_type(), {}, row0, count, rows.data());
-  // The ids and tokens of consecutive rows are contiguous spans of their flat
-  // datasets; read each span once and cut it per case.
-  std::uint64_t id0 = rows[0].id_offset, id1 = id0, tok0 = rows[0].token_offset, tok1 = tok0;
-  for (const auto& r : rows) {
-    id0 = std::min(id0, r.id_offset);
-    id1 = std::max(id1, r.id_offset + r.id_length);
-    tok0 = std::min<std::uint64_t>(tok0, r.token_offset);
-    tok1 = std::max<std::uint64_t>(tok1, r.token_offset + r.n_tokens);
-  }
+  // The ids, tokens and graph nodes/edges of consecutive rows are contiguous
+  // spans of their flat datasets; read each span once and cut it per case.
+  using schema::Rows;
+  auto span = [&](Rows kind) {
+    std::uint64_t lo = schema::offset_of(kind, rows[0]), hi = lo;
+    for (const auto& r : rows) {
+      lo = std::min(lo, schema::offset_of(kind, r));
+      hi = std::max(hi, schema::offset_of(kind, r) + schema::length_of(kind, r));
+    }
+    return std::pair{lo, hi};
+  };
+  const auto [id0, id1] = span(Rows::IdByte);
   std::vector<char> ids(id1 - id0);
   h5::Id id_ds = h5::make(H5Dopen2(group, "case_id", H5P_DEFAULT), H5Dclose, "case_id");
   h5::read_rows(id_ds, H5T_NATIVE_UINT8, {}, id0, id1 - id0, ids.data());
@@ -124,14 +128,15 @@ std::vector<CaseRecord> read_records(hid_t group, const TableInfo& info, std::ui
     std::size_t per_row = d.element_size;
     for (auto t : d.trailing)
       per_row *= t;
-    const bool by_token = d.rows == schema::Rows::Token;
-    const std::uint64_t first = by_token ? tok0 : row0, n = by_token ? tok1 - tok0 : count;
-    std::vector<char> bytes(n * per_row);
+    const bool ragged = d.rows != Rows::Case;
+    const auto [lo, hi] = ragged ? span(d.rows) : std::pair{row0, row0 + count};
+    std::vector<char> bytes((hi - lo) * per_row);
     h5::Id ds = h5::make(H5Dopen2(group, d.name.c_str(), H5P_DEFAULT), H5Dclose, d.name);
-    h5::read_rows(ds, d.type, d.trailing, first, n, bytes.data());
+    h5::read_rows(ds, d.type, d.trailing, lo, hi - lo, bytes.data());
     for (std::size_t i = 0; i < count; ++i) {
-      const std::uint64_t at = by_token ? rows[i].token_offset - tok0 : i;
-      d.restore(bytes.data() + at * per_row, by_token ? rows[i].n_tokens : 1, out[i]);
+      const std::uint64_t at = ragged ? schema::offset_of(d.rows, rows[i]) - lo : i;
+      d.restore(bytes.data() + at * per_row, ragged ? schema::length_of(d.rows, rows[i]) : 1,
+                out[i]);
     }
   }
   return out;

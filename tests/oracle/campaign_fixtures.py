@@ -64,7 +64,7 @@ def make_failure_file(clrp: pathlib.Path, model: pathlib.Path, model_name: str,
                 "prefix": prefix,
                 "wrong": {k: ex["wrong"][k] for k in ("id", "token", "logit")},
                 "correct": {k: ex["correct"][k] for k in ("id", "token", "logit")},
-                "delta": ex["target"], "method": "top1-vs-gold-first-token", "model": model_name}
+                "delta": ex["target"], "method": "imported", "model": model_name}
             lines.append(json.dumps(case, ensure_ascii=False, separators=(",", ":")))
             n += 1
             taken += 1

@@ -94,3 +94,14 @@ def failures(tmp_path_factory, clrp_bin, tiny_model) -> pathlib.Path:
     n = make_failure_file(clrp_bin, tiny_model, "tiny", files, out, max_cases=30)
     assert n >= 20, f"only {n} pairs"
     return out
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models: one torch thread is faster (and far faster on a shared, loaded machine).
+    Modules opt in with `pytestmark = pytest.mark.usefixtures("one_torch_thread")`."""
+    import torch
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

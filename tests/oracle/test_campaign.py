@@ -27,7 +27,9 @@ MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
 
 
 def write_spec(path: pathlib.Path, model: pathlib.Path, failures: pathlib.Path, store: str,
-               rules=("attnlrp", "grad-x-input"), batch=2, commit_seconds=0.0, limit=0, extra="") -> pathlib.Path:
+               rules=("attnlrp", "grad-x-input"), batch=2, commit_seconds=0.0, limit=0, extra="",
+               graphs=3) -> pathlib.Path:
+    """A spec over the tiny model; `graphs`: attribution graphs for that many cases per table."""
     rules_s = ", ".join(f'"{r}"' for r in rules)
     path.write_text(f"""
 name = "test"
@@ -38,6 +40,8 @@ residual = true
 heads = true
 neurons = 4
 evidence_top_k = 5
+[graphs]
+cases = {graphs}
 [layout]
 batch_cases = {batch}
 commit_seconds = {commit_seconds}
@@ -84,9 +88,19 @@ def read_store(path: pathlib.Path) -> dict:
                             if name in g:
                                 rec[name] = g[name][o:o + T]
                         for name in ("conservation", "segment_relevance", "bias_absorbed",
-                                     "head_relevance", "neuron_ids", "neuron_relevance"):
-                            if name in g:  # heads and neurons only when recorded
+                                     "head_relevance", "neuron_ids", "neuron_relevance", "graph_summary"):
+                            if name in g:  # heads, neurons and graphs only when recorded
                                 rec[name] = g[name][i]
+                        if "graph_summary" in rec:  # its last column is the build time
+                            rec["graph_summary"] = rec["graph_summary"][:-1]
+                        if "graph_node_layer" in g:  # the case's graph: nodes and edges (docs/store.md)
+                            no, nn = int(row["graph_node_offset"]), int(row["n_graph_nodes"])
+                            eo, ne = int(row["graph_edge_offset"]), int(row["n_graph_edges"])
+                            for name in ("graph_node_layer", "graph_node_position", "graph_node_relevance",
+                                         "graph_node_remainder"):
+                                rec[name] = g[name][no:no + nn]
+                            for name in ("graph_edge_source", "graph_edge_target", "graph_edge_weight"):
+                                rec[name] = g[name][eo:eo + ne]
                         out[key] = rec
     return out
 
@@ -445,3 +459,51 @@ def test_failed_cases_are_counted_not_stored(tmp_path, clrp_bin, tiny_model, fai
         g = f["runs/tiny/final"][json.loads(lines[0])["benchmark"]]
         assert (int(g.attrs["planned_rows"]), int(g.attrs["failed_rows"])) == (
             int(g.attrs["committed_rows"]) + 1, 1)
+
+
+def test_graphs_in_the_store_equal_clrp_graph(reference_store, clrp_bin, tiny_model, failures, tmp_path):
+    """The first 3 pairs of each table carry their attribution graph; each equals `clrp graph` on that case."""
+    data = read_store(reference_store)
+    with_graph = {key: rec for key, rec in data.items() if rec["graph_node_layer"].size}
+    by_table = {}
+    for (table, _cid) in data:
+        by_table[table] = by_table.get(table, 0) + 1
+    for table, n in by_table.items():
+        assert sum(1 for (t, _c) in with_graph if t == table) == min(3, n), table
+    for key, rec in data.items():
+        if key not in with_graph:
+            assert np.isnan(rec["graph_summary"]).all() and rec["graph_edge_source"].size == 0
+    assert with_graph
+    for (table, cid), rec in list(with_graph.items())[:2]:
+        out = tmp_path / (cid.replace("/", "_") + ".json")
+        subprocess.run([str(clrp_bin), "--threads", "1", "graph", "--model", str(tiny_model), "--cases",
+                        str(failures), "--id", cid, "--json", str(out)], check=True, capture_output=True)
+        g = __import__("json").loads(out.read_text())
+        names = [layer["name"] for layer in g["clrp"]["node_layers"]]
+        summary = g["clrp"]["summary"]
+        assert rec["graph_summary"][0] == summary["nodes"] and rec["graph_summary"][1] == summary["edges"]
+        assert rec["graph_summary"][2] == pytest.approx(g["clrp"]["target"], rel=1e-5)
+        assert rec["graph_summary"][5] == pytest.approx(summary["self_bias_share"], rel=1e-4, abs=1e-6)
+        # Nodes: (layer, position) -> relevance, the same set with the same values.
+        stored_nodes = {(names[l], int(p)): float(r) for l, p, r in
+                        zip(rec["graph_node_layer"], rec["graph_node_position"], rec["graph_node_relevance"])}
+        json_nodes = {}
+        for n in g["nodes"]:
+            if n["feature_type"] == "logit":
+                continue
+            row = "emb" if n["layer"] == "E" else next(x["name"] for x in g["clrp"]["node_layers"]
+                                                      if x["row"] == int(n["layer"]))
+            json_nodes[(row, n["ctx_idx"])] = n["relevance"]
+        assert stored_nodes.keys() == json_nodes.keys()
+        for k, v in json_nodes.items():
+            assert stored_nodes[k] == pytest.approx(v, rel=1e-5, abs=1e-7), k
+        # Edges between hidden states (the JSON adds the one edge into the Δℓ node).
+        node_keys = list(zip(rec["graph_node_layer"], rec["graph_node_position"]))
+        stored_edges = sorted((int(node_keys[s][0]), int(node_keys[s][1]), int(node_keys[t][0]),
+                               int(node_keys[t][1]), round(float(w), 5)) for s, t, w in
+                              zip(rec["graph_edge_source"], rec["graph_edge_target"], rec["graph_edge_weight"]))
+        assert len(stored_edges) == summary["edges"] == len(g["links"]) - 1
+        # Remainder = relevance minus the unpruned incoming edges: stored per node, as in the JSON.
+        rem = g["clrp"]["remainder"]
+        for (l, p), r in zip(node_keys, rec["graph_node_remainder"]):
+            assert r == pytest.approx(rem[int(l)][int(p)], rel=1e-5, abs=1e-7)

@@ -12,6 +12,7 @@ import torch
 import transformers
 
 from tiny_models import load_reference, make_llama
+from numeric import rel_l2
 
 PROMPTS = ["Question: What is the capital of France? Answer:", "The quick brown fox jumps over the lazy dog. 12 + 30 ="]
 
@@ -25,10 +26,6 @@ def explain(clrp_bin, model, prompt, correct, rule, tmp_path, wrong=None):
     subprocess.run(cmd, check=True, capture_output=True, text=True)
     return json.loads(out.read_text())
 
-
-def rel_l2(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
 @pytest.mark.parametrize("variant", ["llama_gqa_untied", "llama_mha_tied", "llama_rope_llama3"])

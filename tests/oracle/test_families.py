@@ -19,6 +19,7 @@ import torch
 import lrp_independent
 import lrp_reference
 from tiny_models import family_of, load_family, make_family
+from numeric import rel_l2
 
 SUPPORTED = ["qwen2", "qwen2_tied", "qwen2_swa", "qwen3", "qwen3_tied", "mistral", "mistral_full", "olmo2",
              "olmo3", "gemma3", "gemma3_swa16", "gpt_neox_parallel", "gpt_neox_sequential", "gpt2"]
@@ -32,10 +33,6 @@ RULES = ("attnlrp", "cp-lrp", "grad-x-input")
 def ids_of(n: int, vocab: int, seed: int) -> list[int]:
     return torch.randint(3, vocab, (n,), generator=torch.Generator().manual_seed(seed)).tolist()
 
-
-def rel_l2(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
 def clrp_logits(tool, path, seqs, tmp_path, *extra) -> list[np.ndarray]:

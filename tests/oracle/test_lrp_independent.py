@@ -22,6 +22,7 @@ import lrp_independent as li
 import lrp_reference as lrp
 from benchmark_prompts import benchmark_prompts
 from tiny_models import load_family, make_family
+from numeric import rel_l2
 
 LXT_VARIANTS = ["llama_gqa_untied", "qwen2", "qwen2_swa", "qwen3", "gemma3_swa16", "gpt2"]
 COMPOSED_VARIANTS = ["mistral", "olmo2", "olmo3_yarn", "gpt_neox_parallel", "gpt_neox_sequential"]
@@ -30,18 +31,8 @@ LENGTHS = [12, 40, 100, 170, 300]
 TOL = 1e-4
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one thread is faster (and far faster on a shared, loaded machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-
-def rel_l2(a, b) -> float:
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
 _models: dict = {}

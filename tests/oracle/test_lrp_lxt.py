@@ -13,14 +13,11 @@ import pytest
 
 import lrp_reference
 from tiny_models import load_reference, make_llama
+from numeric import rel_l2
 
 PROMPTS = ["Question: What is the capital of France? Answer:",
            "Which of these is a mammal? A. shark B. whale C. trout D. eel. Answer:"]
 
-
-def rel_l2(a, b):
-    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-30))
 
 
 @pytest.mark.parametrize("rule", ["attnlrp", "cp-lrp", "grad-x-input"])

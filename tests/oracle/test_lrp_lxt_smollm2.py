@@ -13,6 +13,7 @@ import torch
 
 import lrp_reference
 from benchmark_prompts import benchmark_prompts
+from numeric import rel_l2
 
 N_SHORT, N_LONG = 18, 2
 
@@ -41,9 +42,6 @@ def prompt_ids(clrp_bin, tmp_path_factory):
     assert sum(len(x) >= 1000 for x in ids) >= N_LONG
     return ids
 
-
-def rel_l2(a, b):
-    return float(np.linalg.norm(np.asarray(a) - np.asarray(b)) / max(np.linalg.norm(b), 1e-30))
 
 
 def top10(x):

@@ -23,13 +23,7 @@ from tiny_models import FAMILY_VARIANTS, family_of, load_family, make_family
 VARIANTS = list(FAMILY_VARIANTS)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """Tiny models: one thread is faster (and far faster on a shared, loaded machine)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

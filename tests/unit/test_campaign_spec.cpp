@@ -158,7 +158,7 @@ TEST(FailureFile, ParsesPairsAndRejectsBadOnes) {
       R"({"id":"q1","benchmark":"arc_easy","format":"mc_letter","segments":[{"kind":"question","text":"Q?\n"},{"kind":"answer_prefix","text":"Answer:"}],"gold":{"index":0,"options":["x","y"],"letters":["A","B"],"continuations":[" A"," B"]})";
   write(
       dir / "ok.jsonl",
-      c + R"(,"pair":{"prefix":" I","wrong":{"id":5,"token":" B","logit":2.0},"correct":{"id":4,"token":" A","logit":1.0},"delta":1.0,"method":"m","model":"x"}})"
+      c + R"(,"pair":{"prefix":" I","wrong":{"id":5,"token":" B","logit":2.0},"correct":{"id":4,"token":" A","logit":1.0},"delta":1.0,"method":"imported","model":"x"}})"
           "\n");
   const auto f = read_failure_file((dir / "ok.jsonl").string());
   ASSERT_EQ(f.size(), 1u);
@@ -167,7 +167,18 @@ TEST(FailureFile, ParsesPairsAndRejectsBadOnes) {
   EXPECT_EQ(f[0].pair.wrong.id, 5);
   EXPECT_EQ(f[0].pair.correct.id, 4);
   EXPECT_EQ(f[0].pair.model, "x");
-  EXPECT_EQ(f[0].pair.method, "m");
+  EXPECT_EQ(f[0].pair.method, clrp::cases::PairMethod::imported);
+  EXPECT_EQ(f[0].line, 1u);
+  // The case reader's own checks apply: an unknown method, a Δℓ that is not
+  // the logits' difference, and a chat-template pair (campaigns do not render it).
+  for (
+      const char* bad :
+      {R"(,"pair":{"wrong":{"id":5,"token":" B","logit":2.0},"correct":{"id":4,"token":" A","logit":1.0},"delta":1.0,"method":"m","model":"x"}})",
+       R"(,"pair":{"wrong":{"id":5,"token":" B","logit":2.0},"correct":{"id":4,"token":" A","logit":1.0},"delta":3.0,"method":"imported","model":"x"}})",
+       R"(,"pair":{"wrong":{"id":5,"token":" B","logit":2.0},"correct":{"id":4,"token":" A","logit":1.0},"delta":1.0,"method":"imported","model":"x","chat":true}})"}) {
+    write(dir / "bad.jsonl", c + bad + "\n");
+    EXPECT_THROW(read_failure_file((dir / "bad.jsonl").string()), clrp::Error) << bad;
+  }
   write(dir / "nopair.jsonl", c + "}\n");
   EXPECT_THROW(read_failure_file((dir / "nopair.jsonl").string()), clrp::Error);
   write(dir / "same.jsonl", c + R"(,"pair":{"wrong":{"id":4},"correct":{"id":4}}})"

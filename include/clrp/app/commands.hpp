@@ -18,6 +18,7 @@ void register_explain(CLI::App& app);
 void register_evaluate(CLI::App& app);
 void register_run(CLI::App& app);
 void register_inspect(CLI::App& app);
+void register_graph(CLI::App& app);
 void register_merge(CLI::App& app);
 
 }  // namespace clrp::app

@@ -42,9 +42,11 @@ void map_tokens(const cases::Case& c, std::size_t prefix_bytes, const text::Toke
                 const std::vector<std::int32_t>& ids, std::vector<std::int8_t>& segment,
                 std::vector<std::int8_t>& evidence);
 
-/// Explains `fc` under `m` with every rule of `spec` into a store record for `table`.
-/// Throws clrp::Error when the pair does not fit the model (too long, ids out of range).
+/// Explains `fc` under `m` with every rule of `spec` into a store record for
+/// `table`, with its attribution graph when `graph` is set (spec.graphs). Throws
+/// clrp::Error when the pair does not fit the model (too long, ids out of range)
+/// or the graph does not fit its budget.
 store::CaseRecord explain_case(const FailureCase& fc, const TargetModel& m,
-                               const CampaignSpec& spec, std::uint32_t table);
+                               const CampaignSpec& spec, std::uint32_t table, bool graph = false);
 
 }  // namespace clrp::campaign

@@ -31,6 +31,7 @@ struct Task {
   std::uint32_t target = 0;
   std::uint32_t pair = 0;  ///< index into Plan::pairs
   std::uint64_t cost = 0;  ///< prompt + prefix bytes: the longest go first
+  bool graph = false;      ///< also build the attribution graph (spec.graphs)
 };
 
 struct Plan {

@@ -58,6 +58,19 @@ struct RecordSpec {
   std::int64_t evidence_top_k = 5;  ///< k of the evidence hit rate aggregate
 };
 
+/// Attribution graphs (docs/graphs.md) for some cases of every table.
+struct GraphSpec {
+  /// Graphs for the first `cases` pairs of each table, in failure-file order
+  /// (0: none, -1: every case).
+  std::int64_t cases = 0;
+  lrp::Rule rule = lrp::Rule::AttnLRP;  ///< default: the campaign's first rule
+  std::int64_t max_memory = 0;          ///< bytes above the weights (0: no budget)
+  double mass = 0.85;                   ///< per-transition kept share of |edge| mass
+  double node_threshold = 0.01;
+
+  bool enabled() const { return cases != 0; }
+};
+
 struct LayoutSpec {
   int ranks_per_group = 1;     ///< ranks sharing one model (pipeline stages); 1 for now
   int batch_cases = 4;         ///< cases per scheduler batch
@@ -74,6 +87,7 @@ struct CampaignSpec {
   std::vector<CaseSourceSpec> cases;
   std::vector<lrp::Rule> rules;
   RecordSpec record;
+  GraphSpec graphs;
   LayoutSpec layout;
 
   /// The spec as canonical JSON (resolved paths, expanded checkpoints):

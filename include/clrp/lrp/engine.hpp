@@ -114,6 +114,28 @@ class Engine {
                             const model::RotaryTables& rope, const at::Tensor& g_out, Rule rule,
                             LayerGradients* extra = nullptr) const;
 
+  // The two halves of a layer, for transitions between hidden states inside it
+  // (attribution graphs). Each is the branch alone, without its residual path:
+  // a sequential layer's backward is g_mid = g_out + mlp_branch_backward(g_out, tape.mid),
+  // then g_in = g_mid + attention_branch_backward(g_mid); a parallel one adds both
+  // branches' gradients of g_out to it.
+
+  /// The MLP branch (post-norm, MLP, pre-norm) of `layer`: g [B, T, H] at the
+  /// branch's output -> g at `branch_input`, the residual state the branch reads.
+  at::Tensor mlp_branch_backward(std::int64_t layer, const model::LayerTape& tape,
+                                 const at::Tensor& g, const at::Tensor& branch_input, Rule rule,
+                                 LayerGradients* extra = nullptr) const;
+  /// The attention branch (post-norm, attention, pre-norm) of `layer`: g [B, T, H]
+  /// at its output -> g at the layer's input.
+  at::Tensor attention_branch_backward(std::int64_t layer, const model::LayerTape& tape,
+                                       const model::RotaryTables& rope, const at::Tensor& g,
+                                       Rule rule, LayerGradients* extra = nullptr) const;
+  /// g [B, T, H] at the attention branch's output -> g at the heads' outputs
+  /// before the output projection, [B, heads, T, hd] (through the post-norm, if
+  /// any, and o_proj), as the attention branch's backward computes it.
+  at::Tensor attention_heads_gradient(std::int64_t layer, const model::LayerTape& tape,
+                                      const at::Tensor& g, Rule rule) const;
+
  private:
   void require_whole_model() const;
   /// Norm backward by the model's norm kind (x: the normalised input, r: its factor).

@@ -27,6 +27,7 @@ struct TableInfo {
   std::int64_t heads = 0;          ///< attention heads per layer (0: not recorded)
   std::int64_t neurons = 0;        ///< k top neurons per layer (0: not recorded)
   bool residual = false;           ///< layer and mid relevance recorded
+  bool graphs = false;             ///< attribution graphs recorded (graph_* datasets)
   std::int64_t evidence_top_k = 5;
   /// Cases the campaign plans for this table (its whole spec, whatever part
   /// of it one run covers): with the `failed_rows` a run records, readers
@@ -63,6 +64,23 @@ struct CaseRecord {
   std::vector<std::int32_t> neuron_ids;     ///< [R, L, k]
   std::vector<float> neuron_relevance;      ///< [R, L, k]
   std::vector<float> bias_absorbed;         ///< [R, L]
+
+  // The pruned attribution graph of the contrast (docs/graphs.md), when the
+  // table records graphs; empty vectors when this case has none. Nodes are
+  // numbered 0..N-1 within the case; edges refer to them.
+  std::vector<std::int16_t> graph_node_layer;     ///< [N] node layer (0 = emb, docs/graphs.md)
+  std::vector<std::int32_t> graph_node_position;  ///< [N]
+  std::vector<float> graph_node_relevance;        ///< [N]
+  std::vector<float> graph_node_remainder;        ///< [N] R − Σ incoming edges ("self bias")
+  std::vector<std::int32_t> graph_edge_source;    ///< [E] node index
+  std::vector<std::int32_t> graph_edge_target;    ///< [E] node index
+  std::vector<float> graph_edge_weight;           ///< [E]
+  /// [kGraphSummaryColumns]: NaN where the case has no graph.
+  std::vector<double> graph_summary;
 };
+
+/// Columns of the per-case graph summary, in order.
+inline constexpr int kGraphSummaryColumns = 8;
+extern const char* const kGraphSummaryColumnNames[kGraphSummaryColumns];
 
 }  // namespace clrp::store

@@ -1,0 +1,14 @@
+// Memory sizes as users write them: "4G", "512MiB", "1.5GB", "1048576".
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace clrp {
+
+/// Parses a byte count with an optional unit K, M, G, T (powers of 1024; "KB",
+/// "KiB", "MB", "MiB"… mean the same), case-insensitive. Throws clrp::Error
+/// naming the text when it is not a positive size.
+std::int64_t parse_byte_size(const std::string& text);
+
+}  // namespace clrp

@@ -1,0 +1,413 @@
+// Builds an attribution graph in one rule-modified backward pass.
+//
+// The forward keeps the residual stream at every layer boundary (and every
+// layer's tape, when the plan allows). The backward walks the layers from the
+// top; at each layer it has the main pass's gradient at the layer output, and
+// computes, in order: the MLP half (gradient and relevance at "mid"), the MLP
+// transition's edges, the attention half, the attention transition's edges.
+// Each transition is pruned as soon as it is computed, and because the walk
+// goes top-down, the nodes that can still reach the target are already known:
+// only edges into them are kept.
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <chrono>
+#include <cmath>
+
+#include "attention_edges.hpp"
+#include "clrp/graph/graph.hpp"
+#include "clrp/lrp/engine.hpp"
+#include "clrp/util/error.hpp"
+#include "prune.hpp"
+
+namespace clrp::graph {
+
+std::vector<NodeLayer> node_layers(const model::ModelConfig& config) {
+  std::vector<NodeLayer> out{{"emb", 0, NodeKind::Embedding}};
+  for (std::int64_t l = 0; l < config.num_layers; ++l) {
+    if (config.residual == model::ResidualLayout::Sequential)
+      out.push_back({"mid" + std::to_string(l), l, NodeKind::Mid});
+    out.push_back({"out" + std::to_string(l), l, NodeKind::Out});
+  }
+  return out;
+}
+
+namespace {
+
+using Emit = std::function<void(const EdgeBlock&)>;
+/// Produces a transition's unpruned edge blocks, in a fixed order, each time it is called.
+using BlockSource = std::function<void(const Emit&)>;
+
+// Relevance h ⊙ g summed over the hidden axis: [.., T, H] -> [.., T] float32 on the CPU.
+at::Tensor relevance(const at::Tensor& h, const at::Tensor& g) {
+  return (h.to(at::kFloat) * g.to(at::kFloat)).sum(-1).cpu();
+}
+
+// The gradient of B targets, each seeded alone: rows [B, T, H], row r holding
+// g[targets[r]] at position targets[r] and zeros elsewhere.
+at::Tensor one_hot_seeds(const at::Tensor& g, const std::vector<std::int64_t>& targets) {
+  at::Tensor out =
+      at::zeros({static_cast<std::int64_t>(targets.size()), g.size(0), g.size(1)}, g.options());
+  for (std::size_t r = 0; r < targets.size(); ++r)
+    out[static_cast<std::int64_t>(r)][targets[r]].copy_(g[targets[r]]);
+  return out;
+}
+
+class Builder {
+ public:
+  Builder(const model::DecoderModel& model, const GraphOptions& options, GraphPlan plan)
+      : model_(model), c_(model.config()), engine_(model), opt_(options), plan_(std::move(plan)) {}
+
+  Graph build(const at::Tensor& ids, std::int64_t position, std::int64_t wrong,
+              std::int64_t correct);
+
+ private:
+  // Node-layer indices around decoder layer l.
+  std::size_t input_node(std::int64_t l) const { return static_cast<std::size_t>(l * per_layer_); }
+  std::size_t output_node(std::int64_t l) const { return input_node(l + 1); }
+
+  void forward(const at::Tensor& ids);
+  model::LayerTape tape(std::int64_t l) const;
+  std::vector<std::int64_t> targets_of(std::size_t node_layer) const;
+  /// Prunes transition `k` (node layer k -> k + 1) from its block source.
+  void run_transition(std::size_t k, const BlockSource& source);
+  /// The packed (generic) block source of a transition: B targets per backward.
+  BlockSource packed(std::size_t k, const at::Tensor& h_source, const at::Tensor& g_target,
+                     std::function<at::Tensor(const at::Tensor&)> backward) const;
+  BlockSource attention_structured(std::size_t k, std::int64_t l, const model::LayerTape& tape,
+                                   const at::Tensor& g_branch, const at::Tensor& diagonal) const;
+  bool structured_attention_possible(std::int64_t l) const;
+  void set_relevance(std::size_t node, const at::Tensor& state, const at::Tensor& g);
+
+  const model::DecoderModel& model_;
+  const model::ModelConfig& c_;
+  lrp::Engine engine_;
+  const GraphOptions& opt_;
+  GraphPlan plan_;
+  std::int64_t per_layer_ = 2;
+  std::int64_t t_ = 0;
+  model::RotaryTables rope_;
+  std::vector<at::Tensor> boundary_;  ///< [L + 1] residual stream at layer boundaries, [1, T, H]
+  std::vector<model::LayerTape> tapes_;
+  Graph g_;
+  std::vector<std::vector<char>> alive_;  ///< per node layer: positions that reach the target
+  std::int64_t edge_bytes_ = 0;
+};
+
+void Builder::forward(const at::Tensor& ids) {
+  t_ = ids.size(0);
+  rope_ = model_.rotary(at::arange(t_, at::kLong));
+  at::Tensor h = model_.embed(ids.unsqueeze(0));
+  boundary_.push_back(h);
+  if (plan_.keep_tapes) tapes_.resize(static_cast<std::size_t>(c_.num_layers));
+  for (std::int64_t l = 0; l < c_.num_layers; ++l) {
+    h = model_.run_layer(l, h, rope_,
+                         plan_.keep_tapes ? &tapes_[static_cast<std::size_t>(l)] : nullptr);
+    boundary_.push_back(h);
+  }
+  if (!at::isfinite(h).all().item<bool>())
+    throw Error(
+        "non-finite values (NaN/Inf) in the model's activations; relevance would be meaningless");
+}
+
+model::LayerTape Builder::tape(std::int64_t l) const {
+  if (plan_.keep_tapes) return tapes_[static_cast<std::size_t>(l)];
+  model::LayerTape t;
+  model_.run_layer(l, boundary_[static_cast<std::size_t>(l)], rope_, &t);
+  return t;
+}
+
+void Builder::set_relevance(std::size_t node, const at::Tensor& state, const at::Tensor& g) {
+  const at::Tensor r = relevance(state, g);  // [3, T]
+  g_.relevance[static_cast<std::int64_t>(node)].copy_(r[0]);
+  g_.decision.contrast[node] = r[0][g_.position].item<double>();
+  g_.decision.wrong[node] = r[1][g_.position].item<double>();
+  g_.decision.correct[node] = r[2][g_.position].item<double>();
+}
+
+std::vector<std::int64_t> Builder::targets_of(std::size_t node_layer) const {
+  const at::Tensor r = g_.relevance[static_cast<std::int64_t>(node_layer)];
+  const at::Tensor idx = at::nonzero(r.abs() > opt_.node_threshold).flatten();
+  const auto* p = idx.data_ptr<std::int64_t>();
+  return {p, p + idx.numel()};
+}
+
+void Builder::run_transition(std::size_t k, const BlockSource& source) {
+  Transition& tr = g_.transitions[k];
+  detail::EdgePruner pruner(opt_.prune, opt_.mass_fraction, opt_.edge_threshold);
+  at::Tensor remainder = g_.remainder[static_cast<std::int64_t>(k + 1)];
+  const at::Tensor target_r = g_.relevance[static_cast<std::int64_t>(k + 1)];
+  const std::vector<char>& alive = alive_[k + 1];
+  // Unpruned row sums give each target's remainder; only edges into targets
+  // that still reach the top can survive, so only those are selected.
+  auto account = [&](const EdgeBlock& b) {
+    const at::Tensor sums = b.diagonal ? b.values : b.values.sum(1);
+    for (std::size_t r = 0; r < b.targets.size(); ++r)
+      remainder[b.targets[r]] =
+          target_r[b.targets[r]].item<float>() - sums[static_cast<std::int64_t>(r)].item<float>();
+    tr.computed_targets += static_cast<std::int64_t>(b.targets.size());
+    if (opt_.on_block) opt_.on_block(k, b);
+  };
+  auto select = [&](const EdgeBlock& b) {
+    EdgeBlock live{{}, {}, b.diagonal};
+    std::vector<std::int64_t> rows;
+    for (std::size_t r = 0; r < b.targets.size(); ++r)
+      if (alive[static_cast<std::size_t>(b.targets[r])]) {
+        live.targets.push_back(b.targets[r]);
+        rows.push_back(static_cast<std::int64_t>(r));
+      }
+    if (rows.empty()) return;
+    live.values = b.values.index_select(0, at::tensor(rows, at::kLong));
+    pruner.select(live);
+  };
+  const bool two_pass = pruner.needs_histogram();
+  if (plan_.dense_transitions) {
+    std::vector<EdgeBlock> blocks;
+    source([&](const EdgeBlock& b) {
+      account(b);
+      if (two_pass) pruner.observe(b);
+      blocks.push_back(b);
+    });
+    if (two_pass) pruner.locate_cut();
+    for (const EdgeBlock& b : blocks)
+      select(b);
+  } else if (two_pass) {
+    source([&](const EdgeBlock& b) {
+      account(b);
+      pruner.observe(b);
+    });
+    pruner.locate_cut();
+    source(select);
+  } else {
+    source([&](const EdgeBlock& b) {
+      account(b);
+      select(b);
+    });
+  }
+  std::vector<Edge> edges = pruner.finish();
+  tr.total_mass = pruner.total_mass();
+  tr.threshold = pruner.threshold();
+  // Node pruning: sources below the node threshold are dropped with their edges.
+  const at::Tensor source_r = g_.relevance[static_cast<std::int64_t>(k)];
+  const float* sr = source_r.data_ptr<float>();
+  std::vector<char>& source_alive = alive_[k];
+  for (const Edge& e : edges) {
+    tr.pruned_mass += std::fabs(e.weight);
+    ++tr.pruned_edges;
+    if (std::fabs(sr[e.source]) < opt_.node_threshold) continue;
+    source_alive[static_cast<std::size_t>(e.source)] = 1;
+    tr.kept_mass += std::fabs(e.weight);
+    tr.edges.push_back(e);
+  }
+  edge_bytes_ += static_cast<std::int64_t>(tr.edges.size() * sizeof(Edge));
+  if (opt_.max_memory > 0 && plan_.estimate_bytes + edge_bytes_ > opt_.max_memory)
+    throw Error("the pruned graph's edges alone (" + std::to_string(edge_bytes_ >> 20) +
+                " MiB after " + std::to_string(g_.transitions.size() - k) +
+                " transitions) push the build past --max-memory; prune harder (a lower --mass, "
+                "a higher --node-threshold or --edge-threshold) or raise the budget");
+}
+
+BlockSource Builder::packed(std::size_t k, const at::Tensor& h_source, const at::Tensor& g_target,
+                            std::function<at::Tensor(const at::Tensor&)> backward) const {
+  const std::vector<std::int64_t> targets = targets_of(k + 1);
+  const std::int64_t batch = std::max<std::int64_t>(opt_.batch, 1);
+  return [=, this](const Emit& emit) {
+    for (std::size_t start = 0; start < targets.size(); start += static_cast<std::size_t>(batch)) {
+      const std::vector<std::int64_t> chunk(
+          targets.begin() + static_cast<std::ptrdiff_t>(start),
+          targets.begin() + static_cast<std::ptrdiff_t>(
+                                std::min(targets.size(), start + static_cast<std::size_t>(batch))));
+      const at::Tensor g_source = backward(one_hot_seeds(g_target, chunk));
+      emit(EdgeBlock{chunk, relevance(h_source, g_source), false});
+    }
+  };
+}
+
+bool Builder::structured_attention_possible(std::int64_t l) const {
+  if (opt_.rule == lrp::Rule::GradXInput) return false;  // norms are not linear under it
+  const model::BlockWeights& w = model_.block(l);
+  const bool biased = w.qkv_bias.defined() || w.attn_norm_bias.defined();
+  // The bias-free q and k below assume no q/k norm between the bias and the
+  // rotary embedding; no supported family has both.
+  return !(biased && c_.qk_norm != model::QKNorm::None);
+}
+
+BlockSource Builder::attention_structured(std::size_t k, std::int64_t l,
+                                          const model::LayerTape& tape, const at::Tensor& g_branch,
+                                          const at::Tensor& diagonal) const {
+  const std::int64_t groups = c_.num_heads / c_.num_kv_heads, hd = c_.head_dim;
+  detail::AttentionEdgeInputs in;
+  in.q = tape.q[0];
+  in.k = tape.k[0].repeat_interleave(groups, 0);
+  in.v = tape.v[0].repeat_interleave(groups, 0);
+  in.g_heads = engine_.attention_heads_gradient(l, tape, g_branch.narrow(0, 0, 1), opt_.rule)[0];
+  in.diagonal = diagonal;
+  in.allowed = model_.attention_mask(l, t_);
+  in.scale = c_.attention_scale_or_default();
+  if (opt_.rule == lrp::Rule::AttnLRP)
+    in.q_share = 0.25, in.k_share = 0.25, in.v_share = 0.5;
+  else
+    in.v_share = 1.0;  // CP-LRP: the attention pattern is a constant
+  const model::BlockWeights& w = model_.block(l);
+  if (w.qkv_bias.defined() || w.attn_norm_bias.defined()) {
+    // The constant part of q, k, v: the pre-norm's bias through the projection,
+    // plus the projection's bias, rotated like q and k at every position.
+    at::Tensor bias = w.qkv_bias.defined()
+                          ? w.qkv_bias
+                          : at::zeros({w.qkv_weight.size(0)}, w.qkv_weight.options());
+    if (w.attn_norm_bias.defined()) bias = bias + at::matmul(w.qkv_weight, w.attn_norm_bias);
+    const std::int64_t nq = c_.num_heads * hd, nk = c_.num_kv_heads * hd;
+    auto per_position = [&](const at::Tensor& b, std::int64_t heads) {
+      at::Tensor x = b.view({1, heads, 1, hd}).expand({1, heads, t_, hd});
+      if (c_.positions == model::PositionKind::Rotary) {
+        const model::LayerRope which = c_.rope_of(l);
+        x = model::apply_rotary(x, rope_.cos_for(which), rope_.sin_for(which));
+      }
+      return x[0].repeat_interleave(c_.num_heads / heads, 0);
+    };
+    in.q_linear = in.q - per_position(bias.narrow(0, 0, nq), c_.num_heads);
+    in.k_linear = in.k - per_position(bias.narrow(0, nq, nk), c_.num_kv_heads);
+    in.v_linear =
+        in.v -
+        bias.narrow(0, nq + nk, nk).view({c_.num_kv_heads, 1, hd}).repeat_interleave(groups, 0);
+  }
+  const std::vector<std::int64_t> targets = targets_of(k + 1);
+  const std::int64_t block = plan_.query_block;
+  return [in, targets, block](const Emit& emit) {
+    for (std::size_t start = 0; start < targets.size(); start += static_cast<std::size_t>(block)) {
+      const std::vector<std::int64_t> chunk(
+          targets.begin() + static_cast<std::ptrdiff_t>(start),
+          targets.begin() + static_cast<std::ptrdiff_t>(
+                                std::min(targets.size(), start + static_cast<std::size_t>(block))));
+      emit(detail::attention_edge_block(in, chunk));
+    }
+  };
+}
+
+Graph Builder::build(const at::Tensor& ids, std::int64_t position, std::int64_t wrong,
+                     std::int64_t correct) {
+  const auto started = std::chrono::steady_clock::now();
+  c10::InferenceMode inference_mode;
+  per_layer_ = c_.residual == model::ResidualLayout::Sequential ? 2 : 1;
+  g_.layers = node_layers(c_);
+  g_.rule = opt_.rule;
+  g_.position = position;
+  const std::size_t n = g_.layers.size();
+  forward(ids);
+  g_.tokens = t_;
+  g_.relevance = at::zeros({static_cast<std::int64_t>(n), t_}, at::kFloat);
+  g_.remainder = at::zeros({static_cast<std::int64_t>(n), t_}, at::kFloat);
+  g_.transitions.resize(n - 1);
+  for (std::size_t k = 0; k + 1 < n; ++k)
+    g_.transitions[k].source = k, g_.transitions[k].target = k + 1;
+  g_.decision = {std::vector<double>(n), std::vector<double>(n), std::vector<double>(n)};
+  alive_.assign(n, std::vector<char>(static_cast<std::size_t>(t_), 0));
+  alive_[n - 1][static_cast<std::size_t>(position)] = 1;
+
+  // The main pass: the contrast and each candidate alone (the decision profile).
+  const std::int64_t vocab = c_.vocab_size;
+  lrp::ForwardState top;
+  top.output = boundary_.back();
+  lrp::Explanation seeded;
+  at::Tensor g = engine_.seed(
+      top,
+      {lrp::Seed::contrastive(position, wrong, correct, vocab),
+       lrp::Seed::single(position, wrong, vocab), lrp::Seed::single(position, correct, vocab)},
+      opt_.rule, seeded);
+  g_.target = seeded.target[0].item<double>();
+  g_.wrong_logit = seeded.logits[0][wrong].item<double>();
+  g_.correct_logit = seeded.logits[0][correct].item<double>();
+  g_.logits = seeded.logits[0];
+  set_relevance(n - 1, boundary_.back(), g);
+
+  const lrp::Rule rule = opt_.rule;
+  const bool structured = opt_.method == EdgeMethod::Structured;
+  for (std::int64_t l = c_.num_layers - 1; l >= 0; --l) {
+    const model::LayerTape tp = tape(l);
+    const at::Tensor& h_in = boundary_[static_cast<std::size_t>(l)];
+    const std::size_t in_node = input_node(l), out_node = output_node(l);
+    at::Tensor g_in;
+    if (c_.residual == model::ResidualLayout::Sequential) {
+      const std::size_t mid_node = in_node + 1;
+      const at::Tensor g_mid = g + engine_.mlp_branch_backward(l, tp, g, tp.mid, rule);
+      set_relevance(mid_node, tp.mid, g_mid);
+      // mid -> out: position by position, so the edge into j is j's own relevance at mid.
+      if (structured) {
+        const std::vector<std::int64_t> targets = targets_of(out_node);
+        const at::Tensor mid_r = g_.relevance[static_cast<std::int64_t>(mid_node)];
+        run_transition(mid_node, [&](const Emit& emit) {
+          if (!targets.empty())
+            emit(EdgeBlock{targets, mid_r.index_select(0, at::tensor(targets, at::kLong)), true});
+        });
+      } else {
+        run_transition(mid_node, packed(mid_node, tp.mid, g[0], [&](const at::Tensor& s) {
+                         return s + engine_.mlp_branch_backward(l, tp, s, tp.mid, rule);
+                       }));
+      }
+      g_in = g_mid + engine_.attention_branch_backward(l, tp, rope_, g_mid, rule);
+      set_relevance(in_node, h_in, g_in);
+      if (structured && structured_attention_possible(l))
+        run_transition(in_node,
+                       attention_structured(in_node, l, tp, g_mid, relevance(h_in[0], g_mid[0])));
+      else
+        run_transition(in_node, packed(in_node, h_in, g_mid[0], [&](const at::Tensor& s) {
+                         return s + engine_.attention_branch_backward(l, tp, rope_, s, rule);
+                       }));
+    } else {
+      g_in = engine_.backward_layer(l, tp, rope_, g, rule);
+      set_relevance(in_node, h_in, g_in);
+      if (structured && structured_attention_possible(l)) {
+        // The residual and the MLP branch both act position by position.
+        const at::Tensor g0 = g.narrow(0, 0, 1);
+        const at::Tensor local = g0 + engine_.mlp_branch_backward(l, tp, g0, tp.input, rule);
+        run_transition(in_node,
+                       attention_structured(in_node, l, tp, g, relevance(h_in[0], local[0])));
+      } else {
+        run_transition(in_node, packed(in_node, h_in, g[0], [&](const at::Tensor& s) {
+                         return engine_.backward_layer(l, tp, rope_, s, rule);
+                       }));
+      }
+    }
+    g = g_in;
+  }
+
+  // Kept nodes, bottom to top: those that reach the target through kept edges.
+  for (std::size_t k = 0; k < n; ++k) {
+    const float* r = g_.relevance[static_cast<std::int64_t>(k)].data_ptr<float>();
+    for (std::int64_t i = 0; i < t_; ++i)
+      if (alive_[k][static_cast<std::size_t>(i)])
+        g_.nodes.push_back({static_cast<std::int32_t>(k), static_cast<std::int32_t>(i), r[i]});
+  }
+  g_.plan = plan_;
+  g_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return std::move(g_);
+}
+
+}  // namespace
+
+Graph build_graph(const model::DecoderModel& model, const at::Tensor& ids, std::int64_t position,
+                  std::int64_t wrong, std::int64_t correct, const GraphOptions& options) {
+  if (!model.has_embedding() || !model.has_head())
+    throw Error("an attribution graph needs the whole model (all layers, embedding and head)");
+  const std::int64_t t = ids.size(0);
+  if (t == 0) throw Error("no tokens to build a graph over");
+  if (position < 0 || position >= t)
+    throw Error("the explained position " + std::to_string(position) + " is outside the " +
+                std::to_string(t) + " tokens");
+  if (options.mass_fraction <= 0 || options.mass_fraction > 1)
+    throw Error("the kept mass fraction must lie in (0, 1], not " +
+                std::to_string(options.mass_fraction));
+  if (options.node_threshold < 0) throw Error("the node threshold must not be negative");
+  GraphPlan plan =
+      options.plan ? *options.plan : plan_graph(model.config(), t, options, model.compute().dtype);
+  Builder builder(model, options, std::move(plan));
+  Graph g = builder.build(ids, position, wrong, correct);
+  if (std::abs(g.target) <= options.node_threshold)
+    throw Error("Δℓ = " + std::to_string(g.target) +
+                " at the explained position is not above the node threshold " +
+                std::to_string(options.node_threshold) +
+                ": the two tokens are (nearly) tied and there is nothing to trace");
+  return g;
+}
+
+}  // namespace clrp::graph

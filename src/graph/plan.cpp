@@ -1,0 +1,93 @@
+// The memory plan of a graph build: what is kept, what is recomputed, how
+// large the attention blocks are.
+//
+// The estimate counts the activations the builder holds above the loaded
+// weights: the residual stream at every layer boundary (always, for
+// recomputation), every layer's forward tape (unless recomputed, then one),
+// the main backward's gradients for its three seeds, an attention block's
+// [heads, rows, keys] temporaries, and the dense edge rows of one transition
+// (unless blocks are recomputed for the second pruning pass). The kept edges
+// are not known in advance; the builder checks them against the budget as
+// they accumulate.
+#include <ATen/ATen.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "clrp/graph/graph.hpp"
+#include "clrp/util/error.hpp"
+
+namespace clrp::graph {
+
+namespace {
+
+struct Parts {
+  std::int64_t stash = 0, tapes = 0, backward = 0, block = 0, dense = 0;
+  std::int64_t total() const { return stash + tapes + backward + block + dense; }
+};
+
+std::string mib(std::int64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f MiB", static_cast<double>(bytes) / (1 << 20));
+  return buf;
+}
+
+Parts estimate(const model::ModelConfig& c, std::int64_t t, const GraphPlan& plan,
+               std::int64_t dsize) {
+  const std::int64_t h = c.hidden_size, i = c.intermediate_size, hd = c.head_dim, nh = c.num_heads,
+                     nkv = c.num_kv_heads, layers = c.num_layers;
+  // Per token, one layer's tape (decoder.hpp's LayerTape).
+  std::int64_t tape = 4 * h + 2 * nh * hd + 2 * nkv * hd + (c.gated_mlp ? 4 * i : 3 * i);
+  if (c.qk_norm != model::QKNorm::None) tape += (nh + nkv) * hd;
+  Parts p;
+  p.stash = (layers + 1) * t * h * dsize;
+  p.tapes = (plan.keep_tapes ? layers : 1) * t * tape * dsize;
+  // Three seeds (contrast, wrong, correct): gradients, the MLP's inner
+  // gradients and the attention kernel's batched copies of q, k, v, out.
+  p.backward = 3 * t * (4 * h + 3 * i + 8 * nh * hd) * dsize;
+  const std::int64_t rows = std::min(plan.query_block, t);
+  p.block = (8 * nh + 2) * rows * t * 4;
+  p.dense = plan.dense_transitions ? t * t * 4 : 0;
+  return p;
+}
+
+}  // namespace
+
+std::string GraphPlan::describe() const {
+  return std::string(keep_tapes ? "forward tapes kept" : "each layer recomputed in its backward") +
+         ", " + (dense_transitions ? "one dense transition in memory" : "blocks computed twice") +
+         ", " + std::to_string(query_block) + " target rows per attention block, estimate " +
+         mib(estimate_bytes);
+}
+
+GraphPlan plan_graph(const model::ModelConfig& config, std::int64_t tokens,
+                     const GraphOptions& options, c10::ScalarType dtype) {
+  const std::int64_t dsize = dtype == at::kBFloat16 ? 2 : 4;
+  GraphPlan plan;
+  plan.query_block =
+      options.query_block > 0 ? options.query_block : std::min<std::int64_t>(tokens, 512);
+  auto fits = [&] {
+    plan.estimate_bytes = estimate(config, tokens, plan, dsize).total();
+    return options.max_memory <= 0 || plan.estimate_bytes <= options.max_memory;
+  };
+  if (fits()) return plan;
+  // Cheapest savings first: recompute the forward (about a third more time),
+  // then recompute blocks for the second pruning pass, then shrink blocks.
+  plan.keep_tapes = false;
+  if (fits()) return plan;
+  plan.dense_transitions = false;
+  if (fits()) return plan;
+  while (options.query_block <= 0 && plan.query_block > 16) {
+    plan.query_block /= 2;
+    if (fits()) return plan;
+  }
+  const Parts p = estimate(config, tokens, plan, dsize);
+  throw Error("a graph over " + std::to_string(tokens) + " tokens needs about " + mib(p.total()) +
+              " above the model's weights even with every saving (" + "layer-boundary states " +
+              mib(p.stash) + ", one layer's tape " + mib(p.tapes) + ", backward " +
+              mib(p.backward) + ", attention block of " + std::to_string(plan.query_block) +
+              " rows " + mib(p.block) + "); --max-memory is " + mib(options.max_memory) +
+              ": raise it or explain a shorter input");
+}
+
+}  // namespace clrp::graph
