@@ -41,9 +41,11 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "layer_profiles": numbers.layer_profiles(store),
         "evidence": numbers.evidence(store),
         "deletion": numbers.deletion(deleted, store),
+        "graphs": numbers.graphs(store),
     }
     for name, df in data.items():
         df.to_csv(out / "data" / f"{name}.csv", index=False)
+    store.graphs.to_csv(out / "data" / "graph_cases.csv", index=False)  # per case, behind graphs.csv
     drawn = {
         "failure_rates": figures.failure_rates(data["failure_rates"], out / "failure_rates.png"),
         "segments": figures.segments(data["segments"], out / "segments.png"),
@@ -52,6 +54,7 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "layer_profiles": figures.layer_profiles(data["layer_profiles"], out / "layer_profiles.png"),
         "evidence": figures.evidence(data["evidence"], out / "evidence.png"),
         "deletion": figures.deletion(data["deletion"], out / "deletion.png"),
+        "graphs": figures.graphs(data["graphs"], out / "graphs.png"),
     }
     for name, ok in drawn.items():  # a figure not drawn this time must not linger from an earlier report
         if not ok:
@@ -103,6 +106,12 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
             "forward pass on the shortened token lists; special tokens and the last token are kept).",
             f"No deletion results: run python analysis/deletion.py {base} (writes {deletion.name}) and "
             "report again."),
+        fig("Attribution graphs in the store", "graphs", "graphs", "graphs",
+            "Cases with a cross-layer attribution graph ([graphs] in the spec; docs/graphs.md): where Δℓ "
+            "ends up in the pruned graph, mean over those cases: the first token, the other tokens, and what "
+            "nodes keep for themselves (self bias). Nodes, edges and fan-in in the CSV; one row per case in "
+            "data/graph_cases.csv.",
+            "No attribution graphs in this store (add [graphs] cases = N to the spec)."),
         f'<section id="heatmaps"><h2>Per-case heatmaps</h2>{page.links_html(heat_files, out, "heatmaps", heatmaps)}'
         f'<h2>Attribution graphs</h2>{page.links_html(graph_files, out, "graphs", graphs)}</section>',
     ]

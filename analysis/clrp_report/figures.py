@@ -159,3 +159,21 @@ def deletion(df: pd.DataFrame, path: pathlib.Path) -> bool:
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("drop of Δℓ (95 % CI)")
     return _save(fig, path)
+
+
+def graphs(df: pd.DataFrame, path: pathlib.Path) -> bool:
+    shares = [c for c in ("first_token_share", "other_tokens_share", "self_bias_share") if c in df.columns]
+    if df.empty or not shares:
+        return False
+    labels = _target(df)
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(df) + 1.4))
+    y = np.arange(len(df))
+    left = np.zeros(len(df))
+    for c, color in zip(shares, ("#4f81bd", "#9bbb59", "#bfbfbf")):
+        ax.barh(y, df[c], left=left, color=color, label=c.replace("_share", "").replace("_", " "))
+        left += df[c].to_numpy(dtype=float)
+    ax.set_yticks(y, [f"{t} ({int(n)} graphs)" for t, n in zip(labels, df["cases"])])
+    ax.invert_yaxis()
+    ax.set_xlabel("mean share of Δℓ in the pruned graph")
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)

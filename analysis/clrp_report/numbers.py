@@ -114,3 +114,19 @@ def deletion(per_case: pd.DataFrame, store: Store) -> pd.DataFrame:
                     "ci_low": lo, "ci_high": hi, "relative_drop": rel})
     return _ordered(store, pd.DataFrame(out, columns=cols)).sort_values(
         ["model", "checkpoint_pos", "method", "k"], kind="stable")
+
+
+GRAPH_SHARES = ["first_token_share", "other_tokens_share", "self_bias_share"]
+
+
+def graphs(store: Store) -> pd.DataFrame:
+    """Per model and checkpoint, over the cases with an attribution graph: how many, mean nodes,
+    edges and fan-in, and where Δℓ ends up (mean shares: first token, other tokens, self bias)."""
+    cols = ["model", "checkpoint", "cases", "nodes", "edges", "mean_fan_in"] + GRAPH_SHARES
+    g = store.graphs
+    if g.empty:
+        return pd.DataFrame(columns=cols)
+    present = [c for c in cols[3:] if c in g.columns]
+    agg = g.groupby(TARGET, sort=False)[present].mean()
+    agg.insert(0, "cases", g.groupby(TARGET, sort=False).size())
+    return _ordered(store, agg.reset_index())

@@ -52,6 +52,8 @@ rules = ["attnlrp", "grad-x-input"]
 residual = true
 heads = false
 evidence_top_k = 5
+[graphs]
+cases = 3
 [[models]]
 name = "ref"
 path = "{tiny_model}"
@@ -257,6 +259,33 @@ def test_deletion_results(campaign, finished, build_tool, tmp_path):
     for key, w in want.iterrows():
         assert fig.loc[key, "cases"] == w["count"] and fig.loc[key, "drop_mean"] == pytest.approx(w["mean"])
         assert fig.loc[key, "ci_low"] <= fig.loc[key, "drop_mean"] <= fig.loc[key, "ci_high"]
+
+
+def test_graph_numbers(campaign, finished):
+    """graphs.csv: per model and checkpoint, the mean of the graph_summary columns over the cases
+    with a graph; the node and edge counts agree with the cases' own n_graph_nodes/n_graph_edges."""
+    store = campaign / "store.h5"
+    per_case = []
+    with h5py.File(store) as f:
+        for model, mg in f["runs"].items():
+            for ck, cg in mg.items():
+                for bench, g in cg.items():
+                    n = int(g.attrs["committed_rows"])
+                    cols = json.loads(g.attrs["graph_summary_columns"])
+                    df = pd.DataFrame(g["graph_summary"][:n], columns=cols)
+                    rows = g["cases"][:n]
+                    df["n_nodes"], df["n_edges"] = rows["n_graph_nodes"], rows["n_graph_edges"]
+                    df["model"], df["checkpoint"] = model, ck
+                    per_case.append(df[df["n_nodes"] > 0])
+    per_case = pd.concat(per_case)
+    assert (per_case["nodes"] == per_case["n_nodes"]).all() and (per_case["edges"] == per_case["n_edges"]).all()
+    want = per_case.groupby(["model", "checkpoint"])
+    fig = csv(finished, "graphs").set_index(["model", "checkpoint"])
+    assert len(fig) == 3 and (fig["cases"] == 6).all()  # 3 graphs in each of 2 non-empty tables
+    for key, g in want:
+        for c in ("nodes", "edges", "mean_fan_in", "first_token_share", "other_tokens_share", "self_bias_share"):
+            assert fig.loc[key, c] == pytest.approx(g[c].mean()), (key, c)
+    assert len(csv(finished, "graph_cases")) == len(per_case)
 
 
 # --- the bootstrap on data with a known answer -------------------------------------
