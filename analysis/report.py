@@ -15,6 +15,8 @@ import json
 import pathlib
 import sys
 
+import pandas as pd
+
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from clrp_report import figures, numbers, page  # noqa: E402
@@ -22,8 +24,11 @@ from clrp_report.load import read_store  # noqa: E402
 
 
 def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | None = None,
-                 graphs: pathlib.Path | None = None) -> pathlib.Path:
+                 graphs: pathlib.Path | None = None, deletion: pathlib.Path | None = None) -> pathlib.Path:
     store = read_store(store_path)
+    base = pathlib.Path(store_path)
+    deletion = deletion or base.with_name(base.name + ".deletion.csv")
+    deleted = pd.read_csv(deletion) if deletion.is_file() else None
     out.mkdir(parents=True, exist_ok=True)
     (out / "data").mkdir(exist_ok=True)
     tables = store.tables.drop(columns=["rules"])
@@ -35,9 +40,12 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "delta_trajectories": numbers.delta_trajectories(store),
         "layer_profiles": numbers.layer_profiles(store),
         "evidence": numbers.evidence(store),
+        "deletion": numbers.deletion(deleted, store),
+        "graphs": numbers.graphs(store),
     }
     for name, df in data.items():
         df.to_csv(out / "data" / f"{name}.csv", index=False)
+    store.graphs.to_csv(out / "data" / "graph_cases.csv", index=False)  # per case, behind graphs.csv
     drawn = {
         "failure_rates": figures.failure_rates(data["failure_rates"], out / "failure_rates.png"),
         "segments": figures.segments(data["segments"], out / "segments.png"),
@@ -45,6 +53,8 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "trajectories": figures.trajectories(data["delta_trajectories"], data["segments"], out / "trajectories.png"),
         "layer_profiles": figures.layer_profiles(data["layer_profiles"], out / "layer_profiles.png"),
         "evidence": figures.evidence(data["evidence"], out / "evidence.png"),
+        "deletion": figures.deletion(data["deletion"], out / "deletion.png"),
+        "graphs": figures.graphs(data["graphs"], out / "graphs.png"),
     }
     for name, ok in drawn.items():  # a figure not drawn this time must not linger from an earlier report
         if not ok:
@@ -54,11 +64,10 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         return page.section(title, anchor, caption, f"{name}.png" if drawn[name] else None,
                             f"data/{csv}.csv", why)
 
-    base = pathlib.Path(store_path)
     heatmaps = heatmaps or base.with_name(base.name + ".heatmaps")
     graphs = graphs or base.with_name(base.name + ".graphs")
     heat_files = sorted(heatmaps.rglob("*.html")) if heatmaps.is_dir() else []
-    graph_files = sorted(graphs.rglob("*.json")) if graphs.is_dir() else []
+    graph_files = sorted([*graphs.rglob("*.html"), *graphs.rglob("*.json")]) if graphs.is_dir() else []
     parts = [
         f"<h1>clrp report: campaign {html.escape(store.campaign)}</h1>",
         page.status_html(tables),
@@ -90,9 +99,19 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
             "Share of cases with evidence spans whose k most relevant tokens (by |relevance|) include an "
             "evidence token (95 % CI), against the chance that k random tokens do.",
             "No stored case has evidence spans (benchmarks such as SciQ and needle tasks have them)."),
-        '<section id="deletion"><h2>Deletion results per rule</h2><p class="empty">This store holds no '
-        "deletion results: clrp does not run deletion (perturbation) tests yet, so there is nothing to "
-        "show here.</p></section>",
+        fig("Deletion results per rule", "deletion", "deletion", "deletion",
+            "Drop of Δℓ after deleting the k tokens each rule finds most relevant to the wrong token (largest "
+            "signed relevance), against deleting k random tokens (dashed; 3 draws per case averaged), mean over "
+            f"cases with 95 % CI; from <code>{html.escape(str(deletion))}</code> (analysis/deletion.py: clrp's "
+            "forward pass on the shortened token lists; special tokens and the last token are kept).",
+            f"No deletion results: run python analysis/deletion.py {base} (writes {deletion.name}) and "
+            "report again."),
+        fig("Attribution graphs in the store", "graphs", "graphs", "graphs",
+            "Cases with a cross-layer attribution graph ([graphs] in the spec; docs/graphs.md): where Δℓ "
+            "ends up in the pruned graph, mean over those cases: the first token, the other tokens, and what "
+            "nodes keep for themselves (self bias). Nodes, edges and fan-in in the CSV; one row per case in "
+            "data/graph_cases.csv.",
+            "No attribution graphs in this store (add [graphs] cases = N to the spec)."),
         f'<section id="heatmaps"><h2>Per-case heatmaps</h2>{page.links_html(heat_files, out, "heatmaps", heatmaps)}'
         f'<h2>Attribution graphs</h2>{page.links_html(graph_files, out, "graphs", graphs)}</section>',
     ]
@@ -110,10 +129,12 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="folder for index.html, figures and data/")
     ap.add_argument("--heatmaps", type=pathlib.Path, help="folder of per-case heatmap HTML files "
                     "(default: STORE.heatmaps)")
-    ap.add_argument("--graphs", type=pathlib.Path, help="folder of attribution graph JSON files "
-                    "(default: STORE.graphs)")
+    ap.add_argument("--graphs", type=pathlib.Path, help="folder of attribution graph pages (clrp graph "
+                    "--html) and JSON files (--json) (default: STORE.graphs)")
+    ap.add_argument("--deletion", type=pathlib.Path, help="deletion results of analysis/deletion.py "
+                    "(default: STORE.deletion.csv)")
     a = ap.parse_args()
-    print(write_report(a.store, pathlib.Path(a.out), a.heatmaps, a.graphs))
+    print(write_report(a.store, pathlib.Path(a.out), a.heatmaps, a.graphs, a.deletion))
 
 
 if __name__ == "__main__":

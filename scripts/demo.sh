@@ -23,8 +23,11 @@ OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
   mpirun -n 2 --oversubscribe "$CLRP_BUILD_DIR/clrp" run jobs/demo.toml --resume
 # One failure's attribution graph as a page of its own (docs/graphs.md).
 FIRST_ID="$("$PY" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["id"])' out/demo/failures.jsonl)"
+# Under <store>.graphs/ so that the report links it.
+GRAPH="out/demo/store.h5.graphs/$FIRST_ID"
+mkdir -p "$(dirname "$GRAPH")"
 "$CLRP_BUILD_DIR/clrp" graph --cases out/demo/failures.jsonl --id "$FIRST_ID" \
-  --json out/demo/graph.json --html out/demo/graph.html
-echo "attribution graph of $FIRST_ID: $ROOT/out/demo/graph.html"
+  --json "$GRAPH.json" --html "$GRAPH.html"
+echo "attribution graph of $FIRST_ID: $ROOT/$GRAPH.html"
 echo "report of the demo campaign:"
 "$PY" analysis/report.py "$ROOT/out/demo/store.h5" --out "$ROOT/out/demo/report"

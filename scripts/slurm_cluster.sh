@@ -8,13 +8,20 @@
 #   bash scripts/slurm_cluster.sh stop     # stops what start started (by PID)
 #
 # Needs root (daemons, apt-get). No systemd, no cgroups: process tracking by
-# /proc (proctrack/linuxproc), no accounting. The node declares
-# CLRP_SLURM_CPUS CPUs (default 4, more than a 2-core machine has) so that
-# a 2-rank job and array tasks can run side by side. State, spool and logs
-# live in CLRP_SLURM_DIR (default /tmp/clrp-slurm). See docs/cluster.md.
+# /proc (proctrack/linuxproc), no accounting. CLRP_SLURM_NODES (default 1)
+# nodes, each declaring CLRP_SLURM_CPUS CPUs (default 4, more than a 2-core
+# machine has, so that a 2-rank job and array tasks run side by side). With
+# several nodes, one slurmd per node runs on this host (Debian's Slurm is
+# built for that), each with its own port, spool and TmpFS, so multi-node
+# jobs (srun across nodes, PMIx wire-up between them) run for real.
+# Ports from CLRP_SLURM_PORT (default 6817: slurmctld; slurmds above it).
+# State, spool and logs live in CLRP_SLURM_DIR (default /tmp/clrp-slurm).
+# See docs/cluster.md.
 set -euo pipefail
 DIR="${CLRP_SLURM_DIR:-/tmp/clrp-slurm}"
 CPUS="${CLRP_SLURM_CPUS:-4}"
+NODES="${CLRP_SLURM_NODES:-1}"
+PORT="${CLRP_SLURM_PORT:-6817}"
 CONF="$DIR/etc/slurm.conf"
 NODE="$(hostname -s)"
 
@@ -46,11 +53,28 @@ start_munge() {
   echo "slurm_cluster: munged did not come up" >&2; exit 1
 }
 
+# Node names: this host's name for one node; n1..nN (all on this host, on
+# their own ports) for several.
+node_names() {
+  if ((NODES == 1)); then echo "$NODE"; else seq -f "n%g" 1 "$NODES"; fi
+}
+
+node_lines() {
+  local i=0 names
+  names="$(node_names | paste -sd, -)"
+  for n in $(node_names); do
+    i=$((i + 1))
+    echo "NodeName=$n NodeHostname=$NODE NodeAddr=127.0.0.1 Port=$((PORT + i)) CPUs=$CPUS State=UNKNOWN"
+  done
+  echo "PartitionName=debug Nodes=$names Default=YES MaxTime=INFINITE State=UP"
+}
+
 write_conf() {
-  mkdir -p "$DIR/etc" "$DIR/state" "$DIR/spool" "$DIR/log"
+  mkdir -p "$DIR/etc" "$DIR/state" "$DIR/log"
+  for n in $(node_names); do mkdir -p "$DIR/spool-$n" "$DIR/tmp-$n"; done
   cat >"$CONF" <<CONF
 ClusterName=clrp
-SlurmctldHost=$NODE
+SlurmctldHost=$NODE(127.0.0.1)
 SlurmUser=root
 AuthType=auth/munge
 ProctrackType=proctrack/linuxproc
@@ -66,18 +90,22 @@ MailProg=/bin/true
 KillWait=5
 ReturnToService=2
 SchedulerParameters=defer_batch=0
+SlurmctldPort=$PORT
 StateSaveLocation=$DIR/state
-SlurmdSpoolDir=$DIR/spool
+SlurmdSpoolDir=$DIR/spool-%n
+TmpFS=$DIR/tmp-%n
 SlurmctldPidFile=$DIR/slurmctld.pid
-SlurmdPidFile=$DIR/slurmd.pid
+SlurmdPidFile=$DIR/slurmd-%n.pid
 SlurmctldLogFile=$DIR/log/slurmctld.log
-SlurmdLogFile=$DIR/log/slurmd.log
-NodeName=$NODE CPUs=$CPUS State=UNKNOWN
-PartitionName=debug Nodes=$NODE Default=YES MaxTime=INFINITE State=UP
+SlurmdLogFile=$DIR/log/slurmd-%n.log
+$(node_lines)
 CONF
 }
 
-running() { [[ -f "$DIR/$1.pid" ]] && kill -0 "$(cat "$DIR/$1.pid")" 2>/dev/null; }
+# Our own record of each daemon's PID (slurmctld writes <name>.pid itself;
+# slurmd PIDs are kept as slurmd-<node>.run).
+pid_file() { [[ $1 == slurmctld ]] && echo "$DIR/slurmctld.pid" || echo "$DIR/$1.run"; }
+running() { local f; f="$(pid_file "$1")"; [[ -f "$f" ]] && kill -0 "$(cat "$f")" 2>/dev/null; }
 
 start() {
   [[ $(id -u) -eq 0 ]] || { echo "slurm_cluster: needs root" >&2; exit 1; }
@@ -90,17 +118,21 @@ start() {
     slurmctld -D -c -f "$CONF" >>"$DIR/log/slurmctld.out" 2>&1 &
     echo $! >"$DIR/slurmctld.pid"
   fi
-  if ! running slurmd; then
-    slurmd -D -f "$CONF" >>"$DIR/log/slurmd.out" 2>&1 &
-    echo $! >"$DIR/slurmd.pid"
-  fi
+  for n in $(node_names); do
+    if ! running "slurmd-$n"; then
+      slurmd -D -N "$n" -f "$CONF" >>"$DIR/log/slurmd-$n.out" 2>&1 &
+      echo $! >"$DIR/slurmd-$n.run"
+    fi
+  done
+  local names; names="$(node_names | paste -sd, -)"
   for _ in $(seq 120); do
-    state="$(sinfo -h -n "$NODE" -o %t 2>/dev/null || true)"
-    if [[ "$state" == idle* || "$state" == mix* || "$state" == alloc* ]]; then
-      echo "slurm_cluster: node $NODE is $state (SLURM_CONF=$CONF)"
+    per_node="$(sinfo -h -n "$names" -N -o %t 2>/dev/null || true)"
+    states="$(sort -u <<<"$per_node" | paste -sd' ' -)"
+    if [[ -n "$per_node" && "$(grep -cvE '^(idle|mix|alloc)' <<<"$per_node")" == 0 ]]; then
+      echo "slurm_cluster: $NODES node(s) $names: $states (SLURM_CONF=$CONF)"
       return
     fi
-    [[ "$state" == down* || "$state" == drain* ]] && scontrol update NodeName="$NODE" State=RESUME 2>/dev/null || true
+    [[ "$states" == *down* || "$states" == *drain* ]] && scontrol update NodeName="$names" State=RESUME 2>/dev/null || true
     sleep 0.5
   done
   echo "slurm_cluster: the node did not become idle; logs in $DIR/log" >&2
@@ -109,14 +141,16 @@ start() {
 }
 
 stop() {
-  for d in slurmd slurmctld; do
+  local daemons=()
+  for f in "$DIR"/slurmd-*.run; do [[ -f "$f" ]] && daemons+=("$(basename "$f" .run)"); done
+  for d in "${daemons[@]}" slurmctld; do
     if running "$d"; then
-      local pid; pid="$(cat "$DIR/$d.pid")"
+      local pid; pid="$(cat "$(pid_file "$d")")"
       kill "$pid" 2>/dev/null || true
       for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
       kill -9 "$pid" 2>/dev/null || true
     fi
-    rm -f "$DIR/$d.pid"
+    rm -f "$(pid_file "$d")"
   done
   # munged stays up only if it was running before start (no pid file then).
   if [[ -f "$DIR/munged.pid" ]]; then

@@ -47,7 +47,15 @@ srun_requeueable() {
   # nothing was lost that a rerun with --resume does not redo.
   if [[ $rc -eq $CLRP_EXIT_REQUEUE || ($signalled -eq 1 && $rc -ne 0) ]]; then
     clrp_log "stopped with work left (status $rc): requeueing"
-    scontrol requeue "$SLURM_JOB_ID" || clrp_log "requeue refused (submit with --requeue); run again by hand"
+    if scontrol requeue "$SLURM_JOB_ID"; then
+      # The requeue ends this run: Slurm stops the batch shell. Exiting first
+      # races with it, and the job can end FAILED instead of pending again
+      # (seen in tests/slurm); so wait to be stopped.
+      sleep 600 &
+      wait $!
+    else
+      clrp_log "requeue refused (submit with --requeue); run again by hand"
+    fi
   else
     clrp_log "finished with status $rc"
   fi

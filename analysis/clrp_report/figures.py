@@ -140,3 +140,40 @@ def evidence(df: pd.DataFrame, path: pathlib.Path) -> bool:
     ax.set_xlabel("evidence hit rate (95 % bootstrap CI)")
     ax.legend(fontsize=7)
     return _save(fig, path)
+
+
+def deletion(df: pd.DataFrame, path: pathlib.Path) -> bool:
+    if df.empty:
+        return False
+    targets = list(dict.fromkeys(_target(df)))[:4]
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.6 * len(targets), 3.8), squeeze=False, sharey=True)
+    for ax, target in zip(axes[0], targets):
+        d = df[_target(df) == target]
+        for meth, g in d.groupby("method", sort=False):
+            ax.errorbar(g["k"], g["drop_mean"], yerr=[g["drop_mean"] - g["ci_low"], g["ci_high"] - g["drop_mean"]],
+                        marker="o", capsize=3, label=meth, linestyle="--" if meth == "random" else "-")
+        ax.axhline(0, color="k", lw=0.6)
+        ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
+        ax.set_xlabel("tokens deleted (k)")
+        ax.set_title(target)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("drop of Δℓ (95 % CI)")
+    return _save(fig, path)
+
+
+def graphs(df: pd.DataFrame, path: pathlib.Path) -> bool:
+    shares = [c for c in ("first_token_share", "other_tokens_share", "self_bias_share") if c in df.columns]
+    if df.empty or not shares:
+        return False
+    labels = _target(df)
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(df) + 1.4))
+    y = np.arange(len(df))
+    left = np.zeros(len(df))
+    for c, color in zip(shares, ("#4f81bd", "#9bbb59", "#bfbfbf")):
+        ax.barh(y, df[c], left=left, color=color, label=c.replace("_share", "").replace("_", " "))
+        left += df[c].to_numpy(dtype=float)
+    ax.set_yticks(y, [f"{t} ({int(n)} graphs)" for t, n in zip(labels, df["cases"])])
+    ax.invert_yaxis()
+    ax.set_xlabel("mean share of Δℓ in the pruned graph")
+    ax.legend(fontsize=7, loc="lower right")
+    return _save(fig, path)

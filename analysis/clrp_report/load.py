@@ -22,6 +22,7 @@ class Store:
     segments: pd.DataFrame  # case × rule × segment
     layers: pd.DataFrame  # case × rule × layer (when residual relevance was recorded)
     evidence: pd.DataFrame  # case × rule, cases with evidence tokens only
+    graphs: pd.DataFrame  # one row per case with an attribution graph: its graph_summary columns
     checkpoint_order: dict = field(default_factory=dict)  # (model, checkpoint) -> position
 
     @property
@@ -57,7 +58,7 @@ def _random_hit(T: int, E: int, k: int) -> float:
 
 
 def read_store(path: str) -> Store:
-    case_rows, seg_rows, layer_rows, ev_rows, table_rows = [], [], [], [], []
+    case_rows, seg_rows, layer_rows, ev_rows, table_rows, graph_rows = [], [], [], [], [], []
     with h5py.File(path, "r") as f:
         spec = json.loads(f.attrs["spec"].decode() if isinstance(f.attrs["spec"], bytes) else f.attrs["spec"])
         campaign = f.attrs["campaign"]
@@ -85,8 +86,15 @@ def read_store(path: str) -> Store:
                     rel = g["token_relevance"][:tok_end]
                     evid = g["token_evidence"][:tok_end] != 0
                     lay = g["layer_relevance"][:tok_end] if "layer_relevance" in g else None
+                    # Attribution graphs (schema clrp-store/2, [graphs] in the spec): the
+                    # per-case summary; NaN rows are cases without a graph.
+                    gcols = json.loads(g.attrs["graph_summary_columns"]) if "graph_summary" in g else []
+                    gsum = g["graph_summary"][:n] if gcols else None
                     for i, row in enumerate(rows):
                         cid = bytes(ids[row["id_offset"]:row["id_offset"] + row["id_length"]]).decode()
+                        if gsum is not None and not np.isnan(gsum[i, 0]):
+                            graph_rows.append({"model": model, "checkpoint": ck, "benchmark": bench, "case_id": cid,
+                                               **{c: float(v) for c, v in zip(gcols, gsum[i])}})
                         o, T = int(row["token_offset"]), int(row["n_tokens"])
                         delta = float(row["delta"])
                         key = {"model": model, "checkpoint": ck, "benchmark": bench, "case_id": cid}
@@ -115,4 +123,6 @@ def read_store(path: str) -> Store:
         segments=pd.DataFrame(seg_rows, columns=cols + ["rule", "segment", "relevance", "share"]),
         layers=pd.DataFrame(layer_rows, columns=cols + ["rule", "layer", "relevance"]),
         evidence=pd.DataFrame(ev_rows, columns=cols + ["rule", "hit", "random", "k"]),
+        graphs=pd.DataFrame(graph_rows, columns=cols + list(dict.fromkeys(
+            k for r in graph_rows for k in r if k not in cols))),
         checkpoint_order=checkpoint_order(spec))

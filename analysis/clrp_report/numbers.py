@@ -95,3 +95,38 @@ def evidence(store: Store) -> pd.DataFrame:
                     "ci_high": hi, "random_rate": rnd, "random_ci_low": rlo, "random_ci_high": rhi})
     return _ordered(store, pd.DataFrame(out, columns=["model", "checkpoint", "rule", "cases", "hit_rate", "ci_low",
                                                       "ci_high", "random_rate", "random_ci_low", "random_ci_high"]))
+
+
+def deletion(per_case: pd.DataFrame, store: Store) -> pd.DataFrame:
+    """Mean drop of Δℓ (with CI) after deleting k tokens, per model, checkpoint, method (a rule,
+    or "random": its repeats averaged per case first) and k, from analysis/deletion.py's rows."""
+    cols = ["model", "checkpoint", "method", "k", "cases", "drop_mean", "ci_low", "ci_high", "relative_drop"]
+    if per_case is None or per_case.empty:
+        return pd.DataFrame(columns=cols)
+    d = per_case.groupby(["model", "checkpoint", "benchmark", "case_id", "method", "k"], sort=False)
+    d = d.agg(drop=("drop", "mean"), base=("delta_base", "first")).reset_index()
+    out = []
+    for (m, c, meth, k), g in d.groupby(["model", "checkpoint", "method", "k"], sort=False):
+        mean, lo, hi = _mean_ci(g["drop"])
+        nz = g[g["base"].abs() > 1e-9]
+        rel = float((nz["drop"] / nz["base"].abs()).mean()) if len(nz) else float("nan")
+        out.append({"model": m, "checkpoint": c, "method": meth, "k": int(k), "cases": len(g), "drop_mean": mean,
+                    "ci_low": lo, "ci_high": hi, "relative_drop": rel})
+    return _ordered(store, pd.DataFrame(out, columns=cols)).sort_values(
+        ["model", "checkpoint_pos", "method", "k"], kind="stable")
+
+
+GRAPH_SHARES = ["first_token_share", "other_tokens_share", "self_bias_share"]
+
+
+def graphs(store: Store) -> pd.DataFrame:
+    """Per model and checkpoint, over the cases with an attribution graph: how many, mean nodes,
+    edges and fan-in, and where Δℓ ends up (mean shares: first token, other tokens, self bias)."""
+    cols = ["model", "checkpoint", "cases", "nodes", "edges", "mean_fan_in"] + GRAPH_SHARES
+    g = store.graphs
+    if g.empty:
+        return pd.DataFrame(columns=cols)
+    present = [c for c in cols[3:] if c in g.columns]
+    agg = g.groupby(TARGET, sort=False)[present].mean()
+    agg.insert(0, "cases", g.groupby(TARGET, sort=False).size())
+    return _ordered(store, agg.reset_index())

@@ -63,8 +63,8 @@ def section(title: str, anchor: str, caption: str, image: str | None, csv: str |
 def links_html(files: list[pathlib.Path], out_dir: pathlib.Path, what: str, where: pathlib.Path | None) -> str:
     if not files:
         return f'<p class="empty">No {what} found{f" in {html.escape(str(where))}" if where else ""}.</p>'
-    items = "".join(f'<li><a href="{html.escape(os.path.relpath(p, out_dir))}">{html.escape(p.stem)}</a></li>'
-                    for p in files[:500])
+    items = "".join(f'<li><a href="{html.escape(os.path.relpath(p, out_dir))}">'
+                    f'{html.escape(os.path.relpath(p, where) if where else p.name)}</a></li>' for p in files[:500])
     more = f"<p class=note>… and {len(files) - 500} more.</p>" if len(files) > 500 else ""
     return f"<ul>{items}</ul>{more}"
 

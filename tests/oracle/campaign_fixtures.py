@@ -74,9 +74,11 @@ def make_failure_file(clrp: pathlib.Path, model: pathlib.Path, model_name: str,
 
 def write_sweep_spec(path: pathlib.Path, checkpoints: dict[str, pathlib.Path], failures: pathlib.Path,
                      store: str = "store.h5", limit: int = 8, commit_seconds: float = 0.0,
-                     rules: tuple[str, ...] = ("attnlrp", "grad-x-input"), name: str = "sweep") -> pathlib.Path:
+                     rules: tuple[str, ...] = ("attnlrp", "grad-x-input"), name: str = "sweep",
+                     graphs: int = 2) -> pathlib.Path:
     """A checkpoint-sweep campaign spec: model "sweep" with one step*/ folder per entry of
-    `checkpoints` (name -> model directory, linked), explaining `limit` pairs of `failures`."""
+    `checkpoints` (name -> model directory, linked), explaining `limit` pairs of `failures`,
+    with attribution graphs for the first `graphs` cases of each table."""
     ck = path.parent / "checkpoints"
     for step, model in checkpoints.items():
         (ck / step).mkdir(parents=True, exist_ok=True)
@@ -93,6 +95,8 @@ residual = true
 heads = true
 neurons = 4
 evidence_top_k = 5
+[graphs]
+cases = {graphs}
 [layout]
 batch_cases = 2
 commit_seconds = {commit_seconds}

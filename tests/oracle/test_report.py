@@ -52,6 +52,8 @@ rules = ["attnlrp", "grad-x-input"]
 residual = true
 heads = false
 evidence_top_k = 5
+[graphs]
+cases = 3
 [[models]]
 name = "ref"
 path = "{tiny_model}"
@@ -83,6 +85,9 @@ def finished(campaign):
     heat = campaign / "store.h5.heatmaps"
     heat.mkdir()
     (heat / "case-1.html").write_text("<!DOCTYPE html><title>heatmap</title><p>x</p>")
+    r = subprocess.run([sys.executable, str(REPO / "analysis" / "deletion.py"), str(campaign / "store.h5")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0 and r.stdout.strip().endswith("store.h5.deletion.csv"), r.stdout + r.stderr
     return report(campaign / "store.h5", campaign / "report")
 
 
@@ -189,7 +194,6 @@ def test_page_lists_every_figure_and_the_empty_benchmark(finished):
     assert "Finished campaign" in page and "3 could not be explained" in page  # the too-long pair under 3 targets
     assert "empty_bench" in page and '<tr class="empty">' in page
     assert 'href="../store.h5.heatmaps/case-1.html"' in page
-    assert "no deletion results" in page.lower()
     # Every local image and link resolves (file:// pages log no error for a missing image).
     import re
     for target in re.findall(r'(?:src|href)="([^"#:]+)"', page):
@@ -205,7 +209,83 @@ def test_unfinished_store_says_so_first(campaign, clrp_bin, tmp_path):
     page = (out / "index.html").read_text()
     body = page[page.index("<body>"):]
     assert body.index("UNFINISHED CAMPAIGN") < body.index("<h2>")  # before any section
+    assert "No deletion results: run python analysis/deletion.py" in page
     assert json.loads((out / "data" / "summary.json").read_text())["finished"] is False
+
+
+def test_store_without_committed_cases_gives_notes_not_errors(campaign, tmp_path):
+    """A campaign killed before its first commit: every table empty; each section says why."""
+    store = tmp_path / "nothing.h5"
+    shutil.copy(campaign / "store.h5", store)
+    with h5py.File(store, "r+") as f:
+        f["runs"].visititems(lambda n, o: o.attrs.__setitem__("committed_rows", 0)
+                             if "committed_rows" in o.attrs else None)
+    out = report(store, tmp_path / "report")
+    page = (out / "index.html").read_text()
+    assert "UNFINISHED CAMPAIGN: 0 of 33 planned cases are stored" in page, page[:2000]
+    assert "No stored cases yet" in page and not list(out.glob("*.png"))
+    assert all(len(csv(out, n)) == 0 for n in ("segments", "layer_profiles", "evidence", "delta_pairs"))
+
+
+def test_deletion_results(campaign, finished, build_tool, tmp_path):
+    store = campaign / "store.h5"
+    rows = pd.read_csv(str(store) + ".deletion.csv")
+    # The forward pass on the undeleted tokens gives back the stored Δℓ: same tokens, same model.
+    np.testing.assert_allclose(rows["delta_base"], rows["delta_stored"], rtol=1e-4, atol=1e-4)
+    assert set(rows["method"]) == {"attnlrp", "grad-x-input", "random"} and set(rows["k"]) == {1, 3, 5}
+    # One case redone by hand: delete the 3 tokens of largest AttnLRP relevance, run the model.
+    with h5py.File(store) as f:
+        g = f["runs/ref/final/sciq"]
+        row = g["cases"][0]
+        o, T = int(row["token_offset"]), int(row["n_tokens"])
+        ids, seg = g["tokens"][o:o + T], g["token_segment"][o:o + T]
+        rel = g["token_relevance"][o:o + T, 0].astype(float)
+        cid = g["case_id"][:].tobytes()[row["id_offset"]:row["id_offset"] + row["id_length"]].decode()
+        model = g.attrs["checkpoint_path"].decode()
+    ok = [p for p in range(T - 1) if seg[p] != -1]
+    gone = sorted(ok, key=lambda p: (-rel[p], p))[:3]
+    (tmp_path / "in.jsonl").write_text(json.dumps({"ids": [int(t) for p, t in enumerate(ids) if p not in gone]}))
+    subprocess.run([str(build_tool("clrp_forward_logits")), model, str(tmp_path / "in.jsonl"),
+                    str(tmp_path / "out.f32")], check=True)
+    logits = np.fromfile(tmp_path / "out.f32", dtype=np.float32)
+    want = float(logits[row["wrong_id"]] - logits[row["correct_id"]])
+    got = rows.query("model == 'ref' and benchmark == 'sciq' and case_id == @cid and method == 'attnlrp' and k == 3")
+    assert got["delta_deleted"].item() == pytest.approx(want, rel=1e-5, abs=1e-5)
+    # The figure's numbers: per case (random draws averaged), then the mean over cases.
+    per_case = rows.groupby(["model", "checkpoint", "case_id", "benchmark", "method", "k"])["drop"].mean()
+    want = per_case.groupby(["model", "checkpoint", "method", "k"]).agg(["mean", "count"])
+    fig = csv(finished, "deletion").set_index(["model", "checkpoint", "method", "k"])
+    assert len(fig) == len(want)
+    for key, w in want.iterrows():
+        assert fig.loc[key, "cases"] == w["count"] and fig.loc[key, "drop_mean"] == pytest.approx(w["mean"])
+        assert fig.loc[key, "ci_low"] <= fig.loc[key, "drop_mean"] <= fig.loc[key, "ci_high"]
+
+
+def test_graph_numbers(campaign, finished):
+    """graphs.csv: per model and checkpoint, the mean of the graph_summary columns over the cases
+    with a graph; the node and edge counts agree with the cases' own n_graph_nodes/n_graph_edges."""
+    store = campaign / "store.h5"
+    per_case = []
+    with h5py.File(store) as f:
+        for model, mg in f["runs"].items():
+            for ck, cg in mg.items():
+                for bench, g in cg.items():
+                    n = int(g.attrs["committed_rows"])
+                    cols = json.loads(g.attrs["graph_summary_columns"])
+                    df = pd.DataFrame(g["graph_summary"][:n], columns=cols)
+                    rows = g["cases"][:n]
+                    df["n_nodes"], df["n_edges"] = rows["n_graph_nodes"], rows["n_graph_edges"]
+                    df["model"], df["checkpoint"] = model, ck
+                    per_case.append(df[df["n_nodes"] > 0])
+    per_case = pd.concat(per_case)
+    assert (per_case["nodes"] == per_case["n_nodes"]).all() and (per_case["edges"] == per_case["n_edges"]).all()
+    want = per_case.groupby(["model", "checkpoint"])
+    fig = csv(finished, "graphs").set_index(["model", "checkpoint"])
+    assert len(fig) == 3 and (fig["cases"] == 6).all()  # 3 graphs in each of 2 non-empty tables
+    for key, g in want:
+        for c in ("nodes", "edges", "mean_fan_in", "first_token_share", "other_tokens_share", "self_bias_share"):
+            assert fig.loc[key, c] == pytest.approx(g[c].mean()), (key, c)
+    assert len(csv(finished, "graph_cases")) == len(per_case)
 
 
 # --- the bootstrap on data with a known answer -------------------------------------

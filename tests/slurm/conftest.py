@@ -23,17 +23,16 @@ CLUSTER = REPO / "scripts" / "slurm_cluster.sh"
 
 @pytest.fixture(scope="session")
 def slurm():
-    """Brings the cluster up (or uses the one already up) and returns the environment for
-    sbatch/scontrol; stops it afterwards if this session started it."""
+    """Brings up a two-node cluster on this host (two slurmd, own ports and folder, so a
+    cluster the user runs is left alone) and returns the environment for sbatch/scontrol;
+    stops it afterwards."""
     if os.geteuid() != 0:
         pytest.skip("the Slurm tests start slurmctld, slurmd and munged: they need root")
-    env = dict(os.environ, CLRP_SLURM_DIR=os.environ.get("CLRP_SLURM_DIR", "/tmp/clrp-slurm"))
-    conf = subprocess.run(["bash", str(CLUSTER), "conf"], env=env, capture_output=True, text=True).stdout.strip()
-    pid = pathlib.Path(conf).parent.parent / "slurmctld.pid"
-    was_up = pid.exists() and subprocess.run(["kill", "-0", pid.read_text().strip()]).returncode == 0
+    env = dict(os.environ, CLRP_SLURM_DIR="/tmp/clrp-slurm-tests", CLRP_SLURM_NODES="2", CLRP_SLURM_CPUS="2",
+               CLRP_SLURM_PORT="16817")
     r = subprocess.run(["bash", str(CLUSTER), "start"], env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout + r.stderr
-    env["SLURM_CONF"] = conf
+    env["SLURM_CONF"] = subprocess.run(["bash", str(CLUSTER), "conf"], env=env, capture_output=True,
+                                       text=True).stdout.strip()
     yield env
-    if not was_up:
-        subprocess.run(["bash", str(CLUSTER), "stop"], env=env, timeout=120)
+    subprocess.run(["bash", str(CLUSTER), "stop"], env=env, timeout=120)

@@ -1,5 +1,5 @@
-"""The scripts in slurm/ on a real single-node Slurm (slurmctld, slurmd, munged on
-localhost): a 2-rank campaign with sbatch; a checkpoint sweep as a job array followed by
+"""The scripts in slurm/ on a real Slurm on localhost (slurmctld, munged and two slurmd,
+i.e. two nodes on one host): a 2-rank campaign with sbatch, on one node and across both; a checkpoint sweep as a job array followed by
 the dependent `clrp merge`, whose store equals the one-job store; a job preempted with
 SIGTERM (delivered to the batch shell as --signal=B:TERM does) that requeues itself,
 resumes and completes with every case exactly once."""
@@ -41,17 +41,38 @@ def jobs(env, jid: str) -> list[dict]:
     return [dict(re.findall(r"(\w+)=(\S*)", line)) for line in r.stdout.splitlines() if line.strip()]
 
 
-def wait(env, jid: str, timeout=600, on_pending=None) -> list[dict]:
+def wait(env, jid: str, timeout=600, on_pending=None, restarts=0) -> list[dict]:
+    """Polls until every record of the job is in a final state, after at least `restarts`
+    requeues (a requeueing job passes through states that look final for a moment)."""
     deadline = time.time() + timeout
+    seen = []
     while time.time() < deadline:
         recs = jobs(env, jid)
-        if recs and all(j["JobState"] in DONE for j in recs):
+        states = [(j["JobState"], j.get("Restarts", "0")) for j in recs]
+        if not seen or seen[-1] != states:
+            seen.append(states)
+        if recs and all(j["JobState"] in DONE and int(j.get("Restarts", "0")) >= restarts for j in recs):
             return recs
         for j in recs:
             if on_pending and j["JobState"] == "PENDING":
                 on_pending(j)
-        time.sleep(1)
-    raise AssertionError(f"job {jid} not done in {timeout} s: {jobs(env, jid)}")
+        time.sleep(0.5)
+    raise AssertionError(f"job {jid} not done in {timeout} s: states seen {seen}")
+
+
+def releaser(env, jid: str):
+    """A requeued job is eligible again only ~2 min later; release it sooner, but not before
+    its previous run has been cleaned up on the node (released at once, the new launch
+    was refused: "Killing non-startable batch job: Job credential revoked")."""
+    since = {}
+
+    def release(job):
+        if job.get("Restarts", "0") == "0":
+            return
+        since.setdefault(job["Restarts"], time.time())
+        if time.time() - since[job["Restarts"]] >= 8:
+            subprocess.run(["scontrol", "update", f"JobId={jid}", "StartTime=now"], env=env)
+    return release
 
 
 @pytest.fixture(scope="module")
@@ -67,7 +88,7 @@ def one_job(slurm, clrp_bin, sweep):
     """The whole sweep as one 2-rank job (sbatch slurm/campaign.sbatch)."""
     d, spec = sweep
     env = job_env(slurm, clrp_bin)
-    jid = sbatch(env, "-n", "2", "-o", d / "one-job.out", SLURM / "campaign.sbatch", spec)
+    jid = sbatch(env, "-N", "1", "-n", "2", "-o", d / "one-job.out", SLURM / "campaign.sbatch", spec)
     [rec] = wait(env, jid)
     log = (d / "one-job.out").read_text()
     assert rec["JobState"] == "COMPLETED" and rec["ExitCode"] == "0:0", log
@@ -85,6 +106,19 @@ def test_two_rank_campaign_with_sbatch(one_job):
         ranks = {int(r) for m in f["runs"].values() for c in m.values() for g in c.values()
                  for r in g["cases"]["rank"][:int(g.attrs["committed_rows"])]}
     assert ranks == {0, 1}, ranks
+
+
+def test_campaign_across_two_nodes(slurm, clrp_bin, sweep, one_job, tmp_path):
+    """-N 2: one rank per node, wired up by srun --mpi=pmix across the two slurmd."""
+    _, spec = sweep
+    env = job_env(slurm, clrp_bin)
+    store, log = tmp_path / "two-nodes.h5", tmp_path / "job.out"
+    jid = sbatch(env, "-N", "2", "--ntasks-per-node=1", "-o", log, SLURM / "campaign.sbatch", spec, "--store", store)
+    [rec] = wait(env, jid)
+    text = log.read_text()
+    assert rec["JobState"] == "COMPLETED" and rec["NodeList"] == "n[1-2]", text
+    assert "on 2 node(s), 2 ranks" in text and "complete" in text, text
+    assert_same(read_store(one_job[0]), read_store(store))
 
 
 def test_sweep_array_then_dependent_merge(slurm, clrp_bin, sweep, one_job):
@@ -129,11 +163,7 @@ def test_preempted_job_requeues_and_resumes(slurm, clrp_bin, sweep, one_job, tmp
     # What --signal=B:TERM@N does near the time limit: SIGTERM to the batch shell only.
     subprocess.run(["scancel", "--batch", "--signal=TERM", jid], env=env, check=True)
 
-    def release(job):  # a requeued job waits ~2 min before it is eligible again
-        if job.get("Restarts", "0") != "0":
-            subprocess.run(["scontrol", "update", f"JobId={jid}", "StartTime=now"], env=env)
-
-    [rec] = wait(env, jid, on_pending=release)
+    [rec] = wait(env, jid, on_pending=releaser(env, jid), restarts=1)
     text = log.read_text()
     assert rec["JobState"] == "COMPLETED" and rec["Restarts"] == "1", text
     assert "SIGTERM: stopping" in text and "requeueing" in text and "(restart 1)" in text, text
@@ -160,11 +190,7 @@ exec {clrp_bin} "$@"
     jid = sbatch(env, "-n", "2", "--time=3", "--signal=B:TERM@150", "-o", log, SLURM / "campaign.sbatch", spec,
                  "--store", store)
 
-    def release(job):
-        if job.get("Restarts", "0") != "0":
-            subprocess.run(["scontrol", "update", f"JobId={jid}", "StartTime=now"], env=env)
-
-    [rec] = wait(env, jid, timeout=400, on_pending=release)
+    [rec] = wait(env, jid, timeout=400, on_pending=releaser(env, jid), restarts=1)
     text = log.read_text()
     # A rerun may be signalled again (seen: right as it starts): it then requeues once more.
     assert rec["JobState"] == "COMPLETED" and int(rec["Restarts"]) >= 1, text
