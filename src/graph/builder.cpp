@@ -118,11 +118,11 @@ model::LayerTape Builder::tape(std::int64_t l) const {
 }
 
 void Builder::set_relevance(std::size_t node, const at::Tensor& state, const at::Tensor& g) {
-  const at::Tensor r = relevance(state, g);  // [3, T]
+  const at::Tensor r = relevance(state, g);  // [2, T]
   g_.relevance[static_cast<std::int64_t>(node)].copy_(r[0]);
   g_.decision.contrast[node] = r[0][g_.position].item<double>();
   g_.decision.wrong[node] = r[1][g_.position].item<double>();
-  g_.decision.correct[node] = r[2][g_.position].item<double>();
+  g_.decision.correct[node] = g_.decision.wrong[node] - g_.decision.contrast[node];
 }
 
 std::vector<std::int64_t> Builder::targets_of(std::size_t node_layer) const {
@@ -304,16 +304,17 @@ Graph Builder::build(const at::Tensor& ids, std::int64_t position, std::int64_t 
   alive_.assign(n, std::vector<char>(static_cast<std::size_t>(t_), 0));
   alive_[n - 1][static_cast<std::size_t>(position)] = 1;
 
-  // The main pass: the contrast and each candidate alone (the decision profile).
+  // The main pass: the contrast, and the wrong token alone for the decision
+  // profile. The modified backward is linear in its seed, so the correct
+  // token's profile is wrong − contrast and needs no pass of its own.
   const std::int64_t vocab = c_.vocab_size;
   lrp::ForwardState top;
   top.output = boundary_.back();
   lrp::Explanation seeded;
-  at::Tensor g = engine_.seed(
-      top,
-      {lrp::Seed::contrastive(position, wrong, correct, vocab),
-       lrp::Seed::single(position, wrong, vocab), lrp::Seed::single(position, correct, vocab)},
-      opt_.rule, seeded);
+  at::Tensor g = engine_.seed(top,
+                              {lrp::Seed::contrastive(position, wrong, correct, vocab),
+                               lrp::Seed::single(position, wrong, vocab)},
+                              opt_.rule, seeded);
   g_.target = seeded.target[0].item<double>();
   g_.wrong_logit = seeded.logits[0][wrong].item<double>();
   g_.correct_logit = seeded.logits[0][correct].item<double>();

@@ -4,7 +4,7 @@
 // The estimate counts the activations the builder holds above the loaded
 // weights: the residual stream at every layer boundary (always, for
 // recomputation), every layer's forward tape (unless recomputed, then one),
-// the main backward's gradients for its three seeds, an attention block's
+// the main backward's gradients for its two seeds, an attention block's
 // [heads, rows, keys] temporaries, and the dense edge rows of one transition
 // (unless blocks are recomputed for the second pruning pass). The kept edges
 // are not known in advance; the builder checks them against the budget as
@@ -42,9 +42,9 @@ Parts estimate(const model::ModelConfig& c, std::int64_t t, const GraphPlan& pla
   Parts p;
   p.stash = (layers + 1) * t * h * dsize;
   p.tapes = (plan.keep_tapes ? layers : 1) * t * tape * dsize;
-  // Three seeds (contrast, wrong, correct): gradients, the MLP's inner
-  // gradients and the attention kernel's batched copies of q, k, v, out.
-  p.backward = 3 * t * (4 * h + 3 * i + 8 * nh * hd) * dsize;
+  // Two seeds (contrast, wrong): gradients, the MLP's inner gradients and
+  // the attention kernel's batched copies of q, k, v, out.
+  p.backward = 2 * t * (4 * h + 3 * i + 8 * nh * hd) * dsize;
   const std::int64_t rows = std::min(plan.query_block, t);
   p.block = (8 * nh + 2) * rows * t * 4;
   p.dense = plan.dense_transitions ? t * t * 4 : 0;

@@ -63,13 +63,27 @@ def test_json_validates_and_matches_explain(clrp_bin, tmp_path, prompt):
     # The final relevance splits into first token, other tokens and self bias.
     assert s["first_token_share"] + s["other_tokens_share"] + s["self_bias_share"] == pytest.approx(1.0)
     assert f"{s['nodes']} nodes, {s['edges']} edges" in r.stdout
+    # Which layer decided: at the last layer the relevance of each candidate alone is its logit (the
+    # final RMSNorm's factor is a constant under the rules, and the unembedding is linear), and the
+    # contrast is their difference, Δℓ, at every layer.
+    d = c["decision"]
+    assert d["wrong"][-1] == pytest.approx(c["wrong"]["logit"], rel=1e-4)
+    assert d["correct"][-1] == pytest.approx(c["correct"]["logit"], rel=1e-4)
+    np.testing.assert_allclose(np.subtract(d["wrong"], d["correct"]), d["contrast"], rtol=1e-5, atol=1e-5)
+    assert d["contrast"][-1] == pytest.approx(c["target"], rel=1e-5)
+    assert d["contrast"][0] == pytest.approx(c["relevance"][0][c["position"]], rel=1e-5)
+    np.testing.assert_allclose(np.cumsum(s["wrong_increment"]), np.subtract(d["wrong"], d["wrong"][0]),
+                               rtol=1e-6, atol=1e-6)
 
 
 def test_memory_budget_streams_and_gives_the_same_graph(clrp_bin, tmp_path, prompt):
     free, _ = graph(clrp_bin, tmp_path, "--prompt", prompt, "--correct", " A", "--wrong", " B", name="free")
-    lean, _ = graph(clrp_bin, tmp_path, "--prompt", prompt, "--correct", " A", "--wrong", " B",
-                    "--max-memory", "45M", name="lean")
     assert "one dense transition" in free["clrp"]["plan"]
+    # A budget just under the unconstrained plan's estimate: blocks are recomputed for the second
+    # pruning pass and halved.
+    estimate = int(re.search(r"estimate (\d+) MiB", free["clrp"]["plan"]).group(1))
+    lean, _ = graph(clrp_bin, tmp_path, "--prompt", prompt, "--correct", " A", "--wrong", " B",
+                    "--max-memory", f"{estimate - 1}M", name="lean")
     assert "blocks computed twice" in lean["clrp"]["plan"], lean["clrp"]["plan"]
     assert [n["node_id"] for n in free["nodes"]] == [n["node_id"] for n in lean["nodes"]]
     wf = {(l["source"], l["target"]): l["weight"] for l in free["links"]}
