@@ -14,25 +14,14 @@
 #include "clrp/store/lock.hpp"
 #include "clrp/store/store.hpp"
 #include "clrp/util/error.hpp"
+#include "mpi_once.hpp"
 
 namespace fs = std::filesystem;
 using namespace clrp::store;
 
 namespace {
 
-// MPI for the tests of this file only (other tests in the binary never pay for it).
-void ensure_mpi() {
-  int initialised = 0;
-  MPI_Initialized(&initialised);
-  if (initialised) return;
-  int provided = 0;
-  MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
-  std::atexit([] {
-    int finalised = 0;
-    MPI_Finalized(&finalised);
-    if (!finalised) MPI_Finalize();
-  });
-}
+using clrp::test::ensure_mpi;
 
 TableInfo table(const std::string& bench) {
   TableInfo t;

@@ -12,24 +12,14 @@
 #include "clrp/store/merge.hpp"
 #include "clrp/store/store.hpp"
 #include "clrp/util/error.hpp"
+#include "mpi_once.hpp"
 
 namespace fs = std::filesystem;
 using namespace clrp::store;
 
 namespace {
 
-void ensure_mpi() {
-  int initialised = 0;
-  MPI_Initialized(&initialised);
-  if (initialised) return;
-  int provided = 0;
-  MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
-  std::atexit([] {
-    int finalised = 0;
-    MPI_Finalized(&finalised);
-    if (!finalised) MPI_Finalize();
-  });
-}
+using clrp::test::ensure_mpi;
 
 TableInfo table(const std::string& checkpoint) {
   TableInfo t;
