@@ -7,10 +7,17 @@ Writes a spec per rank count into a temporary folder, runs `mpirun -n N clrp run
 table: cases, wall seconds, cases/s, and the store's write share (seconds inside
 collective appends and commits over all ranks' wall time, as the run reports it).
 The first run pays for the page cache of the model file; pass --warmup to run once before.
+
+    .venv/bin/python bench/campaign.py --failures F --memory 8 [--ranks 2]
+
+Memory per rank as the case count grows 10×: the failure file's cases repeated
+(ids suffixed `#k`) to 8 and to 80 cases, one run each, and every rank's peak
+resident memory (getrusage, from the `done:` line of its log) printed per run.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import pathlib
 import re
@@ -19,6 +26,26 @@ import tempfile
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+
+
+def peak_rss_mib(log_dir: pathlib.Path) -> list[float]:
+    """Every rank's peak RSS in MiB, in rank order (the runner logs it at the end)."""
+    out = []
+    for log in sorted(log_dir.glob("rank-*.log"), key=lambda p: int(p.stem.split("-")[1])):
+        m = re.search(r"peak rss (\d+) KiB", log.read_text())
+        out.append(int(m[1]) / 1024 if m else float("nan"))
+    return out
+
+
+def repeat_cases(src: pathlib.Path, n: int, dst: pathlib.Path) -> None:
+    """`n` cases: the file's lines over and over, each copy with its own id."""
+    lines = [l for l in src.read_text().splitlines() if l.strip()]
+    out = []
+    for i in range(n):
+        case = json.loads(lines[i % len(lines)])
+        case["id"] = f"{case['id']}#{i // len(lines)}"
+        out.append(json.dumps(case))
+    dst.write_text("\n".join(out) + "\n")
 
 
 def run(clrp: pathlib.Path, ranks: int, spec: pathlib.Path) -> dict:
@@ -41,36 +68,64 @@ def main() -> None:
     ap.add_argument("--rules", default="attnlrp")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--warmup", action="store_true")
+    ap.add_argument("--memory", type=int, default=0, metavar="N",
+                    help="peak RSS per rank at N and 10N cases instead of throughput")
+    ap.add_argument("--deletion", type=int, default=0, help="record.deletion_max_tokens")
     ap.add_argument("--clrp", type=pathlib.Path,
                     default=pathlib.Path(os.environ.get("CLRP_BUILD_DIR", REPO / "build")) / "clrp")
     a = ap.parse_args()
     rules = ", ".join(f'"{r}"' for r in a.rules.split(","))
+    if a.memory:
+        memory(a, rules)
+        return
     print("| ranks | cases | failed | wall s | cases/s | store write share |")
     print("|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for i, n in enumerate(([a.ranks[0]] if a.warmup else []) + a.ranks):
             spec = pathlib.Path(tmp) / f"spec{i}.toml"
-            spec.write_text(f"""name = "bench"
-store = "store{i}.h5"
+            write_spec(spec, f"store{i}.h5", rules, a.model, a.failures.resolve(), a.limit, a.deletion)
+            r = run(a.clrp, n, spec)
+            if a.warmup and i == 0:
+                continue
+            print(f"| {n} | {r['cases']} | {r['failed']} | {r['wall']:.1f} | {r['rate']:.3f} | {r['write']:.1f}% |")
+
+
+def memory(a, rules: str) -> None:
+    ranks = a.ranks[-1]
+    print("| cases | ranks | wall s | cases/s | peak RSS per rank (MiB) |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in (a.memory, 10 * a.memory):
+            cases = pathlib.Path(tmp) / f"cases{n}.jsonl"
+            repeat_cases(a.failures, n, cases)
+            spec = pathlib.Path(tmp) / f"spec{n}.toml"
+            write_spec(spec, f"store{n}.h5", rules, a.model, cases, 0, a.deletion)
+            r = run(a.clrp, ranks, spec)
+            rss = peak_rss_mib(pathlib.Path(tmp) / f"store{n}.h5.logs")
+            print(f"| {r['cases']} | {ranks} | {r['wall']:.1f} | {r['rate']:.3f} | "
+                  f"{', '.join(f'{x:.0f}' for x in rss)} |")
+
+
+def write_spec(spec: pathlib.Path, store: str, rules: str, model: str, failures: pathlib.Path, limit: int,
+               deletion: int) -> None:
+    spec.write_text(f"""name = "bench"
+store = "{store}"
 rules = [{rules}]
 [record]
 residual = true
 heads = true
 neurons = 8
+deletion_max_tokens = {deletion}
 [layout]
 batch_cases = 1
 commit_seconds = 30
 [[models]]
 name = "m"
-path = "{a.model if a.model == 'default' else pathlib.Path(a.model).resolve()}"
+path = "{model if model == 'default' else pathlib.Path(model).resolve()}"
 [[cases]]
-path = "{a.failures.resolve()}"
-limit = {a.limit}
+path = "{failures}"
+limit = {limit}
 """)
-            r = run(a.clrp, n, spec)
-            if a.warmup and i == 0:
-                continue
-            print(f"| {n} | {r['cases']} | {r['failed']} | {r['wall']:.1f} | {r['rate']:.3f} | {r['write']:.1f}% |")
 
 
 if __name__ == "__main__":

@@ -70,6 +70,14 @@ void print_text(const nlohmann::json& j) {
           std::printf(" %s %s", seg.c_str(), number(v).c_str());
       std::printf("\n");
     }
+    if (a.contains("deletion")) {
+      std::printf("    deletion test (up to %lld tokens): flip rate, mean tokens to flip:",
+                  static_cast<long long>(a["deletion_max_tokens"].get<std::int64_t>()));
+      for (const auto& [name, d] : a["deletion"].items())
+        std::printf(" %s %s/%s", name.c_str(), number(d["flip_rate"]).c_str(),
+                    number(d["mean_tokens"]).c_str());
+      std::printf("\n");
+    }
   }
 }
 

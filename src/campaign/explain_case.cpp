@@ -8,6 +8,7 @@
 #include <limits>
 #include <map>
 
+#include "clrp/campaign/deletion.hpp"
 #include "clrp/graph/export.hpp"
 #include "clrp/graph/graph.hpp"
 #include "clrp/lrp/engine.hpp"
@@ -232,6 +233,13 @@ store::CaseRecord explain_case(const FailureCase& fc, const TargetModel& m,
     }
   }
   r.seconds_backward = seconds_since(t0);
+  if (spec.record.deletion_max_tokens > 0) {
+    const auto orders =
+        deletion_orders(fc.c.id, r.token_segment, r.token_relevance, static_cast<std::size_t>(R));
+    for (const auto& order : orders)
+      r.deletion_tokens.push_back(tokens_to_flip(*m.decoder, ids, order, r.wrong_id, r.correct_id,
+                                                 r.delta, spec.record.deletion_max_tokens));
+  }
   if (spec.graphs.enabled()) {
     r.graph_summary.assign(store::kGraphSummaryColumns, std::nan(""));
     if (graph) add_graph(r, m, spec.graphs, input, fc);

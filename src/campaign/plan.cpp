@@ -73,6 +73,7 @@ Plan make_plan(const CampaignSpec& spec, const DescribeTarget& describe) {
       info.neurons = spec.record.neurons;
       info.residual = spec.record.residual;
       info.evidence_top_k = spec.record.evidence_top_k;
+      info.deletion_max_tokens = spec.record.deletion_max_tokens;
       info.graphs = spec.graphs.enabled();
       info.planned_rows = pairs.size();
       const auto table = static_cast<std::uint32_t>(plan.tables.size());

@@ -2,6 +2,7 @@
 
 #include <ATen/Parallel.h>
 #include <mpi.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -438,18 +439,30 @@ int run_campaign(const RunOptions& options) {
   std::vector<std::int64_t> failed_rows(plan.tables.size(), -1);
   for (std::size_t t = 0; t < plan.tables.size(); ++t)
     if (selected[plan.table_target[t]]) failed_rows[t] = static_cast<std::int64_t>(failed_all[t]);
-  st.set_failed_rows(failed_rows);
-
   const double t_agg = now();
-  store::write_aggregates(st);
+  // Still collective: a failed write here (a full disk) aborts the job too.
+  try {
+    st.ensure_space(0);
+    st.set_failed_rows(failed_rows);
+    store::write_aggregates(st);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "clrp: error on rank %d: %s: %s\n", rank, spec.store.c_str(), e.what());
+    log.line("FATAL: ", e.what());
+    std::fflush(stderr);
+    MPI_Abort(comm, 3);
+  }
   const double wall = now() - t_start;
   double write = st.write_seconds(), write_sum = 0, wall_sum = 0;
   MPI_Reduce(&write, &write_sum, 1, MPI_DOUBLE, MPI_SUM, 0, comm);
   MPI_Reduce(&wall, &wall_sum, 1, MPI_DOUBLE, MPI_SUM, 0, comm);
   std::uint64_t mine[2] = {worker.done, worker.failed}, all[2] = {0, 0};
   MPI_Reduce(mine, all, 2, MPI_UINT64_T, MPI_SUM, 0, comm);
+  // Peak resident memory of this rank (bench/campaign.py --memory reads it).
+  rusage usage{};
+  ::getrusage(RUSAGE_SELF, &usage);
   log.line("done: ", worker.done, " explained, ", worker.failed, " failed, store writes ", write,
-           " s, aggregates ", now() - t_agg, " s, wall ", wall, " s");
+           " s, aggregates ", now() - t_agg, " s, wall ", wall, " s, peak rss ", usage.ru_maxrss,
+           " KiB");
   st.close();
   if (rank == 0) {
     std::printf(

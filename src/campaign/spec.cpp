@@ -343,11 +343,14 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
   spec.reference = reference.value_or("");
   if (const toml::node* n = root.get("record")) {
     if (const toml::table* t = n->as_table()) {
-      r.only_keys(*t, "record.", {"residual", "heads", "neurons", "evidence_top_k"});
+      r.only_keys(*t, "record.",
+                  {"residual", "heads", "neurons", "evidence_top_k", "deletion_max_tokens"});
       spec.record.residual = r.boolean(*t, "record.", "residual").value_or(true);
       spec.record.heads = r.boolean(*t, "record.", "heads").value_or(true);
       spec.record.neurons = r.integer(*t, "record.", "neurons", 0, 65536).value_or(0);
       spec.record.evidence_top_k = r.integer(*t, "record.", "evidence_top_k", 1, 1024).value_or(5);
+      spec.record.deletion_max_tokens =
+          r.integer(*t, "record.", "deletion_max_tokens", 0, 4096).value_or(0);
     } else {
       r.problem("record", "must be a table");
     }
@@ -428,6 +431,9 @@ nlohmann::json CampaignSpec::to_json() const {
                  {"heads", record.heads},
                  {"neurons", record.neurons},
                  {"evidence_top_k", record.evidence_top_k}};
+  // Only when on, so specs without it keep their hash (and their stores resume).
+  if (record.deletion_max_tokens > 0)
+    j["record"]["deletion_max_tokens"] = record.deletion_max_tokens;
   j["graphs"] = {{"cases", graphs.cases},
                  {"rule", lrp::to_string(graphs.rule)},
                  {"max_memory", graphs.max_memory},

@@ -3,10 +3,12 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <numeric>
 
 #include "h5.hpp"
+#include "kill_hook.hpp"
 #include "schema.hpp"
 
 namespace clrp::store {
@@ -104,6 +106,13 @@ void write_aggregates(Store& store) {
       h5::Id s = h5::make(H5Dopen2(group, "segment_relevance", H5P_DEFAULT), H5Dclose, "segments");
       h5::read_rows(s, H5T_NATIVE_DOUBLE, {R, S}, r0, r1 - r0, segments.data());
     }
+    // Deletion test: per case, tokens to flip under each rule, then random order.
+    const std::size_t D = info.deletion_max_tokens > 0 ? R + 1 : 0;
+    std::vector<std::int32_t> deletion((r1 - r0) * D);
+    if (D > 0) {
+      h5::Id d = h5::make(H5Dopen2(group, "deletion_tokens", H5P_DEFAULT), H5Dclose, "deletion");
+      h5::read_rows(d, H5T_NATIVE_INT32, {D}, r0, r1 - r0, deletion.data());
+    }
     const hsize_t t0 = rows.empty() ? 0 : rows.front().token_offset;
     const hsize_t t1 = rows.empty() ? 0 : rows.back().token_offset + rows.back().n_tokens;
     std::vector<float> tokrel((t1 - t0) * R), layer;
@@ -125,7 +134,7 @@ void write_aggregates(Store& store) {
                       o_seg = sums.add(R * S), o_segn = sums.add(R * S), o_nnorm = sums.add(1),
                       o_conc = sums.add(R * 4), o_pos = sums.add(R * P), o_layer = sums.add(R * L),
                       o_cons = sums.add(R * 2), o_ev = sums.add(1), o_hit = sums.add(R),
-                      o_rand = sums.add(1);
+                      o_rand = sums.add(1), o_del = sums.add(D * 3);
     std::vector<double> maxes(1 + R,
                               -std::numeric_limits<double>::infinity());  // max Δℓ, max |err|
     double min_delta = std::numeric_limits<double>::infinity();
@@ -150,6 +159,16 @@ void write_aggregates(Store& store) {
       if (evidence_tokens > 0) {
         v[o_ev] += 1;
         v[o_rand] += random_hit(T, evidence_tokens, static_cast<std::size_t>(info.evidence_top_k));
+      }
+      for (std::size_t j = 0; j < D; ++j) {
+        // 0: Δℓ <= 0 before any deletion, so there is nothing to flip.
+        const std::int32_t k = deletion[i * D + j];
+        if (k == 0) continue;
+        v[o_del + j * 3] += 1;
+        if (k > 0) {
+          v[o_del + j * 3 + 1] += 1;
+          v[o_del + j * 3 + 2] += k;
+        }
       }
       for (std::size_t r = 0; r < R; ++r) {
         for (std::size_t s = 0; s < S; ++s) {
@@ -245,6 +264,19 @@ void write_aggregates(Store& store) {
       ev[r * 3 + 2] = ne > 0 ? total[o_rand] / ne : std::nan("");
     }
     write_dataset(agg, "evidence_hit_rate", {R, 3}, ev, w, dxpl);
+    kill_point("aggregate");  // /aggregate replaced in part
+    if (D > 0) {
+      // Rows: rules, then the random order; columns: cases with Δℓ > 0, flip
+      // rate among them, mean tokens to flip among the flipped.
+      std::vector<double> del(D * 3);
+      for (std::size_t j = 0; j < D; ++j) {
+        const double eligible = total[o_del + j * 3], flipped = total[o_del + j * 3 + 1];
+        del[j * 3] = eligible;
+        del[j * 3 + 1] = eligible > 0 ? flipped / eligible : std::nan("");
+        del[j * 3 + 2] = flipped > 0 ? total[o_del + j * 3 + 2] / flipped : std::nan("");
+      }
+      write_dataset(agg, "deletion", {D, 3}, del, w, dxpl);
+    }
   }
   h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "cannot flush the store");
 }

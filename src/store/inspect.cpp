@@ -88,6 +88,15 @@ nlohmann::json inspect_store(const std::string& path) {
           a["segment_share"][rule][kSegmentColumnNames[s]] =
               seg[r * kSegmentColumns + static_cast<std::size_t>(s)];
       }
+      if (H5Lexists(ga, "deletion", H5P_DEFAULT) > 0) {
+        const auto del = read_all(ga, "deletion");  // [R + 1, 3]: rules, then random
+        for (std::size_t r = 0; r <= info.rules.size(); ++r)
+          a["deletion"][r < info.rules.size() ? info.rules[r] : "random"] = {
+              {"cases", del[r * 3]},
+              {"flip_rate", del[r * 3 + 1]},
+              {"mean_tokens", del[r * 3 + 2]}};
+        a["deletion_max_tokens"] = info.deletion_max_tokens;
+      }
       t["aggregate"] = a;
     }
     j["tables"].push_back(t);

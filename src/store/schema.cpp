@@ -165,6 +165,8 @@ std::vector<Dataset> datasets(const TableInfo& t) {
   add(d, "segment_relevance", H5T_NATIVE_DOUBLE, {R, kSegmentColumns},
       &CaseRecord::segment_relevance, Case, r * S);
   add(d, "bias_absorbed", H5T_NATIVE_FLOAT, {R, L}, &CaseRecord::bias_absorbed, Case, r * l);
+  if (t.deletion_max_tokens > 0)
+    add(d, "deletion_tokens", H5T_NATIVE_INT32, {R + 1}, &CaseRecord::deletion_tokens, Case, r + 1);
   if (H > 0)
     add(d, "head_relevance", H5T_NATIVE_FLOAT, {R, L, H}, &CaseRecord::head_relevance, Case,
         r * l * h);

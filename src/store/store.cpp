@@ -6,15 +6,20 @@
 #include <array>
 #include <chrono>
 #include <filesystem>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "clrp/util/error.hpp"
 #include "h5.hpp"
+#include "kill_hook.hpp"
 #include "schema.hpp"
 
 namespace clrp::store {
 
 namespace {
+
+/// Free space kept for HDF5's metadata beyond a batch's data (ensure_space).
+constexpr std::uint64_t kSpaceReserve = 1 << 20;
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -55,6 +60,8 @@ std::string table_attrs_json(const TableInfo& t) {
   nlohmann::json j{{"model", t.model},     {"checkpoint", t.checkpoint}, {"benchmark", t.benchmark},
                    {"rules", t.rules},     {"layers", t.layers},         {"heads", t.heads},
                    {"neurons", t.neurons}, {"residual", t.residual},     {"graphs", t.graphs}};
+  // Only when on, so tables without it keep the layout string older stores have.
+  if (t.deletion_max_tokens > 0) j["deletion_max_tokens"] = t.deletion_max_tokens;
   return j.dump();
 }
 
@@ -146,6 +153,14 @@ h5::Id file_access(MPI_Comm comm) {
   return fapl;
 }
 
+// A failed write (a full disk, a quota, an I/O error) names the store and says
+// what survives: everything up to the last commit, which --resume continues.
+[[noreturn]] void write_failed(const std::string& path, const char* what, const std::exception& e) {
+  throw Error(Where{path}, std::string("cannot ") + what + " the store: " + e.what() +
+                               " (full disk? the cases committed before are kept; free space "
+                               "and continue with --resume)");
+}
+
 h5::Id collective_transfer() {
   h5::Id dxpl = h5::make(H5Pcreate(H5P_DATASET_XFER), H5Pclose, "transfer list");
   h5::check(H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE), "collective transfers");
@@ -216,106 +231,160 @@ Store Store::resume(const std::string& path, MPI_Comm comm, const StoreIdentity&
   return Store(std::move(impl));
 }
 
-void Store::append(const std::vector<CaseRecord>& records) {
+void Store::ensure_space(std::uint64_t bytes) {
   Impl& s = *impl_;
-  const double t0 = now();
-  constexpr std::size_t K = schema::kRowKinds;
-  const std::size_t nt = s.tables.size();
-  // Per table and row kind: this rank's count; then everybody's.
-  std::vector<std::uint64_t> mine(K * nt, 0);
-  for (const auto& r : records) {
-    if (r.table >= nt) throw Error("store: record for table " + std::to_string(r.table));
-    for (std::size_t k = 0; k < K; ++k)
-      mine[K * r.table + k] += schema::rows_of(kKinds[k], r);
+  std::uint64_t need = 0;
+  MPI_Allreduce(&bytes, &need, 1, MPI_UINT64_T, MPI_SUM, s.comm);
+  // Twice the raw bytes (chunk and index overhead) plus a fixed reserve for
+  // the metadata a flush writes; one rank asks, all decide alike.
+  need = 2 * need + kSpaceReserve;
+  std::uint64_t free = 0;
+  if (s.rank == 0) {
+    const auto dir = std::filesystem::absolute(s.path).parent_path();
+    std::error_code ec;
+    const auto info = std::filesystem::space(dir, ec);
+    free = ec ? std::numeric_limits<std::uint64_t>::max() : info.available;
   }
-  std::vector<std::uint64_t> all(K * nt * static_cast<std::size_t>(s.size));
-  MPI_Allgather(mine.data(), static_cast<int>(K * nt), MPI_UINT64_T, all.data(),
-                static_cast<int>(K * nt), MPI_UINT64_T, s.comm);
-  for (std::size_t ti = 0; ti < nt; ++ti) {
-    TableState& t = s.tables[ti];
-    std::array<std::uint64_t, K> before{}, total{};
-    for (int r = 0; r < s.size; ++r)
-      for (std::size_t k = 0; k < K; ++k) {
-        const auto v = all[(static_cast<std::size_t>(r) * nt + ti) * K + k];
-        if (r < s.rank) before[k] += v;
-        total[k] += v;
-      }
-    if (total[0] == 0) continue;  // every rank skips it alike
-    // Where this rank's rows of each kind start: after the table's and the
-    // lower ranks'.
-    std::array<std::uint64_t, K> first{}, next{};
-    for (std::size_t k = 0; k < K; ++k)
-      first[k] = next[k] = t.appended[k] + before[k];
-    // This rank's rows, in record order, and their index entries.
-    std::vector<schema::CaseRow> rows;
-    std::vector<char> idbytes;
-    std::vector<std::vector<char>> bufs(t.datasets.size());
-    using R = schema::Rows;
-    auto at = [&](R kind) -> std::uint64_t& { return next[static_cast<std::size_t>(kind)]; };
+  MPI_Bcast(&free, 1, MPI_UINT64_T, 0, s.comm);
+  if (free < need) {
+    std::uint64_t committed = 0;
+    for (const auto& t : s.tables)
+      committed += t.committed[static_cast<std::size_t>(schema::Rows::Case)];
+    const auto mib = [](std::uint64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20); };
+    throw Error(Where{s.path},
+                "not enough free space to write the next batch (about " + mib(need) +
+                    " MiB needed, " + mib(free) + " MiB free); the " + std::to_string(committed) +
+                    " cases committed before are kept: free space and continue with --resume");
+  }
+}
+
+void Store::append(const std::vector<CaseRecord>& records) {
+  {
+    // The batch's raw bytes, as the datasets will hold them.
+    std::uint64_t bytes = 0;
+    std::vector<char> scratch;
     for (const auto& r : records) {
-      if (r.table != ti) continue;
-      schema::CaseRow row{};
-      row.id_offset = at(R::IdByte);
-      row.id_length = static_cast<std::uint32_t>(r.case_id.size());
-      row.case_index = r.case_index;
-      row.token_offset = at(R::Token);
-      row.n_tokens = static_cast<std::uint32_t>(r.tokens.size());
-      row.prompt_tokens = r.prompt_tokens;
-      row.wrong_id = r.wrong_id;
-      row.correct_id = r.correct_id;
-      row.wrong_logit = r.wrong_logit;
-      row.correct_logit = r.correct_logit;
-      row.delta = r.delta;
-      row.pair_delta = r.pair_delta;
-      row.seconds_tokenize = r.seconds_tokenize;
-      row.seconds_forward = r.seconds_forward;
-      row.seconds_backward = r.seconds_backward;
-      row.rank = r.rank;
-      row.graph_node_offset = at(R::GraphNode);
-      row.n_graph_nodes = static_cast<std::uint32_t>(schema::rows_of(R::GraphNode, r));
-      row.graph_edge_offset = at(R::GraphEdge);
-      row.n_graph_edges = static_cast<std::uint32_t>(schema::rows_of(R::GraphEdge, r));
-      rows.push_back(row);
-      idbytes.insert(idbytes.end(), r.case_id.begin(), r.case_id.end());
-      for (std::size_t d = 0; d < t.datasets.size(); ++d)
-        t.datasets[d].extract(r, bufs[d]);
-      for (std::size_t k = 0; k < K; ++k)
-        next[k] += schema::rows_of(kKinds[k], r);
+      if (r.table >= impl_->tables.size()) break;  // reported below
+      bytes += sizeof(schema::CaseRow) + r.case_id.size();
+      for (const auto& d : impl_->tables[r.table].datasets) {
+        scratch.clear();
+        d.extract(r, scratch);
+        bytes += scratch.size();
+      }
     }
-    const auto mine_of = [&](R kind) { return mine[K * ti + static_cast<std::size_t>(kind)]; };
-    const auto index = [](R kind) { return static_cast<std::size_t>(kind); };
-    grow(t.cases, {}, t.appended[index(R::Case)] + total[index(R::Case)]);
-    h5::write_rows(t.cases, schema::case_row_type(), {}, first[index(R::Case)], mine_of(R::Case),
-                   rows.data(), s.dxpl);
-    grow(t.case_id, {}, t.appended[index(R::IdByte)] + total[index(R::IdByte)]);
-    h5::write_rows(t.case_id, H5T_NATIVE_UINT8, {}, first[index(R::IdByte)], mine_of(R::IdByte),
-                   idbytes.data(), s.dxpl);
-    for (std::size_t d = 0; d < t.datasets.size(); ++d) {
-      const auto& ds = t.datasets[d];
-      const std::size_t k = index(ds.rows);
-      grow(t.ids[d], ds.trailing, t.appended[k] + total[k]);
-      h5::write_rows(t.ids[d], ds.type, ds.trailing, first[k], mine_of(ds.rows), bufs[d].data(),
-                     s.dxpl);
-    }
-    for (std::size_t k = 0; k < K; ++k)
-      t.appended[k] += total[k];
+    ensure_space(bytes);
   }
-  s.write_seconds += now() - t0;
+  try {
+    Impl& s = *impl_;
+    const double t0 = now();
+    constexpr std::size_t K = schema::kRowKinds;
+    const std::size_t nt = s.tables.size();
+    // Per table and row kind: this rank's count; then everybody's.
+    std::vector<std::uint64_t> mine(K * nt, 0);
+    for (const auto& r : records) {
+      if (r.table >= nt) throw Error("store: record for table " + std::to_string(r.table));
+      for (std::size_t k = 0; k < K; ++k)
+        mine[K * r.table + k] += schema::rows_of(kKinds[k], r);
+    }
+    std::vector<std::uint64_t> all(K * nt * static_cast<std::size_t>(s.size));
+    MPI_Allgather(mine.data(), static_cast<int>(K * nt), MPI_UINT64_T, all.data(),
+                  static_cast<int>(K * nt), MPI_UINT64_T, s.comm);
+    for (std::size_t ti = 0; ti < nt; ++ti) {
+      TableState& t = s.tables[ti];
+      std::array<std::uint64_t, K> before{}, total{};
+      for (int r = 0; r < s.size; ++r)
+        for (std::size_t k = 0; k < K; ++k) {
+          const auto v = all[(static_cast<std::size_t>(r) * nt + ti) * K + k];
+          if (r < s.rank) before[k] += v;
+          total[k] += v;
+        }
+      if (total[0] == 0) continue;  // every rank skips it alike
+      // Where this rank's rows of each kind start: after the table's and the
+      // lower ranks'.
+      std::array<std::uint64_t, K> first{}, next{};
+      for (std::size_t k = 0; k < K; ++k)
+        first[k] = next[k] = t.appended[k] + before[k];
+      // This rank's rows, in record order, and their index entries.
+      std::vector<schema::CaseRow> rows;
+      std::vector<char> idbytes;
+      std::vector<std::vector<char>> bufs(t.datasets.size());
+      using R = schema::Rows;
+      auto at = [&](R kind) -> std::uint64_t& { return next[static_cast<std::size_t>(kind)]; };
+      for (const auto& r : records) {
+        if (r.table != ti) continue;
+        schema::CaseRow row{};
+        row.id_offset = at(R::IdByte);
+        row.id_length = static_cast<std::uint32_t>(r.case_id.size());
+        row.case_index = r.case_index;
+        row.token_offset = at(R::Token);
+        row.n_tokens = static_cast<std::uint32_t>(r.tokens.size());
+        row.prompt_tokens = r.prompt_tokens;
+        row.wrong_id = r.wrong_id;
+        row.correct_id = r.correct_id;
+        row.wrong_logit = r.wrong_logit;
+        row.correct_logit = r.correct_logit;
+        row.delta = r.delta;
+        row.pair_delta = r.pair_delta;
+        row.seconds_tokenize = r.seconds_tokenize;
+        row.seconds_forward = r.seconds_forward;
+        row.seconds_backward = r.seconds_backward;
+        row.rank = r.rank;
+        row.graph_node_offset = at(R::GraphNode);
+        row.n_graph_nodes = static_cast<std::uint32_t>(schema::rows_of(R::GraphNode, r));
+        row.graph_edge_offset = at(R::GraphEdge);
+        row.n_graph_edges = static_cast<std::uint32_t>(schema::rows_of(R::GraphEdge, r));
+        rows.push_back(row);
+        idbytes.insert(idbytes.end(), r.case_id.begin(), r.case_id.end());
+        for (std::size_t d = 0; d < t.datasets.size(); ++d)
+          t.datasets[d].extract(r, bufs[d]);
+        for (std::size_t k = 0; k < K; ++k)
+          next[k] += schema::rows_of(kKinds[k], r);
+      }
+      const auto mine_of = [&](R kind) { return mine[K * ti + static_cast<std::size_t>(kind)]; };
+      const auto index = [](R kind) { return static_cast<std::size_t>(kind); };
+      grow(t.cases, {}, t.appended[index(R::Case)] + total[index(R::Case)]);
+      h5::write_rows(t.cases, schema::case_row_type(), {}, first[index(R::Case)], mine_of(R::Case),
+                     rows.data(), s.dxpl);
+      grow(t.case_id, {}, t.appended[index(R::IdByte)] + total[index(R::IdByte)]);
+      h5::write_rows(t.case_id, H5T_NATIVE_UINT8, {}, first[index(R::IdByte)], mine_of(R::IdByte),
+                     idbytes.data(), s.dxpl);
+      kill_point("append");  // rows written, their ragged data not yet
+      for (std::size_t d = 0; d < t.datasets.size(); ++d) {
+        const auto& ds = t.datasets[d];
+        const std::size_t k = index(ds.rows);
+        grow(t.ids[d], ds.trailing, t.appended[k] + total[k]);
+        h5::write_rows(t.ids[d], ds.type, ds.trailing, first[k], mine_of(ds.rows), bufs[d].data(),
+                       s.dxpl);
+      }
+      for (std::size_t k = 0; k < K; ++k)
+        t.appended[k] += total[k];
+    }
+    s.write_seconds += now() - t0;
+  } catch (const std::exception& e) {
+    write_failed(impl_->path, "append to", e);
+  }
 }
 
 void Store::commit() {
-  Impl& s = *impl_;
-  const double t0 = now();
-  // Data and index first; only then the counts that make them visible.
-  h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
-  for (auto& t : s.tables) {
-    for (schema::Rows kind : kKinds)
-      h5::set_attr(t.group, schema::committed_attr(kind),
-                   t.appended[static_cast<std::size_t>(kind)]);
-    t.committed = t.appended;
+  try {
+    Impl& s = *impl_;
+    const double t0 = now();
+    // Data and index first; only then the counts that make them visible.
+    h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
+    kill_point("commit-flushed");
+    for (auto& t : s.tables) {
+      for (schema::Rows kind : kKinds) {
+        h5::set_attr(t.group, schema::committed_attr(kind),
+                     t.appended[static_cast<std::size_t>(kind)]);
+        kill_point("commit-attr");  // some counts of the table moved, others not
+      }
+      t.committed = t.appended;
+    }
+    h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
+    s.write_seconds += now() - t0;
+  } catch (const std::exception& e) {
+    write_failed(impl_->path, "commit", e);
   }
-  h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
-  s.write_seconds += now() - t0;
 }
 
 void Store::set_failed_rows(const std::vector<std::int64_t>& failed) {

@@ -57,6 +57,7 @@ TableInfo read_table_info(hid_t group) {
   const auto layout = nlohmann::json::parse(h5::get_string_attr(group, "layout"));
   t.residual = layout.at("residual").get<bool>();
   t.graphs = layout.value("graphs", false);
+  t.deletion_max_tokens = layout.value("deletion_max_tokens", std::int64_t{0});
   if (h5::has_attr(group, "planned_rows")) t.planned_rows = h5::get_u64_attr(group, "planned_rows");
   return t;
 }

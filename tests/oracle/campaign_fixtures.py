@@ -95,6 +95,7 @@ residual = true
 heads = true
 neurons = 4
 evidence_top_k = 5
+deletion_max_tokens = 20
 [graphs]
 cases = {graphs}
 [layout]

@@ -28,8 +28,9 @@ MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
 
 def write_spec(path: pathlib.Path, model: pathlib.Path, failures: pathlib.Path, store: str,
                rules=("attnlrp", "grad-x-input"), batch=2, commit_seconds=0.0, limit=0, extra="",
-               graphs=3) -> pathlib.Path:
-    """A spec over the tiny model; `graphs`: attribution graphs for that many cases per table."""
+               graphs=3, deletion=20) -> pathlib.Path:
+    """A spec over the tiny model; `graphs`: attribution graphs for that many cases per table;
+    `deletion`: the deletion test's cap (deletion_max_tokens)."""
     rules_s = ", ".join(f'"{r}"' for r in rules)
     path.write_text(f"""
 name = "test"
@@ -40,6 +41,7 @@ residual = true
 heads = true
 neurons = 4
 evidence_top_k = 5
+deletion_max_tokens = {deletion}
 [graphs]
 cases = {graphs}
 [layout]
@@ -88,7 +90,8 @@ def read_store(path: pathlib.Path) -> dict:
                             if name in g:
                                 rec[name] = g[name][o:o + T]
                         for name in ("conservation", "segment_relevance", "bias_absorbed",
-                                     "head_relevance", "neuron_ids", "neuron_relevance", "graph_summary"):
+                                     "head_relevance", "neuron_ids", "neuron_relevance", "graph_summary",
+                                     "deletion_tokens"):
                             if name in g:  # heads, neurons and graphs only when recorded
                                 rec[name] = g[name][i]
                         if "graph_summary" in rec:  # its last column is the build time
@@ -179,6 +182,14 @@ def recompute_aggregates(path: pathlib.Path) -> dict:
                     out[prefix + "conservation"] = np.stack([np.abs(cons).mean(axis=0), np.abs(cons).max(axis=0),
                                                               cons.mean(axis=0)], axis=1)
                     ne = len(hits)
+                    if "deletion_tokens" in g:  # rows: rules, then random; [cases Δℓ>0, flip rate, mean k]
+                        dt = g["deletion_tokens"][:n].astype(float)  # [n, R + 1]
+                        rows_d = []
+                        for j in range(dt.shape[1]):
+                            eligible, flipped = dt[dt[:, j] != 0, j], dt[dt[:, j] > 0, j]
+                            rows_d.append([eligible.size, flipped.size / eligible.size if eligible.size else np.nan,
+                                           flipped.mean() if flipped.size else np.nan])
+                        out[prefix + "deletion"] = np.array(rows_d)
                     out[prefix + "evidence_hit_rate"] = np.stack(
                         [np.full(R, ne), np.array(hits, dtype=float).mean(axis=0) if ne else np.full(R, np.nan),
                          np.full(R, np.mean(rand) if ne else np.nan)], axis=1)
@@ -223,8 +234,70 @@ def test_aggregates_equal_recomputation(reference_store):
     stored = read_aggregates(reference_store)
     again = recompute_aggregates(reference_store)
     assert set(again) <= set(stored), set(again) - set(stored)
+    assert any(name.endswith("/deletion") for name in again), "no deletion aggregate recomputed"
     for name, want in again.items():
         np.testing.assert_allclose(stored[name], want, rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=name)
+
+
+def _splitmix64(x: int) -> int:
+    m = (1 << 64) - 1
+    x = (x + 0x9E3779B97F4A7C15) & m
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & m
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & m
+    return x ^ (x >> 31)
+
+
+def _fnv1a64(s: str) -> int:
+    h = 1469598103934665603
+    for c in s.encode():
+        h = ((h ^ c) * 1099511628211) & ((1 << 64) - 1)
+    return h
+
+
+def deletion_orders(cid: str, seg: np.ndarray, rel: np.ndarray) -> list[np.ndarray]:
+    """The orders of the deletion test (src/campaign/deletion.hpp; candidates and rule
+    orders as in analysis/clrp_report/deletion.py): each rule's, then the random one."""
+    cand = np.array([p for p in range(len(seg) - 1) if seg[p] != -1], dtype=int)
+    orders = [cand[np.lexsort((cand, -rel[cand, r]))] for r in range(rel.shape[1])]
+    h = _fnv1a64(cid)
+    orders.append(np.array(sorted(cand.tolist(), key=lambda p: (_splitmix64(h ^ p), p)), dtype=int))
+    return orders
+
+
+def test_deletion_tokens_equal_forward_recomputation(reference_store, build_tool, tiny_model, tmp_path):
+    """Every stored tokens-to-flip equals deleting the same tokens one by one and reading
+    Δℓ from clrp's plain forward pass (clrp_forward_logits)."""
+    import json
+    data = read_store(reference_store)
+    seqs, cases = [], []
+    for key, rec in data.items():
+        ids = rec["tokens"].astype(int).tolist()
+        per_order = []
+        for order in deletion_orders(key[1], rec["token_segment"], rec["token_relevance"].astype(float)):
+            lines = []
+            for k in range(1, min(20, order.size) + 1):  # write_spec's cap
+                gone = set(order[:k].tolist())
+                seqs.append([t for p, t in enumerate(ids) if p not in gone])
+                lines.append(len(seqs) - 1)
+            per_order.append(lines)
+        cases.append((key, rec, per_order))
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"ids": s}) + "\n" for s in seqs))
+    subprocess.run([str(build_tool("clrp_forward_logits")), str(tiny_model), str(src), str(tmp_path / "out.f32")],
+                   check=True, capture_output=True, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    logits = np.fromfile(tmp_path / "out.f32", dtype=np.float32).reshape(len(seqs), -1).astype(float)
+    flips = 0
+    for key, rec, per_order in cases:
+        want = []
+        for lines in per_order:
+            if rec["delta"] <= 0:
+                want.append(0)
+                continue
+            d = [logits[i, rec["wrong_id"]] - logits[i, rec["correct_id"]] for i in lines]
+            want.append(next((k + 1 for k, x in enumerate(d) if x <= 0), -1))
+        assert rec["deletion_tokens"].tolist() == want, key
+        flips += sum(w > 0 for w in want)
+    assert flips > 0, "no case flipped: the test exercises only the cap"
 
 
 @pytest.mark.parametrize("ranks", [2, 4])
@@ -262,30 +335,95 @@ def committed_lines(log_dir: pathlib.Path) -> int:
     return sum(l.count("committed ") for l in (p.read_text() for p in log_dir.glob("rank-*.log")))
 
 
-@pytest.mark.parametrize("kill_after", [1, 4, 9])
-def test_kill9_then_resume(tmp_path, clrp_bin, tiny_model, failures, reference_store, kill_after):
+def committed_cases(store: pathlib.Path) -> int:
+    with h5py.File(store) as f:
+        return sum(int(g.attrs["committed_rows"]) for m in f["runs"].values()
+                   for c in m.values() for g in c.values())
+
+
+def h5dump_reads(store: pathlib.Path):
+    r = subprocess.run(["h5dump", str(store)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    assert r.returncode == 0, f"h5dump cannot read {store}: {r.stderr[-2000:]}"
+
+
+# Where the 2-rank run dies: ("commits", n) kills both ranks from outside after the n-th
+# commit line of the rank logs (while cases are being explained, nearly all of a run);
+# ("hook", "POINT:N") makes every rank SIGKILL itself the N-th time it reaches POINT inside
+# the store's HDF5 writes (src/store/kill_hook.hpp): mid-append (case rows written, their
+# ragged data not), right after a commit's data flush, between the committed_* attributes
+# of one table (2nd commit: 10 counts per commit with the fixture's 2 tables), and while
+# /aggregate is being rewritten after the last commit.
+KILL_POINTS = [("commits", 1), ("commits", 4), ("commits", 9), ("hook", "append:5"),
+               ("hook", "commit-flushed:3"), ("hook", "commit-attr:12"), ("hook", "aggregate:1")]
+
+
+@pytest.mark.parametrize("how,where", KILL_POINTS, ids=[f"{h}-{w}" for h, w in KILL_POINTS])
+def test_kill9_then_resume(tmp_path, clrp_bin, tiny_model, failures, reference_store, how, where):
     spec = write_spec(tmp_path / "spec.toml", tiny_model, failures, "store.h5", batch=1)
-    proc = mpirun(clrp_bin, 2, spec, env_extra={"CLRP_TEST_CASE_DELAY_MS": "150"}, wait=False)
-    logs = tmp_path / "store.h5.logs"
-    deadline = time.time() + 300
-    while committed_lines(logs) < kill_after and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.05)
-    assert proc.poll() is None, "the run ended before it could be killed"
-    for pid in rank_pids(logs):
-        os.kill(pid, signal.SIGKILL)
-    proc.wait(timeout=60)
-    assert proc.returncode != 0
-    with h5py.File(tmp_path / "store.h5") as f:
-        committed = sum(int(g.attrs["committed_rows"]) for m in f["runs"].values()
-                        for c in m.values() for g in c.values())
-    assert 0 < committed < len(read_store(reference_store))
+    store, logs = tmp_path / "store.h5", tmp_path / "store.h5.logs"
+    total = len(read_store(reference_store))
+    if how == "commits":
+        proc = mpirun(clrp_bin, 2, spec, env_extra={"CLRP_TEST_CASE_DELAY_MS": "150"}, wait=False)
+        deadline = time.time() + 300
+        while committed_lines(logs) < where and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        for pid in rank_pids(logs):
+            os.kill(pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+        assert proc.returncode != 0
+    else:
+        r = mpirun(clrp_bin, 2, spec, env_extra={"CLRP_TEST_KILL_AT": where})
+        assert r.returncode != 0 and "complete" not in r.stdout, r.stdout + r.stderr
+    h5dump_reads(store)
+    committed = committed_cases(store)
+    if where == "aggregate:1":
+        assert committed == total  # every case committed; only /aggregate was cut short
+    else:
+        assert 0 < committed < total
     r = mpirun(clrp_bin, 2, spec, "--resume")
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"({committed} committed before)" in r.stdout, r.stdout
-    assert_same(read_store(reference_store), read_store(tmp_path / "store.h5"))
-    a, b = read_aggregates(reference_store), read_aggregates(tmp_path / "store.h5")
+    h5dump_reads(store)
+    assert_same(read_store(reference_store), read_store(store))
+    a, b = read_aggregates(reference_store), read_aggregates(store)
+    assert sorted(a) == sorted(b)
     for k in a:
         np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=k)
+
+
+def test_full_disk_keeps_committed_cases(tmp_path, clrp_bin, tiny_model, failures, reference_store):
+    """A store on a tmpfs with room for about half of it: the run fails with an error that
+    names the store, the file stays readable with every committed case intact, and after
+    the tmpfs grows, --resume finishes it with the numbers of an uninterrupted run."""
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    # Half the bytes the finished store occupies (it is sparse: st_size is far larger), plus
+    # the 1 MiB the store keeps free for HDF5's metadata (Store::ensure_space).
+    used = reference_store.stat().st_blocks * 512
+    size = (1 << 20) + used // 2
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mnt)],
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here ({r.stderr.strip()}): needs root")
+    try:
+        spec = write_spec(mnt / "spec.toml", tiny_model, failures, "store.h5", batch=1)
+        r = mpirun(clrp_bin, 2, spec)
+        assert r.returncode != 0 and "complete" not in r.stdout, r.stdout + r.stderr
+        assert re.search(r"clrp: error on rank \d: \S*store\.h5: not enough free space to write the next batch "
+                         r".*cases committed before are kept", r.stderr), r.stderr
+        store = mnt / "store.h5"
+        h5dump_reads(store)
+        kept = read_store(store)
+        ref = read_store(reference_store)
+        assert 0 < len(kept) < len(ref)
+        assert_same({k: ref[k] for k in kept}, kept)
+        subprocess.run(["mount", "-o", f"remount,size={16 * used}", str(mnt)], check=True)
+        r = mpirun(clrp_bin, 2, spec, "--resume")
+        assert r.returncode == 0 and f"({len(kept)} committed before)" in r.stdout, r.stdout + r.stderr
+        assert_same(ref, read_store(store))
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
 def test_sigterm_commits_and_exits_75(tmp_path, clrp_bin, tiny_model, failures, reference_store):

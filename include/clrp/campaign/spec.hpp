@@ -56,6 +56,10 @@ struct RecordSpec {
   bool heads = true;                ///< per (layer, head)
   std::int64_t neurons = 0;         ///< top-k MLP neurons per layer (0 = none)
   std::int64_t evidence_top_k = 5;  ///< k of the evidence hit rate aggregate
+  /// Deletion test: delete up to this many top-ranked tokens, one by one,
+  /// until Δℓ <= 0 (0 = off; docs/store.md). Costs up to this many full
+  /// forwards per rule (and the random baseline) per case.
+  std::int64_t deletion_max_tokens = 0;
 };
 
 /// Attribution graphs (docs/graphs.md) for some cases of every table.

@@ -29,6 +29,7 @@ struct TableInfo {
   bool residual = false;           ///< layer and mid relevance recorded
   bool graphs = false;             ///< attribution graphs recorded (graph_* datasets)
   std::int64_t evidence_top_k = 5;
+  std::int64_t deletion_max_tokens = 0;  ///< > 0: per-case deletion test recorded
   /// Cases the campaign plans for this table (its whole spec, whatever part
   /// of it one run covers): with the `failed_rows` a run records, readers
   /// tell a finished table from an unfinished one (docs/store.md).
@@ -64,6 +65,10 @@ struct CaseRecord {
   std::vector<std::int32_t> neuron_ids;     ///< [R, L, k]
   std::vector<float> neuron_relevance;      ///< [R, L, k]
   std::vector<float> bias_absorbed;         ///< [R, L]
+  /// [R + 1] deletion test (table's deletion_max_tokens > 0): tokens deleted
+  /// until Δℓ <= 0 under each rule's order, then a random order; 0 when Δℓ <= 0
+  /// already, −1 when not flipped within the cap.
+  std::vector<std::int32_t> deletion_tokens;
 
   // The pruned attribution graph of the contrast (docs/graphs.md), when the
   // table records graphs; empty vectors when this case has none. Nodes are

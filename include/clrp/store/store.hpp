@@ -59,7 +59,14 @@ class Store {
   ~Store();
 
   /// Appends this rank's records (any tables, any count, possibly none). Collective.
+  /// Refuses (ensure_space) a batch the file system may not have room for.
   void append(const std::vector<CaseRecord>& records);
+  /// Throws, on every rank alike, when the store's file system has less free
+  /// space than `bytes` (summed over ranks) plus a reserve for HDF5's
+  /// metadata. Parallel HDF5 1.10 deadlocks when a write fails on one rank
+  /// only (one rank leaves the metadata flush early, the others wait in its
+  /// collectives), so a full disk must be caught before HDF5 writes. Collective.
+  void ensure_space(std::uint64_t bytes);
   /// Makes everything appended so far durable and visible. Collective.
   void commit();
   /// Records, per table, how many cases the last run could not explain
