@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -161,6 +162,41 @@ std::vector<CheckpointSpec> step_folders(const fs::path& dir) {
   return out;
 }
 
+// A Hugging Face cache folder of one repository (models--org--name: refs/ and
+// snapshots/): one checkpoint per ref (a branch or tag such as "main" or
+// "step1000"), its files in snapshots/<the commit the ref names>. Ordered as
+// step*/ folders are (by step number), other refs by name after them.
+std::vector<CheckpointSpec> hf_cache_revisions(const fs::path& dir, const std::string& key,
+                                               Reader& r) {
+  std::vector<CheckpointSpec> refs;
+  std::error_code ec;
+  for (const auto& e : fs::recursive_directory_iterator(dir / "refs", ec)) {
+    if (!e.is_regular_file(ec)) continue;
+    const std::string name = fs::relative(e.path(), dir / "refs", ec).generic_string();
+    std::ifstream in(e.path());
+    std::string commit;
+    in >> commit;
+    const fs::path snapshot = dir / "snapshots" / commit;
+    if (!is_name(name))
+      r.problem(key, "ref '" + name + "' is not a checkpoint name ([A-Za-z0-9_.-]+)");
+    else if (commit.empty() || !fs::is_directory(snapshot, ec))
+      r.problem(key, "ref '" + name + "' names commit '" + commit + "', which has no folder in " +
+                         (dir / "snapshots").string());
+    else
+      refs.push_back({name, snapshot.string()});
+  }
+  static const std::regex step("step([0-9]+).*");
+  auto order = [](const CheckpointSpec& c) {
+    std::smatch m;
+    return std::regex_match(c.name, m, step)
+               ? std::pair<std::int64_t, std::string>{std::stoll(m[1].str().substr(0, 18)), c.name}
+               : std::pair<std::int64_t, std::string>{INT64_MAX, c.name};
+  };
+  std::sort(refs.begin(), refs.end(),
+            [&](const CheckpointSpec& a, const CheckpointSpec& b) { return order(a) < order(b); });
+  return refs;
+}
+
 void read_models(const toml::table& root, Reader& r, CampaignSpec& spec) {
   const toml::node* n = root.get("models");
   const toml::array* models = n != nullptr ? n->as_array() : nullptr;
@@ -207,9 +243,16 @@ void read_models(const toml::table& root, Reader& r, CampaignSpec& spec) {
       const std::string dir = r.resolve(*ck->value<std::string>());
       if (!fs::is_directory(dir)) {
         r.problem(p + "checkpoints", dir + ": no such directory");
+      } else if (fs::is_directory(fs::path(dir) / "refs") &&
+                 fs::is_directory(fs::path(dir) / "snapshots")) {
+        m.checkpoints = hf_cache_revisions(dir, p + "checkpoints", r);
+        if (m.checkpoints.empty()) r.problem(p + "checkpoints", dir + ": no refs in the cache");
       } else {
         m.checkpoints = step_folders(dir);
-        if (m.checkpoints.empty()) r.problem(p + "checkpoints", dir + ": no step*/ folders in it");
+        if (m.checkpoints.empty())
+          r.problem(
+              p + "checkpoints",
+              dir + ": no step*/ folders in it (nor a Hugging Face cache: refs/, snapshots/)");
       }
     } else if (ck->is_array()) {
       const auto dirs = r.strings(*t, p, "checkpoints");
@@ -229,7 +272,9 @@ void read_models(const toml::table& root, Reader& r, CampaignSpec& spec) {
         m.checkpoints.push_back({name, d});
       }
     } else {
-      r.problem(p + "checkpoints", "must be a folder of step*/ folders or an array of folders");
+      r.problem(p + "checkpoints",
+                "must be a folder of step*/ folders, a Hugging Face cache folder, or an array of "
+                "folders");
     }
     spec.models.push_back(std::move(m));
   }

@@ -193,3 +193,36 @@ TEST(FailureFile, ParsesPairsAndRejectsBadOnes) {
     EXPECT_NE(std::string(e.what()).find("pair.detla"), std::string::npos) << e.what();
   }
 }
+
+TEST(CampaignSpec, HuggingFaceCacheRevisionsAreCheckpoints) {
+  const fs::path dir = temp_dir();
+  write(dir / "f.jsonl", "");
+  const fs::path cache = dir / "models--org--tiny";
+  for (const char* commit : {"aaa111", "bbb222", "ccc333"})
+    fs::create_directories(cache / "snapshots" / commit);
+  fs::create_directories(cache / "refs");
+  write(cache / "refs" / "main", "ccc333");
+  write(cache / "refs" / "step100", "bbb222\n");
+  write(cache / "refs" / "step20", "aaa111");
+  const std::string toml = R"(
+name = "t"
+store = "out.h5"
+rules = ["attnlrp"]
+[[models]]
+name = "a"
+checkpoints = "models--org--tiny"
+[[cases]]
+path = "f.jsonl"
+)";
+  write(dir / "spec.toml", toml);
+  const CampaignSpec s = load_spec((dir / "spec.toml").string());
+  ASSERT_EQ(s.models[0].checkpoints.size(), 3u);
+  EXPECT_EQ(s.models[0].checkpoints[0].name, "step20");
+  EXPECT_EQ(s.models[0].checkpoints[1].name, "step100");
+  EXPECT_EQ(s.models[0].checkpoints[2].name, "main");
+  EXPECT_EQ(fs::path(s.models[0].checkpoints[1].path), cache / "snapshots" / "bbb222");
+  // A ref naming a commit the cache does not hold is reported with its key path.
+  write(cache / "refs" / "step5", "ddd444");
+  EXPECT_TRUE(
+      has(problems_of(toml, dir), "models[0].checkpoints: ref 'step5' names commit 'ddd444'"));
+}
