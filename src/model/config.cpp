@@ -26,7 +26,7 @@ void ModelConfig::interleave_sliding_layers(std::int64_t window, std::int64_t pe
     }
 }
 
-std::int64_t ModelConfig::parameter_count() const {
+std::int64_t ModelConfig::layer_parameter_count() const {
   const std::int64_t h = hidden_size;
   const std::int64_t q = num_heads * head_dim;
   const std::int64_t kv = num_kv_heads * head_dim;
@@ -40,8 +40,13 @@ std::int64_t ModelConfig::parameter_count() const {
   std::int64_t qk_norm_params = 0;
   if (qk_norm == QKNorm::PerHead) qk_norm_params = 2 * head_dim;
   if (qk_norm == QKNorm::Full) qk_norm_params = q + kv;
-  const std::int64_t per_layer = attn + mlp + block_norms * norm_params + qk_norm_params;
-  std::int64_t total = num_layers * per_layer + norm_params + vocab_size * h;
+  return attn + mlp + block_norms * norm_params + qk_norm_params;
+}
+
+std::int64_t ModelConfig::parameter_count() const {
+  const std::int64_t h = hidden_size;
+  const std::int64_t norm_params = norm == NormKind::LayerNorm ? 2 * h : h;
+  std::int64_t total = num_layers * layer_parameter_count() + norm_params + vocab_size * h;
   if (!tie_word_embeddings) total += vocab_size * h;
   if (positions == PositionKind::Learned) total += max_position_embeddings * h;
   return total;

@@ -13,19 +13,10 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "clrp/dist/pipeline.hpp"
 #include "clrp/lrp/engine.hpp"
 #include "clrp/model/checkpoint.hpp"
-
-namespace {
-
-nlohmann::json to_json(const at::Tensor& t) {
-  if (!t.defined()) return nullptr;
-  const at::Tensor c = t.to(at::kDouble).contiguous();
-  std::vector<double> flat(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
-  return {{"shape", t.sizes().vec()}, {"data", flat}};
-}
-
-}  // namespace
+#include "explanation_json.hpp"
 
 int main(int argc, char** argv) {
   if (argc != 4) {
@@ -52,34 +43,15 @@ int main(int argc, char** argv) {
       const clrp::lrp::Engine e1(first), e2(second);
       const auto s1 = e1.forward_ids(input);
       const auto s2 = e2.forward(s1.output);
-      clrp::lrp::Explanation upper;
+      clrp::lrp::Explanation lower, upper;
       e2.backward(s2, e2.seed(s2, seeds, rule, upper), rule, record, upper);
-      e1.backward(s1, upper.input_gradient, rule, record, ex);
-      ex.target = upper.target;
-      ex.logits = upper.logits;
-      if (ex.mid_relevance.defined())
-        ex.mid_relevance = at::cat({ex.mid_relevance, upper.mid_relevance}, 1);
-      ex.layer_relevance = at::cat({ex.layer_relevance, upper.layer_relevance}, 1);
-      ex.head_relevance = at::cat({ex.head_relevance, upper.head_relevance}, 1);
-      ex.bias_absorbed = at::cat({ex.bias_absorbed, upper.bias_absorbed}, 1);
-      if (upper.neuron_ids.defined()) {
-        ex.neuron_ids = at::cat({ex.neuron_ids, upper.neuron_ids}, 1);
-        ex.neuron_relevance = at::cat({ex.neuron_relevance, upper.neuron_relevance}, 1);
-      }
+      e1.backward(s1, upper.input_gradient, rule, record, lower);
+      ex = clrp::dist::merge_stage_parts({lower, upper});
     } else {
       const clrp::model::DecoderModel model(ck);
       ex = clrp::lrp::Engine(model).explain(input, seeds, rule, record);
     }
-    nlohmann::json out{{"target", to_json(ex.target)},
-                       {"token_relevance", to_json(ex.token_relevance)},
-                       {"mid_relevance", to_json(ex.mid_relevance)},
-                       {"layer_relevance", to_json(ex.layer_relevance)},
-                       {"head_relevance", to_json(ex.head_relevance)},
-                       {"neuron_ids", to_json(ex.neuron_ids)},
-                       {"neuron_relevance", to_json(ex.neuron_relevance)},
-                       {"bias_absorbed", to_json(ex.bias_absorbed)},
-                       {"head_bias_absorbed", to_json(ex.head_bias_absorbed)},
-                       {"position_relevance", to_json(ex.position_relevance)}};
+    const nlohmann::json out = clrp::test_tools::explanation_json(ex);
     std::ofstream(argv[3]) << out.dump();
   } catch (const std::exception& e) {
     std::cerr << "clrp_lrp_batch: " << e.what() << "\n";

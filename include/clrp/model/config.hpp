@@ -107,6 +107,8 @@ struct ModelConfig {
   std::int64_t kv_groups() const { return num_heads / num_kv_heads; }
   /// Parameter count implied by the shapes (embeddings counted once when tied).
   std::int64_t parameter_count() const;
+  /// Parameters of one block (every block has the same shapes).
+  std::int64_t layer_parameter_count() const;
   /// Throws clrp::Error naming `source` and the offending key when the values
   /// are inconsistent (heads not dividing, non-positive sizes, ...).
   void validate() const;

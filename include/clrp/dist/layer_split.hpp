@@ -1,0 +1,44 @@
+// Which layers each pipeline stage holds.
+//
+// A stage's cost is the sum of its layers' costs, plus the embedding's for
+// stage 0 and the head's (final norm and unembedding) for the last stage. The
+// split into P contiguous ranges of at least one layer minimises the largest
+// stage cost (the pipeline runs at the pace of its slowest stage). Costs are
+// either parameter counts (from the config: no weights needed) or seconds
+// measured on each stage's own layers.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "clrp/model/config.hpp"
+#include "clrp/model/decoder.hpp"
+
+namespace clrp::dist {
+
+struct StageCosts {
+  std::vector<double> layers;  ///< [L] cost of each layer
+  double embedding = 0;        ///< added to stage 0
+  double head = 0;             ///< added to the last stage
+};
+
+/// Parameter counts of a model's layers, embedding and head, from its config.
+StageCosts parameter_costs(const model::ModelConfig& config);
+
+/// The balanced split of `costs` over `stages` ranges; throws clrp::Error when
+/// there are more stages than layers.
+std::vector<model::LayerRange> balance_layers(const StageCosts& costs, int stages);
+
+/// Throws clrp::Error unless `split` covers layers [0, layers) in order, each
+/// stage with at least one layer (a split given by hand).
+void check_split(const std::vector<model::LayerRange>& split, std::int64_t layers);
+
+/// The cost of each stage under `split`.
+std::vector<double> stage_costs(const StageCosts& costs,
+                                const std::vector<model::LayerRange>& split);
+
+/// "[0,15) [15,30)", the split as printed at start.
+std::string describe_split(const std::vector<model::LayerRange>& split);
+
+}  // namespace clrp::dist
