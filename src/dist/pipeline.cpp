@@ -2,8 +2,12 @@
 
 #include <ATen/ATen.h>
 
+#include <c10/core/InferenceMode.h>
+
+#include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
 #include <chrono>
+#include <cmath>
 
 #include "clrp/dist/message.hpp"
 #include "clrp/dist/tensor_blob.hpp"
@@ -14,6 +18,7 @@ namespace clrp::dist {
 namespace {
 
 constexpr int kTagParts = 7400;
+constexpr int kTagValues = 7401;
 
 double now() {
   return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
@@ -40,14 +45,24 @@ std::vector<at::Tensor*> travelling_fields(lrp::Explanation& e) {
           &e.neuron_relevance, &e.bias_absorbed,   &e.head_bias_absorbed};
 }
 
-// One stage's parts: [micro-batch][rule][field].
+// One stage's results: parts [micro-batch][rule][field] (no rules where the
+// micro-batch failed), errors raised on this stage, compute seconds.
 struct PartsMessage {
   std::vector<std::vector<std::vector<TensorBlob>>> parts;
+  std::vector<std::string> errors;
+  std::vector<double> forward_seconds, backward_seconds;
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar& parts;
+    ar& parts& errors& forward_seconds& backward_seconds;
   }
 };
+
+// What travels instead of hidden states or gradients once a micro-batch has
+// failed: an empty tensor, so that every stage still sends and receives one
+// message per micro-batch and the schedule stays in step.
+at::Tensor kFailed() {
+  return at::empty({0});
+}
 
 }  // namespace
 
@@ -69,15 +84,19 @@ Pipeline::Pipeline(MPI_Comm stages, const model::DecoderModel& model, Transport&
                 "and only the last may end at the last layer");
 }
 
-std::vector<std::vector<lrp::Explanation>> Pipeline::explain(const std::vector<MicroBatch>& batches,
-                                                             const lrp::RecordOptions& record,
-                                                             const StageHook& hook) {
+std::vector<MicroBatchResult> Pipeline::explain(const std::vector<MicroBatch>& batches,
+                                                const lrp::RecordOptions& record,
+                                                const StageHook& hook) {
   times_ = {};
   const double start = now();
   const std::int64_t sent_before = transport_.bytes_sent();
   const std::size_t M = batches.size();
   states_.assign(M, {});
   parts_.assign(M, {});
+  errors_.assign(M, {});
+  failed_.assign(M, 0);
+  forward_s_.assign(M, 0);
+  backward_s_.assign(M, 0);
   // 1F1B: stage s runs P − 1 − s forwards ahead, so that the last stage can
   // start its first backward as soon as its first forward is done; then one
   // forward and one backward alternate; then the remaining backwards.
@@ -100,96 +119,167 @@ std::vector<std::vector<lrp::Explanation>> Pipeline::explain(const std::vector<M
   return out;
 }
 
-void Pipeline::forward(std::size_t m, const MicroBatch& mb) {
-  lrp::ForwardState st;
-  if (stage_ == 0) {
-    Timer t(times_.compute);
-    st = engine_.forward_ids(mb.ids);
-  } else {
-    const at::Tensor hidden = transport_.recv(stage_ - 1, Channel::Activations);
-    Timer t(times_.compute);
-    st = engine_.forward(hidden);
+template <class F>
+bool Pipeline::guarded(std::size_t m, F&& work) {
+  try {
+    work();
+    return true;
+  } catch (const std::exception& e) {
+    failed_[m] = 1;
+    errors_[m] = "stage " + std::to_string(stage_) + ": " + e.what();
+    return false;
   }
-  if (stage_ + 1 < stages_) transport_.send(st.output, stage_ + 1, Channel::Activations);
-  states_[m] = std::move(st);
+}
+
+void Pipeline::forward(std::size_t m, const MicroBatch& mb) {
+  at::Tensor hidden;
+  if (stage_ > 0) {
+    hidden = transport_.recv(stage_ - 1, Channel::Activations);
+    if (hidden.numel() == 0) failed_[m] = 1;  // failed upstream: pass the marker on
+  }
+  if (!failed_[m]) {
+    Timer t(forward_s_[m]);
+    guarded(m, [&] { states_[m] = stage_ == 0 ? engine_.forward_ids(mb.ids) : engine_.forward(hidden); });
+  }
+  if (stage_ + 1 < stages_)
+    transport_.send(failed_[m] ? kFailed() : states_[m].output, stage_ + 1, Channel::Activations);
 }
 
 void Pipeline::backward(std::size_t m, const MicroBatch& mb, const lrp::RecordOptions& record,
                         const StageHook& hook) {
-  const lrp::ForwardState& st = states_[m];
   const std::size_t R = mb.rules.size();
   std::vector<lrp::Explanation>& parts = parts_[m];
-  parts.assign(R, {});
   std::vector<at::Tensor> g(R);
-  if (stage_ + 1 == stages_) {
-    Timer t(times_.compute);
-    const std::int64_t T = st.output.size(1);
-    std::vector<lrp::Seed> seeds = mb.seeds;
-    for (auto& s : seeds)
-      if (s.position < 0) s.position += T;
-    for (std::size_t r = 0; r < R; ++r)
-      g[r] = engine_.seed(st, seeds, mb.rules[r], parts[r]);
-  } else {
+  if (stage_ + 1 < stages_) {
     const at::Tensor all = transport_.recv(stage_ + 1, Channel::Gradients);  // [R, B, T, H]
-    for (std::size_t r = 0; r < R; ++r)
+    if (all.numel() == 0) failed_[m] = 1;
+    for (std::size_t r = 0; r < R && !failed_[m]; ++r)
       g[r] = all[static_cast<std::int64_t>(r)];
   }
   std::vector<at::Tensor> down;
-  {
-    Timer t(times_.compute);
-    for (std::size_t r = 0; r < R; ++r) {
-      engine_.backward(st, g[r], mb.rules[r], record, parts[r]);
-      if (hook) hook(m, r, st, parts[r]);
-      if (stage_ > 0) down.push_back(std::move(parts[r].input_gradient));
-    }
+  if (!failed_[m]) {
+    Timer t(backward_s_[m]);
+    guarded(m, [&] {
+      const lrp::ForwardState& st = states_[m];
+      parts.assign(R, {});
+      if (stage_ + 1 == stages_) {
+        const std::int64_t T = st.output.size(1);
+        std::vector<lrp::Seed> seeds = mb.seeds;
+        for (auto& s : seeds)
+          if (s.position < 0) s.position += T;
+        for (std::size_t r = 0; r < R; ++r)
+          g[r] = engine_.seed(st, seeds, mb.rules[r], parts[r]);
+      }
+      for (std::size_t r = 0; r < R; ++r) {
+        engine_.backward(st, g[r], mb.rules[r], record, parts[r]);
+        if (hook) hook(m, r, st, parts[r]);
+        if (stage_ > 0) down.push_back(std::move(parts[r].input_gradient));
+      }
+    });
   }
-  if (stage_ > 0) transport_.send(at::stack(down), stage_ - 1, Channel::Gradients);
+  if (failed_[m]) parts.clear();
+  if (stage_ > 0)
+    transport_.send(failed_[m] ? kFailed() : at::stack(down), stage_ - 1, Channel::Gradients);
   states_[m] = {};  // the tapes of a finished micro-batch are the memory 1F1B bounds
 }
 
-std::vector<std::vector<lrp::Explanation>> Pipeline::gather(std::size_t micro_batches) {
+std::vector<double> Pipeline::seed_values(const std::vector<MicroBatch>& batches) {
+  c10::InferenceMode inference_mode;
+  const std::size_t M = batches.size();
+  std::vector<double> values(M, std::nan(""));
+  // Forward only: nothing waits for a backward, so each stage simply streams
+  // the micro-batches through (the pipeline fills, then drains).
+  for (std::size_t m = 0; m < M; ++m) {
+    at::Tensor h;
+    bool ok = true;
+    if (stage_ > 0) {
+      h = transport_.recv(stage_ - 1, Channel::Activations);
+      ok = h.numel() > 0;
+    }
+    if (ok) {
+      try {
+        if (stage_ == 0) h = model_.embed(batches[m].ids.unsqueeze(0));
+        h = model_.run_layers(h, at::arange(h.size(1), at::kLong));
+        if (stage_ + 1 == stages_) {
+          const lrp::Seed& seed = batches[m].seeds.at(0);
+          const std::int64_t p = seed.position < 0 ? seed.position + h.size(1) : seed.position;
+          // Only the seed's position goes through the (vocabulary-wide) unembedding.
+          const at::Tensor logits = model_.unembed(h.narrow(1, p, 1))[0][0].to(at::kCPU).to(at::kDouble);
+          values[m] = at::dot(logits, seed.weights.to(at::kDouble)).item<double>();
+        }
+      } catch (const std::exception&) {
+        ok = false;  // NaN: the caller treats it as "no value"
+      }
+    }
+    if (stage_ + 1 < stages_) transport_.send(ok ? h : kFailed(), stage_ + 1, Channel::Activations);
+  }
+  transport_.wait_sends();
+  if (stages_ > 1 && stage_ == stages_ - 1)
+    MPI_Send(values.data(), static_cast<int>(M), MPI_DOUBLE, 0, kTagValues, comm_);
+  if (stages_ > 1 && stage_ == 0)
+    MPI_Recv(values.data(), static_cast<int>(M), MPI_DOUBLE, stages_ - 1, kTagValues, comm_,
+             MPI_STATUS_IGNORE);
+  if (stage_ != 0) return {};
+  return values;
+}
+
+std::vector<MicroBatchResult> Pipeline::gather(std::size_t micro_batches) {
   if (stage_ > 0) {
     PartsMessage msg;
-    for (auto& per_rule : parts_) {
+    for (std::size_t m = 0; m < micro_batches; ++m) {
       auto& rules = msg.parts.emplace_back();
-      for (auto& part : per_rule) {
+      for (auto& part : parts_[m]) {
         auto& fields = rules.emplace_back();
         for (at::Tensor* f : travelling_fields(part))
           fields.push_back(to_blob(*f));
       }
     }
+    msg.errors = errors_;
+    msg.forward_seconds = forward_s_;
+    msg.backward_seconds = backward_s_;
     parts_.clear();
     send_serialized(msg, 0, kTagParts, comm_);
     return {};
   }
+  std::vector<MicroBatchResult> out(micro_batches);
   // stage_parts[s][m][r]
   std::vector<std::vector<std::vector<lrp::Explanation>>> stage_parts(
       static_cast<std::size_t>(stages_));
   stage_parts[0] = std::move(parts_);
+  for (std::size_t m = 0; m < micro_batches; ++m) {
+    out[m].error = errors_[m];
+    out[m].forward_seconds = forward_s_[m];
+    out[m].backward_seconds = backward_s_[m];
+  }
   for (int s = 1; s < stages_; ++s) {
     const auto msg = receive_serialized<PartsMessage>(s, kTagParts, comm_, "pipeline results");
-    require(msg.parts.size() == micro_batches, Where{"pipeline"},
+    require(msg.parts.size() == micro_batches && msg.errors.size() == micro_batches,
+            Where{"pipeline"},
             "stage " + std::to_string(s) + " sent results for another number of micro-batches");
     auto& mine = stage_parts[static_cast<std::size_t>(s)];
-    for (const auto& per_rule : msg.parts) {
+    for (std::size_t m = 0; m < micro_batches; ++m) {
       auto& rules = mine.emplace_back();
-      for (const auto& fields : per_rule) {
+      for (const auto& fields : msg.parts[m]) {
         lrp::Explanation& e = rules.emplace_back();
         const auto slots = travelling_fields(e);
         require(fields.size() == slots.size(), Where{"pipeline"}, "malformed stage results");
         for (std::size_t i = 0; i < slots.size(); ++i)
           *slots[i] = from_blob(fields[i]);
       }
+      if (out[m].error.empty()) out[m].error = msg.errors[m];
+      out[m].forward_seconds += msg.forward_seconds[m];
+      out[m].backward_seconds += msg.backward_seconds[m];
     }
   }
-  std::vector<std::vector<lrp::Explanation>> out(micro_batches);
-  for (std::size_t m = 0; m < micro_batches; ++m)
+  for (std::size_t m = 0; m < micro_batches; ++m) {
+    if (!out[m].error.empty()) continue;
     for (std::size_t r = 0; r < stage_parts[0][m].size(); ++r) {
       std::vector<lrp::Explanation> parts;
       for (auto& sp : stage_parts)
         parts.push_back(std::move(sp[m][r]));
-      out[m].push_back(merge_stage_parts(parts));
+      out[m].rules.push_back(merge_stage_parts(parts));
     }
+  }
   return out;
 }
 

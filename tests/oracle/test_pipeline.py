@@ -109,6 +109,23 @@ def test_uneven_split_and_many_micro_batches(build_tool, tmp_path):
         assert_same_explanation(got["cases"][i][0], want, f"case {i}")
 
 
+def test_a_failing_micro_batch_fails_alone(build_tool, tmp_path):
+    """A seed outside its tokens fails that case on the last stage; the others are unharmed."""
+    model = make_family("olmo2")
+    cases = cases_for(311, lengths=(9, 20, 12))
+    cases[1]["seeds"][0]["position"] = 500
+    request = {"cases": cases, "rules": ["attnlrp", "cp-lrp"]}
+    for ranks in (1, 2, 4):
+        got = run_pipeline(build_tool("clrp_pipeline_explain"), model, request, ranks, tmp_path)
+        assert got["errors"][0] == "" and got["errors"][2] == ""
+        assert f"stage {ranks - 1}:" in got["errors"][1] and "outside" in got["errors"][1]
+        assert got["cases"][1] == []
+        for i in (0, 2):
+            want = run_whole(build_tool("clrp_lrp_batch"), model, cases[i]["ids"], cases[i]["seeds"], "cp-lrp", 0,
+                             tmp_path)
+            assert_same_explanation(got["cases"][i][1], want, f"{ranks} stages, case {i}")
+
+
 def test_smollm2_stages(build_tool, smollm2_gguf, tmp_path):
     """SmolLM2-135M (30 layers) over 1, 2 and 4 stages, AttnLRP and CP-LRP."""
     cases = cases_for(49152, lengths=(64, 21))

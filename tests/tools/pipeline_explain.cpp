@@ -8,7 +8,7 @@
 // (optional), "split": [a_1, ..., a_{P-1}] (optional: stage boundaries;
 // default: balanced by parameter count), "transport": "auto" (optional)}.
 // OUT: {"split": [[a, b], ...], "transport": name, "cases": [[explanation
-// per rule], ...], "stages": [{"wall", "compute", "bubble", "bytes_sent",
+// per rule], ...], "errors": ["" or why the case failed, ...], "stages": [{"wall", "compute", "bubble", "bytes_sent",
 // "peak_rss_kib"}, ...]}.
 #include <ATen/ATen.h>
 #include <mpi.h>
@@ -77,11 +77,12 @@ int run(int argc, char** argv) {
   nlohmann::json out{{"transport", transport->name()}};
   for (const auto& r : split)
     out["split"].push_back({r.begin, r.end});
-  for (const auto& per_rule : results) {
+  for (const auto& result : results) {
     nlohmann::json rules = nlohmann::json::array();
-    for (const auto& ex : per_rule)
+    for (const auto& ex : result.rules)
       rules.push_back(test_tools::explanation_json(ex));
     out["cases"].push_back(rules);
+    out["errors"].push_back(result.error);
   }
   for (std::size_t s = 0; s < times.size(); ++s)
     out["stages"].push_back({{"wall", times[s].wall},

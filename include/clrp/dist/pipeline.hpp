@@ -18,6 +18,7 @@
 #include <mpi.h>
 
 #include <functional>
+#include <string>
 #include <vector>
 
 #include "clrp/dist/transport.hpp"
@@ -32,6 +33,15 @@ struct MicroBatch {
   /// The seeds of every backward (read by the last stage). Positions may count
   /// from the end (−1: the last token): only stage 0 knows T in advance.
   std::vector<lrp::Seed> seeds;
+};
+
+/// What stage 0 gets back for one micro-batch.
+struct MicroBatchResult {
+  std::vector<lrp::Explanation> rules;  ///< per rule, for the whole model; empty when it failed
+  std::string error;                    ///< why it failed (from the stage where it did)
+  double forward_seconds = 0;   ///< compute spent on its forward, summed over the stages
+  double backward_seconds = 0;  ///< the same for its seeds and backwards
+  bool ok() const { return error.empty(); }
 };
 
 /// Where a stage's time went during one explain() call.
@@ -58,11 +68,19 @@ class Pipeline {
   Pipeline(MPI_Comm stages, const model::DecoderModel& model, Transport& transport);
 
   /// Runs the schedule over `batches` (every stage passes the same number,
-  /// with the same rules). On stage 0: result[m][r] is micro-batch m's
-  /// explanation under rules[r], for the whole model. On other stages: empty.
-  std::vector<std::vector<lrp::Explanation>> explain(const std::vector<MicroBatch>& batches,
-                                                     const lrp::RecordOptions& record,
-                                                     const StageHook& hook = {});
+  /// with the same rules). On stage 0: one result per micro-batch, whose
+  /// `rules[r]` is its explanation under rules[r] for the whole model. On the
+  /// other stages: empty. A micro-batch that fails on some stage (non-finite
+  /// activations, a seed outside the tokens) fails alone: its neighbours and
+  /// the schedule go on, and its result says why.
+  std::vector<MicroBatchResult> explain(const std::vector<MicroBatch>& batches,
+                                        const lrp::RecordOptions& record,
+                                        const StageHook& hook = {});
+
+  /// Forward passes only (no tapes), pipelined: on stage 0, each micro-batch's
+  /// first seed applied to its logits (Δℓ for a contrastive seed); NaN where
+  /// the forward failed. On the other stages: empty.
+  std::vector<double> seed_values(const std::vector<MicroBatch>& batches);
 
   /// Times of the last explain() call on this stage.
   const StageTimes& times() const { return times_; }
@@ -77,7 +95,10 @@ class Pipeline {
   void forward(std::size_t m, const MicroBatch& mb);
   void backward(std::size_t m, const MicroBatch& mb, const lrp::RecordOptions& record,
                 const StageHook& hook);
-  std::vector<std::vector<lrp::Explanation>> gather(std::size_t micro_batches);
+  std::vector<MicroBatchResult> gather(std::size_t micro_batches);
+  /// Runs `work`; an exception marks micro-batch m failed with its message.
+  template <class F>
+  bool guarded(std::size_t m, F&& work);
 
   MPI_Comm comm_;
   const model::DecoderModel& model_;
@@ -86,6 +107,9 @@ class Pipeline {
   int stage_ = 0, stages_ = 1;
   std::vector<lrp::ForwardState> states_;             // per micro-batch, freed after its backward
   std::vector<std::vector<lrp::Explanation>> parts_;  // [micro-batch][rule], this stage's layers
+  std::vector<std::string> errors_;                   // [micro-batch] raised on this stage
+  std::vector<char> failed_;                          // [micro-batch] failed here or upstream
+  std::vector<double> forward_s_, backward_s_;        // [micro-batch] this stage's compute
   StageTimes times_;
 };
 
