@@ -23,6 +23,7 @@ struct RunCommandOptions {
   std::string log_dir;
   std::vector<std::string> checkpoints;
   std::string store;
+  int stages = 0;
   bool list_checkpoints = false;
 };
 
@@ -33,8 +34,10 @@ class MpiSession {
     int initialised = 0;
     MPI_Initialized(&initialised);
     if (initialised) return;
+    // MULTIPLE: with pipeline stages, rank 0's explaining thread talks to its
+    // stages while the main thread schedules (checked where it is needed).
     int provided = 0;
-    MPI_Init_thread(nullptr, nullptr, MPI_THREAD_FUNNELED, &provided);
+    MPI_Init_thread(nullptr, nullptr, MPI_THREAD_MULTIPLE, &provided);
     owner_ = true;
   }
   ~MpiSession() {
@@ -54,6 +57,7 @@ int run(const RunCommandOptions& opt, int threads) {
   ro.threads = threads;
   ro.checkpoints = opt.checkpoints;
   ro.store = opt.store;
+  ro.stages = opt.stages;
   ro.resolve_model = [](const std::string& path) {
     return resolve_model_path(path == "default" ? std::nullopt : std::optional<std::string>(path));
   };
@@ -87,6 +91,11 @@ void register_run(CLI::App& app) {
                   "with 'clrp merge'");
   cmd->add_option("--store", opt->store,
                   "Write this store instead of the spec's (e.g. one per array task)");
+  cmd->add_option("--stages", opt->stages,
+                  "Pipeline stages per replica group (default: the spec's layout.stages): each "
+                  "model's layers are split over this many ranks; the job's ranks must be a "
+                  "multiple of it")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--list-checkpoints", opt->list_checkpoints,
                 "Print the spec's checkpoint names, one per line, and exit (for job arrays)");
   cmd->callback([opt, &app] {

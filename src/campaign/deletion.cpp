@@ -1,8 +1,5 @@
 #include "clrp/campaign/deletion.hpp"
 
-#include <ATen/ATen.h>
-#include <c10/core/InferenceMode.h>
-
 #include <algorithm>
 #include <numeric>
 
@@ -63,27 +60,24 @@ std::vector<std::vector<std::int64_t>> deletion_orders(const std::string& case_i
   return orders;
 }
 
-std::int32_t tokens_to_flip(const model::DecoderModel& decoder,
-                            const std::vector<std::int32_t>& ids,
-                            const std::vector<std::int64_t>& order, std::int32_t wrong,
-                            std::int32_t correct, double delta, std::int64_t max_tokens) {
+std::int32_t tokens_to_flip(const DeltaOf& delta_of, const std::vector<std::int32_t>& ids,
+                            const std::vector<std::int64_t>& order, double delta,
+                            std::int64_t max_tokens, std::int64_t chunk) {
   if (delta <= 0) return 0;
-  c10::InferenceMode inference;
   std::vector<char> gone(ids.size(), 0);
   const auto cap = std::min<std::int64_t>(max_tokens, static_cast<std::int64_t>(order.size()));
-  for (std::int64_t k = 0; k < cap; ++k) {
-    gone[static_cast<std::size_t>(order[static_cast<std::size_t>(k)])] = 1;
-    std::vector<std::int64_t> kept;
-    for (std::size_t p = 0; p < ids.size(); ++p)
-      if (!gone[p]) kept.push_back(ids[p]);
-    const at::Tensor input = at::tensor(kept, at::kLong).unsqueeze(0);
-    const at::Tensor positions = at::arange(input.size(1), at::kLong);
-    at::Tensor h = decoder.run_layers(decoder.embed(input), positions);
-    // Only the last position goes through the (vocabulary-wide) unembedding.
-    const at::Tensor logits =
-        decoder.unembed(h.narrow(1, h.size(1) - 1, 1))[0][0].to(at::kCPU).to(at::kDouble);
-    if (logits[wrong].item<double>() - logits[correct].item<double>() <= 0)
-      return static_cast<std::int32_t>(k + 1);
+  for (std::int64_t first = 0; first < cap; first += std::max<std::int64_t>(chunk, 1)) {
+    const std::int64_t last = std::min(cap, first + std::max<std::int64_t>(chunk, 1));
+    std::vector<std::vector<std::int64_t>> shortened;
+    for (std::int64_t k = first; k < last; ++k) {
+      gone[static_cast<std::size_t>(order[static_cast<std::size_t>(k)])] = 1;
+      std::vector<std::int64_t>& kept = shortened.emplace_back();
+      for (std::size_t p = 0; p < ids.size(); ++p)
+        if (!gone[p]) kept.push_back(ids[p]);
+    }
+    const std::vector<double> deltas = delta_of(shortened);
+    for (std::int64_t k = first; k < last; ++k)
+      if (deltas[static_cast<std::size_t>(k - first)] <= 0) return static_cast<std::int32_t>(k + 1);
   }
   return -1;
 }

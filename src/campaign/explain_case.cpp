@@ -35,16 +35,15 @@ std::unique_ptr<text::Tokenizer> load_target_tokenizer(const model::Checkpoint& 
                                       : text::load_tokenizer(checkpoint.path());
 }
 
-std::unique_ptr<TargetModel> TargetModel::load(const std::string& path, const std::string& device,
-                                               const std::string& dtype) {
+std::unique_ptr<TargetModel> TargetModel::load(const std::string& path, const c10::Device& device,
+                                               const std::string& dtype, model::LayerRange layers) {
   auto m = std::unique_ptr<TargetModel>(new TargetModel{model::Checkpoint::open(path), {}, {}});
   m->tokenizer = load_target_tokenizer(m->checkpoint);
   if (m->tokenizer->vocab_size() > m->checkpoint.config().vocab_size)
     throw Error(Where{m->tokenizer->source()},
                 "tokenizer has more tokens than the model's embedding has rows");
-  const model::ComputeOptions compute{model::parse_compute_device(device),
-                                      model::parse_compute_dtype(dtype)};
-  m->decoder = std::make_unique<model::DecoderModel>(m->checkpoint, model::LayerRange{}, compute);
+  const model::ComputeOptions compute{device, model::parse_compute_dtype(dtype)};
+  m->decoder = std::make_unique<model::DecoderModel>(m->checkpoint, layers, compute);
   return m;
 }
 
@@ -98,51 +97,10 @@ void map_tokens(const cases::Case& c, std::size_t prefix_bytes, const text::Toke
   }
 }
 
-namespace {
-
-// The case's pruned attribution graph into the record's graph_* fields: kept
-// nodes numbered in the builder's order, edges between them, the summary row.
-void add_graph(store::CaseRecord& r, const TargetModel& m, const GraphSpec& gs,
-               const at::Tensor& input, const FailureCase& fc) {
-  graph::GraphOptions opt;
-  opt.rule = gs.rule;
-  opt.max_memory = gs.max_memory;
-  opt.mass_fraction = gs.mass;
-  opt.node_threshold = gs.node_threshold;
-  const graph::Graph g = graph::build_graph(*m.decoder, input, input.size(0) - 1, fc.pair.wrong.id,
-                                            fc.pair.correct.id, opt);
-  std::map<std::pair<std::int32_t, std::int32_t>, std::int32_t> index;
-  const auto remainder = g.remainder.accessor<float, 2>();
-  for (const graph::Node& n : g.nodes) {
-    index[{n.layer, n.position}] = static_cast<std::int32_t>(r.graph_node_layer.size());
-    r.graph_node_layer.push_back(static_cast<std::int16_t>(n.layer));
-    r.graph_node_position.push_back(n.position);
-    r.graph_node_relevance.push_back(n.relevance);
-    r.graph_node_remainder.push_back(remainder[n.layer][n.position]);
-  }
-  for (const graph::Transition& tr : g.transitions)
-    for (const graph::Edge& e : tr.edges) {
-      r.graph_edge_source.push_back(index.at({static_cast<std::int32_t>(tr.source), e.source}));
-      r.graph_edge_target.push_back(index.at({static_cast<std::int32_t>(tr.target), e.target}));
-      r.graph_edge_weight.push_back(e.weight);
-    }
-  const graph::GraphSummary s = graph::summarize(g);
-  r.graph_summary = {static_cast<double>(s.nodes),
-                     static_cast<double>(s.edges),
-                     g.target,
-                     s.first_token_share,
-                     s.other_tokens_share,
-                     s.self_bias_share,
-                     s.mean_fan_in,
-                     g.seconds};
-}
-
-}  // namespace
-
-store::CaseRecord explain_case(const FailureCase& fc, const TargetModel& m,
-                               const CampaignSpec& spec, std::uint32_t table, bool graph) {
-  using clock = std::chrono::steady_clock;
-  const model::ModelConfig& config = m.checkpoint.config();
+store::CaseRecord prepare_case(const FailureCase& fc, const model::ModelConfig& config,
+                               const text::Tokenizer& tokenizer, std::uint32_t table,
+                               at::Tensor& ids_out) {
+  const auto t0 = std::chrono::steady_clock::now();
   store::CaseRecord r;
   r.table = table;
   r.case_id = fc.c.id;
@@ -153,49 +111,47 @@ store::CaseRecord explain_case(const FailureCase& fc, const TargetModel& m,
   const Where where{fc.c.id};
   require(fc.pair.wrong.id < config.vocab_size && fc.pair.correct.id < config.vocab_size, where,
           "pair token ids outside the model's vocabulary");
-
-  auto t0 = clock::now();
-  const std::string text = fc.c.prompt + fc.pair.prefix;
-  const std::vector<std::int32_t> ids = m.tokenizer->encode(text, true);
+  require(fc.pair.wrong.id != fc.pair.correct.id, where,
+          "the pair's wrong and correct tokens are the same (id " +
+              std::to_string(fc.pair.wrong.id) + ")");
+  const std::vector<std::int32_t> ids = tokenizer.encode(fc.c.prompt + fc.pair.prefix, true);
   require(!ids.empty(), where, "the prompt tokenises to no tokens");
   require(static_cast<std::int64_t>(ids.size()) <= config.max_position_embeddings, where,
           std::to_string(ids.size()) + " tokens, longer than the model's context of " +
               std::to_string(config.max_position_embeddings));
   r.tokens = ids;
-  map_tokens(fc.c, fc.pair.prefix.size(), *m.tokenizer, ids, r.token_segment, r.token_evidence);
+  map_tokens(fc.c, fc.pair.prefix.size(), tokenizer, ids, r.token_segment, r.token_evidence);
   r.prompt_tokens = 0;
   for (auto s : r.token_segment)
     if (s != store::kSegmentColumns - 1) ++r.prompt_tokens;
+  ids_out = at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
   r.seconds_tokenize = seconds_since(t0);
+  return r;
+}
 
-  t0 = clock::now();
-  const lrp::Engine engine(*m.decoder);
-  const at::Tensor input = at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
-  const lrp::ForwardState state = engine.forward_ids(input);
-  r.seconds_forward = seconds_since(t0);
+lrp::Seed case_seed(const store::CaseRecord& r, std::int64_t vocab) {
+  return lrp::Seed::contrastive(static_cast<std::int64_t>(r.tokens.size()) - 1, r.wrong_id,
+                                r.correct_id, vocab);
+}
 
-  const auto T = static_cast<std::int64_t>(ids.size());
+void record_relevance(store::CaseRecord& r, const std::vector<lrp::Explanation>& per_rule,
+                      const CampaignSpec& spec, std::int64_t L) {
+  const auto T = static_cast<std::int64_t>(r.tokens.size());
   const auto R = static_cast<std::int64_t>(spec.rules.size());
-  const std::int64_t L = config.num_layers;
-  const std::int64_t H = spec.record.heads ? config.num_heads : 0;
-  const std::int64_t K = spec.record.neurons;
+  require(static_cast<std::int64_t>(per_rule.size()) == R, Where{r.case_id},
+          "an explanation per rule expected");
   r.token_relevance.assign(static_cast<std::size_t>(T * R), 0.f);
   if (spec.record.residual) {
     r.layer_relevance.assign(static_cast<std::size_t>(T * R * L), 0.f);
     r.mid_relevance.assign(static_cast<std::size_t>(T * R * L), std::nanf(""));
   }
   r.segment_relevance.assign(static_cast<std::size_t>(R * store::kSegmentColumns), 0.0);
-  const lrp::RecordOptions record{
-      .residual = spec.record.residual, .heads = spec.record.heads, .neurons = K};
-  t0 = clock::now();
   for (std::int64_t ri = 0; ri < R; ++ri) {
-    const auto seed =
-        lrp::Seed::contrastive(T - 1, fc.pair.wrong.id, fc.pair.correct.id, config.vocab_size);
-    const lrp::Explanation ex = engine.explain(state, {seed}, spec.rules[ri], record);
+    const lrp::Explanation& ex = per_rule[static_cast<std::size_t>(ri)];
     if (ri == 0) {
       r.delta = ex.target[0].item<double>();
-      r.wrong_logit = ex.logits[0][fc.pair.wrong.id].item<double>();
-      r.correct_logit = ex.logits[0][fc.pair.correct.id].item<double>();
+      r.wrong_logit = ex.logits[0][r.wrong_id].item<double>();
+      r.correct_logit = ex.logits[0][r.correct_id].item<double>();
     }
     const auto tok = flat<float>(ex.token_relevance[0], at::kFloat);
     double total = 0;
@@ -221,30 +177,65 @@ store::CaseRecord explain_case(const FailureCase& fc, const TargetModel& m,
     }
     const auto bias = flat<float>(ex.bias_absorbed[0], at::kFloat);
     r.bias_absorbed.insert(r.bias_absorbed.end(), bias.begin(), bias.end());
-    if (H > 0) {
+    if (spec.record.heads) {
       const auto heads = flat<float>(ex.head_relevance[0], at::kFloat);
       r.head_relevance.insert(r.head_relevance.end(), heads.begin(), heads.end());
     }
-    if (K > 0) {
+    if (spec.record.neurons > 0) {
       const auto nid = flat<std::int32_t>(ex.neuron_ids[0], at::kInt);
       const auto nrel = flat<float>(ex.neuron_relevance[0], at::kFloat);
       r.neuron_ids.insert(r.neuron_ids.end(), nid.begin(), nid.end());
       r.neuron_relevance.insert(r.neuron_relevance.end(), nrel.begin(), nrel.end());
     }
   }
-  r.seconds_backward = seconds_since(t0);
-  if (spec.record.deletion_max_tokens > 0) {
-    const auto orders =
-        deletion_orders(fc.c.id, r.token_segment, r.token_relevance, static_cast<std::size_t>(R));
-    for (const auto& order : orders)
-      r.deletion_tokens.push_back(tokens_to_flip(*m.decoder, ids, order, r.wrong_id, r.correct_id,
-                                                 r.delta, spec.record.deletion_max_tokens));
+}
+
+void record_deletion(store::CaseRecord& r, const CampaignSpec& spec, const DeltaOf& delta_of,
+                     std::int64_t chunk) {
+  if (spec.record.deletion_max_tokens <= 0) return;
+  const auto orders =
+      deletion_orders(r.case_id, r.token_segment, r.token_relevance, spec.rules.size());
+  for (const auto& order : orders)
+    r.deletion_tokens.push_back(
+        tokens_to_flip(delta_of, r.tokens, order, r.delta, spec.record.deletion_max_tokens, chunk));
+}
+
+graph::GraphOptions graph_options(const GraphSpec& gs) {
+  graph::GraphOptions opt;
+  opt.rule = gs.rule;
+  opt.max_memory = gs.max_memory;
+  opt.mass_fraction = gs.mass;
+  opt.node_threshold = gs.node_threshold;
+  return opt;
+}
+
+// The case's pruned attribution graph into the record's graph_* fields: kept
+// nodes numbered in the builder's order, edges between them, the summary row.
+void record_graph(store::CaseRecord& r, const graph::Graph& g) {
+  std::map<std::pair<std::int32_t, std::int32_t>, std::int32_t> index;
+  const auto remainder = g.remainder.accessor<float, 2>();
+  for (const graph::Node& n : g.nodes) {
+    index[{n.layer, n.position}] = static_cast<std::int32_t>(r.graph_node_layer.size());
+    r.graph_node_layer.push_back(static_cast<std::int16_t>(n.layer));
+    r.graph_node_position.push_back(n.position);
+    r.graph_node_relevance.push_back(n.relevance);
+    r.graph_node_remainder.push_back(remainder[n.layer][n.position]);
   }
-  if (spec.graphs.enabled()) {
-    r.graph_summary.assign(store::kGraphSummaryColumns, std::nan(""));
-    if (graph) add_graph(r, m, spec.graphs, input, fc);
-  }
-  return r;
+  for (const graph::Transition& tr : g.transitions)
+    for (const graph::Edge& e : tr.edges) {
+      r.graph_edge_source.push_back(index.at({static_cast<std::int32_t>(tr.source), e.source}));
+      r.graph_edge_target.push_back(index.at({static_cast<std::int32_t>(tr.target), e.target}));
+      r.graph_edge_weight.push_back(e.weight);
+    }
+  const graph::GraphSummary s = graph::summarize(g);
+  r.graph_summary = {static_cast<double>(s.nodes),
+                     static_cast<double>(s.edges),
+                     g.target,
+                     s.first_token_share,
+                     s.other_tokens_share,
+                     s.self_bias_share,
+                     s.mean_fan_in,
+                     g.seconds};
 }
 
 }  // namespace clrp::campaign

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -20,8 +21,10 @@
 #include <thread>
 
 #include "clrp/campaign/explain_case.hpp"
+#include "clrp/campaign/group.hpp"
 #include "clrp/campaign/messages.hpp"
 #include "clrp/campaign/plan.hpp"
+#include "clrp/dist/world.hpp"
 #include "clrp/store/aggregate.hpp"
 #include "clrp/store/lock.hpp"
 #include "clrp/store/store.hpp"
@@ -66,40 +69,73 @@ class RankLog {
   std::ofstream out_;
 };
 
-// Explains batches on one rank; keeps the last target's model loaded.
+// Explains batches on a group's leader; its group's other stages serve the
+// orders it sends (GroupMember), and the last target's model stays loaded.
 class Worker {
  public:
-  Worker(const CampaignSpec& spec, const Plan& plan, int rank, RankLog& log)
-      : failed_by_table(plan.tables.size(), 0), spec_(spec), plan_(plan), rank_(rank), log_(log) {}
+  Worker(const CampaignSpec& spec, const Plan& plan, GroupMember& group, int rank, RankLog& log)
+      : failed_by_table(plan.tables.size(), 0),
+        spec_(spec),
+        plan_(plan),
+        group_(group),
+        rank_(rank),
+        log_(log) {}
 
   void explain(const std::vector<std::uint32_t>& batch, std::vector<store::CaseRecord>& out) {
+    if (batch.empty()) return;
+    const std::uint32_t target = plan_.tasks[batch.front()].target;  // one target per batch
+    const TargetModel& m = group_.target(target);
+    const model::ModelConfig& config = m.checkpoint.config();
+    // Prepare every case; those that do not fit the model fail here, alone.
+    std::vector<store::CaseRecord> records;
+    std::vector<at::Tensor> ids;
+    std::vector<const Task*> tasks;
     for (auto ti : batch) {
       const Task& task = plan_.tasks[ti];
-      if (!model_ || loaded_ != task.target) {
-        model_.reset();
-        const Target& t = plan_.targets[task.target];
-        const ModelSpec& ms = spec_.models[t.model];
-        const double t0 = now();
-        model_ = TargetModel::load(ms.checkpoints[t.checkpoint].path, ms.device, ms.dtype);
-        loaded_ = task.target;
-        log_.line("loaded ", ms.name, "/", ms.checkpoints[t.checkpoint].name, " in ", now() - t0,
-                  " s");
-      }
       const FailureCase& fc = plan_.pairs[task.pair];
       // Test hook: slows every case down so that tests can kill a run between commits.
       if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
       try {
-        store::CaseRecord r = explain_case(fc, *model_, spec_, task.table, task.graph);
-        r.rank = rank_;
-        log_.line("case ", fc.c.id, " table ", task.table, ": ", r.tokens.size(), " tokens, delta ",
-                  r.delta, ", ", r.seconds_forward + r.seconds_backward, " s");
-        out.push_back(std::move(r));
-        ++done;
+        at::Tensor case_ids;
+        records.push_back(prepare_case(fc, config, *m.tokenizer, task.table, case_ids));
+        ids.push_back(case_ids);
+        tasks.push_back(&task);
       } catch (const std::exception& e) {
-        ++failed;
-        ++failed_by_table[task.table];
-        log_.line("case ", fc.c.id, " FAILED: ", e.what());
+        fail(task, fc.c.id, e.what());
       }
+    }
+    if (records.empty()) return;
+    // One pass of the whole group over the batch: cases are its micro-batches.
+    const auto results = group_.explain(target, ids, records);
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      store::CaseRecord& r = records[i];
+      if (!results[i].ok()) {
+        fail(*tasks[i], r.case_id, results[i].error);
+        continue;
+      }
+      try {
+        r.seconds_forward = results[i].forward_seconds;
+        r.seconds_backward = results[i].backward_seconds;
+        record_relevance(r, results[i].rules, spec_, config.num_layers);
+        record_deletion(
+            r, spec_,
+            [&](const std::vector<std::vector<std::int64_t>>& sequences) {
+              return group_.values(target, sequences, r.wrong_id, r.correct_id);
+            },
+            group_.stages());
+        if (spec_.graphs.enabled()) {
+          r.graph_summary.assign(store::kGraphSummaryColumns, std::nan(""));
+          if (tasks[i]->graph) record_graph(r, group_.graph(target, ids[i], r));
+        }
+      } catch (const std::exception& e) {
+        fail(*tasks[i], r.case_id, e.what());
+        continue;
+      }
+      r.rank = rank_;
+      log_.line("case ", r.case_id, " table ", r.table, ": ", r.tokens.size(), " tokens, delta ",
+                r.delta, ", ", r.seconds_forward + r.seconds_backward, " s");
+      out.push_back(std::move(r));
+      ++done;
     }
   }
 
@@ -108,12 +144,17 @@ class Worker {
   std::vector<std::uint64_t> failed_by_table;
 
  private:
+  void fail(const Task& task, const std::string& id, const std::string& why) {
+    ++failed;
+    ++failed_by_table[task.table];
+    log_.line("case ", id, " FAILED: ", why);
+  }
+
   const CampaignSpec& spec_;
   const Plan& plan_;
+  GroupMember& group_;
   int rank_;
   RankLog& log_;
-  std::unique_ptr<TargetModel> model_;
-  std::uint32_t loaded_ = 0;
   int delay_ms_ = [] {
     const char* v = std::getenv("CLRP_TEST_CASE_DELAY_MS");
     return v != nullptr ? std::atoi(v) : 0;
@@ -251,6 +292,16 @@ int run_campaign(const RunOptions& options) {
   CampaignSpec spec = load_spec(options.spec_path);
   const store::StoreIdentity identity{spec.to_json().dump(2), spec.hash(), spec.name};
   if (!options.store.empty()) spec.store = options.store;  // after the identity: same campaign
+  if (options.stages > 0) spec.layout.stages = options.stages;
+  const dist::World world(comm, spec.layout.stages);
+  if (world.stages() > 1) {
+    // Rank 0 explains on a thread of its own, whose pipeline traffic runs
+    // while the main thread answers the scheduler's requests.
+    int level = 0;
+    MPI_Query_thread(&level);
+    if (level < MPI_THREAD_MULTIPLE)
+      throw Error("pipeline stages need an MPI library with MPI_THREAD_MULTIPLE");
+  }
   check_checkpoint_names(spec, options.checkpoints);
   for (auto& m : spec.models)
     for (auto& c : m.checkpoints)
@@ -302,12 +353,21 @@ int run_campaign(const RunOptions& options) {
            options.resume ? " resume" : " new", ": ", plan.tasks.size(), " tasks, ", already,
            " already committed, ", batches.size(), " batches");
   if (rank == 0)
-    std::fprintf(stdout, "campaign %s: %zu tables, %llu tasks (%llu committed before), %d ranks\n",
+    std::fprintf(stdout,
+                 "campaign %s: %zu tables, %llu tasks (%llu committed before), %d ranks: %d "
+                 "group%s of %d stage%s\n",
                  spec.name.c_str(), plan.tables.size(), static_cast<unsigned long long>(chosen),
-                 static_cast<unsigned long long>(already), size),
+                 static_cast<unsigned long long>(already), size, world.groups(),
+                 world.groups() == 1 ? "" : "s", world.stages(), world.stages() == 1 ? "" : "s"),
         std::fflush(stdout);
 
-  Worker worker(spec, plan, rank, log);
+  GroupMember group(spec, plan, world, [&](const std::string& line) {
+    log.line(line);
+    // The first group's split is shown at start (every group splits alike).
+    if (rank == 0 && world.stages() > 1 && line.rfind("loaded ", 0) == 0)
+      std::fprintf(stdout, "%s\n", line.c_str()), std::fflush(stdout);
+  });
+  Worker worker(spec, plan, group, rank, log);
   std::vector<store::CaseRecord> held;  // explained, not yet appended
   bool stopped_early = false;
   const auto commit_all = [&] {
@@ -322,7 +382,14 @@ int run_campaign(const RunOptions& options) {
   // error on one rank cannot be recovered from, so it is printed with the
   // rank and the whole job is aborted rather than left waiting forever.
   try {
-    if (rank != 0) {
+    if (!world.leader()) {
+      // A later stage of a group: serves its leader's orders.
+      for (;;) {
+        const GroupOrder::Kind kind = group.serve();
+        if (kind == GroupOrder::commit || kind == GroupOrder::finish) commit_all();
+        if (kind == GroupOrder::finish) break;
+      }
+    } else if (rank != 0) {
       for (;;) {
         send_message(Request{rank, g_stop != 0, worker.done, worker.failed}, 0, comm);
         const Reply reply = receive_reply(0, comm);
@@ -330,6 +397,7 @@ int run_campaign(const RunOptions& options) {
           worker.explain(reply.tasks, held);
           continue;
         }
+        group.order_commit(reply.kind == Reply::finish);
         commit_all();
         if (reply.kind == Reply::finish) break;
       }
@@ -337,9 +405,11 @@ int run_campaign(const RunOptions& options) {
       // Coordinator state.
       std::size_t next = 0;
       bool draining = false, finishing = false;
-      std::vector<bool> told(static_cast<std::size_t>(size), false);
+      // Requests come from the groups' leaders; totals are kept per group.
+      const int groups = world.groups();
+      std::vector<bool> told(static_cast<std::size_t>(groups), false);
       int told_count = 0;
-      std::vector<Totals> totals(static_cast<std::size_t>(size));
+      std::vector<Totals> totals(static_cast<std::size_t>(groups));
       double last_commit = now();
       std::size_t handed_since_commit = 0;
       Progress progress(todo);
@@ -363,7 +433,7 @@ int run_campaign(const RunOptions& options) {
         if (next >= batches.size()) finishing = true;
         // At least one batch per rank since the last commit, so that frequent
         // commits (small commit_seconds) never starve a worker of work.
-        if (!finishing && !draining && handed_since_commit >= static_cast<std::size_t>(size) &&
+        if (!finishing && !draining && handed_since_commit >= static_cast<std::size_t>(groups) &&
             now() - last_commit >= spec.layout.commit_seconds)
           draining = true;
         if (!local.joinable() && !draining && !finishing) {
@@ -385,7 +455,8 @@ int run_campaign(const RunOptions& options) {
         while (MPI_Iprobe(MPI_ANY_SOURCE, kTagRequest, comm, &flag, &status), flag) {
           any = true;
           const Request req = receive_request(status.MPI_SOURCE, comm);
-          totals[static_cast<std::size_t>(req.rank)] = {req.done, req.failed};
+          const auto req_group = static_cast<std::size_t>(req.rank / world.stages());
+          totals[req_group] = {req.done, req.failed};
           if (req.stopping) finishing = true;
           if (!finishing && !draining && next < batches.size()) {
             send_message(Reply{Reply::work, batches[next++]}, req.rank, comm);
@@ -394,7 +465,7 @@ int run_campaign(const RunOptions& options) {
           }
           if (next >= batches.size()) finishing = true;
           send_message(Reply{finishing ? Reply::finish : Reply::commit, {}}, req.rank, comm);
-          told[static_cast<std::size_t>(req.rank)] = true;
+          told[req_group] = true;
           ++told_count;
         }
         totals[0] = {worker.done, worker.failed};
@@ -402,9 +473,10 @@ int run_campaign(const RunOptions& options) {
         for (const auto& t : totals)
           sum.done += t.done, sum.failed += t.failed;
         progress.show(sum.done, sum.failed);
-        if ((draining || finishing) && !local.joinable() && told_count == size - 1) {
+        if ((draining || finishing) && !local.joinable() && told_count == groups - 1) {
           // Once every worker was told to finish, nobody asks again: a
           // commit with `finishing` set is the last collective of the loop.
+          group.order_commit(finishing);
           commit_all();
           if (finishing) {
             stopped_early = g_stop != 0 || sum.done + sum.failed < todo;

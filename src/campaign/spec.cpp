@@ -429,12 +429,16 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
   }
   if (const toml::node* n = root.get("layout")) {
     if (const toml::table* t = n->as_table()) {
-      r.only_keys(*t, "layout.", {"ranks_per_group", "batch_cases", "commit_seconds"});
-      spec.layout.ranks_per_group =
-          static_cast<int>(r.integer(*t, "layout.", "ranks_per_group", 1, 4096).value_or(1));
-      if (spec.layout.ranks_per_group != 1)
-        r.problem("layout.ranks_per_group",
-                  "only 1 is supported for now (pipeline stages are not built yet)");
+      r.only_keys(*t, "layout.", {"stages", "transport", "batch_cases", "commit_seconds"});
+      spec.layout.stages =
+          static_cast<int>(r.integer(*t, "layout.", "stages", 1, 4096).value_or(1));
+      if (const auto transport = r.string(*t, "layout.", "transport", false)) {
+        try {
+          spec.layout.transport = dist::parse_transport(*transport);
+        } catch (const Error& e) {
+          r.problem("layout.transport", e.what());
+        }
+      }
       spec.layout.batch_cases =
           static_cast<int>(r.integer(*t, "layout.", "batch_cases", 1, 4096).value_or(4));
       spec.layout.commit_seconds = r.number(*t, "layout.", "commit_seconds", 0.0).value_or(30.0);

@@ -1,7 +1,6 @@
 #include "clrp/dist/pipeline.hpp"
 
 #include <ATen/ATen.h>
-
 #include <c10/core/InferenceMode.h>
 
 #include <boost/serialization/string.hpp>
@@ -139,7 +138,9 @@ void Pipeline::forward(std::size_t m, const MicroBatch& mb) {
   }
   if (!failed_[m]) {
     Timer t(forward_s_[m]);
-    guarded(m, [&] { states_[m] = stage_ == 0 ? engine_.forward_ids(mb.ids) : engine_.forward(hidden); });
+    guarded(m, [&] {
+      states_[m] = stage_ == 0 ? engine_.forward_ids(mb.ids) : engine_.forward(hidden);
+    });
   }
   if (stage_ + 1 < stages_)
     transport_.send(failed_[m] ? kFailed() : states_[m].output, stage_ + 1, Channel::Activations);
@@ -204,7 +205,8 @@ std::vector<double> Pipeline::seed_values(const std::vector<MicroBatch>& batches
           const lrp::Seed& seed = batches[m].seeds.at(0);
           const std::int64_t p = seed.position < 0 ? seed.position + h.size(1) : seed.position;
           // Only the seed's position goes through the (vocabulary-wide) unembedding.
-          const at::Tensor logits = model_.unembed(h.narrow(1, p, 1))[0][0].to(at::kCPU).to(at::kDouble);
+          const at::Tensor logits =
+              model_.unembed(h.narrow(1, p, 1))[0][0].to(at::kCPU).to(at::kDouble);
           values[m] = at::dot(logits, seed.weights.to(at::kDouble)).item<double>();
         }
       } catch (const std::exception&) {

@@ -649,3 +649,38 @@ def test_graphs_in_the_store_equal_clrp_graph(reference_store, clrp_bin, tiny_mo
         rem = g["clrp"]["remainder"]
         for (l, p), r in zip(node_keys, rec["graph_node_remainder"]):
             assert r == pytest.approx(rem[int(l)][int(p)], rel=1e-5, abs=1e-7)
+
+
+@pytest.mark.parametrize("stages", [2, 4])
+def test_pipeline_groups_give_the_same_store(tmp_path, clrp_bin, tiny_model, failures, stages):
+    """4 ranks as G = 4 / stages groups of `stages` pipeline stages give the store of one rank
+    (and so of G = 4, P = 1: test_ranks_give_the_same_store), deletion test included."""
+    spec = write_spec(tmp_path / "spec.toml", tiny_model, failures, "store.h5", batch=3, graphs=0)
+    one = tmp_path / "one"
+    one.mkdir()
+    r = mpirun(clrp_bin, 1, spec, "--store", one / "store.h5")
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = mpirun(clrp_bin, 4, spec, "--stages", stages)
+    assert r.returncode == 0, r.stdout + r.stderr
+    groups = 4 // stages
+    assert f"4 ranks: {groups} group{'s' if groups > 1 else ''} of {stages} stages" in r.stdout, r.stdout
+    assert "layers [0," in r.stdout and "transport mpi" in r.stdout, r.stdout  # the split, printed at start
+    store = tmp_path / "store.h5"
+    assert_same(read_store(one / "store.h5"), read_store(store))
+    a, b = read_aggregates(one / "store.h5"), read_aggregates(store)
+    assert sorted(a) == sorted(b)
+    for k in a:
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=k)
+    # Only the groups' leaders (stage 0) hold and write records.
+    with h5py.File(store) as f:
+        ranks_seen = set()
+        for path in ["runs/" + k for k in {key[0] for key in read_store(store)}]:
+            ranks_seen |= set(f[path]["cases"]["rank"].tolist())
+    assert ranks_seen <= set(range(0, 4, stages))
+
+
+def test_stages_must_divide_the_ranks(tmp_path, clrp_bin, tiny_model, failures):
+    spec = write_spec(tmp_path / "spec.toml", tiny_model, failures, "store.h5")
+    r = mpirun(clrp_bin, 3, spec, "--stages", 2)
+    assert "the 3 ranks of the job do not split into groups of 2 stages" in r.stderr, r.stderr
+    assert not (tmp_path / "store.h5").exists()

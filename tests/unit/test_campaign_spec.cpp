@@ -109,7 +109,8 @@ path = "missing.jsonl"
 limt = 4
 models = ["a"]
 [layout]
-ranks_per_group = 2
+stages = 0
+transport = "tcp"
 )",
                              dir);
   EXPECT_TRUE(has(p, "name: 'bad name!' is not a name")) << ::testing::PrintToString(p);
@@ -126,8 +127,9 @@ ranks_per_group = 2
   EXPECT_TRUE(has(p, "cases[0].limt: unknown key"));
   EXPECT_TRUE(has(p, "cases[0].models: not allowed in fixed-set mode"));
   EXPECT_TRUE(has(p, "reference: missing"));
-  EXPECT_TRUE(has(p, "layout.ranks_per_group: only 1"));
-  EXPECT_EQ(p.size(), 14u) << ::testing::PrintToString(p);  // each once, nothing else
+  EXPECT_TRUE(has(p, "layout.stages: "));
+  EXPECT_TRUE(has(p, "layout.transport: transport 'tcp': expected auto, mpi or nccl"));
+  EXPECT_EQ(p.size(), 15u) << ::testing::PrintToString(p);  // each once, nothing else
 }
 
 TEST(CampaignSpec, MissingSectionsAndBadToml) {

@@ -8,10 +8,9 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
-
-#include "clrp/model/decoder.hpp"
 
 namespace clrp::campaign {
 
@@ -22,14 +21,20 @@ namespace clrp::campaign {
 std::vector<std::int64_t> random_deletion_order(const std::string& case_id,
                                                 const std::vector<std::int64_t>& candidates);
 
-/// Tokens deleted, in `order`, until Δℓ = logit(wrong) − logit(correct) at the
-/// last position is <= 0: 0 when `delta` (the undeleted Δℓ) is <= 0 already,
-/// −1 when `max_tokens` deletions (or every candidate) do not flip it. One
-/// KV-free forward of the whole shortened sequence per deletion.
-std::int32_t tokens_to_flip(const model::DecoderModel& decoder,
-                            const std::vector<std::int32_t>& ids,
-                            const std::vector<std::int64_t>& order, std::int32_t wrong,
-                            std::int32_t correct, double delta, std::int64_t max_tokens);
+/// Δℓ = logit(wrong) − logit(correct) at the last position of each token
+/// sequence: KV-free forwards of the whole sequences (a pipeline group
+/// streams them through its stages together).
+using DeltaOf = std::function<std::vector<double>(const std::vector<std::vector<std::int64_t>>&)>;
+
+/// Tokens deleted, in `order`, until Δℓ at the last position is <= 0: 0 when
+/// `delta` (the undeleted Δℓ) is <= 0 already, −1 when `max_tokens` deletions
+/// (or every candidate) do not flip it. The shortened sequences are evaluated
+/// `chunk` at a time, in order, stopping after the chunk that flips: the
+/// answer does not depend on `chunk`, only the forwards spent past the flip
+/// (at most chunk − 1).
+std::int32_t tokens_to_flip(const DeltaOf& delta_of, const std::vector<std::int32_t>& ids,
+                            const std::vector<std::int64_t>& order, double delta,
+                            std::int64_t max_tokens, std::int64_t chunk = 1);
 
 /// Deletion orders for each rule (token relevance [T, R]) then the random one.
 std::vector<std::vector<std::int64_t>> deletion_orders(const std::string& case_id,

@@ -6,8 +6,11 @@
 #include <string>
 #include <vector>
 
+#include "clrp/campaign/deletion.hpp"
 #include "clrp/campaign/failure_file.hpp"
 #include "clrp/campaign/spec.hpp"
+#include "clrp/graph/graph.hpp"
+#include "clrp/lrp/engine.hpp"
 #include "clrp/model/checkpoint.hpp"
 #include "clrp/model/decoder.hpp"
 #include "clrp/store/record.hpp"
@@ -15,15 +18,18 @@
 
 namespace clrp::campaign {
 
-/// A checkpoint loaded to run: config, tokenizer, the whole decoder.
+/// A checkpoint loaded to run: config, tokenizer, and the decoder of the
+/// layers this rank holds (all of them unless it is a pipeline stage).
 struct TargetModel {
   model::Checkpoint checkpoint;
   std::unique_ptr<text::Tokenizer> tokenizer;
   std::unique_ptr<model::DecoderModel> decoder;
 
-  /// Loads `path` (a model directory or .gguf) on `device` in `dtype`.
-  static std::unique_ptr<TargetModel> load(const std::string& path, const std::string& device,
-                                           const std::string& dtype);
+  /// Loads `path` (a model directory or .gguf) on `device` in `dtype`, only
+  /// the weights of `layers` (and the embedding or head where the range
+  /// reaches them).
+  static std::unique_ptr<TargetModel> load(const std::string& path, const c10::Device& device,
+                                           const std::string& dtype, model::LayerRange layers = {});
 };
 
 /// The tokenizer of a checkpoint without its weights.
@@ -42,11 +48,37 @@ void map_tokens(const cases::Case& c, std::size_t prefix_bytes, const text::Toke
                 const std::vector<std::int32_t>& ids, std::vector<std::int8_t>& segment,
                 std::vector<std::int8_t>& evidence);
 
-/// Explains `fc` under `m` with every rule of `spec` into a store record for
-/// `table`, with its attribution graph when `graph` is set (spec.graphs). Throws
-/// clrp::Error when the pair does not fit the model (too long, ids out of range)
-/// or the graph does not fit its budget.
-store::CaseRecord explain_case(const FailureCase& fc, const TargetModel& m,
-                               const CampaignSpec& spec, std::uint32_t table, bool graph = false);
+// Explaining a case for the store happens in three steps, so that a pipeline
+// group can explain a batch of cases together: prepare each case (tokens and
+// what they belong to), explain all of them (campaign/group.hpp), then record
+// each one's explanations, deletion test and graph.
+
+/// A case's store record with its tokens, segments and evidence filled, and
+/// its token ids (int64 [T]). Throws clrp::Error when the pair does not fit
+/// the model (too long, ids outside the vocabulary, no tokens).
+store::CaseRecord prepare_case(const FailureCase& fc, const model::ModelConfig& config,
+                               const text::Tokenizer& tokenizer, std::uint32_t table,
+                               at::Tensor& ids);
+
+/// The contrastive seed of a prepared case: Δℓ at its last token.
+lrp::Seed case_seed(const store::CaseRecord& r, std::int64_t vocab);
+
+/// Fills `r`'s relevance fields (Δℓ, logits, token, segment, layer, mid, head,
+/// neuron and bias relevance, conservation) from the explanation of its
+/// contrast under each rule of `spec`, in order.
+void record_relevance(store::CaseRecord& r, const std::vector<lrp::Explanation>& per_rule,
+                      const CampaignSpec& spec, std::int64_t layers);
+
+/// Fills `r`'s deletion test (spec.record.deletion_max_tokens > 0) from its
+/// recorded token relevance, evaluating shortened sequences with `delta_of`
+/// `chunk` at a time.
+void record_deletion(store::CaseRecord& r, const CampaignSpec& spec, const DeltaOf& delta_of,
+                     std::int64_t chunk);
+
+/// Fills `r`'s graph fields from its pruned attribution graph.
+void record_graph(store::CaseRecord& r, const graph::Graph& g);
+
+/// The graph options of the spec's [graphs] table.
+graph::GraphOptions graph_options(const GraphSpec& gs);
 
 }  // namespace clrp::campaign

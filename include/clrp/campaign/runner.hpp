@@ -6,8 +6,12 @@
 // coordinates: workers pull batches (longest first, one target per batch);
 // rank 0 computes too, on a thread of its own, so that it keeps answering
 // requests while it explains. Every `commit_seconds` (and at the end) all ranks
-// append what they hold and commit, collectively. Replica groups are single
-// ranks for now (layout.ranks_per_group = 1).
+// append what they hold and commit, collectively.
+//
+// With layout.stages = P > 1 the world is G groups of P ranks (dist::World):
+// only the groups' leaders (stage 0) pull work; each explains its batch with
+// its group as a pipeline (campaign/group.hpp) and holds the records; the
+// other stages serve their leader and append nothing.
 //
 // Signals: SIGTERM (or SIGINT) on any rank lets every rank finish the batch it
 // is explaining; then everything held is committed and the run exits with
@@ -39,6 +43,8 @@ struct RunOptions {
   /// store still gets every table of the spec (the others stay empty), so the
   /// task stores merge (`clrp merge`) into the store of the whole campaign.
   std::vector<std::string> checkpoints;
+  /// Pipeline stages per group (0: the spec's layout.stages).
+  int stages = 0;
   /// Writes this store instead of the spec's `store` (one per array task).
   /// The spec's identity (and hash) is unchanged.
   std::string store;

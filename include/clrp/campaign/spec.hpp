@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "clrp/dist/transport.hpp"
 #include "clrp/lrp/rules.hpp"
 #include "clrp/util/error.hpp"
 
@@ -76,8 +77,11 @@ struct GraphSpec {
 };
 
 struct LayoutSpec {
-  int ranks_per_group = 1;     ///< ranks sharing one model (pipeline stages); 1 for now
-  int batch_cases = 4;         ///< cases per scheduler batch
+  /// Pipeline stages per replica group: the ranks sharing one model, each
+  /// holding a share of its layers (the job's ranks must be a multiple).
+  int stages = 1;
+  dist::TransportKind transport = dist::TransportKind::Auto;  ///< between the stages
+  int batch_cases = 4;                                        ///< cases per scheduler batch
   double commit_seconds = 30;  ///< a collective commit at least this often (and at the end)
 };
 

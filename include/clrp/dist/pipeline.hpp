@@ -39,8 +39,8 @@ struct MicroBatch {
 struct MicroBatchResult {
   std::vector<lrp::Explanation> rules;  ///< per rule, for the whole model; empty when it failed
   std::string error;                    ///< why it failed (from the stage where it did)
-  double forward_seconds = 0;   ///< compute spent on its forward, summed over the stages
-  double backward_seconds = 0;  ///< the same for its seeds and backwards
+  double forward_seconds = 0;           ///< compute spent on its forward, summed over the stages
+  double backward_seconds = 0;          ///< the same for its seeds and backwards
   bool ok() const { return error.empty(); }
 };
 

@@ -1,0 +1,96 @@
+// The ranks of one replica group explaining cases together.
+//
+// A group of P ranks shares one model: rank s of the group (stage s) holds
+// layers [a_s, b_s) of it. The group's leader (stage 0) takes batches of tasks
+// from the scheduler, tokenises them and orders the other stages, who serve
+// orders until told to finish:
+//   - explain: the batch's cases as micro-batches through the pipeline
+//     (dist::Pipeline), every rule of the campaign; results gathered to the leader;
+//   - values: forward passes only, Δℓ of shortened sequences (the deletion test);
+//   - graph: one case's attribution graph (stage-local edges, gathered);
+//   - commit / finish: take part in the store's collective commit (and stop).
+// With P = 1 the leader is the whole group and no order is ever sent; the
+// same code explains, so one stage and P stages give the same numbers.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "clrp/campaign/explain_case.hpp"
+#include "clrp/campaign/plan.hpp"
+#include "clrp/dist/pipeline.hpp"
+#include "clrp/dist/transport.hpp"
+#include "clrp/dist/world.hpp"
+
+namespace clrp::campaign {
+
+/// What the leader tells its stages.
+struct GroupOrder {
+  enum Kind : int { explain = 0, values = 1, graph = 2, commit = 3, finish = 4 };
+  int kind = explain;
+  std::uint32_t target = 0;                  ///< the plan target (model × checkpoint) to use
+  std::vector<std::int32_t> wrong, correct;  ///< per micro-batch (explain, values, graph)
+
+  template <class Archive>
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar& kind& target& wrong& correct;
+  }
+};
+
+class GroupMember {
+ public:
+  /// `log` receives one line per event worth a rank log (model loads, splits).
+  GroupMember(const CampaignSpec& spec, const Plan& plan, const dist::World& world,
+              std::function<void(const std::string&)> log);
+  ~GroupMember();
+
+  // --- the leader ---------------------------------------------------------
+  /// The target's tokenizer and config (loading its stage model if needed;
+  /// the other stages load theirs with the next order).
+  const TargetModel& target(std::uint32_t target);
+  /// Explains prepared cases of `target` (ids and their contrastive seeds):
+  /// one result per case, whose rules follow spec.rules.
+  std::vector<dist::MicroBatchResult> explain(std::uint32_t target,
+                                              const std::vector<at::Tensor>& ids,
+                                              const std::vector<store::CaseRecord>& records);
+  /// Δℓ of `wrong` over `correct` at the last token of each sequence.
+  std::vector<double> values(std::uint32_t target,
+                             const std::vector<std::vector<std::int64_t>>& sequences,
+                             std::int32_t wrong, std::int32_t correct);
+  /// The pruned attribution graph of a prepared case.
+  graph::Graph graph(std::uint32_t target, const at::Tensor& ids, const store::CaseRecord& r);
+  /// Tells the other stages to commit (and, with `finish`, to stop afterwards).
+  void order_commit(bool finish);
+  /// Micro-batches a forward-only chunk should hold to keep every stage busy.
+  std::int64_t stages() const { return world_.stages(); }
+
+  // --- the other stages -----------------------------------------------------
+  /// Waits for the leader's next order and carries it out; returns its kind
+  /// (commit and finish are the caller's to carry out).
+  GroupOrder::Kind serve();
+
+ private:
+  void ensure_loaded(std::uint32_t target);
+  void send_order(const GroupOrder& order);
+  std::vector<dist::MicroBatch> micro_batches(const std::vector<at::Tensor>& ids,
+                                              const GroupOrder& order) const;
+
+  const CampaignSpec& spec_;
+  const Plan& plan_;
+  const dist::World& world_;
+  std::function<void(const std::string&)> log_;
+  c10::Device device_ = c10::kCPU;
+  std::unique_ptr<TargetModel> model_;
+  std::uint32_t loaded_ = 0;
+  std::unique_ptr<dist::Transport> transport_;
+  std::unique_ptr<dist::Pipeline> pipeline_;
+};
+
+/// The compute device of this rank for a model spec's `device`: "cuda"
+/// without an index becomes this rank's GPU on its node (node-local rank
+/// modulo the node's GPUs), so that the stages of a group spread over them.
+c10::Device rank_device(const std::string& device, MPI_Comm world);
+
+}  // namespace clrp::campaign

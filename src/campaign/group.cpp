@@ -1,0 +1,163 @@
+#include "clrp/campaign/group.hpp"
+
+#include <ATen/ATen.h>
+
+#include <boost/serialization/vector.hpp>
+#include <chrono>
+
+#include "clrp/dist/layer_split.hpp"
+#include "clrp/dist/message.hpp"
+#include "clrp/util/build_info.hpp"
+#include "clrp/util/error.hpp"
+
+namespace clrp::campaign {
+
+namespace {
+
+constexpr int kTagOrder = 7500;
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+}  // namespace
+
+c10::Device rank_device(const std::string& device, MPI_Comm world) {
+  if (device != "cuda") return model::parse_compute_device(device);
+  MPI_Comm node;
+  MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  int local = 0;
+  MPI_Comm_rank(node, &local);
+  MPI_Comm_free(&node);
+  const auto gpus = static_cast<int>(util::gpu_info().devices.size());
+  const int index = gpus > 0 ? local % gpus : 0;
+  return model::parse_compute_device("cuda:" + std::to_string(index));
+}
+
+GroupMember::GroupMember(const CampaignSpec& spec, const Plan& plan, const dist::World& world,
+                         std::function<void(const std::string&)> log)
+    : spec_(spec), plan_(plan), world_(world), log_(std::move(log)) {}
+
+GroupMember::~GroupMember() = default;
+
+void GroupMember::ensure_loaded(std::uint32_t target) {
+  if (model_ && loaded_ == target) return;
+  pipeline_.reset();
+  transport_.reset();
+  model_.reset();
+  const auto t0 = std::chrono::steady_clock::now();
+  const Target& t = plan_.targets[target];
+  const ModelSpec& ms = spec_.models[t.model];
+  const std::string& path = ms.checkpoints[t.checkpoint].path;
+  device_ = rank_device(ms.device, world_.world());
+  // The split needs only the config; each stage then maps just its layers.
+  const model::ModelConfig config = model::Checkpoint::open(path).config();
+  const auto split = dist::balance_layers(dist::parameter_costs(config), world_.stages());
+  const model::LayerRange mine = split[static_cast<std::size_t>(world_.stage())];
+  model_ = TargetModel::load(path, device_, ms.dtype, mine);
+  loaded_ = target;
+  transport_ = dist::make_transport(world_.stages_comm(), device_, spec_.layout.transport);
+  pipeline_ = std::make_unique<dist::Pipeline>(world_.stages_comm(), *model_->decoder, *transport_);
+  std::string line = "loaded " + ms.name + "/" + ms.checkpoints[t.checkpoint].name;
+  if (world_.stages() > 1)
+    line += " layers [" + std::to_string(mine.begin) + "," + std::to_string(mine.end) + ") of " +
+            std::to_string(config.num_layers) + " (stage " + std::to_string(world_.stage()) +
+            " of " + std::to_string(world_.stages()) + "; split by parameter count " +
+            dist::describe_split(split) + "; transport " + transport_->name() + ")";
+  log_(line + " in " + std::to_string(seconds_since(t0)) + " s");
+}
+
+const TargetModel& GroupMember::target(std::uint32_t target) {
+  ensure_loaded(target);
+  return *model_;
+}
+
+void GroupMember::send_order(const GroupOrder& order) {
+  for (int s = 1; s < world_.stages(); ++s)
+    dist::send_serialized(order, s, kTagOrder, world_.stages_comm());
+}
+
+std::vector<dist::MicroBatch> GroupMember::micro_batches(const std::vector<at::Tensor>& ids,
+                                                         const GroupOrder& order) const {
+  const std::int64_t vocab = model_->checkpoint.config().vocab_size;
+  std::vector<dist::MicroBatch> out(order.wrong.size());
+  for (std::size_t m = 0; m < out.size(); ++m) {
+    if (!ids.empty()) out[m].ids = ids[m];
+    out[m].rules = spec_.rules;
+    // −1: the last token, which only stage 0 knows the position of.
+    out[m].seeds = {lrp::Seed::contrastive(-1, order.wrong[m], order.correct[m], vocab)};
+  }
+  return out;
+}
+
+namespace {
+
+lrp::RecordOptions record_options(const CampaignSpec& spec) {
+  return {
+      .residual = spec.record.residual, .heads = spec.record.heads, .neurons = spec.record.neurons};
+}
+
+}  // namespace
+
+std::vector<dist::MicroBatchResult> GroupMember::explain(
+    std::uint32_t target, const std::vector<at::Tensor>& ids,
+    const std::vector<store::CaseRecord>& records) {
+  ensure_loaded(target);
+  GroupOrder order{GroupOrder::explain, target, {}, {}};
+  for (const auto& r : records) {
+    order.wrong.push_back(r.wrong_id);
+    order.correct.push_back(r.correct_id);
+  }
+  send_order(order);
+  return pipeline_->explain(micro_batches(ids, order), record_options(spec_));
+}
+
+std::vector<double> GroupMember::values(std::uint32_t target,
+                                        const std::vector<std::vector<std::int64_t>>& sequences,
+                                        std::int32_t wrong, std::int32_t correct) {
+  ensure_loaded(target);
+  GroupOrder order{GroupOrder::values, target, {}, {}};
+  order.wrong.assign(sequences.size(), wrong);
+  order.correct.assign(sequences.size(), correct);
+  send_order(order);
+  std::vector<at::Tensor> ids;
+  for (const auto& s : sequences)
+    ids.push_back(at::tensor(s, at::kLong));
+  return pipeline_->seed_values(micro_batches(ids, order));
+}
+
+graph::Graph GroupMember::graph(std::uint32_t target, const at::Tensor& ids,
+                                const store::CaseRecord& r) {
+  ensure_loaded(target);
+  require(world_.stages() == 1, Where{r.case_id},
+          "attribution graphs across pipeline stages are not available in this build");
+  return graph::build_graph(*model_->decoder, ids, ids.size(0) - 1, r.wrong_id, r.correct_id,
+                            graph_options(spec_.graphs));
+}
+
+void GroupMember::order_commit(bool finish) {
+  send_order(GroupOrder{finish ? GroupOrder::finish : GroupOrder::commit, 0, {}, {}});
+}
+
+GroupOrder::Kind GroupMember::serve() {
+  const auto order =
+      dist::receive_serialized<GroupOrder>(0, kTagOrder, world_.stages_comm(), "group order");
+  switch (order.kind) {
+    case GroupOrder::explain:
+      ensure_loaded(order.target);
+      pipeline_->explain(micro_batches({}, order), record_options(spec_));
+      break;
+    case GroupOrder::values:
+      ensure_loaded(order.target);
+      pipeline_->seed_values(micro_batches({}, order));
+      break;
+    case GroupOrder::commit:
+    case GroupOrder::finish:
+      break;
+    default:
+      throw Error("group order of unknown kind " + std::to_string(order.kind));
+  }
+  return static_cast<GroupOrder::Kind>(order.kind);
+}
+
+}  // namespace clrp::campaign
