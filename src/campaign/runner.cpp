@@ -349,7 +349,8 @@ int run_campaign(const RunOptions& options) {
   if (rank == 0) fs::create_directories(log_dir);
   MPI_Barrier(comm);
   RankLog log(log_dir + "/rank-" + std::to_string(rank) + ".log");
-  log.line("rank ", rank, "/", size, " pid ", ::getpid(), " threads ", threads,
+  log.line("rank ", rank, "/", size, " (", world.describe(), ") pid ", ::getpid(), " threads ",
+           threads,
            options.resume ? " resume" : " new", ": ", plan.tasks.size(), " tasks, ", already,
            " already committed, ", batches.size(), " batches");
   if (rank == 0)

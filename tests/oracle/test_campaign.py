@@ -651,32 +651,66 @@ def test_graphs_in_the_store_equal_clrp_graph(reference_store, clrp_bin, tiny_mo
             assert r == pytest.approx(rem[int(l)][int(p)], rel=1e-5, abs=1e-7)
 
 
+@pytest.fixture(scope="module")
+def one_rank_store(tmp_path_factory, clrp_bin, tiny_model, failures) -> pathlib.Path:
+    """The store of one rank, without graphs (the pipeline tests' reference)."""
+    d = tmp_path_factory.mktemp("one")
+    spec = write_spec(d / "spec.toml", tiny_model, failures, "store.h5", graphs=0)
+    r = mpirun(clrp_bin, 1, spec)
+    assert r.returncode == 0 and "complete" in r.stdout, r.stdout + r.stderr
+    return d / "store.h5"
+
+
+def assert_same_store(a: pathlib.Path, b: pathlib.Path):
+    assert_same(read_store(a), read_store(b))
+    x, y = read_aggregates(a), read_aggregates(b)
+    assert sorted(x) == sorted(y)
+    for k in x:
+        np.testing.assert_allclose(x[k], y[k], rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=k)
+
+
 @pytest.mark.parametrize("stages", [2, 4])
-def test_pipeline_groups_give_the_same_store(tmp_path, clrp_bin, tiny_model, failures, stages):
+def test_pipeline_groups_give_the_same_store(tmp_path, clrp_bin, tiny_model, failures, one_rank_store, stages):
     """4 ranks as G = 4 / stages groups of `stages` pipeline stages give the store of one rank
     (and so of G = 4, P = 1: test_ranks_give_the_same_store), deletion test included."""
     spec = write_spec(tmp_path / "spec.toml", tiny_model, failures, "store.h5", batch=3, graphs=0)
-    one = tmp_path / "one"
-    one.mkdir()
-    r = mpirun(clrp_bin, 1, spec, "--store", one / "store.h5")
-    assert r.returncode == 0, r.stdout + r.stderr
     r = mpirun(clrp_bin, 4, spec, "--stages", stages)
     assert r.returncode == 0, r.stdout + r.stderr
     groups = 4 // stages
     assert f"4 ranks: {groups} group{'s' if groups > 1 else ''} of {stages} stages" in r.stdout, r.stdout
     assert "layers [0," in r.stdout and "transport mpi" in r.stdout, r.stdout  # the split, printed at start
     store = tmp_path / "store.h5"
-    assert_same(read_store(one / "store.h5"), read_store(store))
-    a, b = read_aggregates(one / "store.h5"), read_aggregates(store)
-    assert sorted(a) == sorted(b)
-    for k in a:
-        np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=k)
+    assert_same_store(one_rank_store, store)
     # Only the groups' leaders (stage 0) hold and write records.
     with h5py.File(store) as f:
         ranks_seen = set()
         for path in ["runs/" + k for k in {key[0] for key in read_store(store)}]:
             ranks_seen |= set(f[path]["cases"]["rank"].tolist())
     assert ranks_seen <= set(range(0, 4, stages))
+
+
+def test_a_dead_stage_aborts_and_the_campaign_resumes(tmp_path, clrp_bin, tiny_model, failures, one_rank_store):
+    """G = 2, P = 2: the last stage of group 1 is killed (-9) after the first commit. The job
+    stops, naming the dead rank; --resume finishes it with every case exactly once."""
+    spec = write_spec(tmp_path / "spec.toml", tiny_model, failures, "store.h5", batch=1, graphs=0)
+    store, logs = tmp_path / "store.h5", tmp_path / "store.h5.logs"
+    proc = mpirun(clrp_bin, 4, spec, "--stages", 2, env_extra={"CLRP_TEST_CASE_DELAY_MS": "150"}, wait=False)
+    deadline = time.time() + 300
+    while committed_lines(logs) < 4 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    victim = logs / "rank-3.log"
+    assert "(group 1 stage 1 (world rank 3 of 4))" in victim.read_text()
+    os.kill(int(re.search(r" pid (\d+) ", victim.read_text()).group(1)), signal.SIGKILL)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0 and "complete" not in out
+    assert "rank 3" in err and "signal 9" in err, err[-3000:]
+    committed = committed_cases(store)
+    assert 0 < committed < len(read_store(one_rank_store))
+    r = mpirun(clrp_bin, 4, spec, "--stages", 2, "--resume")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"({committed} committed before)" in r.stdout, r.stdout
+    assert_same_store(one_rank_store, store)
 
 
 def test_stages_must_divide_the_ranks(tmp_path, clrp_bin, tiny_model, failures):
