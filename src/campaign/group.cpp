@@ -2,6 +2,7 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
 #include <boost/serialization/vector.hpp>
 #include <chrono>
 
@@ -15,6 +16,8 @@ namespace clrp::campaign {
 namespace {
 
 constexpr int kTagOrder = 7500;
+// Tokens of the probe that times each layer when balancing by time.
+constexpr std::int64_t kProbeTokens = 256;
 
 double seconds_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -42,6 +45,9 @@ GroupMember::~GroupMember() = default;
 
 void GroupMember::ensure_loaded(std::uint32_t target) {
   if (model_ && loaded_ == target) return;
+  // Loading is collective over the group (the split, the transport): the
+  // leader first brings its stages along.
+  if (world_.leader()) send_order(GroupOrder{GroupOrder::load, target, {}, {}});
   pipeline_.reset();
   transport_.reset();
   model_.reset();
@@ -50,20 +56,46 @@ void GroupMember::ensure_loaded(std::uint32_t target) {
   const ModelSpec& ms = spec_.models[t.model];
   const std::string& path = ms.checkpoints[t.checkpoint].path;
   device_ = rank_device(ms.device, world_.world());
-  // The split needs only the config; each stage then maps just its layers.
+  // The split by parameter count needs only the config; each stage then maps
+  // just its layers. Balancing by time measures those layers, then moves to
+  // the timed split when it shortens the slowest stage by 5 % or more.
   const model::ModelConfig config = model::Checkpoint::open(path).config();
-  const auto split = dist::balance_layers(dist::parameter_costs(config), world_.stages());
+  const int P = world_.stages();
+  auto split = dist::balance_layers(dist::parameter_costs(config), P);
+  const auto load = [&] {
+    pipeline_.reset();
+    model_.reset();
+    model_ =
+        TargetModel::load(path, device_, ms.dtype, split[static_cast<std::size_t>(world_.stage())]);
+  };
+  load();
+  std::string how = "parameter count";
+  if (P > 1 && spec_.layout.balance_by_time) {
+    const auto costs =
+        dist::measure_costs(*model_->decoder, world_.stages_comm(),
+                            std::min<std::int64_t>(kProbeTokens, config.max_position_embeddings));
+    const auto timed = dist::balance_layers(costs, P);
+    const auto slowest = [&](const auto& s) {
+      const auto c = dist::stage_costs(costs, s);
+      return *std::max_element(c.begin(), c.end());
+    };
+    how = "measured time";
+    if (slowest(timed) < 0.95 * slowest(split)) {
+      how += " (re-split from " + dist::describe_split(split) + ")";
+      split = timed;
+      load();
+    }
+  }
   const model::LayerRange mine = split[static_cast<std::size_t>(world_.stage())];
-  model_ = TargetModel::load(path, device_, ms.dtype, mine);
   loaded_ = target;
   transport_ = dist::make_transport(world_.stages_comm(), device_, spec_.layout.transport);
   pipeline_ = std::make_unique<dist::Pipeline>(world_.stages_comm(), *model_->decoder, *transport_);
   std::string line = "loaded " + ms.name + "/" + ms.checkpoints[t.checkpoint].name;
-  if (world_.stages() > 1)
+  if (P > 1)
     line += " layers [" + std::to_string(mine.begin) + "," + std::to_string(mine.end) + ") of " +
             std::to_string(config.num_layers) + " (stage " + std::to_string(world_.stage()) +
-            " of " + std::to_string(world_.stages()) + "; split by parameter count " +
-            dist::describe_split(split) + "; transport " + transport_->name() + ")";
+            " of " + std::to_string(P) + "; split " + dist::describe_split(split) + " by " + how +
+            "; transport " + transport_->name() + ")";
   log_(line + " in " + std::to_string(seconds_since(t0)) + " s");
 }
 
@@ -150,6 +182,9 @@ GroupOrder::Kind GroupMember::serve() {
     case GroupOrder::values:
       ensure_loaded(order.target);
       pipeline_->seed_values(micro_batches({}, order));
+      break;
+    case GroupOrder::load:
+      ensure_loaded(order.target);
       break;
     case GroupOrder::commit:
     case GroupOrder::finish:

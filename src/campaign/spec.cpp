@@ -429,7 +429,14 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
   }
   if (const toml::node* n = root.get("layout")) {
     if (const toml::table* t = n->as_table()) {
-      r.only_keys(*t, "layout.", {"stages", "transport", "batch_cases", "commit_seconds"});
+      r.only_keys(*t, "layout.",
+                  {"stages", "transport", "balance", "batch_cases", "commit_seconds"});
+      if (const auto balance = r.string(*t, "layout.", "balance", false)) {
+        if (*balance == "time" || *balance == "parameters")
+          spec.layout.balance_by_time = *balance == "time";
+        else
+          r.problem("layout.balance", "'" + *balance + "': expected time or parameters");
+      }
       spec.layout.stages =
           static_cast<int>(r.integer(*t, "layout.", "stages", 1, 4096).value_or(1));
       if (const auto transport = r.string(*t, "layout.", "transport", false)) {

@@ -1,8 +1,14 @@
 #include "clrp/dist/layer_split.hpp"
 
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
 #include <algorithm>
+#include <chrono>
+#include <functional>
 #include <limits>
 
+#include "clrp/lrp/engine.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::dist {
@@ -19,6 +25,68 @@ StageCosts parameter_costs(const model::ModelConfig& config) {
   c.head = static_cast<double>(config.vocab_size) * h +
            (config.norm == model::NormKind::LayerNorm ? 2 : 1) * h;
   return c;
+}
+
+namespace {
+
+double seconds_of(const std::function<void()>& work) {
+  double best = std::numeric_limits<double>::infinity();
+  for (int rep = 0; rep < 2; ++rep) {  // the first run also warms caches and allocators
+    const auto t0 = std::chrono::steady_clock::now();
+    work();
+    best = std::min(best,
+                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return best;
+}
+
+}  // namespace
+
+StageCosts measure_costs(const model::DecoderModel& stage, MPI_Comm stages_comm,
+                         std::int64_t tokens) {
+  c10::InferenceMode inference_mode;
+  const model::ModelConfig& c = stage.config();
+  const lrp::Engine engine(stage);
+  const at::Tensor hidden = at::randn({1, tokens, c.hidden_size}, stage.options());
+  const model::RotaryTables rope = stage.rotary(at::arange(tokens, at::kLong));
+  std::vector<double> mine;  // this stage's layers, then its embedding and head times
+  for (auto l = stage.layer_begin(); l < stage.layer_end(); ++l)
+    mine.push_back(seconds_of([&] {
+      model::LayerTape tape;
+      stage.run_layer(l, hidden, rope, &tape);
+      engine.backward_layer(l, tape, rope, hidden, lrp::Rule::AttnLRP);
+    }));
+  const at::Tensor ids = at::zeros({tokens}, at::kLong);
+  mine.push_back(stage.has_embedding() ? seconds_of([&] { stage.embed(ids.unsqueeze(0)); }) : 0);
+  double head = 0;
+  if (stage.has_head()) {
+    lrp::ForwardState st;
+    st.output = hidden;
+    lrp::Explanation out;
+    const auto seed = lrp::Seed::contrastive(tokens - 1, 0, 1, c.vocab_size);
+    head = seconds_of([&] { engine.seed(st, {seed}, lrp::Rule::AttnLRP, out); });
+  }
+  mine.push_back(head);
+  // Gather everyone's list (stage s sends its layers' count + 2 values).
+  int size = 1;
+  MPI_Comm_size(stages_comm, &size);
+  const int n = static_cast<int>(mine.size());
+  std::vector<int> counts(static_cast<std::size_t>(size)), offsets(static_cast<std::size_t>(size));
+  MPI_Allgather(&n, 1, MPI_INT, counts.data(), 1, MPI_INT, stages_comm);
+  int total = 0;
+  for (int s = 0; s < size; ++s)
+    offsets[s] = total, total += counts[s];
+  std::vector<double> all(static_cast<std::size_t>(total));
+  MPI_Allgatherv(mine.data(), n, MPI_DOUBLE, all.data(), counts.data(), offsets.data(), MPI_DOUBLE,
+                 stages_comm);
+  StageCosts costs;
+  for (int s = 0; s < size; ++s) {
+    const double* p = &all[static_cast<std::size_t>(offsets[s])];
+    costs.layers.insert(costs.layers.end(), p, p + counts[s] - 2);
+    costs.embedding += p[counts[s] - 2];
+    costs.head += p[counts[s] - 1];
+  }
+  return costs;
 }
 
 std::vector<double> stage_costs(const StageCosts& costs,

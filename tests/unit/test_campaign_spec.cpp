@@ -111,6 +111,7 @@ models = ["a"]
 [layout]
 stages = 0
 transport = "tcp"
+balance = "random"
 )",
                              dir);
   EXPECT_TRUE(has(p, "name: 'bad name!' is not a name")) << ::testing::PrintToString(p);
@@ -129,7 +130,8 @@ transport = "tcp"
   EXPECT_TRUE(has(p, "reference: missing"));
   EXPECT_TRUE(has(p, "layout.stages: "));
   EXPECT_TRUE(has(p, "layout.transport: transport 'tcp': expected auto, mpi or nccl"));
-  EXPECT_EQ(p.size(), 15u) << ::testing::PrintToString(p);  // each once, nothing else
+  EXPECT_TRUE(has(p, "layout.balance: 'random': expected time or parameters"));
+  EXPECT_EQ(p.size(), 16u) << ::testing::PrintToString(p);  // each once, nothing else
 }
 
 TEST(CampaignSpec, MissingSectionsAndBadToml) {

@@ -4,6 +4,8 @@
 // layers [a_s, b_s) of it. The group's leader (stage 0) takes batches of tasks
 // from the scheduler, tokenises them and orders the other stages, who serve
 // orders until told to finish:
+//   - load: the target's model, each stage its layers (the split is agreed
+//     collectively, so it comes before anything else that uses the model);
 //   - explain: the batch's cases as micro-batches through the pipeline
 //     (dist::Pipeline), every rule of the campaign; results gathered to the leader;
 //   - values: forward passes only, Δℓ of shortened sequences (the deletion test);
@@ -28,8 +30,8 @@ namespace clrp::campaign {
 
 /// What the leader tells its stages.
 struct GroupOrder {
-  enum Kind : int { explain = 0, values = 1, graph = 2, commit = 3, finish = 4 };
-  int kind = explain;
+  enum Kind : int { load = 0, explain = 1, values = 2, graph = 3, commit = 4, finish = 5 };
+  int kind = load;
   std::uint32_t target = 0;                  ///< the plan target (model × checkpoint) to use
   std::vector<std::int32_t> wrong, correct;  ///< per micro-batch (explain, values, graph)
 

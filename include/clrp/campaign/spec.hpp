@@ -81,7 +81,11 @@ struct LayoutSpec {
   /// holding a share of its layers (the job's ranks must be a multiple).
   int stages = 1;
   dist::TransportKind transport = dist::TransportKind::Auto;  ///< between the stages
-  int batch_cases = 4;                                        ///< cases per scheduler batch
+  /// How layers are split over stages: by measured time per layer ("time": a
+  /// probe at load, then a re-split when it is clearly better) or by parameter
+  /// count ("parameters": no probe; also the starting point of "time").
+  bool balance_by_time = true;
+  int batch_cases = 4;         ///< cases per scheduler batch
   double commit_seconds = 30;  ///< a collective commit at least this often (and at the end)
 };
 

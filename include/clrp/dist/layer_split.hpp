@@ -8,6 +8,8 @@
 // measured on each stage's own layers.
 #pragma once
 
+#include <mpi.h>
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -25,6 +27,14 @@ struct StageCosts {
 
 /// Parameter counts of a model's layers, embedding and head, from its config.
 StageCosts parameter_costs(const model::ModelConfig& config);
+
+/// Seconds of one forward and one AttnLRP backward of each layer `stage`
+/// holds, measured on `tokens` random hidden states (the best of two runs),
+/// plus the embedding (stage 0) and the seed through the head (last stage).
+/// Collective over `stages_comm`: every stage measures its own layers and all
+/// get the whole model's costs, so every stage computes the same split.
+StageCosts measure_costs(const model::DecoderModel& stage, MPI_Comm stages_comm,
+                         std::int64_t tokens);
 
 /// The balanced split of `costs` over `stages` ranges; throws clrp::Error when
 /// there are more stages than layers.
