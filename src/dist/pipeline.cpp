@@ -110,6 +110,8 @@ std::vector<MicroBatchResult> Pipeline::explain(const std::vector<MicroBatch>& b
   for (; b < M; ++b)
     backward(b, batches[b], record, hook);
   transport_.wait_sends();
+  for (std::size_t m = 0; m < M; ++m)
+    times_.compute += forward_s_[m] + backward_s_[m];
   const double gather_start = now();
   auto out = gather(M);
   times_.gather = now() - gather_start;

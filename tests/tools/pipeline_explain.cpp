@@ -6,10 +6,11 @@
 // REQUEST: {"cases": [{"ids": [...], "seeds": [{"position": p, "wrong": w,
 // "correct": c}, ...]}, ...], "rules": ["attnlrp", ...], "neurons": k
 // (optional), "split": [a_1, ..., a_{P-1}] (optional: stage boundaries;
-// default: balanced by parameter count), "transport": "auto" (optional)}.
+// default: balanced by parameter count, or by measured time with "balance":
+// "time"), "transport": "auto" (optional)}.
 // OUT: {"split": [[a, b], ...], "transport": name, "cases": [[explanation
-// per rule], ...], "errors": ["" or why the case failed, ...], "stages": [{"wall", "compute", "bubble", "bytes_sent",
-// "peak_rss_kib"}, ...]}.
+// per rule], ...], "errors": ["" or why the case failed, ...], "stages": [{"wall", "compute",
+// "bubble", "bytes_sent", "peak_rss_kib"}, ...]}.
 #include <ATen/ATen.h>
 #include <mpi.h>
 #include <sys/resource.h>
@@ -47,9 +48,17 @@ int run(int argc, char** argv) {
   } else {
     split = dist::balance_layers(dist::parameter_costs(ck.config()), world.stages());
   }
-  const model::DecoderModel stage_model(ck, split.at(static_cast<std::size_t>(world.stage())));
+  auto stage_model =
+      std::make_unique<model::DecoderModel>(ck, split.at(static_cast<std::size_t>(world.stage())));
+  if (req.value("balance", std::string("parameters")) == "time" && world.stages() > 1) {
+    split = dist::balance_layers(dist::measure_costs(*stage_model, world.stages_comm(), 256),
+                                 world.stages());
+    stage_model.reset();
+    stage_model = std::make_unique<model::DecoderModel>(
+        ck, split.at(static_cast<std::size_t>(world.stage())));
+  }
   auto transport =
-      dist::make_transport(world.stages_comm(), stage_model.compute().device,
+      dist::make_transport(world.stages_comm(), stage_model->compute().device,
                            dist::parse_transport(req.value("transport", std::string("auto"))));
   std::vector<dist::MicroBatch> batches;
   const std::int64_t vocab = ck.config().vocab_size;
@@ -65,7 +74,7 @@ int run(int argc, char** argv) {
   }
   const lrp::RecordOptions record{
       .residual = true, .heads = true, .neurons = req.value("neurons", 0)};
-  dist::Pipeline pipeline(world.stages_comm(), stage_model, *transport);
+  dist::Pipeline pipeline(world.stages_comm(), *stage_model, *transport);
   const auto results = pipeline.explain(batches, record);
   const auto times = pipeline.gather_times();
   rusage usage{};
