@@ -2,7 +2,7 @@
 items, same threads, one run; and (--accuracy) SmolLM2-135M-Instruct's accuracies.
 
     .venv/bin/python bench/evaluate.py [--arc 200] [--arc-shots 0] [--gsm8k 20] [--max-new-tokens 64] [--threads 2]
-    .venv/bin/python bench/evaluate.py --accuracy [--limit 500] [--gsm8k-limit 100]
+    .venv/bin/python bench/evaluate.py --accuracy [--limit 500] [--gsm8k-limit 100] [--gsm8k-shots 5] [--chat]
 
 Speed: ARC-Challenge (--arc-shots, default 0) in both formulations, cases per second — clrp's
 KV-cached scoring (prompt once, all options as one batch) against transformers scoring each
@@ -12,8 +12,9 @@ second including the prompt's prefill — clrp against transformers with its Dyn
 same number of tokens per item. The Python side gets clrp's token ids (its tokenisation is
 not timed; clrp's is). Model load is outside both timings.
 
-Accuracy: clrp evaluate on ARC-Easy, HellaSwag, PIQA (cloze, 0-shot; acc and acc_per_char)
-and GSM8K (5-shot, judge `number`), printed as a Markdown table.
+Accuracy: clrp evaluate on ARC-Easy, ARC-Challenge, HellaSwag, PIQA (cloze, 0-shot; acc and acc_per_char)
+and GSM8K (--gsm8k-shots of the 8 standard exemplars, judge `number`), printed as a Markdown
+table with 95% Wilson intervals; --chat puts each prompt in the model's chat template.
 """
 from __future__ import annotations
 
@@ -114,21 +115,44 @@ def speed(args) -> None:
             print(f"| {what} | {unit} | {c:.2f} | {p:.2f} | {c / p:.2f}× |")
 
 
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval of a proportion k/n."""
+    if n == 0:
+        return 0.0, 0.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _pct(k: int, n: int) -> str:
+    lo, hi = wilson(k, n)
+    return f"{100 * k / n:.1f} [{100 * lo:.1f}, {100 * hi:.1f}]"
+
+
 def accuracy(args) -> None:
+    """clrp evaluate on ARC-Easy, ARC-Challenge, HellaSwag, PIQA (cloze, 0-shot) and GSM8K (--gsm8k-shots),
+    accuracies in percent with 95% Wilson intervals; --chat wraps every prompt in the chat template."""
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
-        lim = [f"--limit-for=hellaswag={args.limit}", f"--limit-for=piqa={args.limit}",
-               f"--limit-for=arc_easy={args.limit}", f"--limit-for=gsm8k={args.gsm8k_limit}"]
-        prepare(work, "--benchmarks", "arc_easy,hellaswag,piqa,gsm8k", "--formats", "mc_cloze", *lim,
-                "--shots", "arc_easy=0", "--shots", "hellaswag=0", "--shots", "piqa=0", "--shots", "gsm8k=5")
-        print("| benchmark | items | clrp acc | clrp acc_per_char | seconds |")
+        mc = [b for b in args.benchmarks if b != "gsm8k"]
+        lim = [f"--limit-for={b}={args.limit}" for b in mc] + [f"--limit-for=gsm8k={args.gsm8k_limit}"]
+        shots = [x for b in mc for x in ("--shots", f"{b}=0")]
+        prepare(work, "--benchmarks", ",".join(args.benchmarks), "--formats", "mc_cloze", *lim, *shots,
+                "--shots", f"gsm8k={args.gsm8k_shots}")
+        chat = ["--chat"] if args.chat else []
+        print(f"SmolLM2-135M-Instruct ({GGUF.name}), clrp evaluate{' --chat' if args.chat else ''}, "
+              f"{args.threads} threads; percent, 95% Wilson interval")
+        print("| benchmark | items | acc (sum of log-probs) | acc_per_char | seconds |")
         print("|---|---|---|---|---|")
-        for name in ("arc_easy.mc_cloze", "hellaswag.mc_cloze", "piqa.mc_cloze", "gsm8k.generative"):
-            extra = ["--no-pairs"] + (["--max-new-tokens", str(args.gsm8k_tokens)] if "gsm8k" in name else [])
+        for name in [f"{b}.mc_cloze" for b in mc] + (["gsm8k.generative"] if "gsm8k" in args.benchmarks else []):
+            extra = ["--no-pairs", *chat] + (["--max-new-tokens", str(args.gsm8k_tokens)] if "gsm8k" in name else [])
             summary, _ = clrp_evaluate(work / f"{name}.jsonl", work, args.threads, *extra)
             (group,) = summary["groups"].values()
-            per_char = f"{group['accuracy_per_char']:.4f}" if "accuracy_per_char" in group else "—"
-            print(f"| {name} | {group['cases']} | {group['accuracy']:.4f} | {per_char} | {summary['seconds']:.0f} |",
+            n = group["cases"]
+            per_char = _pct(group["correct_per_char"], n) if "correct_per_char" in group else "—"
+            label = name if "gsm8k" not in name else f"{name} ({args.gsm8k_shots}-shot, ≤ {args.gsm8k_tokens} tokens)"
+            print(f"| {label} | {n} | {_pct(group['correct'], n)} | {per_char} | {summary['seconds']:.0f} |",
                   flush=True)
 
 
@@ -143,7 +167,12 @@ def main() -> None:
     ap.add_argument("--limit", type=int, default=100000, help="items per MC benchmark (--accuracy)")
     ap.add_argument("--gsm8k-limit", type=int, default=100)
     ap.add_argument("--gsm8k-tokens", type=int, default=256)
+    ap.add_argument("--gsm8k-shots", type=int, default=5)
+    ap.add_argument("--chat", action="store_true", help="--accuracy: prompts in the chat template")
+    ap.add_argument("--benchmarks", default="arc_easy,arc_challenge,hellaswag,piqa,gsm8k",
+                    help="--accuracy: multiple-choice benchmarks (cloze, 0-shot) and/or gsm8k")
     args = ap.parse_args()
+    args.benchmarks = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
     accuracy(args) if args.accuracy else speed(args)
 
 
