@@ -5,10 +5,12 @@
 #include <algorithm>
 #include <boost/serialization/vector.hpp>
 #include <chrono>
+#include <cstdio>
 
 #include "clrp/dist/layer_split.hpp"
 #include "clrp/dist/message.hpp"
 #include "clrp/util/build_info.hpp"
+#include "clrp/util/byte_size.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::campaign {
@@ -24,6 +26,69 @@ double seconds_since(std::chrono::steady_clock::time_point t0) {
 }
 
 }  // namespace
+
+int choose_stages(const CampaignSpec& spec, const Plan& plan, int ranks, std::string& report) {
+  const std::int64_t budget = spec.layout.memory_per_rank;
+  if (budget == 0) return spec.layout.stages;
+  // The longest case of each target bounds its micro-batches (a token has at
+  // least one byte: the bound is safe, and tight for long contexts).
+  std::vector<std::int64_t> longest(plan.targets.size(), 0);
+  for (const Task& t : plan.tasks)
+    longest[t.target] = std::max(longest[t.target], static_cast<std::int64_t>(t.cost) + 2);
+  // The largest stage estimate of target i with P stages.
+  std::vector<model::ModelConfig> configs;
+  for (const Target& t : plan.targets)
+    configs.push_back(
+        model::Checkpoint::open(spec.models[t.model].checkpoints[t.checkpoint].path).config());
+  const auto estimate = [&](std::size_t i, int P) {
+    const model::ModelConfig& c = configs[i];
+    const std::int64_t tokens = std::min(longest[i], c.max_position_embeddings);
+    const ModelSpec& ms = spec.models[plan.targets[i].model];
+    const std::int64_t bytes = model::parse_compute_dtype(ms.dtype) == at::kBFloat16 ? 2 : 4;
+    const auto split = dist::balance_layers(dist::parameter_costs(c), P);
+    std::int64_t worst = 0;
+    for (std::size_t s = 0; s < split.size(); ++s)
+      worst = std::max(
+          worst, dist::stage_memory_bytes(c, split, s, tokens,
+                                          static_cast<std::int64_t>(spec.rules.size()), bytes));
+    return worst;
+  };
+  const auto fits = [&](int P) {
+    for (std::size_t i = 0; i < configs.size(); ++i)
+      if (P > configs[i].num_layers || estimate(i, P) > budget) return false;
+    return true;
+  };
+  int P = spec.layout.stages;
+  if (P == 0) {  // auto: the fewest stages that fit and divide the job
+    for (int p = 1; p <= ranks && P == 0; ++p)
+      if (ranks % p == 0 && fits(p)) P = p;
+  }
+  for (std::size_t i = 0; i < configs.size(); ++i) {
+    const Target& t = plan.targets[i];
+    const std::string name =
+        spec.models[t.model].name + "/" + spec.models[t.model].checkpoints[t.checkpoint].name;
+    if (P == 0 || P > configs[i].num_layers || estimate(i, P) > budget) {
+      std::string need;
+      for (int p = 1; p <= configs[i].num_layers; ++p)
+        if (estimate(i, p) <= budget) {
+          need = "; it fits with " + std::to_string(p) + " stages";
+          break;
+        }
+      throw Error(
+          Where{spec.file, "layout.memory_per_rank"},
+          name + " needs about " + format_byte_size(estimate(i, std::max(P, 1))) +
+              " per rank with " + std::to_string(std::max(P, 1)) + " stage(s) (weights, tapes of " +
+              std::to_string(std::min(longest[i], configs[i].max_position_embeddings)) +
+              " tokens), over the budget of " + format_byte_size(budget) +
+              (need.empty() ? "; no split of its layers fits" : need) +
+              (spec.layout.stages == 0 && !need.empty() ? " (start a multiple of that many ranks)"
+                                                        : ""));
+    }
+    report += name + ": about " + format_byte_size(estimate(i, P)) + " per rank with " +
+              std::to_string(P) + " stage(s), budget " + format_byte_size(budget) + "\n";
+  }
+  return P;
+}
 
 c10::Device rank_device(const std::string& device, MPI_Comm world) {
   if (device != "cuda") return model::parse_compute_device(device);

@@ -293,15 +293,6 @@ int run_campaign(const RunOptions& options) {
   const store::StoreIdentity identity{spec.to_json().dump(2), spec.hash(), spec.name};
   if (!options.store.empty()) spec.store = options.store;  // after the identity: same campaign
   if (options.stages > 0) spec.layout.stages = options.stages;
-  const dist::World world(comm, spec.layout.stages);
-  if (world.stages() > 1) {
-    // Rank 0 explains on a thread of its own, whose pipeline traffic runs
-    // while the main thread answers the scheduler's requests.
-    int level = 0;
-    MPI_Query_thread(&level);
-    if (level < MPI_THREAD_MULTIPLE)
-      throw Error("pipeline stages need an MPI library with MPI_THREAD_MULTIPLE");
-  }
   check_checkpoint_names(spec, options.checkpoints);
   for (auto& m : spec.models)
     for (auto& c : m.checkpoints)
@@ -317,6 +308,19 @@ int run_campaign(const RunOptions& options) {
   });
 
   const std::vector<bool> selected = select_targets(spec, plan, options.checkpoints);
+
+  std::string memory_report;
+  const dist::World world(comm, choose_stages(spec, plan, size, memory_report));
+  if (rank == 0 && !memory_report.empty())
+    std::fputs(memory_report.c_str(), stdout), std::fflush(stdout);
+  if (world.stages() > 1) {
+    // Rank 0 explains on a thread of its own, whose pipeline traffic runs
+    // while the main thread answers the scheduler's requests.
+    int level = 0;
+    MPI_Query_thread(&level);
+    if (level < MPI_THREAD_MULTIPLE)
+      throw Error("pipeline stages need an MPI library with MPI_THREAD_MULTIPLE");
+  }
 
   const int threads =
       options.threads > 0
@@ -350,9 +354,8 @@ int run_campaign(const RunOptions& options) {
   MPI_Barrier(comm);
   RankLog log(log_dir + "/rank-" + std::to_string(rank) + ".log");
   log.line("rank ", rank, "/", size, " (", world.describe(), ") pid ", ::getpid(), " threads ",
-           threads,
-           options.resume ? " resume" : " new", ": ", plan.tasks.size(), " tasks, ", already,
-           " already committed, ", batches.size(), " batches");
+           threads, options.resume ? " resume" : " new", ": ", plan.tasks.size(), " tasks, ",
+           already, " already committed, ", batches.size(), " batches");
   if (rank == 0)
     std::fprintf(stdout,
                  "campaign %s: %zu tables, %llu tasks (%llu committed before), %d ranks: %d "

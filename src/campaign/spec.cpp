@@ -429,16 +429,33 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
   }
   if (const toml::node* n = root.get("layout")) {
     if (const toml::table* t = n->as_table()) {
-      r.only_keys(*t, "layout.",
-                  {"stages", "transport", "balance", "batch_cases", "commit_seconds"});
+      r.only_keys(
+          *t, "layout.",
+          {"stages", "transport", "balance", "memory_per_rank", "batch_cases", "commit_seconds"});
       if (const auto balance = r.string(*t, "layout.", "balance", false)) {
         if (*balance == "time" || *balance == "parameters")
           spec.layout.balance_by_time = *balance == "time";
         else
           r.problem("layout.balance", "'" + *balance + "': expected time or parameters");
       }
-      spec.layout.stages =
-          static_cast<int>(r.integer(*t, "layout.", "stages", 1, 4096).value_or(1));
+      if (const toml::node* st = t->get("stages"); st != nullptr && st->is_string()) {
+        if (st->value<std::string>() == "auto")
+          spec.layout.stages = 0;
+        else
+          r.problem("layout.stages", "must be a number of stages or \"auto\"");
+      } else {
+        spec.layout.stages =
+            static_cast<int>(r.integer(*t, "layout.", "stages", 1, 4096).value_or(1));
+      }
+      if (const auto budget = r.string(*t, "layout.", "memory_per_rank", false)) {
+        try {
+          spec.layout.memory_per_rank = parse_byte_size(*budget);
+        } catch (const Error& e) {
+          r.problem("layout.memory_per_rank", e.what());
+        }
+      }
+      if (spec.layout.stages == 0 && spec.layout.memory_per_rank == 0)
+        r.problem("layout.stages", "\"auto\" needs layout.memory_per_rank (the budget to fit)");
       if (const auto transport = r.string(*t, "layout.", "transport", false)) {
         try {
           spec.layout.transport = dist::parse_transport(*transport);

@@ -143,6 +143,24 @@ std::vector<model::LayerRange> balance_layers(const StageCosts& costs, int stage
   return split;
 }
 
+std::int64_t stage_memory_bytes(const model::ModelConfig& c,
+                                const std::vector<model::LayerRange>& split, std::size_t stage,
+                                std::int64_t tokens, std::int64_t rules, std::int64_t value_bytes) {
+  const auto P = static_cast<std::int64_t>(split.size());
+  const std::int64_t in_flight = P - static_cast<std::int64_t>(stage);
+  const std::int64_t layers = split[stage].end - split[stage].begin;
+  const auto weights =
+      static_cast<std::int64_t>(stage_costs(parameter_costs(c), split)[stage]) * value_bytes;
+  const std::int64_t tapes =
+      in_flight * tokens * (layers * c.tape_values_per_token() + c.hidden_size) * value_bytes;
+  // One rule's backward at a time; gradients for every rule wait at the seam.
+  const std::int64_t backward = tokens *
+                                (4 * c.hidden_size + 3 * c.intermediate_size +
+                                 8 * c.num_heads * c.head_dim + rules * c.hidden_size) *
+                                value_bytes;
+  return weights + tapes + backward;
+}
+
 void check_split(const std::vector<model::LayerRange>& split, std::int64_t layers) {
   std::int64_t next = 0;
   for (std::size_t s = 0; s < split.size(); ++s) {

@@ -43,6 +43,14 @@ std::int64_t ModelConfig::layer_parameter_count() const {
   return attn + mlp + block_norms * norm_params + qk_norm_params;
 }
 
+std::int64_t ModelConfig::tape_values_per_token() const {
+  const std::int64_t h = hidden_size, i = intermediate_size, hd = head_dim;
+  std::int64_t tape =
+      4 * h + 2 * num_heads * hd + 2 * num_kv_heads * hd + (gated_mlp ? 4 * i : 3 * i);
+  if (qk_norm != QKNorm::None) tape += (num_heads + num_kv_heads) * hd;
+  return tape;
+}
+
 std::int64_t ModelConfig::parameter_count() const {
   const std::int64_t h = hidden_size;
   const std::int64_t norm_params = norm == NormKind::LayerNorm ? 2 * h : h;

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 
 #include "clrp/util/error.hpp"
@@ -35,6 +36,20 @@ std::int64_t parse_byte_size(const std::string& text) {
   const double bytes = value * scale;
   if (bytes < 1 || bytes > 9.0e18) throw bad();
   return static_cast<std::int64_t>(bytes);
+}
+
+std::string format_byte_size(std::int64_t bytes) {
+  char buf[32];
+  const auto b = static_cast<double>(bytes);
+  if (bytes < 1024)
+    std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(bytes));
+  else if (bytes < (std::int64_t{1} << 20))
+    std::snprintf(buf, sizeof buf, "%.1f KiB", b / 1024);
+  else if (bytes < (std::int64_t{1} << 30))
+    std::snprintf(buf, sizeof buf, "%.1f MiB", b / (1 << 20));
+  else
+    std::snprintf(buf, sizeof buf, "%.2f GiB", b / (1 << 30));
+  return buf;
 }
 
 }  // namespace clrp

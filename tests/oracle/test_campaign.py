@@ -28,9 +28,9 @@ MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
 
 def write_spec(path: pathlib.Path, model: pathlib.Path, failures: pathlib.Path, store: str,
                rules=("attnlrp", "grad-x-input"), batch=2, commit_seconds=0.0, limit=0, extra="",
-               graphs=3, deletion=20) -> pathlib.Path:
+               graphs=3, deletion=20, layout="") -> pathlib.Path:
     """A spec over the tiny model; `graphs`: attribution graphs for that many cases per table;
-    `deletion`: the deletion test's cap (deletion_max_tokens)."""
+    `deletion`: the deletion test's cap (deletion_max_tokens); `layout`: more [layout] lines."""
     rules_s = ", ".join(f'"{r}"' for r in rules)
     path.write_text(f"""
 name = "test"
@@ -47,6 +47,7 @@ cases = {graphs}
 [layout]
 batch_cases = {batch}
 commit_seconds = {commit_seconds}
+{layout}
 [[models]]
 name = "tiny"
 path = "{model}"
@@ -711,6 +712,34 @@ def test_a_dead_stage_aborts_and_the_campaign_resumes(tmp_path, clrp_bin, tiny_m
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"({committed} committed before)" in r.stdout, r.stdout
     assert_same_store(one_rank_store, store)
+
+
+def _bytes(text: str) -> float:
+    value, unit = text.split()
+    return float(value) * {"B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30}[unit]
+
+
+def test_memory_budget_chooses_the_stages(tmp_path, clrp_bin, tiny_model, failures, one_rank_store):
+    """layout.memory_per_rank: a model over budget is refused with its estimate (and the stage
+    count that would fit); stages = "auto" picks the fewest stages that fit, here 2."""
+    estimates = {}
+    for stages in (1, 2):
+        spec = write_spec(tmp_path / "probe.toml", tiny_model, failures, "probe.h5", graphs=0,
+                          layout=f'memory_per_rank = "1K"\nstages = {stages}')
+        r = mpirun(clrp_bin, 4, spec)
+        assert r.returncode != 0 and "layout.memory_per_rank" in r.stderr, r.stdout + r.stderr
+        m = re.search(r"needs about ([\d.]+ \w+) per rank with (\d) stage", r.stderr)
+        assert m and int(m[2]) == stages, r.stderr
+        assert "over the budget of 1.0 KiB" in r.stderr
+        estimates[stages] = _bytes(m[1])
+    assert estimates[2] < estimates[1]
+    budget = int((estimates[1] + estimates[2]) / 2)
+    spec = write_spec(tmp_path / "spec.toml", tiny_model, failures, "store.h5", graphs=0,
+                      layout=f'memory_per_rank = "{budget}"\nstages = "auto"')
+    r = mpirun(clrp_bin, 4, spec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "4 ranks: 2 groups of 2 stages" in r.stdout and "per rank with 2 stage(s)" in r.stdout, r.stdout
+    assert_same_store(one_rank_store, tmp_path / "store.h5")
 
 
 def test_stages_must_divide_the_ranks(tmp_path, clrp_bin, tiny_model, failures):

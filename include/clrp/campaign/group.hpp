@@ -90,6 +90,14 @@ class GroupMember {
   std::unique_ptr<dist::Pipeline> pipeline_;
 };
 
+/// The stages per group of a job of `ranks` ranks: layout.stages, checked
+/// against layout.memory_per_rank when there is a budget, or with "auto" the
+/// fewest stages (dividing `ranks`) whose largest stage estimate
+/// (dist::stage_memory_bytes, for each target's longest case) fits. Throws
+/// clrp::Error naming the model, the estimate and the budget when it cannot
+/// fit. `report` gets a line per target with its estimate.
+int choose_stages(const CampaignSpec& spec, const Plan& plan, int ranks, std::string& report);
+
 /// The compute device of this rank for a model spec's `device`: "cuda"
 /// without an index becomes this rank's GPU on its node (node-local rank
 /// modulo the node's GPUs), so that the stages of a group spread over them.

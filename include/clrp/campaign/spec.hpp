@@ -79,7 +79,11 @@ struct GraphSpec {
 struct LayoutSpec {
   /// Pipeline stages per replica group: the ranks sharing one model, each
   /// holding a share of its layers (the job's ranks must be a multiple).
+  /// 0 ("auto"): the fewest stages whose estimate fits `memory_per_rank`.
   int stages = 1;
+  /// Bytes one rank may use (0: no budget). With a budget, every model's
+  /// per-stage estimate is checked before anything runs.
+  std::int64_t memory_per_rank = 0;
   dist::TransportKind transport = dist::TransportKind::Auto;  ///< between the stages
   /// How layers are split over stages: by measured time per layer ("time": a
   /// probe at load, then a re-split when it is clearly better) or by parameter

@@ -48,6 +48,14 @@ void check_split(const std::vector<model::LayerRange>& split, std::int64_t layer
 std::vector<double> stage_costs(const StageCosts& costs,
                                 const std::vector<model::LayerRange>& split);
 
+/// Estimated peak bytes of stage `stage` of `split` explaining micro-batches
+/// of `tokens` tokens under `rules` rules with the 1F1B schedule: its weights,
+/// the tapes and boundary states of the P − s micro-batches it can hold at
+/// once, and one backward's temporaries. `value_bytes`: 4 (float32) or 2 (bf16).
+std::int64_t stage_memory_bytes(const model::ModelConfig& config,
+                                const std::vector<model::LayerRange>& split, std::size_t stage,
+                                std::int64_t tokens, std::int64_t rules, std::int64_t value_bytes);
+
 /// "[0,15) [15,30)", the split as printed at start.
 std::string describe_split(const std::vector<model::LayerRange>& split);
 

@@ -109,6 +109,9 @@ struct ModelConfig {
   std::int64_t parameter_count() const;
   /// Parameters of one block (every block has the same shapes).
   std::int64_t layer_parameter_count() const;
+  /// Values one layer's forward tape (decoder.hpp's LayerTape) holds per token:
+  /// what an LRP backward keeps per layer and token until it runs.
+  std::int64_t tape_values_per_token() const;
   /// Throws clrp::Error naming `source` and the offending key when the values
   /// are inconsistent (heads not dividing, non-positive sizes, ...).
   void validate() const;

@@ -11,4 +11,7 @@ namespace clrp {
 /// naming the text when it is not a positive size.
 std::int64_t parse_byte_size(const std::string& text);
 
+/// A byte count for people: "512 B", "12.0 KiB", "340.5 MiB", "1.50 GiB".
+std::string format_byte_size(std::int64_t bytes);
+
 }  // namespace clrp
