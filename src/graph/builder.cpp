@@ -1,13 +1,16 @@
-// Builds an attribution graph in one rule-modified backward pass.
+// Builds an attribution graph in one rule-modified backward pass, stage by
+// stage (include/clrp/graph/stage.hpp); build_graph is the one-stage case.
 //
-// The forward keeps the residual stream at every layer boundary (and every
-// layer's tape, when the plan allows). The backward walks the layers from the
-// top; at each layer it has the main pass's gradient at the layer output, and
-// computes, in order: the MLP half (gradient and relevance at "mid"), the MLP
-// transition's edges, the attention half, the attention transition's edges.
-// Each transition is pruned as soon as it is computed, and because the walk
-// goes top-down, the nodes that can still reach the target are already known:
-// only edges into them are kept.
+// The forward keeps the residual stream at every layer boundary of the stage
+// (and every layer's tape, when the plan allows). The backward walks the
+// stage's layers from the top; at each layer it has the main pass's gradient
+// at the layer output, and computes, in order: the MLP half (gradient and
+// relevance at "mid"), the MLP transition's edges, the attention half, the
+// attention transition's edges. Each transition is pruned as soon as it is
+// computed, and because the walk goes top-down, the nodes that can still reach
+// the target are already known: only edges into them are kept. At a seam the
+// stage above hands down the gradient and which of the seam's nodes reach the
+// target, which is all the walk needs to go on.
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
@@ -16,6 +19,7 @@
 
 #include "attention_edges.hpp"
 #include "clrp/graph/graph.hpp"
+#include "clrp/graph/stage.hpp"
 #include "clrp/lrp/engine.hpp"
 #include "clrp/util/error.hpp"
 #include "prune.hpp"
@@ -37,6 +41,7 @@ namespace {
 using Emit = std::function<void(const EdgeBlock&)>;
 /// Produces a transition's unpruned edge blocks, in a fixed order, each time it is called.
 using BlockSource = std::function<void(const Emit&)>;
+using Clock = std::chrono::steady_clock;
 
 // Relevance h ⊙ g summed over the hidden axis: [.., T, H] -> [.., T] float32 on the CPU.
 at::Tensor relevance(const at::Tensor& h, const at::Tensor& g) {
@@ -53,21 +58,38 @@ at::Tensor one_hot_seeds(const at::Tensor& g, const std::vector<std::int64_t>& t
   return out;
 }
 
-class Builder {
- public:
-  Builder(const model::DecoderModel& model, const GraphOptions& options, GraphPlan plan)
-      : model_(model), c_(model.config()), engine_(model), opt_(options), plan_(std::move(plan)) {}
+void check_options(const GraphOptions& options) {
+  if (options.mass_fraction <= 0 || options.mass_fraction > 1)
+    throw Error("the kept mass fraction must lie in (0, 1], not " +
+                std::to_string(options.mass_fraction));
+  if (options.node_threshold < 0) throw Error("the node threshold must not be negative");
+}
 
-  Graph build(const at::Tensor& ids, std::int64_t position, std::int64_t wrong,
-              std::int64_t correct);
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+}  // namespace
+
+class GraphStage::Impl {
+ public:
+  Impl(const model::DecoderModel& model, const GraphOptions& options, GraphPlan plan);
+
+  at::Tensor forward(const at::Tensor& input);
+  GraphBoundary seed(std::int64_t position, std::int64_t wrong, std::int64_t correct);
+  GraphBoundary backward(const GraphBoundary& top);
+  GraphPart part() const;
 
  private:
-  // Node-layer indices around decoder layer l.
+  enum class Step { None, Forward, Seeded, Done };
+
+  // Node-layer indices (the whole model's) around decoder layer l.
   std::size_t input_node(std::int64_t l) const { return static_cast<std::size_t>(l * per_layer_); }
   std::size_t output_node(std::int64_t l) const { return input_node(l + 1); }
+  // This stage's rows hold node layers base_ .. base_ + nodes_ − 1.
+  std::int64_t row(std::size_t node) const { return static_cast<std::int64_t>(node - base_); }
 
-  void forward(const at::Tensor& ids);
-  model::LayerTape tape(std::int64_t l) const;
+  model::LayerTape tape(std::int64_t l);
   std::vector<std::int64_t> targets_of(std::size_t node_layer) const;
   /// Prunes transition `k` (node layer k -> k + 1) from its block source.
   void run_transition(std::size_t k, const BlockSource& source);
@@ -82,62 +104,154 @@ class Builder {
   const model::DecoderModel& model_;
   const model::ModelConfig& c_;
   lrp::Engine engine_;
-  const GraphOptions& opt_;
-  GraphPlan plan_;
-  std::int64_t per_layer_ = 2;
-  std::int64_t t_ = 0;
+  const GraphOptions opt_;
+  const GraphPlan plan_;
+  const std::int64_t begin_, end_;  ///< this stage's decoder layers
+  const std::int64_t per_layer_;    ///< node layers per decoder layer (2, or 1 without mid)
+  const std::size_t base_;          ///< input_node(begin_)
+  const std::size_t nodes_;         ///< node layers this stage touches, seam below included
+  const std::size_t model_nodes_;   ///< node layers of the whole model
+
+  Step step_ = Step::None;
+  std::int64_t t_ = 0, position_ = 0;
   model::RotaryTables rope_;
-  std::vector<at::Tensor> boundary_;  ///< [L + 1] residual stream at layer boundaries, [1, T, H]
+  std::vector<at::Tensor>
+      boundary_;  ///< [layers + 1] residual stream at layer boundaries, [1, T, H]
   std::vector<model::LayerTape> tapes_;
-  Graph g_;
-  std::vector<std::vector<char>> alive_;  ///< per node layer: positions that reach the target
+  at::Tensor relevance_, remainder_;     ///< [nodes_, T] float32 CPU
+  std::vector<Transition> transitions_;  ///< transitions_[i]: node layer base_ + i -> base_ + i + 1
+  DecisionProfile decision_;             ///< [nodes_]
+  std::vector<std::vector<std::uint8_t>>
+      alive_;  ///< per node layer: positions that reach the target
   std::int64_t edge_bytes_ = 0;
+  GraphBoundary seeded_;  ///< the last stage's target and logits
+  double seconds_ = 0;
 };
 
-void Builder::forward(const at::Tensor& ids) {
-  t_ = ids.size(0);
+GraphStage::Impl::Impl(const model::DecoderModel& model, const GraphOptions& options,
+                       GraphPlan plan)
+    : model_(model),
+      c_(model.config()),
+      engine_(model),
+      opt_(options),
+      plan_(std::move(plan)),
+      begin_(model.layer_begin()),
+      end_(model.layer_end()),
+      per_layer_(c_.residual == model::ResidualLayout::Sequential ? 2 : 1),
+      base_(input_node(begin_)),
+      nodes_(static_cast<std::size_t>((end_ - begin_) * per_layer_ + 1)),
+      model_nodes_(node_layers(c_).size()) {
+  check_options(opt_);
+}
+
+at::Tensor GraphStage::Impl::forward(const at::Tensor& input) {
+  const auto started = Clock::now();
+  c10::InferenceMode inference_mode;
+  step_ = Step::None;
+  seconds_ = 0;
+  boundary_.clear();
+  tapes_.clear();
+  at::Tensor h;
+  if (model_.has_embedding()) {
+    if (input.dim() != 1 || input.scalar_type() != at::kLong)
+      throw Error("the first stage of a graph takes token ids (int64 [T])");
+    h = model_.embed(input.unsqueeze(0));
+  } else {
+    if (input.dim() != 3 || input.size(0) != 1 || input.size(2) != c_.hidden_size)
+      throw Error("a graph stage above the first takes hidden states [1, T, " +
+                  std::to_string(c_.hidden_size) + "]");
+    h = input.to(model_.options());
+  }
+  t_ = h.size(1);
+  if (t_ == 0) throw Error("no tokens to build a graph over");
   rope_ = model_.rotary(at::arange(t_, at::kLong));
-  at::Tensor h = model_.embed(ids.unsqueeze(0));
   boundary_.push_back(h);
-  if (plan_.keep_tapes) tapes_.resize(static_cast<std::size_t>(c_.num_layers));
-  for (std::int64_t l = 0; l < c_.num_layers; ++l) {
-    h = model_.run_layer(l, h, rope_,
-                         plan_.keep_tapes ? &tapes_[static_cast<std::size_t>(l)] : nullptr);
+  if (plan_.keep_tapes) tapes_.resize(static_cast<std::size_t>(end_ - begin_));
+  for (std::int64_t l = begin_; l < end_; ++l) {
+    h = model_.run_layer(
+        l, h, rope_, plan_.keep_tapes ? &tapes_[static_cast<std::size_t>(l - begin_)] : nullptr);
     boundary_.push_back(h);
   }
   if (!at::isfinite(h).all().item<bool>())
     throw Error(
         "non-finite values (NaN/Inf) in the model's activations; relevance would be meaningless");
+  step_ = Step::Forward;
+  seconds_ += seconds_since(started);
+  return h;
 }
 
-model::LayerTape Builder::tape(std::int64_t l) const {
-  if (plan_.keep_tapes) return tapes_[static_cast<std::size_t>(l)];
+GraphBoundary GraphStage::Impl::seed(std::int64_t position, std::int64_t wrong,
+                                     std::int64_t correct) {
+  const auto started = Clock::now();
+  c10::InferenceMode inference_mode;
+  if (!model_.has_head()) throw Error("seed() needs the graph stage that holds the unembedding");
+  if (step_ != Step::Forward) throw Error("a graph stage seeds after its forward()");
+  if (position < 0 || position >= t_)
+    throw Error("the explained position " + std::to_string(position) + " is outside the " +
+                std::to_string(t_) + " tokens");
+  // The main pass: the contrast, and the wrong token alone for the decision
+  // profile. The modified backward is linear in its seed, so the correct
+  // token's profile is wrong − contrast and needs no pass of its own.
+  const std::int64_t vocab = c_.vocab_size;
+  lrp::ForwardState top;
+  top.output = boundary_.back();
+  lrp::Explanation seeded;
+  GraphBoundary b;
+  b.position = position;
+  b.gradient = engine_.seed(top,
+                            {lrp::Seed::contrastive(position, wrong, correct, vocab),
+                             lrp::Seed::single(position, wrong, vocab)},
+                            opt_.rule, seeded);
+  b.alive.assign(static_cast<std::size_t>(t_), 0);
+  b.alive[static_cast<std::size_t>(position)] = 1;
+  b.target = seeded.target[0].item<double>();
+  b.wrong_logit = seeded.logits[0][wrong].item<double>();
+  b.correct_logit = seeded.logits[0][correct].item<double>();
+  b.logits = seeded.logits[0];
+  if (std::abs(b.target) <= opt_.node_threshold)
+    throw Error("Δℓ = " + std::to_string(b.target) +
+                " at the explained position is not above the node threshold " +
+                std::to_string(opt_.node_threshold) +
+                ": the two tokens are (nearly) tied and there is nothing to trace");
+  seeded_ = b;
+  seeded_.gradient = at::Tensor();
+  step_ = Step::Seeded;
+  seconds_ += seconds_since(started);
+  return b;
+}
+
+model::LayerTape GraphStage::Impl::tape(std::int64_t l) {
+  // A kept tape is handed over: nothing reads it after its layer's backward.
+  if (plan_.keep_tapes) return std::move(tapes_[static_cast<std::size_t>(l - begin_)]);
   model::LayerTape t;
-  model_.run_layer(l, boundary_[static_cast<std::size_t>(l)], rope_, &t);
+  model_.run_layer(l, boundary_[static_cast<std::size_t>(l - begin_)], rope_, &t);
   return t;
 }
 
-void Builder::set_relevance(std::size_t node, const at::Tensor& state, const at::Tensor& g) {
+void GraphStage::Impl::set_relevance(std::size_t node, const at::Tensor& state,
+                                     const at::Tensor& g) {
   const at::Tensor r = relevance(state, g);  // [2, T]
-  g_.relevance[static_cast<std::int64_t>(node)].copy_(r[0]);
-  g_.decision.contrast[node] = r[0][g_.position].item<double>();
-  g_.decision.wrong[node] = r[1][g_.position].item<double>();
-  g_.decision.correct[node] = g_.decision.wrong[node] - g_.decision.contrast[node];
+  const std::int64_t i = row(node);
+  relevance_[i].copy_(r[0]);
+  const auto u = static_cast<std::size_t>(i);
+  decision_.contrast[u] = r[0][position_].item<double>();
+  decision_.wrong[u] = r[1][position_].item<double>();
+  decision_.correct[u] = decision_.wrong[u] - decision_.contrast[u];
 }
 
-std::vector<std::int64_t> Builder::targets_of(std::size_t node_layer) const {
-  const at::Tensor r = g_.relevance[static_cast<std::int64_t>(node_layer)];
+std::vector<std::int64_t> GraphStage::Impl::targets_of(std::size_t node_layer) const {
+  const at::Tensor r = relevance_[row(node_layer)];
   const at::Tensor idx = at::nonzero(r.abs() > opt_.node_threshold).flatten();
   const auto* p = idx.data_ptr<std::int64_t>();
   return {p, p + idx.numel()};
 }
 
-void Builder::run_transition(std::size_t k, const BlockSource& source) {
-  Transition& tr = g_.transitions[k];
+void GraphStage::Impl::run_transition(std::size_t k, const BlockSource& source) {
+  Transition& tr = transitions_[static_cast<std::size_t>(row(k))];
   detail::EdgePruner pruner(opt_.prune, opt_.mass_fraction, opt_.edge_threshold);
-  at::Tensor remainder = g_.remainder[static_cast<std::int64_t>(k + 1)];
-  const at::Tensor target_r = g_.relevance[static_cast<std::int64_t>(k + 1)];
-  const std::vector<char>& alive = alive_[k + 1];
+  at::Tensor remainder = remainder_[row(k + 1)];
+  const at::Tensor target_r = relevance_[row(k + 1)];
+  const std::vector<std::uint8_t>& alive = alive_[static_cast<std::size_t>(row(k + 1))];
   // Unpruned row sums give each target's remainder; only edges into targets
   // that still reach the top can survive, so only those are selected.
   auto account = [&](const EdgeBlock& b) {
@@ -188,9 +302,9 @@ void Builder::run_transition(std::size_t k, const BlockSource& source) {
   tr.total_mass = pruner.total_mass();
   tr.threshold = pruner.threshold();
   // Node pruning: sources below the node threshold are dropped with their edges.
-  const at::Tensor source_r = g_.relevance[static_cast<std::int64_t>(k)];
+  const at::Tensor source_r = relevance_[row(k)];
   const float* sr = source_r.data_ptr<float>();
-  std::vector<char>& source_alive = alive_[k];
+  std::vector<std::uint8_t>& source_alive = alive_[static_cast<std::size_t>(row(k))];
   for (const Edge& e : edges) {
     tr.pruned_mass += std::fabs(e.weight);
     ++tr.pruned_edges;
@@ -202,16 +316,17 @@ void Builder::run_transition(std::size_t k, const BlockSource& source) {
   edge_bytes_ += static_cast<std::int64_t>(tr.edges.size() * sizeof(Edge));
   if (opt_.max_memory > 0 && plan_.estimate_bytes + edge_bytes_ > opt_.max_memory)
     throw Error("the pruned graph's edges alone (" + std::to_string(edge_bytes_ >> 20) +
-                " MiB after " + std::to_string(g_.transitions.size() - k) +
+                " MiB after " + std::to_string(model_nodes_ - 1 - k) +
                 " transitions) push the build past --max-memory; prune harder (a lower --mass, "
                 "a higher --node-threshold or --edge-threshold) or raise the budget");
 }
 
-BlockSource Builder::packed(std::size_t k, const at::Tensor& h_source, const at::Tensor& g_target,
-                            std::function<at::Tensor(const at::Tensor&)> backward) const {
+BlockSource GraphStage::Impl::packed(std::size_t k, const at::Tensor& h_source,
+                                     const at::Tensor& g_target,
+                                     std::function<at::Tensor(const at::Tensor&)> backward) const {
   const std::vector<std::int64_t> targets = targets_of(k + 1);
   const std::int64_t batch = std::max<std::int64_t>(opt_.batch, 1);
-  return [=, this](const Emit& emit) {
+  return [=](const Emit& emit) {
     for (std::size_t start = 0; start < targets.size(); start += static_cast<std::size_t>(batch)) {
       const std::vector<std::int64_t> chunk(
           targets.begin() + static_cast<std::ptrdiff_t>(start),
@@ -223,7 +338,7 @@ BlockSource Builder::packed(std::size_t k, const at::Tensor& h_source, const at:
   };
 }
 
-bool Builder::structured_attention_possible(std::int64_t l) const {
+bool GraphStage::Impl::structured_attention_possible(std::int64_t l) const {
   if (opt_.rule == lrp::Rule::GradXInput) return false;  // norms are not linear under it
   const model::BlockWeights& w = model_.block(l);
   const bool biased = w.qkv_bias.defined() || w.attn_norm_bias.defined();
@@ -232,9 +347,10 @@ bool Builder::structured_attention_possible(std::int64_t l) const {
   return !(biased && c_.qk_norm != model::QKNorm::None);
 }
 
-BlockSource Builder::attention_structured(std::size_t k, std::int64_t l,
-                                          const model::LayerTape& tape, const at::Tensor& g_branch,
-                                          const at::Tensor& diagonal) const {
+BlockSource GraphStage::Impl::attention_structured(std::size_t k, std::int64_t l,
+                                                   const model::LayerTape& tape,
+                                                   const at::Tensor& g_branch,
+                                                   const at::Tensor& diagonal) const {
   const std::int64_t groups = c_.num_heads / c_.num_kv_heads, hd = c_.head_dim;
   detail::AttentionEdgeInputs in;
   in.q = tape.q[0];
@@ -272,7 +388,10 @@ BlockSource Builder::attention_structured(std::size_t k, std::int64_t l,
         bias.narrow(0, nq + nk, nk).view({c_.num_kv_heads, 1, hd}).repeat_interleave(groups, 0);
   }
   const std::vector<std::int64_t> targets = targets_of(k + 1);
-  const std::int64_t block = plan_.query_block;
+  // A plan without a block size takes every target row at once.
+  const std::int64_t block =
+      plan_.query_block > 0 ? plan_.query_block
+                            : std::max<std::int64_t>(static_cast<std::int64_t>(targets.size()), 1);
   return [in, targets, block](const Emit& emit) {
     for (std::size_t start = 0; start < targets.size(); start += static_cast<std::size_t>(block)) {
       const std::vector<std::int64_t> chunk(
@@ -284,48 +403,42 @@ BlockSource Builder::attention_structured(std::size_t k, std::int64_t l,
   };
 }
 
-Graph Builder::build(const at::Tensor& ids, std::int64_t position, std::int64_t wrong,
-                     std::int64_t correct) {
-  const auto started = std::chrono::steady_clock::now();
+GraphBoundary GraphStage::Impl::backward(const GraphBoundary& top) {
+  const auto started = Clock::now();
   c10::InferenceMode inference_mode;
-  per_layer_ = c_.residual == model::ResidualLayout::Sequential ? 2 : 1;
-  g_.layers = node_layers(c_);
-  g_.rule = opt_.rule;
-  g_.position = position;
-  const std::size_t n = g_.layers.size();
-  forward(ids);
-  g_.tokens = t_;
-  g_.relevance = at::zeros({static_cast<std::int64_t>(n), t_}, at::kFloat);
-  g_.remainder = at::zeros({static_cast<std::int64_t>(n), t_}, at::kFloat);
-  g_.transitions.resize(n - 1);
-  for (std::size_t k = 0; k + 1 < n; ++k)
-    g_.transitions[k].source = k, g_.transitions[k].target = k + 1;
-  g_.decision = {std::vector<double>(n), std::vector<double>(n), std::vector<double>(n)};
-  alive_.assign(n, std::vector<char>(static_cast<std::size_t>(t_), 0));
-  alive_[n - 1][static_cast<std::size_t>(position)] = 1;
+  if (step_ != (model_.has_head() ? Step::Seeded : Step::Forward))
+    throw Error(model_.has_head() ? "the last graph stage runs backward() after seed()"
+                                  : "a graph stage runs backward() after its forward()");
+  if (!top.gradient.defined() || top.gradient.dim() != 3 || top.gradient.size(0) != 2 ||
+      top.gradient.size(1) != t_ || top.alive.size() != static_cast<std::size_t>(t_))
+    throw Error("the boundary handed to a graph stage does not match its " + std::to_string(t_) +
+                " tokens");
+  if (top.position < 0 || top.position >= t_)
+    throw Error("the explained position " + std::to_string(top.position) + " is outside the " +
+                std::to_string(t_) + " tokens");
+  position_ = top.position;
+  const auto n = static_cast<std::int64_t>(nodes_);
+  relevance_ = at::zeros({n, t_}, at::kFloat);
+  remainder_ = at::zeros({n, t_}, at::kFloat);
+  transitions_.assign(nodes_ - 1, Transition{});
+  for (std::size_t i = 0; i + 1 < nodes_; ++i)
+    transitions_[i].source = base_ + i, transitions_[i].target = base_ + i + 1;
+  decision_ = {std::vector<double>(nodes_), std::vector<double>(nodes_),
+               std::vector<double>(nodes_)};
+  alive_.assign(nodes_, std::vector<std::uint8_t>(static_cast<std::size_t>(t_), 0));
+  alive_[nodes_ - 1] = top.alive;
+  edge_bytes_ = 0;
 
-  // The main pass: the contrast, and the wrong token alone for the decision
-  // profile. The modified backward is linear in its seed, so the correct
-  // token's profile is wrong − contrast and needs no pass of its own.
-  const std::int64_t vocab = c_.vocab_size;
-  lrp::ForwardState top;
-  top.output = boundary_.back();
-  lrp::Explanation seeded;
-  at::Tensor g = engine_.seed(top,
-                              {lrp::Seed::contrastive(position, wrong, correct, vocab),
-                               lrp::Seed::single(position, wrong, vocab)},
-                              opt_.rule, seeded);
-  g_.target = seeded.target[0].item<double>();
-  g_.wrong_logit = seeded.logits[0][wrong].item<double>();
-  g_.correct_logit = seeded.logits[0][correct].item<double>();
-  g_.logits = seeded.logits[0];
-  set_relevance(n - 1, boundary_.back(), g);
+  // The seam's relevance from this stage's own output and the gradient handed
+  // down: the same tensors the stage above measured it on.
+  at::Tensor g = top.gradient.to(model_.options());
+  set_relevance(output_node(end_ - 1), boundary_.back(), g);
 
   const lrp::Rule rule = opt_.rule;
   const bool structured = opt_.method == EdgeMethod::Structured;
-  for (std::int64_t l = c_.num_layers - 1; l >= 0; --l) {
+  for (std::int64_t l = end_ - 1; l >= begin_; --l) {
     const model::LayerTape tp = tape(l);
-    const at::Tensor& h_in = boundary_[static_cast<std::size_t>(l)];
+    const at::Tensor& h_in = boundary_[static_cast<std::size_t>(l - begin_)];
     const std::size_t in_node = input_node(l), out_node = output_node(l);
     at::Tensor g_in;
     if (c_.residual == model::ResidualLayout::Sequential) {
@@ -335,7 +448,7 @@ Graph Builder::build(const at::Tensor& ids, std::int64_t position, std::int64_t 
       // mid -> out: position by position, so the edge into j is j's own relevance at mid.
       if (structured) {
         const std::vector<std::int64_t> targets = targets_of(out_node);
-        const at::Tensor mid_r = g_.relevance[static_cast<std::int64_t>(mid_node)];
+        const at::Tensor mid_r = relevance_[row(mid_node)];
         run_transition(mid_node, [&](const Emit& emit) {
           if (!targets.empty())
             emit(EdgeBlock{targets, mid_r.index_select(0, at::tensor(targets, at::kLong)), true});
@@ -372,19 +485,70 @@ Graph Builder::build(const at::Tensor& ids, std::int64_t position, std::int64_t 
     g = g_in;
   }
 
-  // Kept nodes, bottom to top: those that reach the target through kept edges.
-  for (std::size_t k = 0; k < n; ++k) {
-    const float* r = g_.relevance[static_cast<std::int64_t>(k)].data_ptr<float>();
-    for (std::int64_t i = 0; i < t_; ++i)
-      if (alive_[k][static_cast<std::size_t>(i)])
-        g_.nodes.push_back({static_cast<std::int32_t>(k), static_cast<std::int32_t>(i), r[i]});
-  }
-  g_.plan = plan_;
-  g_.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  return std::move(g_);
+  GraphBoundary below;
+  below.position = position_;
+  below.gradient = g;
+  below.alive = alive_.front();
+  // Only the results are read from here on; the activations can go.
+  boundary_.clear();
+  tapes_.clear();
+  step_ = Step::Done;
+  seconds_ += seconds_since(started);
+  return below;
 }
 
-}  // namespace
+GraphPart GraphStage::Impl::part() const {
+  if (step_ != Step::Done) throw Error("a graph stage's part is ready after its backward()");
+  // The seam below belongs to the stage below, except the embedding (stage 0's).
+  const std::size_t first = model_.has_embedding() ? 0 : 1;
+  const auto owned = static_cast<std::int64_t>(nodes_ - first);
+  GraphPart p;
+  p.first_node = static_cast<std::int64_t>(base_ + first);
+  p.tokens = t_;
+  p.position = position_;
+  p.rule = opt_.rule;
+  p.relevance = relevance_.narrow(0, static_cast<std::int64_t>(first), owned).clone();
+  p.remainder = remainder_.narrow(0, static_cast<std::int64_t>(first), owned).clone();
+  p.transitions = transitions_;
+  for (std::size_t i = first; i < nodes_; ++i) {
+    const float* r = relevance_[static_cast<std::int64_t>(i)].data_ptr<float>();
+    for (std::int64_t j = 0; j < t_; ++j)
+      if (alive_[i][static_cast<std::size_t>(j)])
+        p.nodes.push_back(
+            {static_cast<std::int32_t>(base_ + i), static_cast<std::int32_t>(j), r[j]});
+  }
+  const auto from = static_cast<std::ptrdiff_t>(first);
+  p.decision = {{decision_.contrast.begin() + from, decision_.contrast.end()},
+                {decision_.wrong.begin() + from, decision_.wrong.end()},
+                {decision_.correct.begin() + from, decision_.correct.end()}};
+  if (model_.has_head()) {
+    p.has_target = true;
+    p.target = seeded_.target;
+    p.wrong_logit = seeded_.wrong_logit;
+    p.correct_logit = seeded_.correct_logit;
+    p.logits = seeded_.logits;
+  }
+  p.plan = plan_;
+  p.seconds = seconds_;
+  return p;
+}
+
+GraphStage::GraphStage(const model::DecoderModel& stage_model, const GraphOptions& options,
+                       GraphPlan plan)
+    : impl_(std::make_unique<Impl>(stage_model, options, std::move(plan))) {}
+GraphStage::~GraphStage() = default;
+at::Tensor GraphStage::forward(const at::Tensor& input) {
+  return impl_->forward(input);
+}
+GraphBoundary GraphStage::seed(std::int64_t position, std::int64_t wrong, std::int64_t correct) {
+  return impl_->seed(position, wrong, correct);
+}
+GraphBoundary GraphStage::backward(const GraphBoundary& top) {
+  return impl_->backward(top);
+}
+GraphPart GraphStage::part() const {
+  return impl_->part();
+}
 
 Graph build_graph(const model::DecoderModel& model, const at::Tensor& ids, std::int64_t position,
                   std::int64_t wrong, std::int64_t correct, const GraphOptions& options) {
@@ -395,20 +559,14 @@ Graph build_graph(const model::DecoderModel& model, const at::Tensor& ids, std::
   if (position < 0 || position >= t)
     throw Error("the explained position " + std::to_string(position) + " is outside the " +
                 std::to_string(t) + " tokens");
-  if (options.mass_fraction <= 0 || options.mass_fraction > 1)
-    throw Error("the kept mass fraction must lie in (0, 1], not " +
-                std::to_string(options.mass_fraction));
-  if (options.node_threshold < 0) throw Error("the node threshold must not be negative");
+  check_options(options);
   GraphPlan plan =
       options.plan ? *options.plan : plan_graph(model.config(), t, options, model.compute().dtype);
-  Builder builder(model, options, std::move(plan));
-  Graph g = builder.build(ids, position, wrong, correct);
-  if (std::abs(g.target) <= options.node_threshold)
-    throw Error("Δℓ = " + std::to_string(g.target) +
-                " at the explained position is not above the node threshold " +
-                std::to_string(options.node_threshold) +
-                ": the two tokens are (nearly) tied and there is nothing to trace");
-  return g;
+  // The whole model is one stage.
+  GraphStage stage(model, options, std::move(plan));
+  stage.forward(ids);
+  stage.backward(stage.seed(position, wrong, correct));
+  return merge_graph_parts({stage.part()}, model.config());
 }
 
 }  // namespace clrp::graph

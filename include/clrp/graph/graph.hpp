@@ -154,7 +154,9 @@ struct Graph {
 };
 
 /// Builds the pruned graph of the contrast `wrong` − `correct` at `position` for
-/// token ids `ids` (int64 [T]) on a whole model.
+/// token ids `ids` (int64 [T]) on a whole model: the one-stage case of the
+/// stage-local build (clrp/graph/stage.hpp), which models sharded over
+/// pipeline stages use.
 Graph build_graph(const model::DecoderModel& model, const at::Tensor& ids, std::int64_t position,
                   std::int64_t wrong, std::int64_t correct, const GraphOptions& options);
 
