@@ -115,14 +115,14 @@ class GraphStage::Impl {
   Step step_ = Step::None;
   std::int64_t t_ = 0, position_ = 0;
   model::RotaryTables rope_;
-  std::vector<at::Tensor>
-      boundary_;  ///< [layers + 1] residual stream at layer boundaries, [1, T, H]
+  /// [layers + 1] residual stream at this stage's layer boundaries, [1, T, H]
+  std::vector<at::Tensor> boundary_;
   std::vector<model::LayerTape> tapes_;
   at::Tensor relevance_, remainder_;     ///< [nodes_, T] float32 CPU
   std::vector<Transition> transitions_;  ///< transitions_[i]: node layer base_ + i -> base_ + i + 1
   DecisionProfile decision_;             ///< [nodes_]
-  std::vector<std::vector<std::uint8_t>>
-      alive_;  ///< per node layer: positions that reach the target
+  /// Per node layer of the stage: the positions that reach the target.
+  std::vector<std::vector<std::uint8_t>> alive_;
   std::int64_t edge_bytes_ = 0;
   GraphBoundary seeded_;  ///< the last stage's target and logits
   double seconds_ = 0;

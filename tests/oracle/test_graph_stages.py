@@ -18,7 +18,7 @@ writes the graph; without a split it calls build_graph on the whole model: the r
 same per-transition counts, and every number (Δℓ, logits, node relevance and remainder per node layer,
 edge weights, masses and cut-offs, decision profile) within 1e-5 relative to the largest magnitude of its
 array. Stages run the same arithmetic on the same tensors, so the differences measured are 0.
-Runtime (2 loaded cores): tiny models ≈ 20 s, SmolLM2 ≈ 60 s.
+Runtime (2 cores shared with other builds): tiny models ≈ 4 min, SmolLM2 ≈ 8 min.
 """
 from __future__ import annotations
 

@@ -83,8 +83,9 @@ struct GraphPart {
 /// Reusable: each forward() starts a new graph.
 class GraphStage {
  public:
-  /// `options` must outlive the stage. `plan` is this stage's memory plan
-  /// (plan_graph's choice for the whole model is a safe one for any stage).
+  /// `stage_model` must outlive the stage (`options` are copied). `plan` is this
+  /// stage's memory plan (plan_graph's choice for the whole model is a safe,
+  /// generous one for any stage: it counts every layer's states).
   GraphStage(const model::DecoderModel& stage_model, const GraphOptions& options, GraphPlan plan);
   ~GraphStage();
   GraphStage(const GraphStage&) = delete;
