@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 
+#include "clrp/campaign/graph_message.hpp"
 #include "clrp/dist/layer_split.hpp"
 #include "clrp/dist/message.hpp"
 #include "clrp/util/build_info.hpp"
@@ -18,6 +19,8 @@ namespace clrp::campaign {
 namespace {
 
 constexpr int kTagOrder = 7500;
+constexpr int kTagSeam = 7501;
+constexpr int kTagGraphPart = 7502;
 // Tokens of the probe that times each layer when balancing by time.
 constexpr std::int64_t kProbeTokens = 256;
 
@@ -226,10 +229,102 @@ std::vector<double> GroupMember::values(std::uint32_t target,
 graph::Graph GroupMember::graph(std::uint32_t target, const at::Tensor& ids,
                                 const store::CaseRecord& r) {
   ensure_loaded(target);
-  require(world_.stages() == 1, Where{r.case_id},
-          "attribution graphs across pipeline stages are not available in this build");
-  return graph::build_graph(*model_->decoder, ids, ids.size(0) - 1, r.wrong_id, r.correct_id,
-                            graph_options(spec_.graphs));
+  const GroupOrder order{GroupOrder::graph, target, {r.wrong_id}, {r.correct_id}};
+  send_order(order);
+  return *build_graph(order, ids);
+}
+
+namespace {
+
+// What crosses a seam downwards besides the gradient: the explained position
+// and which of the seam's nodes reach the target (empty after a failure).
+struct SeamMessage {
+  bool ok = false;
+  std::int64_t position = 0;
+  std::vector<std::uint8_t> alive;
+  template <class Archive>
+  void serialize(Archive& ar, unsigned /*version*/) {
+    ar& ok& position& alive;
+  }
+};
+
+}  // namespace
+
+// One graph, stage by stage (graph/stage.hpp): hidden states up, then the
+// seeded boundary down, then every stage's part to the leader. As in the
+// pipeline, a failure on one stage sends empty tensors on so that every stage
+// takes part in every exchange; the leader throws the failing stage's error.
+std::optional<graph::Graph> GroupMember::build_graph(const GroupOrder& order,
+                                                     const at::Tensor& ids) {
+  const int s = world_.stage(), P = world_.stages();
+  const MPI_Comm comm = world_.stages_comm();
+  const graph::GraphOptions options = graph_options(spec_.graphs);
+  const model::DecoderModel& decoder = *model_->decoder;
+  std::string error;
+  const auto guarded = [&](auto&& work) {
+    if (!error.empty()) return;
+    try {
+      work();
+    } catch (const std::exception& e) {
+      error = "stage " + std::to_string(s) + ": " + e.what();
+    }
+  };
+  bool skipped = false;  // failed on another stage
+  std::unique_ptr<graph::GraphStage> stage;
+  at::Tensor h = ids;
+  if (s > 0) {
+    h = transport_->recv(s - 1, dist::Channel::Activations);
+    skipped = h.numel() == 0;
+  }
+  if (!skipped)
+    guarded([&] {
+      const std::int64_t tokens = s == 0 ? ids.size(0) : h.size(1);
+      stage = std::make_unique<graph::GraphStage>(
+          decoder, options,
+          graph::plan_graph(decoder.config(), tokens, options, decoder.compute().dtype));
+      h = stage->forward(h);
+    });
+  const bool ok_up = !skipped && error.empty();
+  if (s + 1 < P) transport_->send(ok_up ? h : at::empty({0}), s + 1, dist::Channel::Activations);
+
+  graph::GraphBoundary top;
+  if (s + 1 == P) {
+    if (ok_up) guarded([&] { top = stage->seed(h.size(1) - 1, order.wrong[0], order.correct[0]); });
+  } else {
+    const at::Tensor g = transport_->recv(s + 1, dist::Channel::Gradients);
+    const auto seam = dist::receive_serialized<SeamMessage>(s + 1, kTagSeam, comm, "graph seam");
+    skipped = skipped || !seam.ok;
+    top.gradient = g;
+    top.position = seam.position;
+    top.alive = seam.alive;
+  }
+  const bool ok_top = !skipped && error.empty();
+  graph::GraphBoundary bottom;
+  if (ok_top) guarded([&] { bottom = stage->backward(top); });
+  const bool ok = !skipped && error.empty();
+  if (s > 0) {
+    transport_->send(ok ? bottom.gradient : at::empty({0}), s - 1, dist::Channel::Gradients);
+    dist::send_serialized(SeamMessage{ok, bottom.position, bottom.alive}, s - 1, kTagSeam, comm);
+  }
+  transport_->wait_sends();
+
+  if (s > 0) {
+    GraphPartMessage msg = ok ? to_message(stage->part()) : GraphPartMessage{};
+    msg.error = error;
+    dist::send_serialized(msg, 0, kTagGraphPart, comm);
+    return std::nullopt;
+  }
+  std::vector<graph::GraphPart> parts;
+  if (ok) parts.push_back(stage->part());
+  for (int from = 1; from < P; ++from) {
+    const auto msg =
+        dist::receive_serialized<GraphPartMessage>(from, kTagGraphPart, comm, "graph part");
+    if (error.empty() && !msg.error.empty()) error = msg.error;
+    parts.push_back(from_message(msg));
+  }
+  if (!error.empty()) throw Error(error);
+  if (!ok) throw Error("the graph failed on another stage");
+  return graph::merge_graph_parts(parts, decoder.config());
 }
 
 void GroupMember::order_commit(bool finish) {
@@ -247,6 +342,10 @@ GroupOrder::Kind GroupMember::serve() {
     case GroupOrder::values:
       ensure_loaded(order.target);
       pipeline_->seed_values(micro_batches({}, order));
+      break;
+    case GroupOrder::graph:
+      ensure_loaded(order.target);
+      build_graph(order, {});
       break;
     case GroupOrder::load:
       ensure_loaded(order.target);

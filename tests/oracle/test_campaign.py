@@ -671,17 +671,18 @@ def assert_same_store(a: pathlib.Path, b: pathlib.Path):
 
 
 @pytest.mark.parametrize("stages", [2, 4])
-def test_pipeline_groups_give_the_same_store(tmp_path, clrp_bin, tiny_model, failures, one_rank_store, stages):
+def test_pipeline_groups_give_the_same_store(tmp_path, clrp_bin, tiny_model, failures, reference_store, stages):
     """4 ranks as G = 4 / stages groups of `stages` pipeline stages give the store of one rank
-    (and so of G = 4, P = 1: test_ranks_give_the_same_store), deletion test included."""
-    spec = write_spec(tmp_path / "spec.toml", tiny_model, failures, "store.h5", batch=3, graphs=0)
+    (and so of G = 4, P = 1: test_ranks_give_the_same_store), attribution graphs (built stage
+    by stage) and the deletion test included."""
+    spec = write_spec(tmp_path / "spec.toml", tiny_model, failures, "store.h5", batch=3)
     r = mpirun(clrp_bin, 4, spec, "--stages", stages)
     assert r.returncode == 0, r.stdout + r.stderr
     groups = 4 // stages
     assert f"4 ranks: {groups} group{'s' if groups > 1 else ''} of {stages} stages" in r.stdout, r.stdout
     assert "layers [0," in r.stdout and "transport mpi" in r.stdout, r.stdout  # the split, printed at start
     store = tmp_path / "store.h5"
-    assert_same_store(one_rank_store, store)
+    assert_same_store(reference_store, store)
     # Only the groups' leaders (stage 0) hold and write records.
     with h5py.File(store) as f:
         ranks_seen = set()

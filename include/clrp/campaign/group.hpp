@@ -17,6 +17,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,8 @@ class GroupMember {
  private:
   void ensure_loaded(std::uint32_t target);
   void send_order(const GroupOrder& order);
+  /// Every stage's share of one graph; the merged graph on the leader.
+  std::optional<graph::Graph> build_graph(const GroupOrder& order, const at::Tensor& ids);
   std::vector<dist::MicroBatch> micro_batches(const std::vector<at::Tensor>& ids,
                                               const GroupOrder& order) const;
 
