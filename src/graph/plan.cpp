@@ -35,10 +35,8 @@ std::string mib(std::int64_t bytes) {
 Parts estimate(const model::ModelConfig& c, std::int64_t t, const GraphPlan& plan,
                std::int64_t dsize) {
   const std::int64_t h = c.hidden_size, i = c.intermediate_size, hd = c.head_dim, nh = c.num_heads,
-                     nkv = c.num_kv_heads, layers = c.num_layers;
-  // Per token, one layer's tape (decoder.hpp's LayerTape).
-  std::int64_t tape = 4 * h + 2 * nh * hd + 2 * nkv * hd + (c.gated_mlp ? 4 * i : 3 * i);
-  if (c.qk_norm != model::QKNorm::None) tape += (nh + nkv) * hd;
+                     layers = c.num_layers;
+  const std::int64_t tape = c.tape_values_per_token();  // per token, one layer's tape
   Parts p;
   p.stash = (layers + 1) * t * h * dsize;
   p.tapes = (plan.keep_tapes ? layers : 1) * t * tape * dsize;
