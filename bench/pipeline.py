@@ -66,11 +66,22 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--micro-batches", type=int, nargs="+", default=[1, 2, 4, 8, 16])
     ap.add_argument("--stages", type=int, nargs="+", default=[2, 4])
+    ap.add_argument("--parts", nargs="+", default=["bubble", "throughput", "memory"],
+                    choices=["bubble", "throughput", "memory"])
     args = ap.parse_args()
     model = default_model() if args.model == "default" else pathlib.Path(args.model)
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="clrp-bench-pipeline-"))
     run(model, request(args.vocab, 16, 1, "parameters"), 1, 1, tmp)  # page cache warm-up
 
+    if "bubble" in args.parts:
+        bubble_table(args, model, tmp)
+    if "throughput" in args.parts:
+        throughput_table(args, model, tmp)
+    if "memory" in args.parts:
+        memory_table(args, model, tmp)
+
+
+def bubble_table(args, model, tmp) -> None:
     print(f"## Bubble fraction, {model.name}, {args.tokens} tokens per micro-batch\n")
     print("| stages | M | wall s | bubble (mean over stages) | 1F1B ideal | per stage |")
     print("|---|---|---|---|---|---|")
@@ -84,18 +95,26 @@ def main() -> None:
             print(f"| {p} | {m} | {walls[(p, m)]:.2f} | {np.mean(bub):.3f} | {(p - 1) / (m + p - 1):.3f} | "
                   + " ".join(f"{b:.2f}" for b in bub) + " |", flush=True)
 
-    m = max(args.micro_batches)
-    print(f"\n## Throughput, {m} micro-batches: P stages (1 thread each) vs one process (P threads)\n")
-    print("| stages | pipeline mb/s | one process mb/s | ratio | split | bytes sent by stage 0 |")
-    print("|---|---|---|---|---|---|")
-    for p in args.stages:
-        one = run(model, request(args.vocab, args.tokens, m, "parameters"), 1, p, tmp)
-        got = run(model, request(args.vocab, args.tokens, m, "time"), p, 1, tmp)
-        t1 = one["stages"][0]["wall"]
-        tp = max(s["wall"] for s in got["stages"])
-        print(f"| {p} | {m / tp:.2f} | {m / t1:.2f} | {t1 / tp:.2f}× | {got['split']} | "
-              f"{got['stages'][0]['bytes_sent'] / 2**10:.0f} KiB |", flush=True)
 
+
+def throughput_table(args, model, tmp) -> None:
+    m = max(args.micro_batches)
+    print(f"\n## Throughput, {m} micro-batches: P stages (1 thread each) vs one process\n")
+    print("| stages | pipeline mb/s | one process, 1 thread | ratio | one process, P threads | ratio "
+          "| split | bytes sent by stage 0 |")
+    print("|---|---|---|---|---|---|---|---|")
+    req = request(args.vocab, args.tokens, m, "parameters")
+    t11 = run(model, req, 1, 1, tmp)["stages"][0]["wall"]
+    for p in args.stages:
+        t1p = run(model, req, 1, p, tmp)["stages"][0]["wall"]
+        got = run(model, request(args.vocab, args.tokens, m, "time"), p, 1, tmp)
+        tp = max(s["wall"] for s in got["stages"])
+        print(f"| {p} | {m / tp:.2f} | {m / t11:.2f} | {t11 / tp:.2f}× | {m / t1p:.2f} | {t1p / tp:.2f}× | "
+              f"{got['split']} | {got['stages'][0]['bytes_sent'] / 2**10:.0f} KiB |", flush=True)
+
+
+def memory_table(args, model, tmp) -> None:
+    m = max(args.micro_batches)
     print(f"\n## Peak resident memory per stage (model weights + {m} micro-batches' work)\n")
     print("| stages | split | peak RSS per stage (MiB) | largest / one process |")
     print("|---|---|---|---|")
