@@ -309,8 +309,7 @@ std::optional<graph::Graph> GroupMember::build_graph(const GroupOrder& order,
   transport_->wait_sends();
 
   if (s > 0) {
-    GraphPartMessage msg = ok ? to_message(stage->part()) : GraphPartMessage{};
-    msg.error = error;
+    GraphPartMessage msg{error, ok ? stage->part() : graph::GraphPart{}};
     dist::send_serialized(msg, 0, kTagGraphPart, comm);
     return std::nullopt;
   }
@@ -320,7 +319,7 @@ std::optional<graph::Graph> GroupMember::build_graph(const GroupOrder& order,
     const auto msg =
         dist::receive_serialized<GraphPartMessage>(from, kTagGraphPart, comm, "graph part");
     if (error.empty() && !msg.error.empty()) error = msg.error;
-    parts.push_back(from_message(msg));
+    parts.push_back(msg.part);
   }
   if (!error.empty()) throw Error(error);
   if (!ok) throw Error("the graph failed on another stage");

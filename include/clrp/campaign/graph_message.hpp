@@ -34,32 +34,26 @@ void serialize(Archive& ar, clrp::graph::GraphPlan& p, unsigned /*version*/) {
   ar& p.keep_tapes& p.dense_transitions& p.query_block& p.estimate_bytes;
 }
 
+template <class Archive>
+void serialize(Archive& ar, clrp::graph::GraphPart& p, unsigned /*version*/) {
+  ar& p.first_node& p.tokens& p.position& p.rule& p.relevance& p.remainder& p.transitions& p
+      .nodes& p.decision& p.has_target& p.target& p.wrong_logit& p.correct_logit& p.logits& p
+      .plan& p.seconds;
+}
+
 }  // namespace boost::serialization
 
 namespace clrp::campaign {
 
-/// A GraphPart with its tensors as blobs, or the error that stopped the stage.
+/// A stage's graph part, or the error that stopped the stage there.
 struct GraphPartMessage {
   std::string error;  ///< non-empty: the graph failed on this stage (the part is empty)
-  std::int64_t first_node = 0, tokens = 0, position = 0;
-  int rule = 0;
-  dist::TensorBlob relevance, remainder, logits;
-  std::vector<graph::Transition> transitions;
-  std::vector<graph::Node> nodes;
-  graph::DecisionProfile decision;
-  bool has_target = false;
-  double target = 0, wrong_logit = 0, correct_logit = 0;
-  graph::GraphPlan plan;
-  double seconds = 0;
+  graph::GraphPart part;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar& error& first_node& tokens& position& rule& relevance& remainder& logits& transitions& nodes&
-        decision& has_target& target& wrong_logit& correct_logit& plan& seconds;
+    ar& error& part;
   }
 };
-
-GraphPartMessage to_message(const graph::GraphPart& part);
-graph::GraphPart from_message(const GraphPartMessage& m);
 
 }  // namespace clrp::campaign

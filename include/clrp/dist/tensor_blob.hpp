@@ -5,6 +5,7 @@
 
 #include <ATen/core/Tensor.h>
 
+#include <boost/serialization/split_free.hpp>
 #include <boost/serialization/vector.hpp>
 #include <cstdint>
 #include <vector>
@@ -29,3 +30,24 @@ TensorBlob to_blob(const at::Tensor& t);
 at::Tensor from_blob(const TensorBlob& b);
 
 }  // namespace clrp::dist
+
+// at::Tensor as a member of a Boost.Serialization message: written as a blob.
+namespace boost::serialization {
+
+template <class Archive>
+void save(Archive& ar, const at::Tensor& t, unsigned /*version*/) {
+  const clrp::dist::TensorBlob b = clrp::dist::to_blob(t);
+  ar << b;
+}
+template <class Archive>
+void load(Archive& ar, at::Tensor& t, unsigned /*version*/) {
+  clrp::dist::TensorBlob b;
+  ar >> b;
+  t = clrp::dist::from_blob(b);
+}
+template <class Archive>
+void serialize(Archive& ar, at::Tensor& t, unsigned version) {
+  split_free(ar, t, version);
+}
+
+}  // namespace boost::serialization
