@@ -175,7 +175,9 @@ def smollm2_ids(clrp_bin, tmp_path_factory):
     return ids[-64:]
 
 
-@pytest.mark.parametrize("rule", RULES)
+# grad × input builds on the packed path (minutes at 64 tokens on SmolLM2); its stage
+# split is checked on every tiny family above.
+@pytest.mark.parametrize("rule", ["attnlrp", "cp-lrp"])
 def test_smollm2_stages_equal_the_whole_model(rule, smollm2_ids, smollm2_gguf, build_tool, tmp_path):
     wrong, correct = top2(build_tool, smollm2_gguf, smollm2_ids, tmp_path)
     runs = [{"split": None}, {"split": [15]}, {"split": [8, 15, 23]}]
