@@ -8,12 +8,12 @@
 
 #include "clrp/dist/transport.hpp"
 #include "clrp/util/error.hpp"
+#include "tensor_header.hpp"
 
 namespace clrp::dist {
 
 namespace {
 
-constexpr int kMaxDims = 8;
 constexpr int kTagBase = 7200;  // the campaign's messages use 71xx
 // MPI counts are ints: payloads go in pieces of at most 1 GiB.
 constexpr std::int64_t kPieceBytes = std::int64_t{1} << 30;
@@ -25,8 +25,6 @@ int payload_tag(Channel c) {
   return kTagBase + 2 * static_cast<int>(c) + 1;
 }
 
-using Header = std::array<std::int64_t, 2 + kMaxDims>;  // dtype, rank, sizes
-
 class MpiTransport final : public Transport {
  public:
   MpiTransport(MPI_Comm comm, c10::Device device) : comm_(comm), device_(device) {}
@@ -35,14 +33,9 @@ class MpiTransport final : public Transport {
   std::string name() const override { return device_.is_cpu() ? "mpi" : "mpi (host-staged)"; }
 
   void send(const at::Tensor& t, int peer, Channel channel) override {
-    require(t.dim() <= kMaxDims, Where{"transport"}, "tensor of more than 8 dimensions");
     auto p = std::make_unique<Pending>();
+    p->header = header_of(t);
     p->data = t.to(at::kCPU).contiguous();
-    p->header.fill(0);
-    p->header[0] = static_cast<std::int64_t>(t.scalar_type());
-    p->header[1] = t.dim();
-    for (int d = 0; d < t.dim(); ++d)
-      p->header[2 + d] = t.size(d);
     p->requests.emplace_back();
     MPI_Isend(p->header.data(), static_cast<int>(p->header.size()), MPI_INT64_T, peer,
               header_tag(channel), comm_, &p->requests.back());
@@ -59,11 +52,10 @@ class MpiTransport final : public Transport {
   }
 
   at::Tensor recv(int peer, Channel channel) override {
-    Header h{};
+    TensorHeader h{};
     MPI_Recv(h.data(), static_cast<int>(h.size()), MPI_INT64_T, peer, header_tag(channel), comm_,
              MPI_STATUS_IGNORE);
-    std::vector<std::int64_t> sizes(h.begin() + 2, h.begin() + 2 + h[1]);
-    at::Tensor t = at::empty(sizes, at::TensorOptions().dtype(static_cast<at::ScalarType>(h[0])));
+    at::Tensor t = empty_like_header(h, at::TensorOptions());
     auto* bytes = static_cast<char*>(t.data_ptr());
     const std::int64_t n = static_cast<std::int64_t>(t.nbytes());
     for (std::int64_t off = 0; off < n; off += kPieceBytes)
@@ -106,7 +98,7 @@ class MpiTransport final : public Transport {
 
  private:
   struct Pending {
-    Header header;
+    TensorHeader header;
     at::Tensor data;  // kept alive until delivered
     std::vector<MPI_Request> requests;
   };

@@ -18,14 +18,13 @@
 #include <deque>
 
 #include "clrp/util/error.hpp"
+#include "tensor_header.hpp"
 
 namespace clrp::dist {
 
 namespace {
 
-constexpr int kMaxDims = 8;
 constexpr int kHeaderTag = 7300;  // + channel; payloads go over NCCL
-using Header = std::array<std::int64_t, 2 + kMaxDims>;
 
 void check(cudaError_t e, const char* what) {
   if (e != cudaSuccess)
@@ -89,12 +88,8 @@ class NcclTransport final : public Transport {
   void send(const at::Tensor& t, int peer, Channel channel) override {
     const int c = static_cast<int>(channel);
     auto p = std::make_unique<Pending>();
+    p->header = header_of(t);
     p->data = t.contiguous();
-    p->header.fill(0);
-    p->header[0] = static_cast<std::int64_t>(t.scalar_type());
-    p->header[1] = t.dim();
-    for (int d = 0; d < t.dim(); ++d)
-      p->header[2 + d] = t.size(d);
     MPI_Isend(p->header.data(), static_cast<int>(p->header.size()), MPI_INT64_T, peer,
               kHeaderTag + c, comm_, &p->header_request);
     after(kTorchStream, streams_[c]);
@@ -109,12 +104,10 @@ class NcclTransport final : public Transport {
 
   at::Tensor recv(int peer, Channel channel) override {
     const int c = static_cast<int>(channel);
-    Header h{};
+    TensorHeader h{};
     MPI_Recv(h.data(), static_cast<int>(h.size()), MPI_INT64_T, peer, kHeaderTag + c, comm_,
              MPI_STATUS_IGNORE);
-    std::vector<std::int64_t> sizes(h.begin() + 2, h.begin() + 2 + h[1]);
-    at::Tensor t = at::empty(
-        sizes, at::TensorOptions().dtype(static_cast<at::ScalarType>(h[0])).device(device_));
+    at::Tensor t = empty_like_header(h, at::TensorOptions().device(device_));
     after(kTorchStream, streams_[c]);  // the allocation may reuse memory still being read
     check(ncclRecv(t.data_ptr(), t.nbytes(), ncclChar, peer, nccl_[c], streams_[c]), "ncclRecv");
     after(streams_[c], kTorchStream);
@@ -142,7 +135,7 @@ class NcclTransport final : public Transport {
 
  private:
   struct Pending {
-    Header header;
+    TensorHeader header;
     MPI_Request header_request = MPI_REQUEST_NULL;
     at::Tensor data;  // kept alive until the send kernel is done with it
     cudaEvent_t done = nullptr;
