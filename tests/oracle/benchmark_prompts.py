@@ -41,3 +41,13 @@ def benchmark_prompts(n: int, seed: int = 0, per_file: int = 3, max_chars: int =
             break
     rng.shuffle(prompts)
     return prompts[:n]
+
+
+def clrp_token_ids(clrp_bin: pathlib.Path, texts: list[str], folder: pathlib.Path) -> list[list[int]]:
+    """Token ids of each text as `clrp tokenize --json` gives them (the default model)."""
+    import subprocess
+    inp = folder / "texts.jsonl"
+    inp.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    out = subprocess.run([str(clrp_bin), "tokenize", "--input", str(inp), "--json"], check=True,
+                         capture_output=True, text=True).stdout
+    return [json.loads(line)["ids"] for line in out.splitlines() if line.strip()]

@@ -34,7 +34,7 @@ from safetensors import safe_open
 
 import graph_reference as gr
 import lrp_reference
-from benchmark_prompts import benchmark_prompts
+from benchmark_prompts import benchmark_prompts, clrp_token_ids
 from test_families import REFUSED
 from tiny_models import FAMILY_VARIANTS, load_family, make_family
 from numeric import rel_l2
@@ -182,11 +182,7 @@ def smollm2_ids(clrp_bin, tmp_path_factory):
     while len(text) < 2400:
         text += pool[i] + "\n\n"
         i += 1
-    inp = tmp_path_factory.mktemp("tok") / "texts.jsonl"
-    inp.write_text(json.dumps({"text": text}) + "\n")
-    out = subprocess.run([str(clrp_bin), "tokenize", "--input", str(inp), "--json"], check=True,
-                         capture_output=True, text=True).stdout
-    ids = json.loads(out.splitlines()[0])["ids"]
+    ids = clrp_token_ids(clrp_bin, [text], tmp_path_factory.mktemp("tok"))[0]
     assert len(ids) >= 256
     return ids
 

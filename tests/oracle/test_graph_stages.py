@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 import tokenizers
 
-from benchmark_prompts import benchmark_prompts
+from benchmark_prompts import benchmark_prompts, clrp_token_ids
 from tiny_models import make_family, make_llama
 
 RULES = ["attnlrp", "cp-lrp", "grad-x-input"]
@@ -166,11 +166,7 @@ def test_tiny_stages_equal_the_whole_model(variant, build_tool, tmp_path):
 def smollm2_ids(clrp_bin, tmp_path_factory):
     """64 tokens of real benchmark text, tokenized by clrp."""
     text = "\n\n".join(benchmark_prompts(40, seed=12)[:4])
-    inp = tmp_path_factory.mktemp("tok") / "texts.jsonl"
-    inp.write_text(json.dumps({"text": text}) + "\n")
-    out = subprocess.run([str(clrp_bin), "tokenize", "--input", str(inp), "--json"], check=True,
-                         capture_output=True, text=True).stdout
-    ids = json.loads(out.splitlines()[0])["ids"]
+    ids = clrp_token_ids(clrp_bin, [text], tmp_path_factory.mktemp("tok"))[0]
     assert len(ids) >= 64
     return ids[-64:]
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import lrp_reference
-from benchmark_prompts import benchmark_prompts
+from benchmark_prompts import benchmark_prompts, clrp_token_ids
 from numeric import rel_l2
 
 N_SHORT, N_LONG = 18, 2
@@ -34,11 +34,7 @@ def prompt_ids(clrp_bin, tmp_path_factory):
             text += pool[i] + "\n\n"
             i += 1
         long_texts.append(text)
-    inp = tmp_path_factory.mktemp("tok") / "texts.jsonl"
-    inp.write_text("".join(json.dumps({"text": t}) + "\n" for t in short + long_texts))
-    out = subprocess.run([str(clrp_bin), "tokenize", "--input", str(inp), "--json"], check=True,
-                         capture_output=True, text=True).stdout
-    ids = [json.loads(line)["ids"] for line in out.splitlines() if line.strip()]
+    ids = clrp_token_ids(clrp_bin, short + long_texts, tmp_path_factory.mktemp("tok"))
     assert sum(len(x) >= 1000 for x in ids) >= N_LONG
     return ids
 
