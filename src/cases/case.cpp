@@ -11,11 +11,12 @@ namespace clrp::cases {
 
 namespace {
 // One table per enum: the spelling in case files is the enumerator's name.
-constexpr std::array<std::pair<Format, std::string_view>, 4> kFormats{{
+constexpr std::array<std::pair<Format, std::string_view>, 5> kFormats{{
     {Format::mc_letter, "mc_letter"},
     {Format::mc_cloze, "mc_cloze"},
     {Format::generative, "generative"},
     {Format::code, "code"},
+    {Format::instructions, "instructions"},
 }};
 constexpr std::array<std::pair<SegmentKind, std::string_view>, 8> kKinds{{
     {SegmentKind::instruction, "instruction"},
@@ -122,7 +123,9 @@ std::optional<std::size_t> segment_at_byte(const Case& c, std::size_t byte) {
 const std::string& correct_continuation(const Case& c) {
   if (const auto* g = std::get_if<ChoiceGold>(&c.gold)) return g->continuations.at(g->index);
   if (const auto* g = std::get_if<AnswerGold>(&c.gold)) return g->reference;
-  return std::get<CodeGold>(c.gold).reference;
+  if (const auto* g = std::get_if<CodeGold>(&c.gold)) return g->reference;
+  static const std::string none;
+  return none;
 }
 
 }  // namespace clrp::cases

@@ -140,6 +140,30 @@ CodeGold code_gold(const Object& g, const Where& where) {
   return out;
 }
 
+InstructionGold instruction_gold(const Object& g, const Where& where) {
+  InstructionGold out;
+  out.checker = g.string("checker");
+  const json& list = g.need("instructions");
+  if (!list.is_array())
+    fail(Problem::wrong_type, where, g.field("instructions"),
+         "expected an array of {id, kwargs}, found " + type_name(list));
+  for (std::size_t i = 0; i < list.size(); ++i) {
+    const Object item(list[i], where, io::json_path(g.field("instructions"), i), {"id", "kwargs"});
+    judge::Instruction instruction;
+    instruction.id = item.string("id");
+    if (const json* kwargs = item.find("kwargs")) {
+      if (!kwargs->is_object())
+        fail(Problem::wrong_type, where, item.field("kwargs"),
+             "expected an object, found " + type_name(*kwargs));
+      instruction.kwargs = *kwargs;
+    }
+    out.instructions.push_back(std::move(instruction));
+  }
+  out.stop = g.strings("stop", false);
+  out.max_new_tokens = max_new_tokens(g, where);
+  return out;
+}
+
 bool is_identifier(const std::string& s) {
   if (s.empty() || std::isdigit(static_cast<unsigned char>(s[0]))) return false;
   for (char ch : s)
@@ -231,6 +255,27 @@ void validate_code(const CodeGold& g, const Where& w) {
   check_generation(g.stop, g.max_new_tokens, w);
 }
 
+// The checker decides what an id means (unknown ids are refused when the
+// case is judged, by the checkers themselves); here: the shape.
+void validate_instructions(const InstructionGold& g, const Where& w) {
+  if (g.checker != "ifeval")
+    fail(Problem::bad_value, w, "gold.checker",
+         "unknown checker '" + g.checker + "' (the one clrp has is 'ifeval')");
+  if (g.instructions.empty())
+    fail(Problem::empty_answer, w, "gold.instructions", "no instructions to follow");
+  for (std::size_t i = 0; i < g.instructions.size(); ++i) {
+    const std::string field = io::json_path(io::json_path("gold.instructions", i), "id");
+    check_text(g.instructions[i].id, w, field);
+    if (g.instructions[i].id.find(':') == std::string::npos)
+      fail(Problem::bad_value, w, field,
+           "'" + g.instructions[i].id + "' is not an IFEval id ('group:name')");
+    if (!g.instructions[i].kwargs.is_object())
+      fail(Problem::wrong_type, w, io::json_path(io::json_path("gold.instructions", i), "kwargs"),
+           "expected an object");
+  }
+  check_generation(g.stop, g.max_new_tokens, w);
+}
+
 PairToken pair_token(const Object& o, const Where& where) {
   PairToken t;
   const json& id = o.need("id");
@@ -299,7 +344,8 @@ void validate_pair(const Pair& p, Format format, const Where& w) {
                     : p.method == PairMethod::cloze ? format == Format::mc_cloze
                     : p.method == PairMethod::imported
                         ? true
-                        : format == Format::generative || format == Format::code;
+                        : format == Format::generative || format == Format::code ||
+                              format == Format::instructions;
   if (!fits)
     fail(Problem::bad_value, w, "pair.method",
          "'" + std::string(name(p.method)) + "' does not fit format " + std::string(name(format)));
@@ -324,14 +370,17 @@ void validate(const Case& c, const Where& where) {
   }
 
   const bool choice = c.format == Format::mc_letter || c.format == Format::mc_cloze;
-  const bool matches = choice                           ? std::holds_alternative<ChoiceGold>(c.gold)
-                       : c.format == Format::generative ? std::holds_alternative<AnswerGold>(c.gold)
-                                                        : std::holds_alternative<CodeGold>(c.gold);
+  const bool matches =
+      choice                             ? std::holds_alternative<ChoiceGold>(c.gold)
+      : c.format == Format::generative   ? std::holds_alternative<AnswerGold>(c.gold)
+      : c.format == Format::instructions ? std::holds_alternative<InstructionGold>(c.gold)
+                                         : std::holds_alternative<CodeGold>(c.gold);
   if (!matches)
     fail(Problem::bad_value, where, "gold", "does not fit format " + std::string(name(c.format)));
   if (const auto* g = std::get_if<ChoiceGold>(&c.gold)) validate_choice(*g, c.format, where);
   if (const auto* g = std::get_if<AnswerGold>(&c.gold)) validate_answer(*g, where);
   if (const auto* g = std::get_if<CodeGold>(&c.gold)) validate_code(*g, where);
+  if (const auto* g = std::get_if<InstructionGold>(&c.gold)) validate_instructions(*g, where);
 
   for (std::size_t i = 0; i < c.evidence.size(); ++i) {
     const Span& s = c.evidence[i].chars;
@@ -379,6 +428,10 @@ Case case_from_json(const json& j, const Where& where) {
         answer_gold(Object(top.need("gold"), where, "gold",
                            {"answer", "aliases", "judge", "reference", "stop", "max_new_tokens"}),
                     where);
+  } else if (c.format == Format::instructions) {
+    c.gold = instruction_gold(Object(top.need("gold"), where, "gold",
+                                     {"checker", "instructions", "stop", "max_new_tokens"}),
+                              where);
   } else {
     c.gold = code_gold(Object(top.need("gold"), where, "gold",
                               {"language", "entry_point", "program_prefix", "tests", "reference",
@@ -437,6 +490,18 @@ std::string case_to_json_line(const Case& c) {
     gold["aliases"] = g->aliases;
     gold["judge"] = std::string(name(g->judge));
     gold["reference"] = g->reference;
+    gold["stop"] = g->stop;
+    gold["max_new_tokens"] = g->max_new_tokens;
+  } else if (const auto* g = std::get_if<InstructionGold>(&c.gold)) {
+    gold["checker"] = g->checker;
+    ordered list = ordered::array();
+    for (const judge::Instruction& i : g->instructions) {
+      ordered item;
+      item["id"] = i.id;
+      item["kwargs"] = ordered::parse(i.kwargs.dump());
+      list.push_back(std::move(item));
+    }
+    gold["instructions"] = std::move(list);
     gold["stop"] = g->stop;
     gold["max_new_tokens"] = g->max_new_tokens;
   } else {

@@ -67,4 +67,13 @@ Verdict judge_code(const cases::CodeGold& gold, std::string_view completion,
   return {v.passed, v.reason};
 }
 
+Verdict instructions_verdict(const cases::InstructionGold& gold,
+                             const judge::InstructionVerdict& v) {
+  std::string missed;
+  for (std::size_t i = 0; i < v.strict.size(); ++i)
+    if (!v.strict[i]) missed += (missed.empty() ? "" : ", ") + gold.instructions[i].id;
+  if (missed.empty()) return {true, "all " + std::to_string(v.strict.size()) + " followed"};
+  return {false, "not followed: " + missed};
+}
+
 }  // namespace clrp::eval

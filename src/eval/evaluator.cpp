@@ -51,7 +51,8 @@ Evaluator::Evaluator(const model::DecoderModel& model, const text::Tokenizer& to
       render_(std::move(render)),
       model_path_(std::move(model_path)),
       chat_(chat),
-      options_(std::move(options)) {
+      options_(std::move(options)),
+      instructions_(std::make_shared<judge::InstructionJudge>(options_.instructions)) {
   if (options_.budget.k < 1 || options_.budget.k > 10)
     throw Error("the counterfactual search tries 1 to 10 alternatives per position, not " +
                 std::to_string(options_.budget.k));
@@ -82,6 +83,7 @@ Outcome Evaluator::evaluate(const cases::Case& c) const {
       break;
     case cases::Format::generative:
     case cases::Format::code:
+    case cases::Format::instructions:
       generative(c, rendered, state, out);
       break;
   }
@@ -183,15 +185,20 @@ void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const 
                            Outcome& out) const {
   const auto* answer = std::get_if<cases::AnswerGold>(&c.gold);
   const auto* code = std::get_if<cases::CodeGold>(&c.gold);
+  const auto* checked = std::get_if<cases::InstructionGold>(&c.gold);
+  // An unknown instruction is refused before any token is generated.
+  if (checked) instructions_->check_known(checked->instructions);
   GenerateOptions g;
-  g.max_new_tokens = answer ? answer->max_new_tokens : code->max_new_tokens;
+  g.max_new_tokens = answer ? answer->max_new_tokens
+                     : code ? code->max_new_tokens
+                            : checked->max_new_tokens;
   if (options_.max_new_tokens > 0)
     g.max_new_tokens = std::min(g.max_new_tokens, options_.max_new_tokens);
-  g.stop = answer ? answer->stop : code->stop;
+  g.stop = answer ? answer->stop : code ? code->stop : checked->stop;
   g.eos = tokenizer_.eos_id();
   const bool counterfactual =
       options_.generative_pairs == GenerativePairs::counterfactual ||
-      (options_.generative_pairs == GenerativePairs::automatic && code != nullptr);
+      (options_.generative_pairs == GenerativePairs::automatic && answer == nullptr);
   const auto imported = options_.imported.find(c.id);
   if (options_.find_pairs && counterfactual && imported == options_.imported.end())
     g.record_top_k = options_.budget.k + 1;  // the generated token may be among them
@@ -200,14 +207,24 @@ void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const 
   const std::int64_t n = cache.length;
   const Generation gen = greedy_generate(model_, tokenizer_, cache, s.last_logits(), g);
   out.generated_tokens = static_cast<std::int64_t>(gen.tokens.size());
-  auto judge = [&](const std::string& text) {
-    return answer ? judge_answer(*answer, text) : judge_code(*code, text, options_.code);
+  judge::InstructionVerdict followed;  // the checkers' verdicts on the last text judged
+  auto judge = [&](const std::string& text) -> Verdict {
+    if (answer) return judge_answer(*answer, text);
+    if (code) return judge_code(*code, text, options_.code);
+    followed = instructions_->judge(c.prompt, text, checked->instructions);
+    return instructions_verdict(*checked, followed);
   };
   const Verdict verdict = judge(gen.text);
   out.correct = verdict.correct;
   out.record["text"] = gen.text;
   out.record["stop_reason"] = to_string(gen.reason);
   out.record["verdict"] = verdict.reason;
+  if (checked) {
+    // IFEval's four metrics (prompt/instruction level, strict/loose) are
+    // computed from these by whoever reads the records.
+    out.record["instructions_strict"] = followed.strict;
+    out.record["instructions_loose"] = followed.loose;
+  }
   if (options_.record_ids) out.record["generated"] = gen.tokens;
   if (out.correct || !options_.find_pairs) return;
 
@@ -232,6 +249,10 @@ void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const 
     return;
   }
 
+  if (!counterfactual && checked) {
+    out.no_pair_reason = no_pair::no_reference;
+    return;
+  }
   if (!counterfactual) {
     const std::string& reference = answer ? answer->reference : code->reference;
     const ContinuationTokens ref = split_continuation(tokenizer_, r, s.ids(), reference);
@@ -258,6 +279,7 @@ void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const 
   GenerateOptions tail = g;
   tail.record_top_k = 0;
   std::int64_t extra_tokens = 0;
+  int unfinished = 0;  // continuations cut by budget.tokens, counted as not passing
   const TryAlternative try_alt = [&](std::size_t p, std::int32_t alt) {
     std::vector<std::int32_t> tokens(gen.tokens.begin(),
                                      gen.tokens.begin() + static_cast<std::ptrdiff_t>(p));
@@ -270,8 +292,17 @@ void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const 
       const at::Tensor next = model_.forward_cached(ids_tensor({alt}), fork, true)[0][0];
       tail.max_new_tokens = left;
       const Generation rest = greedy_generate(model_, tokenizer_, fork, next, tail);
-      tokens.insert(tokens.end(), rest.tokens.begin(), rest.tokens.end());
       extra_tokens += static_cast<std::int64_t>(rest.tokens.size()) + 1;
+      // A continuation that the search's own budget cut off is not a whole
+      // response, and judging it would be judging a text the model never
+      // finished (IFEval's "no commas" holds for any short prefix). Only the
+      // case's limit may end a response that is judged.
+      if (rest.reason == StopReason::max_tokens &&
+          left < g.max_new_tokens - static_cast<int>(p) - 1) {
+        ++unfinished;
+        return false;
+      }
+      tokens.insert(tokens.end(), rest.tokens.begin(), rest.tokens.end());
     }
     return judge(completion_text(tokenizer_, tokens, g)).correct;
   };
@@ -279,6 +310,7 @@ void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const 
       counterfactual_search(gen.tokens, gen.top_ids, options_.budget, try_alt);
   out.generated_tokens += extra_tokens;
   out.record["counterfactual_tried"] = found.tried;
+  out.record["counterfactual_unfinished"] = unfinished;
   if (!found.hit) {
     out.no_pair_reason = no_pair::no_counterfactual;
     out.record["counterfactual"] = found.reason;

@@ -18,7 +18,9 @@
 //   generative           AnswerGold: short answer + aliases, how to judge a
 //                        generated text, a correct continuation to teacher-force;
 //   code                 CodeGold: the program around the completion, the tests
-//                        that must pass, the entry point.
+//                        that must pass, the entry point;
+//   instructions         InstructionGold: the verifiable instructions the
+//                        response must follow (IFEval), checked by their checkers.
 #pragma once
 
 #include <cstddef>
@@ -30,6 +32,7 @@
 #include <vector>
 
 #include "clrp/cases/pair.hpp"
+#include "clrp/judge/instruction_judge.hpp"
 
 namespace clrp::cases {
 
@@ -39,6 +42,7 @@ enum class Format {
   mc_cloze,    ///< no options shown; each option text is scored as the continuation
   generative,  ///< free text, greedy decoding until a stop sequence, then judged
   code,        ///< a program completion, judged by running tests
+  instructions,  ///< free text judged by instruction checkers (IFEval); no gold text
 };
 
 /// What part of the prompt a segment is. A closed set, so that relevance can be
@@ -117,7 +121,14 @@ struct CodeGold {
   int max_new_tokens = 0;
 };
 
-using Gold = std::variant<ChoiceGold, AnswerGold, CodeGold>;
+struct InstructionGold {
+  std::string checker = "ifeval";  ///< which checkers judge (only IFEval's exist)
+  std::vector<judge::Instruction> instructions;  ///< all must be followed; never empty
+  std::vector<std::string> stop;
+  int max_new_tokens = 0;
+};
+
+using Gold = std::variant<ChoiceGold, AnswerGold, CodeGold, InstructionGold>;
 
 struct Case {
   std::string id;         ///< unique within a file
@@ -142,8 +153,9 @@ void finalize(Case& c);
 /// With token byte offsets this assigns each token to a segment.
 std::optional<std::size_t> segment_at_byte(const Case& c, std::size_t byte);
 
-/// The continuation that is right: ChoiceGold's correct continuation, or the
-/// reference of AnswerGold/CodeGold.
+/// The continuation that is right: ChoiceGold's correct continuation, the
+/// reference of AnswerGold/CodeGold, or "" for InstructionGold (IFEval has
+/// no reference response).
 const std::string& correct_continuation(const Case& c);
 
 }  // namespace clrp::cases

