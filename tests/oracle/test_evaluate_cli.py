@@ -237,6 +237,43 @@ def test_counterfactual_finds_the_decisive_token(constructed, smollm2_gguf):
     assert f[0]["meta"]["eval"]["pair_position"] == j
 
 
+def instructions_case(keyword: str) -> dict:
+    case = generative_case("unused")
+    case.update(id="constructed/ifeval", format="instructions",
+                gold={"checker": "ifeval", "instructions": [{"id": "keywords:existence",
+                                                              "kwargs": {"keywords": [keyword]}}],
+                      "stop": [], "max_new_tokens": MAX_NEW})
+    return case
+
+
+def test_counterfactual_under_ifeval_checkers(constructed, smollm2_gguf):
+    """An IFEval case (keywords:existence, judged by IFEval's checker) whose keyword only the
+    continuation of position j's best alternative contains: the search stops exactly there."""
+    rec, model, tok, d = constructed["record"], constructed["model"], constructed["tok"], constructed["dir"]
+    prompt_ids, gen = rec["prompt_ids"], rec["generated"]
+    k, j = 2, 3
+    assert len(gen) > j
+    alt = alternatives(model, prompt_ids + gen[:j], k, gen[j])[0]
+    target = completion(model, tok, prompt_ids, gen, j, alt).lower()
+    earlier = [tok.decode(gen).lower()] + [completion(model, tok, prompt_ids, gen, i, a).lower()
+                                           for i in range(j) for a in alternatives(model, prompt_ids + gen[:i], k, gen[i])]
+    words = [w for w in dict.fromkeys("".join(c if c.isalpha() else " " for c in target).split()) if len(w) >= 3]
+    keyword = next((w for w in words if not any(w in text for text in earlier)), None)
+    assert keyword, (target, earlier)
+    path = d / "ifeval_case.jsonl"
+    path.write_text(json.dumps(instructions_case(keyword)) + "\n")
+    run("evaluate", "--model", smollm2_gguf, "--cases", path, "--failures", d / "ifeval_f.jsonl",
+        "--cf-k", str(k), "--cf-positions", "6", "--min-delta", "0")
+    f = read(d / "ifeval_f.jsonl")
+    assert len(f) == 1 and "pair" in f[0], f
+    p = f[0]["pair"]
+    assert p["method"] == "counterfactual"
+    assert (p["wrong"]["id"], p["correct"]["id"]) == (gen[j], alt)
+    assert p["prefix"] == tok.decode(gen[:j])
+    assert f[0]["meta"]["eval"]["instructions_strict"] == [False]
+    assert f[0]["meta"]["eval"]["counterfactual_tried"] == j * k + 1
+
+
 def test_counterfactual_budget_exhausted_is_counted(constructed, smollm2_gguf):
     d = constructed["dir"]
     path = d / "never.jsonl"

