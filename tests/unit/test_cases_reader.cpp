@@ -75,6 +75,31 @@ TEST_F(CaseFile, ReadsEveryFormatOfTheFixture) {
   EXPECT_EQ(correct_continuation(cases[3]), "    return a + b\n");
 }
 
+// An IFEval case (format "instructions"): its instructions and kwargs are read
+// as given and written back byte for byte; it has no reference continuation.
+TEST_F(CaseFile, ReadsAndWritesAnInstructionsCase) {
+  const std::string line =
+      R"({"id":"ifeval/instructions/1000","benchmark":"ifeval","format":"instructions",)"
+      R"("segments":[{"kind":"question","text":"Write a summary. Do not use any commas."}],)"
+      R"("gold":{"checker":"ifeval","instructions":[{"id":"punctuation:no_comma","kwargs":{}},)"
+      R"({"id":"length_constraints:number_words","kwargs":{"num_words":300,"relation":"at least"}},)"
+      R"({"id":"keywords:existence","kwargs":{"keywords":["Tripoli","count"]}}],)"
+      R"("stop":[],"max_new_tokens":1280},"evidence":[],"meta":{"native_id":"1000"}})";
+  const auto cases = read_cases(write(line + "\n"));
+  ASSERT_EQ(cases.size(), 1u);
+  const Case& c = cases[0];
+  EXPECT_EQ(c.format, Format::instructions);
+  const auto& g = std::get<InstructionGold>(c.gold);
+  EXPECT_EQ(g.checker, "ifeval");
+  ASSERT_EQ(g.instructions.size(), 3u);
+  EXPECT_EQ(g.instructions[1].id, "length_constraints:number_words");
+  EXPECT_EQ(g.instructions[1].kwargs.at("num_words"), 300);
+  EXPECT_EQ(g.instructions[2].kwargs.at("keywords")[1], "count");
+  EXPECT_EQ(g.max_new_tokens, 1280);
+  EXPECT_EQ(correct_continuation(c), "");
+  EXPECT_EQ(case_to_json_line(c), line);
+}
+
 TEST_F(CaseFile, SegmentSpansTileThePromptInBytesAndCodePoints) {
   for (const Case& c : read_cases(kValid)) {
     std::string joined;

@@ -139,7 +139,8 @@ TEST(CaseFinalize, EvidenceOutsideThePromptIsAnError) {
 }
 
 TEST(CaseNames, EveryNameParsesBack) {
-  for (auto f : {Format::mc_letter, Format::mc_cloze, Format::generative, Format::code})
+  for (auto f : {Format::mc_letter, Format::mc_cloze, Format::generative, Format::code,
+                 Format::instructions})
     EXPECT_EQ(parse_format(name(f)), f);
   for (auto k :
        {SegmentKind::instruction, SegmentKind::fewshot, SegmentKind::context, SegmentKind::needle,
