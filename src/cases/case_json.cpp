@@ -62,7 +62,7 @@ class Object {
   std::string string(const char* key) const { return as_string(need(key), field(key)); }
   std::string string_or(const char* key, std::string fallback) const {
     const json* v = find(key);
-    return v ? as_string(*v, field(key)) : fallback;
+    return v ? as_string(*v, field(key)) : std::move(fallback);
   }
   std::vector<std::string> strings(const char* key, bool required) const {
     const json* v = required ? &need(key) : find(key);

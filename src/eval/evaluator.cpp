@@ -189,12 +189,20 @@ void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const 
   // An unknown instruction is refused before any token is generated.
   if (checked) instructions_->check_known(checked->instructions);
   GenerateOptions g;
-  g.max_new_tokens = answer ? answer->max_new_tokens
-                     : code ? code->max_new_tokens
-                            : checked->max_new_tokens;
+  if (answer) {
+    g.max_new_tokens = answer->max_new_tokens;
+    g.stop = answer->stop;
+  } else if (code) {
+    g.max_new_tokens = code->max_new_tokens;
+    g.stop = code->stop;
+  } else if (checked) {
+    g.max_new_tokens = checked->max_new_tokens;
+    g.stop = checked->stop;
+  } else {
+    throw Error("case " + c.id + ": a generated answer needs a generative, code or IFEval gold");
+  }
   if (options_.max_new_tokens > 0)
     g.max_new_tokens = std::min(g.max_new_tokens, options_.max_new_tokens);
-  g.stop = answer ? answer->stop : code ? code->stop : checked->stop;
   g.eos = tokenizer_.eos_id();
   const bool counterfactual =
       options_.generative_pairs == GenerativePairs::counterfactual ||
