@@ -232,6 +232,7 @@ void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const 
     // computed from these by whoever reads the records.
     out.record["instructions_strict"] = followed.strict;
     out.record["instructions_loose"] = followed.loose;
+    out.followed = followed;
   }
   if (options_.record_ids) out.record["generated"] = gen.tokens;
   if (out.correct || !options_.find_pairs) return;

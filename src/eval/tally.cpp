@@ -1,5 +1,6 @@
 #include "clrp/eval/tally.hpp"
 
+#include <algorithm>
 #include <cstdio>
 
 namespace clrp::eval {
@@ -21,6 +22,12 @@ void Tally::add(const cases::Case& c, const Outcome& o) {
   g.correct_per_char += o.correct_per_char;
   g.prompt_tokens += o.prompt_tokens;
   g.generated_tokens += o.generated_tokens;
+  if (o.followed) {
+    g.prompts_loose += o.followed->all_loose();
+    g.instructions += static_cast<std::int64_t>(o.followed->strict.size());
+    g.instructions_strict += std::count(o.followed->strict.begin(), o.followed->strict.end(), true);
+    g.instructions_loose += std::count(o.followed->loose.begin(), o.followed->loose.end(), true);
+  }
   if (o.correct) return;
   if (o.pair)
     ++g.pairs;
@@ -80,6 +87,13 @@ nlohmann::json Tally::to_json() const {
       j["correct_per_char"] = g.correct_per_char;
       j["accuracy_per_char"] = ratio(g.correct_per_char, g.cases);
     }
+    if (k.ends_with("/instructions")) {
+      j["instructions"] = g.instructions;
+      j["prompt_level_strict"] = ratio(g.correct, g.cases);
+      j["prompt_level_loose"] = ratio(g.prompts_loose, g.cases);
+      j["instruction_level_strict"] = ratio(g.instructions_strict, g.instructions);
+      j["instruction_level_loose"] = ratio(g.instructions_loose, g.instructions);
+    }
     groups[k] = j;
   }
   return {{"groups", groups}, {"errors_first", error_messages_}};
@@ -94,6 +108,12 @@ std::string Tally::table() const {
     out += line;
     if (k.ends_with("/mc_cloze")) {
       std::snprintf(line, sizeof line, "  per-char %.4f", ratio(g.correct_per_char, g.cases));
+      out += line;
+    }
+    if (k.ends_with("/instructions")) {
+      std::snprintf(line, sizeof line, "  loose %.4f  instructions strict %.4f loose %.4f",
+                    ratio(g.prompts_loose, g.cases), ratio(g.instructions_strict, g.instructions),
+                    ratio(g.instructions_loose, g.instructions));
       out += line;
     }
     std::snprintf(line, sizeof line, "  failures %lld  pairs %lld",

@@ -204,9 +204,18 @@ def test_generations_are_judged_as_the_reference_judges_them(reference, all_case
         want = reference_verdict(reference, case["segments"][0]["text"], rec["text"], case["gold"]["instructions"])
         assert (rec["instructions_strict"], rec["instructions_loose"]) == (want["strict"], want["loose"]), rec["id"]
         assert rec["correct"] == all(want["strict"])
-    summary = json.loads((tmp_path / "s.json").read_text())
-    group = summary["groups"]["ifeval/instructions"]
+    # IFEval's four metrics in the summary, recomputed from the reference verdicts.
+    strict = [reference_verdict(reference, c["segments"][0]["text"], r["text"], c["gold"]["instructions"])
+              for c, r in zip(chosen, records)]
+    flat_strict = [x for v in strict for x in v["strict"]]
+    flat_loose = [x for v in strict for x in v["loose"]]
+    group = json.loads((tmp_path / "s.json").read_text())["groups"]["ifeval/instructions"]
     assert group["cases"] == len(chosen) and group["correct"] == sum(r["correct"] for r in records)
+    assert group["instructions"] == len(flat_strict)
+    assert group["prompt_level_strict"] == pytest.approx(sum(all(v["strict"]) for v in strict) / len(chosen))
+    assert group["prompt_level_loose"] == pytest.approx(sum(all(v["loose"]) for v in strict) / len(chosen))
+    assert group["instruction_level_strict"] == pytest.approx(sum(flat_strict) / len(flat_strict))
+    assert group["instruction_level_loose"] == pytest.approx(sum(flat_loose) / len(flat_loose))
 
 
 # --- bad input -----------------------------------------------------------------------------------------

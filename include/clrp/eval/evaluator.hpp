@@ -80,6 +80,8 @@ struct Outcome {
   std::string no_pair_reason;  ///< set for a failure without a pair
   std::int64_t prompt_tokens = 0;
   std::int64_t generated_tokens = 0;  ///< greedy tokens, the counterfactual search's included
+  /// instructions cases: IFEval's verdict per instruction on the model's answer.
+  std::optional<judge::InstructionVerdict> followed;
   nlohmann::json record;              ///< what was asked and answered (for --records)
 };
 

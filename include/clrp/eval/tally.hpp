@@ -22,6 +22,10 @@ struct GroupTally {
   std::int64_t errors = 0;                      ///< cases that could not be evaluated
   std::map<std::string, std::int64_t> no_pair;  ///< failures without a pair, by reason
   std::int64_t prompt_tokens = 0, generated_tokens = 0;
+  /// instructions (IFEval) only: prompts all of whose instructions pass the
+  /// loose test, and instructions followed strictly and loosely, of `instructions`.
+  std::int64_t prompts_loose = 0, instructions = 0, instructions_strict = 0,
+               instructions_loose = 0;
 };
 
 class Tally {
@@ -35,7 +39,9 @@ class Tally {
   std::int64_t errors() const;
   std::int64_t generated_tokens() const;
   /// {"benchmark/format": {cases, correct, accuracy, [accuracy_per_char], failures, pairs,
-  ///  no_pair: {reason: n}, errors}}, plus "errors_first" (the first messages).
+  ///  no_pair: {reason: n}, errors}}, plus "errors_first" (the first messages). IFEval
+  /// groups add its four metrics: prompt_level_strict (= accuracy), prompt_level_loose,
+  /// instruction_level_strict, instruction_level_loose, and the instruction count.
   nlohmann::json to_json() const;
   /// One line per group: "arc_easy/mc_cloze  300 cases  acc 0.633  per-char 0.603  ...".
   std::string table() const;
