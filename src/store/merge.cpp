@@ -80,6 +80,42 @@ void fsync_path(const std::string& path) {
   ::close(fd);
 }
 
+// The temporary output is OUT.tmp-<host>-<pid>: the host, because OUT may sit
+// on a file system that merges on other nodes share, so a pid alone says
+// nothing about whether the writer still lives.
+std::string host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
+
+std::string tmp_prefix(const std::string& output) {
+  return fs::path(output).filename().string() + ".tmp-" + host_name() + "-";
+}
+
+// Temporary outputs of earlier merges on this host whose process is gone (a
+// merge killed with SIGKILL cannot remove its own): removed, and each one
+// reported, before this merge starts.
+void remove_stale_tmp(const std::string& output,
+                      const std::function<void(const std::string&)>& progress) {
+  const fs::path dir = fs::path(output).parent_path().empty() ? fs::path(".")
+                                                             : fs::path(output).parent_path();
+  const std::string prefix = tmp_prefix(output);
+  std::error_code ec;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(prefix, 0) != 0) continue;
+    const std::string pid_text = name.substr(prefix.size());
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos)
+      continue;
+    const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
+    if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or unknown
+    if (fs::remove(entry.path(), ec) && progress)
+      progress("removed " + entry.path().string() + ", left by an interrupted merge (pid " +
+               pid_text + ")");
+  }
+}
+
 }  // namespace
 
 MergeResult merge_stores(const std::string& output, const std::vector<std::string>& inputs,
@@ -126,7 +162,9 @@ MergeResult merge_stores(const std::string& output, const std::vector<std::strin
     }
   }
 
-  const std::string tmp = output + ".tmp-" + std::to_string(::getpid());
+  remove_stale_tmp(output, progress);
+  const std::string tmp = (fs::path(output).parent_path() / tmp_prefix(output)).string() +
+                          std::to_string(::getpid());
   TmpGuard guard(tmp);
   MergeResult result;
   result.tables = tables.size();

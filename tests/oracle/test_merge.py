@@ -10,6 +10,7 @@ import os
 import pathlib
 import shutil
 import signal
+import socket
 import subprocess
 import time
 
@@ -123,11 +124,19 @@ def test_interrupted_merge_leaves_inputs_and_no_output(sweep, clrp_bin, tmp_path
     proc.wait(timeout=60)
     assert [sha256(p) for p in parts] == before
     assert not out.exists()
+    left = list(tmp_path.glob("merged.h5.tmp-*"))
     if sig == signal.SIGTERM:  # cleaned up, and "run again" like a stopped campaign
         assert proc.returncode == 75
-        assert not list(tmp_path.glob("merged.h5.tmp-*"))
-    # A second merge then succeeds.
+        assert not left
+    else:  # SIGKILL: the temporary file stays, named by host and pid
+        assert [p.name for p in left] == [f"merged.h5.tmp-{socket.gethostname()}-{proc.pid}"]
+    # A temporary file of this host whose process lives is never touched.
+    alive = tmp_path / f"merged.h5.tmp-{socket.gethostname()}-{os.getpid()}"
+    alive.write_bytes(b"a merge in progress")
+    # A second merge then succeeds, and removes the killed merge's leftover, saying so.
     r = subprocess.run([str(clrp_bin), "merge", str(out), *map(str, parts)], env=dict(os.environ, **MPI_ENV),
                        capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
+    assert sorted(tmp_path.glob("merged.h5.tmp-*")) == [alive]
+    assert all(f"removed {p}" in r.stdout for p in left), r.stdout
     assert_same(read_store(sweep["whole"]), read_store(out))

@@ -34,7 +34,10 @@ struct MergeResult {
 
 /// Merges `inputs` into a new store at `output`. MPI must be initialised (the
 /// output is written through the parallel library on MPI_COMM_SELF).
-/// `progress` (optional) hears one line per table copied. Throws clrp::Error.
+/// The output is written as OUT.tmp-<host>-<pid> and renamed into place when
+/// complete; such files that earlier merges on this host left behind (their
+/// process is gone: SIGKILL) are removed first. `progress` (optional) hears
+/// one line per table copied and per stale file removed. Throws clrp::Error.
 MergeResult merge_stores(const std::string& output, const std::vector<std::string>& inputs,
                          const std::function<void(const std::string&)>& progress = {});
 
