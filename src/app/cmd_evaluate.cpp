@@ -160,7 +160,8 @@ void run(const EvaluateOptions& opt) {
     try {
       eval::Outcome o = evaluator.evaluate(*c);
       tally.add(*c, o);
-      if (records) *records << o.record.dump() << "\n";
+      // Flushed per case: a run that is stopped keeps what it did.
+      if (records) *records << o.record.dump() << std::endl;
       if (!o.correct && failures) {
         cases::Case f = *c;
         nlohmann::json info = o.record;
@@ -176,7 +177,7 @@ void run(const EvaluateOptions& opt) {
       // One case that cannot be asked (too long for the context, ...) must not
       // end a long run; it is counted and reported with its message.
       tally.add_error(*c, e.what());
-      if (records) *records << nlohmann::json{{"id", c->id}, {"error", e.what()}}.dump() << "\n";
+      if (records) *records << nlohmann::json{{"id", c->id}, {"error", e.what()}}.dump() << std::endl;
     }
     const auto now = std::chrono::steady_clock::now();
     const double elapsed = std::chrono::duration<double>(now - t0).count();

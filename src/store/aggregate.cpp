@@ -113,6 +113,13 @@ void write_aggregates(Store& store) {
       h5::Id d = h5::make(H5Dopen2(group, "deletion_tokens", H5P_DEFAULT), H5Dclose, "deletion");
       h5::read_rows(d, H5T_NATIVE_INT32, {D}, r0, r1 - r0, deletion.data());
     }
+    // Attribution graphs: per case the kGraphSummaryColumns summary, NaN without a graph.
+    const std::size_t G = info.graphs ? static_cast<std::size_t>(kGraphSummaryColumns) : 0;
+    std::vector<double> graph((r1 - r0) * G);
+    if (G > 0) {
+      h5::Id d = h5::make(H5Dopen2(group, "graph_summary", H5P_DEFAULT), H5Dclose, "graphs");
+      h5::read_rows(d, H5T_NATIVE_DOUBLE, {G}, r0, r1 - r0, graph.data());
+    }
     const hsize_t t0 = rows.empty() ? 0 : rows.front().token_offset;
     const hsize_t t1 = rows.empty() ? 0 : rows.back().token_offset + rows.back().n_tokens;
     std::vector<float> tokrel((t1 - t0) * R), layer;
@@ -134,10 +141,11 @@ void write_aggregates(Store& store) {
                       o_seg = sums.add(R * S), o_segn = sums.add(R * S), o_nnorm = sums.add(1),
                       o_conc = sums.add(R * 4), o_pos = sums.add(R * P), o_layer = sums.add(R * L),
                       o_cons = sums.add(R * 2), o_ev = sums.add(1), o_hit = sums.add(R),
-                      o_rand = sums.add(1), o_del = sums.add(D * 3);
-    std::vector<double> maxes(1 + R,
-                              -std::numeric_limits<double>::infinity());  // max Δℓ, max |err|
-    double min_delta = std::numeric_limits<double>::infinity();
+                      o_rand = sums.add(1), o_del = sums.add(D * 3), o_graph = sums.add(G * 3);
+    // max Δℓ, max |err| per rule, max per graph column; min Δℓ, min per graph column.
+    std::vector<double> maxes(1 + R + G, -std::numeric_limits<double>::infinity());
+    std::vector<double> mins(1 + G, std::numeric_limits<double>::infinity());
+    double& min_delta = mins[0];
     auto& v = sums.v;
     for (std::size_t i = 0; i < rows.size(); ++i) {
       const auto& row = rows[i];
@@ -159,6 +167,15 @@ void write_aggregates(Store& store) {
       if (evidence_tokens > 0) {
         v[o_ev] += 1;
         v[o_rand] += random_hit(T, evidence_tokens, static_cast<std::size_t>(info.evidence_top_k));
+      }
+      for (std::size_t c = 0; c < G; ++c) {
+        const double x = graph[i * G + c];
+        if (!std::isfinite(x)) continue;  // no graph for this case
+        v[o_graph + c * 3] += 1;
+        v[o_graph + c * 3 + 1] += x;
+        v[o_graph + c * 3 + 2] += x * x;
+        maxes[1 + R + c] = std::max(maxes[1 + R + c], x);
+        mins[1 + c] = std::min(mins[1 + c], x);
       }
       for (std::size_t j = 0; j < D; ++j) {
         // 0: Δℓ <= 0 before any deletion, so there is nothing to flip.
@@ -212,12 +229,13 @@ void write_aggregates(Store& store) {
         }
       }
     }
-    std::vector<double> total(v.size()), total_max(maxes.size());
-    double total_min = 0;
+    std::vector<double> total(v.size()), total_max(maxes.size()), total_mins(mins.size());
     MPI_Reduce(v.data(), total.data(), static_cast<int>(v.size()), MPI_DOUBLE, MPI_SUM, 0, comm);
     MPI_Reduce(maxes.data(), total_max.data(), static_cast<int>(maxes.size()), MPI_DOUBLE, MPI_MAX,
                0, comm);
-    MPI_Reduce(&min_delta, &total_min, 1, MPI_DOUBLE, MPI_MIN, 0, comm);
+    MPI_Reduce(mins.data(), total_mins.data(), static_cast<int>(mins.size()), MPI_DOUBLE, MPI_MIN,
+               0, comm);
+    const double total_min = total_mins[0];
 
     // Means over cases (rank 0 holds the totals; the others write nothing).
     const double n = total[o_cases];
@@ -264,6 +282,22 @@ void write_aggregates(Store& store) {
       ev[r * 3 + 2] = ne > 0 ? total[o_rand] / ne : std::nan("");
     }
     write_dataset(agg, "evidence_hit_rate", {R, 3}, ev, w, dxpl);
+    if (G > 0) {
+      // Per summary column (kGraphSummaryColumnNames): cases with a graph,
+      // mean, standard deviation (population), min, max.
+      std::vector<double> stats(G * 5, std::nan(""));
+      for (std::size_t c = 0; c < G; ++c) {
+        const double k = total[o_graph + c * 3];
+        stats[c * 5] = k;
+        if (k <= 0) continue;
+        const double mu = total[o_graph + c * 3 + 1] / k;
+        stats[c * 5 + 1] = mu;
+        stats[c * 5 + 2] = std::sqrt(std::max(0.0, total[o_graph + c * 3 + 2] / k - mu * mu));
+        stats[c * 5 + 3] = total_mins[1 + c];
+        stats[c * 5 + 4] = total_max[1 + R + c];
+      }
+      write_dataset(agg, "graph_summary_stats", {G, 5}, stats, w, dxpl);
+    }
     kill_point("aggregate");  // /aggregate replaced in part
     if (D > 0) {
       // Rows: rules, then the random order; columns: cases with Δℓ > 0, flip

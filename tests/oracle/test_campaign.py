@@ -191,6 +191,14 @@ def recompute_aggregates(path: pathlib.Path) -> dict:
                             rows_d.append([eligible.size, flipped.size / eligible.size if eligible.size else np.nan,
                                            flipped.mean() if flipped.size else np.nan])
                         out[prefix + "deletion"] = np.array(rows_d)
+                    if "graph_summary" in g:  # per column over cases with a graph: n, mean, sd, min, max
+                        gs = g["graph_summary"][:n]
+                        cols = []
+                        for c in range(gs.shape[1]):
+                            x = gs[np.isfinite(gs[:, c]), c]
+                            cols.append([x.size, x.mean(), x.std(), x.min(), x.max()] if x.size else
+                                        [0] + [np.nan] * 4)
+                        out[prefix + "graph_summary_stats"] = np.array(cols)
                     out[prefix + "evidence_hit_rate"] = np.stack(
                         [np.full(R, ne), np.array(hits, dtype=float).mean(axis=0) if ne else np.full(R, np.nan),
                          np.full(R, np.mean(rand) if ne else np.nan)], axis=1)
@@ -236,6 +244,8 @@ def test_aggregates_equal_recomputation(reference_store):
     again = recompute_aggregates(reference_store)
     assert set(again) <= set(stored), set(again) - set(stored)
     assert any(name.endswith("/deletion") for name in again), "no deletion aggregate recomputed"
+    assert any(name.endswith("/graph_summary_stats") and again[name][0, 0] > 0 for name in again), \
+        "no graph aggregate recomputed"
     for name, want in again.items():
         np.testing.assert_allclose(stored[name], want, rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=name)
 
