@@ -14,7 +14,10 @@ not timed; clrp's is). Model load is outside both timings.
 
 Accuracy: clrp evaluate on ARC-Easy, ARC-Challenge, HellaSwag, PIQA (cloze, 0-shot; acc and acc_per_char)
 and GSM8K (--gsm8k-shots of the 8 standard exemplars, judge `number`), printed as a Markdown
-table with 95% Wilson intervals; --chat puts each prompt in the model's chat template.
+table with 95% Wilson intervals; --chat puts each prompt in the model's chat template. With
+`ifeval` among --benchmarks (--ifeval-limit items, always in the chat template, up to 1280 new
+tokens as lm-evaluation-harness), IFEval's four metrics: prompt and instruction level, strict
+and loose.
 """
 from __future__ import annotations
 
@@ -135,8 +138,9 @@ def accuracy(args) -> None:
     accuracies in percent with 95% Wilson intervals; --chat wraps every prompt in the chat template."""
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
-        mc = [b for b in args.benchmarks if b != "gsm8k"]
-        lim = [f"--limit-for={b}={args.limit}" for b in mc] + [f"--limit-for=gsm8k={args.gsm8k_limit}"]
+        mc = [b for b in args.benchmarks if b not in ("gsm8k", "ifeval")]
+        lim = [f"--limit-for={b}={args.limit}" for b in mc] + [f"--limit-for=gsm8k={args.gsm8k_limit}",
+                                                               f"--limit-for=ifeval={args.ifeval_limit}"]
         shots = [x for b in mc for x in ("--shots", f"{b}=0")]
         prepare(work, "--benchmarks", ",".join(args.benchmarks), "--formats", "mc_cloze", *lim, *shots,
                 "--shots", f"gsm8k={args.gsm8k_shots}")
@@ -154,6 +158,17 @@ def accuracy(args) -> None:
             label = name if "gsm8k" not in name else f"{name} ({args.gsm8k_shots}-shot, ≤ {args.gsm8k_tokens} tokens)"
             print(f"| {label} | {n} | {_pct(group['correct'], n)} | {per_char} | {summary['seconds']:.0f} |",
                   flush=True)
+        if "ifeval" in args.benchmarks:
+            summary, _ = clrp_evaluate(work / "ifeval.instructions.jsonl", work, args.threads, "--no-pairs", "--chat")
+            (g,) = summary["groups"].values()
+            n, m = g["cases"], g["instructions"]
+            print(f"\nIFEval, chat template, {n} prompts ({m} instructions), {summary['seconds']:.0f} s; "
+                  "percent, 95% Wilson interval")
+            print("| level | strict | loose |\n|---|---|---|")
+            for level, count in (("prompt", n), ("instruction", m)):
+                k_strict = round(g[f"{level}_level_strict"] * count)
+                k_loose = round(g[f"{level}_level_loose"] * count)
+                print(f"| {level} | {_pct(k_strict, count)} | {_pct(k_loose, count)} |", flush=True)
 
 
 def main() -> None:
@@ -168,9 +183,10 @@ def main() -> None:
     ap.add_argument("--gsm8k-limit", type=int, default=100)
     ap.add_argument("--gsm8k-tokens", type=int, default=256)
     ap.add_argument("--gsm8k-shots", type=int, default=5)
+    ap.add_argument("--ifeval-limit", type=int, default=541, help="IFEval prompts (--accuracy with ifeval)")
     ap.add_argument("--chat", action="store_true", help="--accuracy: prompts in the chat template")
     ap.add_argument("--benchmarks", default="arc_easy,arc_challenge,hellaswag,piqa,gsm8k",
-                    help="--accuracy: multiple-choice benchmarks (cloze, 0-shot) and/or gsm8k")
+                    help="--accuracy: multiple-choice benchmarks (cloze, 0-shot), gsm8k and/or ifeval")
     args = ap.parse_args()
     args.benchmarks = [b.strip() for b in args.benchmarks.split(",") if b.strip()]
     accuracy(args) if args.accuracy else speed(args)
