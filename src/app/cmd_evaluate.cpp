@@ -37,7 +37,7 @@ struct EvaluateOptions {
   int max_new_tokens = 0;
   double min_delta = 1.0;
   std::string pair_method = "auto";
-  int cf_positions = 16, cf_k = 5, cf_tokens = 128;
+  int cf_positions = 16, cf_k = 5, cf_tokens = 0;
   std::string checker_python;
   double checker_timeout = 60.0;
 };
@@ -264,9 +264,10 @@ void register_evaluate(CLI::App& app) {
   cmd->add_option("--cf-k", opt->cf_k, "Counterfactual search: alternatives per position (1-10)")
       ->check(CLI::Range(1, 10));
   cmd->add_option("--cf-tokens", opt->cf_tokens,
-                  "Counterfactual search: tokens generated after an alternative (a continuation "
-                  "cut by this budget does not pass)")
-      ->check(CLI::PositiveNumber);
+                  "Counterfactual search: at most this many tokens after an alternative (0, the "
+                  "default: up to the case's own budget; a continuation cut by this cap does "
+                  "not pass)")
+      ->check(CLI::NonNegativeNumber);
   cmd->add_option("--import-pairs", opt->import_pairs,
                   "JSON Lines of {id, position, token}: pairs given for failures");
   cmd->add_option("--checker-python", opt->checker_python,

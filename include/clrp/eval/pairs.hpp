@@ -16,7 +16,7 @@ namespace clrp::eval {
 struct CounterfactualBudget {
   int positions = 16;  ///< generated positions tried, from the first
   int k = 5;           ///< alternatives per position (top-k, the generated token excluded), ≤ 10
-  int tokens = 128;    ///< tokens generated after an alternative
+  int tokens = 0;  ///< cap on tokens generated after an alternative (0: the case's own budget)
 };
 
 struct CounterfactualHit {
