@@ -42,6 +42,13 @@ struct EvaluateOptions {
   double checker_timeout = 60.0;
 };
 
+// JSON text of what clrp writes about a run. Messages can quote a model's
+// output or a child's stderr, cut anywhere: invalid UTF-8 is replaced (U+FFFD)
+// instead of ending the run.
+std::string dump(const nlohmann::json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 // Lines that hold something: the progress total (the reader skips blank ones).
 std::int64_t count_cases(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
@@ -161,7 +168,7 @@ void run(const EvaluateOptions& opt) {
       eval::Outcome o = evaluator.evaluate(*c);
       tally.add(*c, o);
       // Flushed per case: a run that is stopped keeps what it did.
-      if (records) *records << o.record.dump() << std::endl;
+      if (records) *records << dump(o.record) << std::endl;
       if (!o.correct && failures) {
         cases::Case f = *c;
         nlohmann::json info = o.record;
@@ -169,7 +176,9 @@ void run(const EvaluateOptions& opt) {
         info.erase("generated");
         info.erase("continuations");
         info["model"] = m.checkpoint.path();
-        f.meta["eval"] = info;
+        // A generated text can end inside a UTF-8 character; the case file
+        // holds it with U+FFFD there (the records say the same).
+        f.meta["eval"] = nlohmann::json::parse(dump(info));
         f.pair = o.pair;
         failures->write(f);
       }
@@ -177,7 +186,7 @@ void run(const EvaluateOptions& opt) {
       // One case that cannot be asked (too long for the context, ...) must not
       // end a long run; it is counted and reported with its message.
       tally.add_error(*c, e.what());
-      if (records) *records << nlohmann::json{{"id", c->id}, {"error", e.what()}}.dump() << std::endl;
+      if (records) *records << dump({{"id", c->id}, {"error", e.what()}}) << std::endl;
     }
     const auto now = std::chrono::steady_clock::now();
     const double elapsed = std::chrono::duration<double>(now - t0).count();
@@ -226,7 +235,7 @@ void run(const EvaluateOptions& opt) {
     j["min_delta"] = opt.min_delta;
     std::ofstream f(*opt.json_out, std::ios::binary);
     if (!f) throw Error(Where{*opt.json_out}, "cannot open for writing");
-    f << j.dump(1) << "\n";
+    f << dump(j, 1) << "\n";
   }
 }
 

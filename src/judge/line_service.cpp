@@ -23,26 +23,29 @@ namespace clrp::judge::detail {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
 std::string describe_status(int status) {
   if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
   if (WIFSIGNALED(status))
     return "was killed by signal " + std::to_string(WTERMSIG(status)) + " (" +
-           strsignal(WTERMSIG(status)) + ")";
+           (sigdescr_np(WTERMSIG(status)) ? sigdescr_np(WTERMSIG(status)) : "?") + ")";
   return "stopped";
 }
 
 // The child's side, between fork() and execv(): async-signal-safe calls only
 // (clrp is multi-threaded), every argument prepared by the parent.
 [[noreturn]] void exec_child(char* const* argv, int sock, int err, int report,
-                             std::uint64_t memory_bytes) {
+                             std::uint64_t memory_bytes, pid_t parent, int max_fd) {
   setpgid(0, 0);
   prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent) _exit(125);  // clrp died before the death signal was armed
   if (dup2(sock, STDIN_FILENO) < 0 || dup2(sock, STDOUT_FILENO) < 0 ||
       dup2(err, STDERR_FILENO) < 0 || dup3(report, 3, O_CLOEXEC) < 0)
     _exit(126);
-  close_range(4, ~0U, 0);  // nothing else of clrp's (MPI, HDF5 files) reaches the child
+  // Nothing else of clrp's (MPI sockets, HDF5 files) reaches the child;
+  // close_range needs Linux 5.9, older kernels get the loop.
+  if (close_range(4, ~0U, 0) != 0)
+    for (int fd = 4; fd < max_fd; ++fd)
+      ::close(fd);
   if (memory_bytes > 0) {
     const rlimit limit{memory_bytes, memory_bytes};
     setrlimit(RLIMIT_AS, &limit);
@@ -51,6 +54,37 @@ std::string describe_status(int status) {
   const int e = errno;
   [[maybe_unused]] const ssize_t n = write(3, &e, sizeof e);
   _exit(127);
+}
+
+// The text with every byte that is not part of a well-formed UTF-8 sequence
+// replaced by '?': a stderr tail cut at an arbitrary byte (or holding a
+// model's broken output) goes into messages that end up in JSON.
+std::string valid_utf8(const std::string& in) {
+  std::string out;
+  out.reserve(in.size());
+  for (std::size_t i = 0; i < in.size();) {
+    const auto b = static_cast<unsigned char>(in[i]);
+    const std::size_t len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 0;
+    bool ok = len > 0 && i + len <= in.size() && !(len == 2 && b < 0xC2) && !(len == 4 && b > 0xF4);
+    for (std::size_t k = 1; ok && k < len; ++k)
+      ok = (static_cast<unsigned char>(in[i + k]) & 0xC0) == 0x80;
+    if (ok && len == 3) {  // no overlong forms, no surrogates
+      const auto c1 = static_cast<unsigned char>(in[i + 1]);
+      ok = !(b == 0xE0 && c1 < 0xA0) && !(b == 0xED && c1 >= 0xA0);
+    }
+    if (ok && len == 4) {  // no overlong forms, nothing past U+10FFFF
+      const auto c1 = static_cast<unsigned char>(in[i + 1]);
+      ok = !(b == 0xF0 && c1 < 0x90) && !(b == 0xF4 && c1 >= 0x90);
+    }
+    if (ok) {
+      out.append(in, i, len);
+      i += len;
+    } else {
+      out += '?';
+      ++i;
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -97,8 +131,12 @@ std::string LineService::start() {
     argv.push_back(a.data());
   argv.push_back(nullptr);
 
+  const pid_t parent = ::getpid();
+  const long open_max = ::sysconf(_SC_OPEN_MAX);
+  const int max_fd = open_max > 0 && open_max < (1 << 20) ? static_cast<int>(open_max) : 1 << 16;
   const pid_t pid = fork();
-  if (pid == 0) exec_child(argv.data(), sv[1], err, report[1], options_.memory_bytes);
+  if (pid == 0)
+    exec_child(argv.data(), sv[1], err, report[1], options_.memory_bytes, parent, max_fd);
   const int fork_errno = errno;
   ::close(sv[1]);
   ::close(report[1]);
@@ -116,7 +154,8 @@ std::string LineService::start() {
   } while (n < 0 && errno == EINTR);
   ::close(report[0]);
   if (n == sizeof exec_errno) {
-    waitpid(pid, nullptr, 0);
+    while (waitpid(pid, nullptr, 0) < 0 && errno == EINTR) {
+    }
     ::close(sv[0]);
     ::close(err);
     throw Error(Where{options_.argv[0]},
@@ -127,29 +166,72 @@ std::string LineService::start() {
   stderr_ = err;
   buffer_.clear();
   ++starts_;
-  greeting_ = read_line("greeting");
+  greeting_ = read_line("greeting", deadline_from_now());
   return greeting_;
+}
+
+LineService::Clock::time_point LineService::deadline_from_now() const {
+  return Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                            std::chrono::duration<double>(options_.timeout_seconds));
+}
+
+void LineService::reap_if_exited() {
+  if (pid_ <= 0) return;
+  int status = 0;
+  if (waitpid(pid_, &status, WNOHANG) == pid_) {
+    pid_ = -1;  // died between requests: stop() closes its files, start() makes a new one
+    stop();
+  }
 }
 
 std::string LineService::request(const std::string& line) {
   if (line.find('\n') != std::string::npos)
     throw Error(options_.name + ": a request must be one line");
+  reap_if_exited();
   start();
+  // Bytes after the last reply mean the child wrote something unasked: the
+  // replies would no longer match the requests.
+  if (!buffer_.empty()) fail("wrote output that was not a reply: " + buffer_.substr(0, 200));
+  const auto deadline = deadline_from_now();
   const std::string out = line + "\n";
   std::size_t sent = 0;
   while (sent < out.size()) {
-    const ssize_t n = ::send(socket_, out.data() + sent, out.size() - sent, MSG_NOSIGNAL);
-    if (n < 0 && errno == EINTR) continue;
+    if (!wait_for(POLLOUT, deadline)) fail("stopped reading its input (timed out)");
+    const ssize_t n = ::send(socket_, out.data() + sent, out.size() - sent,
+                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n < 0) fail(std::string("stopped reading its input (") + std::strerror(errno) + ")");
     sent += static_cast<std::size_t>(n);
   }
-  return read_line("reply");
+  std::string reply = read_line("reply", deadline);
+  trim_stderr();
+  return reply;
 }
 
-std::string LineService::read_line(const char* waiting_for) {
-  const auto deadline =
-      Clock::now() + std::chrono::duration_cast<Clock::duration>(
-                         std::chrono::duration<double>(options_.timeout_seconds));
+bool LineService::wait_for(short events, Clock::time_point deadline) {
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{socket_, events, 0};
+    const int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(left, 1 << 30)));
+    if (ready > 0) return true;
+    if (ready < 0 && errno != EINTR) return false;
+  }
+}
+
+void LineService::trim_stderr() {
+  // The checkers log whole responses on some failures (langdetect); a
+  // long-lived child must not grow its memfd without end. The file offset is
+  // shared with the child, so truncating and rewinding restarts the log.
+  struct stat st {};
+  if (stderr_ >= 0 && fstat(stderr_, &st) == 0 && st.st_size > (off_t{1} << 20)) {
+    [[maybe_unused]] const int t = ::ftruncate(stderr_, 0);
+    ::lseek(stderr_, 0, SEEK_SET);
+  }
+}
+
+std::string LineService::read_line(const char* waiting_for, Clock::time_point deadline) {
   for (;;) {
     const std::size_t eol = buffer_.find('\n');
     if (eol != std::string::npos) {
@@ -157,25 +239,27 @@ std::string LineService::read_line(const char* waiting_for) {
       buffer_.erase(0, eol + 1);
       return line;
     }
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) {
+    if (!wait_for(POLLIN, deadline)) {
       char seconds[32];
       std::snprintf(seconds, sizeof seconds, "%g", options_.timeout_seconds);
       fail("sent no " + std::string(waiting_for) + " within " + seconds + " s");
     }
-    pollfd p{socket_, POLLIN, 0};
-    const int ready = ::poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 1 << 30)));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0) continue;
     char chunk[65536];
-    const ssize_t n = ::recv(socket_, chunk, sizeof chunk, 0);
-    if (n < 0 && errno == EINTR) continue;
+    const ssize_t n = ::recv(socket_, chunk, sizeof chunk, MSG_DONTWAIT);
+    if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n <= 0) {
-      int status = 0;
-      const pid_t done = waitpid(pid_, &status, 0);
-      if (done == pid_) pid_ = -1;
-      fail("ended before its " + std::string(waiting_for) + ": it " +
-           (done > 0 ? describe_status(status) : std::string("closed its output")));
+      // Closed its output: wait (bounded) for it to exit, to say how it ended.
+      std::string how = "closed its output";
+      for (int i = 0; i < 50; ++i) {
+        int status = 0;
+        if (waitpid(pid_, &status, WNOHANG) == pid_) {
+          pid_ = -1;
+          how = describe_status(status);
+          break;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+      fail("ended before its " + std::string(waiting_for) + ": it " + how);
     }
     buffer_.append(chunk, static_cast<std::size_t>(n));
   }
@@ -214,7 +298,7 @@ std::string LineService::stderr_tail() const {
   const ssize_t n = ::pread(stderr_, text.data(), text.size(), from);
   text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
   while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
-  return text;
+  return valid_utf8(text);
 }
 
 }  // namespace clrp::judge::detail

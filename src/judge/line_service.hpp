@@ -7,8 +7,9 @@
 // pipes, so that writing to a child that died raises no SIGPIPE in clrp:
 // send() takes MSG_NOSIGNAL), its stderr goes to an anonymous file that is
 // quoted when it fails, an address-space limit, its own process group, and
-// SIGKILL when clrp exits. A reply that does not come within the timeout
-// kills the child; the next request starts a new one.
+// SIGKILL when clrp exits. A request that is not taken, or a reply that does
+// not come, within the timeout kills the child; the next request starts a new
+// one, as it does after a child that died between requests.
 //
 // What runs here is not sandboxed (run_sandboxed() is for untrusted code):
 // the program is the project's own script over pinned packages, and what it
@@ -17,6 +18,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -52,7 +54,13 @@ class LineService {
   int starts() const { return starts_; }
 
  private:
-  std::string read_line(const char* waiting_for);
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point deadline_from_now() const;
+  /// Waits until the socket is ready for `events` (POLLIN/POLLOUT); false at the deadline.
+  bool wait_for(short events, Clock::time_point deadline);
+  std::string read_line(const char* waiting_for, Clock::time_point deadline);
+  void reap_if_exited();
+  void trim_stderr();
   [[noreturn]] void fail(const std::string& what);
   void stop();
   std::string stderr_tail() const;

@@ -170,7 +170,7 @@ void write_aggregates(Store& store) {
       }
       for (std::size_t c = 0; c < G; ++c) {
         const double x = graph[i * G + c];
-        if (!std::isfinite(x)) continue;  // no graph for this case
+        if (std::isnan(x)) continue;  // no graph for this case
         v[o_graph + c * 3] += 1;
         v[o_graph + c * 3 + 1] += x;
         v[o_graph + c * 3 + 2] += x * x;

@@ -1,6 +1,7 @@
 #include "clrp/store/merge.hpp"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <mpi.h>
 #include <unistd.h>
 
@@ -12,6 +13,7 @@
 #include <cstring>
 #include <filesystem>
 #include <map>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -67,6 +69,24 @@ class TmpGuard {
   }, old_int_{};
 };
 
+// An advisory lock (flock) on a file, held while the object lives. Best
+// effort: where the file system has no flock the sweep also leaves files alone
+// (it removes only files it could lock).
+class LockFd {
+ public:
+  explicit LockFd(const std::string& path) : fd_(::open(path.c_str(), O_RDONLY | O_CLOEXEC)) {
+    if (fd_ >= 0) ::flock(fd_, LOCK_EX | LOCK_NB);
+  }
+  ~LockFd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  LockFd(const LockFd&) = delete;
+  LockFd& operator=(const LockFd&) = delete;
+
+ private:
+  int fd_;
+};
+
 // Test hook: a pause after every table, so that tests can kill a merge midway.
 int test_delay_ms() {
   const char* v = std::getenv("CLRP_TEST_MERGE_DELAY_MS");
@@ -110,7 +130,14 @@ void remove_stale_tmp(const std::string& output,
       continue;
     const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
     if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or unknown
-    if (fs::remove(entry.path(), ec) && progress)
+    // A pid can be dead here and alive in another pid namespace (a container
+    // with this host's name on the same file system): the writer's lock says.
+    const int fd = ::open(entry.path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    const bool unlocked = ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+    const bool removed = unlocked && fs::remove(entry.path(), ec);
+    ::close(fd);
+    if (removed && progress)
       progress("removed " + entry.path().string() + ", left by an interrupted merge (pid " +
                pid_text + ")");
   }
@@ -166,12 +193,16 @@ MergeResult merge_stores(const std::string& output, const std::vector<std::strin
   const std::string tmp = (fs::path(output).parent_path() / tmp_prefix(output)).string() +
                           std::to_string(::getpid());
   TmpGuard guard(tmp);
+  std::optional<LockFd> lock;
   MergeResult result;
   result.tables = tables.size();
   result.cases_per_input.assign(in.size(), 0);
   {
     const StoreIdentity id{in[0].spec_json, in[0].spec_hash, in[0].campaign};
     Store out = Store::create(tmp, MPI_COMM_SELF, id, tables);
+    // Held until the merge has renamed its output: another merge's
+    // stale-file sweep sees it and leaves the file alone.
+    lock.emplace(tmp);
     const int delay = test_delay_ms();
     for (std::size_t ti = 0; ti < tables.size(); ++ti) {
       const std::string& g = in[0].groups[ti];

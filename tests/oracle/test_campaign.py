@@ -195,7 +195,7 @@ def recompute_aggregates(path: pathlib.Path) -> dict:
                         gs = g["graph_summary"][:n]
                         cols = []
                         for c in range(gs.shape[1]):
-                            x = gs[np.isfinite(gs[:, c]), c]
+                            x = gs[~np.isnan(gs[:, c]), c]
                             cols.append([x.size, x.mean(), x.std(), x.min(), x.max()] if x.size else
                                         [0] + [np.nan] * 4)
                         out[prefix + "graph_summary_stats"] = np.array(cols)

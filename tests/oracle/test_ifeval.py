@@ -214,6 +214,11 @@ def test_checker_python_problems_are_named(build_tool):
     assert "/nonexistent/python" in missing and "cannot run the program" in missing
     without = judge_with_clrp(build_tool, request, "--python", "/bin/false")[0]["error"]
     assert "ended before its greeting" in without and "exited with status 1" in without
+    # A Python without the checkers' packages: the same clear message for every verdict asked.
+    if pathlib.Path("/usr/bin/python3").exists():
+        bare = judge_with_clrp(build_tool, request * 2, "--python", "/usr/bin/python3")
+        for reply in bare:
+            assert "could not start" in reply["error"] and "scripts/bootstrap.sh" in reply["error"], reply
 
 
 def test_a_checker_that_hangs_is_killed_and_restarted(build_tool):

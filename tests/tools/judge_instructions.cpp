@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
     } catch (const std::exception& e) {
       reply = {{"error", e.what()}};
     }
-    std::cout << reply.dump() << std::endl;
+    std::cout << reply.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << std::endl;
   }
   return 0;
 }
