@@ -223,10 +223,11 @@ def test_checker_python_problems_are_named(build_tool):
 
 def test_a_checker_that_hangs_is_killed_and_restarted(build_tool):
     """A verdict past the timeout stops the checker process with a clear error; the next verdict
-    starts a fresh one. (Punkt on 40 MB of text takes far longer than 10 s.)"""
-    slow = {"prompt": "p", "response": "One sentence. " * 3_000_000,
-            "instructions": [{"id": "length_constraints:number_sentences",
-                              "kwargs": {"relation": "at least", "num_sentences": 2}}]}
+    starts a fresh one. The hang is real: keywords:existence searches its keyword as a regular
+    expression (IFEval does not escape it), and a hostile case file can make that one with
+    catastrophic backtracking ((a+)+$ against 40 a's and a b: 2^40 steps in Python's re)."""
+    slow = {"prompt": "p", "response": "a" * 40 + "b",
+            "instructions": [{"id": "keywords:existence", "kwargs": {"keywords": ["(a+)+$"]}}]}
     quick = {"prompt": "p", "response": "No commas here.", "instructions": [{"id": "punctuation:no_comma", "kwargs": {}}]}
     got = judge_with_clrp(build_tool, [quick, slow, quick], "--timeout", "10")
     assert got[0] == {"strict": [True], "loose": [True]}
