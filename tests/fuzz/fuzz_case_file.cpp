@@ -20,7 +20,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     clrp::cases::ReadCounts counts;
     for (const clrp::cases::Case& c : clrp::cases::read_cases(file.path, options, &counts)) {
       const std::string line = clrp::cases::case_to_json_line(c);
-      const auto again = clrp::cases::case_from_json(nlohmann::json::parse(line), clrp::Where{"again"});
+      const auto again =
+          clrp::cases::case_from_json(nlohmann::json::parse(line), clrp::Where{"again"});
       if (clrp::cases::case_to_json_line(again) != line) std::abort();  // not a fixed point
     }
   } catch (const clrp::Error&) {

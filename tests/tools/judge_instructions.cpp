@@ -27,7 +27,8 @@ int main(int argc, char** argv) {
       const nlohmann::json request = nlohmann::json::parse(line);
       std::vector<clrp::judge::Instruction> instructions;
       for (const auto& i : request.at("instructions"))
-        instructions.push_back({i.at("id").get<std::string>(), i.value("kwargs", nlohmann::json::object())});
+        instructions.push_back(
+            {i.at("id").get<std::string>(), i.value("kwargs", nlohmann::json::object())});
       const auto v = judge.judge(request.at("prompt").get<std::string>(),
                                  request.at("response").get<std::string>(), instructions);
       reply = {{"strict", v.strict}, {"loose", v.loose}};

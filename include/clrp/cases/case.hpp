@@ -38,10 +38,10 @@ namespace clrp::cases {
 
 /// How the model is asked and how its answer is read.
 enum class Format {
-  mc_letter,   ///< options listed with letters; the next token is a letter
-  mc_cloze,    ///< no options shown; each option text is scored as the continuation
-  generative,  ///< free text, greedy decoding until a stop sequence, then judged
-  code,        ///< a program completion, judged by running tests
+  mc_letter,     ///< options listed with letters; the next token is a letter
+  mc_cloze,      ///< no options shown; each option text is scored as the continuation
+  generative,    ///< free text, greedy decoding until a stop sequence, then judged
+  code,          ///< a program completion, judged by running tests
   instructions,  ///< free text judged by instruction checkers (IFEval); no gold text
 };
 
@@ -122,7 +122,7 @@ struct CodeGold {
 };
 
 struct InstructionGold {
-  std::string checker = "ifeval";  ///< which checkers judge (only IFEval's exist)
+  std::string checker = "ifeval";                ///< which checkers judge (only IFEval's exist)
   std::vector<judge::Instruction> instructions;  ///< all must be followed; never empty
   std::vector<std::string> stop;
   int max_new_tokens = 0;

@@ -82,7 +82,7 @@ struct Outcome {
   std::int64_t generated_tokens = 0;  ///< greedy tokens, the counterfactual search's included
   /// instructions cases: IFEval's verdict per instruction on the model's answer.
   std::optional<judge::InstructionVerdict> followed;
-  nlohmann::json record;              ///< what was asked and answered (for --records)
+  nlohmann::json record;  ///< what was asked and answered (for --records)
 };
 
 class Evaluator {

@@ -16,7 +16,7 @@ namespace clrp::eval {
 struct CounterfactualBudget {
   int positions = 16;  ///< generated positions tried, from the first
   int k = 5;           ///< alternatives per position (top-k, the generated token excluded), ≤ 10
-  int tokens = 0;  ///< cap on tokens generated after an alternative (0: the case's own budget)
+  int tokens = 0;      ///< cap on tokens generated after an alternative (0: the case's own budget)
 };
 
 struct CounterfactualHit {
@@ -60,7 +60,8 @@ inline constexpr const char* retokenized = "prefix_retokenizes";  ///< tokens(pr
 inline constexpr const char* same_token = "same_first_token";     ///< wrong and gold start alike
 inline constexpr const char* import_invalid = "import_invalid";  ///< an imported pair failed checks
 inline constexpr const char* disabled = "pairs_disabled";
-inline constexpr const char* no_reference = "no_reference";  ///< divergence asked, no gold text (IFEval)
+inline constexpr const char* no_reference =
+    "no_reference";  ///< divergence asked, no gold text (IFEval)
 }  // namespace no_pair
 
 }  // namespace clrp::eval

@@ -24,8 +24,7 @@ struct GroupTally {
   std::int64_t prompt_tokens = 0, generated_tokens = 0;
   /// instructions (IFEval) only: prompts all of whose instructions pass the
   /// loose test, and instructions followed strictly and loosely, of `instructions`.
-  std::int64_t prompts_loose = 0, instructions = 0, instructions_strict = 0,
-               instructions_loose = 0;
+  std::int64_t prompts_loose = 0, instructions = 0, instructions_strict = 0, instructions_loose = 0;
 };
 
 class Tally {
