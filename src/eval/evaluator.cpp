@@ -310,8 +310,7 @@ void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const 
       // response, and judging it would be judging a text the model never
       // finished (IFEval's "no commas" holds for any short prefix). Only the
       // case's limit may end a response that is judged.
-      if (rest.reason == StopReason::max_tokens &&
-          left < g.max_new_tokens - static_cast<int>(p) - 1) {
+      if (rest.reason == StopReason::max_tokens && left < to_limit) {
         ++unfinished;
         return false;
       }
