@@ -3,8 +3,10 @@
 Writes DIR/index.html with PNG figures (failure rates; segment relevance per
 model and checkpoint; Δℓ of the same failures under two models; trajectories
 over checkpoints; layer profiles; evidence hit rates per rule with bootstrap
-intervals; links to per-case heatmaps and graphs when present) and, for every
-figure, the numbers behind it as DIR/data/<figure>.csv (docs/report.md).
+intervals; the stored deletion test per rule against random deletions;
+attribution graph summaries; links to per-case heatmaps and graphs when
+present) and, for every figure, the numbers behind it as
+DIR/data/<figure>.csv (docs/report.md).
 Prints the path of index.html.
 """
 from __future__ import annotations
@@ -15,8 +17,6 @@ import json
 import pathlib
 import sys
 
-import pandas as pd
-
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from clrp_report import figures, numbers, page  # noqa: E402
@@ -24,11 +24,9 @@ from clrp_report.load import read_store  # noqa: E402
 
 
 def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | None = None,
-                 graphs: pathlib.Path | None = None, deletion: pathlib.Path | None = None) -> pathlib.Path:
+                 graphs: pathlib.Path | None = None) -> pathlib.Path:
     store = read_store(store_path)
     base = pathlib.Path(store_path)
-    deletion = deletion or base.with_name(base.name + ".deletion.csv")
-    deleted = pd.read_csv(deletion) if deletion.is_file() else None
     out.mkdir(parents=True, exist_ok=True)
     (out / "data").mkdir(exist_ok=True)
     tables = store.tables.drop(columns=["rules"])
@@ -40,7 +38,9 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "delta_trajectories": numbers.delta_trajectories(store),
         "layer_profiles": numbers.layer_profiles(store),
         "evidence": numbers.evidence(store),
-        "deletion": numbers.deletion(deleted, store),
+        "deletion": numbers.deletion(store),
+        "deletion_curve": numbers.deletion_curve(store),
+        "deletion_tables": numbers.deletion_tables(store),
         "graphs": numbers.graphs(store),
     }
     for name, df in data.items():
@@ -53,12 +53,18 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "trajectories": figures.trajectories(data["delta_trajectories"], data["segments"], out / "trajectories.png"),
         "layer_profiles": figures.layer_profiles(data["layer_profiles"], out / "layer_profiles.png"),
         "evidence": figures.evidence(data["evidence"], out / "evidence.png"),
-        "deletion": figures.deletion(data["deletion"], out / "deletion.png"),
+        "deletion": figures.deletion(data["deletion_curve"], data["deletion"], out / "deletion.png"),
         "graphs": figures.graphs(data["graphs"], out / "graphs.png"),
     }
     for name, ok in drawn.items():  # a figure not drawn this time must not linger from an earlier report
         if not ok:
             (out / f"{name}.png").unlink(missing_ok=True)
+
+    max_tokens = int(store.tables["deletion_max_tokens"].max()) if len(store.tables) else 0
+    deletion_why = ("The campaign did not record the deletion test (deletion_max_tokens = 0). Turn it on with "
+                    "[record] deletion_max_tokens = K in the spec (K: most tokens deleted per case and rule; "
+                    "docs/store.md) and run it again." if max_tokens == 0 else
+                    "No stored case with Δℓ > 0 to delete tokens from yet.")
 
     def fig(title, anchor, name, csv, caption, why):
         return page.section(title, anchor, caption, f"{name}.png" if drawn[name] else None,
@@ -99,13 +105,14 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
             "Share of cases with evidence spans whose k most relevant tokens (by |relevance|) include an "
             "evidence token (95 % CI), against the chance that k random tokens do.",
             "No stored case has evidence spans (benchmarks such as SciQ and needle tasks have them)."),
-        fig("Deletion results per rule", "deletion", "deletion", "deletion",
-            "Drop of Δℓ after deleting the k tokens each rule finds most relevant to the wrong token (largest "
-            "signed relevance), against deleting k random tokens (dashed; 3 draws per case averaged), mean over "
-            f"cases with 95 % CI; from <code>{html.escape(str(deletion))}</code> (analysis/deletion.py: clrp's "
-            "forward pass on the shortened token lists; special tokens and the last token are kept).",
-            f"No deletion results: run python analysis/deletion.py {base} (writes {deletion.name}) and "
-            "report again."),
+        fig("Deletion test per rule", "deletion", "deletion", "deletion_curve",
+            "The campaign's deletion test (docs/store.md): for each case with Δℓ > 0, the tokens a rule ranks "
+            "highest towards the wrong token are deleted one at a time until Δℓ ≤ 0 (at most "
+            f"deletion_max_tokens = {max_tokens}); the baseline deletes in a random order (dashed). Share of "
+            "cases flipped after k deletions with 95 % CI, pooled over benchmarks; the legend gives the mean "
+            "tokens to flip among the flipped. Flip rates within the cap and mean tokens with CIs in "
+            "data/deletion.csv; the store's own per-table aggregate in data/deletion_tables.csv.",
+            deletion_why),
         fig("Attribution graphs in the store", "graphs", "graphs", "graphs",
             "Cases with a cross-layer attribution graph ([graphs] in the spec; docs/graphs.md): where Δℓ "
             "ends up in the pruned graph, mean over those cases: the first token, the other tokens, and what "
@@ -131,10 +138,8 @@ def main() -> None:
                     "(default: STORE.heatmaps)")
     ap.add_argument("--graphs", type=pathlib.Path, help="folder of attribution graph pages (clrp graph "
                     "--html) and JSON files (--json) (default: STORE.graphs)")
-    ap.add_argument("--deletion", type=pathlib.Path, help="deletion results of analysis/deletion.py "
-                    "(default: STORE.deletion.csv)")
     a = ap.parse_args()
-    print(write_report(a.store, pathlib.Path(a.out), a.heatmaps, a.graphs, a.deletion))
+    print(write_report(a.store, pathlib.Path(a.out), a.heatmaps, a.graphs))
 
 
 if __name__ == "__main__":

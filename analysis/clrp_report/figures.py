@@ -142,22 +142,34 @@ def evidence(df: pd.DataFrame, path: pathlib.Path) -> bool:
     return _save(fig, path)
 
 
-def deletion(df: pd.DataFrame, path: pathlib.Path) -> bool:
-    if df.empty:
+def deletion(curve: pd.DataFrame, summary: pd.DataFrame, path: pathlib.Path) -> bool:
+    """Per model × checkpoint (first four): the share of cases flipped after deleting k tokens, one
+    line per rule and the random order (dashed), with CI; the legend gives the mean tokens to flip."""
+    if curve.empty or not (curve["cases"] > 0).any():
         return False
-    targets = list(dict.fromkeys(_target(df)))[:4]
-    fig, axes = plt.subplots(1, len(targets), figsize=(4.6 * len(targets), 3.8), squeeze=False, sharey=True)
+    curve = curve[curve["cases"] > 0]
+    targets = list(dict.fromkeys(_target(curve)))[:4]
+    methods = list(dict.fromkeys(curve["method"]))
+    colors = dict(zip([m for m in methods if m != "random"], plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    fig, axes = plt.subplots(1, len(targets), figsize=(4.8 * len(targets), 4.0), squeeze=False, sharey=True)
     for ax, target in zip(axes[0], targets):
-        d = df[_target(df) == target]
-        for meth, g in d.groupby("method", sort=False):
-            ax.errorbar(g["k"], g["drop_mean"], yerr=[g["drop_mean"] - g["ci_low"], g["ci_high"] - g["drop_mean"]],
-                        marker="o", capsize=3, label=meth, linestyle="--" if meth == "random" else "-")
-        ax.axhline(0, color="k", lw=0.6)
+        d = curve[_target(curve) == target]
+        s = summary[_target(summary) == target].set_index("method")
+        for i, (meth, g) in enumerate(d.groupby("method", sort=False)):
+            shift = (i - (len(methods) - 1) / 2) * 0.06  # keeps the CI bars apart
+            mean = s.loc[meth, "mean_tokens"]
+            label = f"{meth} (mean {mean:.1f} to flip)" if np.isfinite(mean) else f"{meth} (none flipped)"
+            err = [g["flip_rate"] - g["ci_low"], g["ci_high"] - g["flip_rate"]]
+            ax.errorbar(g["k"] + shift, g["flip_rate"], yerr=err, marker="o", ms=4, capsize=3, label=label,
+                        color="#7f7f7f" if meth == "random" else colors[meth],
+                        linestyle="--" if meth == "random" else "-")
+        ax.set_ylim(-0.02, 1.02)
         ax.xaxis.set_major_locator(matplotlib.ticker.MaxNLocator(integer=True))
         ax.set_xlabel("tokens deleted (k)")
-        ax.set_title(target)
-        ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("drop of Δℓ (95 % CI)")
+        ax.set_title(f"{target} ({int(d['cases'].iloc[0])} cases with Δℓ > 0)", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+    axes[0][0].set_ylabel("share flipped (Δℓ ≤ 0) after k deletions\n(95 % bootstrap CI)")
     return _save(fig, path)
 
 

@@ -23,6 +23,8 @@ class Store:
     layers: pd.DataFrame  # case × rule × layer (when residual relevance was recorded)
     evidence: pd.DataFrame  # case × rule, cases with evidence tokens only
     graphs: pd.DataFrame  # one row per case with an attribution graph: its graph_summary columns
+    deletion: pd.DataFrame  # case × method (each rule, then "random"): stored deletion_tokens
+    deletion_tables: pd.DataFrame  # table × method: the store's /aggregate/.../deletion rows
     checkpoint_order: dict = field(default_factory=dict)  # (model, checkpoint) -> position
 
     @property
@@ -57,8 +59,20 @@ def _random_hit(T: int, E: int, k: int) -> float:
     return 1.0 - miss
 
 
+def _deletion_aggregate(f: h5py.File, model: str, ck: str, bench: str, methods: list[str]) -> list[dict]:
+    """The C++ aggregate /aggregate/<model>/<checkpoint>/<benchmark>/deletion ([R + 1, 3]: cases
+    with Δℓ > 0, flip rate among them, mean tokens to flip among the flipped), one row per method."""
+    name = f"aggregate/{model}/{ck}/{bench}/deletion"
+    if name not in f:
+        return []
+    d = f[name][()]
+    return [{"model": model, "checkpoint": ck, "benchmark": bench, "method": m, "cases": int(d[j, 0]),
+             "flip_rate": float(d[j, 1]), "mean_tokens": float(d[j, 2])} for j, m in enumerate(methods)]
+
+
 def read_store(path: str) -> Store:
     case_rows, seg_rows, layer_rows, ev_rows, table_rows, graph_rows = [], [], [], [], [], []
+    del_rows, del_tables = [], []
     with h5py.File(path, "r") as f:
         spec = json.loads(f.attrs["spec"].decode() if isinstance(f.attrs["spec"], bytes) else f.attrs["spec"])
         campaign = f.attrs["campaign"]
@@ -71,11 +85,17 @@ def read_store(path: str) -> Store:
                     rules = json.loads(g.attrs["rules"])
                     segcols = json.loads(g.attrs["segment_columns"])
                     n = int(g.attrs["committed_rows"])
+                    layout = g.attrs.get("layout", b"{}")
+                    layout = json.loads(layout.decode() if isinstance(layout, bytes) else layout or "{}")
+                    # The deletion test's cap (record.deletion_max_tokens; 0: not recorded).
+                    cap = int(layout.get("deletion_max_tokens", 0)) if "deletion_tokens" in g else 0
                     table_rows.append({
                         "model": model, "checkpoint": ck, "benchmark": bench, "committed": n,
                         "planned": int(g.attrs.get("planned_rows", n)),
                         "failed": int(g.attrs.get("failed_rows", 0)), "layers": int(g.attrs["layers"]),
-                        "rules": rules})
+                        "deletion_max_tokens": cap, "rules": rules})
+                    if cap:
+                        del_tables += _deletion_aggregate(f, model, ck, bench, rules + ["random"])
                     if n == 0:
                         continue
                     rows = g["cases"][:n]
@@ -90,6 +110,9 @@ def read_store(path: str) -> Store:
                     # per-case summary; NaN rows are cases without a graph.
                     gcols = json.loads(g.attrs["graph_summary_columns"]) if "graph_summary" in g else []
                     gsum = g["graph_summary"][:n] if gcols else None
+                    # Deletion test: tokens deleted until Δℓ <= 0 per rule, then random order;
+                    # 0: Δℓ <= 0 already, −1: not flipped within the cap.
+                    dtok = g["deletion_tokens"][:n] if cap else None
                     for i, row in enumerate(rows):
                         cid = bytes(ids[row["id_offset"]:row["id_offset"] + row["id_length"]]).decode()
                         if gsum is not None and not np.isnan(gsum[i, 0]):
@@ -100,6 +123,10 @@ def read_store(path: str) -> Store:
                         key = {"model": model, "checkpoint": ck, "benchmark": bench, "case_id": cid}
                         case_rows.append({**key, "delta": delta, "pair_delta": float(row["pair_delta"]),
                                           "n_tokens": T, "case_index": int(row["case_index"])})
+                        if dtok is not None:
+                            for j, method in enumerate(rules + ["random"]):
+                                del_rows.append({**key, "method": method, "delta": delta,
+                                                 "tokens": int(dtok[i, j]), "max_tokens": cap})
                         ev = evid[o:o + T]
                         for r, rule in enumerate(rules):
                             for s, name in enumerate(segcols):
@@ -118,11 +145,14 @@ def read_store(path: str) -> Store:
     return Store(
         path=str(path), campaign=campaign, spec=spec,
         tables=pd.DataFrame(table_rows, columns=["model", "checkpoint", "benchmark", "committed", "planned",
-                                                 "failed", "layers", "rules"]),
+                                                 "failed", "layers", "deletion_max_tokens", "rules"]),
         cases=pd.DataFrame(case_rows, columns=cols + ["delta", "pair_delta", "n_tokens", "case_index"]),
         segments=pd.DataFrame(seg_rows, columns=cols + ["rule", "segment", "relevance", "share"]),
         layers=pd.DataFrame(layer_rows, columns=cols + ["rule", "layer", "relevance"]),
         evidence=pd.DataFrame(ev_rows, columns=cols + ["rule", "hit", "random", "k"]),
         graphs=pd.DataFrame(graph_rows, columns=cols + list(dict.fromkeys(
             k for r in graph_rows for k in r if k not in cols))),
+        deletion=pd.DataFrame(del_rows, columns=cols + ["method", "delta", "tokens", "max_tokens"]),
+        deletion_tables=pd.DataFrame(del_tables, columns=["model", "checkpoint", "benchmark", "method", "cases",
+                                                          "flip_rate", "mean_tokens"]),
         checkpoint_order=checkpoint_order(spec))

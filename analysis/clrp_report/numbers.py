@@ -97,23 +97,49 @@ def evidence(store: Store) -> pd.DataFrame:
                                                       "ci_high", "random_rate", "random_ci_low", "random_ci_high"]))
 
 
-def deletion(per_case: pd.DataFrame, store: Store) -> pd.DataFrame:
-    """Mean drop of Δℓ (with CI) after deleting k tokens, per model, checkpoint, method (a rule,
-    or "random": its repeats averaged per case first) and k, from analysis/deletion.py's rows."""
-    cols = ["model", "checkpoint", "method", "k", "cases", "drop_mean", "ci_low", "ci_high", "relative_drop"]
-    if per_case is None or per_case.empty:
-        return pd.DataFrame(columns=cols)
-    d = per_case.groupby(["model", "checkpoint", "benchmark", "case_id", "method", "k"], sort=False)
-    d = d.agg(drop=("drop", "mean"), base=("delta_base", "first")).reset_index()
+DELETION = ["model", "checkpoint", "method", "max_tokens", "cases", "flipped", "flip_rate", "ci_low", "ci_high",
+            "mean_tokens", "mean_tokens_ci_low", "mean_tokens_ci_high", "delta_not_positive"]
+
+
+def _deletion_groups(store: Store):
+    """(model, checkpoint, method, cap, deletion_tokens of the cases with Δℓ > 0, count of the others)
+    per model × checkpoint × method (each rule, then "random"), pooled over benchmarks."""
+    for (m, c, meth), d in store.deletion.groupby(TARGET + ["method"], sort=False):
+        tokens = d["tokens"].to_numpy(dtype=int)
+        yield m, c, meth, int(d["max_tokens"].max()), tokens[tokens != 0], int((tokens == 0).sum())
+
+
+def deletion(store: Store) -> pd.DataFrame:
+    """The stored deletion test (docs/store.md) per model, checkpoint and method, over the cases with
+    Δℓ > 0 (deletion_tokens ≠ 0): the share flipped (Δℓ <= 0) within the cap deletion_max_tokens
+    (with CI), and the mean tokens deleted until the flip among the flipped (with CI)."""
     out = []
-    for (m, c, meth, k), g in d.groupby(["model", "checkpoint", "method", "k"], sort=False):
-        mean, lo, hi = _mean_ci(g["drop"])
-        nz = g[g["base"].abs() > 1e-9]
-        rel = float((nz["drop"] / nz["base"].abs()).mean()) if len(nz) else float("nan")
-        out.append({"model": m, "checkpoint": c, "method": meth, "k": int(k), "cases": len(g), "drop_mean": mean,
-                    "ci_low": lo, "ci_high": hi, "relative_drop": rel})
-    return _ordered(store, pd.DataFrame(out, columns=cols)).sort_values(
-        ["model", "checkpoint_pos", "method", "k"], kind="stable")
+    for m, c, meth, cap, t, rest in _deletion_groups(store):
+        flipped = t[t > 0]
+        rate, lo, hi = _mean_ci((t > 0).astype(float))
+        mean, mlo, mhi = _mean_ci(flipped)
+        out.append({"model": m, "checkpoint": c, "method": meth, "max_tokens": cap, "cases": t.size,
+                    "flipped": flipped.size, "flip_rate": rate, "ci_low": lo, "ci_high": hi, "mean_tokens": mean,
+                    "mean_tokens_ci_low": mlo, "mean_tokens_ci_high": mhi, "delta_not_positive": rest})
+    return _ordered(store, pd.DataFrame(out, columns=DELETION))
+
+
+def deletion_curve(store: Store) -> pd.DataFrame:
+    """Share of the cases with Δℓ > 0 flipped after deleting at most k tokens (1 <= deletion_tokens
+    <= k), k = 1 .. deletion_max_tokens, per model, checkpoint and method (with CI)."""
+    out = []
+    for m, c, meth, cap, t, _ in _deletion_groups(store):
+        for k in range(1, cap + 1):
+            rate, lo, hi = _mean_ci(((t > 0) & (t <= k)).astype(float))
+            out.append({"model": m, "checkpoint": c, "method": meth, "k": k, "cases": t.size, "flip_rate": rate,
+                        "ci_low": lo, "ci_high": hi})
+    return _ordered(store, pd.DataFrame(out, columns=["model", "checkpoint", "method", "k", "cases", "flip_rate",
+                                                      "ci_low", "ci_high"]))
+
+
+def deletion_tables(store: Store) -> pd.DataFrame:
+    """The store's own deletion aggregate (computed in C++) per table and method, as stored."""
+    return _ordered(store, store.deletion_tables)
 
 
 GRAPH_SHARES = ["first_token_share", "other_tokens_share", "self_bias_share"]

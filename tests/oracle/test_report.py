@@ -1,7 +1,7 @@
 """analysis/report.py on a real (tiny) fixed-set campaign over two models, one with two
-checkpoints, plus a benchmark whose only case fails: every figure's numbers (data/*.csv)
-equal an independent recomputation — from the C++ aggregates in the store where they
-exist, else with pandas from the per-case data; the bootstrap covers a known mean as often
+checkpoints, plus a benchmark whose only case fails, with the deletion test recorded: every
+figure's numbers (data/*.csv) equal an independent recomputation — from the C++ aggregates
+in the store where they exist, else with pandas/numpy from the per-case data; the bootstrap covers a known mean as often
 as it should; an unfinished store says so first; the page loads in headless Chromium
 without console errors (a screenshot is kept next to it)."""
 from __future__ import annotations
@@ -52,6 +52,7 @@ rules = ["attnlrp", "grad-x-input"]
 residual = true
 heads = false
 evidence_top_k = 5
+deletion_max_tokens = 5
 [graphs]
 cases = 3
 [[models]]
@@ -85,9 +86,6 @@ def finished(campaign):
     heat = campaign / "store.h5.heatmaps"
     heat.mkdir()
     (heat / "case-1.html").write_text("<!DOCTYPE html><title>heatmap</title><p>x</p>")
-    r = subprocess.run([sys.executable, str(REPO / "analysis" / "deletion.py"), str(campaign / "store.h5")],
-                       capture_output=True, text=True, timeout=600)
-    assert r.returncode == 0 and r.stdout.strip().endswith("store.h5.deletion.csv"), r.stdout + r.stderr
     return report(campaign / "store.h5", campaign / "report")
 
 
@@ -209,7 +207,7 @@ def test_unfinished_store_says_so_first(campaign, clrp_bin, tmp_path):
     page = (out / "index.html").read_text()
     body = page[page.index("<body>"):]
     assert body.index("UNFINISHED CAMPAIGN") < body.index("<h2>")  # before any section
-    assert "No deletion results: run python analysis/deletion.py" in page
+    assert 'src="deletion.png"' in page and "did not record the deletion test" not in page  # step1's cases
     assert json.loads((out / "data" / "summary.json").read_text())["finished"] is False
 
 
@@ -227,38 +225,88 @@ def test_store_without_committed_cases_gives_notes_not_errors(campaign, tmp_path
     assert all(len(csv(out, n)) == 0 for n in ("segments", "layer_profiles", "evidence", "delta_pairs"))
 
 
-def test_deletion_results(campaign, finished, build_tool, tmp_path):
-    store = campaign / "store.h5"
-    rows = pd.read_csv(str(store) + ".deletion.csv")
-    # The forward pass on the undeleted tokens gives back the stored Δℓ: same tokens, same model.
-    np.testing.assert_allclose(rows["delta_base"], rows["delta_stored"], rtol=1e-4, atol=1e-4)
-    assert set(rows["method"]) == {"attnlrp", "grad-x-input", "random"} and set(rows["k"]) == {1, 3, 5}
-    # One case redone by hand: delete the 3 tokens of largest AttnLRP relevance, run the model.
+def deletion_tokens(store: pathlib.Path) -> dict:
+    """(model, checkpoint) -> [cases, R + 1] stored deletion_tokens of every committed case, tables
+    pooled; also the rules (the last column is the random order)."""
+    out, rules = {}, None
     with h5py.File(store) as f:
-        g = f["runs/ref/final/sciq"]
-        row = g["cases"][0]
-        o, T = int(row["token_offset"]), int(row["n_tokens"])
-        ids, seg = g["tokens"][o:o + T], g["token_segment"][o:o + T]
-        rel = g["token_relevance"][o:o + T, 0].astype(float)
-        cid = g["case_id"][:].tobytes()[row["id_offset"]:row["id_offset"] + row["id_length"]].decode()
-        model = g.attrs["checkpoint_path"].decode()
-    ok = [p for p in range(T - 1) if seg[p] != -1]
-    gone = sorted(ok, key=lambda p: (-rel[p], p))[:3]
-    (tmp_path / "in.jsonl").write_text(json.dumps({"ids": [int(t) for p, t in enumerate(ids) if p not in gone]}))
-    subprocess.run([str(build_tool("clrp_forward_logits")), model, str(tmp_path / "in.jsonl"),
-                    str(tmp_path / "out.f32")], check=True)
-    logits = np.fromfile(tmp_path / "out.f32", dtype=np.float32)
-    want = float(logits[row["wrong_id"]] - logits[row["correct_id"]])
-    got = rows.query("model == 'ref' and benchmark == 'sciq' and case_id == @cid and method == 'attnlrp' and k == 3")
-    assert got["delta_deleted"].item() == pytest.approx(want, rel=1e-5, abs=1e-5)
-    # The figure's numbers: per case (random draws averaged), then the mean over cases.
-    per_case = rows.groupby(["model", "checkpoint", "case_id", "benchmark", "method", "k"])["drop"].mean()
-    want = per_case.groupby(["model", "checkpoint", "method", "k"]).agg(["mean", "count"])
-    fig = csv(finished, "deletion").set_index(["model", "checkpoint", "method", "k"])
-    assert len(fig) == len(want)
-    for key, w in want.iterrows():
-        assert fig.loc[key, "cases"] == w["count"] and fig.loc[key, "drop_mean"] == pytest.approx(w["mean"])
-        assert fig.loc[key, "ci_low"] <= fig.loc[key, "drop_mean"] <= fig.loc[key, "ci_high"]
+        for model, mg in f["runs"].items():
+            for ck, cg in mg.items():
+                for g in cg.values():
+                    n = int(g.attrs["committed_rows"])
+                    rules = json.loads(g.attrs["rules"])
+                    out.setdefault((model, ck), []).append(g["deletion_tokens"][:n].astype(int))
+    return {k: np.concatenate(v) for k, v in out.items()}, rules
+
+
+def test_deletion_numbers_equal_the_stored_test(campaign, finished):
+    """deletion.csv and deletion_curve.csv recomputed from the per-case deletion_tokens with numpy
+    (0: Δℓ <= 0, left out; −1: not flipped within the cap of 5), and deletion_tables.csv equal to
+    the store's /aggregate/.../deletion; the pooled flip rate equals the aggregates pooled."""
+    store = campaign / "store.h5"
+    tokens, rules = deletion_tokens(store)
+    summary = csv(finished, "deletion").set_index(["model", "checkpoint", "method"])
+    curve = csv(finished, "deletion_curve").set_index(["model", "checkpoint", "method", "k"])
+    assert len(summary) == len(tokens) * 3 and len(curve) == len(tokens) * 3 * 5
+    flips = 0
+    for (m, c), t in tokens.items():
+        for j, method in enumerate(rules + ["random"]):
+            x = t[t[:, j] != 0, j]
+            row = summary.loc[(m, c, method)]
+            assert row["max_tokens"] == 5 and row["cases"] == x.size
+            assert row["delta_not_positive"] == (t[:, j] == 0).sum() and row["flipped"] == (x > 0).sum()
+            assert row["flip_rate"] == pytest.approx((x > 0).mean())
+            assert row["ci_low"] <= row["flip_rate"] <= row["ci_high"]
+            if (x > 0).any():
+                assert row["mean_tokens"] == pytest.approx(x[x > 0].mean())
+                assert row["mean_tokens_ci_low"] <= row["mean_tokens"] <= row["mean_tokens_ci_high"]
+            else:
+                assert np.isnan(row["mean_tokens"])
+            for k in range(1, 6):
+                point = curve.loc[(m, c, method, k)]
+                assert point["cases"] == x.size
+                assert point["flip_rate"] == pytest.approx(((x >= 1) & (x <= k)).mean())
+                assert point["ci_low"] <= point["flip_rate"] <= point["ci_high"]
+            assert curve.loc[(m, c, method, 5), "flip_rate"] == pytest.approx(row["flip_rate"])
+            flips += int((x > 0).sum())
+    assert flips > 0, "no case flipped within 5 deletions: the curve is never exercised"
+    # The store's own aggregate, per table, as stored; pooled over benchmarks it is the report's rate.
+    stored = aggregate(store, "deletion")
+    tables = csv(finished, "deletion_tables").set_index(["model", "checkpoint", "benchmark", "method"])
+    assert len(tables) == len(stored) * 3
+    for (m, c, b), (agg, _) in stored.items():
+        for j, method in enumerate(rules + ["random"]):
+            got = tables.loc[(m, c, b, method)]
+            assert got["cases"] == agg[j, 0]
+            np.testing.assert_allclose([got["flip_rate"], got["mean_tokens"]], agg[j, 1:], equal_nan=True)
+    for (m, c, method), row in summary.iterrows():
+        j = (rules + ["random"]).index(method)
+        per_table = [agg for (am, ac, _), (agg, _) in stored.items() if (am, ac) == (m, c) and agg[j, 0] > 0]
+        assert sum(a[j, 0] for a in per_table) == row["cases"]
+        assert sum(a[j, 0] * a[j, 1] for a in per_table) == pytest.approx(row["flipped"])
+    page = (finished / "index.html").read_text()
+    assert "No deletion results" not in page and "deletion_max_tokens = 5" in page
+
+
+def test_store_without_the_deletion_test_says_how_to_record_it(campaign, tmp_path):
+    """A campaign with deletion_max_tokens = 0 stores no deletion_tokens: the section says so and how
+    to turn it on; its CSVs are empty."""
+    store = tmp_path / "no_deletion.h5"
+    shutil.copy(campaign / "store.h5", store)
+    with h5py.File(store, "r+") as f:
+        for model, mg in f["runs"].items():
+            for ck, cg in mg.items():
+                for bench, g in cg.items():
+                    del g["deletion_tokens"]
+                    layout = json.loads(g.attrs["layout"])
+                    del layout["deletion_max_tokens"]
+                    g.attrs["layout"] = np.bytes_(json.dumps(layout))
+                    del f["aggregate"][model][ck][bench]["deletion"]
+    out = report(store, tmp_path / "report")
+    page = (out / "index.html").read_text()
+    assert "did not record the deletion test (deletion_max_tokens = 0)" in page
+    assert "[record] deletion_max_tokens = K" in page and not (out / "deletion.png").exists()
+    assert all(len(csv(out, n)) == 0 for n in ("deletion", "deletion_curve", "deletion_tables"))
 
 
 def test_graph_numbers(campaign, finished):
