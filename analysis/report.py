@@ -109,9 +109,10 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
             "The campaign's deletion test (docs/store.md): for each case with Δℓ > 0, the tokens a rule ranks "
             "highest towards the wrong token are deleted one at a time until Δℓ ≤ 0 (at most "
             f"deletion_max_tokens = {max_tokens}); the baseline deletes in a random order (dashed). Share of "
-            "cases flipped after k deletions with 95 % CI, pooled over benchmarks; the legend gives the mean "
-            "tokens to flip among the flipped. Flip rates within the cap and mean tokens with CIs in "
-            "data/deletion.csv; the store's own per-table aggregate in data/deletion_tables.csv.",
+            "cases flipped after k deletions with 95 % CI, pooled over benchmarks; the legend gives how many "
+            "flipped within the cap and their mean tokens to flip. Flip rates within the cap and mean tokens "
+            '(with CIs): <a href="data/deletion.csv">data/deletion.csv</a>; the store\'s own aggregate per table: '
+            '<a href="data/deletion_tables.csv">data/deletion_tables.csv</a>.',
             deletion_why),
         fig("Attribution graphs in the store", "graphs", "graphs", "graphs",
             "Cases with a cross-layer attribution graph ([graphs] in the spec; docs/graphs.md): where Δℓ "

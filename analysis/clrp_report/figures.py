@@ -144,7 +144,8 @@ def evidence(df: pd.DataFrame, path: pathlib.Path) -> bool:
 
 def deletion(curve: pd.DataFrame, summary: pd.DataFrame, path: pathlib.Path) -> bool:
     """Per model × checkpoint (first four): the share of cases flipped after deleting k tokens, one
-    line per rule and the random order (dashed), with CI; the legend gives the mean tokens to flip."""
+    line per rule and the random order (dashed), with CI; the legend gives how many flipped within
+    the cap and their mean tokens to flip."""
     if curve.empty or not (curve["cases"] > 0).any():
         return False
     curve = curve[curve["cases"] > 0]
@@ -157,8 +158,9 @@ def deletion(curve: pd.DataFrame, summary: pd.DataFrame, path: pathlib.Path) -> 
         s = summary[_target(summary) == target].set_index("method")
         for i, (meth, g) in enumerate(d.groupby("method", sort=False)):
             shift = (i - (len(methods) - 1) / 2) * 0.06  # keeps the CI bars apart
-            mean = s.loc[meth, "mean_tokens"]
-            label = f"{meth} (mean {mean:.1f} to flip)" if np.isfinite(mean) else f"{meth} (none flipped)"
+            row = s.loc[meth]
+            label = (f"{meth}: {int(row['flipped'])}/{int(row['cases'])} flipped, mean {row['mean_tokens']:.1f} "
+                     "tokens" if row["flipped"] else f"{meth}: none flipped")
             err = [g["flip_rate"] - g["ci_low"], g["ci_high"] - g["flip_rate"]]
             ax.errorbar(g["k"] + shift, g["flip_rate"], yerr=err, marker="o", ms=4, capsize=3, label=label,
                         color="#7f7f7f" if meth == "random" else colors[meth],
@@ -168,7 +170,7 @@ def deletion(curve: pd.DataFrame, summary: pd.DataFrame, path: pathlib.Path) -> 
         ax.set_xlabel("tokens deleted (k)")
         ax.set_title(f"{target} ({int(d['cases'].iloc[0])} cases with Δℓ > 0)", fontsize=10)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
+        ax.legend(fontsize=7, loc="best")
     axes[0][0].set_ylabel("share flipped (Δℓ ≤ 0) after k deletions\n(95 % bootstrap CI)")
     return _save(fig, path)
 

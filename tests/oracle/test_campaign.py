@@ -270,8 +270,8 @@ def _fnv1a64(s: str) -> int:
 
 
 def deletion_orders(cid: str, seg: np.ndarray, rel: np.ndarray) -> list[np.ndarray]:
-    """The orders of the deletion test (src/campaign/deletion.hpp; candidates and rule
-    orders as in analysis/clrp_report/deletion.py): each rule's, then the random one."""
+    """The orders of the deletion test (src/campaign/deletion.hpp; written here from
+    docs/store.md's definition, not taken from clrp): each rule's, then the random one."""
     cand = np.array([p for p in range(len(seg) - 1) if seg[p] != -1], dtype=int)
     orders = [cand[np.lexsort((cand, -rel[cand, r]))] for r in range(rel.shape[1])]
     h = _fnv1a64(cid)

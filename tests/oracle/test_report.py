@@ -25,6 +25,7 @@ REPO = pathlib.Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "analysis"))
 from clrp_report.stats import bootstrap_ci  # noqa: E402
 
+DELETION_CAP = 5  # the spec's record.deletion_max_tokens, as in jobs/demo.toml
 SEGMENTS = ["instruction", "fewshot", "context", "needle", "question", "options", "code", "answer_prefix", "prefix"]
 
 
@@ -52,7 +53,7 @@ rules = ["attnlrp", "grad-x-input"]
 residual = true
 heads = false
 evidence_top_k = 5
-deletion_max_tokens = 5
+deletion_max_tokens = {DELETION_CAP}
 [graphs]
 cases = 3
 [[models]]
@@ -241,19 +242,19 @@ def deletion_tokens(store: pathlib.Path) -> dict:
 
 def test_deletion_numbers_equal_the_stored_test(campaign, finished):
     """deletion.csv and deletion_curve.csv recomputed from the per-case deletion_tokens with numpy
-    (0: Δℓ <= 0, left out; −1: not flipped within the cap of 5), and deletion_tables.csv equal to
+    (0: Δℓ <= 0, left out; −1: not flipped within the cap), and deletion_tables.csv equal to
     the store's /aggregate/.../deletion; the pooled flip rate equals the aggregates pooled."""
     store = campaign / "store.h5"
     tokens, rules = deletion_tokens(store)
     summary = csv(finished, "deletion").set_index(["model", "checkpoint", "method"])
     curve = csv(finished, "deletion_curve").set_index(["model", "checkpoint", "method", "k"])
-    assert len(summary) == len(tokens) * 3 and len(curve) == len(tokens) * 3 * 5
+    assert len(summary) == len(tokens) * 3 and len(curve) == len(tokens) * 3 * DELETION_CAP
     flips = 0
     for (m, c), t in tokens.items():
         for j, method in enumerate(rules + ["random"]):
             x = t[t[:, j] != 0, j]
             row = summary.loc[(m, c, method)]
-            assert row["max_tokens"] == 5 and row["cases"] == x.size
+            assert row["max_tokens"] == DELETION_CAP and row["cases"] == x.size
             assert row["delta_not_positive"] == (t[:, j] == 0).sum() and row["flipped"] == (x > 0).sum()
             assert row["flip_rate"] == pytest.approx((x > 0).mean())
             assert row["ci_low"] <= row["flip_rate"] <= row["ci_high"]
@@ -262,14 +263,14 @@ def test_deletion_numbers_equal_the_stored_test(campaign, finished):
                 assert row["mean_tokens_ci_low"] <= row["mean_tokens"] <= row["mean_tokens_ci_high"]
             else:
                 assert np.isnan(row["mean_tokens"])
-            for k in range(1, 6):
+            for k in range(1, DELETION_CAP + 1):
                 point = curve.loc[(m, c, method, k)]
                 assert point["cases"] == x.size
                 assert point["flip_rate"] == pytest.approx(((x >= 1) & (x <= k)).mean())
                 assert point["ci_low"] <= point["flip_rate"] <= point["ci_high"]
-            assert curve.loc[(m, c, method, 5), "flip_rate"] == pytest.approx(row["flip_rate"])
+            assert curve.loc[(m, c, method, DELETION_CAP), "flip_rate"] == pytest.approx(row["flip_rate"])
             flips += int((x > 0).sum())
-    assert flips > 0, "no case flipped within 5 deletions: the curve is never exercised"
+    assert flips > 0, "no case flipped within the cap: the curve is never exercised"
     # The store's own aggregate, per table, as stored; pooled over benchmarks it is the report's rate.
     stored = aggregate(store, "deletion")
     tables = csv(finished, "deletion_tables").set_index(["model", "checkpoint", "benchmark", "method"])
@@ -285,7 +286,7 @@ def test_deletion_numbers_equal_the_stored_test(campaign, finished):
         assert sum(a[j, 0] for a in per_table) == row["cases"]
         assert sum(a[j, 0] * a[j, 1] for a in per_table) == pytest.approx(row["flipped"])
     page = (finished / "index.html").read_text()
-    assert "No deletion results" not in page and "deletion_max_tokens = 5" in page
+    assert "No deletion results" not in page and f"deletion_max_tokens = {DELETION_CAP}" in page
 
 
 def test_store_without_the_deletion_test_says_how_to_record_it(campaign, tmp_path):
