@@ -1,7 +1,7 @@
 // The deletion test of one explained case (docs/store.md, "Aggregates"): delete
 // the tokens a rule ranks highest towards the wrong token, one more at a time,
-// and count how many go before the model prefers the correct token. The same
-// definition as analysis/clrp_report/deletion.py: candidates are every token
+// and count how many go before the model prefers the correct token (the one
+// implementation; the report reads its results from the store). Candidates are every token
 // but special ones (segment −1) and the last (where the logits are read);
 // order by signed relevance, largest first, ties to the earlier token; a
 // deleted token is removed from the sequence (positions close up).
