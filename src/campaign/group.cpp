@@ -7,9 +7,10 @@
 #include <chrono>
 #include <cstdio>
 
-#include "clrp/campaign/graph_message.hpp"
 #include "clrp/dist/layer_split.hpp"
 #include "clrp/dist/message.hpp"
+#include "clrp/graph/stage_work.hpp"
+#include "clrp/lrp/stage_work.hpp"
 #include "clrp/util/build_info.hpp"
 #include "clrp/util/byte_size.hpp"
 #include "clrp/util/error.hpp"
@@ -19,8 +20,6 @@ namespace clrp::campaign {
 namespace {
 
 constexpr int kTagOrder = 7500;
-constexpr int kTagSeam = 7501;
-constexpr int kTagGraphPart = 7502;
 // Tokens of the probe that times each layer when balancing by time.
 constexpr std::int64_t kProbeTokens = 256;
 
@@ -157,7 +156,7 @@ void GroupMember::ensure_loaded(std::uint32_t target) {
   const model::LayerRange mine = split[static_cast<std::size_t>(world_.stage())];
   loaded_ = target;
   transport_ = dist::make_transport(world_.stages_comm(), device_, spec_.layout.transport);
-  pipeline_ = std::make_unique<dist::Pipeline>(world_.stages_comm(), *model_->decoder, *transport_);
+  pipeline_ = std::make_unique<dist::Pipeline>(world_.stages_comm(), *transport_);
   std::string line = "loaded " + ms.name + "/" + ms.checkpoints[t.checkpoint].name;
   if (P > 1)
     line += " layers [" + std::to_string(mine.begin) + "," + std::to_string(mine.end) + ") of " +
@@ -177,10 +176,10 @@ void GroupMember::send_order(const GroupOrder& order) {
     dist::send_serialized(order, s, kTagOrder, world_.stages_comm());
 }
 
-std::vector<dist::MicroBatch> GroupMember::micro_batches(const std::vector<at::Tensor>& ids,
-                                                         const GroupOrder& order) const {
+std::vector<lrp::MicroBatch> GroupMember::micro_batches(const std::vector<at::Tensor>& ids,
+                                                        const GroupOrder& order) const {
   const std::int64_t vocab = model_->checkpoint.config().vocab_size;
-  std::vector<dist::MicroBatch> out(order.wrong.size());
+  std::vector<lrp::MicroBatch> out(order.wrong.size());
   for (std::size_t m = 0; m < out.size(); ++m) {
     if (!ids.empty()) out[m].ids = ids[m];
     out[m].rules = spec_.rules;
@@ -199,7 +198,7 @@ lrp::RecordOptions record_options(const CampaignSpec& spec) {
 
 }  // namespace
 
-std::vector<dist::MicroBatchResult> GroupMember::explain(
+std::vector<lrp::MicroBatchResult> GroupMember::explain(
     std::uint32_t target, const std::vector<at::Tensor>& ids,
     const std::vector<store::CaseRecord>& records) {
   ensure_loaded(target);
@@ -209,7 +208,8 @@ std::vector<dist::MicroBatchResult> GroupMember::explain(
     order.correct.push_back(r.correct_id);
   }
   send_order(order);
-  return pipeline_->explain(micro_batches(ids, order), record_options(spec_));
+  return lrp::explain(*pipeline_, *model_->decoder, micro_batches(ids, order),
+                      record_options(spec_));
 }
 
 std::vector<double> GroupMember::values(std::uint32_t target,
@@ -223,7 +223,7 @@ std::vector<double> GroupMember::values(std::uint32_t target,
   std::vector<at::Tensor> ids;
   for (const auto& s : sequences)
     ids.push_back(at::tensor(s, at::kLong));
-  return pipeline_->seed_values(micro_batches(ids, order));
+  return lrp::seed_values(*pipeline_, *model_->decoder, micro_batches(ids, order));
 }
 
 graph::Graph GroupMember::graph(std::uint32_t target, const at::Tensor& ids,
@@ -234,96 +234,11 @@ graph::Graph GroupMember::graph(std::uint32_t target, const at::Tensor& ids,
   return *build_graph(order, ids);
 }
 
-namespace {
-
-// What crosses a seam downwards besides the gradient: the explained position
-// and which of the seam's nodes reach the target (empty after a failure).
-struct SeamMessage {
-  bool ok = false;
-  std::int64_t position = 0;
-  std::vector<std::uint8_t> alive;
-  template <class Archive>
-  void serialize(Archive& ar, unsigned /*version*/) {
-    ar& ok& position& alive;
-  }
-};
-
-}  // namespace
-
-// One graph, stage by stage (graph/stage.hpp): hidden states up, then the
-// seeded boundary down, then every stage's part to the leader. As in the
-// pipeline, a failure on one stage sends empty tensors on so that every stage
-// takes part in every exchange; the leader throws the failing stage's error.
+// One graph, stage by stage (graph/stage_work.hpp); the merged graph on the leader.
 std::optional<graph::Graph> GroupMember::build_graph(const GroupOrder& order,
                                                      const at::Tensor& ids) {
-  const int s = world_.stage(), P = world_.stages();
-  const MPI_Comm comm = world_.stages_comm();
-  const graph::GraphOptions options = graph_options(spec_.graphs);
-  const model::DecoderModel& decoder = *model_->decoder;
-  std::string error;
-  const auto guarded = [&](auto&& work) {
-    if (!error.empty()) return;
-    try {
-      work();
-    } catch (const std::exception& e) {
-      error = "stage " + std::to_string(s) + ": " + e.what();
-    }
-  };
-  bool skipped = false;  // failed on another stage
-  std::unique_ptr<graph::GraphStage> stage;
-  at::Tensor h = ids;
-  if (s > 0) {
-    h = transport_->recv(s - 1, dist::Channel::Activations);
-    skipped = h.numel() == 0;
-  }
-  if (!skipped)
-    guarded([&] {
-      const std::int64_t tokens = s == 0 ? ids.size(0) : h.size(1);
-      stage = std::make_unique<graph::GraphStage>(
-          decoder, options,
-          graph::plan_graph(decoder.config(), tokens, options, decoder.compute().dtype));
-      h = stage->forward(h);
-    });
-  const bool ok_up = !skipped && error.empty();
-  if (s + 1 < P) transport_->send(ok_up ? h : at::empty({0}), s + 1, dist::Channel::Activations);
-
-  graph::GraphBoundary top;
-  if (s + 1 == P) {
-    if (ok_up) guarded([&] { top = stage->seed(h.size(1) - 1, order.wrong[0], order.correct[0]); });
-  } else {
-    const at::Tensor g = transport_->recv(s + 1, dist::Channel::Gradients);
-    const auto seam = dist::receive_serialized<SeamMessage>(s + 1, kTagSeam, comm, "graph seam");
-    skipped = skipped || !seam.ok;
-    top.gradient = g;
-    top.position = seam.position;
-    top.alive = seam.alive;
-  }
-  const bool ok_top = !skipped && error.empty();
-  graph::GraphBoundary bottom;
-  if (ok_top) guarded([&] { bottom = stage->backward(top); });
-  const bool ok = !skipped && error.empty();
-  if (s > 0) {
-    transport_->send(ok ? bottom.gradient : at::empty({0}), s - 1, dist::Channel::Gradients);
-    dist::send_serialized(SeamMessage{ok, bottom.position, bottom.alive}, s - 1, kTagSeam, comm);
-  }
-  transport_->wait_sends();
-
-  if (s > 0) {
-    GraphPartMessage msg{error, ok ? stage->part() : graph::GraphPart{}};
-    dist::send_serialized(msg, 0, kTagGraphPart, comm);
-    return std::nullopt;
-  }
-  std::vector<graph::GraphPart> parts;
-  if (ok) parts.push_back(stage->part());
-  for (int from = 1; from < P; ++from) {
-    const auto msg =
-        dist::receive_serialized<GraphPartMessage>(from, kTagGraphPart, comm, "graph part");
-    if (error.empty() && !msg.error.empty()) error = msg.error;
-    parts.push_back(msg.part);
-  }
-  if (!error.empty()) throw Error(error);
-  if (!ok) throw Error("the graph failed on another stage");
-  return graph::merge_graph_parts(parts, decoder.config());
+  return graph::build_graph(*pipeline_, *model_->decoder, graph_options(spec_.graphs), ids,
+                            order.wrong.at(0), order.correct.at(0));
 }
 
 void GroupMember::order_commit(bool finish) {
@@ -336,11 +251,11 @@ GroupOrder::Kind GroupMember::serve() {
   switch (order.kind) {
     case GroupOrder::explain:
       ensure_loaded(order.target);
-      pipeline_->explain(micro_batches({}, order), record_options(spec_));
+      lrp::explain(*pipeline_, *model_->decoder, micro_batches({}, order), record_options(spec_));
       break;
     case GroupOrder::values:
       ensure_loaded(order.target);
-      pipeline_->seed_values(micro_batches({}, order));
+      lrp::seed_values(*pipeline_, *model_->decoder, micro_batches({}, order));
       break;
     case GroupOrder::graph:
       ensure_loaded(order.target);

@@ -13,8 +13,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
-#include "clrp/dist/pipeline.hpp"
 #include "clrp/lrp/engine.hpp"
+#include "clrp/lrp/stage_work.hpp"
 #include "clrp/model/checkpoint.hpp"
 #include "explanation_json.hpp"
 
@@ -46,7 +46,7 @@ int main(int argc, char** argv) {
       clrp::lrp::Explanation lower, upper;
       e2.backward(s2, e2.seed(s2, seeds, rule, upper), rule, record, upper);
       e1.backward(s1, upper.input_gradient, rule, record, lower);
-      ex = clrp::dist::merge_stage_parts({lower, upper});
+      ex = clrp::lrp::merge_stage_parts({lower, upper});
     } else {
       const clrp::model::DecoderModel model(ck);
       ex = clrp::lrp::Engine(model).explain(input, seeds, rule, record);

@@ -22,6 +22,7 @@
 #include "clrp/dist/layer_split.hpp"
 #include "clrp/dist/pipeline.hpp"
 #include "clrp/dist/world.hpp"
+#include "clrp/lrp/stage_work.hpp"
 #include "clrp/model/checkpoint.hpp"
 #include "explanation_json.hpp"
 
@@ -60,10 +61,10 @@ int run(int argc, char** argv) {
   auto transport =
       dist::make_transport(world.stages_comm(), stage_model->compute().device,
                            dist::parse_transport(req.value("transport", std::string("auto"))));
-  std::vector<dist::MicroBatch> batches;
+  std::vector<lrp::MicroBatch> batches;
   const std::int64_t vocab = ck.config().vocab_size;
   for (const auto& c : req.at("cases")) {
-    dist::MicroBatch mb;
+    lrp::MicroBatch mb;
     mb.ids = at::tensor(c.at("ids").get<std::vector<std::int64_t>>(), at::kLong);
     for (const auto& r : req.at("rules"))
       mb.rules.push_back(lrp::parse_rule(r.get<std::string>()));
@@ -74,8 +75,8 @@ int run(int argc, char** argv) {
   }
   const lrp::RecordOptions record{
       .residual = true, .heads = true, .neurons = req.value("neurons", 0)};
-  dist::Pipeline pipeline(world.stages_comm(), *stage_model, *transport);
-  const auto results = pipeline.explain(batches, record);
+  dist::Pipeline pipeline(world.stages_comm(), *transport);
+  const auto results = lrp::explain(pipeline, *stage_model, batches, record);
   const auto times = pipeline.gather_times();
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);

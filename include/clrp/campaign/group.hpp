@@ -7,9 +7,10 @@
 //   - load: the target's model, each stage its layers (the split is agreed
 //     collectively, so it comes before anything else that uses the model);
 //   - explain: the batch's cases as micro-batches through the pipeline
-//     (dist::Pipeline), every rule of the campaign; results gathered to the leader;
+//     (lrp/stage_work.hpp), every rule of the campaign; results gathered to the leader;
 //   - values: forward passes only, Δℓ of shortened sequences (the deletion test);
-//   - graph: one case's attribution graph (stage-local edges, gathered);
+//   - graph: one case's attribution graph (graph/stage_work.hpp: stage-local
+//     edges, gathered);
 //   - commit / finish: take part in the store's collective commit (and stop).
 // With P = 1 the leader is the whole group and no order is ever sent; the
 // same code explains, so one stage and P stages give the same numbers.
@@ -26,6 +27,7 @@
 #include "clrp/dist/pipeline.hpp"
 #include "clrp/dist/transport.hpp"
 #include "clrp/dist/world.hpp"
+#include "clrp/lrp/stage_work.hpp"
 
 namespace clrp::campaign {
 
@@ -55,9 +57,9 @@ class GroupMember {
   const TargetModel& target(std::uint32_t target);
   /// Explains prepared cases of `target` (ids and their contrastive seeds):
   /// one result per case, whose rules follow spec.rules.
-  std::vector<dist::MicroBatchResult> explain(std::uint32_t target,
-                                              const std::vector<at::Tensor>& ids,
-                                              const std::vector<store::CaseRecord>& records);
+  std::vector<lrp::MicroBatchResult> explain(std::uint32_t target,
+                                             const std::vector<at::Tensor>& ids,
+                                             const std::vector<store::CaseRecord>& records);
   /// Δℓ of `wrong` over `correct` at the last token of each sequence.
   std::vector<double> values(std::uint32_t target,
                              const std::vector<std::vector<std::int64_t>>& sequences,
@@ -79,8 +81,8 @@ class GroupMember {
   void send_order(const GroupOrder& order);
   /// Every stage's share of one graph; the merged graph on the leader.
   std::optional<graph::Graph> build_graph(const GroupOrder& order, const at::Tensor& ids);
-  std::vector<dist::MicroBatch> micro_batches(const std::vector<at::Tensor>& ids,
-                                              const GroupOrder& order) const;
+  std::vector<lrp::MicroBatch> micro_batches(const std::vector<at::Tensor>& ids,
+                                             const GroupOrder& order) const;
 
   const CampaignSpec& spec_;
   const Plan& plan_;

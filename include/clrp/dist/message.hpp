@@ -16,15 +16,36 @@
 
 namespace clrp::dist {
 
-/// Serialises `m` and sends it to `dest` with `tag` (blocking).
+/// `m` as the bytes of a binary archive.
 template <class T>
-void send_serialized(const T& m, int dest, int tag, MPI_Comm comm) {
+std::string to_bytes(const T& m) {
   std::ostringstream os;
   {
     boost::archive::binary_oarchive ar(os);
     ar << m;
   }
-  const std::string bytes = os.str();
+  return os.str();
+}
+
+/// The message `bytes` hold; bytes that do not parse throw clrp::Error naming
+/// `what` and `from` (who sent them).
+template <class T>
+T from_bytes(const std::string& bytes, const char* what, const std::string& from) {
+  std::istringstream is(bytes);
+  T m;
+  try {
+    boost::archive::binary_iarchive ar(is);
+    ar >> m;
+  } catch (const std::exception& e) {
+    throw Error(std::string(what) + ": malformed message from " + from + ": " + e.what());
+  }
+  return m;
+}
+
+/// Serialises `m` and sends it to `dest` with `tag` (blocking).
+template <class T>
+void send_serialized(const T& m, int dest, int tag, MPI_Comm comm) {
+  const std::string bytes = to_bytes(m);
   if (bytes.size() > static_cast<std::size_t>(std::numeric_limits<int>::max()))
     throw Error("message of " + std::to_string(bytes.size()) + " bytes: over MPI's 2 GiB limit");
   MPI_Send(bytes.data(), static_cast<int>(bytes.size()), MPI_BYTE, dest, tag, comm);
@@ -42,16 +63,7 @@ T receive_serialized(int source, int tag, MPI_Comm comm, const char* what, int* 
   std::string bytes(static_cast<std::size_t>(count), '\0');
   MPI_Recv(bytes.data(), count, MPI_BYTE, status.MPI_SOURCE, tag, comm, MPI_STATUS_IGNORE);
   if (from != nullptr) *from = status.MPI_SOURCE;
-  std::istringstream is(bytes);
-  T m;
-  try {
-    boost::archive::binary_iarchive ar(is);
-    ar >> m;
-  } catch (const std::exception& e) {
-    throw Error(std::string(what) + ": malformed message from rank " +
-                std::to_string(status.MPI_SOURCE) + ": " + e.what());
-  }
-  return m;
+  return from_bytes<T>(bytes, what, "rank " + std::to_string(status.MPI_SOURCE));
 }
 
 }  // namespace clrp::dist

@@ -1,11 +1,9 @@
-// A stage's part of an attribution graph as a Boost.Serialization message,
-// for gathering the parts of a graph built across pipeline stages.
+// A stage's part of an attribution graph for Boost.Serialization, for
+// gathering the parts of a graph built across pipeline stages to stage 0.
 #pragma once
 
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
-#include <string>
-#include <vector>
 
 #include "clrp/dist/tensor_blob.hpp"
 #include "clrp/graph/stage.hpp"
@@ -42,18 +40,3 @@ void serialize(Archive& ar, clrp::graph::GraphPart& p, unsigned /*version*/) {
 }
 
 }  // namespace boost::serialization
-
-namespace clrp::campaign {
-
-/// A stage's graph part, or the error that stopped the stage there.
-struct GraphPartMessage {
-  std::string error;  ///< non-empty: the graph failed on this stage (the part is empty)
-  graph::GraphPart part;
-
-  template <class Archive>
-  void serialize(Archive& ar, unsigned /*version*/) {
-    ar& error& part;
-  }
-};
-
-}  // namespace clrp::campaign

@@ -1,0 +1,61 @@
+// Contrastive LRP through a model's layers sharded over pipeline stages.
+//
+// The stage work of dist::Pipeline for LRP: micro-batches (one token sequence
+// each) go forward through every stage's Engine::forward, the last stage forms
+// the contrastive seeds, the modified gradients come back down through the
+// same seams with one Engine::backward per rule, and what each stage recorded
+// for its own layers is merged on stage 0 into the lrp::Explanation a
+// whole-model Engine::explain gives (to the bit: the arithmetic is the same,
+// layer by layer). A second, forward-only work gives the seeds' values alone
+// (the deletion test's Δℓ of shortened sequences).
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "clrp/dist/pipeline.hpp"
+#include "clrp/lrp/engine.hpp"
+
+namespace clrp::lrp {
+
+/// One token sequence and what to explain on it.
+struct MicroBatch {
+  at::Tensor ids;           ///< int64 [T]; read by stage 0 only
+  std::vector<Rule> rules;  ///< one backward per rule, on every stage
+  /// The seeds of every backward (read by the last stage). Positions may count
+  /// from the end (−1: the last token): only stage 0 knows T in advance.
+  std::vector<Seed> seeds;
+};
+
+/// What stage 0 gets back for one micro-batch.
+struct MicroBatchResult {
+  std::vector<Explanation> rules;  ///< per rule, for the whole model; empty when it failed
+  std::string error;               ///< why it failed (from the stage where it did)
+  double forward_seconds = 0;      ///< compute spent on its forward, summed over the stages
+  double backward_seconds = 0;     ///< the same for its seeds and backwards
+  bool ok() const { return error.empty(); }
+};
+
+/// Explains `batches` under every rule of each, through `pipeline`: every stage
+/// of the group calls it with its own `stage_model` (its layer range) and the
+/// same micro-batches (ids are read on stage 0, seeds on the last stage). On
+/// stage 0: one result per micro-batch; elsewhere: empty. A micro-batch that
+/// fails on some stage (non-finite activations, a seed outside the tokens)
+/// fails alone, and its result says why.
+std::vector<MicroBatchResult> explain(dist::Pipeline& pipeline,
+                                      const model::DecoderModel& stage_model,
+                                      const std::vector<MicroBatch>& batches,
+                                      const RecordOptions& record);
+
+/// Forward passes only: on stage 0, each micro-batch's first seed applied to
+/// its logits (Δℓ for a contrastive seed); NaN where the forward failed. On
+/// the other stages: empty.
+std::vector<double> seed_values(dist::Pipeline& pipeline, const model::DecoderModel& stage_model,
+                                const std::vector<MicroBatch>& batches);
+
+/// One whole-model explanation from the stages' parts, in stage order: layer
+/// axes concatenated; tokens and the input gradient from stage 0; the target,
+/// logits and final-norm bias from the last stage.
+Explanation merge_stage_parts(const std::vector<Explanation>& parts);
+
+}  // namespace clrp::lrp

@@ -1,0 +1,232 @@
+#include "clrp/lrp/stage_work.hpp"
+
+#include <ATen/ATen.h>
+#include <c10/core/InferenceMode.h>
+
+#include <boost/serialization/vector.hpp>
+#include <cmath>
+
+#include "clrp/dist/message.hpp"
+#include "clrp/dist/tensor_blob.hpp"
+#include "clrp/util/error.hpp"
+
+namespace clrp::lrp {
+
+namespace {
+
+// The fields of an explanation part that travel to stage 0, in a fixed order
+// (the input gradient stays: it is the seam, already handed down).
+std::vector<at::Tensor*> travelling_fields(Explanation& e) {
+  return {&e.target,           &e.logits,          &e.token_relevance,   &e.position_relevance,
+          &e.mid_relevance,    &e.layer_relevance, &e.head_relevance,    &e.neuron_ids,
+          &e.neuron_relevance, &e.bias_absorbed,   &e.head_bias_absorbed};
+}
+
+// A stage's part of one micro-batch: [rule][field].
+using PartFields = std::vector<std::vector<dist::TensorBlob>>;
+
+// The stage's layers must sit where its place in the pipeline says.
+void check_stage(const dist::Pipeline& pipeline, const model::DecoderModel& m) {
+  const bool first = pipeline.stage() == 0, last = pipeline.stage() == pipeline.stages() - 1;
+  if (first != m.has_embedding() || last != m.has_head())
+    throw Error("pipeline stage " + std::to_string(pipeline.stage()) + " of " +
+                std::to_string(pipeline.stages()) + " holds layers [" +
+                std::to_string(m.layer_begin()) + "," + std::to_string(m.layer_end()) +
+                "): the first stage must start at layer 0 "
+                "and only the last may end at the last layer");
+}
+
+// Forward, seeds and one backward per rule, on one stage's layers.
+class ExplainWork final : public dist::StageWork {
+ public:
+  ExplainWork(const model::DecoderModel& m, const std::vector<MicroBatch>& batches,
+              const RecordOptions& record)
+      : model_(m),
+        engine_(m),
+        batches_(batches),
+        record_(record),
+        states_(batches.size()),
+        parts_(batches.size()),
+        results_(batches.size()) {}
+
+  dist::Tensors forward(std::size_t m, const dist::Tensors& input) override {
+    states_[m] = model_.has_embedding() ? engine_.forward_ids(batches_[m].ids)
+                                        : engine_.forward(input.at(0));
+    parts_[m].assign(batches_[m].rules.size(), {});
+    return {states_[m].output};
+  }
+
+  // The contrastive gradient at the top of the last stage, one per rule.
+  dist::Tensors seed(std::size_t m) override {
+    const MicroBatch& mb = batches_[m];
+    const ForwardState& st = states_[m];
+    std::vector<Seed> seeds = mb.seeds;
+    for (auto& s : seeds)
+      if (s.position < 0) s.position += st.output.size(1);
+    dist::Tensors g;
+    for (std::size_t r = 0; r < mb.rules.size(); ++r)
+      g.push_back(engine_.seed(st, seeds, mb.rules[r], parts_[m][r]));
+    return g;
+  }
+
+  dist::Tensors backward(std::size_t m, const dist::Tensors& top) override {
+    const MicroBatch& mb = batches_[m];
+    dist::Tensors down;
+    for (std::size_t r = 0; r < mb.rules.size(); ++r) {
+      Explanation& part = parts_[m][r];
+      engine_.backward(states_[m], top.at(r), mb.rules[r], record_, part);
+      // The seam goes down; stage 0 keeps its input gradient (the whole model's).
+      if (!model_.has_embedding()) down.push_back(std::move(part.input_gradient));
+    }
+    return down;
+  }
+
+  void release(std::size_t m) override { states_[m] = {}; }
+
+  std::string part(std::size_t m) override {
+    PartFields fields;
+    for (Explanation& e : parts_[m]) {
+      auto& blobs = fields.emplace_back();
+      for (at::Tensor* f : travelling_fields(e))
+        blobs.push_back(dist::to_blob(*f));
+    }
+    parts_[m].clear();
+    return dist::to_bytes(fields);
+  }
+
+  void merge(std::size_t m, const std::vector<std::string>& parts) override {
+    std::vector<std::vector<Explanation>> stages{std::move(parts_[m])};  // [stage][rule]
+    for (std::size_t s = 0; s < parts.size(); ++s) {
+      const auto fields = dist::from_bytes<PartFields>(parts[s], "pipeline results",
+                                                       "stage " + std::to_string(s + 1));
+      require(fields.size() == stages[0].size(), Where{"pipeline"}, "malformed stage results");
+      auto& rules = stages.emplace_back();
+      for (const auto& blobs : fields) {
+        Explanation& e = rules.emplace_back();
+        const auto slots = travelling_fields(e);
+        require(blobs.size() == slots.size(), Where{"pipeline"}, "malformed stage results");
+        for (std::size_t i = 0; i < slots.size(); ++i)
+          *slots[i] = dist::from_blob(blobs[i]);
+      }
+    }
+    for (std::size_t r = 0; r < stages[0].size(); ++r) {
+      std::vector<Explanation> per_stage;
+      for (auto& s : stages)
+        per_stage.push_back(std::move(s[r]));
+      results_[m].push_back(merge_stage_parts(per_stage));
+    }
+  }
+
+  std::vector<Explanation>& result(std::size_t m) { return results_[m]; }
+
+ private:
+  const model::DecoderModel& model_;
+  Engine engine_;
+  const std::vector<MicroBatch>& batches_;
+  RecordOptions record_;
+  std::vector<ForwardState> states_;               // per micro-batch, freed after its backward
+  std::vector<std::vector<Explanation>> parts_;    // [micro-batch][rule], this stage's layers
+  std::vector<std::vector<Explanation>> results_;  // [micro-batch][rule], stage 0, merged
+};
+
+// The plain forward and the first seed's value at the last stage.
+class SeedValueWork final : public dist::StageWork {
+ public:
+  SeedValueWork(const model::DecoderModel& m, const std::vector<MicroBatch>& batches)
+      : model_(m), batches_(batches), values_(batches.size(), std::nan("")) {}
+
+  dist::Tensors forward(std::size_t m, const dist::Tensors& input) override {
+    c10::InferenceMode inference_mode;
+    at::Tensor h =
+        model_.has_embedding() ? model_.embed(batches_[m].ids.unsqueeze(0)) : input.at(0);
+    h = model_.run_layers(h, at::arange(h.size(1), at::kLong));
+    if (model_.has_head()) {
+      const Seed& seed = batches_[m].seeds.at(0);
+      const std::int64_t p = seed.position < 0 ? seed.position + h.size(1) : seed.position;
+      // Only the seed's position goes through the (vocabulary-wide) unembedding.
+      const at::Tensor logits =
+          model_.unembed(h.narrow(1, p, 1))[0][0].to(at::kCPU).to(at::kDouble);
+      values_[m] = at::dot(logits, seed.weights.to(at::kDouble)).item<double>();
+    }
+    return {h};
+  }
+  dist::Tensors seed(std::size_t) override { return {}; }
+  dist::Tensors backward(std::size_t, const dist::Tensors&) override { return {}; }
+  void release(std::size_t) override {}
+
+  std::string part(std::size_t m) override {
+    return model_.has_head() ? dist::to_bytes(values_[m]) : std::string();
+  }
+  void merge(std::size_t m, const std::vector<std::string>& parts) override {
+    if (!parts.empty())  // the last stage's value
+      values_[m] = dist::from_bytes<double>(parts.back(), "pipeline values",
+                                            "stage " + std::to_string(parts.size()));
+  }
+
+  const std::vector<double>& values() const { return values_; }
+
+ private:
+  const model::DecoderModel& model_;
+  const std::vector<MicroBatch>& batches_;
+  std::vector<double> values_;
+};
+
+}  // namespace
+
+std::vector<MicroBatchResult> explain(dist::Pipeline& pipeline,
+                                      const model::DecoderModel& stage_model,
+                                      const std::vector<MicroBatch>& batches,
+                                      const RecordOptions& record) {
+  check_stage(pipeline, stage_model);
+  ExplainWork work(stage_model, batches, record);
+  const std::vector<dist::Outcome> outcomes = pipeline.run(work, batches.size());
+  std::vector<MicroBatchResult> out;
+  for (std::size_t m = 0; m < outcomes.size(); ++m) {
+    const dist::Outcome& o = outcomes[m];
+    out.push_back({o.ok() ? std::move(work.result(m)) : std::vector<Explanation>{}, o.error,
+                   o.forward_seconds, o.backward_seconds});
+  }
+  return out;
+}
+
+std::vector<double> seed_values(dist::Pipeline& pipeline, const model::DecoderModel& stage_model,
+                                const std::vector<MicroBatch>& batches) {
+  check_stage(pipeline, stage_model);
+  SeedValueWork work(stage_model, batches);
+  const std::vector<dist::Outcome> outcomes = pipeline.stream(work, batches.size());
+  if (pipeline.stage() != 0) return {};
+  std::vector<double> values = work.values();
+  for (std::size_t m = 0; m < outcomes.size(); ++m)
+    if (!outcomes[m].ok()) values[m] = std::nan("");  // the caller treats NaN as "no value"
+  return values;
+}
+
+Explanation merge_stage_parts(const std::vector<Explanation>& parts) {
+  require(!parts.empty(), Where{"pipeline"}, "no stage parts to merge");
+  const Explanation& first = parts.front();
+  const Explanation& last = parts.back();
+  Explanation out;
+  out.token_relevance = first.token_relevance;
+  out.position_relevance = first.position_relevance;
+  out.input_gradient = first.input_gradient;
+  out.target = last.target;
+  out.logits = last.logits;
+  out.head_bias_absorbed = last.head_bias_absorbed;
+  // Per-layer records: one slice per stage along the layer axis (dim 1).
+  const auto cat_layers = [&](at::Tensor Explanation::*field) {
+    if (!(first.*field).defined()) return at::Tensor();
+    std::vector<at::Tensor> slices;
+    for (const auto& p : parts)
+      slices.push_back(p.*field);
+    return at::cat(slices, 1);
+  };
+  out.mid_relevance = cat_layers(&Explanation::mid_relevance);
+  out.layer_relevance = cat_layers(&Explanation::layer_relevance);
+  out.head_relevance = cat_layers(&Explanation::head_relevance);
+  out.neuron_ids = cat_layers(&Explanation::neuron_ids);
+  out.neuron_relevance = cat_layers(&Explanation::neuron_relevance);
+  out.bias_absorbed = cat_layers(&Explanation::bias_absorbed);
+  return out;
+}
+
+}  // namespace clrp::lrp
