@@ -270,9 +270,10 @@ void serve_role(Run& run) {
   }
 }
 
-// Failures per table, for the tables this run covered (the others keep what
-// an earlier run or another array task recorded), and the aggregates.
-void write_aggregates(Run& run) {
+// Failures per table, summed over the ranks, for the tables this run covered;
+// -1 for the others, which keep what an earlier run or another array task
+// recorded.
+std::vector<std::int64_t> count_failures(const Run& run) {
   const Plan& plan = run.plan;
   std::vector<std::uint64_t> failed_all(plan.tables.size(), 0);
   MPI_Allreduce(run.worker->failed_by_table.data(), failed_all.data(),
@@ -281,7 +282,12 @@ void write_aggregates(Run& run) {
   for (std::size_t t = 0; t < plan.tables.size(); ++t)
     if (run.selected[plan.table_target[t]])
       failed_rows[t] = static_cast<std::int64_t>(failed_all[t]);
-  // Still collective: a failed write here (a full disk) aborts the job too.
+  return failed_rows;
+}
+
+// The failure counts and the aggregates. Still collective: a failed write
+// here (a full disk) aborts the job too.
+void write_failures_and_aggregates(Run& run, const std::vector<std::int64_t>& failed_rows) {
   try {
     run.store->ensure_space(0);
     run.store->set_failed_rows(failed_rows);
@@ -297,8 +303,9 @@ int finish_run(Run& run) {
   // Every rank knows whether the run stopped early with work left.
   int stopped = run.stopped_early ? 1 : 0;
   MPI_Bcast(&stopped, 1, MPI_INT, 0, run.comm);
+  const std::vector<std::int64_t> failed_rows = count_failures(run);
   const double t_agg = util::steady_seconds();
-  write_aggregates(run);
+  write_failures_and_aggregates(run, failed_rows);
   const double wall = util::steady_seconds() - run.t_start;
   double write = run.store->write_seconds(), write_sum = 0, wall_sum = 0;
   MPI_Reduce(&write, &write_sum, 1, MPI_DOUBLE, MPI_SUM, 0, run.comm);
