@@ -141,6 +141,7 @@ void Coordinator::answer(const Request& request) {
   send_message(Reply{finishing_ ? Reply::finish : Reply::commit, {}}, request.rank, world_.world());
   told_[group] = true;
   ++told_count_;
+  told_finish_count_ += finishing_;
 }
 
 Coordinator::Totals Coordinator::sum_totals() {
@@ -157,22 +158,25 @@ bool Coordinator::everyone_told() const {
 }
 
 // Commits with every group; true when this was the last commit. Once every
-// worker was told to finish, nobody asks again: a commit with `finishing_`
-// set is the last collective of the loop.
-bool Coordinator::commit(const Totals& sum) {
-  group_.order_commit(finishing_);
-  outbox_.commit();
-  if (finishing_) {
-    stopped_early_ = stop_requested() || sum.done + sum.failed < schedule_.todo;
-    progress_.show(sum.done, sum.failed, true);
-    return true;
-  }
-  draining_ = false;
-  std::fill(told_.begin(), told_.end(), false);
-  told_count_ = 0;
-  handed_since_commit_ = 0;
-  last_commit_ = util::steady_seconds();
-  return false;
+// worker was told to finish, nobody asks again: that commit is the last
+// collective of the loop. A signal can arrive after a group was told to
+// commit but before this commit: that group will ask again, so this commit
+// is not the last yet.
+const bool last = finishing_ && told_finish_count_ == groups_ - 1;
+group_.order_commit(last);
+outbox_.commit();
+if (last) {
+  stopped_early_ = stop_requested() || sum.done + sum.failed < schedule_.todo;
+  progress_.show(sum.done, sum.failed, true);
+  return true;
+}
+draining_ = false;
+std::fill(told_.begin(), told_.end(), false);
+told_count_ = 0;
+told_finish_count_ = 0;
+handed_since_commit_ = 0;
+last_commit_ = util::steady_seconds();
+return false;
 }
 
 }  // namespace clrp::campaign

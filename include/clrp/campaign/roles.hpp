@@ -103,6 +103,7 @@ class Coordinator {
   bool draining_ = false, finishing_ = false, stopped_early_ = false;
   std::vector<bool> told_;  ///< per group: told to commit (or finish) in this drain
   int told_count_ = 0;
+  int told_finish_count_ = 0;   ///< of them, told to finish
   std::vector<Totals> totals_;  ///< per group, as its leader last reported
   double last_commit_;
   std::size_t handed_since_commit_ = 0;
