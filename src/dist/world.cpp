@@ -1,5 +1,7 @@
 #include "clrp/dist/world.hpp"
 
+#include <utility>
+
 #include "clrp/util/error.hpp"
 
 namespace clrp::dist {
@@ -23,6 +25,29 @@ World::~World() {
 std::string World::describe() const {
   return "group " + std::to_string(group()) + " stage " + std::to_string(stage()) +
          " (world rank " + std::to_string(rank_) + " of " + std::to_string(size_) + ")";
+}
+
+namespace {
+
+// Rank and size in the communicator of the ranks of `comm` on this node.
+std::pair<int, int> node_local(MPI_Comm comm) {
+  MPI_Comm node;
+  MPI_Comm_split_type(comm, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
+  int rank = 0, size = 1;
+  MPI_Comm_rank(node, &rank);
+  MPI_Comm_size(node, &size);
+  MPI_Comm_free(&node);
+  return {rank, size};
+}
+
+}  // namespace
+
+int node_local_rank(MPI_Comm comm) {
+  return node_local(comm).first;
+}
+
+int node_local_size(MPI_Comm comm) {
+  return node_local(comm).second;
 }
 
 }  // namespace clrp::dist

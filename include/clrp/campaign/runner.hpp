@@ -1,5 +1,10 @@
 // `clrp run`: a campaign across all ranks of MPI_COMM_WORLD.
 //
+// A run has three phases, on every rank: open the run (spec, plan, world,
+// store, logs, group), serve this rank's role until the last commit
+// (coordinator, worker or stage server: campaign/roles.hpp), finish the run
+// (failure counts, aggregates, summary).
+//
 // Every rank reads the spec and builds the same plan. Rank 0 takes the store
 // lock, and every rank opens the store collectively (new, or --resume:
 // committed cases are skipped, uncommitted appends truncated). Rank 0 then

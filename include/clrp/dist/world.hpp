@@ -52,4 +52,12 @@ class World {
   MPI_Comm scheduling_comm_ = MPI_COMM_NULL;
 };
 
+/// This rank's index among the ranks of `comm` that share its node (its
+/// memory), 0-based: picks a GPU of the node per rank. Collective over `comm`.
+int node_local_rank(MPI_Comm comm);
+
+/// How many ranks of `comm` share this rank's node: each takes its share of the
+/// node's cores. Collective over `comm`.
+int node_local_size(MPI_Comm comm);
+
 }  // namespace clrp::dist

@@ -1,0 +1,106 @@
+#include "clrp/campaign/worker.hpp"
+
+#include <chrono>
+#include <cmath>
+#include <cstdlib>
+#include <exception>
+#include <thread>
+
+#include "clrp/campaign/explain_case.hpp"
+#include "clrp/campaign/group.hpp"
+
+namespace clrp::campaign {
+
+namespace {
+
+int test_case_delay_ms() {
+  const char* v = std::getenv("CLRP_TEST_CASE_DELAY_MS");
+  return v != nullptr ? std::atoi(v) : 0;
+}
+
+}  // namespace
+
+Worker::Worker(const CampaignSpec& spec, const Plan& plan, GroupMember& group, int rank,
+               RankLog& log)
+    : failed_by_table(plan.tables.size(), 0),
+      spec_(spec),
+      plan_(plan),
+      group_(group),
+      rank_(rank),
+      log_(log),
+      delay_ms_(test_case_delay_ms()) {}
+
+void Worker::explain(const std::vector<std::uint32_t>& batch, std::vector<store::CaseRecord>& out) {
+  if (batch.empty()) return;
+  const std::uint32_t target = plan_.tasks[batch.front()].target;  // one target per batch
+  const TargetModel& m = group_.target(target);
+  Prepared p = prepare(batch, m);
+  if (p.records.empty()) return;
+  // One pass of the whole group over the batch: cases are its micro-batches.
+  const auto results = group_.explain(target, p.ids, p.records);
+  for (std::size_t i = 0; i < p.records.size(); ++i) {
+    store::CaseRecord& r = p.records[i];
+    if (!results[i].ok()) {
+      fail(*p.tasks[i], r.case_id, results[i].error);
+      continue;
+    }
+    try {
+      record(target, m.checkpoint.config(), *p.tasks[i], p.ids[i], results[i], r);
+    } catch (const std::exception& e) {
+      fail(*p.tasks[i], r.case_id, e.what());
+      continue;
+    }
+    r.rank = rank_;
+    log_.line("case ", r.case_id, " table ", r.table, ": ", r.tokens.size(), " tokens, delta ",
+              r.delta, ", ", r.seconds_forward + r.seconds_backward, " s");
+    out.push_back(std::move(r));
+    ++done;
+  }
+}
+
+// Every case is prepared on its own; those that do not fit the model fail
+// here, alone.
+Worker::Prepared Worker::prepare(const std::vector<std::uint32_t>& batch, const TargetModel& m) {
+  const model::ModelConfig& config = m.checkpoint.config();
+  Prepared p;
+  for (auto ti : batch) {
+    const Task& task = plan_.tasks[ti];
+    const FailureCase& fc = plan_.pairs[task.pair];
+    if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+    try {
+      at::Tensor case_ids;
+      p.records.push_back(prepare_case(fc, config, *m.tokenizer, task.table, case_ids));
+      p.ids.push_back(case_ids);
+      p.tasks.push_back(&task);
+    } catch (const std::exception& e) {
+      fail(task, fc.c.id, e.what());
+    }
+  }
+  return p;
+}
+
+void Worker::record(std::uint32_t target, const model::ModelConfig& config, const Task& task,
+                    const at::Tensor& ids, const dist::MicroBatchResult& result,
+                    store::CaseRecord& r) {
+  r.seconds_forward = result.forward_seconds;
+  r.seconds_backward = result.backward_seconds;
+  record_relevance(r, result.rules, spec_, config.num_layers);
+  record_deletion(
+      r, spec_,
+      [&](const std::vector<std::vector<std::int64_t>>& sequences) {
+        return group_.values(target, sequences, r.wrong_id, r.correct_id);
+      },
+      group_.stages());
+  if (spec_.graphs.enabled()) {
+    r.graph_summary.assign(store::kGraphSummaryColumns, std::nan(""));
+    if (task.graph) record_graph(r, group_.graph(target, ids, r));
+  }
+}
+
+void Worker::fail(const Task& task, const std::string& id, const std::string& why) {
+  ++failed;
+  ++failed_by_table[task.table];
+  log_.line("case ", id, " FAILED: ", why);
+}
+
+}  // namespace clrp::campaign
