@@ -4,7 +4,7 @@ graph builder with no other change. The checks themselves are the C++ test RuleT
 bit; "AttnLRP with v-share 1" changes the relevance, and its structured graph equals the generic backward's
 under the same rule); this test builds the tiny models and hands it their paths. The three models cover a
 gated MLP with grouped-query attention (Llama), q/k/v biases with a sliding window (Qwen2, the closed form's
-bias path) and a parallel residual with LayerNorm and a plain MLP (GPT-NeoX). About 5 s."""
+bias path) and a parallel residual with LayerNorm and a plain MLP (GPT-NeoX); 20 tokens each.
 from __future__ import annotations
 
 from tiny_models import make_family
