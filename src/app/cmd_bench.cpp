@@ -45,7 +45,7 @@ struct BenchOptions {
   int repeat = 5;
   int warmup = 1;
   std::uint64_t seed = 0;
-  std::string rule = "attnlrp";
+  std::string rule = lrp::to_string(lrp::Rule::AttnLRP);
   std::optional<std::string> ids_file, max_memory;  ///< graph: token ids (JSON list), budget
   std::string method = "structured";
 };
@@ -197,9 +197,7 @@ void register_bench(CLI::App& app) {
       "lrp", "One contrastive explanation on random tokens: time and peak memory (JSON)");
   add_model_options(lrp, opt->model_options);
   lrp->add_option("--tokens", opt->tokens, "Sequence length")->check(CLI::PositiveNumber);
-  lrp->add_option("--rule", opt->rule,
-                  "attnlrp, cp-lrp or grad-x-input (grad-x-input = plain forward+backward)")
-      ->check(CLI::IsMember({"attnlrp", "cp-lrp", "grad-x-input"}));
+  add_rule_option(lrp, opt->rule);
   lrp->add_option("--repeat", opt->repeat, "Timed repetitions")->check(CLI::PositiveNumber);
   lrp->add_option("--warmup", opt->warmup, "Untimed repetitions first")
       ->check(CLI::NonNegativeNumber);
@@ -212,8 +210,7 @@ void register_bench(CLI::App& app) {
   gr->add_option("--tokens", opt->tokens, "Sequence length")->check(CLI::PositiveNumber);
   gr->add_option("--ids-file", opt->ids_file,
                  "A JSON list of token ids; its last --tokens are used (default: random ids)");
-  gr->add_option("--rule", opt->rule, "attnlrp, cp-lrp or grad-x-input")
-      ->check(CLI::IsMember({"attnlrp", "cp-lrp", "grad-x-input"}));
+  add_rule_option(gr, opt->rule);
   gr->add_option("--method", opt->method, "structured or packed")
       ->check(CLI::IsMember({"structured", "packed"}));
   gr->add_option("--max-memory", opt->max_memory, "Memory budget above the weights (e.g. 3G)");

@@ -26,7 +26,7 @@ namespace {
 struct ExplainOptions {
   ModelOptions model_options;
   ContrastOptions contrast;
-  std::string rule = "attnlrp";
+  std::string rule = lrp::to_string(lrp::Rule::AttnLRP);
   std::int64_t neurons = 10;
   std::optional<std::string> json_out, html_out;
 };
@@ -98,7 +98,7 @@ void run(const ExplainOptions& opt) {
   const at::Tensor probs = at::softmax(ex.logits[0], -1);
   const double target = ex.target[0].item<double>();
   const double total = ex.token_relevance[0].sum().item<double>();
-  const double conservation = target != 0 ? (total - target) / std::abs(target) : total;
+  const double conservation = lrp::conservation_error(total, target);
 
   std::vector<std::string> tokens;
   for (auto id : ids)
@@ -206,8 +206,7 @@ void register_explain(CLI::App& app) {
                                      "for the prompt's tokens and layers");
   add_model_options(cmd, opt->model_options);
   add_contrast_options(cmd, opt->contrast);
-  cmd->add_option("--rule", opt->rule, "attnlrp (default), cp-lrp or grad-x-input")
-      ->check(CLI::IsMember({"attnlrp", "cp-lrp", "grad-x-input"}));
+  add_rule_option(cmd, opt->rule);
   cmd->add_option("--neurons", opt->neurons, "Top-k MLP neurons per layer to report (0: none)")
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--json", opt->json_out, "Write the explanation as JSON to this file");

@@ -26,7 +26,7 @@ namespace {
 struct GraphCommandOptions {
   ModelOptions model_options;
   ContrastOptions contrast;
-  std::string rule = "attnlrp", method = "structured";
+  std::string rule = lrp::to_string(lrp::Rule::AttnLRP), method = "structured";
   std::optional<std::string> max_memory;
   double mass = 0.85, node_threshold = 0.01;
   std::optional<double> edge_threshold;
@@ -123,8 +123,7 @@ void register_graph(CLI::App& app) {
       "(circuit-tracer JSON, HTML)");
   add_model_options(cmd, opt->model_options);
   add_contrast_options(cmd, opt->contrast);
-  cmd->add_option("--rule", opt->rule, "attnlrp (default), cp-lrp or grad-x-input")
-      ->check(CLI::IsMember({"attnlrp", "cp-lrp", "grad-x-input"}));
+  add_rule_option(cmd, opt->rule);
   cmd->add_option("--max-memory", opt->max_memory,
                   "Memory budget above the model's weights (e.g. 4G); the plan must fit it");
   cmd->add_option("--mass", opt->mass,

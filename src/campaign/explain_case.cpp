@@ -161,7 +161,7 @@ void record_relevance(store::CaseRecord& r, const std::vector<lrp::Explanation>&
       if (r.token_segment[t] >= 0)
         r.segment_relevance[ri * store::kSegmentColumns + r.token_segment[t]] += tok[t];
     }
-    r.conservation.push_back(r.delta != 0 ? (total - r.delta) / std::abs(r.delta) : total);
+    r.conservation.push_back(lrp::conservation_error(total, r.delta));
     if (spec.record.residual) {
       // [L, T] -> rows of [T, R, L]
       const auto layer = flat<float>(ex.layer_relevance[0], at::kFloat);

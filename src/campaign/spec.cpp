@@ -366,7 +366,7 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
         spec.rules.push_back(rule);
     } catch (const Error&) {
       r.problem("rules[" + std::to_string(i) + "]",
-                "'" + rules[i] + "' is not attnlrp, cp-lrp or grad-x-input");
+                "'" + rules[i] + "' is not " + lrp::rule_choices());
     }
   }
   read_models(root, r, spec);

@@ -10,8 +10,8 @@
 //   query path      A[j,j] += s_q · Σ_h Σ_i dS[j,i] · scale·⟨q̃_j, k_i⟩
 //   residual path   A[j,j] += ⟨h_in[j], g[j]⟩
 // where x̃ is the part of x linear in the layer input (biases removed, norm
-// factors held constant as the rules do), and (s_q, s_k, s_v) the rule's shares:
-// AttnLRP ¼, ¼, ½ (uniform rule on both products), CP-LRP 0, 0, 1. Without
+// factors held constant as the rules do), and (s_q, s_k, s_v) the rule's shares
+// (lrp::RuleDescription::attention; AttnLRP ¼, ¼, ½, CP-LRP 0, 0, 1). Without
 // biases x̃ = x, so ⟨G_o, ṽ⟩ is dP and scale·⟨q, k̃⟩ is S itself. A block of
 // target rows costs a few [heads, rows, keys] products, like an attention pass.
 // Internal to graph/.

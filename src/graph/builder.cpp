@@ -43,9 +43,9 @@ using Emit = std::function<void(const EdgeBlock&)>;
 using BlockSource = std::function<void(const Emit&)>;
 using Clock = std::chrono::steady_clock;
 
-// Relevance h ⊙ g summed over the hidden axis: [.., T, H] -> [.., T] float32 on the CPU.
+// Relevance h ⊙ g (lrp::relevance) on the CPU, where the graph's tables live.
 at::Tensor relevance(const at::Tensor& h, const at::Tensor& g) {
-  return (h.to(at::kFloat) * g.to(at::kFloat)).sum(-1).cpu();
+  return lrp::relevance(h, g).cpu();
 }
 
 // The gradient of B targets, each seeded alone: rows [B, T, H], row r holding
@@ -114,10 +114,9 @@ class GraphStage::Impl {
 
   Step step_ = Step::None;
   std::int64_t t_ = 0, position_ = 0;
-  model::RotaryTables rope_;
-  /// [layers + 1] residual stream at this stage's layer boundaries, [1, T, H]
-  std::vector<at::Tensor> boundary_;
-  std::vector<model::LayerTape> tapes_;
+  /// The forward: the residual stream at this stage's layer boundaries
+  /// ([1, T, H] each) and, when the plan keeps them, the layers' tapes.
+  lrp::ForwardState state_;
   at::Tensor relevance_, remainder_;     ///< [nodes_, T] float32 CPU
   std::vector<Transition> transitions_;  ///< transitions_[i]: node layer base_ + i -> base_ + i + 1
   DecisionProfile decision_;             ///< [nodes_]
@@ -149,8 +148,7 @@ at::Tensor GraphStage::Impl::forward(const at::Tensor& input) {
   c10::InferenceMode inference_mode;
   step_ = Step::None;
   seconds_ = 0;
-  boundary_.clear();
-  tapes_.clear();
+  state_ = {};
   at::Tensor h;
   if (model_.has_embedding()) {
     if (input.dim() != 1 || input.scalar_type() != at::kLong)
@@ -164,20 +162,10 @@ at::Tensor GraphStage::Impl::forward(const at::Tensor& input) {
   }
   t_ = h.size(1);
   if (t_ == 0) throw Error("no tokens to build a graph over");
-  rope_ = model_.rotary(at::arange(t_, at::kLong));
-  boundary_.push_back(h);
-  if (plan_.keep_tapes) tapes_.resize(static_cast<std::size_t>(end_ - begin_));
-  for (std::int64_t l = begin_; l < end_; ++l) {
-    h = model_.run_layer(
-        l, h, rope_, plan_.keep_tapes ? &tapes_[static_cast<std::size_t>(l - begin_)] : nullptr);
-    boundary_.push_back(h);
-  }
-  if (!at::isfinite(h).all().item<bool>())
-    throw Error(
-        "non-finite values (NaN/Inf) in the model's activations; relevance would be meaningless");
+  state_ = engine_.forward(h, plan_.keep_tapes);
   step_ = Step::Forward;
   seconds_ += seconds_since(started);
-  return h;
+  return state_.output;
 }
 
 GraphBoundary GraphStage::Impl::seed(std::int64_t position, std::int64_t wrong,
@@ -193,12 +181,10 @@ GraphBoundary GraphStage::Impl::seed(std::int64_t position, std::int64_t wrong,
   // profile. The modified backward is linear in its seed, so the correct
   // token's profile is wrong − contrast and needs no pass of its own.
   const std::int64_t vocab = c_.vocab_size;
-  lrp::ForwardState top;
-  top.output = boundary_.back();
   lrp::Explanation seeded;
   GraphBoundary b;
   b.position = position;
-  b.gradient = engine_.seed(top,
+  b.gradient = engine_.seed(state_,
                             {lrp::Seed::contrastive(position, wrong, correct, vocab),
                              lrp::Seed::single(position, wrong, vocab)},
                             opt_.rule, seeded);
@@ -222,9 +208,9 @@ GraphBoundary GraphStage::Impl::seed(std::int64_t position, std::int64_t wrong,
 
 model::LayerTape GraphStage::Impl::tape(std::int64_t l) {
   // A kept tape is handed over: nothing reads it after its layer's backward.
-  if (plan_.keep_tapes) return std::move(tapes_[static_cast<std::size_t>(l - begin_)]);
+  if (plan_.keep_tapes) return std::move(state_.tapes[static_cast<std::size_t>(l - begin_)]);
   model::LayerTape t;
-  model_.run_layer(l, boundary_[static_cast<std::size_t>(l - begin_)], rope_, &t);
+  model_.run_layer(l, state_.boundaries[static_cast<std::size_t>(l - begin_)], state_.rope, &t);
   return t;
 }
 
@@ -339,7 +325,7 @@ BlockSource GraphStage::Impl::packed(std::size_t k, const at::Tensor& h_source,
 }
 
 bool GraphStage::Impl::structured_attention_possible(std::int64_t l) const {
-  if (opt_.rule == lrp::Rule::GradXInput) return false;  // norms are not linear under it
+  if (!lrp::describe(opt_.rule).structured_graph) return false;
   const model::BlockWeights& w = model_.block(l);
   const bool biased = w.qkv_bias.defined() || w.attn_norm_bias.defined();
   // The bias-free q and k below assume no q/k norm between the bias and the
@@ -360,10 +346,8 @@ BlockSource GraphStage::Impl::attention_structured(std::size_t k, std::int64_t l
   in.diagonal = diagonal;
   in.allowed = model_.attention_mask(l, t_);
   in.scale = c_.attention_scale_or_default();
-  if (opt_.rule == lrp::Rule::AttnLRP)
-    in.q_share = 0.25, in.k_share = 0.25, in.v_share = 0.5;
-  else
-    in.v_share = 1.0;  // CP-LRP: the attention pattern is a constant
+  const lrp::AttentionShares& share = lrp::describe(opt_.rule).attention;
+  in.q_share = share.q, in.k_share = share.k, in.v_share = share.v;
   const model::BlockWeights& w = model_.block(l);
   if (w.qkv_bias.defined() || w.attn_norm_bias.defined()) {
     // The constant part of q, k, v: the pre-norm's bias through the projection,
@@ -377,7 +361,7 @@ BlockSource GraphStage::Impl::attention_structured(std::size_t k, std::int64_t l
       at::Tensor x = b.view({1, heads, 1, hd}).expand({1, heads, t_, hd});
       if (c_.positions == model::PositionKind::Rotary) {
         const model::LayerRope which = c_.rope_of(l);
-        x = model::apply_rotary(x, rope_.cos_for(which), rope_.sin_for(which));
+        x = model::apply_rotary(x, state_.rope.cos_for(which), state_.rope.sin_for(which));
       }
       return x[0].repeat_interleave(c_.num_heads / heads, 0);
     };
@@ -432,13 +416,13 @@ GraphBoundary GraphStage::Impl::backward(const GraphBoundary& top) {
   // The seam's relevance from this stage's own output and the gradient handed
   // down: the same tensors the stage above measured it on.
   at::Tensor g = top.gradient.to(model_.options());
-  set_relevance(output_node(end_ - 1), boundary_.back(), g);
+  set_relevance(output_node(end_ - 1), state_.output, g);
 
   const lrp::Rule rule = opt_.rule;
   const bool structured = opt_.method == EdgeMethod::Structured;
   for (std::int64_t l = end_ - 1; l >= begin_; --l) {
     const model::LayerTape tp = tape(l);
-    const at::Tensor& h_in = boundary_[static_cast<std::size_t>(l - begin_)];
+    const at::Tensor& h_in = state_.boundaries[static_cast<std::size_t>(l - begin_)];
     const std::size_t in_node = input_node(l), out_node = output_node(l);
     at::Tensor g_in;
     if (c_.residual == model::ResidualLayout::Sequential) {
@@ -458,17 +442,17 @@ GraphBoundary GraphStage::Impl::backward(const GraphBoundary& top) {
                          return s + engine_.mlp_branch_backward(l, tp, s, tp.mid, rule);
                        }));
       }
-      g_in = g_mid + engine_.attention_branch_backward(l, tp, rope_, g_mid, rule);
+      g_in = g_mid + engine_.attention_branch_backward(l, tp, state_.rope, g_mid, rule);
       set_relevance(in_node, h_in, g_in);
       if (structured && structured_attention_possible(l))
         run_transition(in_node,
                        attention_structured(in_node, l, tp, g_mid, relevance(h_in[0], g_mid[0])));
       else
         run_transition(in_node, packed(in_node, h_in, g_mid[0], [&](const at::Tensor& s) {
-                         return s + engine_.attention_branch_backward(l, tp, rope_, s, rule);
+                         return s + engine_.attention_branch_backward(l, tp, state_.rope, s, rule);
                        }));
     } else {
-      g_in = engine_.backward_layer(l, tp, rope_, g, rule);
+      g_in = engine_.backward_layer(l, tp, state_.rope, g, rule);
       set_relevance(in_node, h_in, g_in);
       if (structured && structured_attention_possible(l)) {
         // The residual and the MLP branch both act position by position.
@@ -478,7 +462,7 @@ GraphBoundary GraphStage::Impl::backward(const GraphBoundary& top) {
                        attention_structured(in_node, l, tp, g, relevance(h_in[0], local[0])));
       } else {
         run_transition(in_node, packed(in_node, h_in, g[0], [&](const at::Tensor& s) {
-                         return engine_.backward_layer(l, tp, rope_, s, rule);
+                         return engine_.backward_layer(l, tp, state_.rope, s, rule);
                        }));
       }
     }
@@ -490,8 +474,7 @@ GraphBoundary GraphStage::Impl::backward(const GraphBoundary& top) {
   below.gradient = g;
   below.alive = alive_.front();
   // Only the results are read from here on; the activations can go.
-  boundary_.clear();
-  tapes_.clear();
+  state_ = {};
   step_ = Step::Done;
   seconds_ += seconds_since(started);
   return below;

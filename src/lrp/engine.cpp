@@ -32,13 +32,17 @@ at::Tensor activation_grad(Activation a, const at::Tensor& g, const at::Tensor& 
   return g;
 }
 
-// Relevance h ⊙ g summed over the hidden (last) axis: [B, T, H] -> [B, T], in float32
-// whatever the compute dtype (a bfloat16 sum over thousands of features loses digits).
+}  // namespace
+
 at::Tensor relevance(const at::Tensor& h, const at::Tensor& g) {
+  // In float32 whatever the compute dtype: a bfloat16 sum over thousands of
+  // features loses digits.
   return (h.to(at::kFloat) * g.to(at::kFloat)).sum(-1);
 }
 
-}  // namespace
+double conservation_error(double total, double target) {
+  return target != 0 ? (total - target) / std::abs(target) : total;
+}
 
 Seed Seed::contrastive(std::int64_t position, std::int64_t wrong, std::int64_t correct,
                        std::int64_t vocab) {
@@ -94,33 +98,27 @@ at::Tensor Engine::backward_mlp(const model::BlockWeights& w, const model::Layer
                                 const at::Tensor& g_out, Rule rule, LayerGradients* extra) const {
   const model::ModelConfig& c = model_.config();
   const at::Tensor g_inner = at::matmul(g_out, w.down_weight);  // [B, T, I]
+  const RuleDescription& d = describe(rule);
+  // Through an elementwise activation y = act(x): the identity rule, or its derivative.
+  const auto through_activation = [&](const at::Tensor& g_y, const at::Tensor& x,
+                                      const at::Tensor& y) {
+    return d.identity_activations ? identity_rule(g_y, x, y)
+                                  : activation_grad(c.activation, g_y, x);
+  };
   at::Tensor g_pre;
   if (c.gated_mlp) {
+    // The product act(gate) ⊙ up: each factor takes its share of the gradient.
     const std::int64_t i = c.intermediate_size;
     const at::Tensor gate = tape.mlp_pre.narrow(-1, 0, i), up = tape.mlp_pre.narrow(-1, i, i);
     const at::Tensor& act = tape.mlp_act;
-    at::Tensor g_gate, g_up;
-    switch (rule) {
-      case Rule::GradXInput:
-        g_up = g_inner * act;
-        g_gate = activation_grad(c.activation, g_inner * up, gate);
-        break;
-      case Rule::AttnLRP:
-        // Uniform rule on the product act(gate)·up: half of the gradient to each
-        // factor; identity rule through the activation.
-        g_up = 0.5 * g_inner * act;
-        g_gate = identity_rule(0.5 * g_inner * up, gate, act);
-        break;
-      case Rule::CPLRP:
-        // The gate is a constant: all relevance flows through `up`.
-        g_up = g_inner * act;
-        g_gate = at::zeros_like(g_up);
-        break;
-    }
+    // A gate held constant (share 0) passes nothing, not the identity rule's 0·∞.
+    const at::Tensor g_up = share_of(g_inner, d.gated.up) * act;
+    const at::Tensor g_gate =
+        d.gated.gate == 0 ? at::zeros_like(g_up)
+                          : through_activation(share_of(g_inner, d.gated.gate) * up, gate, act);
     g_pre = at::cat({g_gate, g_up}, -1);
   } else {
-    g_pre = rule == Rule::GradXInput ? activation_grad(c.activation, g_inner, tape.mlp_pre)
-                                     : identity_rule(g_inner, tape.mlp_pre, tape.mlp_act);
+    g_pre = through_activation(g_inner, tape.mlp_pre, tape.mlp_act);
   }
   if (extra != nullptr) extra->neurons = g_inner;
   absorb(extra, w.down_bias, g_out);
@@ -141,26 +139,15 @@ at::Tensor Engine::backward_attention(std::int64_t layer, const model::BlockWeig
   absorb(extra, w.out_bias, g_out);
   g_o = g_o.view({b, t, nh, hd}).transpose(1, 2);  // [B, nh, T, hd]
 
-  // The plain attention gradients (fused kernel), then each rule's shares. O = P·V
-  // and S = Q·Kᵀ·scale are products: the uniform rule halves the gradient to both
-  // factors of each (AttnLRP), so v gets ½ and q, k get ½·½ = ¼. Under CP-LRP, P
-  // is a constant: v takes the whole gradient, q and k none.
+  // The plain attention gradients (fused kernel), then the rule's shares of
+  // the products S = Q·Kᵀ·scale (q, k) and O = P·V (v).
   const at::Tensor k = tape.k.repeat_interleave(groups, 1), v = tape.v.repeat_interleave(groups, 1);
   const at::Tensor mask = additive_mask(model_, layer, t);
   const detail::AttentionGradients plain =
       detail::attention_backward(tape.q, k, v, g_o, mask, scale);
-  at::Tensor g_q, g_k, g_v = plain.v;
-  switch (rule) {
-    case Rule::AttnLRP:
-      g_q = plain.q * 0.25, g_k = plain.k * 0.25, g_v = plain.v * 0.5;
-      break;
-    case Rule::CPLRP:
-      g_q = at::zeros_like(plain.q), g_k = at::zeros_like(plain.k);
-      break;
-    case Rule::GradXInput:
-      g_q = plain.q, g_k = plain.k;
-      break;
-  }
+  const AttentionShares& share = describe(rule).attention;
+  at::Tensor g_q = share_of(plain.q, share.q), g_k = share_of(plain.k, share.k),
+             g_v = share_of(plain.v, share.v);
   // Fold the query-head groups back onto their key/value heads.
   g_k = g_k.view({b, nkv, groups, t, hd}).sum(2);
   g_v = g_v.view({b, nkv, groups, t, hd}).sum(2);
@@ -241,16 +228,22 @@ at::Tensor Engine::backward_layer(std::int64_t layer, const model::LayerTape& ta
   return gm + attention_branch_backward(layer, tape, rope, gm, rule, extra);
 }
 
-ForwardState Engine::forward(const at::Tensor& hidden) const {
+ForwardState Engine::forward(const at::Tensor& hidden, bool keep_tapes) const {
   c10::InferenceMode inference_mode;
   ForwardState st;
   st.begin = model_.layer_begin();
   st.rope = model_.rotary(at::arange(hidden.size(1), at::kLong));
   st.input = hidden.to(model_.compute().device, model_.compute().dtype);
-  st.tapes.resize(static_cast<std::size_t>(model_.layer_end() - model_.layer_begin()));
+  const auto layers = static_cast<std::size_t>(model_.layer_end() - model_.layer_begin());
+  if (keep_tapes) st.tapes.resize(layers);
+  st.boundaries.reserve(layers + 1);
   at::Tensor h = st.input;
-  for (std::int64_t i = model_.layer_begin(); i < model_.layer_end(); ++i)
-    h = model_.run_layer(i, h, st.rope, &st.tapes[static_cast<std::size_t>(i - st.begin)]);
+  st.boundaries.push_back(h);
+  for (std::int64_t i = model_.layer_begin(); i < model_.layer_end(); ++i) {
+    const auto slot = static_cast<std::size_t>(i - st.begin);
+    h = model_.run_layer(i, h, st.rope, keep_tapes ? &st.tapes[slot] : nullptr);
+    st.boundaries.push_back(h);
+  }
   if (!at::isfinite(h).all().item<bool>())
     throw Error(
         "non-finite values (NaN/Inf) in the model's activations; relevance would be meaningless");

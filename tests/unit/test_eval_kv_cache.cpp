@@ -6,28 +6,20 @@
 #include <c10/core/InferenceMode.h>
 #include <gtest/gtest.h>
 
-#include <cstdlib>
-#include <sstream>
 #include <string>
 #include <vector>
 
 #include "clrp/model/checkpoint.hpp"
 #include "clrp/model/decoder.hpp"
 #include "clrp/model/kv_cache.hpp"
+#include "paths_from_env.hpp"
 
 namespace {
 
 using namespace clrp::model;
 
 std::vector<std::string> models() {
-  const char* env = std::getenv("CLRP_KV_CACHE_MODELS");
-  std::vector<std::string> out;
-  if (env == nullptr) return out;
-  std::stringstream ss(env);
-  std::string item;
-  while (std::getline(ss, item, ':'))
-    if (!item.empty()) out.push_back(item);
-  return out;
+  return clrp::test::paths_from_env("CLRP_KV_CACHE_MODELS");
 }
 
 double max_diff(const at::Tensor& a, const at::Tensor& b) {

@@ -26,4 +26,8 @@ struct ModelOptions {
 /// `--model`, `--device` and `--dtype`, for the commands that run a model.
 void add_model_options(CLI::App* cmd, ModelOptions& options);
 
+/// `--rule NAME`: one of the table of rules (lrp/rules.hpp), each named and
+/// summarised in the help text; `rule` holds the default (AttnLRP's name).
+CLI::Option* add_rule_option(CLI::App* cmd, std::string& rule);
+
 }  // namespace clrp::app

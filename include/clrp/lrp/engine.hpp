@@ -46,11 +46,23 @@ struct LayerGradients {
   at::Tensor bias_absorbed;  ///< [B] relevance taken up by the layer's biases (Σ b ⊙ g), norms' too
 };
 
+/// Relevance of a state: h ⊙ g summed over the hidden (last) axis, [.., T, H]
+/// -> [.., T], in float32 on g's device.
+at::Tensor relevance(const at::Tensor& h, const at::Tensor& g);
+
+/// How far a rule is from conserving relevance: (total − target) / |target|,
+/// with `total` the relevance summed over the tokens and `target` Δℓ (the
+/// output-level relevance); `total` itself when the target is 0.
+double conservation_error(double total, double target);
+
 /// The forward state of a layer range: a tape per layer, for the backward.
 struct ForwardState {
   std::int64_t begin = 0;  ///< first layer of the range
   model::RotaryTables rope;
-  std::vector<model::LayerTape> tapes;
+  std::vector<model::LayerTape> tapes;  ///< per layer (empty when not kept)
+  /// [layers + 1] the residual stream at the range's layer boundaries, `input`
+  /// first and `output` last (the tapes' inputs: they cost no memory of their own)
+  std::vector<at::Tensor> boundaries;
   at::Tensor input;  ///< [1, T, H] hidden states entering layer `begin` (the embedding output at 0)
   /// [1, T, H] the token-embedding part of `input` when it has another part
   /// (GPT-2's learned positions); token relevance is measured on it. Else undefined.
@@ -96,8 +108,11 @@ class Engine {
   Explanation explain(const ForwardState& state, const std::vector<Seed>& seeds, Rule rule,
                       const RecordOptions& record = {}) const;
 
-  /// Runs the model's layer range on `hidden` [1, T, H] (positions 0..T-1), keeping tapes.
-  ForwardState forward(const at::Tensor& hidden) const;
+  /// Runs the model's layer range on `hidden` [1, T, H] (positions 0..T-1), keeping
+  /// tapes unless told not to (backward() needs them; a caller without them reruns
+  /// a layer from its boundary when it needs its tape). Throws clrp::Error when the
+  /// output is not finite.
+  ForwardState forward(const at::Tensor& hidden, bool keep_tapes = true) const;
   /// The first stage's forward from token ids (int64 [T]): embeds, then forward().
   ForwardState forward_ids(const at::Tensor& ids) const;
   /// The gradient at the last layer's output for each seed ([B, T, H]), through the
