@@ -19,6 +19,7 @@
 #include "clrp/lrp/engine.hpp"
 #include "clrp/util/build_info.hpp"
 #include "clrp/util/byte_size.hpp"
+#include "clrp/util/clock.hpp"
 #include "clrp/util/error.hpp"
 #include "clrp/util/threads.hpp"
 
@@ -27,10 +28,6 @@ namespace clrp::app {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-double seconds_since(Clock::time_point t0) {
-  return std::chrono::duration<double>(Clock::now() - t0).count();
-}
 
 // Peak resident memory of this process so far, in MiB.
 double peak_rss_mib() {
@@ -55,7 +52,7 @@ struct BenchOptions {
 void run_forward(const BenchOptions& opt) {
   const auto t_load = Clock::now();
   const LoadedModel m = load_model(opt.model_options);
-  const double load_s = seconds_since(t_load);
+  const double load_s = util::seconds_since(t_load);
   if (opt.tokens > m.checkpoint.config().max_position_embeddings)
     throw Error("--tokens exceeds the model's context of " +
                 std::to_string(m.checkpoint.config().max_position_embeddings));
@@ -69,7 +66,7 @@ void run_forward(const BenchOptions& opt) {
     const auto t0 = Clock::now();
     const at::Tensor logits = m.decoder->forward(ids);
     (void)logits.sum().item<float>();
-    times.push_back(seconds_since(t0));
+    times.push_back(util::seconds_since(t0));
   }
   std::sort(times.begin(), times.end());
   nlohmann::json j{{"benchmark", "forward"},       {"model", m.checkpoint.path()},
@@ -101,7 +98,7 @@ void run_lrp(const BenchOptions& opt) {
     const auto t0 = Clock::now();
     const auto ex = engine.explain(ids, seeds, rule);
     (void)ex.token_relevance.sum().item<float>();
-    times.push_back(seconds_since(t0));
+    times.push_back(util::seconds_since(t0));
   }
   std::sort(times.begin(), times.end());
   nlohmann::json j{{"benchmark", "lrp"},

@@ -13,6 +13,7 @@
 #include "clrp/lrp/stage_work.hpp"
 #include "clrp/util/build_info.hpp"
 #include "clrp/util/byte_size.hpp"
+#include "clrp/util/clock.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::campaign {
@@ -22,10 +23,6 @@ namespace {
 constexpr int kTagOrder = 7500;
 // Tokens of the probe that times each layer when balancing by time.
 constexpr std::int64_t kProbeTokens = 256;
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 }  // namespace
 
@@ -94,11 +91,7 @@ int choose_stages(const CampaignSpec& spec, const Plan& plan, int ranks, std::st
 
 c10::Device rank_device(const std::string& device, MPI_Comm world) {
   if (device != "cuda") return model::parse_compute_device(device);
-  MPI_Comm node;
-  MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
-  int local = 0;
-  MPI_Comm_rank(node, &local);
-  MPI_Comm_free(&node);
+  const int local = dist::node_local_rank(world);
   const auto gpus = static_cast<int>(util::gpu_info().devices.size());
   const int index = gpus > 0 ? local % gpus : 0;
   return model::parse_compute_device("cuda:" + std::to_string(index));
@@ -163,7 +156,7 @@ void GroupMember::ensure_loaded(std::uint32_t target) {
             std::to_string(config.num_layers) + " (stage " + std::to_string(world_.stage()) +
             " of " + std::to_string(P) + "; split " + dist::describe_split(split) + " by " + how +
             "; transport " + transport_->name() + ")";
-  log_(line + " in " + std::to_string(seconds_since(t0)) + " s");
+  log_(line + " in " + std::to_string(util::seconds_since(t0)) + " s");
 }
 
 const TargetModel& GroupMember::target(std::uint32_t target) {

@@ -9,6 +9,7 @@
 #include <limits>
 
 #include "clrp/lrp/engine.hpp"
+#include "clrp/util/clock.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::dist {
@@ -34,8 +35,7 @@ double seconds_of(const std::function<void()>& work) {
   for (int rep = 0; rep < 2; ++rep) {  // the first run also warms caches and allocators
     const auto t0 = std::chrono::steady_clock::now();
     work();
-    best = std::min(best,
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    best = std::min(best, util::seconds_since(t0));
   }
   return best;
 }

@@ -4,9 +4,9 @@
 
 #include <boost/serialization/string.hpp>
 #include <boost/serialization/vector.hpp>
-#include <chrono>
 
 #include "clrp/dist/message.hpp"
+#include "clrp/util/clock.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::dist {
@@ -15,15 +15,11 @@ namespace {
 
 constexpr int kTagParts = 7400;
 
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
-
 // Adds the time from construction to destruction to `total`.
 class Timer {
  public:
-  explicit Timer(double& total) : total_(total), start_(now()) {}
-  ~Timer() { total_ += now() - start_; }
+  explicit Timer(double& total) : total_(total), start_(util::steady_seconds()) {}
+  ~Timer() { total_ += util::steady_seconds() - start_; }
   Timer(const Timer&) = delete;
   Timer& operator=(const Timer&) = delete;
 
@@ -61,7 +57,7 @@ void Pipeline::start(std::size_t micro_batches) {
 }
 
 std::vector<Outcome> Pipeline::run(StageWork& work, std::size_t M) {
-  const double started = now();
+  const double started = util::steady_seconds();
   const std::int64_t sent_before = transport_.bytes_sent();
   start(M);
   // 1F1B: stage s runs P − 1 − s forwards ahead, so that the last stage can
@@ -81,7 +77,7 @@ std::vector<Outcome> Pipeline::run(StageWork& work, std::size_t M) {
 }
 
 std::vector<Outcome> Pipeline::stream(StageWork& work, std::size_t M) {
-  const double started = now();
+  const double started = util::steady_seconds();
   const std::int64_t sent_before = transport_.bytes_sent();
   start(M);
   for (std::size_t m = 0; m < M; ++m) {
@@ -95,10 +91,10 @@ std::vector<Outcome> Pipeline::finish(StageWork& work, double started, std::int6
   transport_.wait_sends();
   for (const Slot& s : slots_)
     times_.compute += s.forward_seconds + s.backward_seconds;
-  const double gather_start = now();
+  const double gather_start = util::steady_seconds();
   auto out = gather(work);
-  times_.gather = now() - gather_start;
-  times_.wall = now() - started;
+  times_.gather = util::steady_seconds() - gather_start;
+  times_.wall = util::steady_seconds() - started;
   times_.bytes_sent = transport_.bytes_sent() - sent_before;
   return out;
 }

@@ -21,6 +21,7 @@
 #include "clrp/graph/graph.hpp"
 #include "clrp/graph/stage.hpp"
 #include "clrp/lrp/engine.hpp"
+#include "clrp/util/clock.hpp"
 #include "clrp/util/error.hpp"
 #include "prune.hpp"
 
@@ -63,10 +64,6 @@ void check_options(const GraphOptions& options) {
     throw Error("the kept mass fraction must lie in (0, 1], not " +
                 std::to_string(options.mass_fraction));
   if (options.node_threshold < 0) throw Error("the node threshold must not be negative");
-}
-
-double seconds_since(Clock::time_point start) {
-  return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
 }  // namespace
@@ -164,7 +161,7 @@ at::Tensor GraphStage::Impl::forward(const at::Tensor& input) {
   if (t_ == 0) throw Error("no tokens to build a graph over");
   state_ = engine_.forward(h, plan_.keep_tapes);
   step_ = Step::Forward;
-  seconds_ += seconds_since(started);
+  seconds_ += util::seconds_since(started);
   return state_.output;
 }
 
@@ -202,7 +199,7 @@ GraphBoundary GraphStage::Impl::seed(std::int64_t position, std::int64_t wrong,
   seeded_ = b;
   seeded_.gradient = at::Tensor();
   step_ = Step::Seeded;
-  seconds_ += seconds_since(started);
+  seconds_ += util::seconds_since(started);
   return b;
 }
 
@@ -476,7 +473,7 @@ GraphBoundary GraphStage::Impl::backward(const GraphBoundary& top) {
   // Only the results are read from here on; the activations can go.
   state_ = {};
   step_ = Step::Done;
-  seconds_ += seconds_since(started);
+  seconds_ += util::seconds_since(started);
   return below;
 }
 
