@@ -41,13 +41,12 @@ int choose_stages(const CampaignSpec& spec, const Plan& plan, int ranks, std::st
   // The largest stage estimate of target i with P stages.
   std::vector<model::ModelConfig> configs;
   for (const Target& t : plan.targets)
-    configs.push_back(
-        model::Checkpoint::open(spec.models[t.model].checkpoints[t.checkpoint].path).config());
+    configs.push_back(t.shape.config);
   const auto estimate = [&](std::size_t i, int P) {
     const model::ModelConfig& c = configs[i];
     const std::int64_t tokens = std::min(longest[i], c.max_position_embeddings);
     const ModelSpec& ms = spec.models[plan.targets[i].model];
-    const std::int64_t bytes = model::parse_compute_dtype(ms.dtype) == at::kBFloat16 ? 2 : 4;
+    const std::int64_t bytes = ms.dtype == at::kBFloat16 ? 2 : 4;
     const auto split = dist::balance_layers(dist::parameter_costs(c), P);
     std::int64_t worst = 0;
     for (std::size_t s = 0; s < split.size(); ++s)
@@ -93,8 +92,8 @@ int choose_stages(const CampaignSpec& spec, const Plan& plan, int ranks, std::st
   return P;
 }
 
-c10::Device rank_device(const std::string& device, MPI_Comm world) {
-  if (device != "cuda") return model::parse_compute_device(device);
+c10::Device rank_device(const model::DeviceSpec& device, MPI_Comm world) {
+  if (!device.any_gpu()) return model::resolve_device(device);
   MPI_Comm node;
   MPI_Comm_split_type(world, MPI_COMM_TYPE_SHARED, 0, MPI_INFO_NULL, &node);
   int local = 0;
@@ -102,7 +101,7 @@ c10::Device rank_device(const std::string& device, MPI_Comm world) {
   MPI_Comm_free(&node);
   const auto gpus = static_cast<int>(util::gpu_info().devices.size());
   const int index = gpus > 0 ? local % gpus : 0;
-  return model::parse_compute_device("cuda:" + std::to_string(index));
+  return model::resolve_device({model::DeviceSpec::Kind::Cuda, index});
 }
 
 GroupMember::GroupMember(const CampaignSpec& spec, const Plan& plan, const dist::World& world,
@@ -127,16 +126,12 @@ void GroupMember::ensure_loaded(std::uint32_t target) {
   // The split by parameter count needs only the config; each stage then maps
   // just its layers. Balancing by time measures those layers, then moves to
   // the timed split when it shortens the slowest stage by 5 % or more.
-  const model::ModelConfig config = model::Checkpoint::open(path).config();
+  const model::ModelConfig& config = t.shape.config;
   const int P = world_.stages();
   auto split = dist::balance_layers(dist::parameter_costs(config), P);
-  const auto load = [&] {
-    pipeline_.reset();
-    model_.reset();
-    model_ =
-        TargetModel::load(path, device_, ms.dtype, split[static_cast<std::size_t>(world_.stage())]);
-  };
-  load();
+  model_ = std::make_unique<TargetModel>(model::load(
+      path,
+      {.compute = {device_, ms.dtype}, .layers = split[static_cast<std::size_t>(world_.stage())]}));
   std::string how = "parameter count";
   if (P > 1 && spec_.layout.balance_by_time) {
     const auto costs =
@@ -151,7 +146,7 @@ void GroupMember::ensure_loaded(std::uint32_t target) {
     if (slowest(timed) < 0.95 * slowest(split)) {
       how += " (re-split from " + dist::describe_split(split) + ")";
       split = timed;
-      load();
+      model_->load_layers(split[static_cast<std::size_t>(world_.stage())]);
     }
   }
   const model::LayerRange mine = split[static_cast<std::size_t>(world_.stage())];

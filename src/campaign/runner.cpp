@@ -300,11 +300,9 @@ int run_campaign(const RunOptions& options) {
 
   const bool need_fingerprint = spec.mode == Mode::FixedSet;
   const Plan plan = make_plan(spec, [&](const ModelSpec&, const CheckpointSpec& c) {
-    const model::Checkpoint ck = model::Checkpoint::open(c.path);
-    TargetShape s{ck.config().num_layers, ck.config().num_heads, ck.config().vocab_size, {}};
-    if (need_fingerprint)
-      s.tokenizer_fingerprint = tokenizer_fingerprint(*load_target_tokenizer(ck));
-    return s;
+    const model::LoadedModel m = model::load(
+        c.path, {.parts = need_fingerprint ? model::Parts::Tokenizer : model::Parts::Config});
+    return TargetShape{m.config(), need_fingerprint ? tokenizer_fingerprint(*m.tokenizer) : ""};
   });
 
   const std::vector<bool> selected = select_targets(spec, plan, options.checkpoints);

@@ -102,8 +102,8 @@ class GroupMember {
 int choose_stages(const CampaignSpec& spec, const Plan& plan, int ranks, std::string& report);
 
 /// The compute device of this rank for a model spec's `device`: "cuda"
-/// without an index becomes this rank's GPU on its node (node-local rank
+/// without an index (DeviceSpec::any_gpu) becomes this rank's GPU on its node (node-local rank
 /// modulo the node's GPUs), so that the stages of a group spread over them.
-c10::Device rank_device(const std::string& device, MPI_Comm world);
+c10::Device rank_device(const model::DeviceSpec& device, MPI_Comm world);
 
 }  // namespace clrp::campaign
