@@ -6,7 +6,7 @@
 #include "clrp/app/cli_options.hpp"
 #include "clrp/app/commands.hpp"
 #include "clrp/app/model_path.hpp"
-#include "clrp/model/checkpoint.hpp"
+#include "clrp/model/load.hpp"
 
 namespace clrp::app {
 
@@ -22,7 +22,7 @@ nlohmann::json describe(const model::Checkpoint& ck) {
   nlohmann::json j;
   j["path"] = ck.path();
   j["format"] = ck.format() == model::CheckpointFormat::Gguf ? "gguf" : "huggingface";
-  j["family"] = c.family;
+  j["family"] = model::to_string(c.family);
   j["layers"] = c.num_layers;
   j["hidden_size"] = c.hidden_size;
   j["intermediate_size"] = c.intermediate_size;
@@ -70,8 +70,8 @@ nlohmann::json describe(const model::Checkpoint& ck) {
 }
 
 void run(const ModelInfoOptions& opt) {
-  const auto ck = model::Checkpoint::open(resolve_model_path(opt.model));
-  const nlohmann::json j = describe(ck);
+  const auto m = model::load(resolve_model_path(opt.model), {.parts = model::Parts::Config});
+  const nlohmann::json j = describe(m.checkpoint);
   if (opt.json) {
     std::cout << j.dump(2) << "\n";
     return;

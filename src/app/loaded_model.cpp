@@ -9,19 +9,10 @@
 namespace clrp::app {
 
 LoadedModel load_model(const ModelOptions& options) {
-  const model::ComputeOptions compute{model::parse_compute_device(options.device),
-                                      model::parse_compute_dtype(options.dtype)};
-  const std::string resolved = resolve_model_path(options.model);
-  LoadedModel m{model::Checkpoint::open(resolved), nullptr, nullptr};
-  m.tokenizer = m.checkpoint.gguf() != nullptr ? text::Tokenizer::from_gguf(*m.checkpoint.gguf())
-                                               : text::load_tokenizer(resolved);
-  if (m.tokenizer->vocab_size() > m.checkpoint.config().vocab_size)
-    throw Error(Where{m.tokenizer->source()}, "tokenizer has " +
-                                                  std::to_string(m.tokenizer->vocab_size()) +
-                                                  " tokens but the model's embedding only " +
-                                                  std::to_string(m.checkpoint.config().vocab_size));
-  m.decoder = std::make_unique<model::DecoderModel>(m.checkpoint, model::LayerRange{}, compute);
-  return m;
+  model::LoadOptions load;
+  load.compute = {model::parse_compute_device(options.device),
+                  model::parse_compute_dtype(options.dtype)};
+  return model::load(resolve_model_path(options.model), load);
 }
 
 PromptText render_prompt(const LoadedModel& m, const std::string& prompt, bool chat) {

@@ -30,23 +30,6 @@ std::vector<T> flat(const at::Tensor& t, c10::ScalarType type) {
 
 }  // namespace
 
-std::unique_ptr<text::Tokenizer> load_target_tokenizer(const model::Checkpoint& checkpoint) {
-  return checkpoint.gguf() != nullptr ? text::Tokenizer::from_gguf(*checkpoint.gguf())
-                                      : text::load_tokenizer(checkpoint.path());
-}
-
-std::unique_ptr<TargetModel> TargetModel::load(const std::string& path, const c10::Device& device,
-                                               const std::string& dtype, model::LayerRange layers) {
-  auto m = std::unique_ptr<TargetModel>(new TargetModel{model::Checkpoint::open(path), {}, {}});
-  m->tokenizer = load_target_tokenizer(m->checkpoint);
-  if (m->tokenizer->vocab_size() > m->checkpoint.config().vocab_size)
-    throw Error(Where{m->tokenizer->source()},
-                "tokenizer has more tokens than the model's embedding has rows");
-  const model::ComputeOptions compute{device, model::parse_compute_dtype(dtype)};
-  m->decoder = std::make_unique<model::DecoderModel>(m->checkpoint, layers, compute);
-  return m;
-}
-
 std::string tokenizer_fingerprint(const text::Tokenizer& tok) {
   std::uint64_t h = 1469598103934665603ull;
   const auto mix = [&](const std::string& s) {

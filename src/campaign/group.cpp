@@ -37,13 +37,12 @@ int choose_stages(const CampaignSpec& spec, const Plan& plan, int ranks, std::st
   // The largest stage estimate of target i with P stages.
   std::vector<model::ModelConfig> configs;
   for (const Target& t : plan.targets)
-    configs.push_back(
-        model::Checkpoint::open(spec.models[t.model].checkpoints[t.checkpoint].path).config());
+    configs.push_back(t.shape.config);
   const auto estimate = [&](std::size_t i, int P) {
     const model::ModelConfig& c = configs[i];
     const std::int64_t tokens = std::min(longest[i], c.max_position_embeddings);
     const ModelSpec& ms = spec.models[plan.targets[i].model];
-    const std::int64_t bytes = model::parse_compute_dtype(ms.dtype) == at::kBFloat16 ? 2 : 4;
+    const std::int64_t bytes = ms.dtype == at::kBFloat16 ? 2 : 4;
     const auto split = dist::balance_layers(dist::parameter_costs(c), P);
     std::int64_t worst = 0;
     for (std::size_t s = 0; s < split.size(); ++s)
@@ -89,12 +88,12 @@ int choose_stages(const CampaignSpec& spec, const Plan& plan, int ranks, std::st
   return P;
 }
 
-c10::Device rank_device(const std::string& device, MPI_Comm world) {
-  if (device != "cuda") return model::parse_compute_device(device);
+c10::Device rank_device(const model::DeviceSpec& device, MPI_Comm world) {
+  if (!device.any_gpu()) return model::resolve_device(device);
   const int local = dist::node_local_rank(world);
   const auto gpus = static_cast<int>(util::gpu_info().devices.size());
   const int index = gpus > 0 ? local % gpus : 0;
-  return model::parse_compute_device("cuda:" + std::to_string(index));
+  return model::resolve_device({model::DeviceSpec::Kind::Cuda, index});
 }
 
 GroupMember::GroupMember(const CampaignSpec& spec, const Plan& plan, const dist::World& world,
@@ -119,16 +118,12 @@ void GroupMember::ensure_loaded(std::uint32_t target) {
   // The split by parameter count needs only the config; each stage then maps
   // just its layers. Balancing by time measures those layers, then moves to
   // the timed split when it shortens the slowest stage by 5 % or more.
-  const model::ModelConfig config = model::Checkpoint::open(path).config();
+  const model::ModelConfig& config = t.shape.config;
   const int P = world_.stages();
   auto split = dist::balance_layers(dist::parameter_costs(config), P);
-  const auto load = [&] {
-    pipeline_.reset();
-    model_.reset();
-    model_ =
-        TargetModel::load(path, device_, ms.dtype, split[static_cast<std::size_t>(world_.stage())]);
-  };
-  load();
+  model_ = std::make_unique<model::LoadedModel>(model::load(
+      path,
+      {.compute = {device_, ms.dtype}, .layers = split[static_cast<std::size_t>(world_.stage())]}));
   std::string how = "parameter count";
   if (P > 1 && spec_.layout.balance_by_time) {
     const auto costs =
@@ -143,7 +138,7 @@ void GroupMember::ensure_loaded(std::uint32_t target) {
     if (slowest(timed) < 0.95 * slowest(split)) {
       how += " (re-split from " + dist::describe_split(split) + ")";
       split = timed;
-      load();
+      model_->load_layers(split[static_cast<std::size_t>(world_.stage())]);
     }
   }
   const model::LayerRange mine = split[static_cast<std::size_t>(world_.stage())];
@@ -159,7 +154,7 @@ void GroupMember::ensure_loaded(std::uint32_t target) {
   log_(line + " in " + std::to_string(util::seconds_since(t0)) + " s");
 }
 
-const TargetModel& GroupMember::target(std::uint32_t target) {
+const model::LoadedModel& GroupMember::target(std::uint32_t target) {
   ensure_loaded(target);
   return *model_;
 }

@@ -52,11 +52,11 @@ Plan make_plan(const CampaignSpec& spec, const DescribeTarget& describe) {
       for (auto p : pairs_of_source[s]) {
         const auto& fc = plan.pairs[p];
         for (const auto* tok : {&fc.pair.wrong, &fc.pair.correct})
-          if (tok->id >= t.shape.vocab)
+          if (tok->id >= t.shape.config.vocab_size)
             problems.push_back(spec.cases[s].path + ": line " + std::to_string(fc.line) +
                                ": pair token id " + std::to_string(tok->id) +
                                " is outside the vocabulary of " + ms.name + " (" +
-                               std::to_string(t.shape.vocab) + ")");
+                               std::to_string(t.shape.config.vocab_size) + ")");
         by_benchmark[fc.c.benchmark].push_back(p);
       }
     }
@@ -68,8 +68,8 @@ Plan make_plan(const CampaignSpec& spec, const DescribeTarget& describe) {
       info.benchmark = bench;
       for (auto r : spec.rules)
         info.rules.push_back(lrp::to_string(r));
-      info.layers = t.shape.layers;
-      info.heads = spec.record.heads ? t.shape.heads : 0;
+      info.layers = t.shape.config.num_layers;
+      info.heads = spec.record.heads ? t.shape.config.num_heads : 0;
       info.neurons = spec.record.neurons;
       info.residual = spec.record.residual;
       info.evidence_top_k = spec.record.evidence_top_k;

@@ -126,11 +126,10 @@ void read_spec(Run& run) {
 void make_run_plan(Run& run) {
   const bool need_fingerprint = run.spec.mode == Mode::FixedSet;
   run.plan = make_plan(run.spec, [&](const ModelSpec&, const CheckpointSpec& c) {
-    const model::Checkpoint ck = model::Checkpoint::open(c.path);
-    TargetShape s{ck.config().num_layers, ck.config().num_heads, ck.config().vocab_size, {}};
-    if (need_fingerprint)
-      s.tokenizer_fingerprint = tokenizer_fingerprint(*load_target_tokenizer(ck));
-    return s;
+    // The config only (and the tokenizer where pairs cross models): no weights.
+    const model::LoadedModel m = model::load(
+        c.path, {.parts = need_fingerprint ? model::Parts::Tokenizer : model::Parts::Config});
+    return TargetShape{m.config(), need_fingerprint ? tokenizer_fingerprint(*m.tokenizer) : ""};
   });
   run.selected = select_targets(run.spec, run.plan, run.options.checkpoints);
 }

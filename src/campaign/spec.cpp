@@ -222,13 +222,17 @@ void read_models(const toml::table& root, Reader& r, CampaignSpec& spec) {
       else if (!names.insert(m.name).second)
         r.problem(p + "name", "'" + m.name + "' names two models");
     }
-    m.dtype = r.string(*t, p, "dtype", false).value_or("float32");
-    if (m.dtype != "float32" && m.dtype != "bfloat16")
-      r.problem(p + "dtype", "'" + m.dtype + "' is not float32 or bfloat16");
-    m.device = r.string(*t, p, "device", false).value_or("cpu");
-    static const std::regex device_re("cpu|cuda(:[0-9]+)?");
-    if (!std::regex_match(m.device, device_re))
-      r.problem(p + "device", "'" + m.device + "' is not cpu, cuda or cuda:N");
+    // The spellings of the CLI's --dtype and --device (model/compute.hpp).
+    const std::string dtype = r.string(*t, p, "dtype", false).value_or("float32");
+    if (const auto d = model::compute_dtype_named(dtype))
+      m.dtype = *d;
+    else
+      r.problem(p + "dtype", "'" + dtype + "' is not " + model::compute_dtype_names());
+    const std::string device = r.string(*t, p, "device", false).value_or("cpu");
+    if (const auto d = model::device_spec_named(device))
+      m.device = *d;
+    else
+      r.problem(p + "device", "'" + device + "' is not cpu, cuda or cuda:N");
     const auto path = r.string(*t, p, "path", false);
     const toml::node* ck = t->get("checkpoints");
     if (ck == nullptr && !path) r.problem(p + "path", "missing (or give checkpoints)");
@@ -492,7 +496,11 @@ nlohmann::json CampaignSpec::to_json() const {
   for (auto r : rules)
     j["rules"].push_back(lrp::to_string(r));
   for (const auto& m : models) {
-    nlohmann::json jm{{"name", m.name}, {"path", m.path}, {"dtype", m.dtype}, {"device", m.device}};
+    // Canonical names: a spec saying bf16 is the campaign saying bfloat16.
+    nlohmann::json jm{{"name", m.name},
+                      {"path", m.path},
+                      {"dtype", model::compute_dtype_name(m.dtype)},
+                      {"device", m.device.to_string()}};
     for (const auto& c : m.checkpoints)
       jm["checkpoints"].push_back({{"name", c.name}, {"path", c.path}});
     j["models"].push_back(jm);

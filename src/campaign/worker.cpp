@@ -33,7 +33,7 @@ Worker::Worker(const CampaignSpec& spec, const Plan& plan, GroupMember& group, i
 void Worker::explain(const std::vector<std::uint32_t>& batch, std::vector<store::CaseRecord>& out) {
   if (batch.empty()) return;
   const std::uint32_t target = plan_.tasks[batch.front()].target;  // one target per batch
-  const TargetModel& m = group_.target(target);
+  const model::LoadedModel& m = group_.target(target);
   Prepared p = prepare(batch, m);
   if (p.records.empty()) return;
   // One pass of the whole group over the batch: cases are its micro-batches.
@@ -60,7 +60,7 @@ void Worker::explain(const std::vector<std::uint32_t>& batch, std::vector<store:
 
 // Every case is prepared on its own; those that do not fit the model fail
 // here, alone.
-Worker::Prepared Worker::prepare(const std::vector<std::uint32_t>& batch, const TargetModel& m) {
+Worker::Prepared Worker::prepare(const std::vector<std::uint32_t>& batch, const model::LoadedModel& m) {
   const model::ModelConfig& config = m.checkpoint.config();
   Prepared p;
   for (auto ti : batch) {

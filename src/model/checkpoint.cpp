@@ -7,6 +7,7 @@
 #include "clrp/io/gguf.hpp"
 #include "clrp/io/safetensors.hpp"
 #include "clrp/util/error.hpp"
+#include "family_weights.hpp"
 
 namespace fs = std::filesystem;
 
@@ -40,7 +41,7 @@ void unpermute_rotary_rows(std::vector<float>& w, std::int64_t rows, std::int64_
 
 }  // namespace
 
-std::string gguf_tensor_name(const std::string& hf, const std::string& family) {
+std::string gguf_tensor_name(const std::string& hf, Family family) {
   static const std::pair<const char*, const char*> kTop[] = {
       {"model.embed_tokens.weight", "token_embd.weight"},
       {"model.norm.weight", "output_norm.weight"},
@@ -67,15 +68,16 @@ std::string gguf_tensor_name(const std::string& hf, const std::string& family) {
       {"post_feedforward_layernorm.weight", "post_ffw_norm.weight"},
   };
   // The norm before the MLP is "ffn_norm" in GGUF; in Hugging Face naming it is
-  // post_attention_layernorm for Llama but pre_feedforward_layernorm for Gemma,
-  // whose post_attention_layernorm follows the attention ("post_attention_norm").
-  const bool gemma = family.starts_with("gemma");
+  // post_attention_layernorm, unless the family normalises the attention output
+  // (Gemma-3: family_weights.hpp): then post_attention_layernorm is that norm
+  // ("post_attention_norm") and pre_feedforward_layernorm the one before the MLP.
+  const bool post_norm = detail::family_weights(family).gguf_attention_post_norm;
   std::smatch m;
   if (std::regex_match(hf, m, kLayer)) {
     const std::string blk = "blk." + m[1].str() + ".";
     if (m[2] == "post_attention_layernorm.weight")
-      return blk + (gemma ? "post_attention_norm.weight" : "ffn_norm.weight");
-    if (gemma && m[2] == "pre_feedforward_layernorm.weight") return blk + "ffn_norm.weight";
+      return blk + (post_norm ? "post_attention_norm.weight" : "ffn_norm.weight");
+    if (post_norm && m[2] == "pre_feedforward_layernorm.weight") return blk + "ffn_norm.weight";
     for (const auto& [h, g] : kBlock)
       if (m[2] == h) return blk + g;
   }
@@ -140,7 +142,8 @@ std::vector<float> Checkpoint::read(const std::string& hf_name,
     throw Error(Where{t.file, t.name},
                 "storage type " + std::string(io::dtype_name(t.dtype)) + " is not a float type");
   std::vector<float> w = weights_->read_f32(t);
-  if (format_ == CheckpointFormat::Gguf && config_.family == "llama" && shape.size() == 2) {
+  if (format_ == CheckpointFormat::Gguf &&
+      detail::family_weights(config_.family).gguf_rotary_permuted && shape.size() == 2) {
     if (hf_name.ends_with("self_attn.q_proj.weight"))
       unpermute_rotary_rows(w, shape[0], shape[1], config_.num_heads);
     else if (hf_name.ends_with("self_attn.k_proj.weight"))

@@ -53,8 +53,6 @@ void read_shapes(const io::GgufFile& g, const std::string& arch, ModelConfig& c)
 }
 
 void read_llama(const io::GgufFile& g, ModelConfig& c) {
-  read_shapes(g, "llama", c);
-  c.family = "llama";
   c.activation = Activation::SiLU;
   if (auto dims = g.get_int_opt("llama.rope.dimension_count"); dims && c.head_dim > 0)
     c.partial_rotary_factor = static_cast<double>(*dims) / static_cast<double>(c.head_dim);
@@ -72,8 +70,6 @@ void read_llama(const io::GgufFile& g, ModelConfig& c) {
 // Gemma3TextConfig's defaults, as transformers' GGUF loader does: a global
 // layer every sixth, local rotary base 10000, query_pre_attn_scalar 256.
 void read_gemma3(const io::GgufFile& g, ModelConfig& c) {
-  read_shapes(g, "gemma3", c);
-  c.family = "gemma3_text";
   c.activation = Activation::GELUTanh;
   c.attn_pre_norm = c.attn_post_norm = c.mlp_pre_norm = c.mlp_post_norm = true;
   c.qk_norm = QKNorm::PerHead;
@@ -84,23 +80,48 @@ void read_gemma3(const io::GgufFile& g, ModelConfig& c) {
   c.interleave_sliding_layers(window, 6);
 }
 
+// One reader per general.architecture: the family it stands for and what its
+// GGUF files leave out. The shared `<arch>.*` keys are read before it.
+struct ArchitectureReader {
+  const char* architecture;
+  Family family;
+  void (*read)(const io::GgufFile&, ModelConfig&);
+};
+
+const ArchitectureReader kArchitectures[] = {
+    {"llama", Family::Llama, read_llama},
+    {"gemma3", Family::Gemma3, read_gemma3},
+};
+
 }  // namespace
+
+const std::vector<std::string>& supported_gguf_architectures() {
+  static const std::vector<std::string> names = [] {
+    std::vector<std::string> out;
+    for (const auto& a : kArchitectures)
+      out.emplace_back(a.architecture);
+    return out;
+  }();
+  return names;
+}
 
 ModelConfig read_gguf_config(const io::GgufFile& g) {
   ModelConfig c;
   c.source = g.path();
   const std::string arch = g.get_string("general.architecture");
-  if (arch == "llama") {
-    read_llama(g, c);
-  } else if (arch == "gemma3") {
-    read_gemma3(g, c);
-  } else {
-    throw Error(
-        Where{g.path(), "general.architecture"},
-        "unknown or unsupported GGUF architecture '" + arch + "' (supported: llama, gemma3)");
-  }
-  c.validate();
-  return c;
+  for (const auto& reader : kArchitectures)
+    if (arch == reader.architecture) {
+      c.family = reader.family;
+      read_shapes(g, arch, c);
+      reader.read(g, c);
+      c.validate();
+      return c;
+    }
+  std::string list;
+  for (const auto& name : supported_gguf_architectures())
+    list += (list.empty() ? "" : ", ") + name;
+  throw Error(Where{g.path(), "general.architecture"},
+              "unknown or unsupported GGUF architecture '" + arch + "' (supported: " + list + ")");
 }
 
 }  // namespace clrp::model

@@ -5,6 +5,7 @@
 // anything the block cannot reproduce (softcapping, an unknown rope type,
 // per-layer attention scaling, ...) is an error naming the key.
 #include <cmath>
+#include <iterator>
 
 #include "clrp/io/json.hpp"
 #include "clrp/model/config.hpp"
@@ -297,21 +298,31 @@ void read_gpt2(const JsonFields& f, ModelConfig& c) {
 }
 
 struct FamilyReader {
+  Family family;
   const char* model_type;
   void (*read)(const JsonFields&, ModelConfig&);
 };
 
-const FamilyReader kFamilies[] = {
-    {"llama", read_llama},
-    {"mistral", read_mistral},
-    {"qwen2", [](const JsonFields& f, ModelConfig& c) { read_qwen(f, c, false); }},
-    {"qwen3", [](const JsonFields& f, ModelConfig& c) { read_qwen(f, c, true); }},
-    {"olmo2", [](const JsonFields& f, ModelConfig& c) { read_olmo(f, c, false); }},
-    {"olmo3", [](const JsonFields& f, ModelConfig& c) { read_olmo(f, c, true); }},
-    {"gemma3_text", read_gemma3},
-    {"gpt_neox", read_gpt_neox},
-    {"gpt2", read_gpt2},
+// One entry per Family, in the enum's order (to_string indexes it).
+constexpr FamilyReader kFamilies[] = {
+    {Family::Llama, "llama", read_llama},
+    {Family::Mistral, "mistral", read_mistral},
+    {Family::Qwen2, "qwen2", [](const JsonFields& f, ModelConfig& c) { read_qwen(f, c, false); }},
+    {Family::Qwen3, "qwen3", [](const JsonFields& f, ModelConfig& c) { read_qwen(f, c, true); }},
+    {Family::Olmo2, "olmo2", [](const JsonFields& f, ModelConfig& c) { read_olmo(f, c, false); }},
+    {Family::Olmo3, "olmo3", [](const JsonFields& f, ModelConfig& c) { read_olmo(f, c, true); }},
+    {Family::Gemma3, "gemma3_text", read_gemma3},
+    {Family::GptNeox, "gpt_neox", read_gpt_neox},
+    {Family::Gpt2, "gpt2", read_gpt2},
 };
+
+constexpr bool table_follows_enum() {
+  for (std::size_t i = 0; i < std::size(kFamilies); ++i)
+    if (static_cast<std::size_t>(kFamilies[i].family) != i) return false;
+  return true;
+}
+static_assert(table_follows_enum() && std::size(kFamilies) == kFamilyCount,
+              "kFamilies has one entry per Family, in the enum's order");
 
 }  // namespace
 
@@ -325,15 +336,20 @@ const std::vector<std::string>& supported_families() {
   return names;
 }
 
+const std::string& to_string(Family family) {
+  return supported_families().at(static_cast<std::size_t>(family));
+}
+
 ModelConfig read_hf_config(const std::string& path) {
   const auto j = io::read_json_file(path);
   if (!j.is_object()) throw Error(Where{path}, "config is not a JSON object");
   JsonFields f(j, path);
   ModelConfig c;
   c.source = path;
-  c.family = f.string("model_type");
+  const std::string model_type = f.string("model_type");
   for (const auto& family : kFamilies)
-    if (c.family == family.model_type) {
+    if (model_type == family.model_type) {
+      c.family = family.family;
       family.read(f, c);
       c.validate();
       return c;
@@ -342,9 +358,9 @@ ModelConfig read_hf_config(const std::string& path) {
   for (const auto& name : supported_families())
     list += (list.empty() ? "" : ", ") + name;
   std::string hint;
-  if (c.family == "gemma3")
+  if (model_type == "gemma3")
     hint = "; for multimodal Gemma-3 checkpoints use the text model (model_type gemma3_text)";
-  throw Error(Where{path, "model_type"}, "unknown or unsupported architecture '" + c.family +
+  throw Error(Where{path, "model_type"}, "unknown or unsupported architecture '" + model_type +
                                              "' (supported: " + list + ")" + hint);
 }
 

@@ -7,7 +7,6 @@
 #include <numbers>
 
 #include "clrp/util/error.hpp"
-#include "clrp/util/torch_cuda.hpp"
 #include "weight_loader.hpp"
 
 namespace clrp::model {
@@ -71,26 +70,6 @@ void place_block(BlockWeights& w, const ComputeOptions& o) {
 }
 
 }  // namespace
-
-c10::ScalarType parse_compute_dtype(const std::string& name) {
-  if (name == "float32" || name == "fp32") return at::kFloat;
-  if (name == "bfloat16" || name == "bf16") return at::kBFloat16;
-  throw Error("unknown compute dtype '" + name + "' (expected float32 or bfloat16)");
-}
-
-c10::Device parse_compute_device(const std::string& name) {
-  c10::Device device = c10::kCPU;
-  try {
-    device = c10::Device(name);
-  } catch (const std::exception&) {
-    throw Error("unknown device '" + name + "' (expected cpu, cuda or cuda:N)");
-  }
-  if (std::string why; device.is_cuda() && !util::ensure_torch_cuda(why))
-    throw Error("device '" + name + "' asked for, but no usable CUDA device: " + why);
-  if (!device.is_cpu() && !device.is_cuda())
-    throw Error("device '" + name + "' is not supported (expected cpu or cuda)");
-  return device;
-}
 
 DecoderModel::DecoderModel(const Checkpoint& ck, LayerRange range, ComputeOptions compute)
     : config_(ck.config()), compute_(compute) {

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 
 #include "clrp/util/error.hpp"
+#include "family_weights.hpp"
 
 namespace clrp::model::detail {
 
@@ -41,12 +42,8 @@ at::Tensor load_conv1d(const Checkpoint& ck, const std::string& name, std::int64
   return load(ck, name, {in, out}).t().contiguous();
 }
 
-enum class Naming { Llama, GptNeox, Gpt2 };
-
 Naming naming_of(const ModelConfig& c) {
-  if (c.family == "gpt_neox") return Naming::GptNeox;
-  if (c.family == "gpt2") return Naming::Gpt2;
-  return Naming::Llama;
+  return family_weights(c.family).naming;
 }
 
 // GPT-2 checkpoints saved from GPT2LMHeadModel prefix their names with

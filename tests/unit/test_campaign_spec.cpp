@@ -134,6 +134,48 @@ balance = "random"
   EXPECT_EQ(p.size(), 16u) << ::testing::PrintToString(p);  // each once, nothing else
 }
 
+TEST(CampaignSpec, DtypeAndDeviceAreTypedWithTheCliSpellings) {
+  const fs::path dir = temp_dir();
+  write(dir / "f.jsonl", "");
+  const auto spec = [&](const std::string& dtype, const std::string& device) {
+    write(dir / "spec.toml",
+          "name = \"t\"\nstore = \"out.h5\"\nrules = [\"attnlrp\"]\n"
+          "[[models]]\nname = \"a\"\npath = \"default\"\n" +
+              dtype + device + "[[cases]]\npath = \"f.jsonl\"\n");
+    return load_spec((dir / "spec.toml").string());
+  };
+  // The defaults, and the identity they have always had (stores made before resume).
+  const CampaignSpec plain = spec("", "");
+  EXPECT_EQ(plain.models[0].dtype, c10::kFloat);
+  EXPECT_EQ(plain.models[0].device, clrp::model::DeviceSpec{});
+  EXPECT_EQ(plain.to_json()["models"][0].dump(),
+            R"({"checkpoints":[{"name":"final","path":"default"}],"device":"cpu",)"
+            R"("dtype":"float32","name":"a","path":"default"})");
+  EXPECT_EQ(plain.hash(), spec("dtype = \"float32\"\n", "device = \"cpu\"\n").hash());
+  EXPECT_EQ(plain.hash(), spec("dtype = \"fp32\"\n", "").hash());
+  // bf16 is bfloat16, as on the command line; one campaign whichever is written.
+  const CampaignSpec bf16 = spec("dtype = \"bf16\"\n", "device = \"cuda\"\n");
+  EXPECT_EQ(bf16.models[0].dtype, c10::kBFloat16);
+  EXPECT_TRUE(bf16.models[0].device.any_gpu());
+  EXPECT_EQ(bf16.to_json()["models"][0]["dtype"], "bfloat16");
+  EXPECT_EQ(bf16.to_json()["models"][0]["device"], "cuda");
+  EXPECT_EQ(bf16.hash(), spec("dtype = \"bfloat16\"\n", "device = \"cuda\"\n").hash());
+  const CampaignSpec gpu1 = spec("", "device = \"cuda:1\"\n");
+  EXPECT_EQ(gpu1.models[0].device,
+            (clrp::model::DeviceSpec{clrp::model::DeviceSpec::Kind::Cuda, 1}));
+  EXPECT_EQ(gpu1.to_json()["models"][0]["device"], "cuda:1");
+  // What no run could use is refused here, naming the field.
+  const auto p = problems_of(
+      "name = \"t\"\nstore = \"out.h5\"\nrules = [\"attnlrp\"]\n[[models]]\nname = "
+      "\"a\"\npath = \"default\"\ndtype = \"half\"\ndevice = \"cuda:01\"\n[[cases]]\npath = "
+      "\"f.jsonl\"\n",
+      dir);
+  EXPECT_TRUE(has(p, "models[0].dtype: 'half' is not float32, fp32, bfloat16 or bf16"))
+      << ::testing::PrintToString(p);
+  EXPECT_TRUE(has(p, "models[0].device: 'cuda:01' is not cpu, cuda or cuda:N"));
+  EXPECT_EQ(p.size(), 2u) << ::testing::PrintToString(p);
+}
+
 TEST(CampaignSpec, MissingSectionsAndBadToml) {
   const fs::path dir = temp_dir();
   const auto p = problems_of("name = \"x\"\n", dir);

@@ -13,6 +13,7 @@
 
 #include "clrp/io/dequant.hpp"
 #include "clrp/io/gguf.hpp"
+#include "clrp/model/config.hpp"
 #include "clrp/util/error.hpp"
 
 namespace {
@@ -287,6 +288,27 @@ TEST(Gguf, EmptyFileWithNoTensorsParses) {
   GgufFile f(write("empty_ok", b.b));
   EXPECT_TRUE(f.tensors().empty());
   EXPECT_TRUE(f.metadata().empty());
+}
+
+// The architectures and families are tables: messages list what the tables hold.
+TEST(Gguf, UnknownArchitectureListsTheSupportedOnes) {
+  Builder b;
+  b.header(3, 0, 1);
+  b.key("general.architecture", VT::STRING).str("phi3");
+  GgufFile f(write("arch_phi3", b.b));
+  try {
+    clrp::model::read_gguf_config(f);
+    FAIL() << "read a phi3 config";
+  } catch (const clrp::Error& e) {
+    const std::string what = e.what();
+    for (const char* want : {"general.architecture", "'phi3'", "(supported: llama, gemma3)"})
+      EXPECT_NE(what.find(want), std::string::npos) << what;
+  }
+  const auto& names = clrp::model::supported_families();
+  ASSERT_EQ(names.size(), clrp::model::kFamilyCount);
+  for (std::size_t i = 0; i < names.size(); ++i)
+    EXPECT_EQ(clrp::model::to_string(static_cast<clrp::model::Family>(i)), names[i]);
+  EXPECT_EQ(clrp::model::to_string(clrp::model::Family::Gemma3), "gemma3_text");
 }
 
 TEST(Gguf, TypedAccessorsNameKeyOnWrongTypeOrMissing) {

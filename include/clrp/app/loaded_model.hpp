@@ -1,4 +1,5 @@
-// A model ready to run: checkpoint, tokenizer and the decoder built from them.
+// A model ready to run for a command: the CLI's model options through the one
+// loader (model::load), and what the commands do with its tokenizer.
 #pragma once
 
 #include <memory>
@@ -7,20 +8,14 @@
 #include <vector>
 
 #include "clrp/app/cli_options.hpp"
-#include "clrp/model/checkpoint.hpp"
-#include "clrp/model/decoder.hpp"
-#include "clrp/text/tokenizer.hpp"
+#include "clrp/model/load.hpp"
 
 namespace clrp::app {
 
-struct LoadedModel {
-  model::Checkpoint checkpoint;
-  std::unique_ptr<text::Tokenizer> tokenizer;
-  std::unique_ptr<model::DecoderModel> decoder;
-};
+using model::LoadedModel;
 
-/// Opens the model (path resolved with resolve_model_path) and builds the
-/// whole model on the asked device and dtype.
+/// Loads the whole model (path resolved with resolve_model_path) on the
+/// asked device and dtype; the names are checked before any file is read.
 LoadedModel load_model(const ModelOptions& options);
 
 /// A prompt as the tokenizer sees it: the chat template applied when asked.

@@ -11,29 +11,11 @@
 #include "clrp/campaign/spec.hpp"
 #include "clrp/graph/graph.hpp"
 #include "clrp/lrp/engine.hpp"
-#include "clrp/model/checkpoint.hpp"
-#include "clrp/model/decoder.hpp"
+#include "clrp/model/load.hpp"
 #include "clrp/store/record.hpp"
 #include "clrp/text/tokenizer.hpp"
 
 namespace clrp::campaign {
-
-/// A checkpoint loaded to run: config, tokenizer, and the decoder of the
-/// layers this rank holds (all of them unless it is a pipeline stage).
-struct TargetModel {
-  model::Checkpoint checkpoint;
-  std::unique_ptr<text::Tokenizer> tokenizer;
-  std::unique_ptr<model::DecoderModel> decoder;
-
-  /// Loads `path` (a model directory or .gguf) on `device` in `dtype`, only
-  /// the weights of `layers` (and the embedding or head where the range
-  /// reaches them).
-  static std::unique_ptr<TargetModel> load(const std::string& path, const c10::Device& device,
-                                           const std::string& dtype, model::LayerRange layers = {});
-};
-
-/// The tokenizer of a checkpoint without its weights.
-std::unique_ptr<text::Tokenizer> load_target_tokenizer(const model::Checkpoint& checkpoint);
 
 /// A digest of a tokenizer's vocabulary and special ids: equal digests, equal
 /// token ids for every text (the pipeline itself is assumed to follow the vocabulary).

@@ -54,7 +54,7 @@ class GroupMember {
   // --- the leader ---------------------------------------------------------
   /// The target's tokenizer and config (loading its stage model if needed;
   /// the other stages load theirs with the next order).
-  const TargetModel& target(std::uint32_t target);
+  const model::LoadedModel& target(std::uint32_t target);
   /// Explains prepared cases of `target` (ids and their contrastive seeds):
   /// one result per case, whose rules follow spec.rules.
   std::vector<lrp::MicroBatchResult> explain(std::uint32_t target,
@@ -89,7 +89,7 @@ class GroupMember {
   const dist::World& world_;
   std::function<void(const std::string&)> log_;
   c10::Device device_ = c10::kCPU;
-  std::unique_ptr<TargetModel> model_;
+  std::unique_ptr<model::LoadedModel> model_;
   std::uint32_t loaded_ = 0;
   std::unique_ptr<dist::Transport> transport_;
   std::unique_ptr<dist::Pipeline> pipeline_;
@@ -104,8 +104,8 @@ class GroupMember {
 int choose_stages(const CampaignSpec& spec, const Plan& plan, int ranks, std::string& report);
 
 /// The compute device of this rank for a model spec's `device`: "cuda"
-/// without an index becomes this rank's GPU on its node (node-local rank
+/// without an index (DeviceSpec::any_gpu) becomes this rank's GPU on its node (node-local rank
 /// modulo the node's GPUs), so that the stages of a group spread over them.
-c10::Device rank_device(const std::string& device, MPI_Comm world);
+c10::Device rank_device(const model::DeviceSpec& device, MPI_Comm world);
 
 }  // namespace clrp::campaign

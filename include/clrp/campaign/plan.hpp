@@ -11,13 +11,16 @@
 
 #include "clrp/campaign/failure_file.hpp"
 #include "clrp/campaign/spec.hpp"
+#include "clrp/model/config.hpp"
 #include "clrp/store/record.hpp"
 
 namespace clrp::campaign {
 
-/// What the plan needs to know about a model before running it.
+/// What the plan knows about a model before running it, read once when
+/// planning (config, and the tokenizer where the plan compares them):
+/// choosing stages and splitting layers read this instead of the checkpoint.
 struct TargetShape {
-  std::int64_t layers = 0, heads = 0, vocab = 0;
+  model::ModelConfig config;
   std::string tokenizer_fingerprint;  ///< equal fingerprints: the same tokenizer
 };
 
@@ -42,7 +45,8 @@ struct Plan {
   std::vector<Task> tasks;                  ///< ordered: target by target, longest first
 };
 
-/// Reads `shape` of a checkpoint (config and tokenizer only, no weights).
+/// Reads `shape` of a checkpoint (config, and the tokenizer for its
+/// fingerprint in fixed-set mode; no weights: model::Parts).
 using DescribeTarget = std::function<TargetShape(const ModelSpec&, const CheckpointSpec&)>;
 
 /// Expands the spec. Checks what needs the models themselves (fixed-set: every

@@ -15,6 +15,7 @@
 
 #include "clrp/dist/transport.hpp"
 #include "clrp/lrp/rules.hpp"
+#include "clrp/model/compute.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::campaign {
@@ -36,10 +37,12 @@ struct CheckpointSpec {
 };
 
 struct ModelSpec {
-  std::string name;                         ///< group name in the store, [A-Za-z0-9_.-]+
-  std::string path;                         ///< "default" = the embedded default model
-  std::string dtype = "float32";            ///< float32 | bfloat16
-  std::string device = "cpu";               ///< cpu | cuda | cuda:N
+  std::string name;  ///< group name in the store, [A-Za-z0-9_.-]+
+  std::string path;  ///< "default" = the embedded default model
+  /// float32 or bfloat16, spelled as the CLI's --dtype (also fp32, bf16).
+  c10::ScalarType dtype = c10::kFloat;
+  /// cpu, cuda:N, or cuda: each rank its node-local GPU (group.hpp's rank_device).
+  model::DeviceSpec device;
   std::vector<CheckpointSpec> checkpoints;  ///< expanded; at least one
 };
 

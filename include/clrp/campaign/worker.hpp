@@ -29,12 +29,12 @@ struct MicroBatchResult;
 
 namespace clrp::model {
 struct ModelConfig;
+struct LoadedModel;
 }
 
 namespace clrp::campaign {
 
 class GroupMember;
-struct TargetModel;
 
 class Worker {
  public:
@@ -59,7 +59,7 @@ class Worker {
     std::vector<const Task*> tasks;
   };
 
-  Prepared prepare(const std::vector<std::uint32_t>& batch, const TargetModel& m);
+  Prepared prepare(const std::vector<std::uint32_t>& batch, const model::LoadedModel& m);
   /// Records relevance, deletion and graph of a case the group explained
   /// into `r`; throws when the case fails.
   void record(std::uint32_t target, const model::ModelConfig& config, const Task& task,

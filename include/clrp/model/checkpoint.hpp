@@ -55,8 +55,8 @@ class Checkpoint {
   const io::GgufFile* gguf_ = nullptr;
 };
 
-/// The GGUF tensor name for a Hugging Face tensor name of a model of `family`
-/// (Hugging Face model_type), or "" when there is none.
-std::string gguf_tensor_name(const std::string& hf_name, const std::string& family);
+/// The GGUF tensor name for a Hugging Face tensor name of a model of `family`,
+/// or "" when there is none.
+std::string gguf_tensor_name(const std::string& hf_name, Family family);
 
 }  // namespace clrp::model

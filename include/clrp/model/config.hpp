@@ -46,8 +46,16 @@ struct RopeScaling {
   std::int64_t original_max_position_embeddings = 8192;  ///< llama3
 };
 
+/// The model families clrp runs. Each is one Hugging Face model_type (the
+/// table in config_hf.cpp maps the names); GGUF architectures map onto them
+/// (config_gguf.cpp), and weight naming is chosen by family (weight_loader.cpp,
+/// checkpoint.cpp). Adding a family is one entry in each of those tables.
+enum class Family { Llama, Mistral, Qwen2, Qwen3, Olmo2, Olmo3, Gemma3, GptNeox, Gpt2 };
+/// The number of families: the per-family tables check their length against it.
+inline constexpr std::size_t kFamilyCount = 9;
+
 struct ModelConfig {
-  std::string family;  ///< Hugging Face model_type: "llama", "qwen3", "gemma3_text", ...
+  Family family = Family::Llama;
   std::string source;  ///< the file the config came from, for messages
   std::int64_t vocab_size = 0;
   std::int64_t hidden_size = 0;
@@ -121,8 +129,12 @@ struct ModelConfig {
 /// options are errors naming the key, never a silently different model.
 ModelConfig read_hf_config(const std::string& path);
 
-/// Reads the `<arch>.*` metadata of a GGUF file.
+/// Reads the `<arch>.*` metadata of a GGUF file. An architecture without a
+/// reader is an error naming general.architecture and the ones supported.
 ModelConfig read_gguf_config(const io::GgufFile& gguf);
+
+/// The Hugging Face model_type of a family: "llama", "qwen3", "gemma3_text", ...
+const std::string& to_string(Family family);
 
 std::string to_string(NormKind k);
 std::string to_string(Activation a);
@@ -132,5 +144,7 @@ std::string to_string(QKNorm q);
 
 /// The families read_hf_config accepts (Hugging Face model_type values).
 const std::vector<std::string>& supported_families();
+/// The GGUF architectures read_gguf_config accepts (general.architecture values).
+const std::vector<std::string>& supported_gguf_architectures();
 
 }  // namespace clrp::model

@@ -24,26 +24,11 @@
 #include <vector>
 
 #include "clrp/model/checkpoint.hpp"
+#include "clrp/model/compute.hpp"
 #include "clrp/model/config.hpp"
 #include "clrp/model/kv_cache.hpp"
 
 namespace clrp::model {
-
-struct LayerRange {
-  std::int64_t begin = 0;
-  std::int64_t end = -1;  ///< -1: up to the last layer
-};
-
-/// Where and in which precision a model computes.
-struct ComputeOptions {
-  c10::Device device = c10::kCPU;
-  c10::ScalarType dtype = c10::kFloat;  ///< kFloat or kBFloat16
-};
-
-/// Parses "float32"/"fp32" or "bfloat16"/"bf16"; clrp::Error otherwise.
-c10::ScalarType parse_compute_dtype(const std::string& name);
-/// Parses "cpu", "cuda", "cuda:N"; clrp::Error when CUDA is asked for and absent.
-c10::Device parse_compute_device(const std::string& name);
 
 /// The weights of one block, in Hugging Face layout ([out, in] matrices).
 /// q/k/v and gate/up are fused into one matrix each (one GEMM instead of three);
