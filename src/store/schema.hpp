@@ -1,17 +1,18 @@
 // The store's datasets per table, in one place (private to src/store).
 //
-// Two tables say everything a table of the store holds, and the writer
-// (store.cpp), the readers (table_io.cpp, aggregate.cpp) and the HDF5 types
-// are derived from them:
+// Two lists in schema.cpp say everything a table of the store holds; the
+// writer (store.cpp), the readers (table_io.cpp, aggregate.cpp) and the HDF5
+// types are derived from them:
 //
-//   - case_columns(): the columns of the `cases` compound dataset, one row per
-//     case, in file order. The row's byte layout (C alignment, in that order)
-//     and its HDF5 compound type follow from the list.
-//   - datasets(): the per-token, per-case and per-graph-node/edge arrays, each
-//     a record member with a trailing shape given by the table's R, L, heads, k.
+//   - make_case_columns(): the columns of the `cases` compound dataset, one
+//     row per case, in file order (case_columns() here). The row's byte layout
+//     (C alignment, in that order) and its compound type follow from the list.
+//   - kArrays: the per-token, per-case and per-graph-node/edge arrays, each a
+//     record member with a trailing shape given by the table's R, L, heads, k
+//     (datasets() here: those a given table records).
 //
-// Adding a stored value is one line in one of the two lists in schema.cpp
-// (plus the CaseRecord member it comes from, and its line in docs/store.md).
+// Adding a stored value is one line in one of the two lists (plus the
+// CaseRecord member it comes from, and its line in docs/store.md).
 #pragma once
 
 #include <hdf5.h>
