@@ -46,22 +46,20 @@ using RowCounts = std::array<std::uint64_t, kRowKinds>;
 /// The table's names and sizes, stored as one group attribute each, in the
 /// order they are written (after the strings, the JSON list `rules`; then the
 /// integers). The rest of TableInfo lives in the `layout` attribute.
-struct StringAttr {
+template <class T>
+struct Attr {
   const char* name;
-  std::string TableInfo::*member;
+  T TableInfo::*member;
 };
-inline constexpr StringAttr kStringAttrs[] = {{"model", &TableInfo::model},
-                                              {"checkpoint", &TableInfo::checkpoint},
-                                              {"checkpoint_path", &TableInfo::checkpoint_path},
-                                              {"benchmark", &TableInfo::benchmark}};
-struct IntAttr {
-  const char* name;
-  std::int64_t TableInfo::*member;
-};
-inline constexpr IntAttr kIntAttrs[] = {{"layers", &TableInfo::layers},
-                                        {"heads", &TableInfo::heads},
-                                        {"neurons", &TableInfo::neurons},
-                                        {"evidence_top_k", &TableInfo::evidence_top_k}};
+inline constexpr Attr<std::string> kStringAttrs[] = {
+    {"model", &TableInfo::model},
+    {"checkpoint", &TableInfo::checkpoint},
+    {"checkpoint_path", &TableInfo::checkpoint_path},
+    {"benchmark", &TableInfo::benchmark}};
+inline constexpr Attr<std::int64_t> kIntAttrs[] = {{"layers", &TableInfo::layers},
+                                                   {"heads", &TableInfo::heads},
+                                                   {"neurons", &TableInfo::neurons},
+                                                   {"evidence_top_k", &TableInfo::evidence_top_k}};
 
 /// How many rows of `kind` the record brings (1 for Rows::Case).
 std::uint64_t rows_of(Rows kind, const CaseRecord& r);
