@@ -6,7 +6,6 @@
 #include <CLI/CLI.hpp>
 #include <cmath>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -18,6 +17,7 @@
 #include "clrp/lrp/engine.hpp"
 #include "clrp/report/explain_html.hpp"
 #include "clrp/util/error.hpp"
+#include "clrp/util/write_file.hpp"
 
 namespace clrp::app {
 
@@ -41,13 +41,6 @@ std::vector<std::vector<double>> to_rows(const at::Tensor& t) {
   for (std::int64_t i = 0; i < t.size(0); ++i)
     rows.push_back(to_vector(t[i]));
   return rows;
-}
-
-void write_file(const std::string& path, const std::string& content) {
-  std::ofstream f(path, std::ios::binary);
-  if (!f) throw Error(Where{path}, "cannot open for writing");
-  f << content;
-  if (!f.flush()) throw Error(Where{path}, "write failed");
 }
 
 // Per layer: relevance entering and leaving it, what its biases absorbed, and

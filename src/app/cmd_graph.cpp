@@ -6,7 +6,6 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "clrp/app/cli_options.hpp"
@@ -18,6 +17,7 @@
 #include "clrp/report/graph_html.hpp"
 #include "clrp/util/byte_size.hpp"
 #include "clrp/util/error.hpp"
+#include "clrp/util/write_file.hpp"
 
 namespace clrp::app {
 
@@ -33,13 +33,6 @@ struct GraphCommandOptions {
   std::int64_t batch = 32, block = 0;
   std::optional<std::string> json_out, html_out;
 };
-
-void write_file(const std::string& path, const std::string& content) {
-  std::ofstream f(path, std::ios::binary);
-  if (!f) throw Error(Where{path}, "cannot open for writing");
-  f << content;
-  if (!f.flush()) throw Error(Where{path}, "write failed");
-}
 
 void run(const GraphCommandOptions& opt) {
   graph::GraphOptions go;

@@ -96,11 +96,11 @@ void write_aggregates(Store& store) {
     const hsize_t N = rows_committed[ti];
     const hsize_t r0 = N * static_cast<hsize_t>(rank) / static_cast<hsize_t>(size);
     const hsize_t r1 = N * static_cast<hsize_t>(rank + 1) / static_cast<hsize_t>(size);
-    std::vector<schema::CaseRow> rows(r1 - r0);
+    schema::CaseRows rows;
     std::vector<double> conservation((r1 - r0) * R), segments((r1 - r0) * R * S);
     {
       h5::Id d = h5::make(H5Dopen2(group, "cases", H5P_DEFAULT), H5Dclose, g + "/cases");
-      h5::read_rows(d, schema::case_row_type(), {}, r0, r1 - r0, rows.data());
+      rows = schema::CaseRows::read(d, r0, r1 - r0);
       h5::Id c = h5::make(H5Dopen2(group, "conservation", H5P_DEFAULT), H5Dclose, "conservation");
       h5::read_rows(c, H5T_NATIVE_DOUBLE, {R}, r0, r1 - r0, conservation.data());
       h5::Id s = h5::make(H5Dopen2(group, "segment_relevance", H5P_DEFAULT), H5Dclose, "segments");
@@ -120,8 +120,11 @@ void write_aggregates(Store& store) {
       h5::Id d = h5::make(H5Dopen2(group, "graph_summary", H5P_DEFAULT), H5Dclose, "graphs");
       h5::read_rows(d, H5T_NATIVE_DOUBLE, {G}, r0, r1 - r0, graph.data());
     }
-    const hsize_t t0 = rows.empty() ? 0 : rows.front().token_offset;
-    const hsize_t t1 = rows.empty() ? 0 : rows.back().token_offset + rows.back().n_tokens;
+    using schema::Rows;
+    const std::size_t last = rows.size() - 1;
+    const hsize_t t0 = rows.empty() ? 0 : rows.offset(0, Rows::Token);
+    const hsize_t t1 =
+        rows.empty() ? 0 : rows.offset(last, Rows::Token) + rows.length(last, Rows::Token);
     std::vector<float> tokrel((t1 - t0) * R), layer;
     std::vector<std::int8_t> evidence(t1 - t0);
     {
@@ -148,9 +151,10 @@ void write_aggregates(Store& store) {
     double& min_delta = mins[0];
     auto& v = sums.v;
     for (std::size_t i = 0; i < rows.size(); ++i) {
-      const auto& row = rows[i];
+      CaseRecord row;
+      rows.to_record(i, row);
       const double delta = row.delta;
-      const std::size_t T = row.n_tokens, base = row.token_offset - t0;
+      const std::size_t T = rows.length(i, Rows::Token), base = rows.offset(i, Rows::Token) - t0;
       v[o_cases] += 1;
       v[o_delta] += delta;
       v[o_delta + 1] += delta * delta;

@@ -52,21 +52,21 @@ nlohmann::json inspect_store(const std::string& path) {
     t["layers"] = info.layers;
     t["heads"] = info.heads;
     t["neurons"] = info.neurons;
-    t["committed_cases"] = committed.rows;
-    t["committed_tokens"] = committed.tokens;
+    t["committed_cases"] = committed.of(schema::Rows::Case);
+    t["committed_tokens"] = committed.of(schema::Rows::Token);
     t["planned_cases"] = info.planned_rows;
     t["failed_cases"] = committed.failed;
     if (info.graphs) {
-      t["graph_nodes"] = committed.graph_nodes;
-      t["graph_edges"] = committed.graph_edges;
+      t["graph_nodes"] = committed.of(schema::Rows::GraphNode);
+      t["graph_edges"] = committed.of(schema::Rows::GraphEdge);
     }
     // Finished: every planned case is either stored or was tried and failed.
-    t["finished"] = committed.rows + committed.failed >= info.planned_rows;
+    t["finished"] = committed.of(schema::Rows::Case) + committed.failed >= info.planned_rows;
     unfinished += t["finished"].get<bool>() ? 0 : 1;
     h5::Id d = h5::make(H5Dopen2(gt, "cases", H5P_DEFAULT), H5Dclose, "cases");
     t["rows_in_file"] = h5::rows(d);
-    cases += committed.rows;
-    tokens += committed.tokens;
+    cases += committed.of(schema::Rows::Case);
+    tokens += committed.of(schema::Rows::Token);
     const std::string agg =
         "/aggregate/" + info.model + "/" + info.checkpoint + "/" + info.benchmark;
     if (H5Lexists(file, "/aggregate", H5P_DEFAULT) > 0 &&

@@ -209,7 +209,7 @@ MergeResult merge_stores(const std::string& output, const std::vector<std::strin
       std::uint64_t copied = 0;
       for (std::size_t k = 0; k < in.size(); ++k) {
         h5::Id group = h5::make(H5Gopen2(in[k].file, g.c_str(), H5P_DEFAULT), H5Gclose, g);
-        const std::uint64_t rows = table_io::read_committed(group).rows;
+        const std::uint64_t rows = table_io::read_committed(group).of(schema::Rows::Case);
         for (std::uint64_t r0 = 0; r0 < rows; r0 += kBatchRows) {
           const std::uint64_t n = std::min(kBatchRows, rows - r0);
           out.append(

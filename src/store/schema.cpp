@@ -1,8 +1,11 @@
 #include "schema.hpp"
 
 #include <cstring>
+#include <optional>
+#include <type_traits>
 
 #include "clrp/util/error.hpp"
+#include "h5.hpp"
 
 namespace clrp::store {
 
@@ -16,117 +19,195 @@ const char* const kGraphSummaryColumnNames[kGraphSummaryColumns] = {
 
 namespace schema {
 
-std::uint64_t rows_of(Rows kind, const CaseRecord& r) {
-  switch (kind) {
-    case Rows::Case:
-      return 1;
-    case Rows::Token:
-      return r.tokens.size();
-    case Rows::IdByte:
-      return r.case_id.size();
-    case Rows::GraphNode:
-      return r.graph_node_layer.size();
-    case Rows::GraphEdge:
-      return r.graph_edge_source.size();
-  }
-  return 0;
-}
-
-std::uint64_t offset_of(Rows kind, const CaseRow& row) {
-  switch (kind) {
-    case Rows::Case:
-      return 0;
-    case Rows::Token:
-      return row.token_offset;
-    case Rows::IdByte:
-      return row.id_offset;
-    case Rows::GraphNode:
-      return row.graph_node_offset;
-    case Rows::GraphEdge:
-      return row.graph_edge_offset;
-  }
-  return 0;
-}
-
-std::uint64_t length_of(Rows kind, const CaseRow& row) {
-  switch (kind) {
-    case Rows::Case:
-      return 1;
-    case Rows::Token:
-      return row.n_tokens;
-    case Rows::IdByte:
-      return row.id_length;
-    case Rows::GraphNode:
-      return row.n_graph_nodes;
-    case Rows::GraphEdge:
-      return row.n_graph_edges;
-  }
-  return 0;
-}
-
-const char* committed_attr(Rows kind) {
-  switch (kind) {
-    case Rows::Case:
-      return "committed_rows";
-    case Rows::Token:
-      return "committed_tokens";
-    case Rows::IdByte:
-      return "committed_id_bytes";
-    case Rows::GraphNode:
-      return "committed_graph_nodes";
-    case Rows::GraphEdge:
-      return "committed_graph_edges";
-  }
-  return "";
-}
-
-hid_t case_row_type() {
-  static const hid_t type = [] {
-    const hid_t t = H5Tcreate(H5T_COMPOUND, sizeof(CaseRow));
-    H5Tinsert(t, "id_offset", HOFFSET(CaseRow, id_offset), H5T_NATIVE_UINT64);
-    H5Tinsert(t, "id_length", HOFFSET(CaseRow, id_length), H5T_NATIVE_UINT32);
-    H5Tinsert(t, "case_index", HOFFSET(CaseRow, case_index), H5T_NATIVE_UINT32);
-    H5Tinsert(t, "token_offset", HOFFSET(CaseRow, token_offset), H5T_NATIVE_UINT64);
-    H5Tinsert(t, "n_tokens", HOFFSET(CaseRow, n_tokens), H5T_NATIVE_UINT32);
-    H5Tinsert(t, "prompt_tokens", HOFFSET(CaseRow, prompt_tokens), H5T_NATIVE_UINT32);
-    H5Tinsert(t, "wrong_id", HOFFSET(CaseRow, wrong_id), H5T_NATIVE_INT32);
-    H5Tinsert(t, "correct_id", HOFFSET(CaseRow, correct_id), H5T_NATIVE_INT32);
-    H5Tinsert(t, "wrong_logit", HOFFSET(CaseRow, wrong_logit), H5T_NATIVE_DOUBLE);
-    H5Tinsert(t, "correct_logit", HOFFSET(CaseRow, correct_logit), H5T_NATIVE_DOUBLE);
-    H5Tinsert(t, "delta", HOFFSET(CaseRow, delta), H5T_NATIVE_DOUBLE);
-    H5Tinsert(t, "pair_delta", HOFFSET(CaseRow, pair_delta), H5T_NATIVE_DOUBLE);
-    H5Tinsert(t, "seconds_tokenize", HOFFSET(CaseRow, seconds_tokenize), H5T_NATIVE_DOUBLE);
-    H5Tinsert(t, "seconds_forward", HOFFSET(CaseRow, seconds_forward), H5T_NATIVE_DOUBLE);
-    H5Tinsert(t, "seconds_backward", HOFFSET(CaseRow, seconds_backward), H5T_NATIVE_DOUBLE);
-    H5Tinsert(t, "rank", HOFFSET(CaseRow, rank), H5T_NATIVE_INT32);
-    H5Tinsert(t, "reserved", HOFFSET(CaseRow, reserved), H5T_NATIVE_INT32);
-    H5Tinsert(t, "graph_node_offset", HOFFSET(CaseRow, graph_node_offset), H5T_NATIVE_UINT64);
-    H5Tinsert(t, "graph_edge_offset", HOFFSET(CaseRow, graph_edge_offset), H5T_NATIVE_UINT64);
-    H5Tinsert(t, "n_graph_nodes", HOFFSET(CaseRow, n_graph_nodes), H5T_NATIVE_UINT32);
-    H5Tinsert(t, "n_graph_edges", HOFFSET(CaseRow, n_graph_edges), H5T_NATIVE_UINT32);
-    return t;
-  }();
-  return type;
-}
-
 namespace {
 
-// Adds dataset `name` backed by the record member `member`: `per_row`
-// elements per row of `kind` (ragged runs per token or per graph node/edge, or
-// one row per case). extract() checks the count, so a record of the wrong
-// shape is an error naming the case instead of a corrupt table; restore() is
-// its inverse (clrp merge reads records back).
+using enum Rows;
+
 template <class T>
-void add(std::vector<Dataset>& out, const char* name, hid_t type, std::vector<hsize_t> trailing,
-         std::vector<T> CaseRecord::*member, Rows kind, std::size_t per_row) {
+constexpr bool kNoNativeType = false;
+
+template <class T>
+hid_t native() {
+  if constexpr (std::is_same_v<T, std::int8_t>)
+    return H5T_NATIVE_INT8;
+  else if constexpr (std::is_same_v<T, std::int16_t>)
+    return H5T_NATIVE_INT16;
+  else if constexpr (std::is_same_v<T, std::int32_t>)
+    return H5T_NATIVE_INT32;
+  else if constexpr (std::is_same_v<T, std::uint32_t>)
+    return H5T_NATIVE_UINT32;
+  else if constexpr (std::is_same_v<T, std::uint64_t>)
+    return H5T_NATIVE_UINT64;
+  else if constexpr (std::is_same_v<T, float>)
+    return H5T_NATIVE_FLOAT;
+  else if constexpr (std::is_same_v<T, double>)
+    return H5T_NATIVE_DOUBLE;
+  else
+    static_assert(kNoNativeType<T>, "add the HDF5 native type of this member type here");
+}
+
+// The type of the record member `Member` points to (its element type for a vector).
+template <auto Member>
+using MemberType = std::remove_cvref_t<decltype(std::declval<CaseRecord>().*Member)>;
+
+// ----- the columns of `cases` ----------------------------------------------
+
+// A scalar of the record, stored as is.
+template <auto Member>
+CaseColumn field(const char* name) {
+  using T = MemberType<Member>;
+  return {name,
+          native<T>(),
+          sizeof(T),
+          CaseColumn::Role::Field,
+          Case,
+          [](const CaseRecord& r, char* column) { std::memcpy(column, &(r.*Member), sizeof(T)); },
+          [](const char* column, CaseRecord& r) { std::memcpy(&(r.*Member), column, sizeof(T)); }};
+}
+// Where the case's run of `rows` rows starts in their datasets (uint64).
+CaseColumn offset(const char* name, Rows rows) {
+  return {name, H5T_NATIVE_UINT64, 8, CaseColumn::Role::Offset, rows, nullptr, nullptr};
+}
+// How many `rows` rows the case has (uint32).
+CaseColumn length(const char* name, Rows rows) {
+  return {name, H5T_NATIVE_UINT32, 4, CaseColumn::Role::Length, rows, nullptr, nullptr};
+}
+// Always 0: keeps the 8-byte columns after it aligned without hidden padding.
+CaseColumn zero(const char* name) {
+  return {name, H5T_NATIVE_INT32, 4, CaseColumn::Role::Zero, Case, nullptr, nullptr};
+}
+
+std::vector<CaseColumn> make_case_columns() {
+  return {
+      offset("id_offset", IdByte),
+      length("id_length", IdByte),
+      field<&CaseRecord::case_index>("case_index"),
+      offset("token_offset", Token),
+      length("n_tokens", Token),
+      field<&CaseRecord::prompt_tokens>("prompt_tokens"),
+      field<&CaseRecord::wrong_id>("wrong_id"),
+      field<&CaseRecord::correct_id>("correct_id"),
+      field<&CaseRecord::wrong_logit>("wrong_logit"),
+      field<&CaseRecord::correct_logit>("correct_logit"),
+      field<&CaseRecord::delta>("delta"),
+      field<&CaseRecord::pair_delta>("pair_delta"),
+      field<&CaseRecord::seconds_tokenize>("seconds_tokenize"),
+      field<&CaseRecord::seconds_forward>("seconds_forward"),
+      field<&CaseRecord::seconds_backward>("seconds_backward"),
+      field<&CaseRecord::rank>("rank"),
+      zero("reserved"),
+      offset("graph_node_offset", GraphNode),
+      offset("graph_edge_offset", GraphEdge),
+      length("n_graph_nodes", GraphNode),
+      length("n_graph_edges", GraphEdge),
+  };
+}
+
+// The row layout C would give a struct of these members in this order: each
+// column aligned to its size, the row padded to its widest column.
+struct Layout {
+  std::vector<std::size_t> offsets;
+  std::size_t size = 0;
+  // Index into case_columns() of each kind's offset and length column (the
+  // Rows::Case entries are unused).
+  std::array<std::size_t, kRowKinds> offset_column{}, length_column{};
+};
+
+const Layout& layout() {
+  static const Layout l = [] {
+    Layout out;
+    std::size_t at = 0, widest = 1;
+    const auto& columns = case_columns();
+    for (std::size_t i = 0; i < columns.size(); ++i) {
+      const CaseColumn& c = columns[i];
+      at = (at + c.size - 1) / c.size * c.size;
+      out.offsets.push_back(at);
+      at += c.size;
+      widest = std::max(widest, c.size);
+      if (c.role == CaseColumn::Role::Offset) out.offset_column[kind_index(c.rows)] = i;
+      if (c.role == CaseColumn::Role::Length) out.length_column[kind_index(c.rows)] = i;
+    }
+    out.size = (at + widest - 1) / widest * widest;
+    return out;
+  }();
+  return l;
+}
+
+// ----- the arrays ------------------------------------------------------------
+
+// A dataset's trailing dimensions for a table, or nothing where the table does
+// not record it.
+using Shape = std::optional<std::vector<hsize_t>> (*)(const TableInfo&);
+
+struct Dims {
+  hsize_t R, L, H, K;
+  explicit Dims(const TableInfo& t)
+      : R(static_cast<hsize_t>(t.R())),
+        L(static_cast<hsize_t>(t.layers)),
+        H(static_cast<hsize_t>(t.heads)),
+        K(static_cast<hsize_t>(t.neurons)) {}
+};
+using Trailing = std::optional<std::vector<hsize_t>>;
+
+Trailing scalar(const TableInfo&) {
+  return std::vector<hsize_t>{};
+}
+Trailing per_rule(const TableInfo& t) {
+  return std::vector{Dims(t).R};
+}
+Trailing per_rule_segment(const TableInfo& t) {
+  return std::vector{Dims(t).R, hsize_t{kSegmentColumns}};
+}
+Trailing per_rule_layer(const TableInfo& t) {
+  return std::vector{Dims(t).R, Dims(t).L};
+}
+Trailing per_rule_layer_if_residual(const TableInfo& t) {
+  return t.residual ? per_rule_layer(t) : std::nullopt;
+}
+Trailing per_rule_and_random_if_deletion(const TableInfo& t) {
+  return t.deletion_max_tokens > 0 ? Trailing(std::vector{Dims(t).R + 1}) : std::nullopt;
+}
+Trailing per_rule_layer_head(const TableInfo& t) {
+  const Dims d(t);
+  return d.H > 0 ? Trailing(std::vector{d.R, d.L, d.H}) : std::nullopt;
+}
+Trailing per_rule_layer_neuron(const TableInfo& t) {
+  const Dims d(t);
+  return d.K > 0 ? Trailing(std::vector{d.R, d.L, d.K}) : std::nullopt;
+}
+Trailing graph_summary(const TableInfo& t) {
+  return t.graphs ? Trailing(std::vector{hsize_t{kGraphSummaryColumns}}) : std::nullopt;
+}
+Trailing scalar_if_graphs(const TableInfo& t) {
+  return t.graphs ? scalar(t) : std::nullopt;
+}
+
+struct Array {
+  const char* name;
+  Rows rows;
+  Shape shape;
+  Dataset (*make)(const char* name, Rows rows, std::vector<hsize_t> trailing);
+};
+
+// Dataset `name` backed by the record member `Member`: one row per row of
+// `kind` (a ragged run per token or per graph node/edge, or one row per case),
+// `trailing` elements each. extract() checks the count, so a record of the
+// wrong shape is an error naming the case instead of a corrupt table;
+// restore() is its inverse (clrp merge reads records back).
+template <auto Member>
+Dataset make_dataset(const char* name, Rows kind, std::vector<hsize_t> trailing) {
+  using T = typename MemberType<Member>::value_type;
   Dataset d;
   d.name = name;
-  d.type = type;
+  d.type = native<T>();
   d.trailing = std::move(trailing);
   d.rows = kind;
   d.element_size = sizeof(T);
+  std::size_t per_row = 1;
+  for (auto n : d.trailing)
+    per_row *= n;
   d.extract = [=](const CaseRecord& r, std::vector<char>& bytes) {
-    const std::vector<T>& v = r.*member;
+    const std::vector<T>& v = r.*Member;
     const std::size_t want = per_row * rows_of(kind, r);
     if (v.size() != want)
       throw Error(std::string("store: case '") + r.case_id + "': " + name + " has " +
@@ -136,60 +217,172 @@ void add(std::vector<Dataset>& out, const char* name, hid_t type, std::vector<hs
   };
   d.restore = [=](const char* bytes, std::size_t rows, CaseRecord& r) {
     const std::size_t n = rows * per_row;
-    std::vector<T>& v = r.*member;
+    std::vector<T>& v = r.*Member;
     v.resize(n);
     std::memcpy(v.data(), bytes, n * sizeof(T));
   };
-  out.push_back(std::move(d));
+  return d;
 }
+
+template <auto Member>
+constexpr Array array(const char* name, Rows rows, Shape shape) {
+  return {name, rows, shape, &make_dataset<Member>};
+}
+
+// Every array a table may hold, in the order they are created. R rules, L
+// layers, H heads, K recorded neurons per layer (record.hpp has the meanings).
+constexpr Array kArrays[] = {
+    array<&CaseRecord::tokens>("tokens", Token, scalar),
+    array<&CaseRecord::token_segment>("token_segment", Token, scalar),
+    array<&CaseRecord::token_evidence>("token_evidence", Token, scalar),
+    array<&CaseRecord::token_relevance>("token_relevance", Token, per_rule),
+    array<&CaseRecord::layer_relevance>("layer_relevance", Token, per_rule_layer_if_residual),
+    array<&CaseRecord::mid_relevance>("mid_relevance", Token, per_rule_layer_if_residual),
+    array<&CaseRecord::conservation>("conservation", Case, per_rule),
+    array<&CaseRecord::segment_relevance>("segment_relevance", Case, per_rule_segment),
+    array<&CaseRecord::bias_absorbed>("bias_absorbed", Case, per_rule_layer),
+    array<&CaseRecord::deletion_tokens>("deletion_tokens", Case, per_rule_and_random_if_deletion),
+    array<&CaseRecord::head_relevance>("head_relevance", Case, per_rule_layer_head),
+    array<&CaseRecord::neuron_ids>("neuron_ids", Case, per_rule_layer_neuron),
+    array<&CaseRecord::neuron_relevance>("neuron_relevance", Case, per_rule_layer_neuron),
+    array<&CaseRecord::graph_summary>("graph_summary", Case, graph_summary),
+    array<&CaseRecord::graph_node_layer>("graph_node_layer", GraphNode, scalar_if_graphs),
+    array<&CaseRecord::graph_node_position>("graph_node_position", GraphNode, scalar_if_graphs),
+    array<&CaseRecord::graph_node_relevance>("graph_node_relevance", GraphNode, scalar_if_graphs),
+    array<&CaseRecord::graph_node_remainder>("graph_node_remainder", GraphNode, scalar_if_graphs),
+    array<&CaseRecord::graph_edge_source>("graph_edge_source", GraphEdge, scalar_if_graphs),
+    array<&CaseRecord::graph_edge_target>("graph_edge_target", GraphEdge, scalar_if_graphs),
+    array<&CaseRecord::graph_edge_weight>("graph_edge_weight", GraphEdge, scalar_if_graphs),
+};
 
 }  // namespace
 
+std::uint64_t rows_of(Rows kind, const CaseRecord& r) {
+  switch (kind) {
+    case Case:
+      return 1;
+    case Token:
+      return r.tokens.size();
+    case IdByte:
+      return r.case_id.size();
+    case GraphNode:
+      return r.graph_node_layer.size();
+    case GraphEdge:
+      return r.graph_edge_source.size();
+  }
+  return 0;
+}
+
+const char* committed_attr(Rows kind) {
+  static constexpr const char* kNames[kRowKinds] = {"committed_rows", "committed_tokens",
+                                                    "committed_id_bytes", "committed_graph_nodes",
+                                                    "committed_graph_edges"};
+  return kNames[kind_index(kind)];
+}
+
+const std::vector<CaseColumn>& case_columns() {
+  static const std::vector<CaseColumn> columns = make_case_columns();
+  return columns;
+}
+
+const std::vector<std::size_t>& case_column_offsets() {
+  return layout().offsets;
+}
+
+std::size_t case_row_size() {
+  return layout().size;
+}
+
+hid_t case_row_type() {
+  static const hid_t type = [] {
+    const hid_t t = H5Tcreate(H5T_COMPOUND, case_row_size());
+    const auto& columns = case_columns();
+    for (std::size_t i = 0; i < columns.size(); ++i)
+      H5Tinsert(t, columns[i].name, layout().offsets[i], columns[i].type);
+    return t;
+  }();
+  return type;
+}
+
+void CaseRows::append(const CaseRecord& r, const RowCounts& first) {
+  const std::size_t at = bytes_.size();
+  bytes_.resize(at + case_row_size(), 0);
+  char* row = bytes_.data() + at;
+  const auto& columns = case_columns();
+  for (std::size_t i = 0; i < columns.size(); ++i) {
+    const CaseColumn& c = columns[i];
+    char* column = row + layout().offsets[i];
+    switch (c.role) {
+      case CaseColumn::Role::Field:
+        c.record_to_row(r, column);
+        break;
+      case CaseColumn::Role::Offset: {
+        const std::uint64_t v = first[kind_index(c.rows)];
+        std::memcpy(column, &v, sizeof v);
+        break;
+      }
+      case CaseColumn::Role::Length: {
+        const auto v = static_cast<std::uint32_t>(rows_of(c.rows, r));
+        std::memcpy(column, &v, sizeof v);
+        break;
+      }
+      case CaseColumn::Role::Zero:
+        break;
+    }
+  }
+}
+
+std::uint64_t CaseRows::offset(std::size_t i, Rows kind) const {
+  if (kind == Case) return i;
+  std::uint64_t v;
+  std::memcpy(&v, row(i) + layout().offsets[layout().offset_column[kind_index(kind)]], sizeof v);
+  return v;
+}
+
+std::uint64_t CaseRows::length(std::size_t i, Rows kind) const {
+  if (kind == Case) return 1;
+  std::uint32_t v;
+  std::memcpy(&v, row(i) + layout().offsets[layout().length_column[kind_index(kind)]], sizeof v);
+  return v;
+}
+
+void CaseRows::to_record(std::size_t i, CaseRecord& r) const {
+  const auto& columns = case_columns();
+  for (std::size_t c = 0; c < columns.size(); ++c)
+    if (columns[c].role == CaseColumn::Role::Field)
+      columns[c].row_to_record(row(i) + layout().offsets[c], r);
+}
+
+CaseRows CaseRows::read(hid_t cases, std::uint64_t row0, std::uint64_t count) {
+  CaseRows rows(count);
+  h5::read_rows(cases, case_row_type(), {}, row0, count, rows.data());
+  return rows;
+}
+
+std::vector<std::string> read_case_ids(hid_t cases, hid_t case_id, std::uint64_t rows,
+                                       std::uint64_t id_bytes) {
+  const CaseRows index = CaseRows::read(cases, 0, rows);
+  std::vector<char> bytes(id_bytes);
+  h5::read_rows(case_id, H5T_NATIVE_UINT8, {}, 0, id_bytes, bytes.data());
+  std::vector<std::string> out;
+  out.reserve(rows);
+  for (std::size_t i = 0; i < index.size(); ++i)
+    out.emplace_back(bytes.data() + index.offset(i, IdByte), index.length(i, IdByte));
+  return out;
+}
+
+std::size_t Dataset::row_bytes() const {
+  std::size_t n = element_size;
+  for (auto t : trailing)
+    n *= t;
+  return n;
+}
+
 std::vector<Dataset> datasets(const TableInfo& t) {
-  const auto R = static_cast<hsize_t>(t.R());
-  const auto L = static_cast<hsize_t>(t.layers);
-  const auto H = static_cast<hsize_t>(t.heads);
-  const auto K = static_cast<hsize_t>(t.neurons);
-  const std::size_t r = R, l = L, h = H, k = K, S = kSegmentColumns;
-  std::vector<Dataset> d;
-  using enum Rows;
-  add(d, "tokens", H5T_NATIVE_INT32, {}, &CaseRecord::tokens, Token, 1);
-  add(d, "token_segment", H5T_NATIVE_INT8, {}, &CaseRecord::token_segment, Token, 1);
-  add(d, "token_evidence", H5T_NATIVE_INT8, {}, &CaseRecord::token_evidence, Token, 1);
-  add(d, "token_relevance", H5T_NATIVE_FLOAT, {R}, &CaseRecord::token_relevance, Token, r);
-  if (t.residual) {
-    add(d, "layer_relevance", H5T_NATIVE_FLOAT, {R, L}, &CaseRecord::layer_relevance, Token, r * l);
-    add(d, "mid_relevance", H5T_NATIVE_FLOAT, {R, L}, &CaseRecord::mid_relevance, Token, r * l);
-  }
-  add(d, "conservation", H5T_NATIVE_DOUBLE, {R}, &CaseRecord::conservation, Case, r);
-  add(d, "segment_relevance", H5T_NATIVE_DOUBLE, {R, kSegmentColumns},
-      &CaseRecord::segment_relevance, Case, r * S);
-  add(d, "bias_absorbed", H5T_NATIVE_FLOAT, {R, L}, &CaseRecord::bias_absorbed, Case, r * l);
-  if (t.deletion_max_tokens > 0)
-    add(d, "deletion_tokens", H5T_NATIVE_INT32, {R + 1}, &CaseRecord::deletion_tokens, Case, r + 1);
-  if (H > 0)
-    add(d, "head_relevance", H5T_NATIVE_FLOAT, {R, L, H}, &CaseRecord::head_relevance, Case,
-        r * l * h);
-  if (K > 0) {
-    add(d, "neuron_ids", H5T_NATIVE_INT32, {R, L, K}, &CaseRecord::neuron_ids, Case, r * l * k);
-    add(d, "neuron_relevance", H5T_NATIVE_FLOAT, {R, L, K}, &CaseRecord::neuron_relevance, Case,
-        r * l * k);
-  }
-  if (t.graphs) {
-    const auto G = static_cast<hsize_t>(kGraphSummaryColumns);
-    add(d, "graph_summary", H5T_NATIVE_DOUBLE, {G}, &CaseRecord::graph_summary, Case, G);
-    add(d, "graph_node_layer", H5T_NATIVE_INT16, {}, &CaseRecord::graph_node_layer, GraphNode, 1);
-    add(d, "graph_node_position", H5T_NATIVE_INT32, {}, &CaseRecord::graph_node_position, GraphNode,
-        1);
-    add(d, "graph_node_relevance", H5T_NATIVE_FLOAT, {}, &CaseRecord::graph_node_relevance,
-        GraphNode, 1);
-    add(d, "graph_node_remainder", H5T_NATIVE_FLOAT, {}, &CaseRecord::graph_node_remainder,
-        GraphNode, 1);
-    add(d, "graph_edge_source", H5T_NATIVE_INT32, {}, &CaseRecord::graph_edge_source, GraphEdge, 1);
-    add(d, "graph_edge_target", H5T_NATIVE_INT32, {}, &CaseRecord::graph_edge_target, GraphEdge, 1);
-    add(d, "graph_edge_weight", H5T_NATIVE_FLOAT, {}, &CaseRecord::graph_edge_weight, GraphEdge, 1);
-  }
-  return d;
+  std::vector<Dataset> out;
+  for (const Array& a : kArrays)
+    if (auto trailing = a.shape(t)) out.push_back(a.make(a.name, a.rows, std::move(*trailing)));
+  return out;
 }
 
 }  // namespace schema

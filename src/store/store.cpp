@@ -28,9 +28,7 @@ double now() {
 hsize_t chunk_rows(const schema::Dataset& d) {
   // About 256 KiB per chunk: large enough to compress well and keep the chunk
   // index small, small enough that a batch of a few cases is not all padding.
-  hsize_t per_row = d.element_size;
-  for (auto t : d.trailing)
-    per_row *= t;
+  const hsize_t per_row = d.row_bytes();
   const hsize_t target = 256 * 1024;
   hsize_t rows = std::max<hsize_t>(1, target / std::max<hsize_t>(1, per_row));
   if (d.rows == schema::Rows::Case) rows = std::min<hsize_t>(rows, 64);
@@ -49,12 +47,8 @@ struct TableState {
   std::vector<schema::Dataset> datasets;
   std::vector<h5::Id> ids;  ///< parallel to datasets
   /// Rows of each kind (schema::Rows) appended so far, and as of the last commit.
-  std::array<std::uint64_t, schema::kRowKinds> appended{}, committed{};
+  schema::RowCounts appended{}, committed{};
 };
-
-constexpr std::array<schema::Rows, schema::kRowKinds> kKinds = {
-    schema::Rows::Case, schema::Rows::Token, schema::Rows::IdByte, schema::Rows::GraphNode,
-    schema::Rows::GraphEdge};
 
 std::string table_attrs_json(const TableInfo& t) {
   nlohmann::json j{{"model", t.model},     {"checkpoint", t.checkpoint}, {"benchmark", t.benchmark},
@@ -77,6 +71,9 @@ struct Store::Impl {
   std::vector<TableInfo> infos;
   double write_seconds = 0;
 
+  /// What create and resume share before they open the file.
+  static std::unique_ptr<Impl> start(const std::string& path, MPI_Comm comm);
+
   void open_tables(const std::vector<TableInfo>& wanted, bool create, int deflate) {
     infos = wanted;
     for (const auto& info : wanted) {
@@ -90,20 +87,16 @@ struct Store::Impl {
         for (const auto& d : t.datasets)
           t.ids.push_back(
               h5::create_extendible(t.group, d.name, d.type, d.trailing, chunk_rows(d), deflate));
-        h5::set_attr(t.group, "model", info.model);
-        h5::set_attr(t.group, "checkpoint", info.checkpoint);
-        h5::set_attr(t.group, "checkpoint_path", info.checkpoint_path);
-        h5::set_attr(t.group, "benchmark", info.benchmark);
+        for (const auto& a : schema::kStringAttrs)
+          h5::set_attr(t.group, a.name, info.*a.member);
         h5::set_attr(t.group, "rules", nlohmann::json(info.rules).dump());
-        h5::set_attr(t.group, "layers", info.layers);
-        h5::set_attr(t.group, "heads", info.heads);
-        h5::set_attr(t.group, "neurons", info.neurons);
-        h5::set_attr(t.group, "evidence_top_k", info.evidence_top_k);
+        for (const auto& a : schema::kIntAttrs)
+          h5::set_attr(t.group, a.name, info.*a.member);
         std::vector<std::string> cols(kSegmentColumnNames, kSegmentColumnNames + kSegmentColumns);
         h5::set_attr(t.group, "segment_columns", nlohmann::json(cols).dump());
         h5::set_attr(t.group, "layout", table_attrs_json(info));
         h5::set_attr(t.group, "planned_rows", info.planned_rows);
-        for (schema::Rows kind : kKinds)
+        for (schema::Rows kind : schema::kAllRows)
           h5::set_attr(t.group, schema::committed_attr(kind), std::uint64_t{0});
         h5::set_attr(t.group, "failed_rows", std::uint64_t{0});
         if (info.graphs) {
@@ -126,8 +119,8 @@ struct Store::Impl {
         for (const auto& d : t.datasets)
           t.ids.push_back(
               h5::make(H5Dopen2(t.group, d.name.c_str(), H5P_DEFAULT), H5Dclose, g + "/" + d.name));
-        for (schema::Rows kind : kKinds)
-          t.appended[static_cast<std::size_t>(kind)] =
+        for (schema::Rows kind : schema::kAllRows)
+          t.appended[schema::kind_index(kind)] =
               h5::get_u64_attr(t.group, schema::committed_attr(kind));
         t.committed = t.appended;
         // Whatever a killed run appended after its last commit stays in the
@@ -169,6 +162,16 @@ h5::Id collective_transfer() {
 
 }  // namespace
 
+std::unique_ptr<Store::Impl> Store::Impl::start(const std::string& path, MPI_Comm comm) {
+  auto impl = std::make_unique<Impl>();
+  impl->comm = comm;
+  impl->path = path;
+  MPI_Comm_rank(comm, &impl->rank);
+  MPI_Comm_size(comm, &impl->size);
+  impl->dxpl = collective_transfer();
+  return impl;
+}
+
 Store::Store(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Store::Store(Store&&) noexcept = default;
 Store& Store::operator=(Store&&) noexcept = default;
@@ -186,15 +189,9 @@ Store Store::create(const std::string& path, MPI_Comm comm, const StoreIdentity&
     throw Error(Where{path},
                 "the store already exists; pass --resume to continue it, or "
                 "choose another store path");
-  auto impl = std::make_unique<Impl>();
-  impl->comm = comm;
-  impl->path = path;
-  MPI_Comm_rank(comm, &impl->rank);
-  MPI_Comm_size(comm, &impl->size);
-  h5::Id fapl = file_access(comm);
-  impl->file = h5::make(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, fapl), H5Fclose,
-                        path + ": cannot create the store");
-  impl->dxpl = collective_transfer();
+  auto impl = Impl::start(path, comm);
+  impl->file = h5::make(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, file_access(comm)),
+                        H5Fclose, path + ": cannot create the store");
   h5::set_attr(impl->file, "schema", std::string(schema::kSchema));
   h5::set_attr(impl->file, "clrp_version", std::string(CLRP_VERSION));
   h5::set_attr(impl->file, "campaign", id.campaign);
@@ -209,15 +206,9 @@ Store Store::resume(const std::string& path, MPI_Comm comm, const StoreIdentity&
                     const std::vector<TableInfo>& tables) {
   h5::quiet();
   if (!std::filesystem::exists(path)) throw Error(Where{path}, "no store to resume");
-  auto impl = std::make_unique<Impl>();
-  impl->comm = comm;
-  impl->path = path;
-  MPI_Comm_rank(comm, &impl->rank);
-  MPI_Comm_size(comm, &impl->size);
-  h5::Id fapl = file_access(comm);
-  impl->file = h5::make(H5Fopen(path.c_str(), H5F_ACC_RDWR, fapl), H5Fclose,
+  auto impl = Impl::start(path, comm);
+  impl->file = h5::make(H5Fopen(path.c_str(), H5F_ACC_RDWR, file_access(comm)), H5Fclose,
                         path + ": cannot open the store");
-  impl->dxpl = collective_transfer();
   if (!h5::has_attr(impl->file, "schema") ||
       h5::get_string_attr(impl->file, "schema") != schema::kSchema)
     throw Error(Where{path}, "not a clrp store (schema " + std::string(schema::kSchema) + ")");
@@ -249,7 +240,7 @@ void Store::ensure_space(std::uint64_t bytes) {
   if (free < need) {
     std::uint64_t committed = 0;
     for (const auto& t : s.tables)
-      committed += t.committed[static_cast<std::size_t>(schema::Rows::Case)];
+      committed += t.committed[schema::kind_index(schema::Rows::Case)];
     const auto mib = [](std::uint64_t b) { return std::to_string((b + (1 << 20) - 1) >> 20); };
     throw Error(Where{s.path},
                 "not enough free space to write the next batch (about " + mib(need) +
@@ -265,7 +256,7 @@ void Store::append(const std::vector<CaseRecord>& records) {
     std::vector<char> scratch;
     for (const auto& r : records) {
       if (r.table >= impl_->tables.size()) break;  // reported below
-      bytes += sizeof(schema::CaseRow) + r.case_id.size();
+      bytes += schema::case_row_size() + r.case_id.size();
       for (const auto& d : impl_->tables[r.table].datasets) {
         scratch.clear();
         d.extract(r, scratch);
@@ -284,14 +275,14 @@ void Store::append(const std::vector<CaseRecord>& records) {
     for (const auto& r : records) {
       if (r.table >= nt) throw Error("store: record for table " + std::to_string(r.table));
       for (std::size_t k = 0; k < K; ++k)
-        mine[K * r.table + k] += schema::rows_of(kKinds[k], r);
+        mine[K * r.table + k] += schema::rows_of(schema::kAllRows[k], r);
     }
     std::vector<std::uint64_t> all(K * nt * static_cast<std::size_t>(s.size));
     MPI_Allgather(mine.data(), static_cast<int>(K * nt), MPI_UINT64_T, all.data(),
                   static_cast<int>(K * nt), MPI_UINT64_T, s.comm);
     for (std::size_t ti = 0; ti < nt; ++ti) {
       TableState& t = s.tables[ti];
-      std::array<std::uint64_t, K> before{}, total{};
+      schema::RowCounts before{}, total{};
       for (int r = 0; r < s.size; ++r)
         for (std::size_t k = 0; k < K; ++k) {
           const auto v = all[(static_cast<std::size_t>(r) * nt + ti) * K + k];
@@ -301,57 +292,35 @@ void Store::append(const std::vector<CaseRecord>& records) {
       if (total[0] == 0) continue;  // every rank skips it alike
       // Where this rank's rows of each kind start: after the table's and the
       // lower ranks'.
-      std::array<std::uint64_t, K> first{}, next{};
+      schema::RowCounts first{}, next{};
       for (std::size_t k = 0; k < K; ++k)
         first[k] = next[k] = t.appended[k] + before[k];
       // This rank's rows, in record order, and their index entries.
-      std::vector<schema::CaseRow> rows;
+      schema::CaseRows rows;
       std::vector<char> idbytes;
       std::vector<std::vector<char>> bufs(t.datasets.size());
       using R = schema::Rows;
-      auto at = [&](R kind) -> std::uint64_t& { return next[static_cast<std::size_t>(kind)]; };
+      using schema::kind_index;
       for (const auto& r : records) {
         if (r.table != ti) continue;
-        schema::CaseRow row{};
-        row.id_offset = at(R::IdByte);
-        row.id_length = static_cast<std::uint32_t>(r.case_id.size());
-        row.case_index = r.case_index;
-        row.token_offset = at(R::Token);
-        row.n_tokens = static_cast<std::uint32_t>(r.tokens.size());
-        row.prompt_tokens = r.prompt_tokens;
-        row.wrong_id = r.wrong_id;
-        row.correct_id = r.correct_id;
-        row.wrong_logit = r.wrong_logit;
-        row.correct_logit = r.correct_logit;
-        row.delta = r.delta;
-        row.pair_delta = r.pair_delta;
-        row.seconds_tokenize = r.seconds_tokenize;
-        row.seconds_forward = r.seconds_forward;
-        row.seconds_backward = r.seconds_backward;
-        row.rank = r.rank;
-        row.graph_node_offset = at(R::GraphNode);
-        row.n_graph_nodes = static_cast<std::uint32_t>(schema::rows_of(R::GraphNode, r));
-        row.graph_edge_offset = at(R::GraphEdge);
-        row.n_graph_edges = static_cast<std::uint32_t>(schema::rows_of(R::GraphEdge, r));
-        rows.push_back(row);
+        rows.append(r, next);
         idbytes.insert(idbytes.end(), r.case_id.begin(), r.case_id.end());
         for (std::size_t d = 0; d < t.datasets.size(); ++d)
           t.datasets[d].extract(r, bufs[d]);
         for (std::size_t k = 0; k < K; ++k)
-          next[k] += schema::rows_of(kKinds[k], r);
+          next[k] += schema::rows_of(schema::kAllRows[k], r);
       }
-      const auto mine_of = [&](R kind) { return mine[K * ti + static_cast<std::size_t>(kind)]; };
-      const auto index = [](R kind) { return static_cast<std::size_t>(kind); };
-      grow(t.cases, {}, t.appended[index(R::Case)] + total[index(R::Case)]);
-      h5::write_rows(t.cases, schema::case_row_type(), {}, first[index(R::Case)], mine_of(R::Case),
-                     rows.data(), s.dxpl);
-      grow(t.case_id, {}, t.appended[index(R::IdByte)] + total[index(R::IdByte)]);
-      h5::write_rows(t.case_id, H5T_NATIVE_UINT8, {}, first[index(R::IdByte)], mine_of(R::IdByte),
-                     idbytes.data(), s.dxpl);
+      const auto mine_of = [&](R kind) { return mine[K * ti + kind_index(kind)]; };
+      grow(t.cases, {}, t.appended[kind_index(R::Case)] + total[kind_index(R::Case)]);
+      h5::write_rows(t.cases, schema::case_row_type(), {}, first[kind_index(R::Case)],
+                     mine_of(R::Case), rows.data(), s.dxpl);
+      grow(t.case_id, {}, t.appended[kind_index(R::IdByte)] + total[kind_index(R::IdByte)]);
+      h5::write_rows(t.case_id, H5T_NATIVE_UINT8, {}, first[kind_index(R::IdByte)],
+                     mine_of(R::IdByte), idbytes.data(), s.dxpl);
       kill_point("append");  // rows written, their ragged data not yet
       for (std::size_t d = 0; d < t.datasets.size(); ++d) {
         const auto& ds = t.datasets[d];
-        const std::size_t k = index(ds.rows);
+        const std::size_t k = kind_index(ds.rows);
         grow(t.ids[d], ds.trailing, t.appended[k] + total[k]);
         h5::write_rows(t.ids[d], ds.type, ds.trailing, first[k], mine_of(ds.rows), bufs[d].data(),
                        s.dxpl);
@@ -373,9 +342,8 @@ void Store::commit() {
     h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
     kill_point("commit-flushed");
     for (auto& t : s.tables) {
-      for (schema::Rows kind : kKinds) {
-        h5::set_attr(t.group, schema::committed_attr(kind),
-                     t.appended[static_cast<std::size_t>(kind)]);
+      for (schema::Rows kind : schema::kAllRows) {
+        h5::set_attr(t.group, schema::committed_attr(kind), t.appended[schema::kind_index(kind)]);
         kill_point("commit-attr");  // some counts of the table moved, others not
       }
       t.committed = t.appended;
@@ -410,16 +378,10 @@ void Store::close() {
 std::vector<std::set<std::string>> Store::committed_ids() const {
   std::vector<std::set<std::string>> out;
   for (const auto& t : impl_->tables) {
-    std::set<std::string> ids;
-    const std::uint64_t n = t.committed[static_cast<std::size_t>(schema::Rows::Case)],
-                        id_bytes = t.committed[static_cast<std::size_t>(schema::Rows::IdByte)];
-    std::vector<schema::CaseRow> rows(n);
-    h5::read_rows(t.cases, schema::case_row_type(), {}, 0, n, rows.data());
-    std::vector<char> bytes(id_bytes);
-    h5::read_rows(t.case_id, H5T_NATIVE_UINT8, {}, 0, id_bytes, bytes.data());
-    for (const auto& r : rows)
-      ids.insert(std::string(bytes.data() + r.id_offset, r.id_length));
-    out.push_back(std::move(ids));
+    const auto ids = schema::read_case_ids(t.cases, t.case_id,
+                                           t.committed[schema::kind_index(schema::Rows::Case)],
+                                           t.committed[schema::kind_index(schema::Rows::IdByte)]);
+    out.emplace_back(ids.begin(), ids.end());
   }
   return out;
 }
@@ -427,7 +389,7 @@ std::vector<std::set<std::string>> Store::committed_ids() const {
 std::vector<std::uint64_t> Store::committed_rows() const {
   std::vector<std::uint64_t> out;
   for (const auto& t : impl_->tables)
-    out.push_back(t.committed[static_cast<std::size_t>(schema::Rows::Case)]);
+    out.push_back(t.committed[schema::kind_index(schema::Rows::Case)]);
   return out;
 }
 

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "clrp/store/record.hpp"
+#include "schema.hpp"
 
 namespace clrp::store::table_io {
 
@@ -22,11 +23,13 @@ std::vector<std::string> table_groups(hid_t file);
 /// the store predates it).
 TableInfo read_table_info(hid_t group);
 
-/// Committed counts of a table: rows, tokens, id bytes, and the cases the
-/// last run failed on (0 when not recorded).
+/// Committed counts of a table: rows of each kind (schema::Rows: cases,
+/// tokens, id bytes, graph nodes and edges, 0 without graphs), and the cases
+/// the last run failed on (0 when not recorded).
 struct Committed {
-  std::uint64_t rows = 0, tokens = 0, id_bytes = 0, failed = 0;
-  std::uint64_t graph_nodes = 0, graph_edges = 0;  ///< 0 without graphs
+  schema::RowCounts count{};
+  std::uint64_t failed = 0;
+  std::uint64_t of(schema::Rows kind) const { return count[schema::kind_index(kind)]; }
 };
 Committed read_committed(hid_t group);
 
