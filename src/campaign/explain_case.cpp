@@ -12,15 +12,12 @@
 #include "clrp/graph/export.hpp"
 #include "clrp/graph/graph.hpp"
 #include "clrp/lrp/engine.hpp"
+#include "clrp/util/clock.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::campaign {
 
 namespace {
-
-double seconds_since(std::chrono::steady_clock::time_point t0) {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-}
 
 template <class T>
 std::vector<T> flat(const at::Tensor& t, c10::ScalarType type) {
@@ -108,7 +105,7 @@ store::CaseRecord prepare_case(const FailureCase& fc, const model::ModelConfig& 
   for (auto s : r.token_segment)
     if (s != store::kSegmentColumns - 1) ++r.prompt_tokens;
   ids_out = at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
-  r.seconds_tokenize = seconds_since(t0);
+  r.seconds_tokenize = util::seconds_since(t0);
   return r;
 }
 

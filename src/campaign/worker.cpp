@@ -60,7 +60,8 @@ void Worker::explain(const std::vector<std::uint32_t>& batch, std::vector<store:
 
 // Every case is prepared on its own; those that do not fit the model fail
 // here, alone.
-Worker::Prepared Worker::prepare(const std::vector<std::uint32_t>& batch, const model::LoadedModel& m) {
+Worker::Prepared Worker::prepare(const std::vector<std::uint32_t>& batch,
+                                 const model::LoadedModel& m) {
   const model::ModelConfig& config = m.checkpoint.config();
   Prepared p;
   for (auto ti : batch) {

@@ -9,6 +9,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "clrp/util/clock.hpp"
 #include "clrp/util/error.hpp"
 #include "h5.hpp"
 #include "kill_hook.hpp"
@@ -20,10 +21,6 @@ namespace {
 
 /// Free space kept for HDF5's metadata beyond a batch's data (ensure_space).
 constexpr std::uint64_t kSpaceReserve = 1 << 20;
-
-double now() {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
-}
 
 hsize_t chunk_rows(const schema::Dataset& d) {
   // About 256 KiB per chunk: large enough to compress well and keep the chunk
@@ -267,7 +264,7 @@ void Store::append(const std::vector<CaseRecord>& records) {
   }
   try {
     Impl& s = *impl_;
-    const double t0 = now();
+    const double t0 = util::steady_seconds();
     constexpr std::size_t K = schema::kRowKinds;
     const std::size_t nt = s.tables.size();
     // Per table and row kind: this rank's count; then everybody's.
@@ -328,7 +325,7 @@ void Store::append(const std::vector<CaseRecord>& records) {
       for (std::size_t k = 0; k < K; ++k)
         t.appended[k] += total[k];
     }
-    s.write_seconds += now() - t0;
+    s.write_seconds += util::steady_seconds() - t0;
   } catch (const std::exception& e) {
     write_failed(impl_->path, "append to", e);
   }
@@ -337,7 +334,7 @@ void Store::append(const std::vector<CaseRecord>& records) {
 void Store::commit() {
   try {
     Impl& s = *impl_;
-    const double t0 = now();
+    const double t0 = util::steady_seconds();
     // Data and index first; only then the counts that make them visible.
     h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
     kill_point("commit-flushed");
@@ -349,7 +346,7 @@ void Store::commit() {
       t.committed = t.appended;
     }
     h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
-    s.write_seconds += now() - t0;
+    s.write_seconds += util::steady_seconds() - t0;
   } catch (const std::exception& e) {
     write_failed(impl_->path, "commit", e);
   }

@@ -30,7 +30,7 @@ struct MicroBatchResult;
 namespace clrp::model {
 struct ModelConfig;
 struct LoadedModel;
-}
+}  // namespace clrp::model
 
 namespace clrp::campaign {
 
