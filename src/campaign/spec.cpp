@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <regex>
+#include <optional>
 #include <set>
 #include <sstream>
 
@@ -197,6 +198,57 @@ std::vector<CheckpointSpec> hf_cache_revisions(const fs::path& dir, const std::s
   return refs;
 }
 
+// A model's checkpoints: its `path` alone ("final"), a folder of step*/
+// folders, a Hugging Face cache folder (one per revision), or a list of folders.
+void read_checkpoints(const toml::table& t, const std::string& p,
+                      const std::optional<std::string>& path, Reader& r, ModelSpec& m) {
+  const toml::node* ck = t.get("checkpoints");
+  if (ck == nullptr && !path) r.problem(p + "path", "missing (or give checkpoints)");
+  if (path) {
+    m.path = *path == "default" ? *path : r.resolve(*path);
+    if (m.path != "default" && !fs::exists(m.path))
+      r.problem(p + "path", m.path + ": no such file or directory");
+  }
+  if (ck == nullptr) {
+    if (path) m.checkpoints.push_back({"final", m.path});
+  } else if (ck->is_string()) {
+    const std::string dir = r.resolve(*ck->value<std::string>());
+    if (!fs::is_directory(dir)) {
+      r.problem(p + "checkpoints", dir + ": no such directory");
+    } else if (fs::is_directory(fs::path(dir) / "refs") &&
+               fs::is_directory(fs::path(dir) / "snapshots")) {
+      m.checkpoints = hf_cache_revisions(dir, p + "checkpoints", r);
+      if (m.checkpoints.empty()) r.problem(p + "checkpoints", dir + ": no refs in the cache");
+    } else {
+      m.checkpoints = step_folders(dir);
+      if (m.checkpoints.empty())
+        r.problem(p + "checkpoints",
+                  dir + ": no step*/ folders in it (nor a Hugging Face cache: refs/, snapshots/)");
+    }
+  } else if (ck->is_array()) {
+    const auto dirs = r.strings(t, p, "checkpoints");
+    if (dirs.empty() && ck->as_array()->empty()) r.problem(p + "checkpoints", "is empty");
+    std::set<std::string> seen;
+    for (std::size_t j = 0; j < dirs.size(); ++j) {
+      const std::string d = r.resolve(dirs[j]);
+      const std::string key = p + "checkpoints[" + std::to_string(j) + "]";
+      std::string name = fs::path(d).filename().string();
+      if (name.empty()) name = fs::path(d).parent_path().filename().string();
+      if (!fs::exists(d))
+        r.problem(key, d + ": no such file or directory");
+      else if (!is_name(name))
+        r.problem(key, "folder name '" + name + "' is not a name ([A-Za-z0-9_.-]+)");
+      else if (!seen.insert(name).second)
+        r.problem(key, "two checkpoints named '" + name + "'");
+      m.checkpoints.push_back({name, d});
+    }
+  } else {
+    r.problem(p + "checkpoints",
+              "must be a folder of step*/ folders, a Hugging Face cache folder, or an array of "
+              "folders");
+  }
+}
+
 void read_models(const toml::table& root, Reader& r, CampaignSpec& spec) {
   const toml::node* n = root.get("models");
   const toml::array* models = n != nullptr ? n->as_array() : nullptr;
@@ -234,52 +286,7 @@ void read_models(const toml::table& root, Reader& r, CampaignSpec& spec) {
     else
       r.problem(p + "device", "'" + device + "' is not cpu, cuda or cuda:N");
     const auto path = r.string(*t, p, "path", false);
-    const toml::node* ck = t->get("checkpoints");
-    if (ck == nullptr && !path) r.problem(p + "path", "missing (or give checkpoints)");
-    if (path) {
-      m.path = *path == "default" ? *path : r.resolve(*path);
-      if (m.path != "default" && !fs::exists(m.path))
-        r.problem(p + "path", m.path + ": no such file or directory");
-    }
-    if (ck == nullptr) {
-      if (path) m.checkpoints.push_back({"final", m.path});
-    } else if (ck->is_string()) {
-      const std::string dir = r.resolve(*ck->value<std::string>());
-      if (!fs::is_directory(dir)) {
-        r.problem(p + "checkpoints", dir + ": no such directory");
-      } else if (fs::is_directory(fs::path(dir) / "refs") &&
-                 fs::is_directory(fs::path(dir) / "snapshots")) {
-        m.checkpoints = hf_cache_revisions(dir, p + "checkpoints", r);
-        if (m.checkpoints.empty()) r.problem(p + "checkpoints", dir + ": no refs in the cache");
-      } else {
-        m.checkpoints = step_folders(dir);
-        if (m.checkpoints.empty())
-          r.problem(
-              p + "checkpoints",
-              dir + ": no step*/ folders in it (nor a Hugging Face cache: refs/, snapshots/)");
-      }
-    } else if (ck->is_array()) {
-      const auto dirs = r.strings(*t, p, "checkpoints");
-      if (dirs.empty() && ck->as_array()->empty()) r.problem(p + "checkpoints", "is empty");
-      std::set<std::string> seen;
-      for (std::size_t j = 0; j < dirs.size(); ++j) {
-        const std::string d = r.resolve(dirs[j]);
-        const std::string key = p + "checkpoints[" + std::to_string(j) + "]";
-        std::string name = fs::path(d).filename().string();
-        if (name.empty()) name = fs::path(d).parent_path().filename().string();
-        if (!fs::exists(d))
-          r.problem(key, d + ": no such file or directory");
-        else if (!is_name(name))
-          r.problem(key, "folder name '" + name + "' is not a name ([A-Za-z0-9_.-]+)");
-        else if (!seen.insert(name).second)
-          r.problem(key, "two checkpoints named '" + name + "'");
-        m.checkpoints.push_back({name, d});
-      }
-    } else {
-      r.problem(p + "checkpoints",
-                "must be a folder of step*/ folders, a Hugging Face cache folder, or an array of "
-                "folders");
-    }
+    read_checkpoints(*t, p, path, r, m);
     spec.models.push_back(std::move(m));
   }
 }
@@ -318,32 +325,8 @@ void read_cases(const toml::table& root, Reader& r, CampaignSpec& spec) {
   }
 }
 
-}  // namespace
-
-const char* to_string(Mode m) {
-  return m == Mode::FixedSet ? "fixed-set" : "explain-failures";
-}
-
-SpecError::SpecError(const std::string& file, std::vector<std::string> problems)
-    : Error(join_lines(file, problems)), problems_(std::move(problems)) {}
-
-CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
-  toml::table root;
-  try {
-    root = toml::parse(toml_text, file);
-  } catch (const toml::parse_error& e) {
-    const auto& b = e.source().begin;
-    throw Error(Where{file, {}, std::nullopt, b.line},
-                "not valid TOML: " + std::string(e.description()) + " (column " +
-                    std::to_string(b.column) + ")");
-  }
-  std::vector<std::string> problems;
-  Reader r(fs::absolute(fs::path(file)).parent_path(), problems);
-  CampaignSpec spec;
-  spec.file = file;
-  r.only_keys(root, "",
-              {"name", "mode", "reference", "store", "rules", "models", "cases", "record", "graphs",
-               "layout"});
+// name, mode and store.
+void read_header(const toml::table& root, Reader& r, CampaignSpec& spec) {
   spec.name = r.string(root, "", "name", true).value_or("");
   if (root.get("name") != nullptr && root.get("name")->is_string() && !is_name(spec.name))
     r.problem("name", "'" + spec.name + "' is not a name ([A-Za-z0-9_.-]+)");
@@ -357,6 +340,10 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
     if (!fs::is_directory(fs::path(spec.store).parent_path()))
       r.problem("store", fs::path(spec.store).parent_path().string() + ": no such directory");
   }
+}
+
+// rules: each known and listed once; attnlrp when the key is absent.
+void read_rules(const toml::table& root, Reader& r, CampaignSpec& spec) {
   const auto rules = r.strings(root, "", "rules");
   if (root.get("rules") == nullptr) spec.rules = {lrp::Rule::AttnLRP};
   if (root.get("rules") != nullptr && rules.empty() && root.get("rules")->is_array())
@@ -373,8 +360,10 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
                 "'" + rules[i] + "' is not " + lrp::rule_choices());
     }
   }
-  read_models(root, r, spec);
-  read_cases(root, r, spec);
+}
+
+// reference: the model whose pairs a fixed-set campaign explains.
+void read_reference(const toml::table& root, Reader& r, CampaignSpec& spec) {
   const auto reference = r.string(root, "", "reference", false);
   if (spec.mode == Mode::FixedSet) {
     if (!reference)
@@ -390,6 +379,10 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
     r.problem("reference", "only for mode = \"fixed-set\"");
   }
   spec.reference = reference.value_or("");
+}
+
+// [record]: what each case keeps.
+void read_record(const toml::table& root, Reader& r, CampaignSpec& spec) {
   if (const toml::node* n = root.get("record")) {
     if (const toml::table* t = n->as_table()) {
       r.only_keys(*t, "record.",
@@ -404,6 +397,11 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
       r.problem("record", "must be a table");
     }
   }
+}
+
+// [graphs]: which cases get an attribution graph, and its options (rule: the
+// campaign's first unless named).
+void read_graphs(const toml::table& root, Reader& r, CampaignSpec& spec) {
   if (!spec.rules.empty()) spec.graphs.rule = spec.rules.front();
   if (const toml::node* n = root.get("graphs")) {
     if (const toml::table* t = n->as_table()) {
@@ -431,6 +429,10 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
       r.problem("graphs", "must be a table");
     }
   }
+}
+
+// [layout]: stages, transport, balance, memory budget, batching and commits.
+void read_layout(const toml::table& root, Reader& r, CampaignSpec& spec) {
   if (const toml::node* n = root.get("layout")) {
     if (const toml::table* t = n->as_table()) {
       r.only_keys(
@@ -474,6 +476,43 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
       r.problem("layout", "must be a table");
     }
   }
+}
+
+}  // namespace
+
+const char* to_string(Mode m) {
+  return m == Mode::FixedSet ? "fixed-set" : "explain-failures";
+}
+
+SpecError::SpecError(const std::string& file, std::vector<std::string> problems)
+    : Error(join_lines(file, problems)), problems_(std::move(problems)) {}
+
+CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
+  toml::table root;
+  try {
+    root = toml::parse(toml_text, file);
+  } catch (const toml::parse_error& e) {
+    const auto& b = e.source().begin;
+    throw Error(Where{file, {}, std::nullopt, b.line},
+                "not valid TOML: " + std::string(e.description()) + " (column " +
+                    std::to_string(b.column) + ")");
+  }
+  // Every problem is collected, so that one run of the spec names all of them.
+  std::vector<std::string> problems;
+  Reader r(fs::absolute(fs::path(file)).parent_path(), problems);
+  CampaignSpec spec;
+  spec.file = file;
+  r.only_keys(root, "",
+              {"name", "mode", "reference", "store", "rules", "models", "cases", "record", "graphs",
+               "layout"});
+  read_header(root, r, spec);
+  read_rules(root, r, spec);
+  read_models(root, r, spec);
+  read_cases(root, r, spec);
+  read_reference(root, r, spec);
+  read_record(root, r, spec);
+  read_graphs(root, r, spec);
+  read_layout(root, r, spec);
   if (!problems.empty()) throw SpecError(file, std::move(problems));
   return spec;
 }
