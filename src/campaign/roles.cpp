@@ -138,10 +138,14 @@ void Coordinator::answer(const Request& request) {
     return;
   }
   if (next_ >= schedule_.batches.size()) finishing_ = true;
-  send_message(Reply{finishing_ ? Reply::finish : Reply::commit, {}}, request.rank, world_.world());
+  // Every group of one drain is told the same: once one was told to commit,
+  // a stop that arrives meanwhile waits for the next drain, which finishes
+  // (a group told to finish takes part in one more commit only).
+  const bool finish = finishing_ && told_finish_count_ == told_count_;
+  send_message(Reply{finish ? Reply::finish : Reply::commit, {}}, request.rank, world_.world());
   told_[group] = true;
   ++told_count_;
-  told_finish_count_ += finishing_;
+  told_finish_count_ += finish;
 }
 
 Coordinator::Totals Coordinator::sum_totals() {
@@ -157,26 +161,27 @@ bool Coordinator::everyone_told() const {
   return told_count_ == groups_ - 1;
 }
 
-// Commits with every group; true when this was the last commit. Once every
-// worker was told to finish, nobody asks again: that commit is the last
-// collective of the loop. A signal can arrive after a group was told to
-// commit but before this commit: that group will ask again, so this commit
-// is not the last yet.
-const bool last = finishing_ && told_finish_count_ == groups_ - 1;
-group_.order_commit(last);
-outbox_.commit();
-if (last) {
-  stopped_early_ = stop_requested() || sum.done + sum.failed < schedule_.todo;
-  progress_.show(sum.done, sum.failed, true);
-  return true;
-}
-draining_ = false;
-std::fill(told_.begin(), told_.end(), false);
-told_count_ = 0;
-told_finish_count_ = 0;
-handed_since_commit_ = 0;
-last_commit_ = util::steady_seconds();
-return false;
+// Commits with every group; true when this was the last commit: when the
+// run is finishing and every group was told to finish (nobody asks again,
+// so it is the last collective of the loop). A stop signal that arrived
+// after a group was told to commit makes this commit an ordinary one: that
+// group asks again and is told to finish in the next drain.
+bool Coordinator::commit(const Totals& sum) {
+  const bool last = finishing_ && told_finish_count_ == told_count_;
+  group_.order_commit(last);
+  outbox_.commit();
+  if (last) {
+    stopped_early_ = stop_requested() || sum.done + sum.failed < schedule_.todo;
+    progress_.show(sum.done, sum.failed, true);
+    return true;
+  }
+  draining_ = false;
+  std::fill(told_.begin(), told_.end(), false);
+  told_count_ = 0;
+  told_finish_count_ = 0;
+  handed_since_commit_ = 0;
+  last_commit_ = util::steady_seconds();
+  return false;
 }
 
 }  // namespace clrp::campaign
