@@ -81,7 +81,7 @@ Worker::Prepared Worker::prepare(const std::vector<std::uint32_t>& batch,
 }
 
 void Worker::record(std::uint32_t target, const model::ModelConfig& config, const Task& task,
-                    const at::Tensor& ids, const dist::MicroBatchResult& result,
+                    const at::Tensor& ids, const lrp::MicroBatchResult& result,
                     store::CaseRecord& r) {
   r.seconds_forward = result.forward_seconds;
   r.seconds_backward = result.backward_seconds;

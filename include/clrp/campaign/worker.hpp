@@ -23,7 +23,7 @@
 #include "clrp/campaign/spec.hpp"
 #include "clrp/store/store.hpp"
 
-namespace clrp::dist {
+namespace clrp::lrp {
 struct MicroBatchResult;
 }
 
@@ -63,7 +63,7 @@ class Worker {
   /// Records relevance, deletion and graph of a case the group explained
   /// into `r`; throws when the case fails.
   void record(std::uint32_t target, const model::ModelConfig& config, const Task& task,
-              const at::Tensor& ids, const dist::MicroBatchResult& result, store::CaseRecord& r);
+              const at::Tensor& ids, const lrp::MicroBatchResult& result, store::CaseRecord& r);
   void fail(const Task& task, const std::string& id, const std::string& why);
 
   const CampaignSpec& spec_;
