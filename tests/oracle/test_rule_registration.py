@@ -5,6 +5,7 @@ bit; "AttnLRP with v-share 1" changes the relevance, and its structured graph eq
 under the same rule); this test builds the tiny models and hands it their paths. The three models cover a
 gated MLP with grouped-query attention (Llama), q/k/v biases with a sliding window (Qwen2, the closed form's
 bias path) and a parallel residual with LayerNorm and a plain MLP (GPT-NeoX); 20 tokens each.
+"""
 from __future__ import annotations
 
 from tiny_models import make_family
