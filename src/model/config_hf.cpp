@@ -10,6 +10,7 @@
 #include "clrp/io/json.hpp"
 #include "clrp/model/config.hpp"
 #include "clrp/util/error.hpp"
+#include "family_table.hpp"
 
 namespace clrp::model {
 
@@ -316,12 +317,7 @@ constexpr FamilyReader kFamilies[] = {
     {Family::Gpt2, "gpt2", read_gpt2},
 };
 
-constexpr bool table_follows_enum() {
-  for (std::size_t i = 0; i < std::size(kFamilies); ++i)
-    if (static_cast<std::size_t>(kFamilies[i].family) != i) return false;
-  return true;
-}
-static_assert(table_follows_enum() && std::size(kFamilies) == kFamilyCount,
+static_assert(detail::follows_family_enum(kFamilies),
               "kFamilies has one entry per Family, in the enum's order");
 
 }  // namespace

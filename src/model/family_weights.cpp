@@ -2,6 +2,8 @@
 
 #include <iterator>
 
+#include "family_table.hpp"
+
 namespace clrp::model::detail {
 
 namespace {
@@ -17,12 +19,7 @@ constexpr FamilyWeights kFamilyWeights[] = {
     {Family::Gpt2, Naming::Gpt2, false, false},
 };
 
-constexpr bool table_follows_enum() {
-  for (std::size_t i = 0; i < std::size(kFamilyWeights); ++i)
-    if (static_cast<std::size_t>(kFamilyWeights[i].family) != i) return false;
-  return true;
-}
-static_assert(table_follows_enum() && std::size(kFamilyWeights) == kFamilyCount,
+static_assert(follows_family_enum(kFamilyWeights),
               "kFamilyWeights has one row per Family, in the enum's order");
 
 }  // namespace
