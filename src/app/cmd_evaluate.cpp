@@ -125,10 +125,8 @@ void run(const EvaluateOptions& opt) {
   eo.decide_per_char = opt.per_char;
   eo.find_pairs = !opt.no_pairs;
   eo.min_delta = opt.min_delta;
-  eo.generative_pairs = opt.pair_method == "divergence" ? eval::GenerativePairs::divergence
-                        : opt.pair_method == "counterfactual"
-                            ? eval::GenerativePairs::counterfactual
-                            : eval::GenerativePairs::automatic;
+  eo.generative_pairs =
+      eval::parse_generative_pairs(opt.pair_method).value_or(eval::GenerativePairs::automatic);
   eo.budget = {opt.cf_positions, opt.cf_k, opt.cf_tokens};
   eo.record_ids = opt.record_ids;
   eo.instructions.python = opt.checker_python;

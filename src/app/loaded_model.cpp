@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "clrp/app/model_path.hpp"
-#include "clrp/text/chat_template.hpp"
+#include "clrp/eval/prompt_state.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::app {
@@ -16,12 +16,8 @@ LoadedModel load_model(const ModelOptions& options) {
 }
 
 PromptText render_prompt(const LoadedModel& m, const std::string& prompt, bool chat) {
-  if (prompt.empty()) throw Error("the prompt is empty");
-  if (!chat) return {prompt, true};
-  const auto tmpl = m.checkpoint.gguf() != nullptr ? text::load_chat_template(*m.checkpoint.gguf())
-                                                   : text::load_chat_template(m.checkpoint.path());
-  // The rendered template carries its own special tokens (bos where it wants one).
-  return {tmpl.render_user_prompt(prompt), false};
+  const eval::RenderedPrompt r = eval::render_prompt(m, prompt, chat);
+  return {r.text, r.add_special_tokens};
 }
 
 std::vector<std::int32_t> prompt_ids(const LoadedModel& m, const std::string& prompt, bool chat) {

@@ -2,7 +2,10 @@
 
 #include <algorithm>
 #include <map>
+#include <nlohmann/json.hpp>
+#include <set>
 
+#include "clrp/cases/case_file.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::campaign {
@@ -20,6 +23,40 @@ std::vector<std::vector<std::uint32_t>> read_pairs(const CampaignSpec& spec, Pla
     }
   }
   return pairs_of_source;
+}
+
+// Every benchmark file's sampled items into plan.items; per benchmark, the
+// indices of its items. Bad lines stop the plan (naming file, line, field)
+// unless the benchmark skips them; then they are counted in skipped_lines.
+std::vector<std::vector<std::uint32_t>> read_items(const CampaignSpec& spec, Plan& plan) {
+  std::vector<std::vector<std::uint32_t>> items_of(spec.benchmarks.size());
+  for (std::size_t b = 0; b < spec.benchmarks.size(); ++b) {
+    const BenchmarkSpec& bs = spec.benchmarks[b];
+    cases::ReadOptions ro;
+    ro.on_error = bs.skip_bad_lines ? cases::OnError::skip : cases::OnError::stop;
+    cases::CaseReader reader(bs.path, ro);
+    std::vector<Item> all;
+    while (auto c = reader.next())
+      all.push_back({std::move(*c), static_cast<std::uint32_t>(b),
+                     static_cast<std::uint32_t>(reader.counts().lines - 1)});
+    plan.skipped_lines.push_back(
+        reader.counts().skipped > 0 ? bs.path + ": " + reader.counts().summary() : std::string());
+    for (std::size_t i : sample_indices(all.size(), bs.limit, bs.seed)) {
+      items_of[b].push_back(static_cast<std::uint32_t>(plan.items.size()));
+      plan.items.push_back(std::move(all[i]));
+    }
+  }
+  return items_of;
+}
+
+// The token budget of a generated answer (0 for multiple choice).
+std::uint64_t answer_budget(const cases::Case& c, const BenchmarkSpec& b) {
+  int budget = 0;
+  if (const auto* a = std::get_if<cases::AnswerGold>(&c.gold)) budget = a->max_new_tokens;
+  if (const auto* a = std::get_if<cases::CodeGold>(&c.gold)) budget = a->max_new_tokens;
+  if (const auto* a = std::get_if<cases::InstructionGold>(&c.gold)) budget = a->max_new_tokens;
+  if (b.max_new_tokens > 0) budget = std::min(budget, b.max_new_tokens);
+  return static_cast<std::uint64_t>(budget);
 }
 
 // Every model × checkpoint, described (config; tokenizer where fixed-set pairs
@@ -76,6 +113,21 @@ std::map<std::string, std::vector<std::uint32_t>> pairs_by_benchmark(
   return by_benchmark;
 }
 
+// The items a target answers, by benchmark name.
+std::map<std::string, std::vector<std::uint32_t>> items_by_benchmark(
+    const CampaignSpec& spec, const Plan& plan, const Target& t,
+    const std::vector<std::vector<std::uint32_t>>& items_of) {
+  const ModelSpec& ms = spec.models[t.model];
+  std::map<std::string, std::vector<std::uint32_t>> by_benchmark;
+  for (std::size_t b = 0; b < spec.benchmarks.size(); ++b) {
+    const auto& names = spec.benchmarks[b].models;
+    if (!names.empty() && std::find(names.begin(), names.end(), ms.name) == names.end()) continue;
+    for (auto i : items_of[b])
+      by_benchmark[plan.items[i].c.benchmark].push_back(i);
+  }
+  return by_benchmark;
+}
+
 // What the store records about one table (target × benchmark).
 store::TableInfo table_info(const CampaignSpec& spec, const Target& t, const std::string& bench,
                             std::size_t rows) {
@@ -98,29 +150,54 @@ store::TableInfo table_info(const CampaignSpec& spec, const Target& t, const std
   return info;
 }
 
-// One table and a task per pair in it; a case id twice in a table is a problem.
+// A task per pair of a table. Graphs go to the table's first
+// spec.graphs.cases pairs in the order given, whichever rank explains them;
+// `nth` counts the table's pairs so far.
+void add_tasks(const CampaignSpec& spec, std::uint32_t table, std::uint32_t target,
+               const std::vector<std::uint32_t>& pairs, std::uint64_t nth, Plan& plan) {
+  const auto graphs = static_cast<std::uint64_t>(spec.graphs.cases);  // -1: all
+  for (auto p : pairs) {
+    const auto& fc = plan.pairs[p];
+    plan.tasks.push_back(
+        {table, target, p, fc.c.prompt.size() + fc.pair.prefix.size(), nth++ < graphs});
+  }
+}
+
+// One table, a task per pair in it and an evaluation per item; a case id
+// twice in a table is a problem.
 void add_table(const CampaignSpec& spec, std::uint32_t target, const std::string& bench,
-               const std::vector<std::uint32_t>& pairs, Plan& plan,
-               std::vector<std::string>& problems) {
+               const std::vector<std::uint32_t>& pairs, const std::vector<std::uint32_t>& items,
+               Plan& plan, std::vector<std::string>& problems) {
   const Target& t = plan.targets[target];
   const auto table = static_cast<std::uint32_t>(plan.tables.size());
   plan.tables.push_back(table_info(spec, t, bench, pairs.size()));
+  plan.tables.back().evaluations = !items.empty();
+  plan.tables.back().planned_evaluations = items.size();
   plan.table_target.push_back(target);
+  add_tasks(spec, table, target, pairs, 0, plan);
   std::vector<std::string> seen;
-  // Graphs go to the table's first spec.graphs.cases pairs in failure-file
-  // order, whichever rank explains them.
-  const auto graphs = static_cast<std::uint64_t>(spec.graphs.cases);  // -1: all
-  std::uint64_t nth = 0;
-  for (auto p : pairs) {
-    const auto& fc = plan.pairs[p];
-    seen.push_back(fc.c.id);
-    plan.tasks.push_back(
-        {table, target, p, fc.c.prompt.size() + fc.pair.prefix.size(), nth++ < graphs});
+  for (auto p : pairs)
+    seen.push_back(plan.pairs[p].c.id);
+  for (auto i : items) {
+    const Item& item = plan.items[i];
+    seen.push_back(item.c.id);
+    plan.evaluations.push_back(
+        {table, target, i,
+         item.c.prompt.size() + 4 * answer_budget(item.c, spec.benchmarks[item.benchmark])});
   }
   std::sort(seen.begin(), seen.end());
   if (auto d = std::adjacent_find(seen.begin(), seen.end()); d != seen.end())
     problems.push_back("case id '" + *d + "' appears twice for " + spec.models[t.model].name + "/" +
-                       bench + " (in two failure files?)");
+                       bench + " (in two failure or benchmark files?)");
+}
+
+// Longest first within a target; ties by case id so every rank agrees.
+void sort_tasks(Plan& plan) {
+  std::stable_sort(plan.tasks.begin(), plan.tasks.end(), [&](const Task& a, const Task& b) {
+    if (a.target != b.target) return a.target < b.target;
+    if (a.cost != b.cost) return a.cost > b.cost;
+    return plan.pairs[a.pair].c.id < plan.pairs[b.pair].c.id;
+  });
 }
 
 }  // namespace
@@ -129,29 +206,102 @@ Plan make_plan(const CampaignSpec& spec, const DescribeTarget& describe) {
   Plan plan;
   std::vector<std::string> problems;
   const auto pairs_of_source = read_pairs(spec, plan);
+  const auto items_of = read_items(spec, plan);
   describe_targets(spec, describe, plan, problems);
   // Tables: target × benchmark, benchmarks in name order.
-  for (std::uint32_t ti = 0; ti < plan.targets.size(); ++ti)
-    for (const auto& [bench, pairs] :
-         pairs_by_benchmark(spec, plan, plan.targets[ti], pairs_of_source, problems))
-      add_table(spec, ti, bench, pairs, plan, problems);
+  for (std::uint32_t ti = 0; ti < plan.targets.size(); ++ti) {
+    auto pairs = pairs_by_benchmark(spec, plan, plan.targets[ti], pairs_of_source, problems);
+    auto items = items_by_benchmark(spec, plan, plan.targets[ti], items_of);
+    std::set<std::string> names;
+    for (const auto& kv : pairs)
+      names.insert(kv.first);
+    for (const auto& kv : items)
+      names.insert(kv.first);
+    for (const auto& bench : names)
+      add_table(spec, ti, bench, pairs[bench], items[bench], plan, problems);
+  }
   if (!problems.empty()) throw SpecError(spec.file, std::move(problems));
-  // Longest first within a target; ties by case id so every rank agrees.
-  std::stable_sort(plan.tasks.begin(), plan.tasks.end(), [&](const Task& a, const Task& b) {
-    if (a.target != b.target) return a.target < b.target;
-    if (a.cost != b.cost) return a.cost > b.cost;
-    return plan.pairs[a.pair].c.id < plan.pairs[b.pair].c.id;
-  });
+  sort_tasks(plan);
+  std::stable_sort(plan.evaluations.begin(), plan.evaluations.end(),
+                   [&](const EvalTask& a, const EvalTask& b) {
+                     if (a.target != b.target) return a.target < b.target;
+                     if (a.cost != b.cost) return a.cost > b.cost;
+                     return plan.items[a.item].c.id < plan.items[b.item].c.id;
+                   });
   return plan;
 }
 
-std::vector<std::vector<std::uint32_t>> make_batches(const Plan& plan,
+std::uint32_t reference_target(const CampaignSpec& spec, const Plan& plan) {
+  std::uint32_t found = 0;
+  bool any = false;
+  for (std::uint32_t t = 0; t < plan.targets.size(); ++t)
+    if (spec.models[plan.targets[t].model].name == spec.reference) found = t, any = true;
+  if (!any) throw Error(Where{spec.file, "reference"}, "'" + spec.reference + "' is not a model");
+  return found;  // the last of its checkpoints
+}
+
+std::vector<std::uint64_t> add_found_pairs(
+    const CampaignSpec& spec, Plan& plan,
+    const std::vector<std::vector<store::EvaluationRecord>>& evaluations) {
+  // Each table's pairs so far (failure files) and the item of each evaluation.
+  std::vector<std::uint64_t> planned(plan.tables.size(), 0);
+  for (const Task& t : plan.tasks)
+    ++planned[t.table];
+  std::map<std::pair<std::uint32_t, std::string>, std::uint32_t> item_of;
+  for (const EvalTask& e : plan.evaluations)
+    item_of[{e.table, plan.items[e.item].c.id}] = e.item;
+  // The tables of each target, by benchmark name (fixed-set: where the
+  // reference's failures go).
+  std::map<std::pair<std::uint32_t, std::string>, std::uint32_t> table_of;
+  for (std::uint32_t t = 0; t < plan.tables.size(); ++t)
+    table_of[{plan.table_target[t], plan.tables[t].benchmark}] = t;
+  const bool fixed = spec.mode == Mode::FixedSet;
+  const std::uint32_t reference = fixed ? reference_target(spec, plan) : 0;
+  for (std::uint32_t table = 0; table < evaluations.size(); ++table) {
+    const std::uint32_t target = plan.table_target[table];
+    if (fixed && target != reference) continue;
+    // In item order, so that graphs go to the same pairs however the
+    // evaluation was spread over ranks.
+    std::vector<const store::EvaluationRecord*> found;
+    for (const auto& e : evaluations[table])
+      if (e.outcome == store::ItemOutcome::failure_with_pair) found.push_back(&e);
+    std::sort(found.begin(), found.end(),
+              [](const auto* a, const auto* b) { return a->item_index < b->item_index; });
+    std::vector<std::uint32_t> pairs;
+    for (const store::EvaluationRecord* e : found) {
+      const auto it = item_of.find({table, e->case_id});
+      if (it == item_of.end()) continue;  // an item this spec no longer samples
+      const Item& item = plan.items[it->second];
+      const nlohmann::json detail = nlohmann::json::parse(e->detail);
+      FailureCase fc;
+      fc.c = item.c;
+      fc.pair = cases::pair_from_json(detail.at("pair"), Where{plan.tables[table].group()});
+      fc.c.pair = fc.pair;
+      fc.line = item.index + 1;
+      pairs.push_back(static_cast<std::uint32_t>(plan.pairs.size()));
+      plan.pairs.push_back(std::move(fc));
+    }
+    const std::string& bench = plan.tables[table].benchmark;
+    for (std::uint32_t t = 0; t < plan.targets.size(); ++t) {
+      if (!fixed && t != target) continue;
+      const auto explained_in = table_of.find({t, bench});
+      if (explained_in == table_of.end()) continue;
+      const std::uint32_t into = explained_in->second;
+      add_tasks(spec, into, t, pairs, planned[into], plan);
+      planned[into] += pairs.size();
+    }
+  }
+  sort_tasks(plan);
+  return planned;
+}
+
+std::vector<std::vector<std::uint32_t>> make_batches(const std::vector<std::uint32_t>& targets,
                                                      const std::vector<bool>& done, int batch) {
   std::vector<std::vector<std::uint32_t>> out;
-  for (std::uint32_t i = 0; i < plan.tasks.size(); ++i) {
+  for (std::uint32_t i = 0; i < targets.size(); ++i) {
     if (done[i]) continue;
     if (out.empty() || out.back().size() >= static_cast<std::size_t>(batch) ||
-        plan.tasks[out.back().front()].target != plan.tasks[i].target)
+        targets[out.back().front()] != targets[i])
       out.emplace_back();
     out.back().push_back(i);
   }

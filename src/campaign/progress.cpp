@@ -10,8 +10,11 @@
 
 namespace clrp::campaign {
 
-Progress::Progress(std::uint64_t total)
-    : total_(total), start_(util::steady_seconds()), tty_(::isatty(2) != 0) {}
+Progress::Progress(std::string phase, std::uint64_t total)
+    : phase_(std::move(phase)),
+      total_(total),
+      start_(util::steady_seconds()),
+      tty_(::isatty(2) != 0) {}
 
 void Progress::show(std::uint64_t done, std::uint64_t failed, bool final) {
   const double t = util::steady_seconds();
@@ -27,16 +30,16 @@ void Progress::show(std::uint64_t done, std::uint64_t failed, bool final) {
     const int fill = total_ ? static_cast<int>(width * (done + failed) / total_) : width;
     std::string bar(static_cast<std::size_t>(fill), '#');
     bar.resize(width, ' ');
-    std::snprintf(buf, sizeof buf, "\r[%s] %llu/%llu done, %llu failed, %.2f cases/s, ETA %.0fs ",
-                  bar.c_str(), static_cast<unsigned long long>(done),
+    std::snprintf(buf, sizeof buf, "\r%s [%s] %llu/%llu done, %llu failed, %.2f/s, ETA %.0fs ",
+                  phase_.c_str(), bar.c_str(), static_cast<unsigned long long>(done),
                   static_cast<unsigned long long>(total_), static_cast<unsigned long long>(failed),
                   rate, eta);
     std::fputs(buf, stderr);
     if (final) std::fputs("\n", stderr);
   } else {
     std::snprintf(buf, sizeof buf,
-                  "%s progress: %llu/%llu done, %llu failed, %.2f cases/s, ETA %.0fs\n",
-                  util::clock_text().c_str(), static_cast<unsigned long long>(done),
+                  "%s progress: %s %llu/%llu done, %llu failed, %.2f/s, ETA %.0fs\n",
+                  util::clock_text().c_str(), phase_.c_str(), static_cast<unsigned long long>(done),
                   static_cast<unsigned long long>(total_), static_cast<unsigned long long>(failed),
                   rate, eta);
     std::fputs(buf, stdout);

@@ -16,12 +16,23 @@ Role role_of(const dist::World& world) {
   return world.rank() == 0 ? Role::coordinator : Role::worker;
 }
 
+void Held::take(Held& other) {
+  for (auto& r : other.cases)
+    cases.push_back(std::move(r));
+  for (auto& r : other.evaluations)
+    evaluations.push_back(std::move(r));
+  other.cases.clear();
+  other.evaluations.clear();
+}
+
 void Outbox::commit() {
   const double t0 = util::steady_seconds();
-  store_.append(held);
+  store_.append(held.evaluations);
+  store_.append(held.cases);
   store_.commit();
-  log_.line("committed ", held.size(), " cases in ", util::steady_seconds() - t0, " s");
-  held.clear();
+  log_.line("committed ", held.evaluations.size(), " evaluations and ", held.cases.size(),
+            " cases in ", util::steady_seconds() - t0, " s");
+  held = {};
 }
 
 void serve_stage(GroupMember& group, Outbox& outbox) {
@@ -32,13 +43,14 @@ void serve_stage(GroupMember& group, Outbox& outbox) {
   }
 }
 
-void serve_worker(const dist::World& world, Worker& worker, GroupMember& group, Outbox& outbox) {
+void serve_worker(const dist::World& world, const BatchWork& work, const Worker& worker,
+                  GroupMember& group, Outbox& outbox) {
   for (;;) {
     send_message(Request{world.rank(), stop_requested(), worker.done, worker.failed}, 0,
                  world.world());
     const Reply reply = receive_reply(0, world.world());
     if (reply.kind == Reply::work) {
-      worker.explain(reply.tasks, outbox.held);
+      work(reply.tasks, outbox.held);
       continue;
     }
     group.order_commit(reply.kind == Reply::finish);
@@ -47,10 +59,11 @@ void serve_worker(const dist::World& world, Worker& worker, GroupMember& group, 
   }
 }
 
-Coordinator::Coordinator(const dist::World& world, const Schedule& schedule, Worker& worker,
-                         GroupMember& group, Outbox& outbox)
+Coordinator::Coordinator(const dist::World& world, const Schedule& schedule, BatchWork work,
+                         Worker& worker, GroupMember& group, Outbox& outbox)
     : world_(world),
       schedule_(schedule),
+      work_(std::move(work)),
       worker_(worker),
       group_(group),
       outbox_(outbox),
@@ -58,7 +71,7 @@ Coordinator::Coordinator(const dist::World& world, const Schedule& schedule, Wor
       told_(static_cast<std::size_t>(groups_), false),
       totals_(static_cast<std::size_t>(groups_)),
       last_commit_(util::steady_seconds()),
-      progress_(schedule.todo) {}
+      progress_(schedule.phase, schedule.todo) {}
 
 bool Coordinator::run() {
   while (!step()) {
@@ -83,9 +96,7 @@ void Coordinator::collect_local_work() {
   if (!local_.joinable() || local_busy_) return;
   local_.join();
   if (local_error_) std::rethrow_exception(local_error_);
-  for (auto& r : local_out_)
-    outbox_.held.push_back(std::move(r));
-  local_out_.clear();
+  outbox_.held.take(local_out_);
 }
 
 // Finishing: a signal, or nothing left to hand out. Draining for a commit: at
@@ -106,7 +117,7 @@ void Coordinator::keep_local_busy() {
   ++handed_since_commit_;
   local_ = std::thread([this, batch] {
     try {
-      worker_.explain(batch, local_out_);
+      work_(batch, local_out_);
     } catch (...) {
       local_error_ = std::current_exception();
     }

@@ -51,14 +51,20 @@ struct Run {
   int threads = 1;
   std::unique_ptr<store::StoreLock> lock;
   std::optional<store::Store> store;
-  std::vector<std::vector<std::uint32_t>> batches;
-  std::uint64_t chosen = 0;   ///< tasks of the selected targets
-  std::uint64_t already = 0;  ///< of them, committed before this run
+  /// Per phase: the batches of what the store does not hold yet, the tasks
+  /// of the selected targets and, of them, those committed before this run.
+  struct PhaseWork {
+    std::vector<std::vector<std::uint32_t>> batches;
+    std::uint64_t chosen = 0, already = 0;
+  };
+  PhaseWork evaluate, explain;
   std::unique_ptr<RankLog> log;
   std::unique_ptr<GroupMember> group;
   std::unique_ptr<Worker> worker;
   std::unique_ptr<Outbox> outbox;
-  bool stopped_early = false;  ///< known on rank 0 after serve_role
+  bool stopped_early = false;                       ///< known on every rank after each phase
+  std::uint64_t evaluated = 0;                      ///< items this rank evaluated
+  std::uint64_t explained = 0, explain_failed = 0;  ///< cases this rank explained, failed on
 };
 
 // Rank 0 takes the lock; every rank learns whether it did, and why not.
@@ -141,6 +147,10 @@ void join_world(Run& run) {
       run.comm, choose_stages(run.spec, run.plan, run.size, memory_report));
   if (run.rank == 0 && !memory_report.empty())
     std::fputs(memory_report.c_str(), stdout), std::fflush(stdout);
+  if (run.world->stages() > 1 && !run.spec.benchmarks.empty())
+    throw Error(Where{run.spec.file, "layout.stages"},
+                "benchmarks are evaluated with the whole model on one rank: use stages = 1 "
+                "(generation through pipeline stages is not built yet)");
   if (run.world->stages() > 1) {
     // Rank 0 explains on a thread of its own, whose pipeline traffic runs
     // while the main thread answers the scheduler's requests.
@@ -155,7 +165,56 @@ void join_world(Run& run) {
   at::set_num_threads(run.threads);
 }
 
-// The store, new or resumed, and the batches of what it does not hold yet.
+// The batches of a phase's tasks (given by target and table) that the store
+// does not hold yet (`committed` ids per table); tasks of checkpoints outside
+// the selection count as done: not handed out.
+template <class Tasks, class IdOf>
+Run::PhaseWork schedule(const Run& run, const Tasks& tasks,
+                        const std::vector<std::set<std::string>>& committed, IdOf id_of) {
+  Run::PhaseWork w;
+  std::vector<bool> done(tasks.size(), false);
+  std::vector<std::uint32_t> targets;
+  for (std::size_t i = 0; i < tasks.size(); ++i) {
+    const auto& t = tasks[i];
+    const bool in = run.selected[t.target];
+    const bool was_done = committed[t.table].count(id_of(t)) > 0;
+    done[i] = !in || was_done;
+    targets.push_back(t.target);
+    w.chosen += in;
+    w.already += in && was_done;
+  }
+  w.batches = make_batches(targets, done, run.spec.layout.batch_cases);
+  return w;
+}
+
+// The explanations' batches: of the failure files' pairs and, once the
+// evaluation is committed, of the pairs it found (add_found_pairs); each
+// table's planned cases are then known and recorded.
+void schedule_explanations(Run& run) {
+  if (!run.plan.evaluations.empty()) {
+    const auto planned = add_found_pairs(run.spec, run.plan, run.store->committed_evaluations());
+    run.store->set_planned_rows(planned);
+  }
+  const Plan& plan = run.plan;
+  run.explain =
+      schedule(run, plan.tasks, run.store->committed_ids(),
+               [&](const Task& t) -> const std::string& { return plan.pairs[t.pair].c.id; });
+}
+
+// The evaluations' batches: the items not evaluated yet.
+void schedule_evaluations(Run& run) {
+  std::vector<std::set<std::string>> committed(run.plan.tables.size());
+  const auto rows = run.store->committed_evaluations();
+  for (std::size_t t = 0; t < rows.size(); ++t)
+    for (const auto& r : rows[t])
+      committed[t].insert(r.case_id);
+  const Plan& plan = run.plan;
+  run.evaluate =
+      schedule(run, plan.evaluations, committed,
+               [&](const EvalTask& t) -> const std::string& { return plan.items[t.item].c.id; });
+}
+
+// The store, new or resumed, and what the run has left to evaluate.
 void open_store(Run& run) {
   const std::string& path = run.spec.store;
   run.lock = take_lock(path, run.rank, run.comm);
@@ -164,19 +223,7 @@ void open_store(Run& run) {
   const bool resuming = run.options.resume && fs::exists(path);
   run.store = resuming ? store::Store::resume(path, run.comm, run.identity, run.plan.tables)
                        : store::Store::create(path, run.comm, run.identity, run.plan.tables);
-  const auto committed = run.store->committed_ids();
-  // Tasks of checkpoints outside the selection count as done: not handed out.
-  const Plan& plan = run.plan;
-  std::vector<bool> done(plan.tasks.size(), false);
-  for (std::size_t i = 0; i < plan.tasks.size(); ++i) {
-    const auto& t = plan.tasks[i];
-    const bool in = run.selected[t.target];
-    const bool was_done = committed[t.table].count(plan.pairs[t.pair].c.id) > 0;
-    done[i] = !in || was_done;
-    run.chosen += in;
-    run.already += in && was_done;
-  }
-  run.batches = make_batches(plan, done, run.spec.layout.batch_cases);
+  schedule_evaluations(run);
 }
 
 // The rank logs, and the run's first lines in them and on stdout.
@@ -189,17 +236,20 @@ void open_logs(Run& run) {
   const dist::World& world = *run.world;
   run.log->line("rank ", run.rank, "/", run.size, " (", world.describe(), ") pid ", ::getpid(),
                 " threads ", run.threads, run.options.resume ? " resume" : " new", ": ",
-                run.plan.tasks.size(), " tasks, ", run.already, " already committed, ",
-                run.batches.size(), " batches");
-  if (run.rank == 0)
-    std::fprintf(stdout,
-                 "campaign %s: %zu tables, %llu tasks (%llu committed before), %d ranks: %d "
-                 "group%s of %d stage%s\n",
-                 run.spec.name.c_str(), run.plan.tables.size(),
-                 static_cast<unsigned long long>(run.chosen),
-                 static_cast<unsigned long long>(run.already), run.size, world.groups(),
-                 world.groups() == 1 ? "" : "s", world.stages(), world.stages() == 1 ? "" : "s"),
-        std::fflush(stdout);
+                run.plan.evaluations.size(), " items to evaluate, ", run.evaluate.already,
+                " already committed; ", run.plan.tasks.size(), " pairs from failure files");
+  if (run.rank != 0) return;
+  std::fprintf(stdout, "campaign %s: %zu tables, %d ranks: %d group%s of %d stage%s\n",
+               run.spec.name.c_str(), run.plan.tables.size(), run.size, world.groups(),
+               world.groups() == 1 ? "" : "s", world.stages(), world.stages() == 1 ? "" : "s");
+  if (!run.plan.evaluations.empty())
+    std::fprintf(stdout, "evaluate: %llu items (%llu committed before) of %zu benchmark file%s\n",
+                 static_cast<unsigned long long>(run.evaluate.chosen),
+                 static_cast<unsigned long long>(run.evaluate.already), run.spec.benchmarks.size(),
+                 run.spec.benchmarks.size() == 1 ? "" : "s");
+  for (const auto& skipped : run.plan.skipped_lines)
+    if (!skipped.empty()) std::fprintf(stdout, "  %s\n", skipped.c_str());
+  std::fflush(stdout);
 }
 
 // This rank's part of its group, and the worker that explains with it.
@@ -245,21 +295,24 @@ std::unique_ptr<Run> open_run(const RunOptions& options) {
   return run;
 }
 
-// Plays this rank's role until the last commit (campaign/roles.hpp).
-void serve_role(Run& run) {
+// Plays this rank's role in one phase until its last commit
+// (campaign/roles.hpp). Returns, on every rank, whether the run stopped early
+// (a signal, or tasks left undone).
+bool serve_role(Run& run, const char* phase, const Run::PhaseWork& work, const BatchWork& batch) {
   const dist::World& world = *run.world;
+  run.worker->start_phase();
   try {
     switch (role_of(world)) {
       case Role::stage_server:
         serve_stage(*run.group, *run.outbox);
         break;
       case Role::worker:
-        serve_worker(world, *run.worker, *run.group, *run.outbox);
+        serve_worker(world, batch, *run.worker, *run.group, *run.outbox);
         break;
       case Role::coordinator: {
-        const Schedule schedule{run.batches, run.spec.layout.commit_seconds,
-                                run.chosen - run.already};
-        Coordinator coordinator(world, schedule, *run.worker, *run.group, *run.outbox);
+        const Schedule schedule{phase, work.batches, run.spec.layout.commit_seconds,
+                                work.chosen - work.already};
+        Coordinator coordinator(world, schedule, batch, *run.worker, *run.group, *run.outbox);
         run.stopped_early = coordinator.run();
         break;
       }
@@ -267,6 +320,41 @@ void serve_role(Run& run) {
   } catch (const std::exception& e) {
     abort_run(run, "", e);
   }
+  int stopped = run.stopped_early ? 1 : 0;
+  MPI_Bcast(&stopped, 1, MPI_INT, 0, run.comm);
+  run.stopped_early = stopped != 0;
+  return run.stopped_early;
+}
+
+// The run's two phases: every benchmark item answered, judged and its pair
+// searched; then every pair explained, those of failure files and those the
+// evaluation found. The second starts when the first is committed whole, so
+// that every rank builds the same explanation plan from the store.
+void serve_phases(Run& run) {
+  Worker& worker = *run.worker;
+  if (!run.plan.evaluations.empty()) {
+    const bool stopped = serve_role(run, "evaluate", run.evaluate,
+                                    [&worker](const std::vector<std::uint32_t>& b, Held& out) {
+                                      worker.evaluate(b, out.evaluations);
+                                    });
+    run.evaluated = worker.done;
+    if (stopped) return;
+  }
+  try {
+    schedule_explanations(run);
+  } catch (const std::exception& e) {
+    abort_run(run, run.spec.store + ": ", e);
+  }
+  if (run.rank == 0)
+    std::fprintf(stdout, "explain: %llu pairs (%llu committed before)\n",
+                 static_cast<unsigned long long>(run.explain.chosen),
+                 static_cast<unsigned long long>(run.explain.already)),
+        std::fflush(stdout);
+  serve_role(
+      run, "explain", run.explain,
+      [&worker](const std::vector<std::uint32_t>& b, Held& out) { worker.explain(b, out.cases); });
+  run.explained = worker.done;
+  run.explain_failed = worker.failed;
 }
 
 // Failures per table, summed over the ranks, for the tables this run covered;
@@ -299,9 +387,7 @@ void write_failures_and_aggregates(Run& run, const std::vector<std::int64_t>& fa
 // Finishes the run: the aggregates, the rank's last log line, the summary on
 // rank 0. Returns the exit status (kExitRequeue when stopped with work left).
 int finish_run(Run& run) {
-  // Every rank knows whether the run stopped early with work left.
-  int stopped = run.stopped_early ? 1 : 0;
-  MPI_Bcast(&stopped, 1, MPI_INT, 0, run.comm);
+  const int stopped = run.stopped_early ? 1 : 0;
   const std::vector<std::int64_t> failed_rows = count_failures(run);
   const double t_agg = util::steady_seconds();
   write_failures_and_aggregates(run, failed_rows);
@@ -310,8 +396,8 @@ int finish_run(Run& run) {
   MPI_Reduce(&write, &write_sum, 1, MPI_DOUBLE, MPI_SUM, 0, run.comm);
   MPI_Reduce(&wall, &wall_sum, 1, MPI_DOUBLE, MPI_SUM, 0, run.comm);
   const Worker& worker = *run.worker;
-  std::uint64_t mine[2] = {worker.done, worker.failed}, all[2] = {0, 0};
-  MPI_Reduce(mine, all, 2, MPI_UINT64_T, MPI_SUM, 0, run.comm);
+  std::uint64_t mine[3] = {run.explained, run.explain_failed, run.evaluated}, all[3] = {0, 0, 0};
+  MPI_Reduce(mine, all, 3, MPI_UINT64_T, MPI_SUM, 0, run.comm);
   // Peak resident memory of this rank (bench/campaign.py --memory reads it).
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
@@ -320,6 +406,9 @@ int finish_run(Run& run) {
                 " s, peak rss ", usage.ru_maxrss, " KiB");
   run.store->close();
   if (run.rank == 0) {
+    if (!run.plan.evaluations.empty())
+      std::printf("campaign %s: %llu items evaluated\n", run.spec.name.c_str(),
+                  static_cast<unsigned long long>(all[2]));
     std::printf(
         "campaign %s: %llu explained, %llu failed in %.1f s (%.3f cases/s), store writes %.1f%% "
         "of rank time; %s\n",
@@ -343,12 +432,13 @@ std::vector<std::string> checkpoint_names(const std::string& spec_path) {
   return out;
 }
 
-// A run in three phases: open it (every rank alike), serve this rank's role
-// until the last commit, finish it. Signals are caught from the start.
+// A run in three steps: open it (every rank alike), serve this rank's role
+// through the phases (evaluate, explain) until the last commit, finish it. Signals are caught from
+// the start.
 int run_campaign(const RunOptions& options) {
   catch_stop_signals();
   const std::unique_ptr<Run> run = open_run(options);
-  serve_role(*run);
+  serve_phases(*run);
   return finish_run(*run);
 }
 

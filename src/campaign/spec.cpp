@@ -291,11 +291,83 @@ void read_models(const toml::table& root, Reader& r, CampaignSpec& spec) {
   }
 }
 
+// `models`: names of the campaign's models.
+std::vector<std::string> model_names(const toml::table& t, const std::string& p, Reader& r,
+                                     const CampaignSpec& spec) {
+  std::vector<std::string> names = r.strings(t, p, "models");
+  for (std::size_t j = 0; j < names.size(); ++j)
+    if (std::none_of(spec.models.begin(), spec.models.end(),
+                     [&](const ModelSpec& m) { return m.name == names[j]; }))
+      r.problem(p + "models[" + std::to_string(j) + "]",
+                "'" + names[j] + "' is not a model of this campaign");
+  return names;
+}
+
+// [[benchmarks]]: prepared case files to evaluate, and how.
+void read_benchmarks(const toml::table& root, Reader& r, CampaignSpec& spec) {
+  const toml::node* n = root.get("benchmarks");
+  if (n == nullptr) return;
+  const toml::array* list = n->as_array();
+  if (list == nullptr || list->empty()) {
+    r.problem("benchmarks", "must be a non-empty array of tables ([[benchmarks]])");
+    return;
+  }
+  for (std::size_t i = 0; i < list->size(); ++i) {
+    const std::string p = "benchmarks[" + std::to_string(i) + "].";
+    const toml::table* t = (*list)[i].as_table();
+    if (t == nullptr) {
+      r.problem("benchmarks[" + std::to_string(i) + "]", "must be a table");
+      continue;
+    }
+    r.only_keys(*t, p,
+                {"path", "limit", "seed", "models", "chat", "max_new_tokens", "decide_per_char",
+                 "min_delta", "pairs", "search", "skip_bad_lines"});
+    BenchmarkSpec b;
+    if (const auto path = r.string(*t, p, "path", true)) {
+      b.path = r.resolve(*path);
+      if (!fs::is_regular_file(b.path)) r.problem(p + "path", b.path + ": no such file");
+    }
+    b.limit = r.integer(*t, p, "limit", 0, std::int64_t{1} << 40).value_or(0);
+    b.seed = static_cast<std::uint64_t>(
+        r.integer(*t, p, "seed", 0, std::numeric_limits<std::int64_t>::max()).value_or(0));
+    b.models = model_names(*t, p, r, spec);
+    b.chat = r.boolean(*t, p, "chat").value_or(false);
+    if (b.chat)
+      r.problem(p + "chat",
+                "campaigns explain pairs of plain prompts only for now; evaluate "
+                "chat prompts with clrp evaluate --chat and explain them with "
+                "clrp explain --cases");
+    b.max_new_tokens = static_cast<int>(r.integer(*t, p, "max_new_tokens", 0, 1 << 20).value_or(0));
+    b.decide_per_char = r.boolean(*t, p, "decide_per_char").value_or(false);
+    b.min_delta = r.number(*t, p, "min_delta", 0.0).value_or(1.0);
+    b.skip_bad_lines = r.boolean(*t, p, "skip_bad_lines").value_or(false);
+    const std::string pairs = r.string(*t, p, "pairs", false).value_or("auto");
+    if (const auto method = eval::parse_generative_pairs(pairs))
+      b.pairs = *method;
+    else
+      r.problem(p + "pairs", "'" + pairs + "' is not auto, divergence or counterfactual");
+    if (const toml::node* sn = t->get("search")) {
+      if (const toml::table* st = sn->as_table()) {
+        const std::string sp = p + "search.";
+        r.only_keys(*st, sp, {"positions", "k", "tokens"});
+        b.search.positions =
+            static_cast<int>(r.integer(*st, sp, "positions", 1, 1 << 20).value_or(16));
+        b.search.k = static_cast<int>(r.integer(*st, sp, "k", 1, 10).value_or(5));
+        b.search.tokens = static_cast<int>(r.integer(*st, sp, "tokens", 0, 1 << 20).value_or(0));
+      } else {
+        r.problem(p + "search", "must be a table ({ positions = 16, k = 5, tokens = 0 })");
+      }
+    }
+    spec.benchmarks.push_back(std::move(b));
+  }
+}
+
 void read_cases(const toml::table& root, Reader& r, CampaignSpec& spec) {
   const toml::node* n = root.get("cases");
   const toml::array* cases = n != nullptr ? n->as_array() : nullptr;
+  if (n == nullptr && root.get("benchmarks") != nullptr) return;  // benchmarks alone
   if (cases == nullptr || cases->empty()) {
-    r.problem("cases", n == nullptr ? "missing (at least one [[cases]] table)"
+    r.problem("cases", n == nullptr ? "missing (at least one [[cases]] or [[benchmarks]] table)"
                                     : "must be a non-empty array of tables ([[cases]])");
     return;
   }
@@ -315,12 +387,7 @@ void read_cases(const toml::table& root, Reader& r, CampaignSpec& spec) {
     c.limit = r.integer(*t, p, "limit", 0, std::int64_t{1} << 40).value_or(0);
     c.seed = static_cast<std::uint64_t>(
         r.integer(*t, p, "seed", 0, std::numeric_limits<std::int64_t>::max()).value_or(0));
-    c.models = r.strings(*t, p, "models");
-    for (std::size_t j = 0; j < c.models.size(); ++j)
-      if (std::none_of(spec.models.begin(), spec.models.end(),
-                       [&](const ModelSpec& m) { return m.name == c.models[j]; }))
-        r.problem(p + "models[" + std::to_string(j) + "]",
-                  "'" + c.models[j] + "' is not a model of this campaign");
+    c.models = model_names(*t, p, r, spec);
     spec.cases.push_back(std::move(c));
   }
 }
@@ -375,6 +442,10 @@ void read_reference(const toml::table& root, Reader& r, CampaignSpec& spec) {
       if (!spec.cases[i].models.empty())
         r.problem("cases[" + std::to_string(i) + "].models",
                   "not allowed in fixed-set mode (every model explains every pair)");
+    for (std::size_t i = 0; i < spec.benchmarks.size(); ++i)
+      if (!spec.benchmarks[i].models.empty())
+        r.problem("benchmarks[" + std::to_string(i) + "].models",
+                  "not allowed in fixed-set mode (every model answers every item)");
   } else if (reference) {
     r.problem("reference", "only for mode = \"fixed-set\"");
   }
@@ -503,12 +574,13 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
   CampaignSpec spec;
   spec.file = file;
   r.only_keys(root, "",
-              {"name", "mode", "reference", "store", "rules", "models", "cases", "record", "graphs",
-               "layout"});
+              {"name", "mode", "reference", "store", "rules", "models", "cases", "benchmarks",
+               "record", "graphs", "layout"});
   read_header(root, r, spec);
   read_rules(root, r, spec);
   read_models(root, r, spec);
   read_cases(root, r, spec);
+  read_benchmarks(root, r, spec);
   read_reference(root, r, spec);
   read_record(root, r, spec);
   read_graphs(root, r, spec);
@@ -547,6 +619,21 @@ nlohmann::json CampaignSpec::to_json() const {
   for (const auto& c : cases)
     j["cases"].push_back(
         {{"path", c.path}, {"limit", c.limit}, {"seed", c.seed}, {"models", c.models}});
+  // Only when there are some, so specs without them keep their hash.
+  for (const auto& b : benchmarks)
+    j["benchmarks"].push_back(
+        {{"path", b.path},
+         {"limit", b.limit},
+         {"seed", b.seed},
+         {"models", b.models},
+         {"chat", b.chat},
+         {"max_new_tokens", b.max_new_tokens},
+         {"decide_per_char", b.decide_per_char},
+         {"min_delta", b.min_delta},
+         {"pairs", eval::to_string(b.pairs)},
+         {"search",
+          {{"positions", b.search.positions}, {"k", b.search.k}, {"tokens", b.search.tokens}}},
+         {"skip_bad_lines", b.skip_bad_lines}});
   j["record"] = {{"residual", record.residual},
                  {"heads", record.heads},
                  {"neurons", record.neurons},

@@ -6,6 +6,7 @@
 #include <exception>
 #include <thread>
 
+#include "clrp/campaign/evaluate_item.hpp"
 #include "clrp/campaign/explain_case.hpp"
 #include "clrp/campaign/group.hpp"
 
@@ -53,6 +54,38 @@ void Worker::explain(const std::vector<std::uint32_t>& batch, std::vector<store:
     r.rank = rank_;
     log_.line("case ", r.case_id, " table ", r.table, ": ", r.tokens.size(), " tokens, delta ",
               r.delta, ", ", r.seconds_forward + r.seconds_backward, " s");
+    out.push_back(std::move(r));
+    ++done;
+  }
+}
+
+void Worker::start_phase() {
+  done = 0;
+  failed = 0;
+  evaluators_.clear();  // they hold the loaded model, which the next phase may replace
+}
+
+void Worker::evaluate(const std::vector<std::uint32_t>& batch,
+                      std::vector<store::EvaluationRecord>& out) {
+  if (batch.empty()) return;
+  const std::uint32_t target = plan_.evaluations[batch.front()].target;  // one target per batch
+  const model::LoadedModel& m = group_.target(target);
+  if (evaluators_target_ != target || evaluators_.empty()) {
+    evaluators_.clear();
+    evaluators_.resize(spec_.benchmarks.size());
+    evaluators_target_ = target;
+  }
+  for (auto ei : batch) {
+    const EvalTask& task = plan_.evaluations[ei];
+    const Item& item = plan_.items[task.item];
+    auto& evaluator = evaluators_[item.benchmark];
+    if (!evaluator) evaluator = make_evaluator(m, spec_.benchmarks[item.benchmark]);
+    if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
+    store::EvaluationRecord r = evaluate_item(*evaluator, item, task.table);
+    r.rank = rank_;
+    log_.line("item ", r.case_id, " table ", r.table, ": ",
+              store::kOutcomeNames[static_cast<int>(r.outcome)], ", ", r.generated_tokens,
+              " generated tokens, ", r.seconds, " s");
     out.push_back(std::move(r));
     ++done;
   }

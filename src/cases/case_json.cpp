@@ -292,7 +292,7 @@ PairToken pair_token(const Object& o, const Where& where) {
   return t;
 }
 
-Pair pair_from_json(const json& j, const Where& where) {
+Pair read_pair(const json& j, const Where& where) {
   const Object o(j, where, "pair",
                  {"prefix", "wrong", "correct", "delta", "method", "model", "chat"});
   Pair p;
@@ -457,11 +457,35 @@ Case case_from_json(const json& j, const Where& where) {
       fail(Problem::wrong_type, where, "meta", "expected an object, found " + type_name(*meta));
     c.meta = *meta;
   }
-  if (const json* pair = top.find("pair")) c.pair = pair_from_json(*pair, where);
+  if (const json* pair = top.find("pair")) c.pair = read_pair(*pair, where);
 
   validate(c, where);
   finalize(c);
   return c;
+}
+
+Pair pair_from_json(const nlohmann::json& j, const Where& where) {
+  return read_pair(j, where);
+}
+
+nlohmann::ordered_json pair_to_json(const Pair& p) {
+  using ordered = nlohmann::ordered_json;
+  auto token = [](const PairToken& t) {
+    ordered o;
+    o["id"] = t.id;
+    o["token"] = t.token;
+    o["logit"] = t.logit;
+    return o;
+  };
+  ordered pj;
+  pj["prefix"] = p.prefix;
+  pj["wrong"] = token(p.wrong);
+  pj["correct"] = token(p.correct);
+  pj["delta"] = p.delta;
+  pj["method"] = std::string(name(p.method));
+  pj["model"] = p.model;
+  if (p.chat) pj["chat"] = true;
+  return pj;
 }
 
 std::string case_to_json_line(const Case& c) {
@@ -524,25 +548,7 @@ std::string case_to_json_line(const Case& c) {
   // keeps that order at every depth (Python writes meta with sort_keys).
   try {
     j["meta"] = ordered::parse(c.meta.dump());
-    if (c.pair) {
-      const Pair& p = *c.pair;
-      auto token = [](const PairToken& t) {
-        ordered o;
-        o["id"] = t.id;
-        o["token"] = t.token;
-        o["logit"] = t.logit;
-        return o;
-      };
-      ordered pj;
-      pj["prefix"] = p.prefix;
-      pj["wrong"] = token(p.wrong);
-      pj["correct"] = token(p.correct);
-      pj["delta"] = p.delta;
-      pj["method"] = std::string(name(p.method));
-      pj["model"] = p.model;
-      if (p.chat) pj["chat"] = true;
-      j["pair"] = std::move(pj);
-    }
+    if (c.pair) j["pair"] = pair_to_json(*c.pair);
     return j.dump();
   } catch (const nlohmann::json::exception& e) {
     // dump() refuses invalid UTF-8; only meta can still hold some here.

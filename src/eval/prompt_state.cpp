@@ -6,12 +6,21 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "clrp/text/chat_template.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::eval {
 
 at::Tensor ids_tensor(const std::vector<std::int32_t>& ids) {
   return at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0);
+}
+
+RenderedPrompt render_prompt(const model::LoadedModel& m, const std::string& prompt, bool chat) {
+  if (prompt.empty()) throw Error("the prompt is empty");
+  if (!chat) return {prompt, true};
+  const auto tmpl = m.checkpoint.gguf() != nullptr ? text::load_chat_template(*m.checkpoint.gguf())
+                                                   : text::load_chat_template(m.checkpoint.path());
+  return {tmpl.render_user_prompt(prompt), false};
 }
 
 ContinuationTokens split_continuation(const text::Tokenizer& tokenizer,

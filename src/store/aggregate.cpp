@@ -7,6 +7,7 @@
 #include <limits>
 #include <numeric>
 
+#include "evaluation_aggregate.hpp"
 #include "h5.hpp"
 #include "kill_hook.hpp"
 #include "schema.hpp"
@@ -54,24 +55,6 @@ double random_hit(std::size_t T, std::size_t E, std::size_t k) {
   return 1 - miss;
 }
 
-void write_dataset(hid_t group, const std::string& name, const std::vector<hsize_t>& dims,
-                   const std::vector<double>& data, bool writer, hid_t dxpl) {
-  h5::Id space = h5::make(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                          H5Sclose, "aggregate space");
-  h5::Id d = h5::make(
-      H5Dcreate2(group, name.c_str(), H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-      H5Dclose, "cannot create aggregate " + name);
-  h5::Id fs = h5::make(H5Dget_space(d), H5Sclose, "aggregate space");
-  h5::Id ms = h5::make(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                       H5Sclose, "aggregate space");
-  if (!writer) {
-    H5Sselect_none(fs);
-    H5Sselect_none(ms);
-  }
-  h5::check(H5Dwrite(d, H5T_NATIVE_DOUBLE, ms, fs, dxpl, data.data()),
-            "cannot write aggregate " + name);
-}
-
 }  // namespace
 
 void write_aggregates(Store& store) {
@@ -85,6 +68,7 @@ void write_aggregates(Store& store) {
   if (H5Lexists(file, "/aggregate", H5P_DEFAULT) > 0)
     h5::check(H5Ldelete(file, "/aggregate", H5P_DEFAULT), "cannot replace /aggregate");
   const auto rows_committed = store.committed_rows();
+  const auto evaluations = store.committed_evaluations();
   const auto& tables = store.tables();
   for (std::size_t ti = 0; ti < tables.size(); ++ti) {
     const TableInfo& info = tables[ti];
@@ -255,29 +239,29 @@ void write_aggregates(Store& store) {
     const bool w = rank == 0;
     const double m = n > 0 ? total[o_delta] / n : std::nan("");
     const double var = n > 0 ? std::max(0.0, total[o_delta + 1] / n - m * m) : std::nan("");
-    write_dataset(agg, "delta_stats", {5},
-                  {n, m, std::sqrt(var), n > 0 ? total_min : std::nan(""),
-                   n > 0 ? total_max[0] : std::nan("")},
-                  w, dxpl);
-    write_dataset(
+    h5::write_doubles(agg, "delta_stats", {5},
+                      {n, m, std::sqrt(var), n > 0 ? total_min : std::nan(""),
+                       n > 0 ? total_max[0] : std::nan("")},
+                      w, dxpl);
+    h5::write_doubles(
         agg, "delta_histogram", {kDeltaBins},
         std::vector<double>(total.begin() + static_cast<std::ptrdiff_t>(o_hist),
                             total.begin() + static_cast<std::ptrdiff_t>(o_hist + kDeltaBins)),
         w, dxpl);
-    write_dataset(agg, "segment_relevance", {R, S}, mean(o_seg, R * S, n), w, dxpl);
-    write_dataset(agg, "segment_relevance_normalized", {R, S}, mean(o_segn, R * S, total[o_nnorm]),
-                  w, dxpl);
-    write_dataset(agg, "concentration", {R, 4}, mean(o_conc, R * 4, n), w, dxpl);
-    write_dataset(agg, "position_deciles", {R, P}, mean(o_pos, R * P, n), w, dxpl);
+    h5::write_doubles(agg, "segment_relevance", {R, S}, mean(o_seg, R * S, n), w, dxpl);
+    h5::write_doubles(agg, "segment_relevance_normalized", {R, S},
+                      mean(o_segn, R * S, total[o_nnorm]), w, dxpl);
+    h5::write_doubles(agg, "concentration", {R, 4}, mean(o_conc, R * 4, n), w, dxpl);
+    h5::write_doubles(agg, "position_deciles", {R, P}, mean(o_pos, R * P, n), w, dxpl);
     if (info.residual)
-      write_dataset(agg, "layer_relevance", {R, L}, mean(o_layer, R * L, n), w, dxpl);
+      h5::write_doubles(agg, "layer_relevance", {R, L}, mean(o_layer, R * L, n), w, dxpl);
     std::vector<double> cons(R * 3);
     for (std::size_t r = 0; r < R; ++r) {
       cons[r * 3] = n > 0 ? total[o_cons + r * 2] / n : std::nan("");
       cons[r * 3 + 1] = n > 0 ? total_max[1 + r] : std::nan("");
       cons[r * 3 + 2] = n > 0 ? total[o_cons + r * 2 + 1] / n : std::nan("");
     }
-    write_dataset(agg, "conservation", {R, 3}, cons, w, dxpl);
+    h5::write_doubles(agg, "conservation", {R, 3}, cons, w, dxpl);
     std::vector<double> ev(R * 3);
     const double ne = total[o_ev];
     for (std::size_t r = 0; r < R; ++r) {
@@ -285,7 +269,7 @@ void write_aggregates(Store& store) {
       ev[r * 3 + 1] = ne > 0 ? total[o_hit + r] / ne : std::nan("");
       ev[r * 3 + 2] = ne > 0 ? total[o_rand] / ne : std::nan("");
     }
-    write_dataset(agg, "evidence_hit_rate", {R, 3}, ev, w, dxpl);
+    h5::write_doubles(agg, "evidence_hit_rate", {R, 3}, ev, w, dxpl);
     if (G > 0) {
       // Per summary column (kGraphSummaryColumnNames): cases with a graph,
       // mean, standard deviation (population), min, max.
@@ -300,8 +284,9 @@ void write_aggregates(Store& store) {
         stats[c * 5 + 3] = total_mins[1 + c];
         stats[c * 5 + 4] = total_max[1 + R + c];
       }
-      write_dataset(agg, "graph_summary_stats", {G, 5}, stats, w, dxpl);
+      h5::write_doubles(agg, "graph_summary_stats", {G, 5}, stats, w, dxpl);
     }
+    if (info.evaluations) write_evaluation_aggregates(agg, evaluations[ti], w, dxpl);
     kill_point("aggregate");  // /aggregate replaced in part
     if (D > 0) {
       // Rows: rules, then the random order; columns: cases with Δℓ > 0, flip
@@ -313,7 +298,7 @@ void write_aggregates(Store& store) {
         del[j * 3 + 1] = eligible > 0 ? flipped / eligible : std::nan("");
         del[j * 3 + 2] = flipped > 0 ? total[o_del + j * 3 + 2] / flipped : std::nan("");
       }
-      write_dataset(agg, "deletion", {D, 3}, del, w, dxpl);
+      h5::write_doubles(agg, "deletion", {D, 3}, del, w, dxpl);
     }
   }
   h5::check(H5Fflush(file, H5F_SCOPE_GLOBAL), "cannot flush the store");

@@ -220,4 +220,26 @@ Id ensure_groups(hid_t file, const std::string& path) {
   return last;
 }
 
+void write_doubles(hid_t group, const std::string& name, const std::vector<hsize_t>& dims,
+                   const std::vector<double>& data, bool writer, hid_t dxpl) {
+  h5::Id space = h5::make(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                          H5Sclose, "aggregate space");
+  h5::Id d = h5::make(
+      H5Dcreate2(group, name.c_str(), H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+      H5Dclose, "cannot create aggregate " + name);
+  hsize_t elements = 1;
+  for (auto n : dims)
+    elements *= n;
+  if (elements == 0) return;  // an empty dataset: nothing to write (HDF5 refuses a 0-byte write)
+  h5::Id fs = h5::make(H5Dget_space(d), H5Sclose, "aggregate space");
+  h5::Id ms = h5::make(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
+                       H5Sclose, "aggregate space");
+  if (!writer) {
+    H5Sselect_none(fs);
+    H5Sselect_none(ms);
+  }
+  h5::check(H5Dwrite(d, H5T_NATIVE_DOUBLE, ms, fs, dxpl, data.data()),
+            "cannot write aggregate " + name);
+}
+
 }  // namespace clrp::store::h5

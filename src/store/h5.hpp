@@ -66,6 +66,11 @@ std::uint64_t get_u64_attr(hid_t obj, const std::string& name);
 std::int64_t get_i64_attr(hid_t obj, const std::string& name);
 bool has_attr(hid_t obj, const std::string& name);
 
+/// Creates the float64 dataset `name` of shape `dims` in `group` and writes
+/// `data` into it (collective: every rank calls it; only the `writer`'s data
+/// is written, the others select nothing).
+void write_doubles(hid_t group, const std::string& name, const std::vector<hsize_t>& dims,
+                   const std::vector<double>& data, bool writer, hid_t dxpl);
 /// Creates every missing group on `path` ("/a/b/c").
 Id ensure_groups(hid_t file, const std::string& path);
 

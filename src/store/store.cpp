@@ -8,9 +8,11 @@
 #include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "clrp/util/clock.hpp"
 #include "clrp/util/error.hpp"
+#include "evaluations.hpp"
 #include "h5.hpp"
 #include "kill_hook.hpp"
 #include "schema.hpp"
@@ -45,7 +47,32 @@ struct TableState {
   std::vector<h5::Id> ids;  ///< parallel to datasets
   /// Rows of each kind (schema::Rows) appended so far, and as of the last commit.
   schema::RowCounts appended{}, committed{};
+  /// The evaluation rows, when the table records them; their counts likewise.
+  std::optional<evaluations::Datasets> evals;
+  evaluations::Counts evals_appended{}, evals_committed{};
 };
+
+// Where one rank's rows go in a collective append: per table and kind
+// (index table * kinds + kind), the rows of the lower ranks and of every
+// rank, from one allgather of each rank's counts. Every rank computes the
+// same totals, so extents never need to be asked of the file.
+struct Placement {
+  std::vector<std::uint64_t> before, total;
+};
+Placement place(const std::vector<std::uint64_t>& mine, MPI_Comm comm, int rank, int size) {
+  const std::size_t n = mine.size();
+  std::vector<std::uint64_t> all(n * static_cast<std::size_t>(size));
+  MPI_Allgather(mine.data(), static_cast<int>(n), MPI_UINT64_T, all.data(), static_cast<int>(n),
+                MPI_UINT64_T, comm);
+  Placement p{std::vector<std::uint64_t>(n, 0), std::vector<std::uint64_t>(n, 0)};
+  for (int r = 0; r < size; ++r)
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto v = all[static_cast<std::size_t>(r) * n + i];
+      if (r < rank) p.before[i] += v;
+      p.total[i] += v;
+    }
+  return p;
+}
 
 std::string table_attrs_json(const TableInfo& t) {
   nlohmann::json j{{"model", t.model},     {"checkpoint", t.checkpoint}, {"benchmark", t.benchmark},
@@ -53,6 +80,7 @@ std::string table_attrs_json(const TableInfo& t) {
                    {"neurons", t.neurons}, {"residual", t.residual},     {"graphs", t.graphs}};
   // Only when on, so tables without it keep the layout string older stores have.
   if (t.deletion_max_tokens > 0) j["deletion_max_tokens"] = t.deletion_max_tokens;
+  if (t.evaluations) j["evaluations"] = true;
   return j.dump();
 }
 
@@ -96,6 +124,10 @@ struct Store::Impl {
         for (schema::Rows kind : schema::kAllRows)
           h5::set_attr(t.group, schema::committed_attr(kind), std::uint64_t{0});
         h5::set_attr(t.group, "failed_rows", std::uint64_t{0});
+        if (info.evaluations) {
+          t.evals = evaluations::Datasets::create(t.group, deflate);
+          h5::set_attr(t.group, "planned_evaluations", info.planned_evaluations);
+        }
         if (info.graphs) {
           std::vector<std::string> cols(kGraphSummaryColumnNames,
                                         kGraphSummaryColumnNames + kGraphSummaryColumns);
@@ -120,6 +152,10 @@ struct Store::Impl {
           t.appended[schema::kind_index(kind)] =
               h5::get_u64_attr(t.group, schema::committed_attr(kind));
         t.committed = t.appended;
+        if (info.evaluations) {
+          t.evals = evaluations::Datasets::open(t.group, g);
+          t.evals_appended = t.evals_committed = evaluations::read_committed(t.group);
+        }
         // Whatever a killed run appended after its last commit stays in the
         // file past the committed counts, and is overwritten by the next
         // appends. (Shrinking instead, with H5Dset_extent, breaks the next
@@ -274,18 +310,14 @@ void Store::append(const std::vector<CaseRecord>& records) {
       for (std::size_t k = 0; k < K; ++k)
         mine[K * r.table + k] += schema::rows_of(schema::kAllRows[k], r);
     }
-    std::vector<std::uint64_t> all(K * nt * static_cast<std::size_t>(s.size));
-    MPI_Allgather(mine.data(), static_cast<int>(K * nt), MPI_UINT64_T, all.data(),
-                  static_cast<int>(K * nt), MPI_UINT64_T, s.comm);
+    const Placement placed = place(mine, s.comm, s.rank, s.size);
     for (std::size_t ti = 0; ti < nt; ++ti) {
       TableState& t = s.tables[ti];
       schema::RowCounts before{}, total{};
-      for (int r = 0; r < s.size; ++r)
-        for (std::size_t k = 0; k < K; ++k) {
-          const auto v = all[(static_cast<std::size_t>(r) * nt + ti) * K + k];
-          if (r < s.rank) before[k] += v;
-          total[k] += v;
-        }
+      for (std::size_t k = 0; k < K; ++k) {
+        before[k] = placed.before[K * ti + k];
+        total[k] = placed.total[K * ti + k];
+      }
       if (total[0] == 0) continue;  // every rank skips it alike
       // Where this rank's rows of each kind start: after the table's and the
       // lower ranks'.
@@ -331,6 +363,47 @@ void Store::append(const std::vector<CaseRecord>& records) {
   }
 }
 
+void Store::append(const std::vector<EvaluationRecord>& records) {
+  {
+    std::uint64_t bytes = 0;
+    for (const auto& r : records)
+      bytes += 96 + r.case_id.size() + r.detail.size();
+    ensure_space(bytes);
+  }
+  try {
+    Impl& s = *impl_;
+    const double t0 = util::steady_seconds();
+    constexpr std::size_t K = evaluations::kKinds;
+    const std::size_t nt = s.tables.size();
+    std::vector<std::uint64_t> mine(K * nt, 0);
+    std::vector<std::vector<const EvaluationRecord*>> by_table(nt);
+    for (const auto& r : records) {
+      if (r.table >= nt || !s.tables[r.table].evals)
+        throw Error("store: evaluation for table " + std::to_string(r.table) +
+                    ", which records none");
+      const evaluations::Counts c = evaluations::counts_of(r);
+      for (std::size_t k = 0; k < K; ++k)
+        mine[K * r.table + k] += c[k];
+      by_table[r.table].push_back(&r);
+    }
+    const Placement placed = place(mine, s.comm, s.rank, s.size);
+    for (std::size_t ti = 0; ti < nt; ++ti) {
+      TableState& t = s.tables[ti];
+      if (placed.total[K * ti] == 0) continue;  // every rank skips it alike
+      evaluations::Counts first{}, end{};
+      for (std::size_t k = 0; k < K; ++k) {
+        first[k] = t.evals_appended[k] + placed.before[K * ti + k];
+        end[k] = t.evals_appended[k] + placed.total[K * ti + k];
+      }
+      t.evals->write(by_table[ti], first, end, s.dxpl);
+      t.evals_appended = end;
+    }
+    s.write_seconds += util::steady_seconds() - t0;
+  } catch (const std::exception& e) {
+    write_failed(impl_->path, "append to", e);
+  }
+}
+
 void Store::commit() {
   try {
     Impl& s = *impl_;
@@ -344,6 +417,10 @@ void Store::commit() {
         kill_point("commit-attr");  // some counts of the table moved, others not
       }
       t.committed = t.appended;
+      if (t.evals) {
+        evaluations::write_committed(t.group, t.evals_appended);
+        t.evals_committed = t.evals_appended;
+      }
     }
     h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
     s.write_seconds += util::steady_seconds() - t0;
@@ -360,9 +437,29 @@ void Store::set_failed_rows(const std::vector<std::int64_t>& failed) {
   h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
 }
 
+void Store::set_planned_rows(const std::vector<std::uint64_t>& planned) {
+  Impl& s = *impl_;
+  for (std::size_t i = 0; i < s.tables.size() && i < planned.size(); ++i) {
+    h5::set_attr(s.tables[i].group, "planned_rows", planned[i]);
+    s.tables[i].info.planned_rows = s.infos[i].planned_rows = planned[i];
+  }
+  h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
+}
+
+std::vector<std::vector<EvaluationRecord>> Store::committed_evaluations() const {
+  std::vector<std::vector<EvaluationRecord>> out;
+  for (std::size_t i = 0; i < impl_->tables.size(); ++i) {
+    const TableState& t = impl_->tables[i];
+    out.push_back(t.evals ? t.evals->read(static_cast<std::uint32_t>(i), t.evals_committed)
+                          : std::vector<EvaluationRecord>{});
+  }
+  return out;
+}
+
 void Store::close() {
   if (!impl_ || impl_->file.get() < 0) return;
   for (auto& t : impl_->tables) {
+    t.evals.reset();
     t.ids.clear();
     t.cases.reset();
     t.case_id.reset();

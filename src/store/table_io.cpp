@@ -55,6 +55,8 @@ TableInfo read_table_info(hid_t group) {
   t.graphs = layout.value("graphs", false);
   t.deletion_max_tokens = layout.value("deletion_max_tokens", std::int64_t{0});
   if (h5::has_attr(group, "planned_rows")) t.planned_rows = h5::get_u64_attr(group, "planned_rows");
+  t.evaluations = layout.value("evaluations", false);
+  if (t.evaluations) t.planned_evaluations = h5::get_u64_attr(group, "planned_evaluations");
   return t;
 }
 

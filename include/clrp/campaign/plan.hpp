@@ -37,12 +37,33 @@ struct Task {
   bool graph = false;      ///< also build the attribution graph (spec.graphs)
 };
 
+/// One sampled item of a benchmark file.
+struct Item {
+  cases::Case c;
+  std::uint32_t benchmark = 0;  ///< index into spec.benchmarks
+  std::uint32_t index = 0;      ///< its line index (0-based) in the file
+};
+
+/// One item answered by one target (evaluation, judging, pair search).
+struct EvalTask {
+  std::uint32_t table = 0;
+  std::uint32_t target = 0;
+  std::uint32_t item = 0;  ///< index into Plan::items
+  std::uint64_t cost = 0;  ///< prompt bytes + token budget: the longest go first
+};
+
 struct Plan {
   std::vector<Target> targets;
-  std::vector<FailureCase> pairs;  ///< every sampled pair of every failure file
+  /// Every sampled pair of every failure file, then (add_found_pairs) those
+  /// the evaluation found.
+  std::vector<FailureCase> pairs;
   std::vector<store::TableInfo> tables;
   std::vector<std::uint32_t> table_target;  ///< target of each table
   std::vector<Task> tasks;                  ///< ordered: target by target, longest first
+  std::vector<Item> items;                  ///< every sampled benchmark item
+  std::vector<EvalTask> evaluations;        ///< ordered like tasks
+  /// Per benchmark: its file's bad lines, skipped (skip_bad_lines), and why.
+  std::vector<std::string> skipped_lines;
 };
 
 /// Reads `shape` of a checkpoint (config, and the tokenizer for its
@@ -54,9 +75,24 @@ using DescribeTarget = std::function<TargetShape(const ModelSpec&, const Checkpo
 /// and reports every such problem at once as a SpecError.
 Plan make_plan(const CampaignSpec& spec, const DescribeTarget& describe);
 
-/// Batches of at most `batch` tasks, never mixing targets (a rank loads one
-/// model per batch), in task order.
-std::vector<std::vector<std::uint32_t>> make_batches(const Plan& plan,
+/// Adds the pairs the evaluation found (`evaluations`, per table, as
+/// committed in the store) and a task for each: in explain-failures mode
+/// under the target that failed, in fixed-set mode the reference's failures
+/// under every target. Each table's pairs are taken in item order (graphs
+/// go to its first ones) and the tasks re-sorted like make_plan's. Returns
+/// the cases each table now plans (failure-file pairs + found ones).
+std::vector<std::uint64_t> add_found_pairs(
+    const CampaignSpec& spec, Plan& plan,
+    const std::vector<std::vector<store::EvaluationRecord>>& evaluations);
+
+/// The plan target whose failures a fixed-set campaign with benchmarks
+/// explains: the reference model's last checkpoint.
+std::uint32_t reference_target(const CampaignSpec& spec, const Plan& plan);
+
+/// Batches of at most `batch` of the tasks whose `targets` are given, never
+/// mixing targets (a rank loads one model per batch), in task order,
+/// skipping those `done`.
+std::vector<std::vector<std::uint32_t>> make_batches(const std::vector<std::uint32_t>& targets,
                                                      const std::vector<bool>& done, int batch);
 
 }  // namespace clrp::campaign

@@ -1,11 +1,14 @@
-// The three roles a rank plays in a campaign (campaign/runner.hpp).
+// The three roles a rank plays in a campaign (campaign/runner.hpp), once per
+// phase of the run (evaluate the benchmarks' items, then explain the
+// failures): the phase gives the batches and what a leader does with one
+// (BatchWork); the roles know nothing else of it.
 //
 //   - The coordinator (world rank 0, leader of group 0) hands out batches to
-//     the other groups' leaders, explains batches itself on a thread of its
+//     the other groups' leaders, works on batches itself on a thread of its
 //     own meanwhile, and every `commit_seconds` drains: it hands out no more
 //     work until every group was told to commit, then commits with them.
 //   - A worker (the leader of any other group) asks the coordinator for work
-//     and explains what it gets until told to commit or to finish.
+//     and does what it gets until told to commit or to finish.
 //   - A stage server (every rank that is not its group's leader) serves the
 //     orders of its leader: pipeline stages, commits, the finish.
 //
@@ -18,6 +21,7 @@
 #include <atomic>
 #include <cstdint>
 #include <exception>
+#include <functional>
 #include <thread>
 #include <vector>
 
@@ -38,12 +42,23 @@ enum class Role { coordinator, worker, stage_server };
 /// that every rank knows every other's.
 Role role_of(const dist::World& world);
 
-/// The cases this rank explained and has not appended to the store yet.
+/// Rows a rank made and has not appended to the store yet.
+struct Held {
+  std::vector<store::CaseRecord> cases;
+  std::vector<store::EvaluationRecord> evaluations;
+  void take(Held& other);  ///< moves `other`'s rows to the end of these
+};
+
+/// What a group leader does with a batch of the phase's tasks: its rows go
+/// to `out`. Counts done and failed tasks in the Worker it calls.
+using BatchWork = std::function<void(const std::vector<std::uint32_t>& batch, Held& out)>;
+
+/// The rows this rank made and has not appended to the store yet.
 class Outbox {
  public:
   Outbox(store::Store& store, RankLog& log) : store_(store), log_(log) {}
 
-  std::vector<store::CaseRecord> held;
+  Held held;
 
   /// Appends what is held and commits the store. Collective over the world.
   void commit();
@@ -56,20 +71,22 @@ class Outbox {
 /// A later stage of a group: serves its leader's orders until told to finish.
 void serve_stage(GroupMember& group, Outbox& outbox);
 
-/// A group leader other than the coordinator: asks for work, explains it and
+/// A group leader other than the coordinator: asks for work, does it and
 /// commits when told, until told to finish.
-void serve_worker(const dist::World& world, Worker& worker, GroupMember& group, Outbox& outbox);
+void serve_worker(const dist::World& world, const BatchWork& work, const Worker& worker,
+                  GroupMember& group, Outbox& outbox);
 
 /// What the coordinator hands out and how often it commits.
 struct Schedule {
+  const char* phase;  ///< "evaluate", "explain": for the progress display
   const std::vector<std::vector<std::uint32_t>>& batches;
   double commit_seconds;  ///< drain for a commit at most this often
-  std::uint64_t todo;     ///< cases left to explain when the run began
+  std::uint64_t todo;     ///< tasks left when the phase began
 };
 
 class Coordinator {
  public:
-  Coordinator(const dist::World& world, const Schedule& schedule, Worker& worker,
+  Coordinator(const dist::World& world, const Schedule& schedule, BatchWork work, Worker& worker,
               GroupMember& group, Outbox& outbox);
 
   /// Steps until the last commit. Returns whether the run stopped early (a
@@ -94,6 +111,7 @@ class Coordinator {
 
   const dist::World& world_;
   const Schedule schedule_;
+  BatchWork work_;
   Worker& worker_;
   GroupMember& group_;
   Outbox& outbox_;
@@ -109,12 +127,12 @@ class Coordinator {
   std::size_t handed_since_commit_ = 0;
   Progress progress_;
 
-  // Rank 0 explains on a thread of its own, so that requests are answered
+  // Rank 0 works on a thread of its own, so that requests are answered
   // meanwhile. `local_busy_` is cleared by the thread when it is done.
   std::thread local_;
   std::atomic<bool> local_busy_{false};
   std::exception_ptr local_error_;
-  std::vector<store::CaseRecord> local_out_;
+  Held local_out_;
 };
 
 }  // namespace clrp::campaign

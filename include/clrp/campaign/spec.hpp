@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "clrp/dist/transport.hpp"
+#include "clrp/eval/evaluator.hpp"
 #include "clrp/lrp/rules.hpp"
 #include "clrp/model/compute.hpp"
 #include "clrp/util/error.hpp"
@@ -23,10 +24,13 @@ namespace clrp::campaign {
 /// How pairs and models are combined.
 enum class Mode {
   /// Each failure file's pairs are explained under the models it names
-  /// (`cases[i].models`, default: every model).
+  /// (`cases[i].models`, default: every model); with benchmarks, each
+  /// target explains its own failures.
   ExplainFailures,
   /// Pairs found with `reference` are explained under every model and
   /// checkpoint; all of them must share the reference's tokenizer (checked).
+  /// With benchmarks, every target is evaluated on every item and the
+  /// failures of the reference's last checkpoint are explained under all.
   FixedSet,
 };
 
@@ -52,6 +56,24 @@ struct CaseSourceSpec {
   std::int64_t limit = 0;  ///< 0 = every case; else a seeded random subset, kept in file order
   std::uint64_t seed = 0;  ///< seed of that subset
   std::vector<std::string> models;  ///< explain-failures: model names (empty = all)
+};
+
+/// A benchmark the campaign runs: a prepared case file (docs/cases.md) whose
+/// items every model × checkpoint answers; each answer is judged, each
+/// failure's contrastive pair searched, and the failures with a pair are
+/// explained (docs/campaigns.md, "Benchmarks").
+struct BenchmarkSpec {
+  std::string path;
+  std::int64_t limit = 0;  ///< 0 = every item; else a seeded random subset, kept in file order
+  std::uint64_t seed = 0;
+  std::vector<std::string> models;  ///< explain-failures: model names (empty = all)
+  bool chat = false;                ///< prompts through each model's chat template
+  int max_new_tokens = 0;           ///< cap on every item's own token budget (0: none)
+  bool decide_per_char = false;     ///< mc_cloze: the length-normalised score decides
+  double min_delta = 1.0;           ///< Δℓ below this: no pair (a weak preference)
+  eval::GenerativePairs pairs = eval::GenerativePairs::automatic;
+  eval::CounterfactualBudget search;  ///< the counterfactual search's limits
+  bool skip_bad_lines = false;        ///< count and skip bad lines instead of refusing the file
 };
 
 /// What each explanation records besides token relevance.
@@ -103,7 +125,8 @@ struct CampaignSpec {
   std::string reference;  ///< fixed-set: the model whose pairs are explained
   std::string store;      ///< the HDF5 store to write
   std::vector<ModelSpec> models;
-  std::vector<CaseSourceSpec> cases;
+  std::vector<CaseSourceSpec> cases;  ///< failure files (ready-made pairs)
+  std::vector<BenchmarkSpec> benchmarks;
   std::vector<lrp::Rule> rules;
   RecordSpec record;
   GraphSpec graphs;

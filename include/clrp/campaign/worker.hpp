@@ -1,4 +1,10 @@
-// Explains batches of a campaign's tasks on a group's leader.
+// Does batches of a campaign's tasks on a group's leader: evaluates
+// benchmark items (evaluate), explains pairs (explain).
+//
+// evaluate: a batch holds items of one target; each is answered, judged and
+// its pair searched (campaign/evaluate_item.hpp), one row each, an item
+// that cannot be evaluated included (as an error row). Evaluation runs on
+// the leader with the whole model (groups of one stage).
 //
 // A batch holds cases of one target (model × checkpoint). The worker prepares
 // each case (tokenises it, finds the answer tokens), hands the batch to its
@@ -15,12 +21,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "clrp/campaign/plan.hpp"
 #include "clrp/campaign/rank_log.hpp"
 #include "clrp/campaign/spec.hpp"
+#include "clrp/eval/evaluator.hpp"
 #include "clrp/store/store.hpp"
 
 namespace clrp::lrp {
@@ -44,9 +52,14 @@ class Worker {
   /// records of the cases that succeeded to `out`. Collective over the group.
   void explain(const std::vector<std::uint32_t>& batch, std::vector<store::CaseRecord>& out);
 
-  /// Cases explained and failed so far; read by the coordinator while its
-  /// local thread explains.
+  /// Evaluates the items `batch` (indices into Plan::evaluations) and
+  /// appends one row per item to `out`.
+  void evaluate(const std::vector<std::uint32_t>& batch, std::vector<store::EvaluationRecord>& out);
+
+  /// Tasks of the current phase done and failed so far; read by the
+  /// coordinator while its local thread works. start_phase() zeroes them.
   std::atomic<std::uint64_t> done{0}, failed{0};
+  void start_phase();
   /// Failures per table. Written by whichever thread explains (one at a
   /// time), read after the run.
   std::vector<std::uint64_t> failed_by_table;
@@ -69,6 +82,9 @@ class Worker {
   const CampaignSpec& spec_;
   const Plan& plan_;
   GroupMember& group_;
+  /// Evaluators of the loaded target, per benchmark (made at first use).
+  std::uint32_t evaluators_target_ = 0;
+  std::vector<std::unique_ptr<eval::Evaluator>> evaluators_;
   int rank_;
   RankLog& log_;
   /// Test hook (CLRP_TEST_CASE_DELAY_MS): slows every case down so that tests

@@ -65,6 +65,11 @@ class CaseError : public Error {
 /// line; field paths are filled in). Throws CaseError.
 Case case_from_json(const nlohmann::json& j, const Where& where);
 
+/// A contrastive pair as case files hold it (the `pair` object, docs/cases.md):
+/// read (CaseError naming `where` and the field) and written (fixed key order).
+Pair pair_from_json(const nlohmann::json& j, const Where& where);
+nlohmann::ordered_json pair_to_json(const Pair& p);
+
 /// Checks an in-memory case as the reader would (used before writing).
 /// Throws CaseError naming `where` and the field.
 void validate(const Case& c, const Where& where = {});

@@ -52,6 +52,11 @@ enum class GenerativePairs {
   counterfactual,  ///< counterfactual search for all
 };
 
+/// "auto", "divergence", "counterfactual".
+const char* to_string(GenerativePairs p);
+/// The inverse; nullopt for any other text.
+std::optional<GenerativePairs> parse_generative_pairs(const std::string& text);
+
 /// A pair given from outside for one case: the contrast at generated token
 /// `position` (0 = the first token after the prompt; always 0 for multiple
 /// choice), with `token` as the correct side.

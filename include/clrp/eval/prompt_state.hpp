@@ -17,6 +17,7 @@
 
 #include "clrp/model/decoder.hpp"
 #include "clrp/model/kv_cache.hpp"
+#include "clrp/model/load.hpp"
 #include "clrp/text/tokenizer.hpp"
 
 namespace clrp::eval {
@@ -24,8 +25,13 @@ namespace clrp::eval {
 /// A prompt as the tokenizer sees it (chat template applied or not).
 struct RenderedPrompt {
   std::string text;
-  bool add_special_tokens = true;
+  bool add_special_tokens = true;  ///< false when the template writes its own special tokens
 };
+
+/// Renders `prompt` for model `m`: as it is, or as the user turn of the
+/// model's chat template (which then carries its own special tokens).
+/// clrp::Error for an empty prompt or a model without a template.
+RenderedPrompt render_prompt(const model::LoadedModel& m, const std::string& prompt, bool chat);
 
 /// A continuation split off its context: `whole` = tokens(prompt + continuation);
 /// the continuation is whole[context, end).

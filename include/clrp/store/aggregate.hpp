@@ -7,6 +7,8 @@
 // per-case data with h5py): docs/store.md, section "Aggregates".
 #pragma once
 
+#include <utility>
+
 #include "clrp/store/store.hpp"
 
 namespace clrp::store {
@@ -19,5 +21,17 @@ inline constexpr int kPositionBuckets = 10;
 
 /// Computes and (re)writes every table's aggregates. Collective.
 void write_aggregates(Store& store);
+
+/// Columns of a table's `evaluation` aggregate (tables with evaluations): the
+/// items, those scored (not an error), correct ones, accuracy with its 95 %
+/// Wilson interval, errors, failures, failures with a pair, the pair yield
+/// (with pair / failures) with its Wilson interval, accuracy by the
+/// per-character score (mc_cloze; else equal to accuracy), and generated
+/// tokens and evaluation seconds summed over the items.
+inline constexpr int kEvaluationColumns = 15;
+extern const char* const kEvaluationColumnNames[kEvaluationColumns];
+
+/// The 95 % Wilson score interval of k successes in n trials ({NaN, NaN} for n = 0).
+std::pair<double, double> wilson_interval(double k, double n);
 
 }  // namespace clrp::store

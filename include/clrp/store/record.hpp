@@ -34,6 +34,11 @@ struct TableInfo {
   /// of it one run covers): with the `failed_rows` a run records, readers
   /// tell a finished table from an unfinished one (docs/store.md).
   std::uint64_t planned_rows = 0;
+  /// The table also records the evaluation of every benchmark item
+  /// (`evaluations`, EvaluationRecord): set when the campaign runs benchmarks.
+  bool evaluations = false;
+  /// Items the campaign evaluates for this table (0 without evaluations).
+  std::uint64_t planned_evaluations = 0;
 
   std::string group() const { return "/runs/" + model + "/" + checkpoint + "/" + benchmark; }
   std::int64_t R() const { return static_cast<std::int64_t>(rules.size()); }
@@ -82,6 +87,38 @@ struct CaseRecord {
   std::vector<float> graph_edge_weight;           ///< [E]
   /// [kGraphSummaryColumns]: NaN where the case has no graph.
   std::vector<double> graph_summary;
+};
+
+/// How one benchmark item went (EvaluationRecord::outcome).
+enum class ItemOutcome : std::int32_t {
+  correct = 0,
+  failure_with_pair = 1,  ///< a failure whose contrastive pair is kept (and explained)
+  failure_no_pair = 2,    ///< a failure without a usable pair (the detail says why)
+  error = 3,              ///< the item could not be evaluated (the detail has the message)
+};
+inline constexpr int kOutcomes = 4;
+extern const char* const kOutcomeNames[kOutcomes];
+
+/// One evaluated benchmark item of a table: what the model answered, the
+/// judge's verdict and the contrastive pair of a failure. The scalar columns
+/// are what tables and aggregates need; everything else the evaluation knows
+/// (generated text and token ids, stop reason, the judge's reason, per-option
+/// scores, the pair's tokens and prefix, why there is no pair, the search's
+/// counts, the error message) is in `detail`, a JSON object (docs/store.md).
+struct EvaluationRecord {
+  std::uint32_t table = 0;
+  std::string case_id;
+  std::uint32_t item_index = 0;  ///< the item's line index (0-based) in its benchmark file
+  ItemOutcome outcome = ItemOutcome::error;
+  std::int32_t correct_per_char = 0;  ///< mc_cloze: correct by the per-character score
+  std::uint32_t prompt_tokens = 0, generated_tokens = 0;
+  /// The pair (failure_with_pair; also a pair refused for a weak preference):
+  /// token ids, their logits and Δℓ at the contrast, prefix tokens before it.
+  std::int32_t wrong_id = -1, correct_id = -1, pair_position = -1;
+  double wrong_logit = 0, correct_logit = 0, delta = 0;
+  double seconds = 0;
+  std::int32_t rank = 0;
+  std::string detail;  ///< JSON object
 };
 
 /// Columns of the per-case graph summary, in order.

@@ -61,6 +61,9 @@ class Store {
   /// Appends this rank's records (any tables, any count, possibly none). Collective.
   /// Refuses (ensure_space) a batch the file system may not have room for.
   void append(const std::vector<CaseRecord>& records);
+  /// Appends this rank's evaluation rows (tables that record evaluations).
+  /// Collective, like the cases' append; both become visible at commit().
+  void append(const std::vector<EvaluationRecord>& records);
   /// Throws, on every rank alike, when the store's file system has less free
   /// space than `bytes` (summed over ranks) plus a reserve for HDF5's
   /// metadata. Parallel HDF5 1.10 deadlocks when a write fails on one rank
@@ -73,11 +76,17 @@ class Store {
   /// (attribute `failed_rows`; −1 leaves a table's count as it is). Collective,
   /// the same values on every rank.
   void set_failed_rows(const std::vector<std::int64_t>& failed);
+  /// Sets each table's `planned_rows` (cases to explain: known for benchmark
+  /// tables only once their items are evaluated). Collective, same values.
+  void set_planned_rows(const std::vector<std::uint64_t>& planned);
   /// Closes the file (collective); also done by the destructor.
   void close();
 
   /// Committed case ids per table (read on every rank; collective).
   std::vector<std::set<std::string>> committed_ids() const;
+  /// Committed evaluation rows per table, in row order (empty for tables
+  /// without evaluations). Every rank reads them (collective).
+  std::vector<std::vector<EvaluationRecord>> committed_evaluations() const;
   /// Case rows per table as of the last commit (or open).
   std::vector<std::uint64_t> committed_rows() const;
   const std::vector<TableInfo>& tables() const;

@@ -1,0 +1,240 @@
+"""`clrp run` from benchmarks: every item answered, judged and its pair searched inside the
+campaign, then the failures explained, on a tiny model.
+
+- the evaluation rows equal `clrp evaluate --records` on the same items (the same code
+  path: verdicts, generated token ids and text, pairs and Δℓ, reasons without a pair);
+- 1 and 2 ranks give equal stores (evaluation rows, explanations, aggregates);
+- killed with SIGKILL during the evaluation, then resumed: every item once, every failure
+  explained once, numbers equal to the uninterrupted run;
+- the aggregates (accuracy with Wilson intervals, pair yield, reasons) equal a
+  recomputation from the rows;
+- a bad line is refused naming file and line, or skipped and counted with skip_bad_lines;
+  an item longer than the model's context is recorded as an error row, not fatal.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from test_campaign import (assert_same, committed_lines, mpirun, rank_pids, read_aggregates,
+                           read_store)
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+MAX_NEW_TOKENS = 12
+
+
+@pytest.fixture(scope="module")
+def bench_files(tmp_path_factory) -> dict[str, pathlib.Path]:
+    """Real prepared cases: ARC-Easy and SciQ as cloze (the tiny model's character-level
+    tokenizer cannot tell " C" from " D" by their first token, so no letters; SciQ has
+    evidence spans), 1-shot GSM8K generated and judged; plus one ARC item whose prompt is
+    longer than the tiny model's context (512 tokens)."""
+    d = tmp_path_factory.mktemp("bench")
+    subprocess.run([sys.executable, str(REPO / "analysis" / "prepare_cases.py"), "--out", str(d),
+                    "--benchmarks", "arc_easy,sciq,gsm8k", "--formats", "mc_cloze",
+                    "--limit", "10", "--shots", "arc_easy=0", "--shots", "sciq=0",
+                    "--shots", "gsm8k=1"], check=True, capture_output=True)
+    arc = d / "arc_easy.mc_cloze.jsonl"
+    lines = arc.read_text().splitlines()
+    long_case = json.loads(lines[0])
+    long_case["id"] += "/too_long"
+    long_case["segments"][0]["text"] = "Background: " + "the cat sat on the mat. " * 200 + "\n" + \
+        long_case["segments"][0]["text"]
+    arc.write_text("\n".join(lines + [json.dumps(long_case)]) + "\n")
+    return {"arc": arc, "sciq": d / "sciq.mc_cloze.jsonl", "gsm8k": d / "gsm8k.generative.jsonl"}
+
+
+def write_bench_spec(path: pathlib.Path, model: pathlib.Path, files: dict, store: str = "store.h5",
+                     extra: str = "", batch: int = 2) -> pathlib.Path:
+    benchmarks = "".join(f"""
+[[benchmarks]]
+path = "{p}"
+max_new_tokens = {MAX_NEW_TOKENS}
+min_delta = 0.5
+""" for p in files.values())
+    path.write_text(f"""
+name = "bench"
+store = "{store}"
+rules = ["attnlrp", "grad-x-input"]
+[record]
+neurons = 2
+deletion_max_tokens = 3
+[graphs]
+cases = 1
+[layout]
+batch_cases = {batch}
+commit_seconds = 0
+[[models]]
+name = "tiny"
+path = "{model}"
+{benchmarks}{extra}""")
+    return path
+
+
+def read_evaluations(path: pathlib.Path) -> dict:
+    """Per (table, item id): the evaluation row's columns (timings and rank left out) and
+    its detail, parsed."""
+    out = {}
+    with h5py.File(path, "r") as f:
+        for model in f["runs"]:
+            for ck in f["runs"][model]:
+                for bench in f["runs"][model][ck]:
+                    g = f["runs"][model][ck][bench]
+                    n = int(g.attrs.get("committed_evaluations", 0))
+                    if n == 0:
+                        continue
+                    rows = g["evaluations"][:n]
+                    ids, detail = bytes(g["evaluation_id"][:]), bytes(g["evaluation_detail"][:])
+                    for row in rows:
+                        cid = ids[row["id_offset"]:row["id_offset"] + row["id_length"]].decode()
+                        key = (f"{model}/{ck}/{bench}", cid)
+                        assert key not in out, f"{key} evaluated twice"
+                        rec = {k: row[k].item() for k in rows.dtype.names
+                               if k not in ("seconds", "rank", "id_offset", "detail_offset")}
+                        rec["detail"] = json.loads(
+                            detail[row["detail_offset"]:row["detail_offset"] + row["detail_length"]])
+                        out[key] = rec
+    return out
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory, clrp_bin, tiny_model, bench_files) -> pathlib.Path:
+    d = tmp_path_factory.mktemp("bench_ref")
+    spec = write_bench_spec(d / "spec.toml", tiny_model, bench_files)
+    r = mpirun(clrp_bin, 1, spec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "evaluate: 31 items (0 committed before) of 3 benchmark files" in r.stdout, r.stdout
+    return d / "store.h5"
+
+
+def test_rows_equal_clrp_evaluate(tmp_path, clrp_bin, tiny_model, bench_files, reference):
+    rows = read_evaluations(reference)
+    outcomes = {0: 0, 1: 0, 2: 0, 3: 0}
+    for key, rec in rows.items():
+        outcomes[rec["outcome"]] += 1
+    # Every kind of row occurs: right, failures with and without a pair, the too-long item.
+    assert all(outcomes[k] > 0 for k in outcomes), outcomes
+    for name, path in bench_files.items():
+        out = tmp_path / f"{name}.records.jsonl"
+        r = subprocess.run([str(clrp_bin), "--threads", "1", "evaluate", "--model", str(tiny_model),
+                            "--cases", str(path), "--records", str(out), "--record-ids",
+                            "--max-new-tokens", str(MAX_NEW_TOKENS), "--min-delta", "0.5"],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        for line in out.read_text().splitlines():
+            expected = json.loads(line)
+            bench = path.name.split(".")[0]
+            rec = rows[(f"tiny/final/{bench}", expected["id"])]
+            if "error" in expected:
+                assert rec["outcome"] == 3 and rec["detail"]["error"] == expected["error"]
+                continue
+            detail = rec["detail"]
+            expected.pop("prompt_ids", None)
+            pair = detail.pop("pair", None)
+            assert detail == expected, expected["id"]
+            assert rec["outcome"] == (0 if expected["correct"] else 1 if pair else 2)
+            assert rec["prompt_tokens"] == expected["prompt_tokens"]
+            if pair:
+                assert (rec["wrong_id"], rec["correct_id"]) == (pair["wrong"]["id"], pair["correct"]["id"])
+                assert rec["delta"] == pytest.approx(expected["delta"], abs=1e-9)
+                assert rec["pair_position"] == expected["pair_position"]
+
+
+def test_two_ranks_equal_one(tmp_path, clrp_bin, tiny_model, bench_files, reference):
+    spec = write_bench_spec(tmp_path / "spec.toml", tiny_model, bench_files, batch=3)
+    r = mpirun(clrp_bin, 2, spec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    store = tmp_path / "store.h5"
+    assert read_evaluations(store) == read_evaluations(reference)
+    assert_same(read_store(reference), read_store(store))
+    a, b = read_aggregates(reference), read_aggregates(store)
+    assert sorted(a) == sorted(b)
+    for k in a:
+        if k.endswith("/evaluation"):  # its last column sums the evaluation seconds
+            a[k], b[k] = a[k][:-1], b[k][:-1]
+        np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=k)
+
+
+def wilson(k: float, n: float) -> tuple[float, float]:
+    z = 1.959963984540054
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def test_aggregates_recomputed(reference):
+    rows = read_evaluations(reference)
+    with h5py.File(reference, "r") as f:
+        for bench in ("arc_easy", "sciq", "gsm8k"):
+            mine = [r for (t, _), r in rows.items() if t == f"tiny/final/{bench}"]
+            agg = f[f"aggregate/tiny/final/{bench}"]
+            got = dict(zip(json.loads(agg.attrs["evaluation_columns"]), agg["evaluation"][()]))
+            scored = [r for r in mine if r["outcome"] != 3]
+            correct = sum(r["outcome"] == 0 for r in scored)
+            failures = len(scored) - correct
+            paired = sum(r["outcome"] == 1 for r in scored)
+            assert got["items"] == len(mine) and got["scored"] == len(scored)
+            assert got["correct"] == correct and got["failures"] == failures
+            assert got["accuracy"] == pytest.approx(correct / len(scored))
+            assert (got["accuracy_low"], got["accuracy_high"]) == pytest.approx(wilson(correct, len(scored)))
+            assert got["with_pair"] == paired
+            assert got["pair_yield"] == pytest.approx(paired / failures)
+            assert (got["pair_yield_low"], got["pair_yield_high"]) == pytest.approx(wilson(paired, failures))
+            reasons = {}
+            for r in scored:
+                if r["outcome"] == 2:
+                    reasons[r["detail"]["no_pair"]] = reasons.get(r["detail"]["no_pair"], 0) + 1
+            names = json.loads(agg.attrs["no_pair_reason_names"])
+            assert dict(zip(names, agg["no_pair_reasons"][()])) == reasons
+            # Each failure with a pair is explained in the table, and only those.
+            g = f[f"runs/tiny/final/{bench}"]
+            assert int(g.attrs["committed_rows"]) == paired == int(g.attrs["planned_rows"])
+
+
+def test_kill9_during_evaluation_then_resume(tmp_path, clrp_bin, tiny_model, bench_files, reference):
+    spec = write_bench_spec(tmp_path / "spec.toml", tiny_model, bench_files, batch=1)
+    logs = tmp_path / "store.h5.logs"
+    proc = mpirun(clrp_bin, 2, spec, env_extra={"CLRP_TEST_CASE_DELAY_MS": "150"}, wait=False)
+    deadline = time.time() + 300
+    while committed_lines(logs) < 6 and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    assert proc.poll() is None, "the run ended before it could be killed"
+    for pid in rank_pids(logs):
+        os.kill(pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+    with h5py.File(tmp_path / "store.h5", "r") as f:
+        done = sum(int(g.attrs["committed_evaluations"]) for g in
+                   (f[f"runs/tiny/final/{b}"] for b in ("arc_easy", "gsm8k", "sciq")))
+    assert 0 < done < 31
+    r = mpirun(clrp_bin, 2, spec, "--resume")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"evaluate: 31 items ({done} committed before)" in r.stdout, r.stdout
+    assert read_evaluations(tmp_path / "store.h5") == read_evaluations(reference)
+    assert_same(read_store(reference), read_store(tmp_path / "store.h5"))
+
+
+def test_bad_lines_named_or_skipped(tmp_path, clrp_bin, tiny_model, bench_files):
+    bad = tmp_path / "bad.jsonl"
+    lines = bench_files["arc"].read_text().splitlines()[:3]
+    bad.write_text("\n".join([lines[0], "{not json", lines[1], lines[2]]) + "\n")
+    spec = write_bench_spec(tmp_path / "spec.toml", tiny_model, {"arc": bad})
+    r = mpirun(clrp_bin, 1, spec)
+    assert r.returncode != 0
+    assert f"{bad}: line 2: byte offset" in r.stderr and "invalid JSON" in r.stderr, r.stderr
+    spec = write_bench_spec(tmp_path / "spec.toml", tiny_model, {"arc": bad},
+                            extra="skip_bad_lines = true\n")
+    r = mpirun(clrp_bin, 1, spec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "skipped 1 (invalid_json 1)" in r.stdout, r.stdout
+    assert "evaluate: 3 items" in r.stdout
