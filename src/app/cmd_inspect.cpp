@@ -16,6 +16,30 @@ std::string number(const nlohmann::json& v) {
   return buf;
 }
 
+// Accuracy, pair yield and why failures have no pair (tables with evaluations).
+void print_evaluation(const nlohmann::json& a) {
+  const auto& e = a["evaluation"];
+  std::printf("    accuracy %s [%s, %s] of %s items", number(e["accuracy"]).c_str(),
+              number(e["accuracy_low"]).c_str(), number(e["accuracy_high"]).c_str(),
+              number(e["scored"]).c_str());
+  if (e["errors"].get<double>() > 0) std::printf(" (%s errors)", number(e["errors"]).c_str());
+  std::printf("; pair yield %s [%s, %s] of %s failures\n", number(e["pair_yield"]).c_str(),
+              number(e["pair_yield_low"]).c_str(), number(e["pair_yield_high"]).c_str(),
+              number(e["failures"]).c_str());
+  if (!a["no_pair_reasons"].empty()) {
+    std::printf("      no pair:");
+    for (const auto& [reason, n] : a["no_pair_reasons"].items())
+      std::printf(" %s %s", reason.c_str(), number(n).c_str());
+    std::printf("\n");
+  }
+  if (a.contains("instructions")) {
+    std::printf("      IFEval:");
+    for (const auto& [name, v] : a["instructions"].items())
+      std::printf(" %s %s", name.c_str(), number(v).c_str());
+    std::printf("\n");
+  }
+}
+
 void print_text(const nlohmann::json& j) {
   std::printf("store %s\n  campaign %s (spec %s, schema %s, clrp %s)\n",
               j["path"].get<std::string>().c_str(), j["campaign"].get<std::string>().c_str(),
@@ -51,8 +75,13 @@ void print_text(const nlohmann::json& j) {
                   static_cast<unsigned long long>(t["graph_nodes"].get<std::uint64_t>()),
                   static_cast<unsigned long long>(t["graph_edges"].get<std::uint64_t>()));
     std::printf("\n");
+    if (t.contains("planned_evaluations"))
+      std::printf("    evaluated %llu/%llu items\n",
+                  static_cast<unsigned long long>(t["committed_evaluations"].get<std::uint64_t>()),
+                  static_cast<unsigned long long>(t["planned_evaluations"].get<std::uint64_t>()));
     if (!t.contains("aggregate")) continue;
     const auto& a = t["aggregate"];
+    if (a.contains("evaluation")) print_evaluation(a);
     std::printf("    delta mean %s (std %s, min %s, max %s)\n", number(a["delta"]["mean"]).c_str(),
                 number(a["delta"]["std"]).c_str(), number(a["delta"]["min"]).c_str(),
                 number(a["delta"]["max"]).c_str());

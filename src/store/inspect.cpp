@@ -2,7 +2,9 @@
 
 #include <vector>
 
+#include "clrp/store/aggregate.hpp"
 #include "clrp/util/error.hpp"
+#include "evaluations.hpp"
 #include "h5.hpp"
 #include "schema.hpp"
 #include "table_io.hpp"
@@ -60,8 +62,17 @@ nlohmann::json inspect_store(const std::string& path) {
       t["graph_nodes"] = committed.of(schema::Rows::GraphNode);
       t["graph_edges"] = committed.of(schema::Rows::GraphEdge);
     }
-    // Finished: every planned case is either stored or was tried and failed.
-    t["finished"] = committed.of(schema::Rows::Case) + committed.failed >= info.planned_rows;
+    // Finished: every planned item evaluated, and every planned case either
+    // stored or tried and failed.
+    bool evaluated = true;
+    if (info.evaluations) {
+      const auto e = evaluations::read_committed(gt);
+      t["planned_evaluations"] = info.planned_evaluations;
+      t["committed_evaluations"] = e[0];
+      evaluated = e[0] >= info.planned_evaluations;
+    }
+    t["finished"] =
+        evaluated && committed.of(schema::Rows::Case) + committed.failed >= info.planned_rows;
     unfinished += t["finished"].get<bool>() ? 0 : 1;
     h5::Id d = h5::make(H5Dopen2(gt, "cases", H5P_DEFAULT), H5Dclose, "cases");
     t["rows_in_file"] = h5::rows(d);
@@ -96,6 +107,22 @@ nlohmann::json inspect_store(const std::string& path) {
               {"flip_rate", del[r * 3 + 1]},
               {"mean_tokens", del[r * 3 + 2]}};
         a["deletion_max_tokens"] = info.deletion_max_tokens;
+      }
+      if (H5Lexists(ga, "evaluation", H5P_DEFAULT) > 0) {
+        const auto ev = read_all(ga, "evaluation");
+        for (int c = 0; c < kEvaluationColumns; ++c)
+          a["evaluation"][kEvaluationColumnNames[c]] = ev[static_cast<std::size_t>(c)];
+        const auto counts = read_all(ga, "no_pair_reasons");
+        const auto names = nlohmann::json::parse(h5::get_string_attr(ga, "no_pair_reason_names"));
+        a["no_pair_reasons"] = nlohmann::json::object();
+        for (std::size_t i = 0; i < counts.size() && i < names.size(); ++i)
+          a["no_pair_reasons"][names[i].get<std::string>()] = counts[i];
+        if (H5Lexists(ga, "instructions", H5P_DEFAULT) > 0) {
+          const auto ins = read_all(ga, "instructions");
+          const auto cols = nlohmann::json::parse(h5::get_string_attr(ga, "instructions_columns"));
+          for (std::size_t i = 0; i < ins.size() && i < cols.size(); ++i)
+            a["instructions"][cols[i].get<std::string>()] = ins[i];
+        }
       }
       t["aggregate"] = a;
     }

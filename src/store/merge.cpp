@@ -171,6 +171,7 @@ MergeResult merge_stores(const std::string& output, const std::vector<std::strin
 
   std::vector<TableInfo> tables;
   std::vector<std::uint64_t> failed(in[0].groups.size(), 0);
+  std::vector<std::map<std::string, std::size_t>> evaluated_by(in[0].groups.size());
   // Which input holds each case id of each table: a case twice is refused.
   for (std::size_t ti = 0; ti < in[0].groups.size(); ++ti) {
     const std::string& g = in[0].groups[ti];
@@ -186,6 +187,15 @@ MergeResult merge_stores(const std::string& output, const std::vector<std::strin
           throw Error("cannot merge: case '" + r + "' of table " + g + " is in both " +
                       in[it->second].path + " and " + in[k].path);
       }
+      // A benchmark table's planned cases are known to the runs that
+      // evaluated it: the largest count any input recorded.
+      const TableInfo info = table_io::read_table_info(group);
+      tables[ti].planned_rows = std::max(tables[ti].planned_rows, info.planned_rows);
+      for (const auto& e : table_io::read_evaluations(group, info, 0))
+        if (!evaluated_by[ti].emplace(e.case_id, k).second)
+          throw Error("cannot merge: item '" + e.case_id + "' of table " + g +
+                      " was evaluated in both " + in[evaluated_by[ti][e.case_id]].path + " and " +
+                      in[k].path);
     }
   }
 
@@ -217,6 +227,7 @@ MergeResult merge_stores(const std::string& output, const std::vector<std::strin
         }
         copied += rows;
         result.cases_per_input[k] += rows;
+        out.append(table_io::read_evaluations(group, tables[ti], static_cast<std::uint32_t>(ti)));
       }
       result.cases += copied;
       // A failure count can only be as large as what is missing.

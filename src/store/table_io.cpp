@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "clrp/util/error.hpp"
+#include "evaluations.hpp"
 #include "h5.hpp"
 #include "schema.hpp"
 
@@ -66,6 +67,13 @@ Committed read_committed(hid_t group) {
     c.count[schema::kind_index(kind)] = h5::get_u64_attr(group, schema::committed_attr(kind));
   if (h5::has_attr(group, "failed_rows")) c.failed = h5::get_u64_attr(group, "failed_rows");
   return c;
+}
+
+std::vector<EvaluationRecord> read_evaluations(hid_t group, const TableInfo& info,
+                                               std::uint32_t table) {
+  if (!info.evaluations) return {};
+  return evaluations::Datasets::open(group, info.group())
+      .read(table, evaluations::read_committed(group));
 }
 
 std::vector<std::string> read_case_ids(hid_t group, const Committed& committed) {

@@ -23,6 +23,10 @@ std::vector<std::string> table_groups(hid_t file);
 /// the store predates it).
 TableInfo read_table_info(hid_t group);
 
+/// The committed evaluation rows of a table (none when it records none).
+std::vector<EvaluationRecord> read_evaluations(hid_t group, const TableInfo& info,
+                                               std::uint32_t table);
+
 /// Committed counts of a table: rows of each kind (schema::Rows: cases,
 /// tokens, id bytes, graph nodes and edges, 0 without graphs), and the cases
 /// the last run failed on (0 when not recorded).
