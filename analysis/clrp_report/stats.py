@@ -1,5 +1,6 @@
-"""Percentile bootstrap confidence intervals (written here, not taken from a
-library, so that the test can check it on data with a known answer)."""
+"""Percentile bootstrap confidence intervals and Wilson score intervals
+(written here, not taken from a library, so that the tests can check them on
+data with a known answer)."""
 from __future__ import annotations
 
 import numpy as np
@@ -23,3 +24,14 @@ def bootstrap_ci(values, stat=np.mean, resamples: int = 2000, level: float = 0.9
     stats = stat(x[idx], axis=1)
     lo, hi = np.quantile(stats, [(1 - level) / 2, (1 + level) / 2])
     return float(lo), float(hi)
+
+
+def wilson_ci(k: float, n: float, z: float = 1.959963984540054) -> tuple[float, float]:
+    """The Wilson score interval of k successes in n trials (95 % by default); NaN for n = 0.
+    The same formula as the store's aggregate (src/store/evaluation_aggregate.cpp)."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))

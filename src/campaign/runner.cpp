@@ -62,8 +62,9 @@ struct Run {
   std::unique_ptr<GroupMember> group;
   std::unique_ptr<Worker> worker;
   std::unique_ptr<Outbox> outbox;
-  bool stopped_early = false;                       ///< known on every rank after each phase
-  std::uint64_t evaluated = 0;                      ///< items this rank evaluated
+  bool stopped_early = false;   ///< known on every rank after each phase
+  std::uint64_t evaluated = 0;  ///< items this rank evaluated
+  double evaluate_seconds = 0;  ///< from the run's start to the evaluation's last commit
   std::uint64_t explained = 0, explain_failed = 0;  ///< cases this rank explained, failed on
 };
 
@@ -338,6 +339,7 @@ void serve_phases(Run& run) {
                                       worker.evaluate(b, out.evaluations);
                                     });
     run.evaluated = worker.done;
+    run.evaluate_seconds = util::steady_seconds() - run.t_start;
     if (stopped) return;
   }
   try {
@@ -407,8 +409,10 @@ int finish_run(Run& run) {
   run.store->close();
   if (run.rank == 0) {
     if (!run.plan.evaluations.empty())
-      std::printf("campaign %s: %llu items evaluated\n", run.spec.name.c_str(),
-                  static_cast<unsigned long long>(all[2]));
+      std::printf("campaign %s: %llu items evaluated in %.1f s (%.3f items/s)\n",
+                  run.spec.name.c_str(), static_cast<unsigned long long>(all[2]),
+                  run.evaluate_seconds,
+                  static_cast<double>(all[2]) / std::max(1e-9, run.evaluate_seconds));
     std::printf(
         "campaign %s: %llu explained, %llu failed in %.1f s (%.3f cases/s), store writes %.1f%% "
         "of rank time; %s\n",

@@ -238,3 +238,79 @@ def test_bad_lines_named_or_skipped(tmp_path, clrp_bin, tiny_model, bench_files)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "skipped 1 (invalid_json 1)" in r.stdout, r.stdout
     assert "evaluate: 3 items" in r.stdout
+
+
+def test_fixed_set_same_failures(tmp_path, clrp_bin, tiny_model, bench_files):
+    """Fixed set with benchmarks: both models answer every item; the reference's failures
+    with a pair are explained under both; the report's same-failure table holds, for each,
+    the other model's own verdict and its Δℓ on the reference's pair."""
+    from tiny_models import make_llama
+    other = make_llama("llama_mha_tied")  # same tokenizer (same recipe), other weights
+    files = {"sciq": bench_files["sciq"], "gsm8k": bench_files["gsm8k"]}
+    spec = write_bench_spec(tmp_path / "spec.toml", tiny_model, files,
+                            extra=f'\n[[models]]\nname = "other"\npath = "{other}"\n')
+    text = spec.read_text().replace('name = "bench"', 'name = "bench"\nmode = "fixed-set"\nreference = "tiny"')
+    spec.write_text(text)
+    r = mpirun(clrp_bin, 2, spec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    store = tmp_path / "store.h5"
+    rows = read_evaluations(store)
+    for bench in ("sciq", "gsm8k"):
+        mine = {cid for (t, cid) in rows if t == f"tiny/final/{bench}"}
+        theirs = {cid for (t, cid) in rows if t == f"other/final/{bench}"}
+        assert mine == theirs and mine  # both models answered every item
+    explained = read_store(store)
+    ref_failures = {(t.split("/")[-1], cid) for (t, cid), r in rows.items()
+                    if t.startswith("tiny/") and r["outcome"] == 1}
+    for model in ("tiny", "other"):
+        got = {(t.split("/")[-1], cid) for (t, cid) in explained if t.startswith(f"{model}/")}
+        assert got == ref_failures, model
+    sys.path.insert(0, str(REPO / "analysis"))
+    from clrp_report.load import read_store as load_store
+    from clrp_report.numbers import same_failures
+    table = same_failures(load_store(str(store)))
+    assert len(table) == 2 * len(ref_failures)
+    for row in table.itertuples():
+        own = rows[(f"{row.model}/final/{row.benchmark}", row.case_id)]
+        assert row.outcome == ["correct", "failure_with_pair", "failure_no_pair", "error"][own["outcome"]]
+        assert row.delta == pytest.approx(
+            float(explained[(f"{row.model}/final/{row.benchmark}", row.case_id)]["delta"]), abs=1e-9)
+
+
+def test_sweep_tasks_merge_into_the_whole(tmp_path, clrp_bin, tiny_model, bench_files, reference):
+    """A checkpoint sweep of two checkpoints run as two --checkpoint tasks into their own stores
+    and merged equals the whole sweep in one store: evaluation rows, explanations, aggregates."""
+    from tiny_models import make_llama
+    ck = tmp_path / "checkpoints"
+    for step, model in {"step1": tiny_model, "step2": make_llama("llama_mha_tied")}.items():
+        (ck / step).mkdir(parents=True)
+        for f in pathlib.Path(model).iterdir():
+            (ck / step / f.name).symlink_to(f)
+    files = {"sciq": bench_files["sciq"], "gsm8k": bench_files["gsm8k"]}
+    spec = write_bench_spec(tmp_path / "spec.toml", tiny_model, files)
+    spec.write_text(spec.read_text().replace(f'path = "{tiny_model}"', f'checkpoints = "{ck}"'))
+    whole = mpirun(clrp_bin, 2, spec, "--store", tmp_path / "whole.h5")
+    assert whole.returncode == 0, whole.stdout + whole.stderr
+    for step in ("step1", "step2"):
+        r = mpirun(clrp_bin, 1, spec, "--checkpoint", step, "--store", tmp_path / f"{step}.h5")
+        assert r.returncode == 0, r.stdout + r.stderr
+    r = subprocess.run([str(clrp_bin), "merge", str(tmp_path / "merged.h5"), str(tmp_path / "step1.h5"),
+                        str(tmp_path / "step2.h5")], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    a, b = tmp_path / "whole.h5", tmp_path / "merged.h5"
+    assert read_evaluations(a) == read_evaluations(b)
+    assert_same(read_store(a), read_store(b))
+    ra, rb = read_aggregates(a), read_aggregates(b)
+    assert sorted(ra) == sorted(rb)
+    for k in ra:
+        if k.endswith("/evaluation"):
+            ra[k], rb[k] = ra[k][:-1], rb[k][:-1]
+        np.testing.assert_allclose(ra[k], rb[k], rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=k)
+    with h5py.File(b) as f:
+        for step in ("step1", "step2"):
+            g = f[f"runs/tiny/{step}/sciq"]
+            assert int(g.attrs["planned_rows"]) == int(g.attrs["committed_rows"])
+    # The same item evaluated in two inputs is refused.
+    r = subprocess.run([str(clrp_bin), "merge", str(tmp_path / "twice.h5"), str(tmp_path / "whole.h5"),
+                        str(tmp_path / "step1.h5")], capture_output=True, text=True)
+    assert r.returncode != 0 and "in both" in r.stderr, r.stderr

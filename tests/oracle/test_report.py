@@ -1,5 +1,6 @@
 """analysis/report.py on a real (tiny) fixed-set campaign over two models, one with two
-checkpoints, plus a benchmark whose only case fails, with the deletion test recorded: every
+checkpoints, plus a benchmark whose only case fails and a benchmark (PIQA) every model
+answers, with the deletion test recorded: every
 figure's numbers (data/*.csv) equal an independent recomputation — from the C++ aggregates
 in the store where they exist, else with pandas/numpy from the per-case data; the bootstrap covers a known mean as often
 as it should; an unfinished store says so first; the page loads in headless Chromium
@@ -42,6 +43,10 @@ def campaign(tmp_path_factory, clrp_bin, tiny_model, failures):
     line.update(id="too-long", benchmark="empty_bench")
     line["pair"]["prefix"] = " fox" * 600
     (d / "empty.jsonl").write_text(json.dumps(line) + "\n")
+    # A benchmark every model and checkpoint answers (accuracy, pair yield, the same-failure table).
+    subprocess.run([sys.executable, str(REPO / "analysis" / "prepare_cases.py"), "--out", str(d / "bench"),
+                    "--benchmarks", "piqa", "--formats", "mc_cloze", "--limit", "8", "--shots", "piqa=0"],
+                   check=True, capture_output=True)
     spec = d / "spec.toml"
     spec.write_text(f"""
 name = "report"
@@ -68,6 +73,9 @@ limit = 10
 seed = 2
 [[cases]]
 path = "{d / 'empty.jsonl'}"
+[[benchmarks]]
+path = "{d / 'bench' / 'piqa.mc_cloze.jsonl'}"
+min_delta = 0.1
 """)
     r = mpirun(clrp_bin, 2, spec)
     assert r.returncode == 0 and "complete" in r.stdout, r.stdout + r.stderr
@@ -216,12 +224,19 @@ def test_store_without_committed_cases_gives_notes_not_errors(campaign, tmp_path
     """A campaign killed before its first commit: every table empty; each section says why."""
     store = tmp_path / "nothing.h5"
     shutil.copy(campaign / "store.h5", store)
+    planned = []
     with h5py.File(store, "r+") as f:
-        f["runs"].visititems(lambda n, o: o.attrs.__setitem__("committed_rows", 0)
-                             if "committed_rows" in o.attrs else None)
+        def empty(name, obj):
+            for attr in ("committed_rows", "committed_evaluations"):
+                if attr in obj.attrs:
+                    obj.attrs[attr] = 0
+            if "planned_rows" in obj.attrs:
+                planned.append(int(obj.attrs["planned_rows"]))
+        f["runs"].visititems(empty)
     out = report(store, tmp_path / "report")
     page = (out / "index.html").read_text()
-    assert "UNFINISHED CAMPAIGN: 0 of 33 planned cases are stored" in page, page[:2000]
+    assert sum(planned) == 42  # 33 pairs of the failure files, 3 PIQA failures under each of 3 targets
+    assert f"UNFINISHED CAMPAIGN: 0 of {sum(planned)} planned cases are stored" in page, page[:2000]
     assert "No stored cases yet" in page and not list(out.glob("*.png"))
     assert all(len(csv(out, n)) == 0 for n in ("segments", "layer_profiles", "evidence", "delta_pairs"))
 
@@ -330,7 +345,7 @@ def test_graph_numbers(campaign, finished):
     assert (per_case["nodes"] == per_case["n_nodes"]).all() and (per_case["edges"] == per_case["n_edges"]).all()
     want = per_case.groupby(["model", "checkpoint"])
     fig = csv(finished, "graphs").set_index(["model", "checkpoint"])
-    assert len(fig) == 3 and (fig["cases"] == 6).all()  # 3 graphs in each of 2 non-empty tables
+    assert len(fig) == 3 and (fig["cases"] == 9).all()  # 3 graphs in each of 3 non-empty tables (PIQA too)
     for key, g in want:
         for c in ("nodes", "edges", "mean_fan_in", "first_token_share", "other_tokens_share", "self_bias_share"):
             assert fig.loc[key, c] == pytest.approx(g[c].mean()), (key, c)
@@ -369,3 +384,27 @@ def test_page_opens_in_chromium_without_console_errors(finished):
     assert shot.exists() and shot.stat().st_size > 20000, r.stderr[-3000:]
     console = [l for l in r.stderr.splitlines() if "CONSOLE" in l or "Failed to load resource" in l]
     assert not console, "\n".join(console)
+
+
+def test_accuracy_and_same_failures(finished, campaign):
+    """accuracy.csv equals the store's /aggregate/.../evaluation; the same-failure table has,
+    for each failure of the reference with a pair, every target's own verdict and Δℓ."""
+    acc = csv(finished, "accuracy")
+    with h5py.File(campaign / "store.h5") as f:
+        ev = {(m, c, "piqa"): f[f"aggregate/{m}/{c}/piqa/evaluation"][()]
+              for m, c in (("ref", "final"), ("sweep", "step1"), ("sweep", "step2"))}
+    assert len(acc) == 3  # ref/final, sweep/step1, sweep/step2 on piqa
+    for row in acc.itertuples():
+        stored = dict(zip(["items", "scored", "correct", "accuracy", "accuracy_low", "accuracy_high", "errors",
+                           "failures", "with_pair", "pair_yield", "pair_yield_low", "pair_yield_high"],
+                          ev[(row.model, row.checkpoint, row.benchmark)]))
+        for k, v in stored.items():
+            assert getattr(row, k) == pytest.approx(v, nan_ok=True), k
+    same = csv(finished, "same_failures")
+    cases = cases_frame(campaign / "store.h5")
+    ref = cases[(cases.model == "ref") & (cases.benchmark == "piqa")]
+    assert len(same) == 3 * len(ref) and len(ref) > 0
+    for row in same.itertuples():
+        c = cases[(cases.model == row.model) & (cases.checkpoint == row.checkpoint) & (cases.case_id == row.case_id)]
+        assert row.delta == pytest.approx(float(c["delta"].iloc[0]))
+    assert (finished / "accuracy.png").stat().st_size > 5000
