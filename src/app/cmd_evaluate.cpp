@@ -35,6 +35,8 @@ struct EvaluateOptions {
   bool skip_bad_lines = false;
   bool record_ids = false;
   int max_new_tokens = 0;
+  int batch = 16;
+  bool no_prefix_cache = false;
   double min_delta = 1.0;
   std::string pair_method = "auto";
   int cf_positions = 16, cf_k = 5, cf_tokens = 0;
@@ -129,6 +131,8 @@ void run(const EvaluateOptions& opt) {
       eval::parse_generative_pairs(opt.pair_method).value_or(eval::GenerativePairs::automatic);
   eo.budget = {opt.cf_positions, opt.cf_k, opt.cf_tokens};
   eo.record_ids = opt.record_ids;
+  eo.batch = opt.batch;
+  eo.reuse_prefixes = !opt.no_prefix_cache;
   eo.instructions.python = opt.checker_python;
   eo.instructions.timeout_seconds = opt.checker_timeout;
   if (opt.import_pairs) eo.imported = read_imports(*opt.import_pairs, *m.tokenizer);
@@ -158,34 +162,49 @@ void run(const EvaluateOptions& opt) {
   auto last_report = t0;
   const bool tty = isatty(STDERR_FILENO) != 0;
   std::int64_t done = 0;
-  while (opt.limit <= 0 || done < opt.limit) {
-    std::optional<cases::Case> c = reader.next();
-    if (!c) break;
-    ++done;
-    try {
-      eval::Outcome o = evaluator.evaluate(*c);
-      tally.add(*c, o);
-      // Flushed per case: a run that is stopped keeps what it did.
-      if (records) *records << dump(o.record) << std::endl;
-      if (!o.correct && failures) {
-        cases::Case f = *c;
-        nlohmann::json info = o.record;
-        info.erase("prompt_ids");
-        info.erase("generated");
-        info.erase("continuations");
-        info["model"] = m.checkpoint.path();
-        // A generated text can end inside a UTF-8 character; the case file
-        // holds it with U+FFFD there (the records say the same).
-        f.meta["eval"] = nlohmann::json::parse(dump(info));
-        f.pair = o.pair;
-        failures->write(f);
-      }
-    } catch (const Error& e) {
+  // Cases go to the evaluator a batch at a time: their generated answers
+  // decode together. Each case's result equals its evaluation alone.
+  const auto handle = [&](const cases::Case& c, eval::Evaluated& e) {
+    if (!e.outcome) {
       // One case that cannot be asked (too long for the context, ...) must not
       // end a long run; it is counted and reported with its message.
-      tally.add_error(*c, e.what());
-      if (records) *records << dump({{"id", c->id}, {"error", e.what()}}) << std::endl;
+      tally.add_error(c, e.error);
+      if (records) *records << dump({{"id", c.id}, {"error", e.error}}) << std::endl;
+      return;
     }
+    eval::Outcome& o = *e.outcome;
+    tally.add(c, o);
+    // Flushed per case: a run that is stopped keeps what it did.
+    if (records) *records << dump(o.record) << std::endl;
+    if (!o.correct && failures) {
+      cases::Case f = c;
+      nlohmann::json info = o.record;
+      info.erase("prompt_ids");
+      info.erase("generated");
+      info.erase("continuations");
+      info["model"] = m.checkpoint.path();
+      // A generated text can end inside a UTF-8 character; the case file
+      // holds it with U+FFFD there (the records say the same).
+      f.meta["eval"] = nlohmann::json::parse(dump(info));
+      f.pair = o.pair;
+      failures->write(f);
+    }
+  };
+  for (;;) {
+    std::vector<cases::Case> batch;
+    while (static_cast<int>(batch.size()) < opt.batch && (opt.limit <= 0 || done < opt.limit)) {
+      std::optional<cases::Case> c = reader.next();
+      if (!c) break;
+      batch.push_back(std::move(*c));
+      ++done;
+    }
+    if (batch.empty()) break;
+    std::vector<const cases::Case*> asked;
+    for (const auto& c : batch)
+      asked.push_back(&c);
+    std::vector<eval::Evaluated> results = evaluator.evaluate(asked);
+    for (std::size_t i = 0; i < batch.size(); ++i)
+      handle(batch[i], results[i]);
     const auto now = std::chrono::steady_clock::now();
     const double elapsed = std::chrono::duration<double>(now - t0).count();
     if (done == total ||
@@ -245,6 +264,13 @@ void register_evaluate(CLI::App& app) {
       "evaluate", "Run a model on a case file, judge the answers, find the contrastive pairs");
   add_model_options(cmd, opt->model_options);
   cmd->add_option("--cases", opt->cases, "Case file (JSON Lines, docs/cases.md)")->required();
+  cmd->add_option("--batch", opt->batch,
+                  "Cases evaluated together: their generated answers decode as one batch "
+                  "(continuous batching; results equal one case at a time)")
+      ->check(CLI::Range(1, 1024));
+  cmd->add_flag("--no-prefix-cache", opt->no_prefix_cache,
+                "Read every prompt from scratch instead of from the cache of the prefix it shares "
+                "with an earlier one (the few-shot examples)");
   cmd->add_option("--limit", opt->limit, "Evaluate only the first N cases")
       ->check(CLI::PositiveNumber);
   cmd->add_option("--json", opt->json_out, "Write the summary (accuracy per group) as JSON");

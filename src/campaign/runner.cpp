@@ -171,7 +171,8 @@ void join_world(Run& run) {
 // the selection count as done: not handed out.
 template <class Tasks, class IdOf>
 Run::PhaseWork schedule(const Run& run, const Tasks& tasks,
-                        const std::vector<std::set<std::string>>& committed, IdOf id_of) {
+                        const std::vector<std::set<std::string>>& committed, IdOf id_of,
+                        int batch) {
   Run::PhaseWork w;
   std::vector<bool> done(tasks.size(), false);
   std::vector<std::uint32_t> targets;
@@ -184,7 +185,7 @@ Run::PhaseWork schedule(const Run& run, const Tasks& tasks,
     w.chosen += in;
     w.already += in && was_done;
   }
-  w.batches = make_batches(targets, done, run.spec.layout.batch_cases);
+  w.batches = make_batches(targets, done, batch);
   return w;
 }
 
@@ -197,9 +198,10 @@ void schedule_explanations(Run& run) {
     run.store->set_planned_rows(planned);
   }
   const Plan& plan = run.plan;
-  run.explain =
-      schedule(run, plan.tasks, run.store->committed_ids(),
-               [&](const Task& t) -> const std::string& { return plan.pairs[t.pair].c.id; });
+  run.explain = schedule(
+      run, plan.tasks, run.store->committed_ids(),
+      [&](const Task& t) -> const std::string& { return plan.pairs[t.pair].c.id; },
+      run.spec.layout.batch_cases);
 }
 
 // The evaluations' batches: the items not evaluated yet.
@@ -210,9 +212,10 @@ void schedule_evaluations(Run& run) {
     for (const auto& r : rows[t])
       committed[t].insert(r.case_id);
   const Plan& plan = run.plan;
-  run.evaluate =
-      schedule(run, plan.evaluations, committed,
-               [&](const EvalTask& t) -> const std::string& { return plan.items[t.item].c.id; });
+  run.evaluate = schedule(
+      run, plan.evaluations, committed,
+      [&](const EvalTask& t) -> const std::string& { return plan.items[t.item].c.id; },
+      run.spec.layout.batch_items);
 }
 
 // The store, new or resumed, and what the run has left to evaluate.

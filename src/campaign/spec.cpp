@@ -506,9 +506,9 @@ void read_graphs(const toml::table& root, Reader& r, CampaignSpec& spec) {
 void read_layout(const toml::table& root, Reader& r, CampaignSpec& spec) {
   if (const toml::node* n = root.get("layout")) {
     if (const toml::table* t = n->as_table()) {
-      r.only_keys(
-          *t, "layout.",
-          {"stages", "transport", "balance", "memory_per_rank", "batch_cases", "commit_seconds"});
+      r.only_keys(*t, "layout.",
+                  {"stages", "transport", "balance", "memory_per_rank", "batch_cases",
+                   "batch_items", "commit_seconds"});
       if (const auto balance = r.string(*t, "layout.", "balance", false)) {
         if (*balance == "time" || *balance == "parameters")
           spec.layout.balance_by_time = *balance == "time";
@@ -542,6 +542,8 @@ void read_layout(const toml::table& root, Reader& r, CampaignSpec& spec) {
       }
       spec.layout.batch_cases =
           static_cast<int>(r.integer(*t, "layout.", "batch_cases", 1, 4096).value_or(4));
+      spec.layout.batch_items =
+          static_cast<int>(r.integer(*t, "layout.", "batch_items", 1, 4096).value_or(16));
       spec.layout.commit_seconds = r.number(*t, "layout.", "commit_seconds", 0.0).value_or(30.0);
     } else {
       r.problem("layout", "must be a table");

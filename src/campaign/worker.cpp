@@ -75,19 +75,32 @@ void Worker::evaluate(const std::vector<std::uint32_t>& batch,
     evaluators_.resize(spec_.benchmarks.size());
     evaluators_target_ = target;
   }
-  for (auto ei : batch) {
-    const EvalTask& task = plan_.evaluations[ei];
-    const Item& item = plan_.items[task.item];
-    auto& evaluator = evaluators_[item.benchmark];
-    if (!evaluator) evaluator = make_evaluator(m, spec_.benchmarks[item.benchmark]);
-    if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
-    store::EvaluationRecord r = evaluate_item(*evaluator, item, task.table);
-    r.rank = rank_;
-    log_.line("item ", r.case_id, " table ", r.table, ": ",
-              store::kOutcomeNames[static_cast<int>(r.outcome)], ", ", r.generated_tokens,
-              " generated tokens, ", r.seconds, " s");
-    out.push_back(std::move(r));
-    ++done;
+  // The batch's items by benchmark (each benchmark its evaluator), in order.
+  std::vector<std::vector<const EvalTask*>> by_benchmark(spec_.benchmarks.size());
+  for (auto ei : batch)
+    by_benchmark[plan_.items[plan_.evaluations[ei].item].benchmark].push_back(
+        &plan_.evaluations[ei]);
+  for (std::size_t b = 0; b < by_benchmark.size(); ++b) {
+    if (by_benchmark[b].empty()) continue;
+    auto& evaluator = evaluators_[b];
+    if (!evaluator) evaluator = make_evaluator(m, spec_.benchmarks[b]);
+    std::vector<const Item*> items;
+    std::vector<std::uint32_t> tables;
+    for (const EvalTask* task : by_benchmark[b]) {
+      items.push_back(&plan_.items[task->item]);
+      tables.push_back(task->table);
+    }
+    if (delay_ms_ > 0)
+      std::this_thread::sleep_for(
+          std::chrono::milliseconds(delay_ms_ * static_cast<int>(items.size())));
+    for (store::EvaluationRecord& r : evaluate_items(*evaluator, items, tables)) {
+      r.rank = rank_;
+      log_.line("item ", r.case_id, " table ", r.table, ": ",
+                store::kOutcomeNames[static_cast<int>(r.outcome)], ", ", r.generated_tokens,
+                " generated tokens, ", r.seconds, " s");
+      out.push_back(std::move(r));
+      ++done;
+    }
   }
 }
 

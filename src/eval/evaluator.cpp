@@ -71,41 +71,94 @@ Evaluator::Evaluator(const model::DecoderModel& model, const text::Tokenizer& to
       model_path_(std::move(model_path)),
       chat_(chat),
       options_(std::move(options)),
-      instructions_(std::make_shared<judge::InstructionJudge>(options_.instructions)) {
+      instructions_(std::make_shared<judge::InstructionJudge>(options_.instructions)),
+      prefixes_(options_.reuse_prefixes ? std::make_shared<PrefixCache>() : nullptr) {
   if (options_.budget.k < 1 || options_.budget.k > 10)
     throw Error("the counterfactual search tries 1 to 10 alternatives per position, not " +
                 std::to_string(options_.budget.k));
 }
 
+// A case on its way through evaluate(): the prompt read, the answer not yet
+// judged when it is to be generated.
+struct Evaluator::Pending {
+  const cases::Case* c = nullptr;
+  RenderedPrompt rendered;
+  std::unique_ptr<PromptState> state;
+  Outcome out;
+  GenerateOptions generate;
+  bool counterfactual = false;
+};
+
 Outcome Evaluator::evaluate(const cases::Case& c) const {
-  const RenderedPrompt rendered = render_(c.prompt);
-  std::vector<std::int32_t> ids = tokenizer_.encode(rendered.text, rendered.add_special_tokens);
+  Evaluated e = std::move(evaluate({&c}).front());
+  if (!e.outcome) throw Error(e.error);
+  return std::move(*e.outcome);
+}
+
+std::vector<Evaluated> Evaluator::evaluate(const std::vector<const cases::Case*>& batch) const {
+  std::vector<Evaluated> results(batch.size());
+  std::vector<Pending> pending(batch.size());
+  std::vector<std::size_t> generating;  // cases whose answer is generated, in batch order
+  std::vector<GenerationRequest> requests;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    try {
+      Pending& p = pending[i];
+      read_prompt(*batch[i], p);
+      const cases::Case& c = *p.c;
+      if (c.format == cases::Format::mc_letter) {
+        letter(c, p.rendered, *p.state, p.out);
+      } else if (c.format == cases::Format::mc_cloze) {
+        cloze(c, p.rendered, *p.state, p.out);
+      } else {
+        p.generate = generation_options(c, p.counterfactual);
+        requests.push_back({p.state->cache(), p.state->last_logits(), p.generate});
+        generating.push_back(i);
+        continue;
+      }
+      results[i].outcome = conclude(c, std::move(p.out));
+    } catch (const Error& e) {
+      results[i].error = e.what();
+    }
+  }
+  if (!requests.empty()) {
+    // Every generated answer of the batch decodes together.
+    std::vector<Generation> generations =
+        greedy_generate_batch(model_, tokenizer_, requests, options_.batch);
+    for (std::size_t k = 0; k < generating.size(); ++k) {
+      const std::size_t i = generating[k];
+      Pending& p = pending[i];
+      try {
+        generated(*p.c, p.rendered, *p.state, p.generate, p.counterfactual, generations[k],
+                  requests[k].cache, p.out);
+        results[i].outcome = conclude(*p.c, std::move(p.out));
+      } catch (const Error& e) {
+        results[i].error = e.what();
+      }
+    }
+  }
+  return results;
+}
+
+void Evaluator::read_prompt(const cases::Case& c, Pending& p) const {
+  p.c = &c;
+  p.rendered = render_(c.prompt);
+  std::vector<std::int32_t> ids = tokenizer_.encode(p.rendered.text, p.rendered.add_special_tokens);
   if (ids.empty()) throw Error("the prompt tokenises to no tokens");
   const std::int64_t context = model_.config().max_position_embeddings;
   if (static_cast<std::int64_t>(ids.size()) > context)
     throw Error("the prompt is " + std::to_string(ids.size()) +
                 " tokens, longer than the model's context of " + std::to_string(context));
-  const PromptState state(model_, std::move(ids));
-  Outcome out;
-  out.prompt_tokens = static_cast<std::int64_t>(state.ids().size());
+  p.state = std::make_unique<PromptState>(model_, std::move(ids), prefixes_.get());
+  Outcome& out = p.out;
+  out.prompt_tokens = static_cast<std::int64_t>(p.state->ids().size());
   out.record = {{"id", c.id},
                 {"benchmark", c.benchmark},
                 {"format", std::string(cases::name(c.format))},
                 {"prompt_tokens", out.prompt_tokens}};
-  if (options_.record_ids) out.record["prompt_ids"] = state.ids();
-  switch (c.format) {
-    case cases::Format::mc_letter:
-      letter(c, rendered, state, out);
-      break;
-    case cases::Format::mc_cloze:
-      cloze(c, rendered, state, out);
-      break;
-    case cases::Format::generative:
-    case cases::Format::code:
-    case cases::Format::instructions:
-      generative(c, rendered, state, out);
-      break;
-  }
+  if (options_.record_ids) out.record["prompt_ids"] = p.state->ids();
+}
+
+Outcome Evaluator::conclude(const cases::Case& c, Outcome out) const {
   if (c.format != cases::Format::mc_cloze) out.correct_per_char = out.correct;
   out.record["correct"] = out.correct;
   if (!out.correct && !options_.find_pairs) out.no_pair_reason = no_pair::disabled;
@@ -200,8 +253,7 @@ void Evaluator::cloze(const cases::Case& c, const RenderedPrompt& r, const Promp
               r, s, out);
 }
 
-void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const PromptState& s,
-                           Outcome& out) const {
+GenerateOptions Evaluator::generation_options(const cases::Case& c, bool& counterfactual) const {
   const auto* answer = std::get_if<cases::AnswerGold>(&c.gold);
   const auto* code = std::get_if<cases::CodeGold>(&c.gold);
   const auto* checked = std::get_if<cases::InstructionGold>(&c.gold);
@@ -223,16 +275,21 @@ void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const 
   if (options_.max_new_tokens > 0)
     g.max_new_tokens = std::min(g.max_new_tokens, options_.max_new_tokens);
   g.eos = tokenizer_.eos_id();
-  const bool counterfactual =
-      options_.generative_pairs == GenerativePairs::counterfactual ||
-      (options_.generative_pairs == GenerativePairs::automatic && answer == nullptr);
-  const auto imported = options_.imported.find(c.id);
-  if (options_.find_pairs && counterfactual && imported == options_.imported.end())
+  counterfactual = options_.generative_pairs == GenerativePairs::counterfactual ||
+                   (options_.generative_pairs == GenerativePairs::automatic && answer == nullptr);
+  if (options_.find_pairs && counterfactual && !options_.imported.count(c.id))
     g.record_top_k = options_.budget.k + 1;  // the generated token may be among them
+  return g;
+}
 
-  model::KvCache cache = s.cache();
-  const std::int64_t n = cache.length;
-  const Generation gen = greedy_generate(model_, tokenizer_, cache, s.last_logits(), g);
+void Evaluator::generated(const cases::Case& c, const RenderedPrompt& r, const PromptState& s,
+                          const GenerateOptions& g, bool counterfactual, const Generation& gen,
+                          model::KvCache& cache, Outcome& out) const {
+  const auto* answer = std::get_if<cases::AnswerGold>(&c.gold);
+  const auto* code = std::get_if<cases::CodeGold>(&c.gold);
+  const auto* checked = std::get_if<cases::InstructionGold>(&c.gold);
+  const auto imported = options_.imported.find(c.id);
+  const std::int64_t n = s.cache().length;
   out.generated_tokens = static_cast<std::int64_t>(gen.tokens.size());
   judge::InstructionVerdict followed;  // the checkers' verdicts on the last text judged
   auto judge = [&](const std::string& text) -> Verdict {
@@ -310,44 +367,76 @@ void Evaluator::generative(const cases::Case& c, const RenderedPrompt& r, const 
   int unfinished = 0;  // continuations cut by budget.tokens, counted as not passing
   int judge_errors = 0;
   std::string first_judge_error;
-  const TryAlternative try_alt = [&](std::size_t p, std::int32_t alt) {
-    std::vector<std::int32_t> tokens(gen.tokens.begin(),
-                                     gen.tokens.begin() + static_cast<std::ptrdiff_t>(p));
-    tokens.push_back(alt);
-    const int to_limit = g.max_new_tokens - static_cast<int>(p) - 1;
-    const int left =
-        options_.budget.tokens > 0 ? std::min(options_.budget.tokens, to_limit) : to_limit;
-    const bool finished = (g.eos && alt == *g.eos) ||
-                          find_stop(tokenizer_.decode(tokens), g.stop) != std::string::npos;
-    if (left > 0 && !finished) {
-      model::KvCache fork = cache.truncated(n + static_cast<std::int64_t>(p));
-      const at::Tensor next = model_.forward_cached(ids_tensor({alt}), fork, true)[0][0];
-      tail.max_new_tokens = left;
-      const Generation rest = greedy_generate(model_, tokenizer_, fork, next, tail);
-      extra_tokens += static_cast<std::int64_t>(rest.tokens.size()) + 1;
-      // A continuation that the search's own budget cut off is not a whole
-      // response, and judging it would be judging a text the model never
-      // finished (IFEval's "no commas" holds for any short prefix). Only the
-      // case's limit may end a response that is judged.
-      if (rest.reason == StopReason::max_tokens && left < to_limit) {
-        ++unfinished;
-        return false;
+  // All the tries of a round continue together (greedy_generate_batch): each
+  // fork is the cache truncated to its position, fed its alternative.
+  const TryAlternatives try_all = [&](const std::vector<Try>& tries) {
+    std::vector<bool> passes(tries.size(), false);
+    std::vector<std::vector<std::int32_t>> tokens(tries.size());
+    std::vector<int> to_limit(tries.size());
+    std::vector<std::size_t> continued;
+    std::vector<GenerationRequest> requests;
+    for (std::size_t i = 0; i < tries.size(); ++i) {
+      const auto [p, alt] = tries[i];
+      tokens[i].assign(gen.tokens.begin(), gen.tokens.begin() + static_cast<std::ptrdiff_t>(p));
+      tokens[i].push_back(alt);
+      to_limit[i] = g.max_new_tokens - static_cast<int>(p) - 1;
+      const int left =
+          options_.budget.tokens > 0 ? std::min(options_.budget.tokens, to_limit[i]) : to_limit[i];
+      const bool finished = (g.eos && alt == *g.eos) ||
+                            find_stop(tokenizer_.decode(tokens[i]), g.stop) != std::string::npos;
+      if (left <= 0 || finished) continue;
+      GenerationRequest req{cache.truncated(n + static_cast<std::int64_t>(p)), {}, tail};
+      req.options.max_new_tokens = left;
+      continued.push_back(i);
+      requests.push_back(std::move(req));
+    }
+    if (!requests.empty()) {
+      // The alternatives' own tokens, one step for all forks.
+      std::vector<std::int32_t> alts;
+      std::vector<model::KvCache*> forks;
+      for (std::size_t j = 0; j < continued.size(); ++j) {
+        alts.push_back(tries[continued[j]].second);
+        forks.push_back(&requests[j].cache);
       }
-      tokens.insert(tokens.end(), rest.tokens.begin(), rest.tokens.end());
+      const at::Tensor next = model_.forward_step(alts, forks).to(at::kCPU);
+      for (std::size_t j = 0; j < continued.size(); ++j)
+        requests[j].next_logits = next[static_cast<std::int64_t>(j)];
+      const std::vector<Generation> rests =
+          greedy_generate_batch(model_, tokenizer_, requests, options_.batch);
+      for (std::size_t j = 0; j < continued.size(); ++j) {
+        const std::size_t i = continued[j];
+        const Generation& rest = rests[j];
+        extra_tokens += static_cast<std::int64_t>(rest.tokens.size()) + 1;
+        // A continuation that the search's own budget cut off is not a whole
+        // response, and judging it would be judging a text the model never
+        // finished (IFEval's "no commas" holds for any short prefix). Only the
+        // case's limit may end a response that is judged.
+        if (rest.reason == StopReason::max_tokens &&
+            requests[j].options.max_new_tokens < to_limit[i]) {
+          ++unfinished;
+          tokens[i].clear();  // not judged
+          continue;
+        }
+        tokens[i].insert(tokens[i].end(), rest.tokens.begin(), rest.tokens.end());
+      }
     }
-    // A judge that fails on one alternative (a checker that times out) costs
-    // that alternative, not the case: its own answer is already judged.
-    try {
-      return judge(completion_text(tokenizer_, tokens, g)).correct;
-    } catch (const Error& e) {
-      if (judge_errors++ == 0) first_judge_error = e.what();
-      return false;
+    for (std::size_t i = 0; i < tries.size(); ++i) {
+      if (tokens[i].empty()) continue;
+      // A judge that fails on one alternative (a checker that times out) costs
+      // that alternative, not the case: its own answer is already judged.
+      try {
+        passes[i] = judge(completion_text(tokenizer_, tokens[i], g)).correct;
+      } catch (const Error& e) {
+        if (judge_errors++ == 0) first_judge_error = e.what();
+      }
     }
+    return passes;
   };
-  const CounterfactualResult found =
-      counterfactual_search(gen.tokens, gen.top_ids, options_.budget, try_alt);
+  const CounterfactualResult found = counterfactual_search(
+      gen.tokens, gen.top_ids, options_.budget, try_all, static_cast<std::size_t>(options_.batch));
   out.generated_tokens += extra_tokens;
   out.record["counterfactual_tried"] = found.tried;
+  out.record["counterfactual_run"] = found.run;
   out.record["counterfactual_unfinished"] = unfinished;
   if (judge_errors > 0) {
     out.record["counterfactual_judge_errors"] = judge_errors;

@@ -41,11 +41,36 @@ ContinuationTokens split_continuation(const text::Tokenizer& tokenizer,
   return out;
 }
 
-PromptState::PromptState(const model::DecoderModel& model, std::vector<std::int32_t> ids)
+model::KvCache PrefixCache::lookup(const std::vector<std::int32_t>& ids) const {
+  const Entry* best = nullptr;
+  std::size_t best_n = 0;
+  for (const Entry& e : entries_) {
+    const auto m = std::mismatch(ids.begin(), ids.end(), e.ids.begin(), e.ids.end());
+    const auto n = static_cast<std::size_t>(m.first - ids.begin());
+    if (n > best_n) best = &e, best_n = n;
+  }
+  best_n = std::min(best_n, ids.size() - 1);
+  if (best == nullptr || best_n < min_shared_) return {};
+  reused_ += static_cast<std::int64_t>(best_n);
+  return best->cache.truncated(static_cast<std::int64_t>(best_n));
+}
+
+void PrefixCache::keep(const std::vector<std::int32_t>& ids, const model::KvCache& cache) {
+  if (keep_ == 0) return;
+  if (entries_.size() >= keep_) entries_.erase(entries_.begin());
+  entries_.push_back({ids, cache});
+}
+
+PromptState::PromptState(const model::DecoderModel& model, std::vector<std::int32_t> ids,
+                         PrefixCache* reuse)
     : model_(model), ids_(std::move(ids)) {
   if (ids_.empty()) throw Error("empty prompt");
-  const at::Tensor logits = model_.forward_cached(ids_tensor(ids_), cache_, /*last_only=*/true);
+  if (reuse != nullptr) cache_ = reuse->lookup(ids_);
+  const auto from = static_cast<std::ptrdiff_t>(cache_.length);
+  const std::vector<std::int32_t> rest(ids_.begin() + from, ids_.end());
+  const at::Tensor logits = model_.forward_cached(ids_tensor(rest), cache_, /*last_only=*/true);
   last_logits_ = logits[0][0].to(at::kCPU, at::kFloat);
+  if (reuse != nullptr) reuse->keep(ids_, cache_);
 }
 
 at::Tensor PromptState::logits_after(const std::vector<std::int32_t>& extra) const {

@@ -188,8 +188,8 @@ at::Tensor DecoderModel::attention_mask(std::int64_t layer, std::int64_t tokens)
 }
 
 at::Tensor DecoderModel::attention(const BlockWeights& w, std::int64_t layer, const at::Tensor& x,
-                                   const RotaryTables& rope, LayerTape* tape,
-                                   KvCache* cache) const {
+                                   const RotaryTables& rope, LayerTape* tape, Caches caches) const {
+  KvCache* cache = caches.shared;
   const ModelConfig& c = config_;
   const std::int64_t b = x.size(0), t = x.size(1), hd = c.head_dim;
   const std::int64_t nq = c.num_heads * hd, nkv = c.num_kv_heads * hd;
@@ -211,9 +211,18 @@ at::Tensor DecoderModel::attention(const BlockWeights& w, std::int64_t layer, co
   }
   if (c.positions == PositionKind::Rotary) {
     const LayerRope which = c.rope_of(layer);
-    q = apply_rotary(q, rope.cos_for(which), rope.sin_for(which));
-    k = apply_rotary(k, rope.cos_for(which), rope.sin_for(which));
+    at::Tensor cos = rope.cos_for(which), sin = rope.sin_for(which);
+    if (caches.rows != nullptr) {  // a position per row: [rows, rd] over [rows, heads, 1, hd]
+      cos = cos.view({b, 1, 1, -1});
+      sin = sin.view({b, 1, 1, -1});
+    }
+    q = apply_rotary(q, cos, sin);
+    k = apply_rotary(k, cos, sin);
   }
+  if (caches.rows != nullptr)
+    return at::linear(
+        attention_rows(layer, q, k, v, *caches.rows).transpose(1, 2).reshape({b, t, nq}),
+        w.out_weight, w.out_bias);
   // With a cache the queries sit at positions [start, start + t) and read every
   // earlier key; without one this is the plain causal path, unchanged.
   bool causal = true;
@@ -221,12 +230,9 @@ at::Tensor DecoderModel::attention(const BlockWeights& w, std::int64_t layer, co
   if (cache != nullptr) {
     const std::int64_t start = cache->length;
     const auto slot = static_cast<std::size_t>(layer - begin_);
-    if (start > 0) {
-      k = at::cat({cache->keys[slot], k}, 2);
-      v = at::cat({cache->values[slot], v}, 2);
-    }
-    cache->keys[slot] = k;
-    cache->values[slot] = v;
+    cache->write(slot, k, v);
+    k = cache->keys[slot];
+    v = cache->values[slot];
     mask = cached_attention_mask(layer, start, t);
     causal = start == 0 && !mask.defined();
   } else {
@@ -246,6 +252,27 @@ at::Tensor DecoderModel::attention(const BlockWeights& w, std::int64_t layer, co
     tape->attn_heads = o;
   }
   return at::linear(o, w.out_weight, w.out_bias);
+}
+
+at::Tensor DecoderModel::attention_rows(std::int64_t layer, const at::Tensor& q,
+                                        const at::Tensor& k, const at::Tensor& v,
+                                        const std::vector<KvCache*>& rows) const {
+  const ModelConfig& c = config_;
+  const auto slot = static_cast<std::size_t>(layer - begin_);
+  std::vector<at::Tensor> out;
+  out.reserve(rows.size());
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    KvCache& cache = *rows[i];
+    const auto r = static_cast<std::int64_t>(i);
+    cache.write(slot, k.narrow(0, r, 1), v.narrow(0, r, 1));
+    // One query at the end sees every key, but for a sliding window.
+    const at::Tensor mask = cached_attention_mask(layer, cache.length, 1);
+    out.push_back(at::scaled_dot_product_attention(
+        q.narrow(0, r, 1), cache.keys[slot], cache.values[slot].contiguous(),
+        mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt, 0.0, false,
+        c.attention_scale_or_default(), c.num_heads != c.num_kv_heads));
+  }
+  return at::cat(out, 0);
 }
 
 at::Tensor DecoderModel::mlp(const BlockWeights& w, const at::Tensor& x, LayerTape* tape) const {
@@ -269,12 +296,12 @@ at::Tensor DecoderModel::mlp(const BlockWeights& w, const at::Tensor& x, LayerTa
 
 at::Tensor DecoderModel::run_layer(std::int64_t layer, const at::Tensor& hidden,
                                    const RotaryTables& rope, LayerTape* tape) const {
-  return run_layer_impl(layer, hidden, rope, tape, nullptr);
+  return run_layer_impl(layer, hidden, rope, tape, {});
 }
 
 at::Tensor DecoderModel::run_layer_impl(std::int64_t layer, const at::Tensor& hidden,
                                         const RotaryTables& rope, LayerTape* tape,
-                                        KvCache* cache) const {
+                                        Caches caches) const {
   const ModelConfig& c = config_;
   const BlockWeights& w = block(layer);
   const bool keep = tape != nullptr;
@@ -283,7 +310,7 @@ at::Tensor DecoderModel::run_layer_impl(std::int64_t layer, const at::Tensor& hi
   const at::Tensor attn_in =
       c.attn_pre_norm ? norm(hidden, w.attn_norm_weight, w.attn_norm_bias, keep ? &r_attn : nullptr)
                       : hidden;
-  at::Tensor attn = attention(w, layer, attn_in, rope, tape, cache);
+  at::Tensor attn = attention(w, layer, attn_in, rope, tape, caches);
   const at::Tensor attn_raw = attn;
   if (c.attn_post_norm)
     attn = rms_norm(attn, w.attn_post_norm_weight, keep ? &r_attn_post : nullptr);

@@ -1,13 +1,15 @@
 // Incremental decoding: the KvCache and DecoderModel::forward_cached.
 //
 // The layers are the same code as forward() (run_layer_impl with a cache):
-// attention concatenates the cached keys and values with the new tokens' and
-// masks by absolute position, so a token fed later sees exactly what it would
-// see in a full pass.
+// attention appends the new tokens' keys and values after the cached ones
+// (KvCache::write) and masks by absolute position, so a token fed later sees
+// exactly what it would see in a full pass.
 #include "clrp/model/kv_cache.hpp"
 
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
+
+#include <algorithm>
 
 #include "clrp/model/decoder.hpp"
 #include "clrp/util/error.hpp"
@@ -20,6 +22,7 @@ KvCache KvCache::truncated(std::int64_t n) const {
                 std::to_string(n));
   KvCache out;
   out.length = n;
+  out.room = room;  // may write there only if nobody has beyond n (reserve checks)
   out.keys.reserve(keys.size());
   out.values.reserve(values.size());
   for (const at::Tensor& k : keys)
@@ -27,6 +30,42 @@ KvCache KvCache::truncated(std::int64_t n) const {
   for (const at::Tensor& v : values)
     out.values.push_back(v.defined() ? v.narrow(2, 0, n) : v);
   return out;
+}
+
+void KvCache::reserve(std::int64_t tokens, std::int64_t batch, std::int64_t max_length) {
+  const std::int64_t need = length + tokens;
+  if (room && room->written == length && need <= room->capacity && room->batch == batch) return;
+  // Room of its own, with slack for what usually follows (a generation):
+  // a quarter more, at least 128 tokens, within the model's context.
+  auto r = std::make_shared<Room>();
+  r->capacity = std::max(need, std::min(max_length, need + std::max<std::int64_t>(128, need / 4)));
+  r->batch = batch;
+  r->written = length;
+  r->keys.resize(keys.size());
+  r->values.resize(values.size());
+  room = std::move(r);  // layers get their buffers at their first write (shapes known there)
+}
+
+void KvCache::write(std::size_t slot, const at::Tensor& k, const at::Tensor& v) {
+  Room& r = *room;
+  const std::int64_t t = k.size(2);
+  if (!r.keys[slot].defined()) {
+    r.keys[slot] = at::empty({r.batch, k.size(1), r.capacity, k.size(3)}, k.options());
+    r.values[slot] = at::empty({r.batch, v.size(1), r.capacity, v.size(3)}, v.options());
+    if (length > 0) {  // the cached tokens move in (a batch-1 cache broadcasts over the rows)
+      r.keys[slot].narrow(2, 0, length).copy_(keys[slot]);
+      r.values[slot].narrow(2, 0, length).copy_(values[slot]);
+    }
+  }
+  r.keys[slot].narrow(2, length, t).copy_(k);
+  r.values[slot].narrow(2, length, t).copy_(v);
+  keys[slot] = r.keys[slot].narrow(2, 0, length + t);
+  values[slot] = r.values[slot].narrow(2, 0, length + t);
+}
+
+void KvCache::advance(std::int64_t tokens) {
+  length += tokens;
+  room->written = length;
 }
 
 KvCache KvCache::expanded(std::int64_t n) const {
@@ -80,11 +119,45 @@ at::Tensor DecoderModel::forward_cached(const at::Tensor& ids, KvCache& cache,
   if (config_.positions == PositionKind::Learned) h = h + stem_.position_embed.narrow(0, start, t);
   const at::Tensor positions = at::arange(start, start + t, at::kLong);
   const RotaryTables rope = rotary(positions);
+  cache.reserve(t, ids.size(0), config_.max_position_embeddings);
   for (std::int64_t i = begin_; i < end_; ++i)
-    h = run_layer_impl(i, h, rope, nullptr, &cache);
-  cache.length = start + t;
+    h = run_layer_impl(i, h, rope, nullptr, {&cache, nullptr});
+  cache.advance(t);
   if (last_only) h = h.narrow(1, t - 1, 1);
   return unembed(h);
+}
+
+at::Tensor DecoderModel::forward_step(const std::vector<std::int32_t>& ids,
+                                      const std::vector<KvCache*>& caches) const {
+  if (!has_embedding() || !has_head())
+    throw Error("forward_step() needs the whole model (layers 0 to the last)");
+  if (ids.size() != caches.size() || ids.empty())
+    throw Error("forward_step() takes one token per cache");
+  c10::InferenceMode inference_mode;
+  const auto n = static_cast<std::int64_t>(ids.size());
+  const std::int64_t n_layers = end_ - begin_;
+  std::vector<std::int64_t> pos;
+  for (KvCache* c : caches) {
+    if (c->length < 1 || static_cast<std::int64_t>(c->keys.size()) != n_layers)
+      throw Error(
+          "forward_step() continues sequences of this model (a cache of at least one token)");
+    if (c->length + 1 > config_.max_position_embeddings)
+      throw Error(std::to_string(c->length + 1) + " tokens exceed the model's context of " +
+                  std::to_string(config_.max_position_embeddings));
+    pos.push_back(c->length);
+    c->reserve(1, 1, config_.max_position_embeddings);
+  }
+  const at::Tensor positions = at::tensor(pos, at::kLong);
+  at::Tensor h = embed_tokens(
+      at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong).view({n, 1}));
+  if (config_.positions == PositionKind::Learned)
+    h = h + stem_.position_embed.index_select(0, positions.to(compute_.device)).unsqueeze(1);
+  const RotaryTables rope = rotary(positions);
+  for (std::int64_t i = begin_; i < end_; ++i)
+    h = run_layer_impl(i, h, rope, nullptr, {nullptr, &caches});
+  for (KvCache* c : caches)
+    c->advance(1);
+  return unembed(h).view({n, -1}).to(at::kFloat);
 }
 
 }  // namespace clrp::model

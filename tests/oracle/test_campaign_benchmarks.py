@@ -55,7 +55,7 @@ def bench_files(tmp_path_factory) -> dict[str, pathlib.Path]:
 
 
 def write_bench_spec(path: pathlib.Path, model: pathlib.Path, files: dict, store: str = "store.h5",
-                     extra: str = "", batch: int = 2) -> pathlib.Path:
+                     extra: str = "", batch: int = 2, batch_items: int = 16) -> pathlib.Path:
     benchmarks = "".join(f"""
 [[benchmarks]]
 path = "{p}"
@@ -73,6 +73,7 @@ deletion_max_tokens = 3
 cases = 1
 [layout]
 batch_cases = {batch}
+batch_items = {batch_items}
 commit_seconds = 0
 [[models]]
 name = "tiny"
@@ -100,11 +101,30 @@ def read_evaluations(path: pathlib.Path) -> dict:
                         key = (f"{model}/{ck}/{bench}", cid)
                         assert key not in out, f"{key} evaluated twice"
                         rec = {k: row[k].item() for k in rows.dtype.names
-                               if k not in ("seconds", "rank", "id_offset", "detail_offset")}
+                               if k not in ("seconds", "rank", "id_offset", "detail_offset", "detail_length")}
                         rec["detail"] = json.loads(
                             detail[row["detail_offset"]:row["detail_offset"] + row["detail_length"]])
                         out[key] = rec
     return out
+
+
+def assert_close(a, b, where=""):
+    """Equal structures; floats within 1e-5 relative (1e-6 absolute). Prompts that start from
+    the cache of a shared prefix (eval::PrefixCache) get logits equal to reading them whole up to
+    floating-point reassociation, and which prompt a rank has cached depends on how the items
+    were spread, so logits and Δℓ of two runs agree to ~1e-7, not bit for bit."""
+    if isinstance(a, float) or isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-5, abs=1e-6), where
+    elif isinstance(a, dict):
+        assert isinstance(b, dict) and sorted(a) == sorted(b), where
+        for k in a:
+            assert_close(a[k], b[k], f"{where}/{k}")
+    elif isinstance(a, (list, tuple)):
+        assert isinstance(b, (list, tuple)) and len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_close(x, y, f"{where}[{i}]")
+    else:
+        assert a == b, where
 
 
 @pytest.fixture(scope="module")
@@ -141,21 +161,21 @@ def test_rows_equal_clrp_evaluate(tmp_path, clrp_bin, tiny_model, bench_files, r
             detail = rec["detail"]
             expected.pop("prompt_ids", None)
             pair = detail.pop("pair", None)
-            assert detail == expected, expected["id"]
+            assert_close(detail, expected, expected["id"])
             assert rec["outcome"] == (0 if expected["correct"] else 1 if pair else 2)
             assert rec["prompt_tokens"] == expected["prompt_tokens"]
             if pair:
                 assert (rec["wrong_id"], rec["correct_id"]) == (pair["wrong"]["id"], pair["correct"]["id"])
-                assert rec["delta"] == pytest.approx(expected["delta"], abs=1e-9)
+                assert rec["delta"] == pytest.approx(expected["delta"], rel=1e-5, abs=1e-6)
                 assert rec["pair_position"] == expected["pair_position"]
 
 
 def test_two_ranks_equal_one(tmp_path, clrp_bin, tiny_model, bench_files, reference):
-    spec = write_bench_spec(tmp_path / "spec.toml", tiny_model, bench_files, batch=3)
+    spec = write_bench_spec(tmp_path / "spec.toml", tiny_model, bench_files, batch=3, batch_items=5)
     r = mpirun(clrp_bin, 2, spec)
     assert r.returncode == 0, r.stdout + r.stderr
     store = tmp_path / "store.h5"
-    assert read_evaluations(store) == read_evaluations(reference)
+    assert_close(read_evaluations(store), read_evaluations(reference))
     assert_same(read_store(reference), read_store(store))
     a, b = read_aggregates(reference), read_aggregates(store)
     assert sorted(a) == sorted(b)
@@ -203,7 +223,7 @@ def test_aggregates_recomputed(reference):
 
 
 def test_kill9_during_evaluation_then_resume(tmp_path, clrp_bin, tiny_model, bench_files, reference):
-    spec = write_bench_spec(tmp_path / "spec.toml", tiny_model, bench_files, batch=1)
+    spec = write_bench_spec(tmp_path / "spec.toml", tiny_model, bench_files, batch=1, batch_items=1)
     logs = tmp_path / "store.h5.logs"
     proc = mpirun(clrp_bin, 2, spec, env_extra={"CLRP_TEST_CASE_DELAY_MS": "150"}, wait=False)
     deadline = time.time() + 300
@@ -220,7 +240,7 @@ def test_kill9_during_evaluation_then_resume(tmp_path, clrp_bin, tiny_model, ben
     r = mpirun(clrp_bin, 2, spec, "--resume")
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"evaluate: 31 items ({done} committed before)" in r.stdout, r.stdout
-    assert read_evaluations(tmp_path / "store.h5") == read_evaluations(reference)
+    assert_close(read_evaluations(tmp_path / "store.h5"), read_evaluations(reference))
     assert_same(read_store(reference), read_store(tmp_path / "store.h5"))
 
 
@@ -298,7 +318,7 @@ def test_sweep_tasks_merge_into_the_whole(tmp_path, clrp_bin, tiny_model, bench_
                         str(tmp_path / "step2.h5")], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     a, b = tmp_path / "whole.h5", tmp_path / "merged.h5"
-    assert read_evaluations(a) == read_evaluations(b)
+    assert_close(read_evaluations(a), read_evaluations(b))
     assert_same(read_store(a), read_store(b))
     ra, rb = read_aggregates(a), read_aggregates(b)
     assert sorted(ra) == sorted(rb)

@@ -3,6 +3,8 @@
 // sequences, and the answer judges as evaluate applies them.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <random>
 #include <set>
 #include <utility>
 #include <vector>
@@ -58,6 +60,61 @@ TEST(EvalCounterfactual, RespectsBudgets) {
   ASSERT_TRUE(r.hit.has_value());
   EXPECT_EQ(r.hit->position, 2u);
   EXPECT_EQ(r.hit->correct, 10);
+}
+
+TEST(EvalCounterfactual, RoundsFindWhatTheWalkFinds) {
+  // Random searches: tried in rounds of 1 to 12 tries, the pair is the walk's
+  // (earliest position, best-ranked passing alternative), and the rounds hold
+  // the walk's tries in walk order.
+  std::mt19937 rng(7);
+  for (int trial = 0; trial < 200; ++trial) {
+    const std::size_t n = 1 + rng() % 8;
+    std::vector<std::int32_t> generated;
+    std::vector<std::vector<std::int32_t>> top(n);
+    std::set<std::pair<std::size_t, std::int32_t>> passing;
+    for (std::size_t p = 0; p < n; ++p) {
+      generated.push_back(static_cast<std::int32_t>(1000 + p));
+      for (int r = 0; r < 6; ++r)
+        top[p].push_back(r == static_cast<int>(rng() % 6) ? generated[p]
+                                                          : static_cast<std::int32_t>(10 * p + r));
+      for (auto t : top[p])
+        if (t != generated[p] && rng() % 9 == 0) passing.insert({p, t});
+    }
+    const CounterfactualBudget budget{static_cast<int>(1 + rng() % 8),
+                                      static_cast<int>(1 + rng() % 5), 0};
+    std::vector<Try> walked;
+    const auto walk =
+        counterfactual_search(generated, top, budget, [&](std::size_t p, std::int32_t a) {
+          walked.emplace_back(p, a);
+          return passing.count({p, a}) > 0;
+        });
+    const std::size_t per_round = 1 + rng() % 12;
+    std::vector<Try> batched;
+    const auto rounds = counterfactual_search(
+        generated, top, budget,
+        [&](const std::vector<Try>& tries) {
+          EXPECT_LE(tries.size(), per_round);
+          std::vector<bool> out;
+          for (const auto& t : tries) {
+            batched.push_back(t);
+            out.push_back(passing.count(t) > 0);
+          }
+          return out;
+        },
+        per_round);
+    ASSERT_EQ(walk.hit.has_value(), rounds.hit.has_value());
+    if (walk.hit) {
+      EXPECT_EQ(walk.hit->position, rounds.hit->position);
+      EXPECT_EQ(walk.hit->correct, rounds.hit->correct);
+      EXPECT_EQ(walk.hit->rank, rounds.hit->rank);
+    }
+    ASSERT_GE(batched.size(), walked.size());
+    EXPECT_TRUE(std::equal(walked.begin(), walked.end(), batched.begin()));
+    EXPECT_LT(batched.size(), walked.size() + per_round);
+    EXPECT_EQ(rounds.run, static_cast<int>(batched.size()));
+    EXPECT_EQ(rounds.tried, walk.tried);
+    EXPECT_EQ(walk.run, walk.tried);
+  }
 }
 
 TEST(EvalDivergence, FirstDifferentToken) {

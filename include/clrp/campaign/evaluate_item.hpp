@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "clrp/campaign/plan.hpp"
 #include "clrp/campaign/spec.hpp"
@@ -23,12 +24,16 @@ eval::EvalOptions eval_options(const BenchmarkSpec& b);
 std::unique_ptr<eval::Evaluator> make_evaluator(const model::LoadedModel& m,
                                                 const BenchmarkSpec& b);
 
-/// Evaluates `item` and returns its row for `table`: the outcome, the pair's
+/// Evaluates `items` (of one benchmark, under the evaluator's model) together
+/// — their generated answers decode as one batch — and returns their rows,
+/// one per item in order, of tables `tables[i]`: the outcome, the pair's
 /// tokens and Δℓ, and in `detail` the evaluator's record (answer, verdict,
 /// stop reason, generated ids, the pair, why there is none). An item that
-/// cannot be evaluated (longer than the context, a judge that fails) is a
-/// row with outcome `error` and the message, not an exception.
-store::EvaluationRecord evaluate_item(const eval::Evaluator& evaluator, const Item& item,
-                                      std::uint32_t table);
+/// cannot be evaluated (longer than the context, a judge that fails) is a row
+/// with outcome `error` and the message, not an exception. `seconds` is each
+/// item's share of the batch's time.
+std::vector<store::EvaluationRecord> evaluate_items(const eval::Evaluator& evaluator,
+                                                    const std::vector<const Item*>& items,
+                                                    const std::vector<std::uint32_t>& tables);
 
 }  // namespace clrp::campaign

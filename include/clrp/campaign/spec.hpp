@@ -114,7 +114,9 @@ struct LayoutSpec {
   /// probe at load, then a re-split when it is clearly better) or by parameter
   /// count ("parameters": no probe; also the starting point of "time").
   bool balance_by_time = true;
-  int batch_cases = 4;         ///< cases per scheduler batch
+  int batch_cases = 4;  ///< cases per scheduler batch (explanations)
+  /// Benchmark items per scheduler batch: their generated answers decode together.
+  int batch_items = 16;
   double commit_seconds = 30;  ///< a collective commit at least this often (and at the end)
 };
 

@@ -36,6 +36,7 @@
 #include <string>
 
 #include "clrp/cases/case.hpp"
+#include "clrp/eval/generate.hpp"
 #include "clrp/eval/pairs.hpp"
 #include "clrp/eval/prompt_state.hpp"
 #include "clrp/judge/code_judge.hpp"
@@ -75,7 +76,9 @@ struct EvalOptions {
   judge::CodeJudgeOptions code;
   judge::InstructionJudgeOptions instructions;
   std::map<std::string, ImportedPair> imported;  ///< by case id
-  bool record_ids = false;  ///< put prompt/continuation/generated token ids into the record
+  bool record_ids = false;     ///< put prompt/continuation/generated token ids into the record
+  int batch = 16;              ///< answers decoded together (greedy_generate_batch)
+  bool reuse_prefixes = true;  ///< start prompts from the cache of a shared prefix (PrefixCache)
 };
 
 struct Outcome {
@@ -90,6 +93,12 @@ struct Outcome {
   nlohmann::json record;  ///< what was asked and answered (for --records)
 };
 
+/// A case's outcome, or the message saying why it could not be evaluated.
+struct Evaluated {
+  std::optional<Outcome> outcome;
+  std::string error;
+};
+
 class Evaluator {
  public:
   using Render = std::function<RenderedPrompt(const std::string& prompt)>;
@@ -99,15 +108,30 @@ class Evaluator {
   /// Evaluates one case. clrp::Error when it cannot be asked (the prompt is
   /// longer than the context, a continuation adds no token, ...).
   Outcome evaluate(const cases::Case& c) const;
+  /// Evaluates several cases: the answers to generate decode together
+  /// (greedy_generate_batch, EvalOptions::batch at a time). Each result equals
+  /// evaluate() of its case alone; a case that cannot be asked gets its
+  /// message instead of an outcome, and the others go on.
+  std::vector<Evaluated> evaluate(const std::vector<const cases::Case*>& batch) const;
 
  private:
   struct Candidate;
+  struct Pending;
+  /// Renders and reads the prompt into `p` (its state, the record's first fields).
+  void read_prompt(const cases::Case& c, Pending& p) const;
+  /// The record's last fields (verdict, Δℓ or why there is no pair).
+  Outcome conclude(const cases::Case& c, Outcome out) const;
+  /// How an answer is generated; `counterfactual`: its pair is searched so.
+  GenerateOptions generation_options(const cases::Case& c, bool& counterfactual) const;
+  /// Judges a generated answer and finds its pair. `cache` holds the prompt
+  /// and the answer but its last token (greedy_generate's).
+  void generated(const cases::Case& c, const RenderedPrompt& r, const PromptState& s,
+                 const GenerateOptions& g, bool counterfactual, const Generation& gen,
+                 model::KvCache& cache, Outcome& out) const;
   void letter(const cases::Case& c, const RenderedPrompt& r, const PromptState& s,
               Outcome& out) const;
   void cloze(const cases::Case& c, const RenderedPrompt& r, const PromptState& s,
              Outcome& out) const;
-  void generative(const cases::Case& c, const RenderedPrompt& r, const PromptState& s,
-                  Outcome& out) const;
   void settle_pair(const Candidate& candidate, const RenderedPrompt& r, const PromptState& s,
                    Outcome& out) const;
 
@@ -119,6 +143,8 @@ class Evaluator {
   EvalOptions options_;
   /// IFEval's checker process, started at the first instructions case.
   std::shared_ptr<judge::InstructionJudge> instructions_;
+  /// The caches of recent prompts, for the next prompts' shared prefixes.
+  std::shared_ptr<PrefixCache> prefixes_;
 };
 
 }  // namespace clrp::eval

@@ -43,6 +43,29 @@ struct Generation {
 /// The earliest occurrence of any of `stop` in `text` (npos when none).
 std::size_t find_stop(const std::string& text, const std::vector<std::string>& stop);
 
+/// One sequence's greedy decoding, step by step: the choice of each token
+/// from its logits, what is recorded of the step, and whether (and why) the
+/// sequence stops. The single and the batched loops below both drive it, so
+/// they decide alike.
+class GreedyDecoding {
+ public:
+  GreedyDecoding(const text::Tokenizer& tokenizer, const GenerateOptions& options);
+  /// Chooses the next token from `logits` [vocab] (float32, CPU) of a
+  /// sequence whose cache holds `cached` tokens of a model with `context`
+  /// positions. Returns true when the sequence goes on: token() must then be
+  /// fed to the model for the next logits.
+  bool step(const at::Tensor& logits, std::int64_t cached, std::int64_t context);
+  std::int32_t token() const { return g_.tokens.back(); }
+  /// The generation, once step() returned false.
+  Generation finish();
+
+ private:
+  const text::Tokenizer& tokenizer_;
+  const GenerateOptions& options_;
+  Generation g_;
+  bool cut_ = false;  ///< the text was cut at a stop sequence
+};
+
 /// Continues greedily from a state: `cache` holds everything read so far and
 /// `next_logits` [vocab] are the logits for the next token. Extends `cache`
 /// with every generated token but the last (so that cache.truncated(start + i)
@@ -50,5 +73,25 @@ std::size_t find_stop(const std::string& text, const std::vector<std::string>& s
 Generation greedy_generate(const model::DecoderModel& model, const text::Tokenizer& tokenizer,
                            model::KvCache& cache, at::Tensor next_logits,
                            const GenerateOptions& options);
+
+/// A sequence to continue greedily, for greedy_generate_batch: its state (as
+/// greedy_generate's arguments) and how far to go. `cache` is extended as
+/// greedy_generate extends it.
+struct GenerationRequest {
+  model::KvCache cache;
+  at::Tensor next_logits;
+  GenerateOptions options;
+};
+
+/// Greedy decoding of many sequences at once (continuous batching): up to
+/// `max_batch` of them step together through DecoderModel::forward_step; a
+/// sequence leaves the batch when it stops and the next waiting one takes its
+/// place. Each generation equals greedy_generate() of its request alone, token
+/// for token (up to floating-point reassociation at an exact tie of the top
+/// two logits). Results are in request order.
+std::vector<Generation> greedy_generate_batch(const model::DecoderModel& model,
+                                              const text::Tokenizer& tokenizer,
+                                              std::vector<GenerationRequest>& requests,
+                                              int max_batch);
 
 }  // namespace clrp::eval

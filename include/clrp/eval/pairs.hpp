@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace clrp::eval {
@@ -28,7 +29,8 @@ struct CounterfactualHit {
 
 struct CounterfactualResult {
   std::optional<CounterfactualHit> hit;
-  int tried = 0;       ///< continuations generated and judged
+  int tried = 0;       ///< tries a try-by-try walk makes to reach the result (walk order)
+  int run = 0;         ///< continuations actually generated and judged (whole rounds)
   std::string reason;  ///< why there is no hit ("no passing alternative in 16 positions x 5")
 };
 
@@ -36,11 +38,26 @@ struct CounterfactualResult {
 /// and returns the whole completion's judgement (true: passes).
 using TryAlternative = std::function<bool(std::size_t position, std::int32_t alternative)>;
 
+/// One try: a position and an alternative token there.
+using Try = std::pair<std::size_t, std::int32_t>;
+/// Continues the generation of every try at once (one batch) and returns,
+/// per try, whether its whole completion passes.
+using TryAlternatives = std::function<std::vector<bool>(const std::vector<Try>& tries)>;
+
 /// Walks the generated tokens in order; at each position tries the ranked
 /// alternatives `top_ids[position]` (skipping the generated token, at most
 /// budget.k of them). The first position where one passes is the failure
 /// position, the generated token the wrong one, the highest-ranked passing
 /// alternative the correct one.
+///
+/// Tries go `per_round` at a time, in walk order (position, then rank), and
+/// the first passing try of a round decides: the pair found is the one a
+/// try-by-try walk finds, and `tried` counts its tries; `run` counts the whole rounds.
+CounterfactualResult counterfactual_search(const std::vector<std::int32_t>& generated,
+                                           const std::vector<std::vector<std::int32_t>>& top_ids,
+                                           const CounterfactualBudget& budget,
+                                           const TryAlternatives& try_all, std::size_t per_round);
+/// The same, one try at a time (per_round 1).
 CounterfactualResult counterfactual_search(const std::vector<std::int32_t>& generated,
                                            const std::vector<std::vector<std::int32_t>>& top_ids,
                                            const CounterfactualBudget& budget,

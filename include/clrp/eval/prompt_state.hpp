@@ -57,10 +57,41 @@ struct ContinuationScore {
   std::vector<std::int32_t> token_argmax;  ///< the model's top token at each of those positions
 };
 
+/// Prompt caches kept for reuse: a new prompt starts from the kept one with
+/// which it shares the longest prefix — the few-shot examples of a benchmark,
+/// a system prompt, a long document — and reads only the tokens after it. An
+/// 8-shot GSM8K item is ~800 tokens, ~700 of them the same examples. The
+/// logits equal reading the whole prompt up to floating-point reassociation
+/// (the KV cache's guarantee). Not thread-safe: one per evaluating thread.
+class PrefixCache {
+ public:
+  /// Keeps the last `keep` prompts; reuses a shared prefix of at least `min_shared` tokens.
+  explicit PrefixCache(std::size_t keep = 4, std::size_t min_shared = 32)
+      : keep_(keep), min_shared_(min_shared) {}
+  /// The cache of the longest kept prefix of `ids` (views, no copy), at most
+  /// ids.size() − 1 tokens (one is left to read); empty when none is long enough.
+  model::KvCache lookup(const std::vector<std::int32_t>& ids) const;
+  /// Keeps `cache`, the cache of exactly `ids`.
+  void keep(const std::vector<std::int32_t>& ids, const model::KvCache& cache);
+  /// Prompt tokens found in kept caches so far (not read again).
+  std::int64_t reused_tokens() const { return reused_; }
+
+ private:
+  struct Entry {
+    std::vector<std::int32_t> ids;
+    model::KvCache cache;
+  };
+  std::vector<Entry> entries_;  ///< oldest first
+  std::size_t keep_, min_shared_;
+  mutable std::int64_t reused_ = 0;
+};
+
 class PromptState {
  public:
-  /// Reads `ids` (≥ 1 token) with a fresh cache.
-  PromptState(const model::DecoderModel& model, std::vector<std::int32_t> ids);
+  /// Reads `ids` (≥ 1 token) with a fresh cache, or from the longest prefix
+  /// `reuse` keeps (and keeps this prompt there).
+  PromptState(const model::DecoderModel& model, std::vector<std::int32_t> ids,
+              PrefixCache* reuse = nullptr);
 
   const std::vector<std::int32_t>& ids() const { return ids_; }
   const model::KvCache& cache() const { return cache_; }

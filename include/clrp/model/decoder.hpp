@@ -121,6 +121,15 @@ class DecoderModel {
   /// vocab] (only the last token's, [batch, 1, vocab], when `last_only`). Equal to
   /// forward() on the whole sequence up to floating-point reassociation.
   at::Tensor forward_cached(const at::Tensor& ids, KvCache& cache, bool last_only = false) const;
+  /// One decoding step of several independent sequences (continuous
+  /// batching, kv_cache.cpp): `ids[i]` continues the sequence whose cache is
+  /// `*caches[i]` (batch 1, at least one token, each its own length). The
+  /// projections and MLPs run on every row at once, attention per row over
+  /// its own cache. Extends each cache by its token and returns the logits
+  /// [rows, vocab] (float32 on the compute device). Equal to forward_cached()
+  /// of each sequence alone up to floating-point reassociation.
+  at::Tensor forward_step(const std::vector<std::int32_t>& ids,
+                          const std::vector<KvCache*>& caches) const;
 
   RotaryTables rotary(const at::Tensor& positions) const;
   /// The inverse frequencies after rope scaling, [rotary_dim / 2] (undefined for learned
@@ -141,11 +150,21 @@ class DecoderModel {
   at::Tensor attention_mask(std::int64_t layer, std::int64_t tokens) const;
 
  private:
+  /// Where a layer's attention finds the earlier tokens: nowhere (a whole
+  /// sequence, causal), in one cache for every row, or in a cache per row
+  /// (one new token each: forward_step).
+  struct Caches {
+    KvCache* shared = nullptr;
+    const std::vector<KvCache*>* rows = nullptr;
+  };
   at::Tensor attention(const BlockWeights& w, std::int64_t layer, const at::Tensor& x,
-                       const RotaryTables& rope, LayerTape* tape, KvCache* cache = nullptr) const;
-  /// run_layer, reading and extending `cache` when given (nullptr: run_layer exactly).
+                       const RotaryTables& rope, LayerTape* tape, Caches caches) const;
+  /// Attention of one new token per row over its own cache (Caches::rows).
+  at::Tensor attention_rows(std::int64_t layer, const at::Tensor& q, const at::Tensor& k,
+                            const at::Tensor& v, const std::vector<KvCache*>& rows) const;
+  /// run_layer, reading and extending the caches when given (none: run_layer exactly).
   at::Tensor run_layer_impl(std::int64_t layer, const at::Tensor& hidden, const RotaryTables& rope,
-                            LayerTape* tape, KvCache* cache) const;
+                            LayerTape* tape, Caches caches) const;
   /// The mask of queries at positions [start, start + tokens) over keys [0, start + tokens).
   at::Tensor cached_attention_mask(std::int64_t layer, std::int64_t start,
                                    std::int64_t tokens) const;
