@@ -34,13 +34,18 @@ KvCache KvCache::truncated(std::int64_t n) const {
 
 void KvCache::reserve(std::int64_t tokens, std::int64_t batch, std::int64_t max_length) {
   const std::int64_t need = length + tokens;
-  if (room && room->written == length && need <= room->capacity && room->batch == batch) return;
+  // The room past `written` is claimed at once: a fork of the same length
+  // reserving next (in the same batched step) must not write there too.
+  if (room && room->written == length && need <= room->capacity && room->batch == batch) {
+    room->written = need;
+    return;
+  }
   // Room of its own, with slack for what usually follows (a generation):
   // a quarter more, at least 128 tokens, within the model's context.
   auto r = std::make_shared<Room>();
   r->capacity = std::max(need, std::min(max_length, need + std::max<std::int64_t>(128, need / 4)));
   r->batch = batch;
-  r->written = length;
+  r->written = need;
   r->keys.resize(keys.size());
   r->values.resize(values.size());
   room = std::move(r);  // layers get their buffers at their first write (shapes known there)
@@ -65,7 +70,6 @@ void KvCache::write(std::size_t slot, const at::Tensor& k, const at::Tensor& v) 
 
 void KvCache::advance(std::int64_t tokens) {
   length += tokens;
-  room->written = length;
 }
 
 KvCache KvCache::expanded(std::int64_t n) const {

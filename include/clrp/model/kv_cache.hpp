@@ -29,8 +29,8 @@ struct KvCache {
   std::int64_t length = 0;  ///< tokens cached (the position of the next token)
 
   /// Storage with space after the cached tokens, shared by the forks of a
-  /// cache: `written` says how far any of them has written, so a fork whose
-  /// length is behind it must not write there.
+  /// cache: `written` says how far any of them has claimed it (reserve), so a
+  /// fork whose length is behind it must not write there.
   struct Room {
     std::vector<at::Tensor> keys, values;  ///< per layer [batch, kv_heads, capacity, head_dim]
     std::int64_t capacity = 0, batch = 0, written = 0;
@@ -45,8 +45,9 @@ struct KvCache {
 
   // Appending, as the decoder does it for `tokens` new tokens of `batch` rows:
   // reserve() once, write() each layer's new keys and values, then advance().
-  /// Ensures room for `tokens` more tokens (at most `max_length` in all):
-  /// the shared room when this cache may write there, else room of its own.
+  /// Ensures room for `tokens` more tokens (at most `max_length` in all) and
+  /// claims it: the shared room when no fork has claimed past this cache's
+  /// length, else room of its own (the cached tokens copied in).
   void reserve(std::int64_t tokens, std::int64_t batch, std::int64_t max_length);
   /// Writes layer `slot`'s new keys and values [batch, kv_heads, tokens,
   /// head_dim] after the cached ones; keys/values[slot] then cover both.
