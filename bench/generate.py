@@ -89,6 +89,7 @@ def hf_sides(records: list[dict], threads: int, batch: int, repeats: int) -> dic
 
 LLAMA_SIDE = r"""
 import json, sys, time
+import numpy as np
 from llama_cpp import Llama
 gguf, threads, path, repeats = sys.argv[1], int(sys.argv[2]), sys.argv[3], int(sys.argv[4])
 records = [json.loads(l) for l in open(path)]
@@ -100,8 +101,9 @@ for _ in range(repeats):
         llm.reset()
         llm.eval(r["prompt_ids"])
         for _ in range(len(r["generated"])):
-            tok = int(llm.scores[llm.n_tokens - 1].argmax())
-            llm.eval([tok])
+            # The last token's logits (logits_all off: llama.cpp keeps only those).
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),))
+            llm.eval([int(logits.argmax())])
     times.append(time.perf_counter() - t0)
 times.sort()
 print(json.dumps({"seconds": times[len(times) // 2]}))

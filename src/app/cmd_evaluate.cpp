@@ -192,7 +192,9 @@ void run(const EvaluateOptions& opt) {
   };
   for (;;) {
     std::vector<cases::Case> batch;
-    while (static_cast<int>(batch.size()) < opt.batch && (opt.limit <= 0 || done < opt.limit)) {
+    // Twice as many cases as decode at once: rows that stop early are
+    // replaced by waiting ones instead of leaving the batch half empty.
+    while (static_cast<int>(batch.size()) < 2 * opt.batch && (opt.limit <= 0 || done < opt.limit)) {
       std::optional<cases::Case> c = reader.next();
       if (!c) break;
       batch.push_back(std::move(*c));
@@ -265,8 +267,8 @@ void register_evaluate(CLI::App& app) {
   add_model_options(cmd, opt->model_options);
   cmd->add_option("--cases", opt->cases, "Case file (JSON Lines, docs/cases.md)")->required();
   cmd->add_option("--batch", opt->batch,
-                  "Cases evaluated together: their generated answers decode as one batch "
-                  "(continuous batching; results equal one case at a time)")
+                  "Generated answers decoded together, at most N at a time (continuous "
+                  "batching over 2N cases read ahead; results equal one case at a time)")
       ->check(CLI::Range(1, 1024));
   cmd->add_flag("--no-prefix-cache", opt->no_prefix_cache,
                 "Read every prompt from scratch instead of from the cache of the prefix it shares "

@@ -543,7 +543,7 @@ void read_layout(const toml::table& root, Reader& r, CampaignSpec& spec) {
       spec.layout.batch_cases =
           static_cast<int>(r.integer(*t, "layout.", "batch_cases", 1, 4096).value_or(4));
       spec.layout.batch_items =
-          static_cast<int>(r.integer(*t, "layout.", "batch_items", 1, 4096).value_or(16));
+          static_cast<int>(r.integer(*t, "layout.", "batch_items", 1, 4096).value_or(32));
       spec.layout.commit_seconds = r.number(*t, "layout.", "commit_seconds", 0.0).value_or(30.0);
     } else {
       r.problem("layout", "must be a table");

@@ -268,7 +268,7 @@ at::Tensor DecoderModel::attention_rows(std::int64_t layer, const at::Tensor& q,
     // One query at the end sees every key, but for a sliding window.
     const at::Tensor mask = cached_attention_mask(layer, cache.length, 1);
     out.push_back(at::scaled_dot_product_attention(
-        q.narrow(0, r, 1), cache.keys[slot], cache.values[slot].contiguous(),
+        q.narrow(0, r, 1), cache.keys[slot], cache.values[slot],
         mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt, 0.0, false,
         c.attention_scale_or_default(), c.num_heads != c.num_kv_heads));
   }

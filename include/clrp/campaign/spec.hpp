@@ -115,8 +115,9 @@ struct LayoutSpec {
   /// count ("parameters": no probe; also the starting point of "time").
   bool balance_by_time = true;
   int batch_cases = 4;  ///< cases per scheduler batch (explanations)
-  /// Benchmark items per scheduler batch: their generated answers decode together.
-  int batch_items = 16;
+  /// Benchmark items per scheduler batch: their generated answers decode
+  /// together, 16 at a time (continuous batching over the batch).
+  int batch_items = 32;
   double commit_seconds = 30;  ///< a collective commit at least this often (and at the end)
 };
 
