@@ -116,6 +116,10 @@ Counts counts_of(const EvaluationRecord& r) {
   return {1, r.case_id.size(), r.detail.size()};
 }
 
+std::uint64_t bytes_of(const EvaluationRecord& r) {
+  return sizeof(Row) + r.case_id.size() + r.detail.size();
+}
+
 Datasets Datasets::create(hid_t group, int deflate) {
   Datasets d;
   d.rows = h5::create_extendible(group, "evaluations", row_type(), {}, 256, deflate);

@@ -29,6 +29,8 @@ inline constexpr std::size_t kKinds = 3;
 using Counts = std::array<std::uint64_t, kKinds>;
 /// The counts a record brings.
 Counts counts_of(const EvaluationRecord& r);
+/// Bytes a record takes in the file (its row, id and detail).
+std::uint64_t bytes_of(const EvaluationRecord& r);
 /// The group attributes holding the committed counts, in kinds order.
 extern const char* const kCommittedAttrs[kKinds];
 

@@ -367,7 +367,7 @@ void Store::append(const std::vector<EvaluationRecord>& records) {
   {
     std::uint64_t bytes = 0;
     for (const auto& r : records)
-      bytes += 96 + r.case_id.size() + r.detail.size();
+      bytes += evaluations::bytes_of(r);
     ensure_space(bytes);
   }
   try {
