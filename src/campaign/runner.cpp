@@ -400,15 +400,15 @@ int finish_run(Run& run) {
   double write = run.store->write_seconds(), write_sum = 0, wall_sum = 0;
   MPI_Reduce(&write, &write_sum, 1, MPI_DOUBLE, MPI_SUM, 0, run.comm);
   MPI_Reduce(&wall, &wall_sum, 1, MPI_DOUBLE, MPI_SUM, 0, run.comm);
-  const Worker& worker = *run.worker;
   std::uint64_t mine[3] = {run.explained, run.explain_failed, run.evaluated}, all[3] = {0, 0, 0};
   MPI_Reduce(mine, all, 3, MPI_UINT64_T, MPI_SUM, 0, run.comm);
   // Peak resident memory of this rank (bench/campaign.py --memory reads it).
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
-  run.log->line("done: ", worker.done, " explained, ", worker.failed, " failed, store writes ",
-                write, " s, aggregates ", util::steady_seconds() - t_agg, " s, wall ", wall,
-                " s, peak rss ", usage.ru_maxrss, " KiB");
+  run.log->line("done: ", run.evaluated, " evaluated, ", run.explained, " explained, ",
+                run.explain_failed, " failed, store writes ", write, " s, aggregates ",
+                util::steady_seconds() - t_agg, " s, wall ", wall, " s, peak rss ", usage.ru_maxrss,
+                " KiB");
   run.store->close();
   if (run.rank == 0) {
     if (!run.plan.evaluations.empty())
