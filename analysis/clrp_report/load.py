@@ -30,6 +30,9 @@ class Store:
     # failure has none, and the evaluator's whole record (`detail`, a dict).
     evaluations: pd.DataFrame = field(default_factory=pd.DataFrame)
     checkpoint_order: dict = field(default_factory=dict)  # (model, checkpoint) -> position
+    # Fixed-set campaigns across tokenizers: the reference's pairs that did not carry to a
+    # table's tokenizer, and why (model, checkpoint, benchmark, case_id, reason).
+    not_carried: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     @property
     def unfinished(self) -> pd.DataFrame:
@@ -106,7 +109,7 @@ def _evaluation_rows(g: h5py.Group, model: str, ck: str, bench: str) -> list[dic
 
 def read_store(path: str) -> Store:
     case_rows, seg_rows, layer_rows, ev_rows, table_rows, graph_rows = [], [], [], [], [], []
-    del_rows, del_tables, eval_rows = [], [], []
+    del_rows, del_tables, eval_rows, not_carried = [], [], [], []
     with h5py.File(path, "r") as f:
         spec = json.loads(f.attrs["spec"].decode() if isinstance(f.attrs["spec"], bytes) else f.attrs["spec"])
         campaign = f.attrs["campaign"]
@@ -131,6 +134,10 @@ def read_store(path: str) -> Store:
                     if cap:
                         del_tables += _deletion_aggregate(f, model, ck, bench, rules + ["random"])
                     eval_rows += _evaluation_rows(g, model, ck, bench)
+                    if "pairs_not_carried" in g:
+                        for e in json.loads(bytes(g["pairs_not_carried"][:]).decode()):
+                            not_carried.append({"model": model, "checkpoint": ck, "benchmark": bench,
+                                                "case_id": e["case_id"], "reason": e["reason"]})
                     if n == 0:
                         continue
                     rows = g["cases"][:n]
@@ -191,4 +198,5 @@ def read_store(path: str) -> Store:
         deletion_tables=pd.DataFrame(del_tables, columns=["model", "checkpoint", "benchmark", "method", "cases",
                                                           "flip_rate", "mean_tokens"]),
         evaluations=pd.DataFrame(eval_rows, columns=EVALUATION_COLUMNS),
-        checkpoint_order=checkpoint_order(spec))
+        checkpoint_order=checkpoint_order(spec),
+        not_carried=pd.DataFrame(not_carried, columns=cols + ["reason"]))

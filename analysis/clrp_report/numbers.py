@@ -189,9 +189,12 @@ def no_pair_reasons(store: Store) -> pd.DataFrame:
 
 def same_failures(store: Store) -> pd.DataFrame:
     """Fixed-set campaigns with benchmarks: for every failure of the reference (its last checkpoint)
-    that has a pair, each target's own verdict on the item and its Δℓ on the reference's pair."""
+    that has a pair, each target's own verdict on the item and its Δℓ on the reference's pair
+    (carried by its text to a target with another tokenizer; `not_carried` says why a pair did
+    not carry, and its Δℓ is then NaN)."""
     ref = store.spec.get("reference") or ""
-    cols = ["benchmark", "case_id", "reference_delta", "model", "checkpoint", "outcome", "delta"]
+    cols = ["benchmark", "case_id", "reference_delta", "model", "checkpoint", "outcome", "delta",
+            "not_carried"]
     if not ref or store.evaluations.empty:
         return pd.DataFrame(columns=cols)
     ev = store.evaluations
@@ -203,6 +206,9 @@ def same_failures(store: Store) -> pd.DataFrame:
     own = ev[["model", "checkpoint", "benchmark", "case_id", "outcome"]]
     explained = store.cases[["model", "checkpoint", "benchmark", "case_id", "delta"]]
     j = failures[["benchmark", "case_id", "delta"]].rename(columns={"delta": "reference_delta"})
-    j = j.merge(own, on=["benchmark", "case_id"]).merge(explained, how="left",
-                                                           on=["model", "checkpoint", "benchmark", "case_id"])
+    key = ["model", "checkpoint", "benchmark", "case_id"]
+    j = j.merge(own, on=["benchmark", "case_id"]).merge(explained, how="left", on=key)
+    refused = store.not_carried.rename(columns={"reason": "not_carried"})
+    j = j.merge(refused[key + ["not_carried"]] if len(refused) else
+                pd.DataFrame(columns=key + ["not_carried"]), how="left", on=key)
     return _ordered(store, j[cols])

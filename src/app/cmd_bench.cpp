@@ -45,6 +45,8 @@ struct BenchOptions {
   std::string rule = lrp::to_string(lrp::Rule::AttnLRP);
   std::optional<std::string> ids_file, max_memory;  ///< graph: token ids (JSON list), budget
   std::string method = "structured";
+  std::string pairs_file;          ///< lrp-pairs: JSON list of {"ids", "wrong", "correct"}
+  std::int64_t pack_tokens = 512;  ///< lrp-pairs: packed micro-batches of at most this many tokens
 };
 
 // Forward pass over `tokens` random ids: model load time, then the median and
@@ -174,6 +176,93 @@ void run_graph(const BenchOptions& opt) {
   std::cout << j.dump() << "\n";
 }
 
+// Contrastive pairs explained one at a time and packed (batched explanation,
+// lrp/engine.hpp) in the same process, recording what a campaign records by
+// default (residual and heads): medians of the loop's wall time, cases/s, and
+// how far the packed token relevance is from the one-at-a-time one.
+void run_lrp_pairs(const BenchOptions& opt) {
+  const LoadedModel m = load_model(opt.model_options);
+  const lrp::Rule rule = lrp::parse_rule(opt.rule);
+  const std::int64_t vocab = m.checkpoint.config().vocab_size;
+  std::ifstream f(opt.pairs_file);
+  if (!f) throw Error(Where{opt.pairs_file}, "cannot open");
+  const auto all = nlohmann::json::parse(f, nullptr, false);
+  if (!all.is_array() || all.empty())
+    throw Error(Where{opt.pairs_file}, "expected a JSON list of {\"ids\", \"wrong\", \"correct\"}");
+  std::vector<at::Tensor> ids;
+  std::vector<lrp::Seed> seeds;
+  std::int64_t tokens = 0;
+  for (const auto& p : all) {
+    ids.push_back(at::tensor(p.at("ids").get<std::vector<std::int64_t>>(), at::kLong));
+    seeds.push_back(lrp::Seed::contrastive(-1, p.at("wrong"), p.at("correct"), vocab));
+    tokens += ids.back().size(0);
+  }
+  // Packed in order, as a campaign packs a batch.
+  std::vector<std::int64_t> lengths;
+  for (const at::Tensor& t : ids)
+    lengths.push_back(t.size(0));
+  const std::vector<model::Packing> packs = model::pack_in_order(lengths, opt.pack_tokens);
+  std::vector<std::size_t> first;  // each pack's first pair
+  for (std::size_t k = 0, next = 0; k < packs.size(); next += packs[k++].size())
+    first.push_back(next);
+  const lrp::Engine engine(*m.decoder);
+  const lrp::RecordOptions record{.residual = true, .heads = true};
+  std::vector<at::Tensor> alone(ids.size()), packed(ids.size());
+  const auto one_at_a_time = [&] {
+    for (std::size_t i = 0; i < ids.size(); ++i)
+      alone[i] = engine.explain(ids[i], {seeds[i]}, rule, record).token_relevance;
+  };
+  const auto batched = [&] {
+    for (std::size_t k = 0; k < packs.size(); ++k) {
+      const std::size_t n = packs[k].size();
+      std::vector<at::Tensor> part(ids.begin() + static_cast<std::ptrdiff_t>(first[k]),
+                                   ids.begin() + static_cast<std::ptrdiff_t>(first[k] + n));
+      std::vector<lrp::Seed> s(seeds.begin() + static_cast<std::ptrdiff_t>(first[k]),
+                               seeds.begin() + static_cast<std::ptrdiff_t>(first[k] + n));
+      const auto each = lrp::unpack(
+          engine.explain(engine.forward_ids(at::cat(part), packs[k]), s, rule, record), packs[k]);
+      for (std::size_t j = 0; j < n; ++j)
+        packed[first[k] + j] = each[j].token_relevance;
+    }
+  };
+  const auto median_of = [&](const auto& run) {
+    for (int i = 0; i < opt.warmup; ++i)
+      run();
+    std::vector<double> times;
+    for (int i = 0; i < opt.repeat; ++i) {
+      const auto t0 = Clock::now();
+      run();
+      times.push_back(util::seconds_since(t0));
+    }
+    std::sort(times.begin(), times.end());
+    return times[times.size() / 2];
+  };
+  // Alternating would interleave the caches' warm-up; each gets its own warm-up instead.
+  const double t_alone = median_of(one_at_a_time), t_packed = median_of(batched);
+  double deviation = 0;
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    deviation = std::max(
+        deviation, ((packed[i] - alone[i]).abs().max() / alone[i].abs().max().clamp_min(1e-30))
+                       .item<double>());
+  const double n = static_cast<double>(ids.size());
+  nlohmann::json j{{"benchmark", "lrp-pairs"},
+                   {"rule", opt.rule},
+                   {"cases", ids.size()},
+                   {"tokens", tokens},
+                   {"pack_tokens", opt.pack_tokens},
+                   {"packs", packs.size()},
+                   {"threads", util::compute_threads()},
+                   {"device", m.decoder->compute().device.str()},
+                   {"one_at_a_time_seconds", t_alone},
+                   {"packed_seconds", t_packed},
+                   {"one_at_a_time_cases_per_second", n / t_alone},
+                   {"packed_cases_per_second", n / t_packed},
+                   {"speedup", t_alone / t_packed},
+                   {"max_relative_deviation", deviation},
+                   {"repeat", opt.repeat}};
+  std::cout << j.dump() << "\n";
+}
+
 }  // namespace
 
 void register_bench(CLI::App& app) {
@@ -213,6 +302,20 @@ void register_bench(CLI::App& app) {
   gr->add_option("--max-memory", opt->max_memory, "Memory budget above the weights (e.g. 3G)");
   gr->add_option("--seed", opt->seed, "Seed of the random token ids");
   gr->callback([opt] { run_graph(*opt); });
+  CLI::App* lp = cmd->add_subcommand(
+      "lrp-pairs",
+      "Contrastive pairs explained one at a time and packed, side by side: cases/s (JSON)");
+  add_model_options(lp, opt->model_options);
+  lp->add_option("--pairs", opt->pairs_file,
+                 "A JSON list of {\"ids\": [...], \"wrong\": id, \"correct\": id}")
+      ->required();
+  lp->add_option("--pack-tokens", opt->pack_tokens, "Tokens per packed micro-batch")
+      ->check(CLI::PositiveNumber);
+  add_rule_option(lp, opt->rule);
+  lp->add_option("--repeat", opt->repeat, "Timed repetitions")->check(CLI::PositiveNumber);
+  lp->add_option("--warmup", opt->warmup, "Untimed repetitions first")
+      ->check(CLI::NonNegativeNumber);
+  lp->callback([opt] { run_lrp_pairs(*opt); });
 }
 
 }  // namespace clrp::app

@@ -79,6 +79,12 @@ void print_text(const nlohmann::json& j) {
       std::printf("    evaluated %llu/%llu items\n",
                   static_cast<unsigned long long>(t["committed_evaluations"].get<std::uint64_t>()),
                   static_cast<unsigned long long>(t["planned_evaluations"].get<std::uint64_t>()));
+    if (t.contains("pairs_not_carried")) {
+      std::printf("    reference pairs not carried to this tokenizer:");
+      for (const auto& [kind, n] : t["pairs_not_carried"].items())
+        std::printf(" %s %s", kind.c_str(), number(n).c_str());
+      std::printf("\n");
+    }
     if (!t.contains("aggregate")) continue;
     const auto& a = t["aggregate"];
     if (a.contains("evaluation")) print_evaluation(a);

@@ -27,6 +27,7 @@ eval::EvalOptions eval_options(const BenchmarkSpec& b) {
   o.min_delta = b.min_delta;
   o.generative_pairs = b.pairs;
   o.budget = b.search;
+  o.instructions.timeout_seconds = b.checker_timeout;
   o.record_ids = true;
   return o;
 }

@@ -38,9 +38,16 @@ int choose_stages(const CampaignSpec& spec, const Plan& plan, int ranks, std::st
   std::vector<model::ModelConfig> configs;
   for (const Target& t : plan.targets)
     configs.push_back(t.shape.config);
+  // A packed micro-batch holds up to pack_tokens of a batch's cases; a
+  // longer case goes alone.
+  const auto micro_batch_tokens = [&](std::size_t i) {
+    const std::int64_t case_tokens = std::min(longest[i], configs[i].max_position_embeddings);
+    return std::max(case_tokens,
+                    std::min(spec.layout.pack_tokens, spec.layout.batch_cases * case_tokens));
+  };
   const auto estimate = [&](std::size_t i, int P) {
     const model::ModelConfig& c = configs[i];
-    const std::int64_t tokens = std::min(longest[i], c.max_position_embeddings);
+    const std::int64_t tokens = micro_batch_tokens(i);
     const ModelSpec& ms = spec.models[plan.targets[i].model];
     const std::int64_t bytes = ms.dtype == at::kBFloat16 ? 2 : 4;
     const auto split = dist::balance_layers(dist::parameter_costs(c), P);
@@ -76,9 +83,8 @@ int choose_stages(const CampaignSpec& spec, const Plan& plan, int ranks, std::st
           Where{spec.file, "layout.memory_per_rank"},
           name + " needs about " + format_byte_size(estimate(i, std::max(P, 1))) +
               " per rank with " + std::to_string(std::max(P, 1)) + " stage(s) (weights, tapes of " +
-              std::to_string(std::min(longest[i], configs[i].max_position_embeddings)) +
-              " tokens), over the budget of " + format_byte_size(budget) +
-              (need.empty() ? "; no split of its layers fits" : need) +
+              std::to_string(micro_batch_tokens(i)) + " tokens), over the budget of " +
+              format_byte_size(budget) + (need.empty() ? "; no split of its layers fits" : need) +
               (spec.layout.stages == 0 && !need.empty() ? " (start a multiple of that many ranks)"
                                                         : ""));
     }
@@ -106,7 +112,7 @@ void GroupMember::ensure_loaded(std::uint32_t target) {
   if (model_ && loaded_ == target) return;
   // Loading is collective over the group (the split, the transport): the
   // leader first brings its stages along.
-  if (world_.leader()) send_order(GroupOrder{GroupOrder::load, target, {}, {}});
+  if (world_.leader()) send_order(GroupOrder{GroupOrder::load, target, {}, {}, {}});
   pipeline_.reset();
   transport_.reset();
   model_.reset();
@@ -167,44 +173,80 @@ void GroupMember::send_order(const GroupOrder& order) {
 std::vector<lrp::MicroBatch> GroupMember::micro_batches(const std::vector<at::Tensor>& ids,
                                                         const GroupOrder& order) const {
   const std::int64_t vocab = model_->checkpoint.config().vocab_size;
-  std::vector<lrp::MicroBatch> out(order.wrong.size());
+  std::vector<model::Packing> packings = order.packings;
+  if (packings.empty()) packings.assign(order.wrong.size(), {});  // a case each
+  std::vector<lrp::MicroBatch> out(packings.size());
+  std::size_t next = 0;  // the first case of the micro-batch
   for (std::size_t m = 0; m < out.size(); ++m) {
-    if (!ids.empty()) out[m].ids = ids[m];
-    out[m].rules = spec_.rules;
-    // −1: the last token, which only stage 0 knows the position of.
-    out[m].seeds = {lrp::Seed::contrastive(-1, order.wrong[m], order.correct[m], vocab)};
+    lrp::MicroBatch& mb = out[m];
+    mb.packing = packings[m].size() > 1 ? packings[m] : model::Packing{};
+    mb.rules = spec_.rules;
+    std::vector<at::Tensor> parts;
+    for (std::size_t s = 0; s < mb.sequences(); ++s, ++next) {
+      if (!ids.empty()) parts.push_back(ids.at(next));
+      // −1: the last token, which only stage 0 knows the position of.
+      mb.seeds.push_back(
+          lrp::Seed::contrastive(-1, order.wrong.at(next), order.correct.at(next), vocab));
+    }
+    if (!parts.empty()) mb.ids = parts.size() == 1 ? parts[0] : at::cat(parts);
   }
   return out;
 }
 
-namespace {
-
-lrp::RecordOptions record_options(const CampaignSpec& spec) {
-  return {
-      .residual = spec.record.residual, .heads = spec.record.heads, .neurons = spec.record.neurons};
+std::vector<lrp::MicroBatchResult> GroupMember::run_explain(const GroupOrder& order,
+                                                            const std::vector<at::Tensor>& ids) {
+  return lrp::explain(*pipeline_, *model_->decoder, micro_batches(ids, order),
+                      {.residual = spec_.record.residual,
+                       .heads = spec_.record.heads,
+                       .neurons = spec_.record.neurons});
 }
-
-}  // namespace
 
 std::vector<lrp::MicroBatchResult> GroupMember::explain(
     std::uint32_t target, const std::vector<at::Tensor>& ids,
     const std::vector<store::CaseRecord>& records) {
   ensure_loaded(target);
-  GroupOrder order{GroupOrder::explain, target, {}, {}};
+  GroupOrder order{GroupOrder::explain, target, {}, {}, {}};
   for (const auto& r : records) {
     order.wrong.push_back(r.wrong_id);
     order.correct.push_back(r.correct_id);
   }
+  if (spec_.layout.pack_tokens > 0) {
+    std::vector<std::int64_t> lengths;
+    for (const at::Tensor& t : ids)
+      lengths.push_back(t.size(0));
+    order.packings = model::pack_in_order(lengths, spec_.layout.pack_tokens);
+  }
   send_order(order);
-  return lrp::explain(*pipeline_, *model_->decoder, micro_batches(ids, order),
-                      record_options(spec_));
+  std::vector<lrp::MicroBatchResult> results = run_explain(order, ids);
+  // A packed micro-batch fails as a whole (say, one case's activations are not
+  // finite): its cases are explained again one by one, so that a case fails alone.
+  GroupOrder again{GroupOrder::explain, target, {}, {}, {}};
+  std::vector<std::size_t> which;
+  std::vector<at::Tensor> again_ids;
+  std::size_t next = 0;
+  for (const model::Packing& pack : order.packings) {
+    for (std::size_t s = 0; s < pack.size(); ++s, ++next)
+      if (pack.size() > 1 && !results[next].ok()) {
+        which.push_back(next);
+        again.wrong.push_back(order.wrong[next]);
+        again.correct.push_back(order.correct[next]);
+        again_ids.push_back(ids[next]);
+      }
+  }
+  if (!which.empty()) {
+    send_order(again);
+    std::vector<lrp::MicroBatchResult> alone = run_explain(again, again_ids);
+    for (std::size_t i = 0; i < which.size(); ++i)
+      results[which[i]] = std::move(alone[i]);
+  }
+  return results;
 }
 
 std::vector<double> GroupMember::values(std::uint32_t target,
                                         const std::vector<std::vector<std::int64_t>>& sequences,
                                         std::int32_t wrong, std::int32_t correct) {
   ensure_loaded(target);
-  GroupOrder order{GroupOrder::values, target, {}, {}};
+  GroupOrder order{GroupOrder::values, target, {}, {}, {}};
   order.wrong.assign(sequences.size(), wrong);
   order.correct.assign(sequences.size(), correct);
   send_order(order);
@@ -217,7 +259,7 @@ std::vector<double> GroupMember::values(std::uint32_t target,
 graph::Graph GroupMember::graph(std::uint32_t target, const at::Tensor& ids,
                                 const store::CaseRecord& r) {
   ensure_loaded(target);
-  const GroupOrder order{GroupOrder::graph, target, {r.wrong_id}, {r.correct_id}};
+  const GroupOrder order{GroupOrder::graph, target, {r.wrong_id}, {r.correct_id}, {}};
   send_order(order);
   return *build_graph(order, ids);
 }
@@ -230,7 +272,7 @@ std::optional<graph::Graph> GroupMember::build_graph(const GroupOrder& order,
 }
 
 void GroupMember::order_commit(bool finish) {
-  send_order(GroupOrder{finish ? GroupOrder::finish : GroupOrder::commit, 0, {}, {}});
+  send_order(GroupOrder{finish ? GroupOrder::finish : GroupOrder::commit, 0, {}, {}, {}});
 }
 
 GroupOrder::Kind GroupMember::serve() {
@@ -239,7 +281,7 @@ GroupOrder::Kind GroupMember::serve() {
   switch (order.kind) {
     case GroupOrder::explain:
       ensure_loaded(order.target);
-      lrp::explain(*pipeline_, *model_->decoder, micro_batches({}, order), record_options(spec_));
+      run_explain(order, {});
       break;
     case GroupOrder::values:
       ensure_loaded(order.target);

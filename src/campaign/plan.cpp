@@ -4,7 +4,9 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <variant>
 
+#include "clrp/campaign/carry_pair.hpp"
 #include "clrp/cases/case_file.hpp"
 #include "clrp/util/error.hpp"
 
@@ -60,35 +62,84 @@ std::uint64_t answer_budget(const cases::Case& c, const BenchmarkSpec& b) {
 }
 
 // Every model × checkpoint, described (config; tokenizer where fixed-set pairs
-// must carry over from the reference model).
-void describe_targets(const CampaignSpec& spec, const DescribeTarget& describe, Plan& plan,
-                      std::vector<std::string>& problems) {
-  std::string reference_fp;
-  if (spec.mode == Mode::FixedSet) {
-    const auto ref = std::find_if(spec.models.begin(), spec.models.end(),
-                                  [&](const ModelSpec& m) { return m.name == spec.reference; });
-    if (ref == spec.models.end())  // load_spec refuses such a spec; a hand-made one may not
-      throw Error(Where{spec.file, "reference"}, "'" + spec.reference + "' is not a model");
-    reference_fp = describe(*ref, ref->checkpoints.front()).tokenizer_fingerprint;
-  }
+// are carried from the reference model).
+void describe_targets(const CampaignSpec& spec, const DescribeTarget& describe, Plan& plan) {
+  if (spec.mode == Mode::FixedSet &&
+      std::none_of(spec.models.begin(), spec.models.end(),
+                   [&](const ModelSpec& m) { return m.name == spec.reference; }))
+    // load_spec refuses such a spec; a hand-made one may not
+    throw Error(Where{spec.file, "reference"}, "'" + spec.reference + "' is not a model");
   for (std::size_t m = 0; m < spec.models.size(); ++m) {
     const ModelSpec& ms = spec.models[m];
-    for (std::size_t c = 0; c < ms.checkpoints.size(); ++c) {
-      Target t{m, c, describe(ms, ms.checkpoints[c])};
-      const std::string key =
-          "models[" + std::to_string(m) + "] (" + ms.name + "/" + ms.checkpoints[c].name + ")";
-      if (spec.mode == Mode::FixedSet && t.shape.tokenizer_fingerprint != reference_fp)
-        problems.push_back(key + ": its tokenizer differs from the reference model '" +
-                           spec.reference + "'s; fixed-set pairs carry token ids of one tokenizer");
-      plan.targets.push_back(std::move(t));
-    }
+    for (std::size_t c = 0; c < ms.checkpoints.size(); ++c)
+      plan.targets.push_back({m, c, describe(ms, ms.checkpoints[c])});
   }
 }
 
+// Fixed-set pairs under targets whose tokenizer is not the reference's:
+// each pair carried once per tokenizer (carry_pair.hpp), the carried copy a
+// new entry of plan.pairs, a refusal listed for the table.
+class Carrier {
+ public:
+  Carrier(const CampaignSpec& spec, Plan& plan) : plan_(plan) {
+    if (spec.mode != Mode::FixedSet) return;
+    const TargetShape& ref = plan.targets[reference_target(spec, plan)].shape;
+    reference_ = ref.tokenizer.get();
+    fingerprint_ = ref.tokenizer_fingerprint;
+  }
+
+  /// Whether `target` reads the pairs' token ids as they are.
+  bool same_tokens(std::uint32_t target) const {
+    return reference_ == nullptr ||
+           plan_.targets[target].shape.tokenizer_fingerprint == fingerprint_;
+  }
+
+  /// `pairs` as `target` explains them in `table`.
+  std::vector<std::uint32_t> under(std::uint32_t target, std::uint32_t table,
+                                   const std::vector<std::uint32_t>& pairs) {
+    if (same_tokens(target)) return pairs;
+    const TargetShape& shape = plan_.targets[target].shape;
+    if (!shape.tokenizer)
+      throw Error(
+          "fixed-set planning needs the tokenizer of every target (model::Parts::Tokenizer)");
+    if (plan_.not_carried.size() <= table) plan_.not_carried.resize(table + 1);
+    std::vector<std::uint32_t> out;
+    for (auto p : pairs) {
+      auto [it, fresh] = done_.try_emplace({p, shape.tokenizer_fingerprint});
+      if (fresh) {
+        const FailureCase& fc = plan_.pairs[p];
+        CarriedPair carried = carry_pair(fc.c, fc.pair, *reference_, *shape.tokenizer);
+        if (carried.pair) {
+          FailureCase copy = fc;
+          copy.pair = *carried.pair;
+          copy.c.pair = copy.pair;
+          it->second = static_cast<std::uint32_t>(plan_.pairs.size());
+          plan_.pairs.push_back(std::move(copy));
+        } else {
+          it->second = std::move(carried.reason);
+        }
+      }
+      if (const auto* index = std::get_if<std::uint32_t>(&it->second))
+        out.push_back(*index);
+      else
+        plan_.not_carried[table].push_back(
+            {plan_.pairs[p].c.id, std::get<std::string>(it->second)});
+    }
+    return out;
+  }
+
+ private:
+  Plan& plan_;
+  const text::Tokenizer* reference_ = nullptr;
+  std::string fingerprint_;
+  /// (pair, tokenizer fingerprint) -> the carried pair's index, or why it does not carry
+  std::map<std::pair<std::uint32_t, std::string>, std::variant<std::uint32_t, std::string>> done_;
+};
+
 // The pairs a target explains, by benchmark (in name order); ids outside its
-// vocabulary are problems.
+// vocabulary are problems where it reads them as they are (`same_tokens`).
 std::map<std::string, std::vector<std::uint32_t>> pairs_by_benchmark(
-    const CampaignSpec& spec, const Plan& plan, const Target& t,
+    const CampaignSpec& spec, const Plan& plan, const Target& t, bool same_tokens,
     const std::vector<std::vector<std::uint32_t>>& pairs_of_source,
     std::vector<std::string>& problems) {
   const ModelSpec& ms = spec.models[t.model];
@@ -102,7 +153,7 @@ std::map<std::string, std::vector<std::uint32_t>> pairs_by_benchmark(
     for (auto p : pairs_of_source[s]) {
       const auto& fc = plan.pairs[p];
       for (const auto* tok : {&fc.pair.wrong, &fc.pair.correct})
-        if (tok->id >= t.shape.config.vocab_size)
+        if (same_tokens && tok->id >= t.shape.config.vocab_size)
           problems.push_back(spec.cases[s].path + ": line " + std::to_string(fc.line) +
                              ": pair token id " + std::to_string(tok->id) +
                              " is outside the vocabulary of " + ms.name + " (" +
@@ -171,6 +222,7 @@ void add_table(const CampaignSpec& spec, std::uint32_t target, const std::string
   const Target& t = plan.targets[target];
   const auto table = static_cast<std::uint32_t>(plan.tables.size());
   plan.tables.push_back(table_info(spec, t, bench, pairs.size()));
+  plan.not_carried.resize(plan.tables.size());
   plan.tables.back().evaluations = !items.empty();
   plan.tables.back().planned_evaluations = items.size();
   plan.table_target.push_back(target);
@@ -207,18 +259,23 @@ Plan make_plan(const CampaignSpec& spec, const DescribeTarget& describe) {
   std::vector<std::string> problems;
   const auto pairs_of_source = read_pairs(spec, plan);
   const auto items_of = read_items(spec, plan);
-  describe_targets(spec, describe, plan, problems);
+  describe_targets(spec, describe, plan);
+  Carrier carrier(spec, plan);
   // Tables: target × benchmark, benchmarks in name order.
   for (std::uint32_t ti = 0; ti < plan.targets.size(); ++ti) {
-    auto pairs = pairs_by_benchmark(spec, plan, plan.targets[ti], pairs_of_source, problems);
+    auto pairs = pairs_by_benchmark(spec, plan, plan.targets[ti], carrier.same_tokens(ti),
+                                    pairs_of_source, problems);
     auto items = items_by_benchmark(spec, plan, plan.targets[ti], items_of);
     std::set<std::string> names;
     for (const auto& kv : pairs)
       names.insert(kv.first);
     for (const auto& kv : items)
       names.insert(kv.first);
-    for (const auto& bench : names)
-      add_table(spec, ti, bench, pairs[bench], items[bench], plan, problems);
+    for (const auto& bench : names) {
+      const auto table = static_cast<std::uint32_t>(plan.tables.size());
+      add_table(spec, ti, bench, carrier.under(ti, table, pairs[bench]), items[bench], plan,
+                problems);
+    }
   }
   if (!problems.empty()) throw SpecError(spec.file, std::move(problems));
   sort_tasks(plan);
@@ -257,6 +314,7 @@ std::vector<std::uint64_t> add_found_pairs(
     table_of[{plan.table_target[t], plan.tables[t].benchmark}] = t;
   const bool fixed = spec.mode == Mode::FixedSet;
   const std::uint32_t reference = fixed ? reference_target(spec, plan) : 0;
+  Carrier carrier(spec, plan);
   for (std::uint32_t table = 0; table < evaluations.size(); ++table) {
     const std::uint32_t target = plan.table_target[table];
     if (fixed && target != reference) continue;
@@ -287,8 +345,9 @@ std::vector<std::uint64_t> add_found_pairs(
       const auto explained_in = table_of.find({t, bench});
       if (explained_in == table_of.end()) continue;
       const std::uint32_t into = explained_in->second;
-      add_tasks(spec, into, t, pairs, planned[into], plan);
-      planned[into] += pairs.size();
+      const std::vector<std::uint32_t> carried = carrier.under(t, into, pairs);
+      add_tasks(spec, into, t, carried, planned[into], plan);
+      planned[into] += carried.size();
     }
   }
   sort_tasks(plan);

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <exception>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -131,12 +132,21 @@ void read_spec(Run& run) {
 
 // Every rank builds the same plan: the tasks, their tables and targets.
 void make_run_plan(Run& run) {
-  const bool need_fingerprint = run.spec.mode == Mode::FixedSet;
+  const bool need_tokenizer = run.spec.mode == Mode::FixedSet;
+  // One tokenizer kept per fingerprint: a checkpoint series shares one.
+  std::map<std::string, std::shared_ptr<const text::Tokenizer>> tokenizers;
   run.plan = make_plan(run.spec, [&](const ModelSpec&, const CheckpointSpec& c) {
     // The config only (and the tokenizer where pairs cross models): no weights.
-    const model::LoadedModel m = model::load(
-        c.path, {.parts = need_fingerprint ? model::Parts::Tokenizer : model::Parts::Config});
-    return TargetShape{m.config(), need_fingerprint ? tokenizer_fingerprint(*m.tokenizer) : ""};
+    model::LoadedModel m = model::load(
+        c.path, {.parts = need_tokenizer ? model::Parts::Tokenizer : model::Parts::Config});
+    TargetShape shape{m.config(), {}, {}};
+    if (need_tokenizer) {
+      shape.tokenizer_fingerprint = tokenizer_fingerprint(*m.tokenizer);
+      auto& kept = tokenizers[shape.tokenizer_fingerprint];
+      if (!kept) kept = std::move(m.tokenizer);
+      shape.tokenizer = kept;
+    }
+    return shape;
   });
   run.selected = select_targets(run.spec, run.plan, run.options.checkpoints);
 }
@@ -197,6 +207,7 @@ void schedule_explanations(Run& run) {
     const auto planned = add_found_pairs(run.spec, run.plan, run.store->committed_evaluations());
     run.store->set_planned_rows(planned);
   }
+  if (run.spec.mode == Mode::FixedSet) run.store->set_pairs_not_carried(run.plan.not_carried);
   const Plan& plan = run.plan;
   run.explain = schedule(
       run, plan.tasks, run.store->committed_ids(),

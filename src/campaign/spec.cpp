@@ -321,7 +321,7 @@ void read_benchmarks(const toml::table& root, Reader& r, CampaignSpec& spec) {
     }
     r.only_keys(*t, p,
                 {"path", "limit", "seed", "models", "chat", "max_new_tokens", "decide_per_char",
-                 "min_delta", "pairs", "search", "skip_bad_lines"});
+                 "min_delta", "pairs", "search", "skip_bad_lines", "checker_timeout"});
     BenchmarkSpec b;
     if (const auto path = r.string(*t, p, "path", true)) {
       b.path = r.resolve(*path);
@@ -341,6 +341,7 @@ void read_benchmarks(const toml::table& root, Reader& r, CampaignSpec& spec) {
     b.decide_per_char = r.boolean(*t, p, "decide_per_char").value_or(false);
     b.min_delta = r.number(*t, p, "min_delta", 0.0).value_or(1.0);
     b.skip_bad_lines = r.boolean(*t, p, "skip_bad_lines").value_or(false);
+    b.checker_timeout = r.number(*t, p, "checker_timeout", 0.001).value_or(60.0);
     const std::string pairs = r.string(*t, p, "pairs", false).value_or("auto");
     if (const auto method = eval::parse_generative_pairs(pairs))
       b.pairs = *method;
@@ -508,7 +509,7 @@ void read_layout(const toml::table& root, Reader& r, CampaignSpec& spec) {
     if (const toml::table* t = n->as_table()) {
       r.only_keys(*t, "layout.",
                   {"stages", "transport", "balance", "memory_per_rank", "batch_cases",
-                   "batch_items", "commit_seconds"});
+                   "batch_items", "pack_tokens", "commit_seconds"});
       if (const auto balance = r.string(*t, "layout.", "balance", false)) {
         if (*balance == "time" || *balance == "parameters")
           spec.layout.balance_by_time = *balance == "time";
@@ -544,6 +545,8 @@ void read_layout(const toml::table& root, Reader& r, CampaignSpec& spec) {
           static_cast<int>(r.integer(*t, "layout.", "batch_cases", 1, 4096).value_or(4));
       spec.layout.batch_items =
           static_cast<int>(r.integer(*t, "layout.", "batch_items", 1, 4096).value_or(32));
+      spec.layout.pack_tokens =
+          r.integer(*t, "layout.", "pack_tokens", 0, std::int64_t{1} << 24).value_or(512);
       spec.layout.commit_seconds = r.number(*t, "layout.", "commit_seconds", 0.0).value_or(30.0);
     } else {
       r.problem("layout", "must be a table");
@@ -622,7 +625,7 @@ nlohmann::json CampaignSpec::to_json() const {
     j["cases"].push_back(
         {{"path", c.path}, {"limit", c.limit}, {"seed", c.seed}, {"models", c.models}});
   // Only when there are some, so specs without them keep their hash.
-  for (const auto& b : benchmarks)
+  for (const auto& b : benchmarks) {
     j["benchmarks"].push_back(
         {{"path", b.path},
          {"limit", b.limit},
@@ -636,6 +639,9 @@ nlohmann::json CampaignSpec::to_json() const {
          {"search",
           {{"positions", b.search.positions}, {"k", b.search.k}, {"tokens", b.search.tokens}}},
          {"skip_bad_lines", b.skip_bad_lines}});
+    // Only when not the default, so earlier specs keep their hash.
+    if (b.checker_timeout != 60.0) j["benchmarks"].back()["checker_timeout"] = b.checker_timeout;
+  }
   j["record"] = {{"residual", record.residual},
                  {"heads", record.heads},
                  {"neurons", record.neurons},

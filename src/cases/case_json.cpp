@@ -289,6 +289,7 @@ PairToken pair_token(const Object& o, const Where& where) {
     fail(Problem::wrong_type, where, o.field("logit"),
          "expected a number, found " + type_name(logit));
   t.logit = logit.get<double>();
+  t.continuation = o.string_or("continuation", "");
   return t;
 }
 
@@ -297,10 +298,12 @@ Pair read_pair(const json& j, const Where& where) {
                  {"prefix", "wrong", "correct", "delta", "method", "model", "chat"});
   Pair p;
   p.prefix = o.string("prefix");
-  p.wrong =
-      pair_token(Object(o.need("wrong"), where, "pair.wrong", {"id", "token", "logit"}), where);
-  p.correct =
-      pair_token(Object(o.need("correct"), where, "pair.correct", {"id", "token", "logit"}), where);
+  p.wrong = pair_token(
+      Object(o.need("wrong"), where, "pair.wrong", {"id", "token", "logit", "continuation"}),
+      where);
+  p.correct = pair_token(
+      Object(o.need("correct"), where, "pair.correct", {"id", "token", "logit", "continuation"}),
+      where);
   const json& delta = o.need("delta");
   if (!delta.is_number())
     fail(Problem::wrong_type, where, "pair.delta", "expected a number, found " + type_name(delta));
@@ -475,6 +478,7 @@ nlohmann::ordered_json pair_to_json(const Pair& p) {
     o["id"] = t.id;
     o["token"] = t.token;
     o["logit"] = t.logit;
+    if (!t.continuation.empty()) o["continuation"] = t.continuation;
     return o;
   };
   ordered pj;

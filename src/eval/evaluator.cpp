@@ -16,9 +16,20 @@ struct Evaluator::Candidate {
   std::vector<std::int32_t> prefix_ids;  ///< tokens between the prompt and the contrast
   std::int32_t wrong = 0, correct = 0;
   cases::PairMethod method = cases::PairMethod::letter;
+  /// Each side's tokens from the contrast on, as far as the search knows
+  /// them (empty: the token alone); the pair keeps their text.
+  std::vector<std::int32_t> wrong_rest = {}, correct_rest = {};
 };
 
 namespace {
+
+// Up to cases::kContinuationTokens tokens of `ids` from `from` on.
+std::vector<std::int32_t> rest_of(const std::vector<std::int32_t>& ids, std::size_t from) {
+  const std::size_t end = std::min(ids.size(), from + cases::kContinuationTokens);
+  return from < end ? std::vector<std::int32_t>(ids.begin() + static_cast<std::ptrdiff_t>(from),
+                                                ids.begin() + static_cast<std::ptrdiff_t>(end))
+                    : std::vector<std::int32_t>{};
+}
 
 std::size_t code_points(const std::string& s) {
   std::size_t n = 0;
@@ -249,7 +260,9 @@ void Evaluator::cloze(const cases::Case& c, const RenderedPrompt& r, const Promp
   settle_pair({{gt.begin(), gt.begin() + static_cast<std::ptrdiff_t>(*d)},
                wt[*d],
                gt[*d],
-               cases::PairMethod::cloze},
+               cases::PairMethod::cloze,
+               rest_of(wt, *d),
+               rest_of(gt, *d)},
               r, s, out);
 }
 
@@ -329,7 +342,8 @@ void Evaluator::generated(const cases::Case& c, const RenderedPrompt& r, const P
         {{gen.tokens.begin(), gen.tokens.begin() + static_cast<std::ptrdiff_t>(ip.position)},
          gen.tokens[ip.position],
          ip.token,
-         cases::PairMethod::imported},
+         cases::PairMethod::imported,
+         rest_of(gen.tokens, ip.position)},
         r, s, out);
     return;
   }
@@ -354,7 +368,9 @@ void Evaluator::generated(const cases::Case& c, const RenderedPrompt& r, const P
     settle_pair({{gen.tokens.begin(), gen.tokens.begin() + static_cast<std::ptrdiff_t>(*d)},
                  gen.tokens[*d],
                  gold_ids[*d],
-                 cases::PairMethod::gold_divergence},
+                 cases::PairMethod::gold_divergence,
+                 rest_of(gen.tokens, *d),
+                 rest_of(gold_ids, *d)},
                 r, s, out);
     return;
   }
@@ -452,7 +468,8 @@ void Evaluator::generated(const cases::Case& c, const RenderedPrompt& r, const P
   settle_pair({{gen.tokens.begin(), gen.tokens.begin() + static_cast<std::ptrdiff_t>(h.position)},
                h.wrong,
                h.correct,
-               cases::PairMethod::counterfactual},
+               cases::PairMethod::counterfactual,
+               rest_of(gen.tokens, h.position)},
               r, s, out);
 }
 
@@ -479,6 +496,8 @@ void Evaluator::settle_pair(const Candidate& cand, const RenderedPrompt& r, cons
   p.wrong = {cand.wrong, tokenizer_.token_string(cand.wrong), logits[cand.wrong].item<double>()};
   p.correct = {cand.correct, tokenizer_.token_string(cand.correct),
                logits[cand.correct].item<double>()};
+  if (!cand.wrong_rest.empty()) p.wrong.continuation = tokenizer_.decode(cand.wrong_rest);
+  if (!cand.correct_rest.empty()) p.correct.continuation = tokenizer_.decode(cand.correct_rest);
   p.delta = p.wrong.logit - p.correct.logit;
   p.method = cand.method;
   p.model = model_path_;

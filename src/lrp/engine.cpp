@@ -66,10 +66,9 @@ Seed Seed::single(std::int64_t position, std::int64_t token, std::int64_t vocab)
 }
 
 namespace {
-// Relevance a bias absorbs: Σ b ⊙ g over tokens and features -> [B] float32 (0 without a bias).
+// Relevance a bias absorbs at each token: Σ b ⊙ g over features -> [B, T] float32.
 at::Tensor bias_relevance(const at::Tensor& bias, const at::Tensor& g) {
-  if (!bias.defined()) return at::zeros({g.size(0)}, g.options().dtype(at::kFloat));
-  return (g * bias).to(at::kFloat).sum({1, 2});
+  return (g * bias).to(at::kFloat).sum(2);
 }
 
 void absorb(LayerGradients* extra, const at::Tensor& bias, const at::Tensor& g) {
@@ -84,6 +83,41 @@ at::Tensor additive_mask(const model::DecoderModel& m, std::int64_t layer, std::
   if (!allowed.defined()) return {};
   return at::zeros({t, t}, m.options())
       .masked_fill(allowed.logical_not(), -std::numeric_limits<double>::infinity());
+}
+
+// The plain attention gradients of a layer (q [1, heads, T, hd]), inside
+// each sequence of a packing.
+detail::AttentionGradients attention_gradients(const model::DecoderModel& m, std::int64_t layer,
+                                               const at::Tensor& q, const at::Tensor& k,
+                                               const at::Tensor& v, const at::Tensor& g_o,
+                                               const model::Packing& packing, double scale) {
+  if (packing.size() <= 1)
+    return detail::attention_backward(q, k, v, g_o, additive_mask(m, layer, q.size(2)), scale);
+  std::vector<at::Tensor> g_q, g_k, g_v;
+  std::int64_t start = 0;
+  for (const std::int64_t n : packing) {
+    const auto part = [&](const at::Tensor& x) { return x.narrow(2, start, n).contiguous(); };
+    detail::AttentionGradients g = detail::attention_backward(part(q), part(k), part(v), part(g_o),
+                                                              additive_mask(m, layer, n), scale);
+    g_q.push_back(std::move(g.q));
+    g_k.push_back(std::move(g.k));
+    g_v.push_back(std::move(g.v));
+    start += n;
+  }
+  return {at::cat(g_q, 2), at::cat(g_k, 2), at::cat(g_v, 2)};
+}
+
+// Sums over the tokens (axis 1) of each sequence: [B, T, ...] -> [S·B, ...],
+// sequence-major ([B, ...] for a single sequence).
+at::Tensor sum_per_sequence(const at::Tensor& x, const model::Packing& packing) {
+  if (packing.size() <= 1) return x.sum(1);
+  std::vector<at::Tensor> parts;
+  std::int64_t start = 0;
+  for (const std::int64_t n : packing) {
+    parts.push_back(x.narrow(1, start, n).sum(1));
+    start += n;
+  }
+  return at::cat(parts, 0);
 }
 }  // namespace
 
@@ -142,9 +176,8 @@ at::Tensor Engine::backward_attention(std::int64_t layer, const model::BlockWeig
   // The plain attention gradients (fused kernel), then the rule's shares of
   // the products S = Q·Kᵀ·scale (q, k) and O = P·V (v).
   const at::Tensor k = tape.k.repeat_interleave(groups, 1), v = tape.v.repeat_interleave(groups, 1);
-  const at::Tensor mask = additive_mask(model_, layer, t);
   const detail::AttentionGradients plain =
-      detail::attention_backward(tape.q, k, v, g_o, mask, scale);
+      attention_gradients(model_, layer, tape.q, k, v, g_o, tape.packing, scale);
   const AttentionShares& share = describe(rule).attention;
   at::Tensor g_q = share_of(plain.q, share.q), g_k = share_of(plain.k, share.k),
              g_v = share_of(plain.v, share.v);
@@ -218,7 +251,8 @@ at::Tensor Engine::backward_layer(std::int64_t layer, const model::LayerTape& ta
                                   Rule rule, LayerGradients* extra) const {
   const model::ModelConfig& c = model_.config();
   if (extra != nullptr)
-    extra->bias_absorbed = at::zeros({g_out.size(0)}, g_out.options().dtype(at::kFloat));
+    extra->bias_absorbed =
+        at::zeros({g_out.size(0), g_out.size(1)}, g_out.options().dtype(at::kFloat));
   // Residual additions pass the gradient unchanged to both of their operands.
   if (c.residual == model::ResidualLayout::Parallel)
     return g_out + attention_branch_backward(layer, tape, rope, g_out, rule, extra) +
@@ -228,11 +262,13 @@ at::Tensor Engine::backward_layer(std::int64_t layer, const model::LayerTape& ta
   return gm + attention_branch_backward(layer, tape, rope, gm, rule, extra);
 }
 
-ForwardState Engine::forward(const at::Tensor& hidden, bool keep_tapes) const {
+ForwardState Engine::forward(const at::Tensor& hidden, bool keep_tapes,
+                             const model::Packing& packing) const {
   c10::InferenceMode inference_mode;
   ForwardState st;
   st.begin = model_.layer_begin();
-  st.rope = model_.rotary(at::arange(hidden.size(1), at::kLong));
+  if (packing.size() > 1) st.packing = packing;
+  st.rope = model_.rotary(model::packed_positions(packing, hidden.size(1)));
   st.input = hidden.to(model_.compute().device, model_.compute().dtype);
   const auto layers = static_cast<std::size_t>(model_.layer_end() - model_.layer_begin());
   if (keep_tapes) st.tapes.resize(layers);
@@ -241,7 +277,7 @@ ForwardState Engine::forward(const at::Tensor& hidden, bool keep_tapes) const {
   st.boundaries.push_back(h);
   for (std::int64_t i = model_.layer_begin(); i < model_.layer_end(); ++i) {
     const auto slot = static_cast<std::size_t>(i - st.begin);
-    h = model_.run_layer(i, h, st.rope, keep_tapes ? &st.tapes[slot] : nullptr);
+    h = model_.run_layer(i, h, st.rope, keep_tapes ? &st.tapes[slot] : nullptr, st.packing);
     st.boundaries.push_back(h);
   }
   if (!at::isfinite(h).all().item<bool>())
@@ -251,10 +287,10 @@ ForwardState Engine::forward(const at::Tensor& hidden, bool keep_tapes) const {
   return st;
 }
 
-ForwardState Engine::forward_ids(const at::Tensor& ids) const {
+ForwardState Engine::forward_ids(const at::Tensor& ids, const model::Packing& packing) const {
   c10::InferenceMode inference_mode;
   const at::Tensor batch = ids.unsqueeze(0);
-  ForwardState st = forward(model_.embed(batch));
+  ForwardState st = forward(model_.embed(batch, packing), true, packing);
   if (model_.config().positions == model::PositionKind::Learned)
     st.token_embeddings = model_.embed_tokens(batch);
   return st;
@@ -267,31 +303,42 @@ at::Tensor Engine::seed(const ForwardState& state, const std::vector<Seed>& seed
   c10::InferenceMode inference_mode;
   const model::ModelConfig& c = model_.config();
   const at::Tensor& h = state.output;
-  const std::int64_t t = h.size(1), b = static_cast<std::int64_t>(seeds.size());
+  const std::int64_t t = h.size(1), sequences = static_cast<std::int64_t>(state.sequences()),
+                     n = static_cast<std::int64_t>(seeds.size());
+  if (n % sequences != 0)
+    throw Error(std::to_string(n) + " seeds for " + std::to_string(sequences) +
+                " packed sequences: each needs as many");
+  const std::int64_t b = n / sequences;
   at::Tensor final_r;
   const at::Tensor normed =
       model_.norm(h, model_.final_norm_weight(), model_.final_norm_bias(), &final_r);
-  out.logits = at::empty({b, c.vocab_size}, at::kFloat);
-  out.head_bias_absorbed = at::zeros({b}, at::kFloat);
+  out.logits = at::empty({n, c.vocab_size}, at::kFloat);
+  out.head_bias_absorbed = at::zeros({n}, at::kFloat);
   at::Tensor g = at::zeros({b, t, c.hidden_size}, model_.options());
   std::vector<at::Tensor> weights;
-  for (std::int64_t s = 0; s < b; ++s) {
-    const Seed& seed = seeds[static_cast<std::size_t>(s)];
-    const std::int64_t p = seed.position;
-    if (p < 0 || p >= t)
-      throw Error("seed position " + std::to_string(p) + " is outside the " + std::to_string(t) +
-                  " tokens");
-    if (seed.weights.numel() != c.vocab_size)
-      throw Error("a seed has " + std::to_string(seed.weights.numel()) +
-                  " weights, the vocabulary " + std::to_string(c.vocab_size));
-    const at::Tensor sw = seed.weights.to(model_.compute().device, model_.compute().dtype);
-    out.logits[s].copy_(at::matmul(model_.lm_head_weight(), normed[0][p]));
-    // Logits are linear in the normed state; the final norm's factor is a constant.
-    const at::Tensor g_normed = at::matmul(sw, model_.lm_head_weight());  // [H]
-    if (model_.final_norm_bias().defined())
-      out.head_bias_absorbed[s] = (g_normed * model_.final_norm_bias()).sum().to(at::kCPU);
-    g[s][p] = norm_backward(rule, g_normed, h[0][p], model_.final_norm_weight(), final_r[0][p]);
-    weights.push_back(seed.weights.to(at::kFloat));
+  std::int64_t first = 0;  // the sequence's first token in the packed axis
+  for (std::int64_t s = 0; s < sequences; ++s) {
+    const std::int64_t len = sequences == 1 ? t : state.packing[static_cast<std::size_t>(s)];
+    for (std::int64_t row = 0; row < b; ++row) {
+      const std::int64_t i = s * b + row;
+      const Seed& seed = seeds[static_cast<std::size_t>(i)];
+      const std::int64_t p = first + (seed.position < 0 ? seed.position + len : seed.position);
+      if (p < first || p >= first + len)
+        throw Error("seed position " + std::to_string(seed.position) + " is outside the " +
+                    std::to_string(len) + " tokens");
+      if (seed.weights.numel() != c.vocab_size)
+        throw Error("a seed has " + std::to_string(seed.weights.numel()) +
+                    " weights, the vocabulary " + std::to_string(c.vocab_size));
+      const at::Tensor sw = seed.weights.to(model_.compute().device, model_.compute().dtype);
+      out.logits[i].copy_(at::matmul(model_.lm_head_weight(), normed[0][p]));
+      // Logits are linear in the normed state; the final norm's factor is a constant.
+      const at::Tensor g_normed = at::matmul(sw, model_.lm_head_weight());  // [H]
+      if (model_.final_norm_bias().defined())
+        out.head_bias_absorbed[i] = (g_normed * model_.final_norm_bias()).sum().to(at::kCPU);
+      g[row][p] = norm_backward(rule, g_normed, h[0][p], model_.final_norm_weight(), final_r[0][p]);
+      weights.push_back(seed.weights.to(at::kFloat));
+    }
+    first += len;
   }
   out.target = (at::stack(weights) * out.logits).sum(-1);
   return g;
@@ -302,19 +349,19 @@ void Engine::backward(const ForwardState& state, at::Tensor g, Rule rule,
   c10::InferenceMode inference_mode;
   const model::ModelConfig& c = model_.config();
   const std::int64_t layers = static_cast<std::int64_t>(state.tapes.size()), b = g.size(0),
-                     t = g.size(1);
+                     t = g.size(1), n = b * static_cast<std::int64_t>(state.sequences());
   const bool has_mid = c.residual == model::ResidualLayout::Sequential;
   if (record.residual) {
     if (has_mid) out.mid_relevance = at::empty({b, layers, t}, at::kFloat);
     out.layer_relevance = at::empty({b, layers, t}, at::kFloat);
   }
-  if (record.heads) out.head_relevance = at::empty({b, layers, c.num_heads}, at::kFloat);
+  if (record.heads) out.head_relevance = at::empty({n, layers, c.num_heads}, at::kFloat);
   const std::int64_t k = std::min(record.neurons, c.intermediate_size);
   if (k > 0) {
-    out.neuron_ids = at::empty({b, layers, k}, at::kLong);
-    out.neuron_relevance = at::empty({b, layers, k}, at::kFloat);
+    out.neuron_ids = at::empty({n, layers, k}, at::kLong);
+    out.neuron_relevance = at::empty({n, layers, k}, at::kFloat);
   }
-  out.bias_absorbed = at::empty({b, layers}, at::kFloat);
+  out.bias_absorbed = at::empty({n, layers}, at::kFloat);
   for (std::int64_t i = layers - 1; i >= 0; --i) {
     const model::LayerTape& tape = state.tapes[static_cast<std::size_t>(i)];
     const at::Tensor& layer_out =
@@ -322,19 +369,19 @@ void Engine::backward(const ForwardState& state, at::Tensor g, Rule rule,
     if (record.residual) out.layer_relevance.select(1, i).copy_(relevance(layer_out, g));
     LayerGradients extra;
     g = backward_layer(state.begin + i, tape, state.rope, g, rule, &extra);
-    out.bias_absorbed.select(1, i).copy_(extra.bias_absorbed);
+    out.bias_absorbed.select(1, i).copy_(sum_per_sequence(extra.bias_absorbed, state.packing));
     if (record.residual && has_mid)
       out.mid_relevance.select(1, i).copy_(relevance(tape.mid, extra.mid));
     if (record.heads) {
       const at::Tensor per_head = (tape.attn_heads * extra.heads)
                                       .to(at::kFloat)
                                       .view({b, t, c.num_heads, c.head_dim})
-                                      .sum({1, 3});
-      out.head_relevance.select(1, i).copy_(per_head);
+                                      .sum(3);  // [B, T, heads]
+      out.head_relevance.select(1, i).copy_(sum_per_sequence(per_head, state.packing));
     }
     if (k > 0) {
-      const at::Tensor per_neuron =
-          (tape.mlp_inner * extra.neurons).to(at::kFloat).sum(1);  // [B, I]
+      const at::Tensor per_neuron = sum_per_sequence(
+          (tape.mlp_inner * extra.neurons).to(at::kFloat), state.packing);  // [S·B, I]
       const auto top = at::topk(per_neuron.abs(), k, -1);
       out.neuron_ids.select(1, i).copy_(std::get<1>(top));
       out.neuron_relevance.select(1, i).copy_(per_neuron.gather(-1, std::get<1>(top)));
@@ -344,7 +391,8 @@ void Engine::backward(const ForwardState& state, at::Tensor g, Rule rule,
   if (state.token_embeddings.defined()) {
     out.token_relevance = relevance(state.token_embeddings, g).to(at::kCPU);
     out.position_relevance =
-        relevance(state.input - state.token_embeddings, g).sum(-1).to(at::kCPU);
+        sum_per_sequence(relevance(state.input - state.token_embeddings, g), state.packing)
+            .to(at::kCPU);
   } else {
     out.token_relevance = relevance(state.input, g).to(at::kCPU);
   }
@@ -369,6 +417,38 @@ Explanation Engine::explain(const at::Tensor& ids, const std::vector<Seed>& seed
   require_whole_model();
   c10::InferenceMode inference_mode;
   return explain(forward_ids(ids), seeds, rule, record);
+}
+
+std::vector<Explanation> unpack(const Explanation& packed, const model::Packing& packing) {
+  if (packing.size() <= 1) return {packed};
+  const auto sequences = static_cast<std::int64_t>(packing.size());
+  const std::int64_t b = packed.target.size(0) / sequences;
+  std::vector<Explanation> out(packing.size());
+  std::int64_t first = 0;
+  for (std::int64_t s = 0; s < sequences; ++s) {
+    const std::int64_t len = packing[static_cast<std::size_t>(s)];
+    const auto rows = [&](const at::Tensor& x) {
+      return x.defined() ? x.narrow(0, s * b, b).contiguous() : x;
+    };
+    const auto tokens = [&](const at::Tensor& x, std::int64_t axis) {
+      return x.defined() ? x.narrow(axis, first, len).contiguous() : x;
+    };
+    Explanation& e = out[static_cast<std::size_t>(s)];
+    e.target = rows(packed.target);
+    e.logits = rows(packed.logits);
+    e.position_relevance = rows(packed.position_relevance);
+    e.head_relevance = rows(packed.head_relevance);
+    e.neuron_ids = rows(packed.neuron_ids);
+    e.neuron_relevance = rows(packed.neuron_relevance);
+    e.bias_absorbed = rows(packed.bias_absorbed);
+    e.head_bias_absorbed = rows(packed.head_bias_absorbed);
+    e.input_gradient = tokens(packed.input_gradient, 1);
+    e.token_relevance = tokens(packed.token_relevance, 1);
+    e.mid_relevance = tokens(packed.mid_relevance, 2);
+    e.layer_relevance = tokens(packed.layer_relevance, 2);
+    first += len;
+  }
+  return out;
 }
 
 }  // namespace clrp::lrp

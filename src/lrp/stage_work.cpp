@@ -50,8 +50,9 @@ class ExplainWork final : public dist::StageWork {
         results_(batches.size()) {}
 
   dist::Tensors forward(std::size_t m, const dist::Tensors& input) override {
-    states_[m] = model_.has_embedding() ? engine_.forward_ids(batches_[m].ids)
-                                        : engine_.forward(input.at(0));
+    const MicroBatch& mb = batches_[m];
+    states_[m] = model_.has_embedding() ? engine_.forward_ids(mb.ids, mb.packing)
+                                        : engine_.forward(input.at(0), true, mb.packing);
     parts_[m].assign(batches_[m].rules.size(), {});
     return {states_[m].output};
   }
@@ -59,13 +60,9 @@ class ExplainWork final : public dist::StageWork {
   // The contrastive gradient at the top of the last stage, one per rule.
   dist::Tensors seed(std::size_t m) override {
     const MicroBatch& mb = batches_[m];
-    const ForwardState& st = states_[m];
-    std::vector<Seed> seeds = mb.seeds;
-    for (auto& s : seeds)
-      if (s.position < 0) s.position += st.output.size(1);
     dist::Tensors g;
     for (std::size_t r = 0; r < mb.rules.size(); ++r)
-      g.push_back(engine_.seed(st, seeds, mb.rules[r], parts_[m][r]));
+      g.push_back(engine_.seed(states_[m], mb.seeds, mb.rules[r], parts_[m][r]));
     return g;
   }
 
@@ -183,8 +180,24 @@ std::vector<MicroBatchResult> explain(dist::Pipeline& pipeline,
   std::vector<MicroBatchResult> out;
   for (std::size_t m = 0; m < outcomes.size(); ++m) {
     const dist::Outcome& o = outcomes[m];
-    out.push_back({o.ok() ? std::move(work.result(m)) : std::vector<Explanation>{}, o.error,
-                   o.forward_seconds, o.backward_seconds});
+    const MicroBatch& mb = batches[m];
+    const std::size_t first = out.size();
+    // Each sequence's share of the micro-batch's time, by its tokens.
+    std::int64_t total = 0;
+    for (const std::int64_t n : mb.packing)
+      total += n;
+    for (std::size_t s = 0; s < mb.sequences(); ++s) {
+      const double share = mb.packing.size() > 1
+                               ? static_cast<double>(mb.packing[s]) / static_cast<double>(total)
+                               : 1.0;
+      out.push_back({{}, o.error, o.forward_seconds * share, o.backward_seconds * share});
+    }
+    if (!o.ok()) continue;
+    for (const Explanation& rule : work.result(m)) {
+      std::vector<Explanation> each = unpack(rule, mb.packing);
+      for (std::size_t s = 0; s < each.size(); ++s)
+        out[first + s].rules.push_back(std::move(each[s]));
+    }
   }
   return out;
 }

@@ -3,6 +3,7 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <cmath>
 #include <numbers>
 
@@ -117,14 +118,52 @@ at::Tensor DecoderModel::embed_tokens(const at::Tensor& ids) const {
   return e;
 }
 
-at::Tensor DecoderModel::embed(const at::Tensor& ids) const {
+at::Tensor packed_positions(const Packing& packing, std::int64_t tokens) {
+  if (packing.size() <= 1) {
+    if (!packing.empty() && packing[0] != tokens)
+      throw Error("a packing of " + std::to_string(packing[0]) + " tokens over " +
+                  std::to_string(tokens));
+    return at::arange(tokens, at::kLong);
+  }
+  std::vector<at::Tensor> parts;
+  std::int64_t total = 0;
+  for (const std::int64_t n : packing) {
+    if (n <= 0) throw Error("a packed sequence of " + std::to_string(n) + " tokens");
+    parts.push_back(at::arange(n, at::kLong));
+    total += n;
+  }
+  if (total != tokens)
+    throw Error("a packing of " + std::to_string(total) + " tokens over " + std::to_string(tokens));
+  return at::cat(parts);
+}
+
+std::vector<Packing> pack_in_order(const std::vector<std::int64_t>& lengths,
+                                   std::int64_t max_tokens) {
+  std::vector<Packing> packs;
+  std::int64_t used = 0;
+  for (const std::int64_t n : lengths) {
+    if (packs.empty() || used + n > max_tokens) {
+      packs.emplace_back();
+      used = 0;
+    }
+    packs.back().push_back(n);
+    used += n;
+  }
+  return packs;
+}
+
+at::Tensor DecoderModel::embed(const at::Tensor& ids, const Packing& packing) const {
   at::Tensor e = embed_tokens(ids);
   if (config_.positions == PositionKind::Learned) {
     const std::int64_t t = ids.size(-1);
-    if (t > config_.max_position_embeddings)
-      throw Error(std::to_string(t) + " tokens exceed the model's " +
+    const std::int64_t longest =
+        packing.size() > 1 ? *std::max_element(packing.begin(), packing.end()) : t;
+    if (longest > config_.max_position_embeddings)
+      throw Error(std::to_string(longest) + " tokens exceed the model's " +
                   std::to_string(config_.max_position_embeddings) + " learned positions");
-    e = e + stem_.position_embed.narrow(0, 0, t);
+    e = e + (packing.size() > 1 ? stem_.position_embed.index_select(
+                                      0, packed_positions(packing, t).to(compute_.device))
+                                : stem_.position_embed.narrow(0, 0, t));
   }
   return e;
 }
@@ -224,25 +263,32 @@ at::Tensor DecoderModel::attention(const BlockWeights& w, std::int64_t layer, co
         attention_rows(layer, q, k, v, *caches.rows).transpose(1, 2).reshape({b, t, nq}),
         w.out_weight, w.out_bias);
   // With a cache the queries sit at positions [start, start + t) and read every
-  // earlier key; without one this is the plain causal path, unchanged.
-  bool causal = true;
-  at::Tensor mask;
+  // earlier key; without one this is the plain causal path, unchanged, or one
+  // causal attention per packed sequence.
+  at::Tensor o;
   if (cache != nullptr) {
     const std::int64_t start = cache->length;
     const auto slot = static_cast<std::size_t>(layer - begin_);
     cache->write(slot, k, v);
     k = cache->keys[slot];
     v = cache->values[slot];
-    mask = cached_attention_mask(layer, start, t);
-    causal = start == 0 && !mask.defined();
+    const at::Tensor mask = cached_attention_mask(layer, start, t);
+    o = at::scaled_dot_product_attention(
+        q, k, v.contiguous(), mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
+        /*dropout_p=*/0.0, /*is_causal=*/start == 0 && !mask.defined(),
+        /*scale=*/c.attention_scale_or_default(), /*enable_gqa=*/c.num_heads != c.num_kv_heads);
+  } else if (caches.packing != nullptr) {
+    std::vector<at::Tensor> parts;
+    std::int64_t start = 0;
+    for (const std::int64_t n : *caches.packing) {
+      parts.push_back(self_attention(layer, q.narrow(2, start, n), k.narrow(2, start, n),
+                                     v.narrow(2, start, n)));
+      start += n;
+    }
+    o = at::cat(parts, 2);
   } else {
-    mask = attention_mask(layer, t);
-    causal = !mask.defined();
+    o = self_attention(layer, q, k, v);
   }
-  at::Tensor o = at::scaled_dot_product_attention(
-      q, k, v.contiguous(), mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
-      /*dropout_p=*/0.0, /*is_causal=*/causal,
-      /*scale=*/c.attention_scale_or_default(), /*enable_gqa=*/c.num_heads != c.num_kv_heads);
   o = o.transpose(1, 2).reshape({b, t, nq});
   if (tape != nullptr) {
     tape->q_raw = q_raw, tape->k_raw = k_raw, tape->q_norm_r = q_r, tape->k_norm_r = k_r;
@@ -252,6 +298,16 @@ at::Tensor DecoderModel::attention(const BlockWeights& w, std::int64_t layer, co
     tape->attn_heads = o;
   }
   return at::linear(o, w.out_weight, w.out_bias);
+}
+
+at::Tensor DecoderModel::self_attention(std::int64_t layer, const at::Tensor& q,
+                                        const at::Tensor& k, const at::Tensor& v) const {
+  const at::Tensor mask = attention_mask(layer, q.size(2));
+  return at::scaled_dot_product_attention(
+      q, k, v.contiguous(), mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt,
+      /*dropout_p=*/0.0, /*is_causal=*/!mask.defined(),
+      /*scale=*/config_.attention_scale_or_default(),
+      /*enable_gqa=*/config_.num_heads != config_.num_kv_heads);
 }
 
 at::Tensor DecoderModel::attention_rows(std::int64_t layer, const at::Tensor& q,
@@ -295,8 +351,10 @@ at::Tensor DecoderModel::mlp(const BlockWeights& w, const at::Tensor& x, LayerTa
 }
 
 at::Tensor DecoderModel::run_layer(std::int64_t layer, const at::Tensor& hidden,
-                                   const RotaryTables& rope, LayerTape* tape) const {
-  return run_layer_impl(layer, hidden, rope, tape, {});
+                                   const RotaryTables& rope, LayerTape* tape,
+                                   const Packing& packing) const {
+  return run_layer_impl(layer, hidden, rope, tape,
+                        {.packing = packing.size() > 1 ? &packing : nullptr});
 }
 
 at::Tensor DecoderModel::run_layer_impl(std::int64_t layer, const at::Tensor& hidden,
@@ -333,6 +391,7 @@ at::Tensor DecoderModel::run_layer_impl(std::int64_t layer, const at::Tensor& hi
     out = mid + m;
   }
   if (keep) {
+    if (caches.packing != nullptr) tape->packing = *caches.packing;
     tape->input = hidden;
     tape->attn_norm_r = r_attn;
     tape->mid = mid;

@@ -220,26 +220,54 @@ Id ensure_groups(hid_t file, const std::string& path) {
   return last;
 }
 
-void write_doubles(hid_t group, const std::string& name, const std::vector<hsize_t>& dims,
-                   const std::vector<double>& data, bool writer, hid_t dxpl) {
+namespace {
+
+// Creates dataset `name` (replacing one of that name) of `dims` and writes
+// `data` from the writer rank (the others select nothing).
+void write_whole(hid_t group, const std::string& name, hid_t file_type, hid_t mem_type,
+                 const std::vector<hsize_t>& dims, const void* data, bool writer, hid_t dxpl) {
+  if (H5Lexists(group, name.c_str(), H5P_DEFAULT) > 0)
+    check(H5Ldelete(group, name.c_str(), H5P_DEFAULT), "cannot replace " + name);
   h5::Id space = h5::make(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                          H5Sclose, "aggregate space");
+                          H5Sclose, name + " space");
   h5::Id d = h5::make(
-      H5Dcreate2(group, name.c_str(), H5T_IEEE_F64LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-      H5Dclose, "cannot create aggregate " + name);
+      H5Dcreate2(group, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
+      H5Dclose, "cannot create " + name);
   hsize_t elements = 1;
   for (auto n : dims)
     elements *= n;
   if (elements == 0) return;  // an empty dataset: nothing to write (HDF5 refuses a 0-byte write)
-  h5::Id fs = h5::make(H5Dget_space(d), H5Sclose, "aggregate space");
+  h5::Id fs = h5::make(H5Dget_space(d), H5Sclose, name + " space");
   h5::Id ms = h5::make(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
-                       H5Sclose, "aggregate space");
+                       H5Sclose, name + " space");
   if (!writer) {
     H5Sselect_none(fs);
     H5Sselect_none(ms);
   }
-  h5::check(H5Dwrite(d, H5T_NATIVE_DOUBLE, ms, fs, dxpl, data.data()),
-            "cannot write aggregate " + name);
+  h5::check(H5Dwrite(d, mem_type, ms, fs, dxpl, data), "cannot write " + name);
+}
+
+}  // namespace
+
+void write_doubles(hid_t group, const std::string& name, const std::vector<hsize_t>& dims,
+                   const std::vector<double>& data, bool writer, hid_t dxpl) {
+  write_whole(group, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, dims, data.data(), writer, dxpl);
+}
+
+void write_text(hid_t group, const std::string& name, const std::string& text, bool writer,
+                hid_t dxpl) {
+  write_whole(group, name, H5T_STD_U8LE, H5T_NATIVE_UINT8, {text.size()}, text.data(), writer,
+              dxpl);
+}
+
+std::optional<std::string> read_text(hid_t group, const std::string& name) {
+  if (H5Lexists(group, name.c_str(), H5P_DEFAULT) <= 0) return std::nullopt;
+  h5::Id d = h5::make(H5Dopen2(group, name.c_str(), H5P_DEFAULT), H5Dclose, name);
+  std::string text(rows(d), '\0');
+  if (!text.empty())
+    check(H5Dread(d, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, text.data()),
+          "cannot read " + name);
+  return text;
 }
 
 }  // namespace clrp::store::h5

@@ -7,6 +7,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -71,6 +72,11 @@ bool has_attr(hid_t obj, const std::string& name);
 /// is written, the others select nothing).
 void write_doubles(hid_t group, const std::string& name, const std::vector<hsize_t>& dims,
                    const std::vector<double>& data, bool writer, hid_t dxpl);
+/// The same for a text (a uint8 dataset, e.g. JSON), replacing one of that name.
+void write_text(hid_t group, const std::string& name, const std::string& text, bool writer,
+                hid_t dxpl);
+/// The text dataset `name` of `group`; nullopt when there is none (independent read).
+std::optional<std::string> read_text(hid_t group, const std::string& name);
 /// Creates every missing group on `path` ("/a/b/c").
 Id ensure_groups(hid_t file, const std::string& path);
 

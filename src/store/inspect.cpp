@@ -71,6 +71,16 @@ nlohmann::json inspect_store(const std::string& path) {
       t["committed_evaluations"] = e[0];
       evaluated = e[0] >= info.planned_evaluations;
     }
+    // Fixed-set campaigns across tokenizers: reference pairs that did not
+    // carry to this table's tokenizer, counted by kind (the reason's first word).
+    if (const auto refused = table_io::read_pairs_not_carried(gt); !refused.empty()) {
+      nlohmann::json kinds = nlohmann::json::object();
+      for (const auto& r : refused) {
+        const std::string kind = r.reason.substr(0, r.reason.find(':'));
+        kinds[kind] = kinds.value(kind, 0) + 1;
+      }
+      t["pairs_not_carried"] = kinds;
+    }
     t["finished"] =
         evaluated && committed.of(schema::Rows::Case) + committed.failed >= info.planned_rows;
     unfinished += t["finished"].get<bool>() ? 0 : 1;

@@ -172,6 +172,7 @@ MergeResult merge_stores(const std::string& output, const std::vector<std::strin
   std::vector<TableInfo> tables;
   std::vector<std::uint64_t> failed(in[0].groups.size(), 0);
   std::vector<std::map<std::string, std::size_t>> evaluated_by(in[0].groups.size());
+  std::vector<std::vector<PairNotCarried>> not_carried(in[0].groups.size());  // union of inputs
   // Which input holds each case id of each table: a case twice is refused.
   for (std::size_t ti = 0; ti < in[0].groups.size(); ++ti) {
     const std::string& g = in[0].groups[ti];
@@ -191,6 +192,10 @@ MergeResult merge_stores(const std::string& output, const std::vector<std::strin
       // evaluated it: the largest count any input recorded.
       const TableInfo info = table_io::read_table_info(group);
       tables[ti].planned_rows = std::max(tables[ti].planned_rows, info.planned_rows);
+      for (auto& n : table_io::read_pairs_not_carried(group))
+        if (std::none_of(not_carried[ti].begin(), not_carried[ti].end(),
+                         [&](const PairNotCarried& m) { return m.case_id == n.case_id; }))
+          not_carried[ti].push_back(std::move(n));
       for (const auto& e : table_io::read_evaluations(group, info, 0))
         if (!evaluated_by[ti].emplace(e.case_id, k).second)
           throw Error("cannot merge: item '" + e.case_id + "' of table " + g +
@@ -240,6 +245,7 @@ MergeResult merge_stores(const std::string& output, const std::vector<std::strin
     out.commit();
     std::vector<std::int64_t> f(failed.begin(), failed.end());
     out.set_failed_rows(f);
+    out.set_pairs_not_carried(not_carried);
     write_aggregates(out);
     out.close();
   }

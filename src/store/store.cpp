@@ -16,6 +16,7 @@
 #include "h5.hpp"
 #include "kill_hook.hpp"
 #include "schema.hpp"
+#include "table_io.hpp"
 
 namespace clrp::store {
 
@@ -434,6 +435,17 @@ void Store::set_failed_rows(const std::vector<std::int64_t>& failed) {
   for (std::size_t i = 0; i < s.tables.size() && i < failed.size(); ++i)
     if (failed[i] >= 0)
       h5::set_attr(s.tables[i].group, "failed_rows", static_cast<std::uint64_t>(failed[i]));
+  h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
+}
+
+void Store::set_pairs_not_carried(const std::vector<std::vector<PairNotCarried>>& not_carried) {
+  Impl& s = *impl_;
+  int rank = 0;
+  MPI_Comm_rank(s.comm, &rank);
+  for (std::size_t i = 0; i < s.tables.size() && i < not_carried.size(); ++i)
+    if (!not_carried[i].empty())
+      h5::write_text(s.tables[i].group, "pairs_not_carried",
+                     table_io::not_carried_to_json(not_carried[i]), rank == 0, s.dxpl);
   h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
 }
 

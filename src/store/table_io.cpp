@@ -126,4 +126,22 @@ std::vector<CaseRecord> read_records(hid_t group, const TableInfo& info, std::ui
   return out;
 }
 
+std::string not_carried_to_json(const std::vector<PairNotCarried>& not_carried) {
+  nlohmann::ordered_json out = nlohmann::ordered_json::array();
+  for (const auto& n : not_carried)
+    out.push_back({{"case_id", n.case_id}, {"reason", n.reason}});
+  return out.dump();
+}
+
+std::vector<PairNotCarried> read_pairs_not_carried(hid_t group) {
+  const auto text = h5::read_text(group, "pairs_not_carried");
+  std::vector<PairNotCarried> out;
+  if (!text) return out;
+  const auto j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_array()) throw Error("pairs_not_carried is not a JSON array");
+  for (const auto& e : j)
+    out.push_back({e.value("case_id", std::string()), e.value("reason", std::string())});
+  return out;
+}
+
 }  // namespace clrp::store::table_io

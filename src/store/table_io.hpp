@@ -45,4 +45,9 @@ std::vector<std::string> read_case_ids(hid_t group, const Committed& committed);
 std::vector<CaseRecord> read_records(hid_t group, const TableInfo& info, std::uint32_t table,
                                      std::uint64_t row0, std::uint64_t count);
 
+/// A table's pairs that did not carry to its tokenizer (dataset
+/// `pairs_not_carried`; empty when it has none), and their JSON text.
+std::vector<PairNotCarried> read_pairs_not_carried(hid_t group);
+std::string not_carried_to_json(const std::vector<PairNotCarried>& not_carried);
+
 }  // namespace clrp::store::table_io

@@ -170,9 +170,12 @@ def test_rows_equal_clrp_evaluate(tmp_path, clrp_bin, tiny_model, bench_files, r
                 assert rec["pair_position"] == expected["pair_position"]
 
 
-def test_two_ranks_equal_one(tmp_path, clrp_bin, tiny_model, bench_files, reference):
+@pytest.mark.parametrize("ranks", [2, 4])
+def test_more_ranks_equal_one(tmp_path, clrp_bin, tiny_model, bench_files, reference, ranks):
+    """2 and 4 ranks (1 and 3 workers) give the store of 1 rank: evaluation rows, explanations,
+    aggregates."""
     spec = write_bench_spec(tmp_path / "spec.toml", tiny_model, bench_files, batch=3, batch_items=5)
-    r = mpirun(clrp_bin, 2, spec)
+    r = mpirun(clrp_bin, ranks, spec)
     assert r.returncode == 0, r.stdout + r.stderr
     store = tmp_path / "store.h5"
     assert_close(read_evaluations(store), read_evaluations(reference))
@@ -260,6 +263,30 @@ def test_bad_lines_named_or_skipped(tmp_path, clrp_bin, tiny_model, bench_files)
     assert "evaluate: 3 items" in r.stdout
 
 
+def test_judge_that_hangs_or_crashes(tmp_path, clrp_bin, tiny_model):
+    """IFEval items whose checker hangs (stopped after `checker_timeout`) or crashes are error
+    rows naming what happened; the run goes on and finishes."""
+    subprocess.run([sys.executable, str(REPO / "analysis" / "prepare_cases.py"), "--out", str(tmp_path),
+                    "--benchmarks", "ifeval", "--limit", "2"], check=True, capture_output=True)
+    files = {"ifeval": tmp_path / "ifeval.instructions.jsonl"}
+    fakes = {"hang": ("#!/bin/sh\nexec sleep 600\n", "sent no greeting within 1 s"),
+             "crash": ("#!/bin/sh\necho checker exploded >&2\nexit 3\n", "checker exploded")}
+    for name, (script, message) in fakes.items():
+        fake = tmp_path / f"{name}.sh"
+        fake.write_text(script)
+        fake.chmod(0o755)
+        spec = write_bench_spec(tmp_path / f"{name}.toml", tiny_model, files, store=f"{name}.h5")
+        spec.write_text(spec.read_text().replace("min_delta = 0.5", "min_delta = 0.5\nchecker_timeout = 1.0"))
+        start = time.monotonic()
+        r = mpirun(clrp_bin, 1, spec, env_extra={"CLRP_PYTHON": str(fake)})
+        assert r.returncode == 0, r.stdout + r.stderr
+        assert time.monotonic() - start < 120
+        rows = read_evaluations(tmp_path / f"{name}.h5")
+        assert len(rows) == 2, rows
+        for row in rows.values():
+            assert row["outcome"] == 3 and message in row["detail"]["error"], row["detail"]
+
+
 def test_fixed_set_same_failures(tmp_path, clrp_bin, tiny_model, bench_files):
     """Fixed set with benchmarks: both models answer every item; the reference's failures
     with a pair are explained under both; the report's same-failure table holds, for each,
@@ -295,6 +322,143 @@ def test_fixed_set_same_failures(tmp_path, clrp_bin, tiny_model, bench_files):
         assert row.outcome == ["correct", "failure_with_pair", "failure_no_pair", "error"][own["outcome"]]
         assert row.delta == pytest.approx(
             float(explained[(f"{row.model}/final/{row.benchmark}", row.case_id)]["delta"]), abs=1e-9)
+
+
+OTHER_TOKENIZER_TEXT = (
+    "Science: which gas do green plants take in from the air? carbon dioxide, not oxygen.\n"
+    "How many legs does a spider have? Eight. 7 * 6 = 42 and 15 - 3 = 12 apples left.\n"
+) * 20
+
+
+def carried_by_hf(prompt: str, pair: dict, frm, to):
+    """The pair under tokenizer `to` by its text, with Hugging Face `tokenizers` (an
+    independent implementation of campaign/carry_pair.hpp): (tokens before the contrast,
+    wrong id, correct id), or the kind of reason it does not carry."""
+    ctx = prompt + pair["prefix"]
+    w = pair["wrong"].get("continuation") or frm.decode([pair["wrong"]["id"]])
+    c = pair["correct"].get("continuation") or frm.decode([pair["correct"]["id"]])
+    if w == c:
+        return "same_text"
+    a, b = to.encode(ctx + w).ids, to.encode(ctx + c).ids
+    d = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None)
+    if d is None:
+        return "no_differing_token"
+    shared = to.decode(a[:d]).encode()
+    if not (ctx + w).encode().startswith(shared) or not (ctx + c).encode().startswith(shared):
+        return "tokens_do_not_spell_text"
+    if len(shared) < len(prompt.encode()):
+        return "diverges_inside_prompt"
+    if to.encode(prompt + shared[len(prompt.encode()):].decode()).ids != a[:d]:
+        return "prefix_retokenizes"
+    return a[:d], a[d], b[d]
+
+
+def test_fixed_set_across_tokenizers(tmp_path, clrp_bin, tiny_model, bench_files):
+    """Fixed set across tokenizers: the reference's pairs are carried to a model with another
+    tokenizer by their text (prompt + prefix, each side's continuation re-tokenized, contrasted
+    at the first differing token), equal to the same carry done with Hugging Face `tokenizers`;
+    pairs that do not carry are listed with their reason, in the store, in `clrp inspect` and
+    in the report's same-failure table."""
+    import shutil
+
+    import tokenizers
+    from tiny_models import make_llama
+    from tokenizers import decoders, models, pre_tokenizers, trainers
+    other = tmp_path / "other"
+    shutil.copytree(make_llama("llama_mha_tied"), other)
+    tok = tokenizers.Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator([OTHER_TOKENIZER_TEXT], trainers.BpeTrainer(
+        vocab_size=311, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=["<|endoftext|>"], show_progress=False))
+    assert tok.get_vocab_size() == 311
+    tok.save(str(other / "tokenizer.json"))
+    frm = tokenizers.Tokenizer.from_file(str(pathlib.Path(tiny_model) / "tokenizer.json"))
+    to = tokenizers.Tokenizer.from_file(str(other / "tokenizer.json"))
+    assert frm.get_vocab() != to.get_vocab()
+
+    files = {"sciq": bench_files["sciq"], "gsm8k": bench_files["gsm8k"]}
+    # A ready-made pair whose text does not carry: its correct continuation extends the wrong
+    # one, and the other tokenizer splits it so that the wrong side's tokens are a prefix.
+    ready = json.loads(files["sciq"].read_text().splitlines()[0])
+    ready["id"] += "/handmade"
+    prompt = "".join(seg["text"] for seg in ready["segments"])
+    for w, c in ((" ce", " cell"), (" 1", " 12"), (" mem", " membrane"), (" car", " carbon")):
+        handmade = {"prefix": "", "wrong": {"id": frm.encode(w).ids[0], "token": w, "logit": 2.0,
+                                            "continuation": w},
+                    "correct": {"id": frm.encode(c).ids[-1], "token": c, "logit": 1.0, "continuation": c},
+                    "delta": 1.0, "method": "cloze", "model": "handmade"}
+        if (handmade["wrong"]["id"] != handmade["correct"]["id"]
+                and carried_by_hf(prompt, handmade, frm, to) == "no_differing_token"):
+            break
+    else:
+        pytest.fail("no hand-made pair that the other tokenizer refuses")
+    ready["pair"] = handmade
+    failure_file = tmp_path / "failures.jsonl"
+    failure_file.write_text(json.dumps(ready) + "\n")
+    spec = write_bench_spec(tmp_path / "spec.toml", tiny_model, files,
+                            extra=f'\n[[models]]\nname = "other"\npath = "{other}"\n'
+                                  f'\n[[cases]]\npath = "{failure_file}"\n')
+    spec.write_text(spec.read_text().replace(
+        'name = "bench"', 'name = "bench"\nmode = "fixed-set"\nreference = "tiny"'))
+    r = mpirun(clrp_bin, 2, spec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    store = tmp_path / "store.h5"
+    rows, explained = read_evaluations(store), read_store(store)
+    prompts = {}
+    for path in files.values():
+        for line in path.read_text().splitlines():
+            case = json.loads(line)
+            prompts[case["id"]] = "".join(s["text"] for s in case["segments"])
+    refused = {}
+    with h5py.File(store) as f:
+        for bench in files:
+            g = f[f"runs/other/final/{bench}"]
+            for e in json.loads(bytes(g["pairs_not_carried"][:]).decode()) if "pairs_not_carried" in g else []:
+                refused[(bench, e["case_id"])] = e["reason"]
+    assert refused.pop(("sciq", ready["id"])).startswith("no_differing_token: ")
+    assert ("tiny/final/sciq", ready["id"]) in explained  # the reference explains its own pair
+    carried = moved = 0
+    too_long = set()
+    for (table, cid), row in rows.items():
+        if not table.startswith("tiny/") or row["outcome"] != 1:
+            continue
+        bench = table.split("/")[-1]
+        expected = carried_by_hf(prompts[cid], row["detail"]["pair"], frm, to)
+        mine = explained[(table, cid)]
+        got = explained.get((f"other/final/{bench}", cid))
+        if isinstance(expected, str):
+            assert got is None, cid
+            assert refused[(bench, cid)].split(":")[0] == expected, refused[(bench, cid)]
+            continue
+        tokens, wrong, correct = expected
+        assert (bench, cid) not in refused, cid
+        if len(tokens) > 512:  # carried, but longer than the other model's context: a failed case
+            assert got is None, cid
+            too_long.add((bench, cid))
+            continue
+        assert got is not None, cid
+        assert list(got["tokens"]) == tokens, cid
+        assert (int(got["wrong_id"]), int(got["correct_id"])) == (wrong, correct), cid
+        carried += 1
+        moved += list(got["tokens"]) != list(mine["tokens"])
+    assert carried >= 3 and moved >= 1, (carried, moved, refused)
+    # The reasons reach clrp inspect and the report's same-failure table.
+    sys.path.insert(0, str(REPO / "analysis"))
+    from clrp_report.load import read_store as load_store
+    from clrp_report.numbers import same_failures
+    table = same_failures(load_store(str(store)))
+    others = table[table["model"] == "other"]
+    assert len(others) == len(table[table["model"] == "tiny"])  # every reference failure, once
+    for row in others.itertuples():
+        if (row.benchmark, row.case_id) in refused:
+            assert row.not_carried == refused[(row.benchmark, row.case_id)] and math.isnan(row.delta)
+        else:
+            assert not isinstance(row.not_carried, str)
+            assert math.isnan(row.delta) == ((row.benchmark, row.case_id) in too_long)
+    out = subprocess.run([str(clrp_bin), "inspect", str(store)], capture_output=True, text=True)
+    assert "reference pairs not carried to this tokenizer: no_differing_token 1" in out.stdout, out.stdout
 
 
 def test_sweep_tasks_merge_into_the_whole(tmp_path, clrp_bin, tiny_model, bench_files, reference):

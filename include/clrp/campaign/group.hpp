@@ -36,11 +36,14 @@ struct GroupOrder {
   enum Kind : int { load = 0, explain = 1, values = 2, graph = 3, commit = 4, finish = 5 };
   int kind = load;
   std::uint32_t target = 0;                  ///< the plan target (model × checkpoint) to use
-  std::vector<std::int32_t> wrong, correct;  ///< per micro-batch (explain, values, graph)
+  std::vector<std::int32_t> wrong, correct;  ///< per case (explain, values, graph)
+  /// explain: the cases packed into each micro-batch, by their token counts
+  /// (empty: a micro-batch per case)
+  std::vector<model::Packing> packings;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar& kind& target& wrong& correct;
+    ar& kind& target& wrong& correct& packings;
   }
 };
 
@@ -81,8 +84,13 @@ class GroupMember {
   void send_order(const GroupOrder& order);
   /// Every stage's share of one graph; the merged graph on the leader.
   std::optional<graph::Graph> build_graph(const GroupOrder& order, const at::Tensor& ids);
+  /// The order's micro-batches: a case each, or its packings' cases packed
+  /// (ids read on the leader only).
   std::vector<lrp::MicroBatch> micro_batches(const std::vector<at::Tensor>& ids,
                                              const GroupOrder& order) const;
+  /// Explains the order's cases on every stage (the leader gets a result per case).
+  std::vector<lrp::MicroBatchResult> run_explain(const GroupOrder& order,
+                                                 const std::vector<at::Tensor>& ids);
 
   const CampaignSpec& spec_;
   const Plan& plan_;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,7 @@
 #include "clrp/campaign/spec.hpp"
 #include "clrp/model/config.hpp"
 #include "clrp/store/record.hpp"
+#include "clrp/text/tokenizer.hpp"
 
 namespace clrp::campaign {
 
@@ -22,6 +24,10 @@ namespace clrp::campaign {
 struct TargetShape {
   model::ModelConfig config;
   std::string tokenizer_fingerprint;  ///< equal fingerprints: the same tokenizer
+  /// The tokenizer itself (fixed-set mode: a pair is carried by its text to
+  /// a target whose fingerprint differs from the reference's, carry_pair.hpp).
+  /// Targets with equal fingerprints may share one.
+  std::shared_ptr<const text::Tokenizer> tokenizer;
 };
 
 struct Target {
@@ -64,22 +70,28 @@ struct Plan {
   std::vector<EvalTask> evaluations;        ///< ordered like tasks
   /// Per benchmark: its file's bad lines, skipped (skip_bad_lines), and why.
   std::vector<std::string> skipped_lines;
+  /// Per table, in fixed-set mode: the reference's pairs that do not carry
+  /// to the table's tokenizer, and why (carry_pair.hpp).
+  std::vector<std::vector<store::PairNotCarried>> not_carried;
 };
 
 /// Reads `shape` of a checkpoint (config, and the tokenizer for its
 /// fingerprint in fixed-set mode; no weights: model::Parts).
 using DescribeTarget = std::function<TargetShape(const ModelSpec&, const CheckpointSpec&)>;
 
-/// Expands the spec. Checks what needs the models themselves (fixed-set: every
-/// tokenizer equals the reference's; pair token ids inside each vocabulary)
-/// and reports every such problem at once as a SpecError.
+/// Expands the spec. Checks what needs the models themselves (pair token ids
+/// inside each vocabulary) and reports every such problem at once as a
+/// SpecError. Fixed-set: under a target whose tokenizer differs from the
+/// reference's, each pair is carried by its text (carry_pair.hpp) or, where
+/// it does not carry, listed in `not_carried`.
 Plan make_plan(const CampaignSpec& spec, const DescribeTarget& describe);
 
 /// Adds the pairs the evaluation found (`evaluations`, per table, as
 /// committed in the store) and a task for each: in explain-failures mode
 /// under the target that failed, in fixed-set mode the reference's failures
 /// under every target. Each table's pairs are taken in item order (graphs
-/// go to its first ones) and the tasks re-sorted like make_plan's. Returns
+/// go to its first ones), carried to other tokenizers like make_plan's, and
+/// the tasks re-sorted like make_plan's. Returns
 /// the cases each table now plans (failure-file pairs + found ones).
 std::vector<std::uint64_t> add_found_pairs(
     const CampaignSpec& spec, Plan& plan,

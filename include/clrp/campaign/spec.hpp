@@ -74,6 +74,10 @@ struct BenchmarkSpec {
   eval::GenerativePairs pairs = eval::GenerativePairs::automatic;
   eval::CounterfactualBudget search;  ///< the counterfactual search's limits
   bool skip_bad_lines = false;        ///< count and skip bad lines instead of refusing the file
+  /// Seconds an IFEval verdict may take (the checker's start-up included);
+  /// past it the checker is stopped and the item is an error row
+  /// (clrp evaluate --checker-timeout).
+  double checker_timeout = 60.0;
 };
 
 /// What each explanation records besides token relevance.
@@ -115,6 +119,10 @@ struct LayoutSpec {
   /// count ("parameters": no probe; also the starting point of "time").
   bool balance_by_time = true;
   int batch_cases = 4;  ///< cases per scheduler batch (explanations)
+  /// Batched explanation: a batch's cases are packed, in order, into
+  /// sequences of at most this many tokens, each explained in one forward and
+  /// one backward per rule (lrp/engine.hpp; 0: one case at a time).
+  std::int64_t pack_tokens = 512;
   /// Benchmark items per scheduler batch: their generated answers decode
   /// together, 16 at a time (continuous batching over the batch).
   int batch_items = 32;

@@ -9,6 +9,7 @@
 // explain --cases FILE --id ID` explains them.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -32,7 +33,15 @@ struct PairToken {
   std::int32_t id = 0;  ///< token id in the model's vocabulary
   std::string token;    ///< its surface text (for people; the id is what counts)
   double logit = 0.0;   ///< its logit at the contrast position
+  /// The text from this token on, as far as the search knew it (the rest of
+  /// an option, of the generated answer, of the gold text; at most
+  /// kContinuationTokens tokens): what carries the pair to a model with
+  /// another tokenizer (campaign/carry_pair.hpp). Empty: the token alone.
+  std::string continuation;
 };
+
+/// How many tokens of each side's continuation a pair keeps.
+inline constexpr std::size_t kContinuationTokens = 32;
 
 struct Pair {
   std::string prefix;  ///< text appended to the (rendered) prompt before the contrast position

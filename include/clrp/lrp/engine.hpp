@@ -7,6 +7,13 @@
 // forward uses. Each layer's backward takes the modified gradient at its
 // output and returns the one at its input; relevance of a state h is h ⊙ g
 // summed over the hidden dimension.
+//
+// Batched explanation: several short sequences packed along the token axis
+// (model::Packing) run as one forward and one backward per rule. Attention
+// stays inside each sequence and everything else works token by token, so
+// each sequence's relevance equals its own explanation; the seeds of all
+// sequences share one backward (they touch disjoint tokens). unpack() gives
+// each sequence's Explanation.
 #pragma once
 
 #include <ATen/core/Tensor.h>
@@ -19,9 +26,10 @@
 
 namespace clrp::lrp {
 
-/// One backward target: `weights` [vocab] applied to the logits at `position`.
-/// Contrastive: +1 on the wrong token, −1 on the correct one, so the
-/// output-level relevance is Δℓ = logit(wrong) − logit(correct).
+/// One backward target: `weights` [vocab] applied to the logits at `position`
+/// (negative: from the end, −1 the last token). Contrastive: +1 on the wrong
+/// token, −1 on the correct one, so the output-level relevance is
+/// Δℓ = logit(wrong) − logit(correct).
 struct Seed {
   std::int64_t position = -1;
   at::Tensor weights;  ///< [vocab], float32
@@ -40,10 +48,12 @@ struct RecordOptions {
 
 /// What a layer's backward hands back besides the gradient at its input.
 struct LayerGradients {
-  at::Tensor mid;            ///< [B, T, H] gradient at the residual after attention (sequential)
-  at::Tensor heads;          ///< [B, T, heads*hd] gradient at the attention output before o_proj
-  at::Tensor neurons;        ///< [B, T, I] gradient at the down projection's input
-  at::Tensor bias_absorbed;  ///< [B] relevance taken up by the layer's biases (Σ b ⊙ g), norms' too
+  at::Tensor mid;      ///< [B, T, H] gradient at the residual after attention (sequential)
+  at::Tensor heads;    ///< [B, T, heads*hd] gradient at the attention output before o_proj
+  at::Tensor neurons;  ///< [B, T, I] gradient at the down projection's input
+  /// [B, T] relevance taken up by the layer's biases (and norms') at each token:
+  /// Σ over features of b ⊙ g
+  at::Tensor bias_absorbed;
 };
 
 /// Relevance of a state: h ⊙ g summed over the hidden (last) axis, [.., T, H]
@@ -58,12 +68,15 @@ double conservation_error(double total, double target);
 /// The forward state of a layer range: a tape per layer, for the backward.
 struct ForwardState {
   std::int64_t begin = 0;  ///< first layer of the range
+  model::Packing packing;  ///< the sequences of a packed forward (empty: one)
   model::RotaryTables rope;
   std::vector<model::LayerTape> tapes;  ///< per layer (empty when not kept)
   /// [layers + 1] the residual stream at the range's layer boundaries, `input`
   /// first and `output` last (the tapes' inputs: they cost no memory of their own)
   std::vector<at::Tensor> boundaries;
   at::Tensor input;  ///< [1, T, H] hidden states entering layer `begin` (the embedding output at 0)
+  /// The number of sequences (1 without a packing).
+  std::size_t sequences() const { return packing.size() > 1 ? packing.size() : 1; }
   /// [1, T, H] the token-embedding part of `input` when it has another part
   /// (GPT-2's learned positions); token relevance is measured on it. Else undefined.
   at::Tensor token_embeddings;
@@ -73,6 +86,10 @@ struct ForwardState {
 /// The result for a batch of B seeds over T tokens and the L layers of a range.
 /// Everything is float32 on the CPU except `input_gradient`, which stays in the
 /// model's compute dtype on its device (it is the seam handed to the previous stage).
+///
+/// Of a packed forward of S sequences with B seeds each, the per-token fields
+/// span the packed tokens, and the per-seed ones (target, logits, positions,
+/// heads, neurons, biases) hold S·B rows, sequence-major: unpack() splits them.
 struct Explanation {
   at::Tensor target;              ///< [B] output-level relevance (Δℓ for a contrastive seed)
   at::Tensor logits;              ///< [B, vocab] logits at each seed's position
@@ -108,15 +125,21 @@ class Engine {
   Explanation explain(const ForwardState& state, const std::vector<Seed>& seeds, Rule rule,
                       const RecordOptions& record = {}) const;
 
-  /// Runs the model's layer range on `hidden` [1, T, H] (positions 0..T-1), keeping
-  /// tapes unless told not to (backward() needs them; a caller without them reruns
-  /// a layer from its boundary when it needs its tape). Throws clrp::Error when the
-  /// output is not finite.
-  ForwardState forward(const at::Tensor& hidden, bool keep_tapes = true) const;
-  /// The first stage's forward from token ids (int64 [T]): embeds, then forward().
-  ForwardState forward_ids(const at::Tensor& ids) const;
-  /// The gradient at the last layer's output for each seed ([B, T, H]), through the
-  /// final norm and unembedding (last stage only); fills `out.logits` and `out.target`.
+  /// Runs the model's layer range on `hidden` [1, T, H] (positions 0..T-1, or
+  /// from 0 in each sequence of a `packing`), keeping tapes unless told not to
+  /// (backward() needs them; a caller without them reruns a layer from its
+  /// boundary when it needs its tape). Throws clrp::Error when the output is
+  /// not finite.
+  ForwardState forward(const at::Tensor& hidden, bool keep_tapes = true,
+                       const model::Packing& packing = {}) const;
+  /// The first stage's forward from token ids (int64 [T], the sequences of a
+  /// `packing` one after another): embeds, then forward().
+  ForwardState forward_ids(const at::Tensor& ids, const model::Packing& packing = {}) const;
+  /// The gradient at the last layer's output ([B, T, H]), through the final norm
+  /// and unembedding (last stage only); fills `out.logits` and `out.target`.
+  /// Each seed has its row; of a packed forward of S sequences, `seeds` holds
+  /// B per sequence (seeds[s·B + b]: seed b of sequence s, its position within
+  /// it) and row b carries seed b of every sequence.
   at::Tensor seed(const ForwardState& state, const std::vector<Seed>& seeds, Rule rule,
                   Explanation& out) const;
   /// Walks the range backwards from `g_out` [B, T, H] at its upper boundary; fills
@@ -124,7 +147,8 @@ class Engine {
   void backward(const ForwardState& state, at::Tensor g_out, Rule rule, const RecordOptions& record,
                 Explanation& out) const;
 
-  /// One layer's modified backward: g_out [B, T, H] at the layer output -> g_in at its input.
+  /// One layer's modified backward: g_out [B, T, H] at the layer output -> g_in at its input
+  /// (attention inside each sequence of the tape's packing).
   at::Tensor backward_layer(std::int64_t layer, const model::LayerTape& tape,
                             const model::RotaryTables& rope, const at::Tensor& g_out, Rule rule,
                             LayerGradients* extra = nullptr) const;
@@ -166,5 +190,9 @@ class Engine {
 
   const model::DecoderModel& model_;
 };
+
+/// The explanations of the sequences of a packed forward (`packing`), each as
+/// explaining that sequence alone gives it; `packed` itself for one sequence.
+std::vector<Explanation> unpack(const Explanation& packed, const model::Packing& packing);
 
 }  // namespace clrp::lrp

@@ -18,30 +18,38 @@
 
 namespace clrp::lrp {
 
-/// One token sequence and what to explain on it.
+/// One token sequence, or several packed (batched explanation), and what to
+/// explain on it.
 struct MicroBatch {
-  at::Tensor ids;           ///< int64 [T]; read by stage 0 only
+  at::Tensor ids;           ///< int64 [T], packed sequences one after another; read by stage 0
+  model::Packing packing;   ///< the packed sequences' lengths (empty: one); on every stage
   std::vector<Rule> rules;  ///< one backward per rule, on every stage
-  /// The seeds of every backward (read by the last stage). Positions may count
-  /// from the end (−1: the last token): only stage 0 knows T in advance.
+  /// The seeds of every backward (read by the last stage): B per sequence,
+  /// sequence-major (Engine::seed). Positions count within their sequence and
+  /// may count from its end (−1: its last token).
   std::vector<Seed> seeds;
+  /// The sequences in it.
+  std::size_t sequences() const { return packing.size() > 1 ? packing.size() : 1; }
 };
 
-/// What stage 0 gets back for one micro-batch.
+/// What stage 0 gets back for one sequence of a micro-batch.
 struct MicroBatchResult {
   std::vector<Explanation> rules;  ///< per rule, for the whole model; empty when it failed
   std::string error;               ///< why it failed (from the stage where it did)
-  double forward_seconds = 0;      ///< compute spent on its forward, summed over the stages
-  double backward_seconds = 0;     ///< the same for its seeds and backwards
+  /// Compute spent on its forward, summed over the stages (of a packed
+  /// micro-batch: the sequence's share by tokens)
+  double forward_seconds = 0;
+  double backward_seconds = 0;  ///< the same for its seeds and backwards
   bool ok() const { return error.empty(); }
 };
 
 /// Explains `batches` under every rule of each, through `pipeline`: every stage
 /// of the group calls it with its own `stage_model` (its layer range) and the
 /// same micro-batches (ids are read on stage 0, seeds on the last stage). On
-/// stage 0: one result per micro-batch; elsewhere: empty. A micro-batch that
-/// fails on some stage (non-finite activations, a seed outside the tokens)
-/// fails alone, and its result says why.
+/// stage 0: one result per sequence, in order (a packed micro-batch gives
+/// one per packed sequence); elsewhere: empty. A micro-batch that fails on
+/// some stage (non-finite activations, a seed outside the tokens) fails
+/// alone, and its results say why.
 std::vector<MicroBatchResult> explain(dist::Pipeline& pipeline,
                                       const model::DecoderModel& stage_model,
                                       const std::vector<MicroBatch>& batches,

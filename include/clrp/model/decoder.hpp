@@ -53,6 +53,26 @@ struct StemWeights {
   at::Tensor lm_head;  ///< [vocab, hidden] (aliases embed when tied)
 };
 
+/// Lengths of token sequences packed one after another along the token axis
+/// of a batch-1 forward (empty or one entry: a single sequence). Attention
+/// stays inside each sequence and positions restart at 0 in each; every other
+/// operation works token by token, so a packed forward equals each sequence's
+/// own (up to floating-point reassociation in the larger matrix products).
+/// Short sequences packed make fewer, larger operations: what batched
+/// explanation is built on.
+using Packing = std::vector<std::int64_t>;
+
+/// The positions of `tokens` tokens under `packing`: 0..n-1 for each sequence
+/// (0..tokens-1 for a single one), int64 on the CPU. clrp::Error when the
+/// lengths do not add up to `tokens`.
+at::Tensor packed_positions(const Packing& packing, std::int64_t tokens);
+
+/// Sequences of the given lengths packed in order: consecutive ones share a
+/// packing while their tokens fit `max_tokens` (one longer than that goes
+/// alone; 0: every sequence alone).
+std::vector<Packing> pack_in_order(const std::vector<std::int64_t>& lengths,
+                                   std::int64_t max_tokens);
+
 /// What one layer's forward leaves behind for a backward pass through it (the
 /// LRP engine's). Forward activations, batch 1. Attention probabilities are
 /// not kept: the backward recomputes them from q and k, as flash attention does.
@@ -72,6 +92,7 @@ struct LayerTape {
   at::Tensor mlp_inner;    ///< [1, T, I] input of the down projection (the neurons)
   at::Tensor mlp_out;      ///< [1, T, H] MLP branch before its post-norm (when it has one)
   at::Tensor mlp_post_r;   ///< [1, T, 1]
+  Packing packing;         ///< the sequences of a packed forward (empty: one)
 };
 
 /// Rotary tables for a set of positions: cos and sin of shape [tokens, rotary_dim],
@@ -100,16 +121,19 @@ class DecoderModel {
   const BlockWeights& block(std::int64_t layer) const { return blocks_.at(layer - begin_); }
 
   /// ids [batch, tokens] (int64, any device) -> hidden states [batch, tokens, hidden]:
-  /// token embeddings (scaled, for Gemma) plus learned positions 0..T-1 (GPT-2). First stage only.
-  at::Tensor embed(const at::Tensor& ids) const;
+  /// token embeddings (scaled, for Gemma) plus learned positions 0..T-1 (GPT-2;
+  /// from 0 in each sequence of a `packing`). First stage only.
+  at::Tensor embed(const at::Tensor& ids, const Packing& packing = {}) const;
   /// The token-embedding part of embed() alone: what token relevance is measured on.
   at::Tensor embed_tokens(const at::Tensor& ids) const;
   /// Runs layers [begin, end) on `hidden`; `positions` [tokens] (int64) are the
   /// absolute positions of the tokens (0..T-1 for a fresh prompt).
   at::Tensor run_layers(at::Tensor hidden, const at::Tensor& positions) const;
-  /// Runs one layer (absolute index) on `hidden`; fills `tape` when given (for a backward).
+  /// Runs one layer (absolute index) on `hidden`; fills `tape` when given (for a
+  /// backward). With a `packing`, `hidden` [1, T, H] holds several sequences
+  /// (and `rope` their packed_positions()).
   at::Tensor run_layer(std::int64_t layer, const at::Tensor& hidden, const RotaryTables& rope,
-                       LayerTape* tape = nullptr) const;
+                       LayerTape* tape = nullptr, const Packing& packing = {}) const;
   /// Final norm and unembedding: hidden [batch, tokens, hidden] -> logits [batch, tokens, vocab].
   /// Last stage only.
   at::Tensor unembed(const at::Tensor& hidden) const;
@@ -151,12 +175,16 @@ class DecoderModel {
 
  private:
   /// Where a layer's attention finds the earlier tokens: nowhere (a whole
-  /// sequence, causal), in one cache for every row, or in a cache per row
-  /// (one new token each: forward_step).
+  /// sequence, causal; or several packed ones, each causal), in one cache for
+  /// every row, or in a cache per row (one new token each: forward_step).
   struct Caches {
     KvCache* shared = nullptr;
     const std::vector<KvCache*>* rows = nullptr;
+    const Packing* packing = nullptr;  ///< several sequences, no cache
   };
+  /// Causal self-attention of one whole sequence (q [b, heads, t, hd]).
+  at::Tensor self_attention(std::int64_t layer, const at::Tensor& q, const at::Tensor& k,
+                            const at::Tensor& v) const;
   at::Tensor attention(const BlockWeights& w, std::int64_t layer, const at::Tensor& x,
                        const RotaryTables& rope, LayerTape* tape, Caches caches) const;
   /// Attention of one new token per row over its own cache (Caches::rows).

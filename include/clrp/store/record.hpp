@@ -44,6 +44,12 @@ struct TableInfo {
   std::int64_t R() const { return static_cast<std::int64_t>(rules.size()); }
 };
 
+/// A reference pair that does not carry to a table's tokenizer (fixed-set
+/// campaigns across tokenizers, campaign/carry_pair.hpp): the case and why.
+struct PairNotCarried {
+  std::string case_id, reason;
+};
+
 /// One explained case of a table. Arrays are row-major with the shapes given;
 /// T = tokens.size().
 struct CaseRecord {

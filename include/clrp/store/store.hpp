@@ -79,6 +79,10 @@ class Store {
   /// Sets each table's `planned_rows` (cases to explain: known for benchmark
   /// tables only once their items are evaluated). Collective, same values.
   void set_planned_rows(const std::vector<std::uint64_t>& planned);
+  /// Records, per table, the reference pairs that do not carry to its
+  /// tokenizer (dataset `pairs_not_carried`, JSON; tables with none get
+  /// none). Collective, the same values on every rank.
+  void set_pairs_not_carried(const std::vector<std::vector<PairNotCarried>>& not_carried);
   /// Closes the file (collective); also done by the destructor.
   void close();
 
