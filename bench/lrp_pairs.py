@@ -9,10 +9,11 @@ threads, SmolLM2-135M from the shipped GGUF in fp32.
 The pairs: 0-shot ARC-Easy and SciQ (with its support passage) as lettered multiple choice
 (analysis/prepare_cases.py), tokenized by `clrp evaluate --record-ids`; the contrast is the
 model's letter against the gold one (another letter where the model is right), at the answer
-slot. clrp: `clrp bench lrp-pairs` (records residual and head relevance, as a campaign does by
-default; both loops in one process, each after a warm-up, medians of --repeats). LXT 2.1: its
-AttnLRP patch on transformers 4.57.6, eager attention, `Δℓ.backward()` per pair. Prints one
-Markdown row per pack size for docs/performance.md.
+slot; --pairs of them, spread evenly over the lengths found. clrp: `clrp bench lrp-pairs`
+(records residual and head relevance, as a campaign does by default; both loops in one
+process, each after a warm-up, medians of --repeats). LXT 2.1: its AttnLRP patch on
+transformers 4.57.6, eager attention, `Δℓ.backward()` per pair. Prints one Markdown row per
+pack size for docs/performance.md.
 """
 from __future__ import annotations
 
@@ -56,8 +57,12 @@ def make_pairs(work: pathlib.Path, n: int, threads: int) -> list[dict]:
             gold, predicted = gold_of[r["id"]], r["predicted"]
             wrong = predicted if predicted != gold else (gold + 1) % len(letters)
             pairs.append({"ids": ids, "wrong": letters[wrong], "correct": letters[gold]})
-    # Longest first, as the campaign's scheduler hands them out.
-    return sorted(pairs, key=lambda p: len(p["ids"]), reverse=True)[:n]
+    # Spread over the lengths found (evenly spaced by rank), then longest first, as the
+    # campaign's scheduler hands them out.
+    pairs.sort(key=lambda p: len(p["ids"]))
+    if len(pairs) > n:
+        pairs = [pairs[round(i * (len(pairs) - 1) / (n - 1))] for i in range(n)] if n > 1 else pairs[:1]
+    return pairs[::-1]
 
 
 LXT_SCRIPT = r"""
