@@ -33,9 +33,10 @@ eval::EvalOptions eval_options(const BenchmarkSpec& b) {
 }
 
 std::unique_ptr<eval::Evaluator> make_evaluator(const model::LoadedModel& m,
+                                                const model::IncrementalModel& decoder,
                                                 const BenchmarkSpec& b) {
   return std::make_unique<eval::Evaluator>(
-      *m.decoder, *m.tokenizer,
+      decoder, *m.tokenizer,
       [&m, chat = b.chat](const std::string& prompt) {
         return eval::render_prompt(m, prompt, chat);
       },

@@ -113,6 +113,8 @@ void GroupMember::ensure_loaded(std::uint32_t target) {
   // Loading is collective over the group (the split, the transport): the
   // leader first brings its stages along.
   if (world_.leader()) send_order(GroupOrder{GroupOrder::load, target, {}, {}, {}});
+  staged_.reset();
+  decoding_.reset();
   pipeline_.reset();
   transport_.reset();
   model_.reset();
@@ -151,6 +153,14 @@ void GroupMember::ensure_loaded(std::uint32_t target) {
   loaded_ = target;
   transport_ = dist::make_transport(world_.stages_comm(), device_, spec_.layout.transport);
   pipeline_ = std::make_unique<dist::Pipeline>(world_.stages_comm(), *transport_);
+  if (P > 1 && world_.leader())
+    staged_ = std::make_unique<dist::StagedDecoder>(
+        *model_->decoder, *transport_, world_.stages_comm(), [this] {
+          send_order(GroupOrder{GroupOrder::generate, loaded_, {}, {}, {}});
+        });
+  else if (P > 1)
+    decoding_ =
+        std::make_unique<dist::DecodingServer>(*model_->decoder, *transport_, world_.stages_comm());
   std::string line = "loaded " + ms.name + "/" + ms.checkpoints[t.checkpoint].name;
   if (P > 1)
     line += " layers [" + std::to_string(mine.begin) + "," + std::to_string(mine.end) + ") of " +
@@ -165,7 +175,15 @@ const model::LoadedModel& GroupMember::target(std::uint32_t target) {
   return *model_;
 }
 
+const model::IncrementalModel& GroupMember::decoder(std::uint32_t target) {
+  ensure_loaded(target);
+  if (staged_) return *staged_;
+  return *model_->decoder;
+}
+
 void GroupMember::send_order(const GroupOrder& order) {
+  // The stages serve decoding requests until told otherwise: that comes first.
+  if (staged_ && order.kind != GroupOrder::generate) staged_->close();
   for (int s = 1; s < world_.stages(); ++s)
     dist::send_serialized(order, s, kTagOrder, world_.stages_comm());
 }
@@ -278,7 +296,14 @@ void GroupMember::order_commit(bool finish) {
 GroupOrder::Kind GroupMember::serve() {
   const auto order =
       dist::receive_serialized<GroupOrder>(0, kTagOrder, world_.stages_comm(), "group order");
+  // Evaluation is over once the leader explains: its caches are gone.
+  if (decoding_ && order.kind != GroupOrder::generate && order.kind != GroupOrder::commit)
+    decoding_->clear();
   switch (order.kind) {
+    case GroupOrder::generate:
+      ensure_loaded(order.target);
+      decoding_->serve();
+      break;
     case GroupOrder::explain:
       ensure_loaded(order.target);
       run_explain(order, {});

@@ -158,10 +158,6 @@ void join_world(Run& run) {
       run.comm, choose_stages(run.spec, run.plan, run.size, memory_report));
   if (run.rank == 0 && !memory_report.empty())
     std::fputs(memory_report.c_str(), stdout), std::fflush(stdout);
-  if (run.world->stages() > 1 && !run.spec.benchmarks.empty())
-    throw Error(Where{run.spec.file, "layout.stages"},
-                "benchmarks are evaluated with the whole model on one rank: use stages = 1 "
-                "(generation through pipeline stages is not built yet)");
   if (run.world->stages() > 1) {
     // Rank 0 explains on a thread of its own, whose pipeline traffic runs
     // while the main thread answers the scheduler's requests.

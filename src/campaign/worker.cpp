@@ -70,6 +70,7 @@ void Worker::evaluate(const std::vector<std::uint32_t>& batch,
   if (batch.empty()) return;
   const std::uint32_t target = plan_.evaluations[batch.front()].target;  // one target per batch
   const model::LoadedModel& m = group_.target(target);
+  const model::IncrementalModel& decoder = group_.decoder(target);
   if (evaluators_target_ != target || evaluators_.empty()) {
     evaluators_.clear();
     evaluators_.resize(spec_.benchmarks.size());
@@ -83,7 +84,7 @@ void Worker::evaluate(const std::vector<std::uint32_t>& batch,
   for (std::size_t b = 0; b < by_benchmark.size(); ++b) {
     if (by_benchmark[b].empty()) continue;
     auto& evaluator = evaluators_[b];
-    if (!evaluator) evaluator = make_evaluator(m, spec_.benchmarks[b]);
+    if (!evaluator) evaluator = make_evaluator(m, decoder, spec_.benchmarks[b]);
     std::vector<const Item*> items;
     std::vector<std::uint32_t> tables;
     for (const EvalTask* task : by_benchmark[b]) {

@@ -74,7 +74,7 @@ std::optional<GenerativePairs> parse_generative_pairs(const std::string& text) {
   return std::nullopt;
 }
 
-Evaluator::Evaluator(const model::DecoderModel& model, const text::Tokenizer& tokenizer,
+Evaluator::Evaluator(const model::IncrementalModel& model, const text::Tokenizer& tokenizer,
                      Render render, std::string model_path, bool chat, EvalOptions options)
     : model_(model),
       tokenizer_(tokenizer),

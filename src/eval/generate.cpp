@@ -87,7 +87,7 @@ Generation GreedyDecoding::finish() {
   return std::move(g_);
 }
 
-Generation greedy_generate(const model::DecoderModel& model, const text::Tokenizer& tokenizer,
+Generation greedy_generate(const model::IncrementalModel& model, const text::Tokenizer& tokenizer,
                            model::KvCache& cache, at::Tensor next_logits,
                            const GenerateOptions& options) {
   c10::InferenceMode inference_mode;
@@ -99,7 +99,7 @@ Generation greedy_generate(const model::DecoderModel& model, const text::Tokeniz
   return d.finish();
 }
 
-std::vector<Generation> greedy_generate_batch(const model::DecoderModel& model,
+std::vector<Generation> greedy_generate_batch(const model::IncrementalModel& model,
                                               const text::Tokenizer& tokenizer,
                                               std::vector<GenerationRequest>& requests,
                                               int max_batch) {

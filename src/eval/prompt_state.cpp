@@ -61,7 +61,7 @@ void PrefixCache::keep(const std::vector<std::int32_t>& ids, const model::KvCach
   entries_.push_back({ids, cache});
 }
 
-PromptState::PromptState(const model::DecoderModel& model, std::vector<std::int32_t> ids,
+PromptState::PromptState(const model::IncrementalModel& model, std::vector<std::int32_t> ids,
                          PrefixCache* reuse)
     : model_(model), ids_(std::move(ids)) {
   if (ids_.empty()) throw Error("empty prompt");

@@ -10,6 +10,7 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "clrp/model/decoder.hpp"
 #include "clrp/util/error.hpp"
@@ -42,7 +43,9 @@ void KvCache::reserve(std::int64_t tokens, std::int64_t batch, std::int64_t max_
   }
   // Room of its own, with slack for what usually follows (a generation):
   // a quarter more, at least 128 tokens, within the model's context.
+  static std::atomic<std::uint64_t> next_id{1};
   auto r = std::make_shared<Room>();
+  r->id = next_id.fetch_add(1);
   r->capacity = std::max(need, std::min(max_length, need + std::max<std::int64_t>(128, need / 4)));
   r->batch = batch;
   r->written = need;
@@ -75,6 +78,7 @@ void KvCache::advance(std::int64_t tokens) {
 KvCache KvCache::expanded(std::int64_t n) const {
   KvCache out;
   out.length = length;
+  out.room = room;
   for (const at::Tensor& k : keys) {
     if (k.defined() && k.size(0) != 1) throw Error("only a batch-1 KV cache can be expanded");
     out.keys.push_back(k.defined() ? k.expand({n, -1, -1, -1}) : k);
@@ -102,10 +106,8 @@ at::Tensor DecoderModel::cached_attention_mask(std::int64_t layer, std::int64_t 
   return mask;
 }
 
-at::Tensor DecoderModel::forward_cached(const at::Tensor& ids, KvCache& cache,
-                                        bool last_only) const {
-  if (!has_embedding() || !has_head())
-    throw Error("forward_cached() needs the whole model (layers 0 to the last)");
+at::Tensor DecoderModel::read_cached(const at::Tensor& ids, KvCache& cache) const {
+  if (!has_embedding()) throw Error("reading tokens needs the first stage (layer 0)");
   if (ids.dim() != 2 || ids.size(1) < 1) throw Error("forward_cached() takes ids [batch, tokens]");
   c10::InferenceMode inference_mode;
   const std::int64_t start = cache.length, t = ids.size(1);
@@ -121,20 +123,34 @@ at::Tensor DecoderModel::forward_cached(const at::Tensor& ids, KvCache& cache,
                 std::to_string(config_.max_position_embeddings));
   at::Tensor h = embed_tokens(ids);
   if (config_.positions == PositionKind::Learned) h = h + stem_.position_embed.narrow(0, start, t);
-  const at::Tensor positions = at::arange(start, start + t, at::kLong);
-  const RotaryTables rope = rotary(positions);
   cache.reserve(t, ids.size(0), config_.max_position_embeddings);
-  for (std::int64_t i = begin_; i < end_; ++i)
-    h = run_layer_impl(i, h, rope, nullptr, {&cache, nullptr});
+  h = run_layers_cached(h, cache);
   cache.advance(t);
-  if (last_only) h = h.narrow(1, t - 1, 1);
+  return h;
+}
+
+at::Tensor DecoderModel::run_layers_cached(at::Tensor hidden, KvCache& cache) const {
+  c10::InferenceMode inference_mode;
+  const std::int64_t start = cache.length, t = hidden.size(1);
+  const RotaryTables rope = rotary(at::arange(start, start + t, at::kLong));
+  for (std::int64_t i = begin_; i < end_; ++i)
+    hidden = run_layer_impl(i, hidden, rope, nullptr, {&cache, nullptr});
+  return hidden;
+}
+
+at::Tensor DecoderModel::forward_cached(const at::Tensor& ids, KvCache& cache,
+                                        bool last_only) const {
+  if (!has_embedding() || !has_head())
+    throw Error("forward_cached() needs the whole model (layers 0 to the last)");
+  at::Tensor h = read_cached(ids, cache);
+  c10::InferenceMode inference_mode;
+  if (last_only) h = h.narrow(1, h.size(1) - 1, 1);
   return unembed(h);
 }
 
-at::Tensor DecoderModel::forward_step(const std::vector<std::int32_t>& ids,
-                                      const std::vector<KvCache*>& caches) const {
-  if (!has_embedding() || !has_head())
-    throw Error("forward_step() needs the whole model (layers 0 to the last)");
+at::Tensor DecoderModel::read_step(const std::vector<std::int32_t>& ids,
+                                   const std::vector<KvCache*>& caches) const {
+  if (!has_embedding()) throw Error("reading tokens needs the first stage (layer 0)");
   if (ids.size() != caches.size() || ids.empty())
     throw Error("forward_step() takes one token per cache");
   c10::InferenceMode inference_mode;
@@ -151,17 +167,37 @@ at::Tensor DecoderModel::forward_step(const std::vector<std::int32_t>& ids,
     pos.push_back(c->length);
     c->reserve(1, 1, config_.max_position_embeddings);
   }
-  const at::Tensor positions = at::tensor(pos, at::kLong);
   at::Tensor h = embed_tokens(
       at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong).view({n, 1}));
   if (config_.positions == PositionKind::Learned)
-    h = h + stem_.position_embed.index_select(0, positions.to(compute_.device)).unsqueeze(1);
-  const RotaryTables rope = rotary(positions);
-  for (std::int64_t i = begin_; i < end_; ++i)
-    h = run_layer_impl(i, h, rope, nullptr, {nullptr, &caches});
+    h = h + stem_.position_embed.index_select(0, at::tensor(pos, at::kLong).to(compute_.device))
+                .unsqueeze(1);
+  h = run_layers_rows(h, caches);
   for (KvCache* c : caches)
     c->advance(1);
-  return unembed(h).view({n, -1}).to(at::kFloat);
+  return h;
+}
+
+at::Tensor DecoderModel::run_layers_rows(at::Tensor hidden,
+                                         const std::vector<KvCache*>& caches) const {
+  c10::InferenceMode inference_mode;
+  std::vector<std::int64_t> pos;
+  pos.reserve(caches.size());
+  for (const KvCache* c : caches)
+    pos.push_back(c->length);
+  const RotaryTables rope = rotary(at::tensor(pos, at::kLong));
+  for (std::int64_t i = begin_; i < end_; ++i)
+    hidden = run_layer_impl(i, hidden, rope, nullptr, {nullptr, &caches});
+  return hidden;
+}
+
+at::Tensor DecoderModel::forward_step(const std::vector<std::int32_t>& ids,
+                                      const std::vector<KvCache*>& caches) const {
+  if (!has_embedding() || !has_head())
+    throw Error("forward_step() needs the whole model (layers 0 to the last)");
+  const at::Tensor h = read_step(ids, caches);
+  c10::InferenceMode inference_mode;
+  return unembed(h).view({static_cast<std::int64_t>(ids.size()), -1}).to(at::kFloat);
 }
 
 }  // namespace clrp::model

@@ -3,7 +3,9 @@ campaign, then the failures explained, on a tiny model.
 
 - the evaluation rows equal `clrp evaluate --records` on the same items (the same code
   path: verdicts, generated token ids and text, pairs and Δℓ, reasons without a pair);
-- 1 and 2 ranks give equal stores (evaluation rows, explanations, aggregates);
+- 1, 2 and 4 ranks, with 1 or 2 pipeline stages, give equal stores (evaluation rows,
+  explanations, aggregates): with 2 stages the items are generated through the stages
+  (dist/staged_decoder.hpp);
 - killed with SIGKILL during the evaluation, then resumed: every item once, every failure
   explained once, numbers equal to the uninterrupted run;
 - the aggregates (accuracy with Wilson intervals, pair yield, reasons) equal a
@@ -55,7 +57,8 @@ def bench_files(tmp_path_factory) -> dict[str, pathlib.Path]:
 
 
 def write_bench_spec(path: pathlib.Path, model: pathlib.Path, files: dict, store: str = "store.h5",
-                     extra: str = "", batch: int = 2, batch_items: int = 16) -> pathlib.Path:
+                     extra: str = "", batch: int = 2, batch_items: int = 16,
+                     stages: int = 1) -> pathlib.Path:
     benchmarks = "".join(f"""
 [[benchmarks]]
 path = "{p}"
@@ -75,6 +78,7 @@ cases = 1
 batch_cases = {batch}
 batch_items = {batch_items}
 commit_seconds = 0
+stages = {stages}
 [[models]]
 name = "tiny"
 path = "{model}"
@@ -170,13 +174,20 @@ def test_rows_equal_clrp_evaluate(tmp_path, clrp_bin, tiny_model, bench_files, r
                 assert rec["pair_position"] == expected["pair_position"]
 
 
-@pytest.mark.parametrize("ranks", [2, 4])
-def test_more_ranks_equal_one(tmp_path, clrp_bin, tiny_model, bench_files, reference, ranks):
-    """2 and 4 ranks (1 and 3 workers) give the store of 1 rank: evaluation rows, explanations,
-    aggregates."""
-    spec = write_bench_spec(tmp_path / "spec.toml", tiny_model, bench_files, batch=3, batch_items=5)
+@pytest.mark.parametrize("ranks,stages", [(2, 1), (2, 2), (4, 2)])
+def test_more_ranks_equal_one(tmp_path, clrp_bin, tiny_model, bench_files, reference, ranks,
+                              stages):
+    """2 ranks (1 worker), 2 ranks as one group of 2 pipeline stages, and 4 ranks as 2 groups
+    of 2 stages give the store of 1 rank: evaluation rows, explanations, aggregates. With
+    stages, every item's answer is generated through them (the counterfactual search's forks
+    of the caches included)."""
+    spec = write_bench_spec(tmp_path / "spec.toml", tiny_model, bench_files, batch=3, batch_items=5,
+                            stages=stages)
     r = mpirun(clrp_bin, ranks, spec)
     assert r.returncode == 0, r.stdout + r.stderr
+    if stages > 1:
+        logs = "".join(p.read_text() for p in (tmp_path / "store.h5.logs").glob("rank-*.log"))
+        assert "(stage 1 of 2;" in logs, logs
     store = tmp_path / "store.h5"
     assert_close(read_evaluations(store), read_evaluations(reference))
     assert_same(read_store(reference), read_store(store))
@@ -186,6 +197,26 @@ def test_more_ranks_equal_one(tmp_path, clrp_bin, tiny_model, bench_files, refer
         if k.endswith("/evaluation"):  # its last column sums the evaluation seconds
             a[k], b[k] = a[k][:-1], b[k][:-1]
         np.testing.assert_allclose(a[k], b[k], rtol=1e-6, atol=1e-9, equal_nan=True, err_msg=k)
+
+
+def test_counterfactual_search_through_stages(tmp_path, clrp_bin, tiny_model, bench_files):
+    """The counterfactual search forks the caches (truncated to a step, alternatives continued
+    as a batch): through 2 pipeline stages every row equals one rank's (the search's counts and
+    reasons included; the logits of the forks are checked bit for bit in test_pipeline.py)."""
+    extra = 'pairs = "counterfactual"\nsearch = { positions = 4, k = 2 }\n'
+    stores = []
+    for ranks, stages in ((1, 1), (2, 2)):
+        d = tmp_path / f"s{stages}"
+        d.mkdir()
+        spec = write_bench_spec(d / "spec.toml", tiny_model, {"gsm8k": bench_files["gsm8k"]},
+                                extra=extra, stages=stages)
+        r = mpirun(clrp_bin, ranks, spec)
+        assert r.returncode == 0, r.stdout + r.stderr
+        stores.append(read_evaluations(d / "store.h5"))
+    # The random tiny model passes no alternative, but every failure's search continued them.
+    runs = [rec["detail"].get("counterfactual_run", 0) for rec in stores[0].values()]
+    assert sum(r > 0 for r in runs) >= 5, runs
+    assert_close(stores[1], stores[0])
 
 
 def wilson(k: float, n: float) -> tuple[float, float]:

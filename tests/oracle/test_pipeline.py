@@ -151,3 +151,22 @@ def test_bad_split_is_refused(build_tool, tmp_path):
                         str(req), str(out)], capture_output=True, text=True, env=MPI_ENV, timeout=300)
     assert r.returncode != 0
     assert "layers [0,0)" in r.stderr or "at least one layer" in r.stderr, r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("variant,ranks", [("qwen3", 2), ("gemma3_swa16", 3), ("gpt2", 2)])
+def test_staged_decoding_equals_whole_model(build_tool, tmp_path, variant, ranks):
+    """Incremental decoding through 2 and 3 stages (dist/staged_decoder.hpp: each stage holds
+    its layers' part of the leader's KV caches) gives the whole model's logits bit for bit,
+    through every fork the evaluator makes (a prompt, a truncated fork copied on write, the
+    prompt repeated over rows, batched steps of three sequences), and the stages release the
+    caches the leader dropped. Families: rotary with q/k norms, sliding windows of 16 tokens
+    (past them), learned positions."""
+    out = tmp_path / "out.json"
+    r = subprocess.run(["mpirun", "-n", str(ranks), "--oversubscribe", str(build_tool("clrp_staged_decode")),
+                        str(make_family(variant)), str(out)],
+                       capture_output=True, text=True, env=MPI_ENV, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    got = json.loads(out.read_text())
+    assert got["steps"] == 10
+    assert got["equal"], got
+    assert got["rooms_left"] == [1] * (ranks - 1), got

@@ -20,8 +20,10 @@ namespace clrp::campaign {
 eval::EvalOptions eval_options(const BenchmarkSpec& b);
 
 /// An evaluator of model `m` for benchmark `b` (its prompts rendered with the
-/// chat template when the benchmark asks). `m` must outlive it.
+/// chat template when the benchmark asks), decoding with `decoder`: m's whole
+/// model, or its pipeline group's stages. Both must outlive it.
 std::unique_ptr<eval::Evaluator> make_evaluator(const model::LoadedModel& m,
+                                                const model::IncrementalModel& decoder,
                                                 const BenchmarkSpec& b);
 
 /// Evaluates `items` (of one benchmark, under the evaluator's model) together

@@ -11,6 +11,10 @@
 //   - values: forward passes only, Δℓ of shortened sequences (the deletion test);
 //   - graph: one case's attribution graph (graph/stage_work.hpp: stage-local
 //     edges, gathered);
+//   - generate: serve the leader's decoding requests until it closes the
+//     session (dist/staged_decoder.hpp): benchmark items evaluated through
+//     the stages. The leader opens a session at its first request and closes
+//     it before its next order;
 //   - commit / finish: take part in the store's collective commit (and stop).
 // With P = 1 the leader is the whole group and no order is ever sent; the
 // same code explains, so one stage and P stages give the same numbers.
@@ -25,6 +29,7 @@
 #include "clrp/campaign/explain_case.hpp"
 #include "clrp/campaign/plan.hpp"
 #include "clrp/dist/pipeline.hpp"
+#include "clrp/dist/staged_decoder.hpp"
 #include "clrp/dist/transport.hpp"
 #include "clrp/dist/world.hpp"
 #include "clrp/lrp/stage_work.hpp"
@@ -33,7 +38,15 @@ namespace clrp::campaign {
 
 /// What the leader tells its stages.
 struct GroupOrder {
-  enum Kind : int { load = 0, explain = 1, values = 2, graph = 3, commit = 4, finish = 5 };
+  enum Kind : int {
+    load = 0,
+    explain = 1,
+    values = 2,
+    graph = 3,
+    commit = 4,
+    finish = 5,
+    generate = 6
+  };
   int kind = load;
   std::uint32_t target = 0;                  ///< the plan target (model × checkpoint) to use
   std::vector<std::int32_t> wrong, correct;  ///< per case (explain, values, graph)
@@ -58,6 +71,10 @@ class GroupMember {
   /// The target's tokenizer and config (loading its stage model if needed;
   /// the other stages load theirs with the next order).
   const model::LoadedModel& target(std::uint32_t target);
+  /// The target's model for incremental decoding (loading it if needed): the
+  /// whole model with one stage, else the group's stages (dist::StagedDecoder).
+  /// Valid until another target is loaded.
+  const model::IncrementalModel& decoder(std::uint32_t target);
   /// Explains prepared cases of `target` (ids and their contrastive seeds):
   /// one result per case, whose rules follow spec.rules.
   std::vector<lrp::MicroBatchResult> explain(std::uint32_t target,
@@ -101,6 +118,8 @@ class GroupMember {
   std::uint32_t loaded_ = 0;
   std::unique_ptr<dist::Transport> transport_;
   std::unique_ptr<dist::Pipeline> pipeline_;
+  std::unique_ptr<dist::StagedDecoder> staged_;     ///< the leader's, with stages
+  std::unique_ptr<dist::DecodingServer> decoding_;  ///< the other stages'
 };
 
 /// The stages per group of a job of `ranks` ranks: layout.stages, checked

@@ -41,7 +41,7 @@
 #include "clrp/eval/prompt_state.hpp"
 #include "clrp/judge/code_judge.hpp"
 #include "clrp/judge/instruction_judge.hpp"
-#include "clrp/model/decoder.hpp"
+#include "clrp/model/incremental.hpp"
 #include "clrp/text/tokenizer.hpp"
 
 namespace clrp::eval {
@@ -102,7 +102,7 @@ struct Evaluated {
 class Evaluator {
  public:
   using Render = std::function<RenderedPrompt(const std::string& prompt)>;
-  Evaluator(const model::DecoderModel& model, const text::Tokenizer& tokenizer, Render render,
+  Evaluator(const model::IncrementalModel& model, const text::Tokenizer& tokenizer, Render render,
             std::string model_path, bool chat, EvalOptions options);
 
   /// Evaluates one case. clrp::Error when it cannot be asked (the prompt is
@@ -135,7 +135,7 @@ class Evaluator {
   void settle_pair(const Candidate& candidate, const RenderedPrompt& r, const PromptState& s,
                    Outcome& out) const;
 
-  const model::DecoderModel& model_;
+  const model::IncrementalModel& model_;
   const text::Tokenizer& tokenizer_;
   Render render_;
   std::string model_path_;

@@ -13,7 +13,7 @@
 #include <string>
 #include <vector>
 
-#include "clrp/model/decoder.hpp"
+#include "clrp/model/incremental.hpp"
 #include "clrp/model/kv_cache.hpp"
 #include "clrp/text/tokenizer.hpp"
 
@@ -70,7 +70,7 @@ class GreedyDecoding {
 /// `next_logits` [vocab] are the logits for the next token. Extends `cache`
 /// with every generated token but the last (so that cache.truncated(start + i)
 /// is the state before step i, start = cache.length on entry).
-Generation greedy_generate(const model::DecoderModel& model, const text::Tokenizer& tokenizer,
+Generation greedy_generate(const model::IncrementalModel& model, const text::Tokenizer& tokenizer,
                            model::KvCache& cache, at::Tensor next_logits,
                            const GenerateOptions& options);
 
@@ -84,12 +84,12 @@ struct GenerationRequest {
 };
 
 /// Greedy decoding of many sequences at once (continuous batching): up to
-/// `max_batch` of them step together through DecoderModel::forward_step; a
+/// `max_batch` of them step together through IncrementalModel::forward_step; a
 /// sequence leaves the batch when it stops and the next waiting one takes its
 /// place. Each generation equals greedy_generate() of its request alone, token
 /// for token (up to floating-point reassociation at an exact tie of the top
 /// two logits). Results are in request order.
-std::vector<Generation> greedy_generate_batch(const model::DecoderModel& model,
+std::vector<Generation> greedy_generate_batch(const model::IncrementalModel& model,
                                               const text::Tokenizer& tokenizer,
                                               std::vector<GenerationRequest>& requests,
                                               int max_batch);

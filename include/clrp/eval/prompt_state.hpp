@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "clrp/model/decoder.hpp"
+#include "clrp/model/incremental.hpp"
 #include "clrp/model/kv_cache.hpp"
 #include "clrp/model/load.hpp"
 #include "clrp/text/tokenizer.hpp"
@@ -90,7 +90,7 @@ class PromptState {
  public:
   /// Reads `ids` (≥ 1 token) with a fresh cache, or from the longest prefix
   /// `reuse` keeps (and keeps this prompt there).
-  PromptState(const model::DecoderModel& model, std::vector<std::int32_t> ids,
+  PromptState(const model::IncrementalModel& model, std::vector<std::int32_t> ids,
               PrefixCache* reuse = nullptr);
 
   const std::vector<std::int32_t>& ids() const { return ids_; }
@@ -107,7 +107,7 @@ class PromptState {
   std::vector<ContinuationScore> score(const std::vector<ContinuationTokens>& continuations) const;
 
  private:
-  const model::DecoderModel& model_;
+  const model::IncrementalModel& model_;
   std::vector<std::int32_t> ids_;
   model::KvCache cache_;
   at::Tensor last_logits_;

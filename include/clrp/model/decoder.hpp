@@ -26,6 +26,7 @@
 #include "clrp/model/checkpoint.hpp"
 #include "clrp/model/compute.hpp"
 #include "clrp/model/config.hpp"
+#include "clrp/model/incremental.hpp"
 #include "clrp/model/kv_cache.hpp"
 
 namespace clrp::model {
@@ -106,11 +107,11 @@ struct RotaryTables {
   const at::Tensor& sin_for(LayerRope r) const { return r == LayerRope::Local ? local_sin : sin; }
 };
 
-class DecoderModel {
+class DecoderModel final : public IncrementalModel {
  public:
   DecoderModel(const Checkpoint& checkpoint, LayerRange range = {}, ComputeOptions compute = {});
 
-  const ModelConfig& config() const { return config_; }
+  const ModelConfig& config() const override { return config_; }
   const ComputeOptions& compute() const { return compute_; }
   /// Options for new activations: the compute dtype on the compute device.
   at::TensorOptions options() const;
@@ -139,21 +140,36 @@ class DecoderModel {
   at::Tensor unembed(const at::Tensor& hidden) const;
   /// The whole range: embed (if first stage), layers, unembed (if last stage).
   at::Tensor forward(const at::Tensor& ids) const;
-  /// Incremental decoding over the whole model (kv_cache.cpp): reads `ids`
-  /// [batch, tokens] at positions cache.length, cache.length + 1, ..., appends
-  /// their keys and values to `cache` and returns their logits [batch, tokens,
-  /// vocab] (only the last token's, [batch, 1, vocab], when `last_only`). Equal to
-  /// forward() on the whole sequence up to floating-point reassociation.
-  at::Tensor forward_cached(const at::Tensor& ids, KvCache& cache, bool last_only = false) const;
-  /// One decoding step of several independent sequences (continuous
-  /// batching, kv_cache.cpp): `ids[i]` continues the sequence whose cache is
-  /// `*caches[i]` (batch 1, at least one token, each its own length). The
-  /// projections and MLPs run on every row at once, attention per row over
-  /// its own cache. Extends each cache by its token and returns the logits
-  /// [rows, vocab] (float32 on the compute device). Equal to forward_cached()
-  /// of each sequence alone up to floating-point reassociation.
+  /// Incremental decoding over the whole model (kv_cache.cpp), as
+  /// IncrementalModel states it. Equal to forward() on the whole sequence up
+  /// to floating-point reassociation.
+  at::Tensor forward_cached(const at::Tensor& ids, KvCache& cache,
+                            bool last_only = false) const override;
+  /// One decoding step of several sequences (continuous batching,
+  /// kv_cache.cpp): the projections and MLPs run on every row at once,
+  /// attention per row over its own cache. Equal to forward_cached() of each
+  /// sequence alone up to floating-point reassociation.
   at::Tensor forward_step(const std::vector<std::int32_t>& ids,
-                          const std::vector<KvCache*>& caches) const;
+                          const std::vector<KvCache*>& caches) const override;
+
+  // The two halves of forward_cached / forward_step, for a model split over
+  // pipeline stages (dist/staged_decoder.hpp): the first stage reads the
+  // tokens, every stage runs its layers over its own share of the caches, the
+  // last one unembeds.
+  /// First stage: checks the request, embeds `ids` [batch, tokens] at
+  /// positions cache.length.., reserves room in `cache`, runs this range's
+  /// layers and advances the cache. Returns the hidden states after them.
+  at::Tensor read_cached(const at::Tensor& ids, KvCache& cache) const;
+  /// First stage: the same for one token per cache (forward_step's rows).
+  at::Tensor read_step(const std::vector<std::int32_t>& ids,
+                       const std::vector<KvCache*>& caches) const;
+  /// Any stage: runs this range's layers on `hidden` [batch, tokens, hidden]
+  /// at positions cache.length.. over `cache`, whose room is already
+  /// reserved for them (it is not advanced).
+  at::Tensor run_layers_cached(at::Tensor hidden, KvCache& cache) const;
+  /// Any stage: runs this range's layers on one token per row, row i at
+  /// position caches[i]->length over its cache (reserved, not advanced).
+  at::Tensor run_layers_rows(at::Tensor hidden, const std::vector<KvCache*>& caches) const;
 
   RotaryTables rotary(const at::Tensor& positions) const;
   /// The inverse frequencies after rope scaling, [rotary_dim / 2] (undefined for learned

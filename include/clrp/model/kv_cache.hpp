@@ -34,13 +34,18 @@ struct KvCache {
   struct Room {
     std::vector<at::Tensor> keys, values;  ///< per layer [batch, kv_heads, capacity, head_dim]
     std::int64_t capacity = 0, batch = 0, written = 0;
+    /// Unique in the process (from 1): how the stages of a pipeline name the
+    /// same room in their own share of the layers (dist/staged_decoder.hpp).
+    std::uint64_t id = 0;
   };
   std::shared_ptr<Room> room;
 
   bool empty() const { return length == 0; }
   /// The cache of the first `n` tokens (views, no copy). clrp::Error when n > length.
   KvCache truncated(std::int64_t n) const;
-  /// Repeats a batch-1 cache `n` times along the batch (to score n continuations at once).
+  /// Repeats a batch-1 cache `n` times along the batch (to score n
+  /// continuations at once). Keeps the room the rows repeat: appending to
+  /// more than one row moves into room of its own (reserve sees the batch).
   KvCache expanded(std::int64_t n) const;
 
   // Appending, as the decoder does it for `tokens` new tokens of `batch` rows:
