@@ -65,12 +65,17 @@ void run(const ExplainOptions& opt) {
   const lrp::Rule rule = lrp::parse_rule(opt.rule);
   const LoadedModel m = load_model(opt.model_options);
   const lrp::Engine engine(*m.decoder);
-  // One forward pass serves both the model's own prediction and the explanation.
+  // The last forward pass serves both the model's own prediction and the
+  // explanation when they read the same tokens (answers that share leading
+  // tokens make the explained sequence longer than the prompt).
   std::optional<lrp::ForwardState> state;
+  std::vector<std::int32_t> state_ids;
   auto forward = [&](const std::vector<std::int32_t>& ids) -> const lrp::ForwardState& {
-    if (!state)
+    if (!state || state_ids != ids) {
       state = engine.forward_ids(
           at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong));
+      state_ids = ids;
+    }
     return *state;
   };
   const Contrast contrast =
@@ -110,6 +115,8 @@ void run(const ExplainOptions& opt) {
   j["wrong"] = token_json(wrong);
   j["correct"] = token_json(correct);
   j["position"] = position;
+  if (contrast.shared_tokens > 0)
+    j["shared_prefix"] = {{"text", contrast.prefix}, {"tokens", contrast.shared_tokens}};
   j["target"] = target;
   j["rule"] = lrp::to_string(rule);
   j["conservation"] = conservation;
@@ -181,6 +188,10 @@ void run(const ExplainOptions& opt) {
       page.tokens.push_back({tokens[i], rel[i], i == 0 || m.tokenizer->is_special(ids[i])});
     page.layer_relevance = to_rows(ex.layer_relevance[0]);
     page.segments = segment_sums;
+    if (contrast.shared_tokens > 0)
+      page.note = "Both answers start with " + nlohmann::json(contrast.prefix).dump() + " (" +
+                  std::to_string(contrast.shared_tokens) +
+                  " token(s)): it is read after the prompt, and the contrast is at the next token.";
     write_file(*opt.html_out, report::render_explain_html(page));
   }
   std::printf(

@@ -87,6 +87,8 @@ void run(const GraphCommandOptions& opt) {
                  "--mass or lower --edge-threshold)\n");
   if (opt.json_out || opt.html_out) {
     nlohmann::json j = graph::graph_json(g, ctx);
+    if (contrast.shared_tokens > 0)
+      j["clrp"]["shared_prefix"] = {{"text", contrast.prefix}, {"tokens", contrast.shared_tokens}};
     if (contrast.the_case)
       j["clrp"]["case"] = {{"id", contrast.the_case->id},
                            {"benchmark", contrast.the_case->benchmark},

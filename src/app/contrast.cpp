@@ -32,14 +32,63 @@ std::int32_t checked(std::int32_t id, const char* which, const model::ModelConfi
   return id;
 }
 
+// --prompt: the first token where the correct and the wrong answer differ,
+// the tokens before it read after the prompt.
+void share_leading_tokens(const LoadedModel& m, const ContrastOptions& opt,
+                          const std::function<std::int32_t(const std::vector<std::int32_t>&)>& top1,
+                          Contrast& c) {
+  const std::vector<std::int32_t> correct = continuation_tokens(m, c.ids, c.rendered, opt.correct);
+  std::size_t d = 0;
+  if (opt.wrong) {
+    const std::vector<std::int32_t> wrong = continuation_tokens(m, c.ids, c.rendered, *opt.wrong);
+    while (d < correct.size() && d < wrong.size() && correct[d] == wrong[d])
+      ++d;
+    if (d == correct.size() && d == wrong.size())
+      throw Error("the correct and the wrong answer are the same " + std::to_string(d) +
+                  " token(s); there is nothing to contrast");
+    if (d == correct.size() || d == wrong.size())
+      throw Error(std::string("the ") + (d == correct.size() ? "correct" : "wrong") +
+                  " answer's tokens are the first " + std::to_string(d) + " of the " +
+                  (d == correct.size() ? "wrong" : "correct") +
+                  " answer's; no token differs to contrast");
+    c.wrong = wrong[d];
+  } else {
+    std::vector<std::int32_t> read = c.ids;
+    for (;; ++d) {
+      if (d == correct.size())
+        throw Error("the model's own greedy continuation is the correct answer's " +
+                    std::to_string(d) + " token(s); there is nothing to contrast (give --wrong)");
+      const std::int32_t top = top1(read);
+      if (top != correct[d]) {
+        c.wrong = top;
+        break;
+      }
+      read.push_back(top);
+    }
+  }
+  c.correct = checked(correct[d], "correct", m.checkpoint.config());
+  if (d == 0) return;
+  const std::vector<std::int32_t> shared(correct.begin(),
+                                         correct.begin() + static_cast<std::ptrdiff_t>(d));
+  c.ids.insert(c.ids.end(), shared.begin(), shared.end());
+  c.position = static_cast<std::int64_t>(c.ids.size()) - 1;
+  c.prefix = m.tokenizer->decode(shared);
+  c.shared_tokens = d;
+  std::fprintf(stderr,
+               "clrp: note: both answers start with %s (%zu token%s): read after the prompt, "
+               "the contrast is at the next token\n",
+               nlohmann::json(c.prefix).dump().c_str(), d, d == 1 ? "" : "s");
+}
+
 }  // namespace
 
 void add_contrast_options(CLI::App* cmd, ContrastOptions& opt) {
   cmd->add_option("--prompt", opt.prompt, "The prompt text");
   cmd->add_option("--correct", opt.correct,
-                  "A correct continuation; the contrast is at its first token");
+                  "A correct continuation; the contrast is at the first token where it and "
+                  "the wrong one differ");
   cmd->add_option("--wrong", opt.wrong,
-                  "The wrong continuation (default: the model's own top-1 token)");
+                  "The wrong continuation (default: the model's own greedy tokens)");
   cmd->add_flag("--chat", opt.chat, "Wrap the prompt in the model's chat template (one user turn)");
   cmd->add_option("--cases", opt.cases,
                   "A case file with pairs (clrp evaluate --failures); explain --id's pair");
@@ -75,9 +124,7 @@ Contrast resolve_contrast(
       std::fprintf(stderr, "clrp: note: the pair was found with %s; explaining it under %s\n",
                    pair.model.c_str(), m.checkpoint.path().c_str());
   } else {
-    c.correct =
-        checked(first_continuation_token(m, c.ids, c.rendered, opt.correct), "correct", config);
-    c.wrong = opt.wrong ? first_continuation_token(m, c.ids, c.rendered, *opt.wrong) : top1(c.ids);
+    share_leading_tokens(m, opt, top1, c);
   }
   if (c.wrong == c.correct)
     throw Error("the correct and the wrong answer start with the same token (" +

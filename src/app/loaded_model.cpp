@@ -35,18 +35,20 @@ std::vector<std::int32_t> prompt_ids(const LoadedModel& m, const PromptText& ren
   return ids;
 }
 
-std::int32_t first_continuation_token(const LoadedModel& m, const std::vector<std::int32_t>& ids,
-                                      const PromptText& rendered, const std::string& continuation) {
+std::vector<std::int32_t> continuation_tokens(const LoadedModel& m,
+                                              const std::vector<std::int32_t>& ids,
+                                              const PromptText& rendered,
+                                              const std::string& continuation) {
   if (continuation.empty()) throw Error("the continuation is empty");
   // Tokenised in context, a continuation may merge differently than alone (a
-  // leading space, a word split); take the first token past the prompt when the
-  // prompt's tokens are a prefix, else the continuation's own first token.
+  // leading space, a word split): in context when the prompt's tokens stay a
+  // prefix, else alone.
   const auto whole = m.tokenizer->encode(rendered.text + continuation, rendered.add_special_tokens);
   if (whole.size() > ids.size() && std::equal(ids.begin(), ids.end(), whole.begin()))
-    return whole[ids.size()];
-  const auto alone = m.tokenizer->encode(continuation, /*add_special_tokens=*/false);
+    return {whole.begin() + static_cast<std::ptrdiff_t>(ids.size()), whole.end()};
+  auto alone = m.tokenizer->encode(continuation, /*add_special_tokens=*/false);
   if (alone.empty()) throw Error("the continuation '" + continuation + "' tokenises to no tokens");
-  return alone.front();
+  return alone;
 }
 
 }  // namespace clrp::app

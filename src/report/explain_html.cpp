@@ -100,6 +100,7 @@ std::string render_explain_html(const ExplainPage& page) {
     << page.tokens.size() << " tokens · Δℓ = logit(wrong) − logit(correct) = <b>"
     << fmt(page.target) << "</b> · input-level sum differs from Δℓ by "
     << fmt(100 * page.conservation, "%.2f") << "%</div>\n";
+  if (!page.note.empty()) h << "<div class=\"meta\">" << html_escape(page.note) << "</div>\n";
   h << "<table "
        "class=\"contrast\"><tr><th></th><th>token</th><th>logit</th><th>probability</th></tr>"
     << "<tr><td class=\"wrong\">wrong</td><td><code>"
@@ -111,7 +112,8 @@ std::string render_explain_html(const ExplainPage& page) {
     << "%</td></tr></table>\n";
   h << "<div class=\"legend\">toward correct<div class=\"bar\"></div>toward wrong · scale ±"
     << fmt(scale)
-    << " (special tokens and the first position, dashed, excluded) · hover a token for its value</div>\n<div "
+    << " (special tokens and the first position, dashed, excluded) · hover a token for its "
+       "value</div>\n<div "
        "class=\"prompt\">";
   for (std::size_t i = 0; i < page.tokens.size(); ++i) {
     const auto& t = page.tokens[i];

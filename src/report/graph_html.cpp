@@ -47,7 +47,8 @@ const G = JSON.parse(document.getElementById("graph").textContent);
 const C = G.clrp, md = G.metadata, toks = md.prompt_tokens;
 const T = toks.length, layers = C.node_layers, nl = layers.length;
 document.getElementById("title").textContent =
-  "Why " + JSON.stringify(C.wrong.token) + " and not " + JSON.stringify(C.correct.token) + "?";
+  "Why " + JSON.stringify(C.wrong.token) + " and not " + JSON.stringify(C.correct.token) + "?" +
+  (C.shared_prefix ? " (after " + JSON.stringify(C.shared_prefix.text) + ", which both answers start with)" : "");
 const s = C.summary;
 document.getElementById("meta1").textContent = "model " + md.scan + " · rule " + C.rule +
   " · Δℓ = " + C.target.toFixed(4) + " at position " + C.position + " of " + T + " tokens";

@@ -1,8 +1,10 @@
 """clrp evaluate against an independent evaluation with transformers (eval_reference.py) on
-SmolLM2-135M-Instruct: the same prediction on ≥ 99.5 % of 300 items per multiple-choice
-formulation (ARC-Easy 200 + PIQA 100, 0-shot, letter and cloze, sum and per-char), and
-greedy generations identical token for token on 50 GSM8K items (24 new tokens; a difference
-is tolerated only at an exact tie of the top two logits). Differences are listed."""
+SmolLM2-135M-Instruct: the same prediction on ≥ 99 % of 150 items per multiple-choice
+formulation (ARC-Easy 100 + PIQA 50, 0-shot, letter and cloze, sum and per-char), and greedy
+generations identical token for token on 25 GSM8K items (24 new tokens; a difference is
+tolerated only at an exact tie of the top two logits). Differences are listed. (Twice these
+samples when the evaluator was checked in; docs/cases.md has those figures. Halved to keep CI
+within its budget.)"""
 from __future__ import annotations
 
 import json
@@ -24,8 +26,8 @@ TIE = 1e-4  # top-two logit margin under which greedy decoding may legitimately 
 def cases_dir(tmp_path_factory) -> pathlib.Path:
     out = tmp_path_factory.mktemp("cases")
     subprocess.run([sys.executable, str(REPO / "analysis" / "prepare_cases.py"), "--out", str(out),
-                    "--benchmarks", "arc_easy,piqa,gsm8k", "--limit-for", "arc_easy=200", "--limit-for", "piqa=100",
-                    "--limit-for", "gsm8k=50", "--shots", "arc_easy=0", "--shots", "piqa=0"],
+                    "--benchmarks", "arc_easy,piqa,gsm8k", "--limit-for", "arc_easy=100", "--limit-for", "piqa=50",
+                    "--limit-for", "gsm8k=25", "--shots", "arc_easy=0", "--shots", "piqa=0"],
                    check=True, capture_output=True, timeout=300)
     return out
 
@@ -54,15 +56,15 @@ def test_multiple_choice_agrees(fmt, cases_dir, smollm2_gguf, model, tmp_path):
     cases_path = concat(files, tmp_path / "cases.jsonl")
     cases = {c["id"]: c for c in eval_reference.read_jsonl(cases_path)}
     records = evaluate(smollm2_gguf, cases_path, tmp_path / "records.jsonl")
-    assert len(records) == 300 and all("error" not in r for r in records)
+    assert len(records) == 150 and all("error" not in r for r in records)
     result = eval_reference.compare(model, records, cases)
     keys = ["mc_letter"] if fmt == "mc_letter" else ["mc_cloze", "mc_cloze_per_char"]
     for key in keys:
         n, diffs = result[key]
-        assert n == 300
+        assert n == 150
         agreement = 1 - len(diffs) / n
         print(f"{key}: {agreement:.2%} agreement on {n} items; differences: {json.dumps(diffs)[:2000]}")
-        assert agreement >= 0.995, (key, diffs)
+        assert agreement >= 0.99, (key, diffs)
 
 
 def test_greedy_generation_identical(cases_dir, smollm2_gguf, model, tmp_path):
@@ -75,10 +77,10 @@ def test_greedy_generation_identical(cases_dir, smollm2_gguf, model, tmp_path):
             c["gold"]["stop"] = []
             f.write(json.dumps(c, ensure_ascii=False) + "\n")
     records = evaluate(smollm2_gguf, no_stop, tmp_path / "records.jsonl", "--max-new-tokens", "24")
-    assert len(records) == 50
+    assert len(records) == 25
     result = eval_reference.compare(model, records, cases)
     n, diffs = result["generative"]
-    assert n == 50 and all(len(r["generated"]) == 24 or r["stop_reason"] == "eos" for r in records)
+    assert n == 25 and all(len(r["generated"]) == 24 or r["stop_reason"] == "eos" for r in records)
     real = [d for d in diffs if d["margin"] > TIE]
     print(f"generation: {n - len(diffs)}/{n} identical; differences at ties: {len(diffs) - len(real)}")
     assert not real, real

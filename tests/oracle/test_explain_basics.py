@@ -71,7 +71,8 @@ def test_explain_json_contract(clrp_bin, tmp_path):
 
 @pytest.mark.parametrize("args,fragment", [
     (["--prompt", "", "--correct", " Paris"], "prompt is empty"),
-    (["--prompt", "Hi", "--correct", " Paris", "--wrong", " Paris"], "same token"),
+    (["--prompt", "Hi", "--correct", " Paris", "--wrong", " Paris"], "are the same"),
+    (["--prompt", "Hi", "--correct", " Paris", "--wrong", " Paris is"], "no token differs"),
     (["--prompt", "Hi", "--correct", ""], "--correct is empty"),
     (["--prompt", "Hi", "--correct", " x", "--rule", "lime"], "lime"),
 ])

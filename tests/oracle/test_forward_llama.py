@@ -71,12 +71,13 @@ LLAMA_BASE_VOCAB = 311
 
 @torch.inference_mode()
 def test_smollm2_gguf_equals_transformers_on_benchmark_prompts(smollm2_gguf, build_tool, tmp_path):
-    """200 real benchmark prompts: max |Δlogit| ≤ 2e-3 at the last position and the same top-1 on every prompt."""
+    """100 real benchmark prompts (200 when issue 6 was closed; halved to keep CI within its budget): max
+    |Δlogit| ≤ 2e-3 at the last position and the same top-1 on every prompt."""
     folder, name = smollm2_gguf.parent, smollm2_gguf.name
     tok = transformers.AutoTokenizer.from_pretrained(folder, gguf_file=name)
     ref = transformers.AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32).eval()
-    prompts = benchmark_prompts(200, seed=4)
-    assert len(prompts) == 200
+    prompts = benchmark_prompts(100, seed=4)
+    assert len(prompts) == 100
     # The last 192 tokens of each prompt keep the test within CI's budget on 2 cores.
     ids = [tok(p)["input_ids"][-192:] for p in prompts]
     got = clrp_logits(build_tool("clrp_forward_logits"), smollm2_gguf, ids, tmp_path, all_positions=False)

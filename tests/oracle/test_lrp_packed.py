@@ -1,6 +1,6 @@
 """Batched explanation (lrp/engine.hpp, model::Packing): short sequences packed along the token
 axis and explained in one forward and one rule-modified backward equal each sequence explained
-alone, to 1e-6 of each field's size (bit for bit in practice, on one thread), on every family (sliding windows
+alone, to float32 rounding (below 4e-6 of the explanation's scale), on every family (sliding windows
 shorter than the packed axis, learned positions, parallel residuals, q/k norms), with two seeds
 per sequence, every rule, and through a two-stage split (the seam carries the packed gradient)."""
 from __future__ import annotations
@@ -48,10 +48,13 @@ def run(build_tool, path, req, tmp_path) -> dict:
 
 
 def assert_equal_explanations(packed: dict, alone: dict, where: str) -> None:
-    """Every field within 1e-6 of the field's largest one-at-a-time value (|Δℓ| at least 1, the
-    logits' scale). On one thread the two are equal bit for bit on these models; on several,
-    ATen's threaded reductions give a sequence explained alone values that differ between
-    thread counts at ~1e-6, packed or not."""
+    """Every field within 4e-6 of the explanation's scale: the field's largest one-at-a-time value
+    or |Δℓ|, at least 1 (the logits' scale; relevance decomposes Δℓ). A packed forward multiplies
+    matrices of more rows than each sequence's own, and BLAS kernels block by rows: on one
+    thread the two are equal bit for bit on some CPUs (AVX2) and differ by float32 rounding on
+    others (measured on an AVX-512 Xeon: at most 1.4e-6 of the scale, 2.7e-6 of a field's own
+    largest value)."""
+    scale = max(max(abs(x) for x in alone["target"]["data"]), 1.0)
     for key, a in alone.items():
         p = packed[key]
         if a is None:
@@ -61,8 +64,8 @@ def assert_equal_explanations(packed: dict, alone: dict, where: str) -> None:
         if key == "neuron_ids":
             continue  # compared through neuron_relevance (equal values, ties may swap ids)
         x, y = np.array(p["data"]), np.array(a["data"])
-        err = np.abs(x - y).max() / max(np.abs(y).max(), 1.0 if key == "target" else 1e-30)
-        assert err <= 1e-6, f"{where} {key}: {err:.2e}"
+        err = np.abs(x - y).max() / max(np.abs(y).max(), scale)
+        assert err <= 4e-6, f"{where} {key}: {err:.2e}"
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

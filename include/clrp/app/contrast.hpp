@@ -33,12 +33,18 @@ struct Contrast {
   std::int32_t wrong = 0, correct = 0;
   std::int64_t position = 0;  ///< the last token: the logits there are contrasted
   PromptText rendered;
-  std::string prefix;  ///< the pair's answer-so-far (empty for --prompt)
+  /// The answer so far, read after the prompt: a case pair's prefix, or (for
+  /// --prompt) the tokens the correct and the wrong answer both start with.
+  std::string prefix;
+  std::size_t shared_tokens = 0;  ///< --prompt: how many tokens the answers share
   std::optional<cases::Case> the_case;
 };
 
-/// Resolves the options into token ids and the two token ids. `top1(ids)` is
-/// asked for the model's own next token when no wrong answer is given.
+/// Resolves the options into token ids and the two token ids. With --prompt
+/// the contrast is at the first token where the two answers differ (" 5" and
+/// " 7" share " " under digit-splitting tokenizers): the shared tokens are
+/// appended to the prompt. Without --wrong the wrong answer is the model's
+/// own: `top1(ids)` is asked for its next token after each shared one.
 Contrast resolve_contrast(
     const LoadedModel& m, const ContrastOptions& options,
     const std::function<std::int32_t(const std::vector<std::int32_t>&)>& top1);

@@ -25,10 +25,14 @@ struct PromptText {
 };
 PromptText render_prompt(const LoadedModel& m, const std::string& prompt, bool chat);
 
-/// The first token of `continuation` after the prompt whose tokens are `ids`.
+/// The tokens of `continuation` after the prompt whose tokens are `ids`: those
+/// of tokens(prompt + continuation) past the prompt's when the prompt's tokens
+/// are a prefix of them, else (a merge across the seam) the continuation's own.
 /// Throws clrp::Error when the continuation tokenises to nothing.
-std::int32_t first_continuation_token(const LoadedModel& m, const std::vector<std::int32_t>& ids,
-                                      const PromptText& rendered, const std::string& continuation);
+std::vector<std::int32_t> continuation_tokens(const LoadedModel& m,
+                                              const std::vector<std::int32_t>& ids,
+                                              const PromptText& rendered,
+                                              const std::string& continuation);
 
 /// The token ids of a prompt as the model sees it: with the model's chat
 /// template applied when `chat` is set. Throws clrp::Error for an empty prompt

@@ -37,6 +37,8 @@ struct ExplainPage {
   std::vector<std::vector<double>> layer_relevance;
   /// Optional: segment name and summed relevance, in prompt order.
   std::vector<std::pair<std::string, double>> segments;
+  /// Optional: a sentence under the title (how the explained sequence was formed).
+  std::string note;
 };
 
 /// Renders the page as one self-contained HTML document.
