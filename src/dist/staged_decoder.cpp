@@ -74,6 +74,7 @@ at::Tensor StagedDecoder::forward_cached(const at::Tensor& ids, model::KvCache& 
 at::Tensor StagedDecoder::forward_step(const std::vector<std::int32_t>& ids,
                                        const std::vector<model::KvCache*>& caches) const {
   std::vector<RoomUse> before;
+  before.reserve(caches.size());
   for (const model::KvCache* c : caches)
     before.push_back(use_before(*c, 1));
   const at::Tensor hidden = first_.read_step(ids, caches);
@@ -189,6 +190,7 @@ void DecodingServer::serve() {
       h = stage_.run_layers_cached(h, caches[0]);
     } else {
       std::vector<model::KvCache*> rows;
+      rows.reserve(caches.size());
       for (model::KvCache& c : caches)
         rows.push_back(&c);
       h = stage_.run_layers_rows(h, rows);
