@@ -143,7 +143,7 @@ def read_store(path: str) -> Store:
                     rows = g["cases"][:n]
                     ids = g["case_id"][:]
                     k = int(g.attrs["evidence_top_k"])
-                    seg = g["segment_relevance"][:n]  # [n, R, 9]
+                    seg = g["segment_relevance"][:n]  # [n, R, S], S = len(segment_columns)
                     tok_end = int((rows["token_offset"] + rows["n_tokens"]).max())
                     rel = g["token_relevance"][:tok_end]
                     evid = g["token_evidence"][:tok_end] != 0

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 
 #include "clrp/lrp/rules.hpp"
+#include "clrp/util/error.hpp"
 
 namespace clrp::app {
 
@@ -29,6 +30,35 @@ CLI::Option* add_rule_option(CLI::App* cmd, std::string& rule) {
     help += "\n  " + d.name + (d.name == rule ? " (default)" : "") + ": " + d.summary;
   }
   return cmd->add_option("--rule", rule, help)->check(CLI::IsMember(lrp::rule_names()));
+}
+
+std::optional<text::ChatSettings> ChatOptions::settings() const {
+  if (!chat) {
+    if (system || !options.empty() || !template_name.empty())
+      throw Error(
+          "--system, --chat-option and --chat-template apply to the chat template; add --chat");
+    return std::nullopt;
+  }
+  text::ChatSettings s;
+  s.system = system;
+  for (const std::string& kv : options)
+    text::add_chat_option(s.options, kv);
+  s.template_name = template_name;
+  return s;
+}
+
+void add_chat_options(CLI::App* cmd, ChatOptions& options) {
+  cmd->add_flag("--chat", options.chat,
+                "Read the prompt as one user message through the model's own chat template "
+                "(rendered by Jinja2 as transformers' apply_chat_template does, assistant turn "
+                "opened)");
+  cmd->add_option("--system", options.system, "With --chat: a system message before the prompt");
+  cmd->add_option("--chat-option", options.options,
+                  "With --chat: a template variable KEY=VALUE, VALUE read as JSON when it is "
+                  "JSON (e.g. enable_thinking=false for Qwen3); repeatable. A KEY the template "
+                  "does not read is an error");
+  cmd->add_option("--chat-template", options.template_name,
+                  "With --chat: which of the model's named chat templates (default: 'default')");
 }
 
 }  // namespace clrp::app

@@ -29,7 +29,7 @@ struct EvaluateOptions {
   std::string cases;
   std::int64_t limit = 0;
   std::optional<std::string> json_out, failures_out, records_out, import_pairs;
-  bool chat = false;
+  ChatOptions chat;
   bool per_char = false;
   bool no_pairs = false;
   bool skip_bad_lines = false;
@@ -136,13 +136,11 @@ void run(const EvaluateOptions& opt) {
   eo.instructions.python = opt.checker_python;
   eo.instructions.timeout_seconds = opt.checker_timeout;
   if (opt.import_pairs) eo.imported = read_imports(*opt.import_pairs, *m.tokenizer);
+  const std::optional<text::ChatSettings> chat = opt.chat.settings();
   const eval::Evaluator evaluator(
       *m.decoder, *m.tokenizer,
-      [&m, chat = opt.chat](const std::string& prompt) {
-        const PromptText r = render_prompt(m, prompt, chat);
-        return eval::RenderedPrompt{r.text, r.add_special_tokens};
-      },
-      m.checkpoint.path(), opt.chat, eo);
+      [&m, &chat](const std::string& prompt) { return eval::render_prompt(m, prompt, chat); },
+      m.checkpoint.path(), chat, eo);
 
   cases::ReadOptions ro;
   ro.on_error = opt.skip_bad_lines ? cases::OnError::skip : cases::OnError::stop;
@@ -239,7 +237,7 @@ void run(const EvaluateOptions& opt) {
     nlohmann::json j = tally.to_json();
     j["model"] = m.checkpoint.path();
     j["cases_file"] = opt.cases;
-    j["chat"] = opt.chat;
+    j["chat"] = chat ? chat->to_json() : nlohmann::json(false);
     j["decided_by"] = opt.per_char ? "per_char" : "sum";
     j["read"] = reader.counts().summary();
     j["skipped_lines"] = reader.counts().skipped;
@@ -281,7 +279,7 @@ void register_evaluate(CLI::App& app) {
   cmd->add_option("--records", opt->records_out,
                   "Write one JSON line per case (what was answered)");
   cmd->add_flag("--record-ids", opt->record_ids, "Put token ids into the records");
-  cmd->add_flag("--chat", opt->chat, "Wrap each prompt in the model's chat template");
+  add_chat_options(cmd, opt->chat);
   cmd->add_flag("--per-char", opt->per_char,
                 "mc_cloze: the per-character normalised log-likelihood decides (default: the sum)");
   cmd->add_option("--max-new-tokens", opt->max_new_tokens,

@@ -20,14 +20,14 @@ struct PredictOptions {
   ModelOptions model_options;
   std::string prompt;
   int top_k = 5;
-  bool chat = false;
+  ChatOptions chat;
   bool json = false;
 };
 
 void run(const PredictOptions& opt) {
   c10::InferenceMode inference_mode;
   const LoadedModel m = load_model(opt.model_options);
-  const std::vector<std::int32_t> ids = prompt_ids(m, opt.prompt, opt.chat);
+  const std::vector<std::int32_t> ids = prompt_ids(m, opt.prompt, opt.chat.settings());
   const at::Tensor input =
       at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0);
   const at::Tensor logits = m.decoder->forward(input)[0][-1];
@@ -69,8 +69,7 @@ void register_predict(CLI::App& app) {
   add_model_options(cmd, opt->model_options);
   cmd->add_option("--prompt", opt->prompt, "The prompt text")->required();
   cmd->add_option("--top-k", opt->top_k, "How many candidates to show")->check(CLI::PositiveNumber);
-  cmd->add_flag("--chat", opt->chat,
-                "Wrap the prompt in the model's chat template (one user turn)");
+  add_chat_options(cmd, opt->chat);
   cmd->add_flag("--json", opt->json,
                 R"(Print {"ids": [...], "top": [{"id", "token", "logit", "prob"}, ...]})");
   cmd->callback([opt] { run(*opt); });

@@ -89,7 +89,7 @@ void add_contrast_options(CLI::App* cmd, ContrastOptions& opt) {
                   "the wrong one differ");
   cmd->add_option("--wrong", opt.wrong,
                   "The wrong continuation (default: the model's own greedy tokens)");
-  cmd->add_flag("--chat", opt.chat, "Wrap the prompt in the model's chat template (one user turn)");
+  add_chat_options(cmd, opt.chat);
   cmd->add_option("--cases", opt.cases,
                   "A case file with pairs (clrp evaluate --failures); explain --id's pair");
   cmd->add_option("--id", opt.id, "The case to explain (with --cases)");
@@ -108,8 +108,12 @@ Contrast resolve_contrast(
   if (opt.cases) c.the_case = find_case(*opt.cases, *opt.id);
   // A case's pair fixes the sequence: tokens(rendered prompt + prefix), with the
   // chat template exactly when the pair was found with it.
+  if (c.the_case && opt.chat.settings())
+    throw Error(
+        "--chat and its options are for --prompt; a case's pair says how its prompt "
+        "was rendered (pair.chat)");
   c.rendered = c.the_case ? render_prompt(m, c.the_case->prompt, c.the_case->pair->chat)
-                          : render_prompt(m, opt.prompt, opt.chat);
+                          : render_prompt(m, opt.prompt, opt.chat.settings());
   c.prefix = c.the_case ? c.the_case->pair->prefix : std::string();
   c.ids =
       c.prefix.empty()

@@ -15,12 +15,14 @@ LoadedModel load_model(const ModelOptions& options) {
   return model::load(resolve_model_path(options.model), load);
 }
 
-PromptText render_prompt(const LoadedModel& m, const std::string& prompt, bool chat) {
+PromptText render_prompt(const LoadedModel& m, const std::string& prompt,
+                         const std::optional<text::ChatSettings>& chat) {
   const eval::RenderedPrompt r = eval::render_prompt(m, prompt, chat);
   return {r.text, r.add_special_tokens};
 }
 
-std::vector<std::int32_t> prompt_ids(const LoadedModel& m, const std::string& prompt, bool chat) {
+std::vector<std::int32_t> prompt_ids(const LoadedModel& m, const std::string& prompt,
+                                     const std::optional<text::ChatSettings>& chat) {
   return prompt_ids(m, render_prompt(m, prompt, chat));
 }
 

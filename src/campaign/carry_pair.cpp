@@ -16,12 +16,15 @@ std::string side_text(const cases::PairToken& t, const text::Tokenizer& from) {
   return t.continuation.empty() ? from.token_bytes(t.id) : t.continuation;
 }
 
-// The bytes `ids` spell (special tokens spell nothing).
+// The bytes the first `count` of `ids` spell. Encoded with special tokens
+// added, a special token is one the tokenizer put there and spells nothing;
+// encoded without (a chat template's text), every token is spelled in the
+// text, special ones (<|im_start|>) included.
 std::string spelled(const std::vector<std::int32_t>& ids, std::size_t count,
-                    const text::Tokenizer& tok) {
+                    const text::Tokenizer& tok, bool specials_added) {
   std::string out;
   for (std::size_t i = 0; i < count; ++i)
-    if (!tok.is_special(ids[i])) out += tok.token_bytes(ids[i]);
+    if (!specials_added || !tok.is_special(ids[i])) out += tok.token_bytes(ids[i]);
   return out;
 }
 
@@ -35,16 +38,22 @@ CarriedPair carry_pair(const cases::Case& c, const cases::Pair& pair, const text
                        const text::Tokenizer& to) {
   if (pair.chat)
     return refuse(not_carried::chat,
-                  "the pair's prompt was rendered with the finding model's "
-                  "chat template");
-  const std::string context = c.prompt + pair.prefix;
+                  "the pair's prompt was rendered with a chat template, and the target's is "
+                  "not given");
+  return carry_pair(c, pair, from, to, eval::RenderedPrompt{c.prompt, true});
+}
+
+CarriedPair carry_pair(const cases::Case& c, const cases::Pair& pair, const text::Tokenizer& from,
+                       const text::Tokenizer& to, const eval::RenderedPrompt& prompt) {
+  const bool add_special = prompt.add_special_tokens;
+  const std::string context = prompt.text + pair.prefix;
   const std::string wrong = side_text(pair.wrong, from), correct = side_text(pair.correct, from);
   if (wrong == correct)
     return refuse(not_carried::same_text, "both sides continue with '" + wrong + "'");
   std::vector<std::int32_t> w, g;
   try {
-    w = to.encode(context + wrong, true);
-    g = to.encode(context + correct, true);
+    w = to.encode(context + wrong, add_special);
+    g = to.encode(context + correct, add_special);
   } catch (const Error& e) {  // a byte-level token that ends inside a character
     return refuse(not_carried::not_text, e.what());
   }
@@ -59,20 +68,21 @@ CarriedPair carry_pair(const cases::Case& c, const cases::Pair& pair, const text
   const auto d = static_cast<std::size_t>(wi - w.begin());
   // The shared tokens must spell the start of both texts, up to a point at
   // or past the prompt's end: from there on it is the new prefix.
-  const std::string shared = spelled(w, d, to);
+  const std::string shared = spelled(w, d, to, add_special);
   for (const std::string* side : {&wrong, &correct})
     if ((context + *side).compare(0, shared.size(), shared) != 0)
       return refuse(not_carried::not_spelled, "the " + std::to_string(d) +
                                                   " tokens before the contrast do not spell the "
                                                   "prompt followed by '" +
                                                   *side + "' (a normaliser changed the text)");
-  if (shared.size() < c.prompt.size())
+  if (shared.size() < prompt.text.size())
     return refuse(not_carried::inside_prompt,
                   "the two sides share only " + std::to_string(shared.size()) +
-                      " of the prompt's " + std::to_string(c.prompt.size()) + " bytes as tokens");
+                      " of the prompt's " + std::to_string(prompt.text.size()) +
+                      " bytes as tokens");
   cases::Pair out = pair;
-  out.prefix = shared.substr(c.prompt.size());
-  if (to.encode(c.prompt + out.prefix, true) != std::vector<std::int32_t>(w.begin(), wi))
+  out.prefix = shared.substr(prompt.text.size());
+  if (to.encode(prompt.text + out.prefix, add_special) != std::vector<std::int32_t>(w.begin(), wi))
     return refuse(not_carried::retokenized, "prompt + '" + out.prefix +
                                                 "' alone tokenizes to other tokens than on the "
                                                 "way to the contrast");

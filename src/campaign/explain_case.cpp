@@ -9,6 +9,7 @@
 #include <map>
 
 #include "clrp/campaign/deletion.hpp"
+#include "clrp/eval/segment_map.hpp"
 #include "clrp/graph/export.hpp"
 #include "clrp/graph/graph.hpp"
 #include "clrp/lrp/engine.hpp"
@@ -46,40 +47,36 @@ std::string tokenizer_fingerprint(const text::Tokenizer& tok) {
   return std::to_string(h);
 }
 
-void map_tokens(const cases::Case& c, std::size_t prefix_bytes, const text::Tokenizer& tokenizer,
-                const std::vector<std::int32_t>& ids, std::vector<std::int8_t>& segment,
-                std::vector<std::int8_t>& evidence) {
+void map_tokens(const cases::Case& c, const std::string& rendered_text, const std::string& prefix,
+                const text::Tokenizer& tokenizer, const std::vector<std::int32_t>& ids,
+                std::vector<std::int8_t>& segment, std::vector<std::int8_t>& evidence) {
   segment.assign(ids.size(), -1);
   evidence.assign(ids.size(), 0);
-  std::vector<std::pair<std::size_t, std::size_t>> spans(ids.size(), {0, 0});
-  std::size_t pos = 0;
+  const auto places = eval::place_tokens(tokenizer, ids, c, rendered_text, prefix, nullptr);
+  if (!places) return;  // the bytes do not spell the text: unknown, not wrong
   for (std::size_t i = 0; i < ids.size(); ++i) {
-    if (tokenizer.is_special(ids[i])) {
-      spans[i] = {std::numeric_limits<std::size_t>::max(), 0};
-      continue;
+    const eval::TokenPlace& p = (*places)[i];
+    switch (p.kind) {
+      case eval::TokenPlace::Kind::segment:
+        segment[i] = static_cast<std::int8_t>(c.segments[static_cast<std::size_t>(p.segment)].kind);
+        for (const auto& ev : c.evidence)
+          if (p.begin < ev.bytes.end && p.end > ev.bytes.begin) evidence[i] = 1;
+        break;
+      case eval::TokenPlace::Kind::template_text:
+        segment[i] = store::kTemplateColumn;
+        break;
+      case eval::TokenPlace::Kind::prefix:
+        segment[i] = store::kPrefixColumn;
+        break;
+      case eval::TokenPlace::Kind::special:
+        break;
     }
-    const std::size_t len = tokenizer.token_bytes(ids[i]).size();
-    spans[i] = {pos, pos + len};
-    pos += len;
-  }
-  const std::size_t prompt_bytes = c.prompt.size();
-  if (pos != prompt_bytes + prefix_bytes) return;  // the bytes do not spell the text
-  for (std::size_t i = 0; i < ids.size(); ++i) {
-    const auto [b, e] = spans[i];
-    if (b == std::numeric_limits<std::size_t>::max()) continue;
-    if (b >= prompt_bytes) {
-      segment[i] = store::kSegmentColumns - 1;  // the pair's prefix
-    } else if (const auto s = cases::segment_at_byte(c, b)) {
-      segment[i] = static_cast<std::int8_t>(c.segments[*s].kind);
-    }
-    for (const auto& ev : c.evidence)
-      if (b < ev.bytes.end && e > ev.bytes.begin) evidence[i] = 1;
   }
 }
 
-store::CaseRecord prepare_case(const FailureCase& fc, const model::ModelConfig& config,
-                               const text::Tokenizer& tokenizer, std::uint32_t table,
-                               at::Tensor& ids_out) {
+store::CaseRecord prepare_case(const FailureCase& fc, const eval::RenderedPrompt& prompt,
+                               const model::ModelConfig& config, const text::Tokenizer& tokenizer,
+                               std::uint32_t table, at::Tensor& ids_out) {
   const auto t0 = std::chrono::steady_clock::now();
   store::CaseRecord r;
   r.table = table;
@@ -94,16 +91,17 @@ store::CaseRecord prepare_case(const FailureCase& fc, const model::ModelConfig& 
   require(fc.pair.wrong.id != fc.pair.correct.id, where,
           "the pair's wrong and correct tokens are the same (id " +
               std::to_string(fc.pair.wrong.id) + ")");
-  const std::vector<std::int32_t> ids = tokenizer.encode(fc.c.prompt + fc.pair.prefix, true);
+  const std::vector<std::int32_t> ids =
+      tokenizer.encode(prompt.text + fc.pair.prefix, prompt.add_special_tokens);
   require(!ids.empty(), where, "the prompt tokenises to no tokens");
   require(static_cast<std::int64_t>(ids.size()) <= config.max_position_embeddings, where,
           std::to_string(ids.size()) + " tokens, longer than the model's context of " +
               std::to_string(config.max_position_embeddings));
   r.tokens = ids;
-  map_tokens(fc.c, fc.pair.prefix.size(), tokenizer, ids, r.token_segment, r.token_evidence);
+  map_tokens(fc.c, prompt.text, fc.pair.prefix, tokenizer, ids, r.token_segment, r.token_evidence);
   r.prompt_tokens = 0;
   for (auto s : r.token_segment)
-    if (s != store::kSegmentColumns - 1) ++r.prompt_tokens;
+    if (s != store::kPrefixColumn) ++r.prompt_tokens;
   ids_out = at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
   r.seconds_tokenize = util::seconds_since(t0);
   return r;

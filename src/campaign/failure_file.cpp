@@ -29,11 +29,6 @@ std::vector<FailureCase> read_failure_file(const std::string& path) {
     const std::size_t line = reader.counts().lines;
     const Where where{path, "pair", std::nullopt, line};
     require(c->pair.has_value(), where, "missing (this is a case file, not a failure file)");
-    // Campaigns tokenize prompt + prefix as they are; a pair found inside the
-    // chat template would be explained on another token sequence.
-    require(!c->pair->chat, Where{path, "pair.chat", std::nullopt, line},
-            "the pair was found with the chat template, which clrp run does not apply; "
-            "explain it with clrp explain --cases");
     FailureCase f;
     f.pair = *c->pair;
     f.c = std::move(*c);

@@ -78,14 +78,18 @@ void describe_targets(const CampaignSpec& spec, const DescribeTarget& describe, 
 
 // Fixed-set pairs under targets whose tokenizer is not the reference's:
 // each pair carried once per tokenizer (carry_pair.hpp), the carried copy a
-// new entry of plan.pairs, a refusal listed for the table.
+// new entry of plan.pairs, a refusal listed for the table. A pair found under
+// a chat template is carried after the prompt as each target's own template
+// renders it (once per target model), and kept as it is only where both the
+// tokens and the rendered prompt are the reference's.
 class Carrier {
  public:
-  Carrier(const CampaignSpec& spec, Plan& plan) : plan_(plan) {
+  Carrier(const CampaignSpec& spec, Plan& plan) : spec_(spec), plan_(plan) {
     if (spec.mode != Mode::FixedSet) return;
-    const TargetShape& ref = plan.targets[reference_target(spec, plan)].shape;
-    reference_ = ref.tokenizer.get();
-    fingerprint_ = ref.tokenizer_fingerprint;
+    const std::uint32_t ref = reference_target(spec, plan);
+    reference_ = plan.targets[ref].shape.tokenizer.get();
+    fingerprint_ = plan.targets[ref].shape.tokenizer_fingerprint;
+    reference_path_ = path_of(ref);
   }
 
   /// Whether `target` reads the pairs' token ids as they are.
@@ -97,7 +101,7 @@ class Carrier {
   /// `pairs` as `target` explains them in `table`.
   std::vector<std::uint32_t> under(std::uint32_t target, std::uint32_t table,
                                    const std::vector<std::uint32_t>& pairs) {
-    if (same_tokens(target)) return pairs;
+    if (reference_ == nullptr) return pairs;
     const TargetShape& shape = plan_.targets[target].shape;
     if (!shape.tokenizer)
       throw Error(
@@ -105,20 +109,16 @@ class Carrier {
     if (plan_.not_carried.size() <= table) plan_.not_carried.resize(table + 1);
     std::vector<std::uint32_t> out;
     for (auto p : pairs) {
-      auto [it, fresh] = done_.try_emplace({p, shape.tokenizer_fingerprint});
-      if (fresh) {
-        const FailureCase& fc = plan_.pairs[p];
-        CarriedPair carried = carry_pair(fc.c, fc.pair, *reference_, *shape.tokenizer);
-        if (carried.pair) {
-          FailureCase copy = fc;
-          copy.pair = *carried.pair;
-          copy.c.pair = copy.pair;
-          it->second = static_cast<std::uint32_t>(plan_.pairs.size());
-          plan_.pairs.push_back(std::move(copy));
-        } else {
-          it->second = std::move(carried.reason);
-        }
+      const bool chat = plan_.pairs[p].pair.chat.has_value();
+      if (!chat && same_tokens(target)) {
+        out.push_back(p);
+        continue;
       }
+      // A chat pair depends on the target's template, so it is carried per
+      // model path; a plain one per tokenizer.
+      const std::string key = chat ? "chat:" + path_of(target) : shape.tokenizer_fingerprint;
+      auto [it, fresh] = done_.try_emplace({p, key});
+      if (fresh) it->second = carry(p, target, *shape.tokenizer);
       if (const auto* index = std::get_if<std::uint32_t>(&it->second))
         out.push_back(*index);
       else
@@ -129,10 +129,45 @@ class Carrier {
   }
 
  private:
+  std::string path_of(std::uint32_t target) const {
+    const Target& t = plan_.targets[target];
+    return spec_.models[t.model].checkpoints[t.checkpoint].path;
+  }
+
+  // Pair `p` under `target`: its index in plan.pairs (itself, or a carried
+  // copy appended), or why it does not carry.
+  std::variant<std::uint32_t, std::string> carry(std::uint32_t p, std::uint32_t target,
+                                                 const text::Tokenizer& to) {
+    const FailureCase& fc = plan_.pairs[p];
+    CarriedPair carried;
+    if (fc.pair.chat) {
+      eval::RenderedPrompt prompt;
+      try {
+        prompt = eval::render_prompt(path_of(target), fc.c.prompt, fc.pair.chat);
+        if (same_tokens(target) &&
+            prompt.text == eval::render_prompt(reference_path_, fc.c.prompt, fc.pair.chat).text)
+          return p;
+      } catch (const Error& e) {
+        return std::string(not_carried::chat) + ": " + e.what();
+      }
+      carried = carry_pair(fc.c, fc.pair, *reference_, to, prompt);
+    } else {
+      carried = carry_pair(fc.c, fc.pair, *reference_, to);
+    }
+    if (!carried.pair) return std::move(carried.reason);
+    FailureCase copy = fc;
+    copy.pair = *carried.pair;
+    copy.c.pair = copy.pair;
+    plan_.pairs.push_back(std::move(copy));
+    return static_cast<std::uint32_t>(plan_.pairs.size() - 1);
+  }
+
+  const CampaignSpec& spec_;
   Plan& plan_;
   const text::Tokenizer* reference_ = nullptr;
   std::string fingerprint_;
-  /// (pair, tokenizer fingerprint) -> the carried pair's index, or why it does not carry
+  std::string reference_path_;
+  /// (pair, tokenizer fingerprint or "chat:" + target path) -> the carried pair's index, or why not
   std::map<std::pair<std::uint32_t, std::string>, std::variant<std::uint32_t, std::string>> done_;
 };
 

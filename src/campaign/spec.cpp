@@ -112,6 +112,28 @@ class Reader {
     return n->value<bool>();
   }
 
+  // `chat = true`, or a table {system, options, template} (text::ChatSettings).
+  std::optional<text::ChatSettings> chat(const toml::table& t, const std::string& prefix) {
+    const toml::node* n = t.get("chat");
+    if (n == nullptr) return std::nullopt;
+    if (n->is_boolean())
+      return *n->value<bool>() ? std::optional(text::ChatSettings{}) : std::nullopt;
+    const toml::table* table = n->as_table();
+    if (table == nullptr) {
+      problem(prefix + "chat", "must be true, false or a table {system, options, template}");
+      return std::nullopt;
+    }
+    std::ostringstream json;
+    json << toml::json_formatter{*table};
+    try {
+      return text::ChatSettings::from_json(nlohmann::json::parse(json.str()), Where{});
+    } catch (const Error& e) {
+      problem(prefix + "chat" + (e.where().field.empty() ? "" : "." + e.where().field),
+              e.bare_message());
+    }
+    return std::nullopt;
+  }
+
   std::vector<std::string> strings(const toml::table& t, const std::string& prefix,
                                    const char* key) {
     std::vector<std::string> out;
@@ -331,12 +353,7 @@ void read_benchmarks(const toml::table& root, Reader& r, CampaignSpec& spec) {
     b.seed = static_cast<std::uint64_t>(
         r.integer(*t, p, "seed", 0, std::numeric_limits<std::int64_t>::max()).value_or(0));
     b.models = model_names(*t, p, r, spec);
-    b.chat = r.boolean(*t, p, "chat").value_or(false);
-    if (b.chat)
-      r.problem(p + "chat",
-                "campaigns explain pairs of plain prompts only for now; evaluate "
-                "chat prompts with clrp evaluate --chat and explain them with "
-                "clrp explain --cases");
+    b.chat = r.chat(*t, p);
     b.max_new_tokens = static_cast<int>(r.integer(*t, p, "max_new_tokens", 0, 1 << 20).value_or(0));
     b.decide_per_char = r.boolean(*t, p, "decide_per_char").value_or(false);
     b.min_delta = r.number(*t, p, "min_delta", 0.0).value_or(1.0);
@@ -631,7 +648,7 @@ nlohmann::json CampaignSpec::to_json() const {
          {"limit", b.limit},
          {"seed", b.seed},
          {"models", b.models},
-         {"chat", b.chat},
+         {"chat", b.chat ? b.chat->to_json() : nlohmann::json(false)},
          {"max_new_tokens", b.max_new_tokens},
          {"decide_per_char", b.decide_per_char},
          {"min_delta", b.min_delta},

@@ -117,7 +117,8 @@ Worker::Prepared Worker::prepare(const std::vector<std::uint32_t>& batch,
     if (delay_ms_ > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms_));
     try {
       at::Tensor case_ids;
-      p.records.push_back(prepare_case(fc, config, *m.tokenizer, task.table, case_ids));
+      const eval::RenderedPrompt prompt = eval::render_prompt(m, fc.c.prompt, fc.pair.chat);
+      p.records.push_back(prepare_case(fc, prompt, config, *m.tokenizer, task.table, case_ids));
       p.ids.push_back(case_ids);
       p.tasks.push_back(&task);
     } catch (const std::exception& e) {

@@ -313,10 +313,22 @@ Pair read_pair(const json& j, const Where& where) {
   if (!m) fail(Problem::bad_value, where, "pair.method", "unknown method '" + method + "'");
   p.method = *m;
   p.model = o.string("model");
+  // "chat": true (the template with default settings) or {system, options, template}.
   if (const json* chat = o.find("chat")) {
-    if (!chat->is_boolean())
-      fail(Problem::wrong_type, where, "pair.chat", "expected true or false");
-    p.chat = chat->get<bool>();
+    if (chat->is_boolean()) {
+      if (chat->get<bool>()) p.chat = text::ChatSettings{};
+    } else if (chat->is_object()) {
+      try {
+        p.chat = text::ChatSettings::from_json(*chat, Where{});
+      } catch (const Error& e) {
+        fail(Problem::bad_value, where,
+             "pair.chat" + (e.where().field.empty() ? "" : "." + e.where().field),
+             e.bare_message());
+      }
+    } else {
+      fail(Problem::wrong_type, where, "pair.chat",
+           "expected true, false or {system, options, template}, found " + type_name(*chat));
+    }
   }
   return p;
 }
@@ -488,7 +500,13 @@ nlohmann::ordered_json pair_to_json(const Pair& p) {
   pj["delta"] = p.delta;
   pj["method"] = std::string(name(p.method));
   pj["model"] = p.model;
-  if (p.chat) pj["chat"] = true;
+  if (p.chat) {
+    const json settings = p.chat->to_json();
+    if (settings.empty())
+      pj["chat"] = true;
+    else
+      pj["chat"] = settings;
+  }
   return pj;
 }
 

@@ -75,12 +75,13 @@ std::optional<GenerativePairs> parse_generative_pairs(const std::string& text) {
 }
 
 Evaluator::Evaluator(const model::IncrementalModel& model, const text::Tokenizer& tokenizer,
-                     Render render, std::string model_path, bool chat, EvalOptions options)
+                     Render render, std::string model_path, std::optional<text::ChatSettings> chat,
+                     EvalOptions options)
     : model_(model),
       tokenizer_(tokenizer),
       render_(std::move(render)),
       model_path_(std::move(model_path)),
-      chat_(chat),
+      chat_(std::move(chat)),
       options_(std::move(options)),
       instructions_(std::make_shared<judge::InstructionJudge>(options_.instructions)),
       prefixes_(options_.reuse_prefixes ? std::make_shared<PrefixCache>() : nullptr) {

@@ -4,7 +4,10 @@
 #include <c10/core/InferenceMode.h>
 
 #include <algorithm>
+#include <map>
+#include <mutex>
 #include <nlohmann/json.hpp>
+#include <utility>
 
 #include "clrp/text/chat_template.hpp"
 #include "clrp/util/error.hpp"
@@ -15,12 +18,29 @@ at::Tensor ids_tensor(const std::vector<std::int32_t>& ids) {
   return at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong).unsqueeze(0);
 }
 
-RenderedPrompt render_prompt(const model::LoadedModel& m, const std::string& prompt, bool chat) {
+RenderedPrompt render_prompt(const std::string& model_path, const std::string& prompt,
+                             const std::optional<text::ChatSettings>& chat) {
   if (prompt.empty()) throw Error("the prompt is empty");
   if (!chat) return {prompt, true};
-  const auto tmpl = m.checkpoint.gguf() != nullptr ? text::load_chat_template(*m.checkpoint.gguf())
-                                                   : text::load_chat_template(m.checkpoint.path());
-  return {tmpl.render_user_prompt(prompt), false};
+  // One template per (model, name), read once per process: an evaluation
+  // renders every item of a benchmark through it, a plan every pair.
+  static std::mutex mutex;
+  static std::map<std::pair<std::string, std::string>, text::ChatTemplate> loaded;
+  const text::ChatTemplate* tmpl = nullptr;
+  {
+    const std::lock_guard lock(mutex);
+    const auto key = std::make_pair(model_path, chat->template_name);
+    auto it = loaded.find(key);
+    if (it == loaded.end())
+      it = loaded.emplace(key, text::load_chat_template(key.first, key.second)).first;
+    tmpl = &it->second;
+  }
+  return {tmpl->render_prompt(prompt, *chat), false};
+}
+
+RenderedPrompt render_prompt(const model::LoadedModel& m, const std::string& prompt,
+                             const std::optional<text::ChatSettings>& chat) {
+  return render_prompt(m.checkpoint.path(), prompt, chat);
 }
 
 ContinuationTokens split_continuation(const text::Tokenizer& tokenizer,

@@ -1,8 +1,10 @@
 #include "clrp/eval/segment_map.hpp"
 
+#include <algorithm>
+
 namespace clrp::eval {
 
-std::optional<std::vector<TokenGroup>> group_tokens(const text::Tokenizer& tokenizer,
+std::optional<std::vector<TokenPlace>> place_tokens(const text::Tokenizer& tokenizer,
                                                     const std::vector<std::int32_t>& ids,
                                                     const cases::Case& c,
                                                     const std::string& rendered_text,
@@ -14,28 +16,25 @@ std::optional<std::vector<TokenGroup>> group_tokens(const text::Tokenizer& token
     return std::nullopt;
   }
   const std::size_t prompt_end = prompt_at + c.prompt.size();
-  std::vector<TokenGroup> groups;
-  for (std::size_t i = 0; i < c.segments.size(); ++i)
-    groups.push_back({std::string(cases::name(c.segments[i].kind)), static_cast<int>(i), {}});
-  auto other = [&](const std::string& label) -> TokenGroup& {
-    for (auto& g : groups)
-      if (g.segment < 0 && g.label == label) return g;
-    groups.push_back({label, -1, {}});
-    return groups.back();
-  };
+  std::vector<TokenPlace> places(ids.size());
   std::size_t pos = 0;
   for (std::size_t t = 0; t < ids.size(); ++t) {
     const std::string bytes = tokenizer.token_bytes(ids[t]);
+    TokenPlace& p = places[t];
     if (!bytes.empty() && text.compare(pos, bytes.size(), bytes) == 0) {
-      if (pos >= rendered_text.size())
-        other("prefix").tokens.push_back(t);
-      else if (pos < prompt_at || pos >= prompt_end)
-        other("template").tokens.push_back(t);
-      else
-        groups[*cases::segment_at_byte(c, pos - prompt_at)].tokens.push_back(t);
+      if (pos >= rendered_text.size()) {
+        p.kind = TokenPlace::Kind::prefix;
+      } else if (pos < prompt_at || pos >= prompt_end) {
+        p.kind = TokenPlace::Kind::template_text;
+      } else {
+        p.kind = TokenPlace::Kind::segment;
+        p.begin = pos - prompt_at;
+        p.end = std::min(pos + bytes.size(), prompt_end) - prompt_at;
+        p.segment = static_cast<int>(*cases::segment_at_byte(c, p.begin));
+      }
       pos += bytes.size();
     } else if (tokenizer.is_special(ids[t])) {
-      other("special").tokens.push_back(t);
+      p.kind = TokenPlace::Kind::special;  // added by the tokenizer, not in the text
     } else {
       if (why)
         *why = "token " + std::to_string(t) + " does not spell the text at byte " +
@@ -48,6 +47,42 @@ std::optional<std::vector<TokenGroup>> group_tokens(const text::Tokenizer& token
       *why = "the tokens spell " + std::to_string(pos) + " of " + std::to_string(text.size()) +
              " bytes";
     return std::nullopt;
+  }
+  return places;
+}
+
+std::optional<std::vector<TokenGroup>> group_tokens(const text::Tokenizer& tokenizer,
+                                                    const std::vector<std::int32_t>& ids,
+                                                    const cases::Case& c,
+                                                    const std::string& rendered_text,
+                                                    const std::string& prefix, std::string* why) {
+  const auto places = place_tokens(tokenizer, ids, c, rendered_text, prefix, why);
+  if (!places) return std::nullopt;
+  std::vector<TokenGroup> groups;
+  for (std::size_t i = 0; i < c.segments.size(); ++i)
+    groups.push_back({std::string(cases::name(c.segments[i].kind)), static_cast<int>(i), {}});
+  auto other = [&](const std::string& label) -> TokenGroup& {
+    for (auto& g : groups)
+      if (g.segment < 0 && g.label == label) return g;
+    groups.push_back({label, -1, {}});
+    return groups.back();
+  };
+  for (std::size_t t = 0; t < places->size(); ++t) {
+    const TokenPlace& p = (*places)[t];
+    switch (p.kind) {
+      case TokenPlace::Kind::segment:
+        groups[static_cast<std::size_t>(p.segment)].tokens.push_back(t);
+        break;
+      case TokenPlace::Kind::template_text:
+        other("template").tokens.push_back(t);
+        break;
+      case TokenPlace::Kind::prefix:
+        other("prefix").tokens.push_back(t);
+        break;
+      case TokenPlace::Kind::special:
+        other("special").tokens.push_back(t);
+        break;
+    }
   }
   return groups;
 }

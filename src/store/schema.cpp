@@ -9,9 +9,9 @@
 
 namespace clrp::store {
 
-const char* const kSegmentColumnNames[kSegmentColumns] = {"instruction", "fewshot",       "context",
-                                                          "needle",      "question",      "options",
-                                                          "code",        "answer_prefix", "prefix"};
+const char* const kSegmentColumnNames[kSegmentColumns] = {
+    "instruction", "fewshot", "context",       "needle",   "question",
+    "options",     "code",    "answer_prefix", "template", "prefix"};
 
 const char* const kGraphSummaryColumnNames[kGraphSummaryColumns] = {
     "nodes",           "edges",       "target", "first_token_share", "other_tokens_share",

@@ -27,7 +27,8 @@ sys.path.insert(0, str(REPO / "analysis"))
 from clrp_report.stats import bootstrap_ci  # noqa: E402
 
 DELETION_CAP = 5  # the spec's record.deletion_max_tokens, as in jobs/demo.toml
-SEGMENTS = ["instruction", "fewshot", "context", "needle", "question", "options", "code", "answer_prefix", "prefix"]
+SEGMENTS = ["instruction", "fewshot", "context", "needle", "question", "options", "code", "answer_prefix", "template",
+            "prefix"]
 
 
 @pytest.fixture(scope="module")

@@ -88,6 +88,67 @@ seed = 9
   EXPECT_NE(s.hash(), load_spec((dir / "spec3.toml").string()).hash());
 }
 
+TEST(CampaignSpec, BenchmarksThroughTheChatTemplate) {
+  const fs::path dir = temp_dir();
+  write(dir / "b.jsonl", "");
+  const std::string head = R"(
+name = "t"
+store = "out.h5"
+[[models]]
+name = "a"
+path = "default"
+)";
+  write(dir / "spec.toml", head + R"(
+[[benchmarks]]
+path = "b.jsonl"
+[[benchmarks]]
+path = "b.jsonl"
+chat = true
+[[benchmarks]]
+path = "b.jsonl"
+chat = { system = "Be brief.", options = { enable_thinking = false, n = 2 }, template = "default" }
+)");
+  const CampaignSpec s = load_spec((dir / "spec.toml").string());
+  ASSERT_EQ(s.benchmarks.size(), 3u);
+  EXPECT_FALSE(s.benchmarks[0].chat.has_value());
+  ASSERT_TRUE(s.benchmarks[1].chat.has_value());
+  EXPECT_EQ(*s.benchmarks[1].chat, clrp::text::ChatSettings{});
+  ASSERT_TRUE(s.benchmarks[2].chat.has_value());
+  EXPECT_EQ(s.benchmarks[2].chat->system, "Be brief.");
+  EXPECT_EQ(s.benchmarks[2].chat->options, nlohmann::json({{"enable_thinking", false}, {"n", 2}}));
+  EXPECT_EQ(s.benchmarks[2].chat->template_name, "default");
+  // The settings are part of the campaign's identity.
+  write(dir / "spec2.toml", head + R"(
+[[benchmarks]]
+path = "b.jsonl"
+[[benchmarks]]
+path = "b.jsonl"
+chat = true
+[[benchmarks]]
+path = "b.jsonl"
+chat = { system = "Be brief.", options = { enable_thinking = true, n = 2 }, template = "default" }
+)");
+  EXPECT_NE(s.hash(), load_spec((dir / "spec2.toml").string()).hash());
+  const auto p = problems_of(head + R"(
+[[benchmarks]]
+path = "b.jsonl"
+chat = "yes"
+[[benchmarks]]
+path = "b.jsonl"
+chat = { sytem = "x" }
+[[benchmarks]]
+path = "b.jsonl"
+chat = { options = 3 }
+)",
+                             dir);
+  EXPECT_TRUE(has(p, "benchmarks[0].chat: must be true, false or a table"))
+      << ::testing::PrintToString(p);
+  EXPECT_TRUE(has(p, "benchmarks[1].chat.sytem: unknown field")) << ::testing::PrintToString(p);
+  EXPECT_TRUE(has(p, "benchmarks[2].chat.options: expected an object"))
+      << ::testing::PrintToString(p);
+  EXPECT_EQ(p.size(), 3u) << ::testing::PrintToString(p);
+}
+
 TEST(CampaignSpec, ReportsEveryProblemAtOnceWithKeyPaths) {
   const fs::path dir = temp_dir();
   const auto p = problems_of(R"(
@@ -215,13 +276,24 @@ TEST(FailureFile, ParsesPairsAndRejectsBadOnes) {
   EXPECT_EQ(f[0].pair.model, "x");
   EXPECT_EQ(f[0].pair.method, clrp::cases::PairMethod::imported);
   EXPECT_EQ(f[0].line, 1u);
+  // A pair found under a chat template keeps its settings (the campaign renders them).
+  write(
+      dir / "chat.jsonl",
+      c + R"(,"pair":{"prefix":"","wrong":{"id":5,"token":" B","logit":2.0},"correct":{"id":4,"token":" A","logit":1.0},"delta":1.0,"method":"imported","model":"x","chat":{"system":"S","options":{"enable_thinking":false}}}})"
+          "\n");
+  const auto chat = read_failure_file((dir / "chat.jsonl").string());
+  ASSERT_EQ(chat.size(), 1u);
+  ASSERT_TRUE(chat[0].pair.chat.has_value());
+  EXPECT_EQ(chat[0].pair.chat->system, "S");
+  EXPECT_EQ(chat[0].pair.chat->options, nlohmann::json({{"enable_thinking", false}}));
   // The case reader's own checks apply: an unknown method, a Δℓ that is not
-  // the logits' difference, and a chat-template pair (campaigns do not render it).
+  // the logits' difference, chat settings that are not settings.
   for (
       const char* bad :
       {R"(,"pair":{"wrong":{"id":5,"token":" B","logit":2.0},"correct":{"id":4,"token":" A","logit":1.0},"delta":1.0,"method":"m","model":"x"}})",
        R"(,"pair":{"wrong":{"id":5,"token":" B","logit":2.0},"correct":{"id":4,"token":" A","logit":1.0},"delta":3.0,"method":"imported","model":"x"}})",
-       R"(,"pair":{"wrong":{"id":5,"token":" B","logit":2.0},"correct":{"id":4,"token":" A","logit":1.0},"delta":1.0,"method":"imported","model":"x","chat":true}})"}) {
+       R"(,"pair":{"wrong":{"id":5,"token":" B","logit":2.0},"correct":{"id":4,"token":" A","logit":1.0},"delta":1.0,"method":"imported","model":"x","chat":{"options":3}}})",
+       R"(,"pair":{"wrong":{"id":5,"token":" B","logit":2.0},"correct":{"id":4,"token":" A","logit":1.0},"delta":1.0,"method":"imported","model":"x","chat":"yes"}})"}) {
     write(dir / "bad.jsonl", c + bad + "\n");
     EXPECT_THROW(read_failure_file((dir / "bad.jsonl").string()), clrp::Error) << bad;
   }

@@ -107,8 +107,30 @@ TEST(CarryPair, RefusalsSayWhy) {
   EXPECT_EQ(kind(carry_pair(with_prompt("hello"), pair(20, 21, "\xe2", "!"), *whole, *chars)),
             not_carried::not_text);
   auto chat = pair(20, 21);
-  chat.chat = true;
+  chat.chat = clrp::text::ChatSettings{};
   EXPECT_EQ(kind(carry_pair(with_prompt("hello"), chat, *whole, *chars)), not_carried::chat);
+}
+
+TEST(CarryPair, ChatPairsCarryAfterTheTargetsRenderedPrompt) {
+  const auto whole = tiny(false), chars = tiny(true);
+  auto chat = pair(20, 21, "", "12!");
+  chat.chat = clrp::text::ChatSettings{};
+  // The target's template writes its own <s> before the message: the rendered
+  // text is encoded as it is (no special token added), its <s> is spelled in
+  // it, and the new prefix starts after the whole rendering.
+  const clrp::eval::RenderedPrompt rendered{"<s>hello", false};
+  const auto r = carry_pair(with_prompt("hello"), chat, *whole, *chars, rendered);
+  ASSERT_TRUE(r.pair) << r.reason;
+  EXPECT_EQ(r.pair->prefix, "");
+  EXPECT_EQ(r.pair->wrong.id, 7);     // Ġ
+  EXPECT_EQ(r.pair->correct.id, 21);  // 1
+  EXPECT_TRUE(r.pair->chat.has_value());
+  // Rendered with special tokens added, "<s>" would be counted twice: the
+  // tokens no longer spell the text.
+  const auto twice = carry_pair(with_prompt("hello"), chat, *whole, *chars,
+                                clrp::eval::RenderedPrompt{"<s>hello", true});
+  ASSERT_FALSE(twice.pair);
+  EXPECT_EQ(twice.reason.substr(0, twice.reason.find(':')), not_carried::not_spelled);
 }
 
 }  // namespace

@@ -2,7 +2,7 @@
 // Face `tokenizers` 0.22.1; SentencePiece styles and Unigram too), malformed
 // files refused with clrp::Error naming file and field, GGUF metadata (byte
 // level and SentencePiece, expected ids from transformers 4.57's GGUF
-// loader), the regex translation and chat templates.
+// loader) and the regex translation.
 #include <gtest/gtest.h>
 
 #include <cstdint>
@@ -16,7 +16,6 @@
 #include "../../src/text/regex.hpp"
 #include "../../src/text/unicode.hpp"
 #include "clrp/io/gguf.hpp"
-#include "clrp/text/chat_template.hpp"
 #include "clrp/text/tokenizer.hpp"
 #include "clrp/util/error.hpp"
 
@@ -786,154 +785,6 @@ TEST(TokenizerGgufSpm, Errors) {
     expect_bad_gguf(gemma_gguf(short_types), "tokenizer.ggml.token_type", "269 entries");
   }
   expect_bad_gguf(gemma_gguf(v, "phi3"), "general.architecture", "phi3");
-}
-
-// --- chat templates ---------------------------------------------------------------------
-
-// SmolLM2-135M-Instruct's template, as its GGUF stores it (literal newlines in strings).
-const std::string kSmolLm2Template =
-    "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ "
-    "'<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
-    "Face<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] "
-    "+ "
-    "'<|im_end|>' + '\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' "
-    "}}{% "
-    "endif %}";
-
-TEST(ChatTemplate, SmolLm2) {
-  const auto t = clrp::text::ChatTemplate::recognise(kSmolLm2Template, clrp::Where{"x.gguf"});
-  EXPECT_EQ(t.name(), "chatml-default-system");
-  EXPECT_EQ(t.default_system(),
-            "You are a helpful AI assistant named SmolLM, trained by Hugging Face");
-  EXPECT_EQ(t.render_user_prompt("Hi"),
-            "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging "
-            "Face<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n");
-  const std::vector<clrp::text::ChatMessage> with_system{{"system", "Be brief."}, {"user", "Hi"}};
-  EXPECT_EQ(t.render(with_system, false),
-            "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n");
-}
-
-TEST(ChatTemplate, WhitespaceAndEscapesDoNotMatter) {
-  // The same template with escaped newlines, other spacing, double quotes and a final newline.
-  const std::string variant =
-      "{%- for message in messages -%}\n{% if loop.first and messages[0][\"role\"] != \"system\" %}"
-      "{{ \"<|im_start|>system\\nYou are Bob\\u0021<|im_end|>\\n\" }}{% endif %}"
-      "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
-      "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}\n";
-  const auto t = clrp::text::ChatTemplate::recognise(variant, clrp::Where{"v"});
-  EXPECT_EQ(t.default_system(), "You are Bob!");
-}
-
-TEST(ChatTemplate, UnknownTemplateNamesItsOrigin) {
-  try {
-    clrp::text::ChatTemplate::recognise(
-        "{{ messages[0]['content'] }}",
-        clrp::Where{"m.gguf", "tokenizer.chat_template", std::nullopt});
-    FAIL() << "accepted";
-  } catch (const clrp::Error& e) {
-    const std::string msg = e.what();
-    EXPECT_NE(msg.find("m.gguf"), std::string::npos) << msg;
-    EXPECT_NE(msg.find("tokenizer.chat_template"), std::string::npos) << msg;
-  }
-  // A literal text between tags changes the output: not the known template.
-  EXPECT_THROW(clrp::text::ChatTemplate::recognise(kSmolLm2Template + "x", clrp::Where{"v"}),
-               clrp::Error);
-}
-
-TEST(ChatTemplate, Llama3TrimsContent) {
-  const std::string llama3 =
-      "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = "
-      "'<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n'+ message['content'] | "
-      "trim + "
-      "'<|eot_id|>' %}{% if loop.index0 == 0 %}{% set content = bos_token + content %}{% endif "
-      "%}{{ "
-      "content }}{% endfor %}{% if add_generation_prompt %}{{ "
-      "'<|start_header_id|>assistant<|end_header_id|>\n\n' }}{% endif %}";
-  const auto t = clrp::text::ChatTemplate::recognise(llama3, clrp::Where{"c"}, "<|begin_of_text|>");
-  EXPECT_EQ(t.name(), "llama3");
-  EXPECT_EQ(t.render_user_prompt("  Hi \n"),
-            "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>"
-            "<|start_header_id|>assistant<|end_header_id|>\n\n");
-}
-
-// Gemma 3's published template (google/gemma-3-270m-it tokenizer_config.json).
-const std::string kGemma3Template =
-    "{{ bos_token }}\n"
-    "{%- if messages[0]['role'] == 'system' -%}\n"
-    "    {%- if messages[0]['content'] is string -%}\n"
-    "        {%- set first_user_prefix = messages[0]['content'] + '\\n\\n' -%}\n"
-    "    {%- else -%}\n"
-    "        {%- set first_user_prefix = messages[0]['content'][0]['text'] + '\\n\\n' -%}\n"
-    "    {%- endif -%}\n"
-    "    {%- set loop_messages = messages[1:] -%}\n"
-    "{%- else -%}\n"
-    "    {%- set first_user_prefix = \"\" -%}\n"
-    "    {%- set loop_messages = messages -%}\n"
-    "{%- endif -%}\n"
-    "{%- for message in loop_messages -%}\n"
-    "    {%- if (message['role'] == 'user') != (loop.index0 % 2 == 0) -%}\n"
-    "        {{ raise_exception(\"Conversation roles must alternate "
-    "user/assistant/user/assistant/...\") }}\n"
-    "    {%- endif -%}\n"
-    "    {%- if (message['role'] == 'assistant') -%}\n"
-    "        {%- set role = \"model\" -%}\n"
-    "    {%- else -%}\n"
-    "        {%- set role = message['role'] -%}\n"
-    "    {%- endif -%}\n"
-    "    {{ '<start_of_turn>' + role + '\\n' + (first_user_prefix if loop.first else \"\") }}\n"
-    "    {%- if message['content'] is string -%}\n"
-    "        {{ message['content'] | trim }}\n"
-    "    {%- elif message['content'] is iterable -%}\n"
-    "        {%- for item in message['content'] -%}\n"
-    "            {%- if item['type'] == 'image' -%}\n"
-    "                {{ '<start_of_image>' }}\n"
-    "            {%- elif item['type'] == 'text' -%}\n"
-    "                {{ item['text'] | trim }}\n"
-    "            {%- endif -%}\n"
-    "        {%- endfor -%}\n"
-    "    {%- else -%}\n"
-    "        {{ raise_exception(\"Invalid content type\") }}\n"
-    "    {%- endif -%}\n"
-    "    {{ '<end_of_turn>\\n' }}\n"
-    "{%- endfor -%}\n"
-    "{%- if add_generation_prompt -%}\n"
-    "    {{'<start_of_turn>model\\n'}}\n"
-    "{%- endif -%}\n"
-    "";
-
-TEST(ChatTemplate, Gemma3MatchesApplyChatTemplate) {
-  const auto t = clrp::text::ChatTemplate::recognise(kGemma3Template, clrp::Where{"g"}, "<bos>");
-  EXPECT_EQ(t.name(), "gemma3");
-  // Expected strings: transformers 4.57 apply_chat_template with this template.
-  EXPECT_EQ(t.render_user_prompt("  Hi \n"),
-            "<bos><start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\n");
-  const std::vector<clrp::text::ChatMessage> chat{
-      {"system", " Be brief. "}, {"user", "Hi"}, {"assistant", " Hello! "}, {"user", "Bye"}};
-  EXPECT_EQ(t.render(chat, true),
-            "<bos><start_of_turn>user\n Be brief. \n\nHi<end_of_turn>\n<start_of_turn>model\n"
-            "Hello!<end_of_turn>\n<start_of_turn>user\nBye<end_of_turn>\n<start_of_turn>model\n");
-  EXPECT_EQ(t.render(chat, false),
-            "<bos><start_of_turn>user\n Be brief. \n\nHi<end_of_turn>\n<start_of_turn>model\n"
-            "Hello!<end_of_turn>\n<start_of_turn>user\nBye<end_of_turn>\n");
-  // The template raises an exception when roles do not alternate.
-  const std::vector<clrp::text::ChatMessage> twice{{"user", "a"}, {"user", "b"}};
-  EXPECT_THROW(t.render(twice, true), clrp::Error);
-  EXPECT_THROW(t.render({}, true), clrp::Error);
-}
-
-TEST(ChatTemplate, Gemma3SingleNewlineVariant) {
-  std::string variant = kGemma3Template;
-  for (std::size_t at; (at = variant.find("'\\n\\n'")) != std::string::npos;)
-    variant.replace(at, 6, "'\n'");  // a real newline inside the literal
-  const auto t = clrp::text::ChatTemplate::recognise(variant, clrp::Where{"g"}, "<bos>");
-  EXPECT_EQ(t.name(), "gemma3");
-  const std::vector<clrp::text::ChatMessage> chat{{"system", "S"}, {"user", "U"}};
-  EXPECT_EQ(t.render(chat, true),
-            "<bos><start_of_turn>user\nS\nU<end_of_turn>\n<start_of_turn>model\n");
-  // Anything else in that place is another template.
-  std::string other = kGemma3Template;
-  other.replace(other.find("'\\n\\n'"), 6, "'\\t'");
-  EXPECT_THROW(clrp::text::ChatTemplate::recognise(other, clrp::Where{"g"}), clrp::Error);
 }
 
 }  // namespace

@@ -4,6 +4,9 @@
 
 #include <optional>
 #include <string>
+#include <vector>
+
+#include "clrp/text/chat_template.hpp"
 
 namespace CLI {
 class App;
@@ -29,5 +32,20 @@ void add_model_options(CLI::App* cmd, ModelOptions& options);
 /// `--rule NAME`: one of the table of rules (lrp/rules.hpp), each named and
 /// summarised in the help text; `rule` holds the default (AttnLRP's name).
 CLI::Option* add_rule_option(CLI::App* cmd, std::string& rule);
+
+/// How prompts go through the model's chat template, as given on the command line.
+struct ChatOptions {
+  bool chat = false;
+  std::optional<std::string> system;
+  std::vector<std::string> options;  ///< "KEY=VALUE", as typed
+  std::string template_name;
+  /// nullopt without --chat; clrp::Error for a malformed --chat-option, or
+  /// for --system / --chat-option / --chat-template given without --chat.
+  std::optional<text::ChatSettings> settings() const;
+};
+
+/// `--chat`, `--system TEXT`, `--chat-option KEY=VALUE` (repeatable) and
+/// `--chat-template NAME`, for the commands that read prompts.
+void add_chat_options(CLI::App* cmd, ChatOptions& options);
 
 }  // namespace clrp::app

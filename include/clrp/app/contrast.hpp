@@ -21,11 +21,11 @@ namespace clrp::app {
 struct ContrastOptions {
   std::string prompt, correct;
   std::optional<std::string> wrong;
-  bool chat = false;
+  ChatOptions chat;
   std::optional<std::string> cases, id;
 };
 
-/// --prompt, --correct, --wrong, --chat, --cases, --id.
+/// --prompt, --correct, --wrong, the chat options (--chat, ...), --cases, --id.
 void add_contrast_options(CLI::App* cmd, ContrastOptions& options);
 
 struct Contrast {

@@ -23,7 +23,8 @@ struct PromptText {
   std::string text;
   bool add_special_tokens = true;  ///< false when the template writes its own special tokens
 };
-PromptText render_prompt(const LoadedModel& m, const std::string& prompt, bool chat);
+PromptText render_prompt(const LoadedModel& m, const std::string& prompt,
+                         const std::optional<text::ChatSettings>& chat);
 
 /// The tokens of `continuation` after the prompt whose tokens are `ids`: those
 /// of tokens(prompt + continuation) past the prompt's when the prompt's tokens
@@ -34,10 +35,11 @@ std::vector<std::int32_t> continuation_tokens(const LoadedModel& m,
                                               const PromptText& rendered,
                                               const std::string& continuation);
 
-/// The token ids of a prompt as the model sees it: with the model's chat
-/// template applied when `chat` is set. Throws clrp::Error for an empty prompt
+/// The token ids of a prompt as the model sees it: through the model's chat
+/// template when `chat` is given. Throws clrp::Error for an empty prompt
 /// or one longer than the model's context.
-std::vector<std::int32_t> prompt_ids(const LoadedModel& m, const std::string& prompt, bool chat);
+std::vector<std::int32_t> prompt_ids(const LoadedModel& m, const std::string& prompt,
+                                     const std::optional<text::ChatSettings>& chat);
 /// Same, for a prompt already rendered with render_prompt.
 std::vector<std::int32_t> prompt_ids(const LoadedModel& m, const PromptText& rendered);
 

@@ -7,7 +7,9 @@
 // under the other tokenizer, the prompt and prefix followed by each side's
 // continuation (cases::PairToken::continuation, or the token's own bytes), and
 // contrasting the two at their first differing token: the tokens they share
-// become the new sequence, its text beyond the prompt the new prefix.
+// become the new sequence, its text beyond the prompt the new prefix. A pair
+// found under a chat template is carried the same way after the prompt as the
+// other model's own template renders it.
 //
 // The text does not always carry over; then the pair is refused for that
 // model with the reason (namespace not_carried), and the campaign records it
@@ -19,13 +21,15 @@
 
 #include "clrp/cases/case.hpp"
 #include "clrp/cases/pair.hpp"
+#include "clrp/eval/prompt_state.hpp"
 #include "clrp/text/tokenizer.hpp"
 
 namespace clrp::campaign {
 
 /// Why a pair does not carry to a tokenizer (the first words of every reason).
 namespace not_carried {
-inline constexpr const char* chat = "chat_prompt";     ///< each model renders its own chat template
+inline constexpr const char* chat =
+    "chat_prompt";  ///< the target's chat template cannot render the prompt (or is missing)
 inline constexpr const char* same_text = "same_text";  ///< both sides spell the same text
 inline constexpr const char* not_text =
     "not_whole_text";  ///< a side's text is not valid UTF-8 (its token splits a character)
@@ -46,7 +50,13 @@ struct CarriedPair {
 };
 
 /// Carries `pair`, found on `c`'s prompt under tokenizer `from`, to tokenizer
-/// `to`. Δℓ, method and model stay the finding model's.
+/// `to`, whose model reads the prompt as `prompt` (the raw prompt, or its own
+/// chat template's rendering of it, eval::render_prompt with pair.chat). Δℓ,
+/// method and model stay the finding model's.
+CarriedPair carry_pair(const cases::Case& c, const cases::Pair& pair, const text::Tokenizer& from,
+                       const text::Tokenizer& to, const eval::RenderedPrompt& prompt);
+/// The same for a raw prompt; a pair found under a chat template is refused
+/// (not_carried::chat): its target's template is needed.
 CarriedPair carry_pair(const cases::Case& c, const cases::Pair& pair, const text::Tokenizer& from,
                        const text::Tokenizer& to);
 

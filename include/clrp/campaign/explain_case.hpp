@@ -9,6 +9,7 @@
 #include "clrp/campaign/deletion.hpp"
 #include "clrp/campaign/failure_file.hpp"
 #include "clrp/campaign/spec.hpp"
+#include "clrp/eval/prompt_state.hpp"
 #include "clrp/graph/graph.hpp"
 #include "clrp/lrp/engine.hpp"
 #include "clrp/model/load.hpp"
@@ -22,25 +23,29 @@ namespace clrp::campaign {
 std::string tokenizer_fingerprint(const text::Tokenizer& tokenizer);
 
 /// The segment column (store::kSegmentColumnNames) of every token of
-/// tokenize(prompt + prefix), −1 for special tokens, found by walking the
-/// tokens' bytes; and 1 where a token overlaps an evidence span. When the
-/// tokens' bytes do not spell the text (a normaliser changed it), every token
-/// gets −1 and no evidence: sums per segment are then unknown, not wrong.
-void map_tokens(const cases::Case& c, std::size_t prefix_bytes, const text::Tokenizer& tokenizer,
-                const std::vector<std::int32_t>& ids, std::vector<std::int8_t>& segment,
-                std::vector<std::int8_t>& evidence);
+/// tokenize(rendered_text + prefix), placed by eval::place_tokens: a case
+/// segment's kind, the chat template's text, the pair's prefix, −1 for special
+/// tokens the tokenizer adds; and 1 where a token overlaps an evidence span.
+/// When the tokens' bytes do not spell the text (a normaliser or a template
+/// changed it), every token gets −1 and no evidence: sums per segment are then
+/// unknown, not wrong.
+void map_tokens(const cases::Case& c, const std::string& rendered_text, const std::string& prefix,
+                const text::Tokenizer& tokenizer, const std::vector<std::int32_t>& ids,
+                std::vector<std::int8_t>& segment, std::vector<std::int8_t>& evidence);
 
 // Explaining a case for the store happens in three steps, so that a pipeline
 // group can explain a batch of cases together: prepare each case (tokens and
 // what they belong to), explain all of them (campaign/group.hpp), then record
 // each one's explanations, deletion test and graph.
 
-/// A case's store record with its tokens, segments and evidence filled, and
-/// its token ids (int64 [T]). Throws clrp::Error when the pair does not fit
-/// the model (too long, ids outside the vocabulary, no tokens).
-store::CaseRecord prepare_case(const FailureCase& fc, const model::ModelConfig& config,
-                               const text::Tokenizer& tokenizer, std::uint32_t table,
-                               at::Tensor& ids);
+/// A case's store record with its tokens — tokenize(prompt + the pair's
+/// prefix), `prompt` being the case's prompt as the model read it (through its
+/// chat template when the pair was found so: eval::render_prompt) — segments
+/// and evidence filled, and its token ids (int64 [T]). Throws clrp::Error when
+/// the pair does not fit the model (too long, ids outside the vocabulary, no tokens).
+store::CaseRecord prepare_case(const FailureCase& fc, const eval::RenderedPrompt& prompt,
+                               const model::ModelConfig& config, const text::Tokenizer& tokenizer,
+                               std::uint32_t table, at::Tensor& ids);
 
 /// The contrastive seed of a prepared case: Δℓ at its last token.
 lrp::Seed case_seed(const store::CaseRecord& r, std::int64_t vocab);

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,7 @@
 #include "clrp/eval/evaluator.hpp"
 #include "clrp/lrp/rules.hpp"
 #include "clrp/model/compute.hpp"
+#include "clrp/text/chat_settings.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::campaign {
@@ -66,11 +68,11 @@ struct BenchmarkSpec {
   std::string path;
   std::int64_t limit = 0;  ///< 0 = every item; else a seeded random subset, kept in file order
   std::uint64_t seed = 0;
-  std::vector<std::string> models;  ///< explain-failures: model names (empty = all)
-  bool chat = false;                ///< prompts through each model's chat template
-  int max_new_tokens = 0;           ///< cap on every item's own token budget (0: none)
-  bool decide_per_char = false;     ///< mc_cloze: the length-normalised score decides
-  double min_delta = 1.0;           ///< Δℓ below this: no pair (a weak preference)
+  std::vector<std::string> models;         ///< explain-failures: model names (empty = all)
+  std::optional<text::ChatSettings> chat;  ///< prompts through each model's chat template
+  int max_new_tokens = 0;                  ///< cap on every item's own token budget (0: none)
+  bool decide_per_char = false;            ///< mc_cloze: the length-normalised score decides
+  double min_delta = 1.0;                  ///< Δℓ below this: no pair (a weak preference)
   eval::GenerativePairs pairs = eval::GenerativePairs::automatic;
   eval::CounterfactualBudget search;  ///< the counterfactual search's limits
   bool skip_bad_lines = false;        ///< count and skip bad lines instead of refusing the file

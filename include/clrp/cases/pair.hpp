@@ -2,11 +2,10 @@
 // preferred there and a correct one (docs/cases.md, "The contrastive pair").
 //
 // The explained sequence is tokens(prompt + prefix) — the prompt rendered as
-// it was evaluated (`chat`), then `prefix`, the teacher-forced text between
-// the prompt and the contrast position ("" for letter multiple choice). The
-// contrast is at the last position of that sequence: Δℓ = logit(wrong) −
-// logit(correct). `clrp evaluate` writes pairs into its failure file; `clrp
-// explain --cases FILE --id ID` explains them.
+// it was evaluated (`chat`: through the chat template, with which settings), then `prefix`, the
+// teacher-forced text between the prompt and the contrast position ("" for letter multiple choice).
+// The contrast is at the last position of that sequence: Δℓ = logit(wrong) − logit(correct). `clrp
+// evaluate` writes pairs into its failure file; `clrp explain --cases FILE --id ID` explains them.
 #pragma once
 
 #include <cstddef>
@@ -14,6 +13,8 @@
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "clrp/text/chat_settings.hpp"
 
 namespace clrp::cases {
 
@@ -50,7 +51,9 @@ struct Pair {
   double delta = 0.0;  ///< wrong.logit − correct.logit
   PairMethod method = PairMethod::letter;
   std::string model;  ///< the model the pair was found with (its path)
-  bool chat = false;  ///< the prompt was wrapped in the model's chat template
+  /// The prompt went through the model's chat template with these settings;
+  /// nullopt: the raw prompt.
+  std::optional<text::ChatSettings> chat;
 };
 
 }  // namespace clrp::cases

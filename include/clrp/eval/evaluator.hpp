@@ -42,6 +42,7 @@
 #include "clrp/judge/code_judge.hpp"
 #include "clrp/judge/instruction_judge.hpp"
 #include "clrp/model/incremental.hpp"
+#include "clrp/text/chat_settings.hpp"
 #include "clrp/text/tokenizer.hpp"
 
 namespace clrp::eval {
@@ -103,7 +104,7 @@ class Evaluator {
  public:
   using Render = std::function<RenderedPrompt(const std::string& prompt)>;
   Evaluator(const model::IncrementalModel& model, const text::Tokenizer& tokenizer, Render render,
-            std::string model_path, bool chat, EvalOptions options);
+            std::string model_path, std::optional<text::ChatSettings> chat, EvalOptions options);
 
   /// Evaluates one case. clrp::Error when it cannot be asked (the prompt is
   /// longer than the context, a continuation adds no token, ...).
@@ -139,7 +140,7 @@ class Evaluator {
   const text::Tokenizer& tokenizer_;
   Render render_;
   std::string model_path_;
-  bool chat_;
+  std::optional<text::ChatSettings> chat_;  ///< recorded in the pairs it finds
   EvalOptions options_;
   /// IFEval's checker process, started at the first instructions case.
   std::shared_ptr<judge::InstructionJudge> instructions_;

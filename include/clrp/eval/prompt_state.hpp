@@ -12,12 +12,14 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "clrp/model/incremental.hpp"
 #include "clrp/model/kv_cache.hpp"
 #include "clrp/model/load.hpp"
+#include "clrp/text/chat_template.hpp"
 #include "clrp/text/tokenizer.hpp"
 
 namespace clrp::eval {
@@ -28,10 +30,15 @@ struct RenderedPrompt {
   bool add_special_tokens = true;  ///< false when the template writes its own special tokens
 };
 
-/// Renders `prompt` for model `m`: as it is, or as the user turn of the
-/// model's chat template (which then carries its own special tokens).
-/// clrp::Error for an empty prompt or a model without a template.
-RenderedPrompt render_prompt(const model::LoadedModel& m, const std::string& prompt, bool chat);
+/// Renders `prompt` for model `m`: as it is, or (with `chat`) as the user turn
+/// of the model's chat template, which then carries its own special tokens.
+/// clrp::Error for an empty prompt, a model without a template, or a template
+/// that fails (text/chat_template.hpp).
+RenderedPrompt render_prompt(const model::LoadedModel& m, const std::string& prompt,
+                             const std::optional<text::ChatSettings>& chat);
+/// The same for the model at `model_path` (a folder or .gguf), without loading it.
+RenderedPrompt render_prompt(const std::string& model_path, const std::string& prompt,
+                             const std::optional<text::ChatSettings>& chat);
 
 /// A continuation split off its context: `whole` = tokens(prompt + continuation);
 /// the continuation is whole[context, end).

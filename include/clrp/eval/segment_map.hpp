@@ -19,16 +19,35 @@
 
 namespace clrp::eval {
 
+/// Where one token of the explained sequence lies.
+struct TokenPlace {
+  enum class Kind { segment, template_text, prefix, special };
+  Kind kind = Kind::special;
+  int segment = -1;  ///< index into Case::segments (Kind::segment)
+  /// Its bytes in the raw prompt, [begin, end) (Kind::segment; clipped to the prompt).
+  std::size_t begin = 0, end = 0;
+};
+
+/// The place of every token of `ids` = tokens(rendered_text + prefix): each
+/// token is placed by its first byte, as described above; the raw prompt is
+/// found in the rendered text by its first occurrence. nullopt, with `why`,
+/// when the tokens do not spell `rendered_text + prefix` or the raw prompt does
+/// not occur in the rendered text (a template that changed the message).
+std::optional<std::vector<TokenPlace>> place_tokens(const text::Tokenizer& tokenizer,
+                                                    const std::vector<std::int32_t>& ids,
+                                                    const cases::Case& c,
+                                                    const std::string& rendered_text,
+                                                    const std::string& prefix, std::string* why);
+
 struct TokenGroup {
   std::string label;                ///< "fewshot", "question", ..., "template", "prefix", "special"
   int segment = -1;                 ///< index into Case::segments, -1 for the other groups
   std::vector<std::size_t> tokens;  ///< positions of the tokens it holds
 };
 
-/// Groups in order of first appearance: one per case segment (even when it
-/// got no token of its own), then template / prefix / special when present.
-/// nullopt, with `why`, when the tokens do not spell `rendered_text + prefix`
-/// or the raw prompt cannot be found in the rendered text.
+/// place_tokens() as groups, in order of first appearance: one per case
+/// segment (even when it got no token of its own), then template / prefix /
+/// special when present.
 std::optional<std::vector<TokenGroup>> group_tokens(const text::Tokenizer& tokenizer,
                                                     const std::vector<std::int32_t>& ids,
                                                     const cases::Case& c,

@@ -56,9 +56,13 @@ struct InstructionJudgeOptions {
 /// checkers when there is none.
 std::string find_checker_python();
 
-namespace detail {
+}  // namespace clrp::judge
+
+namespace clrp::util {
 class LineService;
-}
+}  // namespace clrp::util
+
+namespace clrp::judge {
 
 class InstructionJudge {
  public:
@@ -84,7 +88,7 @@ class InstructionJudge {
   void start();
 
   InstructionJudgeOptions options_;
-  std::unique_ptr<detail::LineService> service_;
+  std::unique_ptr<util::LineService> service_;
   std::vector<std::string> known_;
   std::string package_;
 };

@@ -1,31 +1,37 @@
-// Chat templates, recognised rather than interpreted.
+// A model's chat template, found where transformers finds it and rendered the
+// way `tokenizer.apply_chat_template(messages, tokenize=False,
+// add_generation_prompt=True, **options)` renders it.
 //
-// A model's chat template is a Jinja program (GGUF `tokenizer.chat_template`,
-// or `chat_template` in a Hugging Face tokenizer_config.json /
-// chat_template.jinja). clrp embeds no Jinja engine: it compares the template,
-// after normalising whitespace inside the tags the way Jinja parses them
-// (trim_blocks and lstrip_blocks on, as transformers compiles templates), with
-// the templates it knows, and renders those in C++ exactly as
-// `tokenizer.apply_chat_template(messages, tokenize=False,
-// add_generation_prompt=...)` does. Known:
-//   - "chatml-default-system": ChatML that inserts a default system message
-//     when the conversation has none (SmolLM2-Instruct; the message text is
-//     read from the template);
-//   - "chatml": plain ChatML;
-//   - "llama3": Meta-Llama-3-Instruct's template (bos, header ids, trimmed content);
-//   - "gemma3": Gemma 3's template (bos, then <start_of_turn>user\n...<end_of_turn>\n
-//     turns with trimmed content, "assistant" called "model", a system message
-//     put in front of the first user message; roles must alternate). The
-//     published separator after the system message is "\n\n"; GGUF copies
-//     with "\n" are recognised too.
-// Anything else is a clrp::Error naming where the template came from.
+// A chat template is a Jinja program. clrp does not interpret it in C++: it
+// hands it to Jinja2, the engine transformers uses, configured as transformers
+// configures it (src/text/jinja_service.py; docs/architecture.md says why).
+// What transformers adds around the engine is here: which file the template
+// comes from, which of several named templates is used, and the variables the
+// template sees — the messages, add_generation_prompt, the tokenizer's special
+// tokens (bos_token, eos_token, ...) and the caller's switches.
+//
+// Where the template comes from (the first that exists):
+//   - a .gguf file: `tokenizer.chat_template`, or `tokenizer.chat_template.NAME`;
+//   - a Hugging Face folder: chat_template.jinja (and additional_chat_templates/
+//     NAME.jinja), which transformers prefers to the tokenizer_config.json
+//     field `chat_template` (a string, or a list of {name, template});
+//     chat_template.json (a processor's template) last.
+// Of several named templates the one called "default" is used unless a name
+// is asked for.
+//
+// The rendered text holds the template's special tokens as text; encoding it
+// without adding special tokens gives the ids apply_chat_template(tokenize=True)
+// gives.
 #pragma once
 
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "clrp/text/chat_settings.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::io {
@@ -35,48 +41,50 @@ class GgufFile;
 namespace clrp::text {
 
 struct ChatMessage {
-  std::string role;  ///< "system", "user", "assistant"
+  std::string role;  ///< "system", "user", "assistant", or whatever the template knows
   std::string content;
 };
 
 class ChatTemplate {
  public:
-  /// Recognises the Jinja `source`; `where` names its origin in errors.
-  /// `bos_token` is the text of the model's bos token (used by "llama3" and
-  /// "gemma3"; the rendered prompt holds it as text, which encoding without
-  /// special tokens turns into the bos id, as apply_chat_template does).
-  static ChatTemplate recognise(std::string_view source, const Where& where,
-                                std::string bos_token = {});
+  /// `source`: the Jinja text; `origin`: where it was read (errors name it);
+  /// `special_tokens`: the variables transformers passes from the tokenizer's
+  /// special tokens map (bos_token, eos_token, unk_token, pad_token, ...: name
+  /// → text, or list of texts for additional_special_tokens); `name`: which
+  /// named template this is ("default" when there is one).
+  ChatTemplate(std::string source, Where origin, nlohmann::json special_tokens,
+               std::string name = "default");
 
-  /// The prompt for `messages` (add_generation_prompt opens the assistant's turn).
-  std::string render(std::span<const ChatMessage> messages,
+  /// The text for `messages`; add_generation_prompt opens the assistant's turn.
+  /// clrp::Error naming the template's origin and line when the template does
+  /// not parse, raises (a conversation it refuses), fails, or does not read
+  /// one of the options.
+  std::string render(std::span<const ChatMessage> messages, const nlohmann::json& options,
                      bool add_generation_prompt = true) const;
-  /// The prompt for one user message, assistant turn opened.
-  std::string render_user_prompt(std::string_view user_message) const;
+  /// The prompt for one user message: settings.system first when given, the
+  /// assistant turn opened.
+  std::string render_prompt(std::string_view user_message, const ChatSettings& settings) const;
 
-  /// "chatml-default-system", "chatml", "llama3" or "gemma3".
+  const std::string& source() const { return source_; }
+  const Where& origin() const { return origin_; }
+  const nlohmann::json& special_tokens() const { return special_tokens_; }
   const std::string& name() const { return name_; }
-  /// The system message inserted when none is given (empty when the template has none).
-  const std::string& default_system() const { return default_system_; }
 
  private:
-  ChatTemplate() = default;
-  std::string render_gemma3(std::span<const ChatMessage> messages,
-                            bool add_generation_prompt) const;
+  std::string source_;
+  Where origin_;
+  nlohmann::json special_tokens_;
   std::string name_;
-  std::string default_system_;
-  std::string system_separator_;  ///< "gemma3": written after the system message
-  std::string bos_token_;
 };
 
-/// The chat template of a model: a .gguf file's `tokenizer.chat_template`, or a
-/// Hugging Face directory's tokenizer_config.json `chat_template` (string, or
-/// the entry named "default"), chat_template.jinja or chat_template.json.
-ChatTemplate load_chat_template(const std::string& model_path);
-ChatTemplate load_chat_template(const io::GgufFile& gguf);
+/// The chat template of a model: a .gguf file, or a Hugging Face folder (or a
+/// file in one), as described above. `name` selects a named template (empty:
+/// "default", or the only one). clrp::Error naming the files looked at when
+/// there is none, or the names there are when `name` (or "default") is not one.
+ChatTemplate load_chat_template(const std::string& model_path, std::string_view name = {});
+ChatTemplate load_chat_template(const io::GgufFile& gguf, std::string_view name = {});
 
-/// The template text the way Jinja (trim_blocks, lstrip_blocks) parses it,
-/// whitespace inside tags dropped and string literals re-quoted; exposed for tests.
-std::string canonical_jinja(std::string_view source);
+/// The Jinja engine in use, e.g. "jinja2 3.1.6 (/path/.venv/bin/python)" (starts it).
+std::string chat_template_engine();
 
 }  // namespace clrp::text

@@ -1,7 +1,8 @@
 // A long-lived child process spoken to in lines: one request line in, one
-// reply line out. Used for judges whose code is trusted but slow to start
-// (IFEval's Python checkers: one second of imports, then milliseconds per
-// verdict), so a judge that runs hundreds of times per case starts it once.
+// reply line out. Used for the project's own Python services that are slow to
+// start and quick to answer (IFEval's checkers: one second of imports, then
+// milliseconds per verdict; the Jinja engine that renders chat templates), so
+// what runs hundreds of times per case starts once.
 //
 // The child gets one Unix socket as both stdin and stdout (a socket, not two
 // pipes, so that writing to a child that died raises no SIGPIPE in clrp:
@@ -13,7 +14,10 @@
 //
 // What runs here is not sandboxed (run_sandboxed() is for untrusted code):
 // the program is the project's own script over pinned packages, and what it
-// is given (a model's response) is data that it only reads.
+// is given (a model's response) is data that it only reads. A chat template
+// is a program from the model's files; the Jinja service runs it in Jinja's
+// ImmutableSandboxedEnvironment, as transformers does, and this timeout and
+// memory limit bound what the sandbox does not (loops, huge outputs).
 #pragma once
 
 #include <sys/types.h>
@@ -23,7 +27,7 @@
 #include <string>
 #include <vector>
 
-namespace clrp::judge::detail {
+namespace clrp::util {
 
 struct LineServiceOptions {
   std::vector<std::string> argv;                        ///< argv[0]: an absolute path
@@ -74,4 +78,4 @@ class LineService {
   int starts_ = 0;
 };
 
-}  // namespace clrp::judge::detail
+}  // namespace clrp::util

@@ -1,4 +1,4 @@
-#include "line_service.hpp"
+#include "clrp/util/line_service.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -19,7 +19,7 @@
 
 #include "clrp/util/error.hpp"
 
-namespace clrp::judge::detail {
+namespace clrp::util {
 
 namespace {
 
@@ -306,4 +306,4 @@ std::string LineService::stderr_tail() const {
   return valid_utf8(text);
 }
 
-}  // namespace clrp::judge::detail
+}  // namespace clrp::util

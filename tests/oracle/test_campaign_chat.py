@@ -1,0 +1,198 @@
+"""Chat failures explained in campaigns: a tiny Qwen3 with Qwen3's real chat template.
+
+The model is tests/oracle/tiny_models.py's "qwen3" (random weights) with a
+ChatML tokenizer (<|im_start|>, <|im_end|> special) and the chat template of
+Qwen/Qwen3-0.6B (llama.cpp's copy in the llama-cpp-python 0.3.36 sdist,
+chat_template_corpus.py). IFEval items (judged by IFEval's checkers) and 0-shot
+GSM8K items run through the template with enable_thinking=false, in one
+`clrp run`:
+
+- every item is evaluated, and the prompt it read is transformers'
+  apply_chat_template(..., add_generation_prompt=True, enable_thinking=False)
+  tokens (its count in the evaluation row);
+- every failure with a pair is explained on the templated tokens: the stored
+  tokens are tokens(rendered prompt + prefix) as transformers tokenizes them,
+  and the relevance equals LXT 2.1's AttnLRP on those tokens (Δℓ to 1e-5,
+  token relevance to 1e-3 relative L2, as tests/oracle/test_families.py);
+- the segment columns, `template` included, plus the tokens in no segment sum
+  to the token relevance, and the template's share is not empty;
+- the failure file of `clrp evaluate --chat` on the same items, explained by a
+  campaign from [[cases]], gives the same rows (the pair records how it was
+  rendered, docs/cases.md).
+"""
+from __future__ import annotations
+
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+import lrp_reference
+from chat_template_corpus import llama_cpp_templates
+from test_campaign import mpirun, read_store
+from test_campaign_benchmarks import read_evaluations
+from tiny_models import TOKENIZER_TEXT, load_family, make_family
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+OPTIONS = {"enable_thinking": False}
+
+
+def rel_l2(a, b) -> float:
+    a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    return float(np.linalg.norm(a - b) / max(np.linalg.norm(b), 1e-12))
+
+
+@pytest.fixture(scope="module")
+def qwen3_chat(tmp_path_factory) -> pathlib.Path:
+    """The tiny Qwen3 with a ChatML tokenizer (311 tokens, as its embedding) and Qwen3's template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+
+    src = make_family("qwen3")
+    d = tmp_path_factory.mktemp("qwen3_chat")
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(src / name, d / name)
+    vocab = json.loads((src / "config.json").read_text())["vocab_size"]
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab, special_tokens=["<|endoftext|>", "<|im_start|>", "<|im_end|>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    tok.train_from_iterator([TOKENIZER_TEXT, "<|im_start|>user\n<|im_end|>\n<|im_start|>assistant\n"
+                             "<think>\n\n</think>\n\n"] * 4, trainer)
+    assert tok.get_vocab_size() == vocab
+    tok.save(str(d / "tokenizer.json"))
+    (d / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": None, "eos_token": "<|im_end|>",
+        "pad_token": "<|endoftext|>", "clean_up_tokenization_spaces": False}))
+    (d / "chat_template.jinja").write_text(llama_cpp_templates()["Qwen-Qwen3-0.6B.jinja"], encoding="utf-8")
+    return d
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory) -> dict[str, pathlib.Path]:
+    d = tmp_path_factory.mktemp("chat_bench")
+    subprocess.run([sys.executable, str(REPO / "analysis" / "prepare_cases.py"), "--out", str(d),
+                    "--benchmarks", "ifeval,gsm8k", "--limit-for", "ifeval=6", "--limit-for", "gsm8k=5",
+                    "--shots", "gsm8k=0"], check=True, capture_output=True)
+    return {"ifeval": d / "ifeval.instructions.jsonl", "gsm8k": d / "gsm8k.generative.jsonl"}
+
+
+def spec_text(model: pathlib.Path, store: str, inputs: str) -> str:
+    return f"""
+name = "chat"
+store = "{store}"
+rules = ["attnlrp"]
+[layout]
+commit_seconds = 0
+[[models]]
+name = "qwen3"
+path = "{model}"
+{inputs}"""
+
+
+@pytest.fixture(scope="module")
+def campaign(tmp_path_factory, clrp_bin, qwen3_chat, bench) -> pathlib.Path:
+    d = tmp_path_factory.mktemp("chat_run")
+    inputs = "".join(f"""
+[[benchmarks]]
+path = "{p}"
+max_new_tokens = 8
+min_delta = 0.01
+chat = {{ options = {{ enable_thinking = false }} }}
+search = {{ positions = 2, k = 2, tokens = 8 }}
+""" for p in bench.values())
+    spec = d / "spec.toml"
+    spec.write_text(spec_text(qwen3_chat, "store.h5", inputs))
+    r = mpirun(clrp_bin, 1, spec)
+    assert r.returncode == 0 and "complete" in r.stdout, r.stdout + r.stderr
+    return d / "store.h5"
+
+
+def test_items_read_the_templated_prompt(campaign, qwen3_chat, bench):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(qwen3_chat))
+    rows = read_evaluations(campaign)
+    prompts = {}
+    for name, path in bench.items():
+        for line in path.read_text().splitlines():
+            c = json.loads(line)
+            prompts[(name, c["id"])] = "".join(s["text"] for s in c["segments"])
+    assert len(rows) == len(prompts)
+    evaluated = 0
+    for (table, cid), row in rows.items():
+        name = table.split("/")[-1]
+        if row["outcome"] == 3:  # error: the item is longer than the tiny model's context
+            assert "longer than" in row["detail"]["error"], row["detail"]
+            continue
+        ids = tok.apply_chat_template([{"role": "user", "content": prompts[(name, cid)]}], tokenize=True,
+                                      add_generation_prompt=True, **OPTIONS)
+        assert row["prompt_tokens"] == len(ids), cid
+        evaluated += 1
+    assert evaluated >= 6
+    assert any(t.endswith("ifeval") for t, _ in rows)
+
+
+def test_chat_failures_are_explained_on_the_templated_tokens(campaign, qwen3_chat, bench):
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(qwen3_chat))
+    model = load_family(qwen3_chat)
+    torch.set_num_threads(1)
+    rows = read_evaluations(campaign)
+    stored = read_store(campaign)
+    paired = {k: r for k, r in rows.items() if r["outcome"] == 1}
+    assert paired, "no failure with a pair"
+    assert sorted(stored) == sorted(paired)
+    # An IFEval failure whose counterfactual search found a passing alternative, and GSM8K ones.
+    assert any(k[0].endswith("ifeval") for k in stored) and any(k[0].endswith("gsm8k") for k in stored)
+    for key, rec in stored.items():
+        pair = rows[key]["detail"]["pair"]
+        assert pair["chat"] == {"options": OPTIONS}
+        name = key[0].split("/")[-1]
+        case = next(json.loads(l) for l in bench[name].read_text().splitlines() if json.loads(l)["id"] == key[1])
+        text = tok.apply_chat_template([{"role": "user", "content": "".join(s["text"] for s in case["segments"])}],
+                                       tokenize=False, add_generation_prompt=True, **OPTIONS)
+        ids = tok(text + pair["prefix"], add_special_tokens=False)["input_ids"]
+        assert rec["tokens"].tolist() == ids, key
+        ref = lrp_reference.contrastive_relevance(model, ids, len(ids) - 1, int(rec["wrong_id"]),
+                                                  int(rec["correct_id"]), "attnlrp")
+        assert float(rec["delta"]) == pytest.approx(float(ref["target"]), rel=1e-5, abs=1e-5), key
+        tok_rel = rec["token_relevance"][:, 0].astype(float)
+        assert rel_l2(tok_rel, ref["token_relevance"]) <= 1e-3, key
+        # Segments, the template's own text included, sum to the whole.
+        seg = rec["segment_relevance"][0].astype(float)
+        outside = tok_rel[rec["token_segment"] < 0].sum()
+        assert seg.sum() + outside == pytest.approx(tok_rel.sum(), rel=1e-5, abs=1e-5), key
+        template = rec["token_segment"] == 8
+        assert template.sum() >= 6, key  # <|im_start|>user\n ... <|im_end|>\n<|im_start|>assistant\n<think>...
+        assert seg[8] == pytest.approx(tok_rel[template].sum(), rel=1e-5, abs=1e-5) and seg[8] != 0.0
+        # The template's tokens are those outside the raw prompt and before the prefix.
+        assert ids[int(np.argmax(template))] == tok.convert_tokens_to_ids("<|im_start|>")
+
+
+def test_failure_files_of_evaluate_chat_explain_the_same(campaign, clrp_bin, qwen3_chat, bench, tmp_path):
+    failures = tmp_path / "failures.jsonl"
+    subprocess.run([str(clrp_bin), "evaluate", "--model", str(qwen3_chat), "--cases", str(bench["gsm8k"]),
+                    "--chat", "--chat-option", "enable_thinking=false", "--max-new-tokens", "8",
+                    "--min-delta", "0.01", "--cf-positions", "2", "--cf-k", "2", "--cf-tokens", "8",
+                    "--failures", str(failures)], check=True, capture_output=True)
+    lines = [json.loads(l) for l in failures.read_text().splitlines()]
+    assert lines and all(l["pair"]["chat"] == {"options": OPTIONS} for l in lines)
+    spec = tmp_path / "spec.toml"
+    spec.write_text(spec_text(qwen3_chat, "cases.h5", f'\n[[cases]]\npath = "{failures}"\n'))
+    r = mpirun(clrp_bin, 1, spec)
+    assert r.returncode == 0 and "complete" in r.stdout, r.stdout + r.stderr
+    from_file = read_store(tmp_path / "cases.h5")
+    from_bench = {k: v for k, v in read_store(campaign).items() if k[0].endswith("gsm8k")}
+    assert sorted(cid for _, cid in from_file) == sorted(cid for _, cid in from_bench)
+    by_id = {cid: v for (_, cid), v in from_bench.items()}
+    for (_, cid), rec in from_file.items():
+        for name in ("tokens", "token_segment", "wrong_id", "correct_id"):
+            assert np.array_equal(rec[name], by_id[cid][name]), (cid, name)
+        np.testing.assert_allclose(rec["token_relevance"], by_id[cid]["token_relevance"], rtol=1e-5, atol=1e-6)
