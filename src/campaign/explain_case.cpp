@@ -65,6 +65,9 @@ void map_tokens(const cases::Case& c, const std::string& rendered_text, const st
       case eval::TokenPlace::Kind::template_text:
         segment[i] = store::kTemplateColumn;
         break;
+      case eval::TokenPlace::Kind::thinking:
+        segment[i] = store::kThinkingColumn;
+        break;
       case eval::TokenPlace::Kind::prefix:
         segment[i] = store::kPrefixColumn;
         break;
@@ -101,7 +104,7 @@ store::CaseRecord prepare_case(const FailureCase& fc, const eval::RenderedPrompt
   map_tokens(fc.c, prompt.text, fc.pair.prefix, tokenizer, ids, r.token_segment, r.token_evidence);
   r.prompt_tokens = 0;
   for (auto s : r.token_segment)
-    if (s != store::kPrefixColumn) ++r.prompt_tokens;
+    if (s != store::kPrefixColumn && s != store::kThinkingColumn) ++r.prompt_tokens;
   ids_out = at::tensor(std::vector<std::int64_t>(ids.begin(), ids.end()), at::kLong);
   r.seconds_tokenize = util::seconds_since(t0);
   return r;

@@ -8,6 +8,7 @@
 
 #include "clrp/campaign/carry_pair.hpp"
 #include "clrp/cases/case_file.hpp"
+#include "clrp/text/chat_template.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::campaign {
@@ -287,11 +288,42 @@ void sort_tasks(Plan& plan) {
   });
 }
 
+// Benchmarks read through chat templates: every checkpoint that answers one
+// must have a template, and each of its options must be read by at least one
+// of those templates (an option no template reads is a typo; one that only
+// some read — enable_thinking across Qwen3 and Llama — applies where read).
+void check_chat_templates(const CampaignSpec& spec, std::vector<std::string>& problems) {
+  for (std::size_t i = 0; i < spec.benchmarks.size(); ++i) {
+    const BenchmarkSpec& b = spec.benchmarks[i];
+    if (!b.chat) continue;
+    const std::string key = "benchmarks[" + std::to_string(i) + "].chat";
+    std::set<std::string> read;
+    for (const ModelSpec& ms : spec.models) {
+      if (!b.models.empty() &&
+          std::find(b.models.begin(), b.models.end(), ms.name) == b.models.end())
+        continue;
+      for (const CheckpointSpec& c : ms.checkpoints) {
+        try {
+          for (std::string& v : text::load_chat_template(c.path, b.chat->template_name).variables())
+            read.insert(std::move(v));
+        } catch (const Error& e) {
+          problems.push_back(key + ": " + ms.name + "/" + c.name + ": " + e.what());
+        }
+      }
+    }
+    for (const auto& [option, value] : b.chat->options.items())
+      if (!read.contains(option))
+        problems.push_back(key + ".options." + option +
+                           ": no chat template of the models that answer it reads it");
+  }
+}
+
 }  // namespace
 
 Plan make_plan(const CampaignSpec& spec, const DescribeTarget& describe) {
   Plan plan;
   std::vector<std::string> problems;
+  check_chat_templates(spec, problems);
   const auto pairs_of_source = read_pairs(spec, plan);
   const auto items_of = read_items(spec, plan);
   describe_targets(spec, describe, plan);

@@ -1,6 +1,8 @@
 #include "clrp/eval/segment_map.hpp"
 
 #include <algorithm>
+#include <string_view>
+#include <utility>
 
 namespace clrp::eval {
 
@@ -16,13 +18,29 @@ std::optional<std::vector<TokenPlace>> place_tokens(const text::Tokenizer& token
     return std::nullopt;
   }
   const std::size_t prompt_end = prompt_at + c.prompt.size();
+  // Thinking: every "<think>" after the raw prompt to its "</think>" (or to the
+  // end); only the part in the prefix counts, the template's own is template.
+  constexpr std::string_view kOpen = "<think>", kClose = "</think>";
+  std::vector<std::pair<std::size_t, std::size_t>> thinking;
+  for (std::size_t open = text.find(kOpen, prompt_end); open != std::string::npos;) {
+    const std::size_t close = text.find(kClose, open);
+    const std::size_t end = close == std::string::npos ? text.size() : close + kClose.size();
+    thinking.emplace_back(std::max(open, rendered_text.size()), end);
+    open = text.find(kOpen, end);
+  }
+  const auto in_thinking = [&thinking](std::size_t pos) {
+    return std::any_of(thinking.begin(), thinking.end(),
+                       [pos](const auto& span) { return pos >= span.first && pos < span.second; });
+  };
   std::vector<TokenPlace> places(ids.size());
   std::size_t pos = 0;
   for (std::size_t t = 0; t < ids.size(); ++t) {
     const std::string bytes = tokenizer.token_bytes(ids[t]);
     TokenPlace& p = places[t];
     if (!bytes.empty() && text.compare(pos, bytes.size(), bytes) == 0) {
-      if (pos >= rendered_text.size()) {
+      if (pos >= rendered_text.size() && in_thinking(pos)) {
+        p.kind = TokenPlace::Kind::thinking;
+      } else if (pos >= rendered_text.size()) {
         p.kind = TokenPlace::Kind::prefix;
       } else if (pos < prompt_at || pos >= prompt_end) {
         p.kind = TokenPlace::Kind::template_text;
@@ -75,6 +93,9 @@ std::optional<std::vector<TokenGroup>> group_tokens(const text::Tokenizer& token
         break;
       case TokenPlace::Kind::template_text:
         other("template").tokens.push_back(t);
+        break;
+      case TokenPlace::Kind::thinking:
+        other("thinking").tokens.push_back(t);
         break;
       case TokenPlace::Kind::prefix:
         other("prefix").tokens.push_back(t);

@@ -20,12 +20,7 @@ namespace {
 constexpr const char* kService = "the IFEval checker";
 
 nlohmann::json parse_reply(const std::string& line) {
-  try {
-    return nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception&) {
-    throw Error(std::string(kService) +
-                " replied with a line that is not JSON: " + line.substr(0, 200));
-  }
+  return util::parse_json_reply(line, kService);
 }
 
 std::vector<bool> flags(const nlohmann::json& reply, const char* key, std::size_t n) {

@@ -10,8 +10,8 @@
 namespace clrp::store {
 
 const char* const kSegmentColumnNames[kSegmentColumns] = {
-    "instruction", "fewshot", "context",       "needle",   "question",
-    "options",     "code",    "answer_prefix", "template", "prefix"};
+    "instruction", "fewshot",       "context",  "needle",   "question", "options",
+    "code",        "answer_prefix", "template", "thinking", "prefix"};
 
 const char* const kGraphSummaryColumnNames[kGraphSummaryColumns] = {
     "nodes",           "edges",       "target", "first_token_share", "other_tokens_share",

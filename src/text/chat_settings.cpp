@@ -20,6 +20,7 @@ ChatSettings ChatSettings::from_json(const json& j, const Where& where) {
   };
   if (!j.is_object()) throw Error(where, "expected an object {system, options, template}");
   ChatSettings s;
+  s.strict_options = false;
   for (const auto& [key, value] : j.items()) {
     if (key == "system") {
       if (!value.is_string()) throw Error(at(key), "expected a string");

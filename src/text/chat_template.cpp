@@ -96,6 +96,18 @@ const NamedSources::value_type& pick(const NamedSources& named, std::string_view
                                         "' (there are: " + names + ")");
 }
 
+// The template's failure, in words naming where it came from.
+[[noreturn]] void fail(const Where& origin, const detail::JinjaReply& reply) {
+  const std::string at = reply.line ? " (line " + std::to_string(*reply.line) + ")" : "";
+  if (reply.kind == "syntax")
+    throw Error(origin, "the chat template is not valid Jinja" + at + ": " + reply.error);
+  if (reply.kind == "raised")
+    throw Error(origin, "the chat template refused the conversation" + at + ": " + reply.error);
+  if (reply.kind == "option")
+    throw Error(origin, "a chat option the template does not know: " + reply.error);
+  throw Error(origin, "the chat template failed" + at + ": " + reply.error);
+}
+
 ChatTemplate make(const NamedSources::value_type& chosen, json special_tokens) {
   return ChatTemplate(chosen.second.text, chosen.second.where, std::move(special_tokens),
                       chosen.first);
@@ -110,7 +122,7 @@ ChatTemplate::ChatTemplate(std::string source, Where origin, json special_tokens
       name_(std::move(name)) {}
 
 std::string ChatTemplate::render(std::span<const ChatMessage> messages, const json& options,
-                                 bool add_generation_prompt) const {
+                                 bool add_generation_prompt, bool strict_options) const {
   json list = json::array();
   for (const ChatMessage& m : messages)
     list.push_back({{"role", m.role}, {"content", m.content}});
@@ -118,17 +130,11 @@ std::string ChatTemplate::render(std::span<const ChatMessage> messages, const js
                         {"messages", std::move(list)},
                         {"add_generation_prompt", add_generation_prompt},
                         {"special_tokens", special_tokens_},
-                        {"options", options.is_null() ? json::object() : options}};
+                        {"options", options.is_null() ? json::object() : options},
+                        {"unread_options", strict_options ? "error" : "ignore"}};
   const detail::JinjaReply reply = detail::JinjaService::instance().render(request);
   if (reply.text) return *reply.text;
-  const std::string at = reply.line ? " (line " + std::to_string(*reply.line) + ")" : "";
-  if (reply.kind == "syntax")
-    throw Error(origin_, "the chat template is not valid Jinja" + at + ": " + reply.error);
-  if (reply.kind == "raised")
-    throw Error(origin_, "the chat template refused the conversation" + at + ": " + reply.error);
-  if (reply.kind == "option")
-    throw Error(origin_, "a chat option the template does not know: " + reply.error);
-  throw Error(origin_, "the chat template failed" + at + ": " + reply.error);
+  fail(origin_, reply);
 }
 
 std::string ChatTemplate::render_prompt(std::string_view user_message,
@@ -136,7 +142,14 @@ std::string ChatTemplate::render_prompt(std::string_view user_message,
   std::vector<ChatMessage> messages;
   if (settings.system) messages.push_back({"system", *settings.system});
   messages.push_back({"user", std::string(user_message)});
-  return render(messages, settings.options, true);
+  return render(messages, settings.options, true, settings.strict_options);
+}
+
+std::vector<std::string> ChatTemplate::variables() const {
+  const detail::JinjaReply reply =
+      detail::JinjaService::instance().render({{"template", source_}, {"variables", true}});
+  if (reply.reads) return *reply.reads;
+  fail(origin_, reply);
 }
 
 ChatTemplate load_chat_template(const io::GgufFile& gguf, std::string_view name) {
@@ -145,9 +158,11 @@ ChatTemplate load_chat_template(const io::GgufFile& gguf, std::string_view name)
   if (auto source = gguf.get_string_opt(key))
     named["default"] = {std::move(*source), Where{gguf.path(), key, std::nullopt}};
   if (gguf.has("tokenizer.chat_templates"))
-    for (const std::string& n : gguf.get_string_array("tokenizer.chat_templates"))
-      if (auto source = gguf.get_string_opt(key + "." + n))
-        named[n] = {std::move(*source), Where{gguf.path(), key + "." + n, std::nullopt}};
+    for (const std::string& n : gguf.get_string_array("tokenizer.chat_templates")) {
+      const std::string named_key = key + '.' + n;
+      if (auto source = gguf.get_string_opt(named_key))
+        named[n] = {std::move(*source), Where{gguf.path(), named_key, std::nullopt}};
+    }
   if (named.empty())
     throw Error(Where{gguf.path(), key, std::nullopt}, "the model has no chat template");
   const auto& chosen = pick(named, name, Where{gguf.path(), key, std::nullopt});

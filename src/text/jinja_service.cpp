@@ -15,12 +15,7 @@ constexpr const char* kHowToGetOne =
     "jinja2 >= 3.1 (pip install 'jinja2>=3.1')";
 
 nlohmann::json parse_line(const std::string& line) {
-  try {
-    return nlohmann::json::parse(line);
-  } catch (const nlohmann::json::exception&) {
-    throw Error(std::string(kService) +
-                " replied with a line that is not JSON: " + line.substr(0, 200));
-  }
+  return util::parse_json_reply(line, kService);
 }
 
 }  // namespace
@@ -89,6 +84,10 @@ JinjaReply JinjaService::render(const nlohmann::json& request) {
   try {
     if (const auto text = reply.find("text"); text != reply.end()) {
       out.text = text->get<std::string>();
+      return out;
+    }
+    if (const auto reads = reply.find("reads"); reads != reply.end()) {
+      out.reads = reads->get<std::vector<std::string>>();
       return out;
     }
     out.error = reply.at("error").get<std::string>();

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace clrp::util {
 class LineService;
@@ -19,9 +20,10 @@ namespace clrp::text::detail {
 /// What the engine answered: the rendered text, or why there is none.
 struct JinjaReply {
   std::optional<std::string> text;
-  std::string error;        ///< the template's or the engine's own words
-  std::string kind;         ///< "syntax", "raised", "option", "failed"
-  std::optional<int> line;  ///< the template line at fault, when known
+  std::optional<std::vector<std::string>> reads;  ///< a "variables" request's answer
+  std::string error;                              ///< the template's or the engine's own words
+  std::string kind;                               ///< "syntax", "raised", "option", "failed"
+  std::optional<int> line;                        ///< the template line at fault, when known
 };
 
 class JinjaService {

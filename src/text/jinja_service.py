@@ -24,10 +24,14 @@ Protocol (UTF-8 JSON, one object per line):
               or {"ready": false, "error": "..."} (no Jinja2, or one older than 3.1)
   request  <- {"template": str, "messages": [{"role": str, "content": str}, ...],
                "add_generation_prompt": bool, "special_tokens": {name: str or [str]},
-               "options": {name: any JSON value}}
+               "options": {name: any JSON value}, "unread_options": "error" | "ignore"}
   reply    -> {"text": str}
               or {"error": str, "kind": "syntax" | "raised" | "option" | "failed",
                   "line": int or null}
+  request  <- {"template": str, "variables": true}
+  reply    -> {"reads": [names]} (the variables the template reads), or an error
+"unread_options": "ignore" drops the options the template never reads (a
+campaign's settings apply to every model's template; each reads its own).
 "syntax": the template does not parse; "raised": it called raise_exception
 (a conversation it refuses, e.g. Gemma's "roles must alternate"); "option":
 an option the template never reads (with the names it does read); "failed":
@@ -145,9 +149,13 @@ def render(request):
         template, reads = _compile(source)
     except jinja2.exceptions.TemplateSyntaxError as e:
         return _error("syntax", e.message or str(e), e.lineno)
+    if request.get("variables"):
+        return {"reads": sorted(reads)}
     special_tokens = request.get("special_tokens") or {}
     unread = sorted(k for k in options if k not in reads)
-    if unread:
+    if unread and request.get("unread_options") == "ignore":
+        options = {k: v for k, v in options.items() if k in reads}
+    elif unread:
         switches = sorted(reads - _STANDARD - set(special_tokens))
         return _error("option", "the template does not read " +
                       ", ".join(repr(k) for k in unread) + "; " +

@@ -379,19 +379,14 @@ Tokenizer::Impl::Impl(detail::TokenizerSpec s) : spec(std::move(s)) {
   }
   if (model.byte_fallback) {
     byte_fallback_ok = true;
-    int found = 0;
+    // A character whose bytes are not all byte tokens becomes the unknown
+    // token, as in tokenizers; so a vocabulary with byte_fallback on and no
+    // byte tokens at all (transformers writes such files when it converts a
+    // GGUF tokenizer) encodes every unknown character as unk.
     for (int b = 0; b < 256; ++b) {
       auto it = model.vocab.find(detail::byte_token(static_cast<unsigned char>(b)));
       byte_fallback_ids[static_cast<std::size_t>(b)] = it == model.vocab.end() ? -1 : it->second;
-      found += it != model.vocab.end();
     }
-    // tokenizers would quietly fall back to the unknown token for every
-    // byte; a file that asks for byte fallback without byte tokens is broken.
-    if (found == 0)
-      throw Error(Where{spec.origin, spec.kind == "gguf" ? "tokenizer.ggml.tokens" : "model.vocab",
-                        std::nullopt},
-                  "byte_fallback is on, but the vocabulary has none of the byte tokens "
-                  "<0x00>..<0xFF>");
   }
   if (is_unigram) {
     unk = model.unigram_unk_id;

@@ -306,4 +306,13 @@ std::string LineService::stderr_tail() const {
   return valid_utf8(text);
 }
 
+nlohmann::json parse_json_reply(const std::string& line, std::string_view service) {
+  try {
+    return nlohmann::json::parse(line);
+  } catch (const nlohmann::json::exception&) {
+    throw Error(std::string(service) +
+                " replied with a line that is not JSON: " + valid_utf8(line.substr(0, 200)));
+  }
+}
+
 }  // namespace clrp::util

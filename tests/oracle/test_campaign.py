@@ -234,9 +234,9 @@ def test_store_holds_every_pair_once(reference_store, failures):
             assert total == pytest.approx(rec["delta"] * (1 + rec["conservation"][r]) if rec["delta"] else total,
                                           rel=1e-4, abs=1e-4)
         # Segment sums are the token sums by segment.
-        assert rec["segment_relevance"].shape == (2, 10)
+        assert rec["segment_relevance"].shape == (2, 11)
         for r in range(2):
-            for s in range(10):
+            for s in range(11):
                 want = rec["token_relevance"][rec["token_segment"] == s, r].astype(float).sum()
                 assert rec["segment_relevance"][r, s] == pytest.approx(want, rel=1e-5, abs=1e-5)
         # The last layer's residual relevance sums to Δℓ for AttnLRP (the head is linear).

@@ -196,3 +196,147 @@ def test_failure_files_of_evaluate_chat_explain_the_same(campaign, clrp_bin, qwe
         for name in ("tokens", "token_segment", "wrong_id", "correct_id"):
             assert np.array_equal(rec[name], by_id[cid][name]), (cid, name)
         np.testing.assert_allclose(rec["token_relevance"], by_id[cid]["token_relevance"], rtol=1e-5, atol=1e-6)
+
+
+def test_generated_thinking_is_a_segment_of_its_own(clrp_bin, qwen3_chat, bench, tmp_path):
+    """A failure after a reasoning model's thinking: the pair's prefix holds the generated
+    <think>…</think> and the start of the answer. Its tokens are the `thinking` column (and
+    group of `clrp explain`), the answer's the `prefix` one; Qwen3's template with thinking on
+    (its default) writes no think block of its own, so nothing of the template is thinking."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(qwen3_chat))
+    model = load_family(qwen3_chat)
+    case = json.loads(bench["gsm8k"].read_text().splitlines()[0])
+    prompt = "".join(s["text"] for s in case["segments"])
+    prefix = "<think>\nAdd the two numbers.\n</think>\n\nThe answer is"
+    text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                   add_generation_prompt=True)
+    assert "<think>" not in text
+    ids = tok(text + prefix, add_special_tokens=False)["input_ids"]
+    with torch.no_grad():
+        logits = model(torch.tensor([ids])).logits[0, -1].double()
+    wrong, correct = logits.topk(2).indices.tolist()
+    case["pair"] = {"prefix": prefix, "method": "imported", "model": "qwen3", "chat": True,
+                    "wrong": {"id": wrong, "token": tok.convert_ids_to_tokens(wrong), "logit": float(logits[wrong])},
+                    "correct": {"id": correct, "token": tok.convert_ids_to_tokens(correct),
+                                "logit": float(logits[correct])},
+                    "delta": float(logits[wrong] - logits[correct])}
+    failures = tmp_path / "thinking.jsonl"
+    failures.write_text(json.dumps(case) + "\n")
+    spec = tmp_path / "spec.toml"
+    spec.write_text(spec_text(qwen3_chat, "thinking.h5", f'\n[[cases]]\npath = "{failures}"\n'))
+    r = mpirun(clrp_bin, 1, spec)
+    assert r.returncode == 0 and "complete" in r.stdout, r.stdout + r.stderr
+    (rec,) = read_store(tmp_path / "thinking.h5").values()
+    assert rec["tokens"].tolist() == ids
+    segment = rec["token_segment"]
+    thinking = tok(text + "<think>\nAdd the two numbers.\n</think>", add_special_tokens=False)["input_ids"]
+    n_prompt = len(tok(text, add_special_tokens=False)["input_ids"])
+    assert (segment[n_prompt:len(thinking)] == 9).all() and (segment[len(thinking):] == 10).all()
+    assert (segment[:n_prompt] != 9).all() and (segment[:n_prompt] != 10).all()
+    assert rec["prompt_tokens"] == n_prompt
+    tok_rel = rec["token_relevance"][:, 0].astype(float)
+    seg = rec["segment_relevance"][0].astype(float)
+    assert seg[9] == pytest.approx(tok_rel[segment == 9].sum(), rel=1e-5, abs=1e-6) and seg[9] != 0.0
+    ref = lrp_reference.contrastive_relevance(model, ids, len(ids) - 1, wrong, correct, "attnlrp")
+    assert rel_l2(tok_rel, ref["token_relevance"]) <= 1e-3
+    # clrp explain --cases groups the same tokens.
+    out = tmp_path / "explain.json"
+    subprocess.run([str(clrp_bin), "explain", "--model", str(qwen3_chat), "--cases", str(failures), "--id",
+                    case["id"], "--json", str(out)], check=True, capture_output=True)
+    groups = {g["label"]: g for g in json.loads(out.read_text())["segments"]}
+    assert groups["thinking"]["tokens"] == int((segment == 9).sum())
+    assert groups["prefix"]["tokens"] == int((segment == 10).sum())
+    assert groups["template"]["tokens"] == int((segment == 8).sum())
+    assert groups["thinking"]["relevance"] == pytest.approx(seg[9], rel=1e-4, abs=1e-5)
+
+
+PHI_STYLE_SPECIALS = ["<|endoftext|>", "<|system|>", "<|user|>", "<|assistant|>", "<|end|>"]
+
+
+def carried_chat(rendered: str, pair: dict, frm, to):
+    """The pair under tokenizer `to` after the prompt as `to`'s model's template renders it,
+    with Hugging Face `tokenizers` (independent of campaign/carry_pair.hpp): (tokens before
+    the contrast, wrong id, correct id), or the kind of reason it does not carry. The
+    rendered text is encoded as it is: every token, special ones included, is spelled in it."""
+    ctx = rendered + pair["prefix"]
+    w = pair["wrong"].get("continuation") or frm.decode([pair["wrong"]["id"]], skip_special_tokens=False)
+    c = pair["correct"].get("continuation") or frm.decode([pair["correct"]["id"]], skip_special_tokens=False)
+    if w == c:
+        return "same_text"
+    a = to.encode(ctx + w, add_special_tokens=False).ids
+    b = to.encode(ctx + c, add_special_tokens=False).ids
+    d = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), None)
+    if d is None:
+        return "no_differing_token"
+    shared = to.decode(a[:d], skip_special_tokens=False).encode()
+    if not (ctx + w).encode().startswith(shared) or not (ctx + c).encode().startswith(shared):
+        return "tokens_do_not_spell_text"
+    if len(shared) < len(rendered.encode()):
+        return "diverges_inside_prompt"
+    if to.encode(shared.decode(), add_special_tokens=False).ids != a[:d]:
+        return "prefix_retokenizes"
+    return a[:d], a[d], b[d]
+
+
+def test_fixed_set_carries_chat_pairs_after_each_models_template(clrp_bin, qwen3_chat, bench, tmp_path):
+    """Fixed set across models with their own templates: the Qwen3 reference's chat failures go
+    to a model with another tokenizer and Phi-3.5's template by their text, after the prompt as
+    Phi's template renders it; enable_thinking, which only Qwen3's template reads, applies to
+    Qwen3 alone. Equal to the same carry done with Hugging Face `tokenizers`."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import AutoTokenizer
+
+    from tiny_models import make_llama
+    other = tmp_path / "other"
+    other.mkdir()
+    for name in ("config.json", "model.safetensors"):
+        shutil.copy(make_llama("llama_mha_tied") / name, other / name)
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.train_from_iterator([TOKENIZER_TEXT[::-1]] * 2, trainers.BpeTrainer(
+        vocab_size=311, special_tokens=PHI_STYLE_SPECIALS, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False))
+    tok.save(str(other / "tokenizer.json"))
+    (other / "tokenizer_config.json").write_text(json.dumps({
+        "tokenizer_class": "PreTrainedTokenizerFast", "bos_token": None, "eos_token": "<|endoftext|>",
+        "chat_template": llama_cpp_templates()["microsoft-Phi-3.5-mini-instruct.jinja"]}))
+    spec = tmp_path / "spec.toml"
+    spec.write_text(spec_text(qwen3_chat, "fixed.h5", f"""
+[[models]]
+name = "other"
+path = "{other}"
+[[benchmarks]]
+path = "{bench['gsm8k']}"
+max_new_tokens = 8
+min_delta = 0.01
+chat = {{ options = {{ enable_thinking = false }} }}
+""").replace('name = "chat"', 'name = "chat"\nmode = "fixed-set"\nreference = "qwen3"'))
+    r = mpirun(clrp_bin, 2, spec)
+    assert r.returncode == 0 and "complete" in r.stdout, r.stdout + r.stderr
+    rows, explained = read_evaluations(tmp_path / "fixed.h5"), read_store(tmp_path / "fixed.h5")
+    frm = Tokenizer.from_file(str(qwen3_chat / "tokenizer.json"))
+    to_hf = AutoTokenizer.from_pretrained(str(other))
+    prompts = {json.loads(l)["id"]: "".join(s["text"] for s in json.loads(l)["segments"])
+               for l in bench["gsm8k"].read_text().splitlines()}
+    carried = 0
+    for (table, cid), row in rows.items():
+        if not table.startswith("qwen3/") or row["outcome"] != 1:
+            continue
+        rendered = to_hf.apply_chat_template([{"role": "user", "content": prompts[cid]}], tokenize=False,
+                                             add_generation_prompt=True)
+        assert rendered.startswith("<|user|>\n") and rendered.endswith("<|assistant|>\n")
+        expected = carried_chat(rendered, row["detail"]["pair"], frm, tok)
+        got = explained.get(("other/final/gsm8k", cid))
+        if isinstance(expected, str):
+            assert got is None, (cid, expected)
+            continue
+        tokens, wrong, correct = expected
+        assert got is not None, cid
+        assert got["tokens"].tolist() == tokens, cid
+        assert (int(got["wrong_id"]), int(got["correct_id"])) == (wrong, correct), cid
+        assert (got["token_segment"] == 8).sum() >= 4  # <|user|>\n ... <|end|>\n<|assistant|>\n
+        carried += 1
+    assert carried >= 3, carried

@@ -28,7 +28,7 @@ from clrp_report.stats import bootstrap_ci  # noqa: E402
 
 DELETION_CAP = 5  # the spec's record.deletion_max_tokens, as in jobs/demo.toml
 SEGMENTS = ["instruction", "fewshot", "context", "needle", "question", "options", "code", "answer_prefix", "template",
-            "prefix"]
+            "thinking", "prefix"]
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,8 @@ std::string tokenizer_fingerprint(const text::Tokenizer& tokenizer);
 
 /// The segment column (store::kSegmentColumnNames) of every token of
 /// tokenize(rendered_text + prefix), placed by eval::place_tokens: a case
-/// segment's kind, the chat template's text, the pair's prefix, −1 for special
+/// segment's kind, the chat template's text, generated thinking, the rest of
+/// the pair's prefix, −1 for special
 /// tokens the tokenizer adds; and 1 where a token overlaps an evidence span.
 /// When the tokens' bytes do not spell the text (a normaliser or a template
 /// changed it), every token gets −1 and no evidence: sums per segment are then

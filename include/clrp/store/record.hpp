@@ -15,9 +15,12 @@ namespace clrp::store {
 
 /// Columns of segment relevance: the 8 segment kinds of docs/cases.md in
 /// their order, then the chat template's own text (everything a template adds
-/// around the prompt), then the pair's prefix (text appended to the prompt).
-inline constexpr int kSegmentColumns = 10;
-inline constexpr int kTemplateColumn = kSegmentColumns - 2;
+/// around the prompt), a reasoning model's generated thinking (in the prefix,
+/// <think>...</think>), and the rest of the pair's prefix (text appended to
+/// the prompt) — eval::place_tokens.
+inline constexpr int kSegmentColumns = 11;
+inline constexpr int kTemplateColumn = kSegmentColumns - 3;
+inline constexpr int kThinkingColumn = kSegmentColumns - 2;
 inline constexpr int kPrefixColumn = kSegmentColumns - 1;
 /// Names of those columns, in order.
 extern const char* const kSegmentColumnNames[kSegmentColumns];
@@ -68,7 +71,7 @@ struct CaseRecord {
   std::int32_t rank = 0;  ///< which rank computed it (for timing studies only)
 
   std::vector<std::int32_t> tokens;         ///< [T]
-  std::vector<std::int8_t> token_segment;   ///< [T] segment column (0..9), −1 for special tokens
+  std::vector<std::int8_t> token_segment;   ///< [T] segment column (0..10), −1 for special tokens
   std::vector<std::int8_t> token_evidence;  ///< [T] 1 when the token overlaps an evidence span
   std::vector<float> token_relevance;       ///< [T, R]
   std::vector<float> layer_relevance;       ///< [T, R, L] after each layer (residual recorded)

@@ -24,12 +24,20 @@ struct ChatSettings {
   nlohmann::json options = nlohmann::json::object();
   /// Which of a model's named templates; empty: the default one.
   std::string template_name;
+  /// An option the template never reads is an error (a typed --chat-option),
+  /// or is left out (settings from a pair or a campaign spec, which apply to
+  /// several models' templates, each reading its own; not stored).
+  bool strict_options = true;
 
   /// {"system"?, "options"?, "template"?}: only what differs from the defaults.
   nlohmann::json to_json() const;
-  /// The inverse of to_json(); clrp::Error at `where` (plus the field) when malformed.
+  /// The inverse of to_json() (strict_options off); clrp::Error at `where`
+  /// (plus the field) when malformed.
   static ChatSettings from_json(const nlohmann::json& j, const Where& where);
-  bool operator==(const ChatSettings&) const = default;
+  /// Equal settings render equal prompts (strict_options aside).
+  bool operator==(const ChatSettings& o) const {
+    return system == o.system && options == o.options && template_name == o.template_name;
+  }
 };
 
 /// Parses "KEY=VALUE" (a --chat-option): VALUE as JSON when it is JSON (true,

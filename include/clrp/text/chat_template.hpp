@@ -57,13 +57,17 @@ class ChatTemplate {
 
   /// The text for `messages`; add_generation_prompt opens the assistant's turn.
   /// clrp::Error naming the template's origin and line when the template does
-  /// not parse, raises (a conversation it refuses), fails, or does not read
-  /// one of the options.
+  /// not parse, raises (a conversation it refuses), fails, or (with
+  /// `strict_options`) does not read one of the options; without it such
+  /// options are left out.
   std::string render(std::span<const ChatMessage> messages, const nlohmann::json& options,
-                     bool add_generation_prompt = true) const;
+                     bool add_generation_prompt = true, bool strict_options = true) const;
   /// The prompt for one user message: settings.system first when given, the
   /// assistant turn opened.
   std::string render_prompt(std::string_view user_message, const ChatSettings& settings) const;
+  /// The variables the template reads (messages, bos_token, its switches...),
+  /// sorted. clrp::Error when it does not parse.
+  std::vector<std::string> variables() const;
 
   const std::string& source() const { return source_; }
   const Where& origin() const { return origin_; }

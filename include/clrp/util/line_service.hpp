@@ -24,7 +24,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace clrp::util {
@@ -77,5 +79,9 @@ class LineService {
   std::string greeting_;
   int starts_ = 0;
 };
+
+/// A reply line of `service` ("the IFEval checker") parsed as JSON; clrp::Error
+/// naming the service and quoting the line's start when it is not JSON.
+nlohmann::json parse_json_reply(const std::string& line, std::string_view service);
 
 }  // namespace clrp::util
