@@ -12,12 +12,23 @@ std::optional<std::vector<TokenPlace>> place_tokens(const text::Tokenizer& token
                                                     const std::string& rendered_text,
                                                     const std::string& prefix, std::string* why) {
   const std::string text = rendered_text + prefix;
-  const std::size_t prompt_at = rendered_text.find(c.prompt);
+  // The raw prompt in the rendered text; a template that trims the message
+  // (Llama-3's `| trim`) keeps it without its outer whitespace, whose bytes
+  // then have no token. `lead`: the raw bytes dropped in front.
+  std::size_t lead = 0, length = c.prompt.size();
+  std::size_t prompt_at = rendered_text.find(c.prompt);
   if (prompt_at == std::string::npos) {
+    constexpr std::string_view kBlank = " \t\n\r\f\v";
+    const std::string_view raw = c.prompt;
+    lead = std::min(raw.find_first_not_of(kBlank), raw.size());
+    length = lead == raw.size() ? 0 : raw.find_last_not_of(kBlank) + 1 - lead;
+    if (length > 0) prompt_at = rendered_text.find(raw.substr(lead, length));
+  }
+  if (prompt_at == std::string::npos || length == 0) {
     if (why) *why = "the raw prompt does not occur in the rendered prompt";
     return std::nullopt;
   }
-  const std::size_t prompt_end = prompt_at + c.prompt.size();
+  const std::size_t prompt_end = prompt_at + length;
   // Thinking: every "<think>" after the raw prompt to its "</think>" (or to the
   // end); only the part in the prefix counts, the template's own is template.
   constexpr std::string_view kOpen = "<think>", kClose = "</think>";
@@ -46,8 +57,8 @@ std::optional<std::vector<TokenPlace>> place_tokens(const text::Tokenizer& token
         p.kind = TokenPlace::Kind::template_text;
       } else {
         p.kind = TokenPlace::Kind::segment;
-        p.begin = pos - prompt_at;
-        p.end = std::min(pos + bytes.size(), prompt_end) - prompt_at;
+        p.begin = pos - prompt_at + lead;
+        p.end = std::min(pos + bytes.size(), prompt_end) - prompt_at + lead;
         p.segment = static_cast<int>(*cases::segment_at_byte(c, p.begin));
       }
       pos += bytes.size();
