@@ -87,6 +87,10 @@ def spec_text(model: pathlib.Path, store: str, inputs: str) -> str:
 name = "chat"
 store = "{store}"
 rules = ["attnlrp"]
+[record]
+deletion_max_tokens = 3
+[graphs]
+cases = 2
 [layout]
 commit_seconds = 0
 [[models]]
@@ -151,6 +155,10 @@ def test_chat_failures_are_explained_on_the_templated_tokens(campaign, qwen3_cha
     assert sorted(stored) == sorted(paired)
     # An IFEval failure whose counterfactual search found a passing alternative, and GSM8K ones.
     assert any(k[0].endswith("ifeval") for k in stored) and any(k[0].endswith("gsm8k") for k in stored)
+    # The deletion test and the graphs run on the same templated tokens.
+    assert all(rec["deletion_tokens"].shape == (2,) for rec in stored.values())  # AttnLRP, random
+    graphs = [rec for rec in stored.values() if len(rec.get("graph_node_layer", [])) > 0]
+    assert graphs and all(rec["graph_node_position"].max() < rec["n_tokens"] for rec in graphs)
     for key, rec in stored.items():
         pair = rows[key]["detail"]["pair"]
         assert pair["chat"] == {"options": OPTIONS}
