@@ -56,9 +56,12 @@ void add_chat_options(CLI::App* cmd, ChatOptions& options) {
   cmd->add_option("--chat-option", options.options,
                   "With --chat: a template variable KEY=VALUE, VALUE read as JSON when it is "
                   "JSON (e.g. enable_thinking=false for Qwen3); repeatable. A KEY the template "
-                  "does not read is an error");
+                  "does not read is an error")
+      ->type_name("KEY=VALUE")
+      ->allow_extra_args(false);
   cmd->add_option("--chat-template", options.template_name,
-                  "With --chat: which of the model's named chat templates (default: 'default')");
+                  "With --chat: which of the model's named chat templates (default: 'default')")
+      ->type_name("NAME");
 }
 
 }  // namespace clrp::app
