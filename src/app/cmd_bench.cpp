@@ -17,6 +17,7 @@
 #include "clrp/graph/export.hpp"
 #include "clrp/graph/graph.hpp"
 #include "clrp/lrp/engine.hpp"
+#include "clrp/model/kv_cache.hpp"
 #include "clrp/util/build_info.hpp"
 #include "clrp/util/byte_size.hpp"
 #include "clrp/util/clock.hpp"
@@ -47,6 +48,8 @@ struct BenchOptions {
   std::string method = "structured";
   std::string pairs_file;          ///< lrp-pairs: JSON list of {"ids", "wrong", "correct"}
   std::int64_t pack_tokens = 512;  ///< lrp-pairs: packed micro-batches of at most this many tokens
+  std::int64_t batch = 16;         ///< decode: sequences stepping together
+  std::int64_t steps = 32;         ///< decode: timed steps per repetition
 };
 
 // Forward pass over `tokens` random ids: model load time, then the median and
@@ -263,6 +266,61 @@ void run_lrp_pairs(const BenchOptions& opt) {
   std::cout << j.dump() << "\n";
 }
 
+// Batched decoding steps (DecoderModel::forward_step, as greedy_generate_batch
+// drives it): `batch` sequences of `tokens` random ids each (one prefill per
+// sequence, untimed), then `steps` steps of all of them together, each row
+// feeding its own top token. Reports steps/s and generated tokens/s, the
+// decode figure bench/generate.py sets beside llama.cpp's batched decode.
+void run_decode(const BenchOptions& opt) {
+  const LoadedModel m = load_model(opt.model_options);
+  const auto& c = m.checkpoint.config();
+  if (opt.tokens + opt.steps * (opt.warmup + opt.repeat) > c.max_position_embeddings)
+    throw Error("--tokens plus every step exceed the model's context of " +
+                std::to_string(c.max_position_embeddings));
+  c10::InferenceMode inference_mode;
+  at::manual_seed(opt.seed);
+  std::vector<model::KvCache> caches(static_cast<std::size_t>(opt.batch));
+  std::vector<std::int32_t> next;
+  for (model::KvCache& cache : caches) {
+    const at::Tensor ids = at::randint(c.vocab_size, {1, opt.tokens}, at::kLong);
+    const at::Tensor logits = m.decoder->forward_cached(ids, cache, true);
+    next.push_back(static_cast<std::int32_t>(logits.argmax().item<std::int64_t>()));
+  }
+  std::vector<model::KvCache*> rows;
+  for (model::KvCache& cache : caches)
+    rows.push_back(&cache);
+  const auto run = [&] {
+    for (std::int64_t s = 0; s < opt.steps; ++s) {
+      const at::Tensor top = m.decoder->forward_step(next, rows).argmax(1).to(at::kCPU);
+      for (std::size_t i = 0; i < next.size(); ++i)
+        next[i] = static_cast<std::int32_t>(top[static_cast<std::int64_t>(i)].item<std::int64_t>());
+    }
+  };
+  for (int i = 0; i < opt.warmup; ++i)
+    run();
+  std::vector<double> times;
+  for (int i = 0; i < opt.repeat; ++i) {
+    const auto t0 = Clock::now();
+    run();
+    times.push_back(util::seconds_since(t0));
+  }
+  std::sort(times.begin(), times.end());
+  const double median = times[times.size() / 2];
+  const auto steps = static_cast<double>(opt.steps);
+  nlohmann::json j{{"benchmark", "decode"},
+                   {"model", m.checkpoint.path()},
+                   {"prompt_tokens", opt.tokens},
+                   {"batch", opt.batch},
+                   {"steps", opt.steps},
+                   {"threads", util::compute_threads()},
+                   {"device", m.decoder->compute().device.str()},
+                   {"median_seconds", median},
+                   {"steps_per_second", steps / median},
+                   {"tokens_per_second", steps * static_cast<double>(opt.batch) / median},
+                   {"repeat", opt.repeat}};
+  std::cout << j.dump() << "\n";
+}
+
 }  // namespace
 
 void register_bench(CLI::App& app) {
@@ -316,6 +374,18 @@ void register_bench(CLI::App& app) {
   lp->add_option("--warmup", opt->warmup, "Untimed repetitions first")
       ->check(CLI::NonNegativeNumber);
   lp->callback([opt] { run_lrp_pairs(*opt); });
+  CLI::App* dec = cmd->add_subcommand(
+      "decode", "Batched greedy decoding steps after random prompts: tokens/s (JSON)");
+  add_model_options(dec, opt->model_options);
+  dec->add_option("--tokens", opt->tokens, "Prompt length of every sequence")
+      ->check(CLI::PositiveNumber);
+  dec->add_option("--batch", opt->batch, "Sequences stepping together")->check(CLI::PositiveNumber);
+  dec->add_option("--steps", opt->steps, "Timed steps per repetition")->check(CLI::PositiveNumber);
+  dec->add_option("--repeat", opt->repeat, "Timed repetitions")->check(CLI::PositiveNumber);
+  dec->add_option("--warmup", opt->warmup, "Untimed repetitions first")
+      ->check(CLI::NonNegativeNumber);
+  dec->add_option("--seed", opt->seed, "Seed of the random prompts");
+  dec->callback([opt] { run_decode(*opt); });
 }
 
 }  // namespace clrp::app

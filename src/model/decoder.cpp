@@ -8,6 +8,8 @@
 #include <numbers>
 
 #include "clrp/util/error.hpp"
+#include "decode_attention.hpp"
+#include "skinny_linear.hpp"
 #include "weight_loader.hpp"
 
 namespace clrp::model {
@@ -232,7 +234,7 @@ at::Tensor DecoderModel::attention(const BlockWeights& w, std::int64_t layer, co
   const ModelConfig& c = config_;
   const std::int64_t b = x.size(0), t = x.size(1), hd = c.head_dim;
   const std::int64_t nq = c.num_heads * hd, nkv = c.num_kv_heads * hd;
-  at::Tensor qkv = at::linear(x, w.qkv_weight, w.qkv_bias);
+  at::Tensor qkv = detail::linear(x, w.qkv_weight, w.qkv_bias);
   at::Tensor q = qkv.narrow(-1, 0, nq), k = qkv.narrow(-1, nq, nkv);
   at::Tensor v = qkv.narrow(-1, nq + nkv, nkv).view({b, t, c.num_kv_heads, hd}).transpose(1, 2);
   at::Tensor q_raw, k_raw, q_r, k_r;
@@ -259,7 +261,7 @@ at::Tensor DecoderModel::attention(const BlockWeights& w, std::int64_t layer, co
     k = apply_rotary(k, cos, sin);
   }
   if (caches.rows != nullptr)
-    return at::linear(
+    return detail::linear(
         attention_rows(layer, q, k, v, *caches.rows).transpose(1, 2).reshape({b, t, nq}),
         w.out_weight, w.out_bias);
   // With a cache the queries sit at positions [start, start + t) and read every
@@ -297,7 +299,7 @@ at::Tensor DecoderModel::attention(const BlockWeights& w, std::int64_t layer, co
     tape->v = v;
     tape->attn_heads = o;
   }
-  return at::linear(o, w.out_weight, w.out_bias);
+  return detail::linear(o, w.out_weight, w.out_bias);
 }
 
 at::Tensor DecoderModel::self_attention(std::int64_t layer, const at::Tensor& q,
@@ -315,25 +317,41 @@ at::Tensor DecoderModel::attention_rows(std::int64_t layer, const at::Tensor& q,
                                         const std::vector<KvCache*>& rows) const {
   const ModelConfig& c = config_;
   const auto slot = static_cast<std::size_t>(layer - begin_);
+  for (std::size_t i = 0; i < rows.size(); ++i) {
+    const auto r = static_cast<std::int64_t>(i);
+    rows[i]->write(slot, k.narrow(0, r, 1), v.narrow(0, r, 1));
+  }
+  // Row i's query (at position length, its keys now one longer) sees them
+  // all, but for a sliding window.
+  const std::int64_t window = c.window(layer);
+  std::vector<at::Tensor> keys, values;
+  std::vector<std::int64_t> first;
+  for (const KvCache* cache : rows) {
+    keys.push_back(cache->keys[slot]);
+    values.push_back(cache->values[slot]);
+    first.push_back(window > 0 ? std::max<std::int64_t>(0, cache->length + 1 - window) : 0);
+  }
+  if (detail::decode_attention_applies(q, keys, values))
+    return detail::decode_attention(q, keys, values, first, c.attention_scale_or_default());
+  // Elsewhere (GPU, half precision) one SDPA per row. The query heads that
+  // share a key head (consecutive ones, as transformers' repeat_kv) attend as
+  // that head's queries, [1, kv_heads, group, hd]: keys are read once per row.
+  const std::int64_t group = c.num_heads / c.num_kv_heads, hd = q.size(3);
   std::vector<at::Tensor> out;
   out.reserve(rows.size());
   for (std::size_t i = 0; i < rows.size(); ++i) {
-    KvCache& cache = *rows[i];
-    const auto r = static_cast<std::int64_t>(i);
-    cache.write(slot, k.narrow(0, r, 1), v.narrow(0, r, 1));
-    // One query at the end sees every key, but for a sliding window.
-    const at::Tensor mask = cached_attention_mask(layer, cache.length, 1);
+    const at::Tensor mask = cached_attention_mask(layer, rows[i]->length, 1);
     out.push_back(at::scaled_dot_product_attention(
-        q.narrow(0, r, 1), cache.keys[slot], cache.values[slot],
-        mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt, 0.0, false,
-        c.attention_scale_or_default(), c.num_heads != c.num_kv_heads));
+        q.narrow(0, static_cast<std::int64_t>(i), 1).reshape({1, c.num_kv_heads, group, hd}),
+        keys[i], values[i], mask.defined() ? std::optional<at::Tensor>(mask) : std::nullopt, 0.0,
+        false, c.attention_scale_or_default()));
   }
-  return at::cat(out, 0);
+  return at::cat(out, 0).view({static_cast<std::int64_t>(rows.size()), c.num_heads, 1, hd});
 }
 
 at::Tensor DecoderModel::mlp(const BlockWeights& w, const at::Tensor& x, LayerTape* tape) const {
   const ModelConfig& c = config_;
-  at::Tensor gu = at::linear(x, w.gate_up_weight, w.gate_up_bias);
+  at::Tensor gu = detail::linear(x, w.gate_up_weight, w.gate_up_bias);
   at::Tensor inner, act;
   if (c.gated_mlp) {
     const std::int64_t i = c.intermediate_size;
@@ -347,7 +365,7 @@ at::Tensor DecoderModel::mlp(const BlockWeights& w, const at::Tensor& x, LayerTa
     tape->mlp_act = act;
     tape->mlp_inner = inner;
   }
-  return at::linear(inner, w.down_weight, w.down_bias);
+  return detail::linear(inner, w.down_weight, w.down_bias);
 }
 
 at::Tensor DecoderModel::run_layer(std::int64_t layer, const at::Tensor& hidden,
@@ -411,7 +429,8 @@ at::Tensor DecoderModel::run_layers(at::Tensor hidden, const at::Tensor& positio
 
 at::Tensor DecoderModel::unembed(const at::Tensor& hidden) const {
   if (!has_head()) throw Error("unembed() called on a stage that does not end at the last layer");
-  return at::linear(norm(hidden, stem_.final_norm_weight, stem_.final_norm_bias), stem_.lm_head);
+  return detail::linear(norm(hidden, stem_.final_norm_weight, stem_.final_norm_bias),
+                        stem_.lm_head);
 }
 
 at::Tensor DecoderModel::forward(const at::Tensor& ids) const {
