@@ -1,9 +1,10 @@
-"""Batched generation benchmark (issue 20): the same 8-shot GSM8K items, greedy, ≤ N new tokens,
+"""Batched generation benchmark (issue 20): the same 8-shot GSM8K items (or IFEval prompts through
+the model's chat template, --benchmark ifeval), greedy, ≤ N new tokens,
 through clrp evaluate one item at a time and batched, transformers at batch 1 and batched, and
 llama.cpp (llama-cpp-python on the same GGUF file, when installed), all in one run, same threads.
 
     .venv/bin/python bench/generate.py [--items 24] [--max-new-tokens 64] [--threads 2] [--repeats 3]
-        [--batch 16] [--hf-batch 8] [--llama-python /path/to/venv/bin/python]
+        [--batch 16] [--hf-batch 8] [--benchmark gsm8k|ifeval] [--llama-python /path/to/venv/bin/python]
 
 Every side generates exactly the tokens clrp generated for each item (stop sequences and EOS
 as clrp found them), so tokens/s compare the same work. Times include each prompt's prefill
@@ -118,18 +119,22 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--hf-batch", type=int, default=8)
+    ap.add_argument("--benchmark", choices=["gsm8k", "ifeval"], default="gsm8k",
+                    help="8-shot GSM8K, or IFEval's prompts in SmolLM2's chat template (clrp's time includes "
+                         "IFEval's checkers; the other sides only generate)")
     ap.add_argument("--llama-python", help="a Python with llama-cpp-python installed (default: skip llama.cpp)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = pathlib.Path(tmp)
         subprocess.run([sys.executable, str(REPO / "analysis" / "prepare_cases.py"), "--out", str(work),
-                        "--benchmarks", "gsm8k", "--limit", str(a.items)], check=True, capture_output=True)
-        cases = work / "gsm8k.generative.jsonl"
+                        "--benchmarks", a.benchmark, "--limit", str(a.items)], check=True, capture_output=True)
+        cases = work / ("gsm8k.generative.jsonl" if a.benchmark == "gsm8k" else "ifeval.instructions.jsonl")
+        chat = ["--chat"] if a.benchmark == "ifeval" else []
         seconds = {"clrp, one at a time": [], f"clrp, batched ({a.batch})": []}
         records = {}
         for _ in range(a.repeats):
-            for name, extra in (("clrp, one at a time", ["--batch", "1", "--no-prefix-cache"]),
-                                (f"clrp, batched ({a.batch})", ["--batch", str(a.batch)])):
+            for name, extra in (("clrp, one at a time", ["--batch", "1", "--no-prefix-cache", *chat]),
+                                (f"clrp, batched ({a.batch})", ["--batch", str(a.batch), *chat])):
                 s, recs = clrp(cases, work, a.threads, a.max_new_tokens, *extra)
                 seconds[name].append(s)
                 records[name] = recs
@@ -149,7 +154,8 @@ def main() -> None:
         n = len(one)
         tokens = sum(len(r["generated"]) for r in one)
         prompt = sum(len(r["prompt_ids"]) for r in one)
-        print(f"GSM8K 8-shot, {n} items ({prompt} prompt tokens), {tokens} generated tokens (≤ {a.max_new_tokens} "
+        what = "GSM8K 8-shot" if a.benchmark == "gsm8k" else "IFEval (chat template)"
+        print(f"{what}, {n} items ({prompt} prompt tokens), {tokens} generated tokens (≤ {a.max_new_tokens} "
               f"each), {a.threads} threads, median of {a.repeats}; clrp batched = one at a time on {same}/{n} items")
         print("| side | seconds | items/s | generated tokens/s | vs clrp one at a time |")
         print("|---|---|---|---|---|")
