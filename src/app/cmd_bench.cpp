@@ -52,6 +52,21 @@ struct BenchOptions {
   std::int64_t steps = 32;         ///< decode: timed steps per repetition
 };
 
+// The median wall time of `opt.repeat` runs of `run`, after `opt.warmup` untimed ones.
+template <typename Run>
+double median_seconds(const BenchOptions& opt, const Run& run) {
+  for (int i = 0; i < opt.warmup; ++i)
+    run();
+  std::vector<double> times;
+  for (int i = 0; i < opt.repeat; ++i) {
+    const auto t0 = Clock::now();
+    run();
+    times.push_back(util::seconds_since(t0));
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
 // Forward pass over `tokens` random ids: model load time, then the median and
 // minimum of `repeat` timed passes after `warmup` untimed ones.
 void run_forward(const BenchOptions& opt) {
@@ -228,20 +243,9 @@ void run_lrp_pairs(const BenchOptions& opt) {
         packed[first[k] + j] = each[j].token_relevance;
     }
   };
-  const auto median_of = [&](const auto& run) {
-    for (int i = 0; i < opt.warmup; ++i)
-      run();
-    std::vector<double> times;
-    for (int i = 0; i < opt.repeat; ++i) {
-      const auto t0 = Clock::now();
-      run();
-      times.push_back(util::seconds_since(t0));
-    }
-    std::sort(times.begin(), times.end());
-    return times[times.size() / 2];
-  };
   // Alternating would interleave the caches' warm-up; each gets its own warm-up instead.
-  const double t_alone = median_of(one_at_a_time), t_packed = median_of(batched);
+  const double t_alone = median_seconds(opt, one_at_a_time);
+  const double t_packed = median_seconds(opt, batched);
   double deviation = 0;
   for (std::size_t i = 0; i < ids.size(); ++i)
     deviation = std::max(
@@ -296,16 +300,7 @@ void run_decode(const BenchOptions& opt) {
         next[i] = static_cast<std::int32_t>(top[static_cast<std::int64_t>(i)].item<std::int64_t>());
     }
   };
-  for (int i = 0; i < opt.warmup; ++i)
-    run();
-  std::vector<double> times;
-  for (int i = 0; i < opt.repeat; ++i) {
-    const auto t0 = Clock::now();
-    run();
-    times.push_back(util::seconds_since(t0));
-  }
-  std::sort(times.begin(), times.end());
-  const double median = times[times.size() / 2];
+  const double median = median_seconds(opt, run);
   const auto steps = static_cast<double>(opt.steps);
   nlohmann::json j{{"benchmark", "decode"},
                    {"model", m.checkpoint.path()},

@@ -6,27 +6,16 @@
 #include <algorithm>
 #include <cstring>
 
+#include "simd.hpp"
+
 namespace clrp::model::detail {
 
 namespace {
 
-using Vec = float __attribute__((vector_size(32)));  // as skinny_linear.cpp
-using VecI = std::int32_t __attribute__((vector_size(32)));
-constexpr std::int64_t kLanes = 8;
-
-#if defined(__x86_64__) && defined(__ELF__) && (defined(__GNUC__) || defined(__clang__))
-#define CLRP_ISA_CLONES \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CLRP_ISA_CLONES
-#endif
-
-// Loops over a block's accumulators are unrolled whole, so they live in registers.
-#define CLRP_UNROLL _Pragma("GCC unroll 8")
-
-[[gnu::always_inline]] inline float lane_sum(const Vec& a) {
-  return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
-}
+using simd::kLanes;
+using simd::lane_sum;
+using simd::Vec;
+using simd::VecI;
 
 [[gnu::always_inline]] inline float dot(const float* a, const float* b, std::int64_t n) {
   Vec acc = {};

@@ -5,35 +5,19 @@
 
 #include <cstring>
 
+#include "simd.hpp"
+
 namespace clrp::model::detail {
 
 namespace {
 
-// Eight float lanes: one AVX2 register, half an AVX-512 one. Sixteen
-// accumulators of this width would not fit AVX2's sixteen registers, so the
-// blocks below are four W rows by two x rows (8 accumulators, 6 operands).
-using Vec = float __attribute__((vector_size(32)));
-constexpr std::int64_t kLanes = 8;
+using simd::kLanes;
+using simd::lane_sum;
+using simd::Vec;
+// Sixteen accumulators of eight lanes would not fit AVX2's sixteen registers,
+// so a block is four W rows by two x rows (8 accumulators, 6 operands).
 constexpr std::int64_t kBlockOut = 4;   ///< W rows per block
 constexpr std::int64_t kBlockRows = 2;  ///< x rows per block
-
-// The kernel is compiled for the ISA levels clusters run (AVX-512, AVX2 with
-// FMA) and a baseline, and the loader picks one per machine (ifunc).
-#if defined(__x86_64__) && defined(__ELF__) && (defined(__GNUC__) || defined(__clang__))
-#define CLRP_ISA_CLONES \
-  __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define CLRP_ISA_CLONES
-#endif
-
-// The block's accumulators must live in registers: its loops over R and C
-// are unrolled whole (their trip counts are template arguments).
-#define CLRP_UNROLL _Pragma("GCC unroll 8")
-
-// The lanes' sum, in a fixed order.
-[[gnu::always_inline]] inline float lane_sum(const Vec& a) {
-  return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
-}
 
 // y[c][r] = Σ_k w[r][k]·x[c][k] (+ bias[r]) for R rows of W and C rows of x;
 // `k` is the shared length, `n` the stride of y's rows. Lane l of an
