@@ -77,14 +77,17 @@ bool skinny_linear_applies(const at::Tensor& x, const at::Tensor& weight, const 
   const auto is_cpu_float = [](const at::Tensor& t) {
     return t.device().is_cpu() && t.scalar_type() == at::kFloat && !t.requires_grad();
   };
-  if (!is_cpu_float(x) || !is_cpu_float(weight) || weight.dim() != 2 || x.dim() < 1) return false;
+  // A weight that is not contiguous would be copied on every call: a GEMM reads it in place.
+  if (!is_cpu_float(x) || !is_cpu_float(weight) || weight.dim() != 2 || !weight.is_contiguous() ||
+      x.dim() < 1)
+    return false;
   if (bias.defined() && (!is_cpu_float(bias) || bias.dim() != 1)) return false;
   const std::int64_t k = weight.size(1);
   return x.size(-1) == k && k > 0 && x.numel() / k <= kSkinnyRows;
 }
 
 at::Tensor skinny_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
-  const at::Tensor xc = x.contiguous(), wc = weight.contiguous();
+  const at::Tensor xc = x.contiguous(), wc = weight.contiguous();  // wc: no copy (applies)
   const at::Tensor bc = bias.defined() ? bias.contiguous() : bias;
   const std::int64_t k = wc.size(1), n = wc.size(0), m = xc.numel() / k;
   std::vector<std::int64_t> shape(x.sizes().begin(), x.sizes().end());

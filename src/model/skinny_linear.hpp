@@ -25,7 +25,8 @@ namespace clrp::model::detail {
 constexpr std::int64_t kSkinnyRows = 32;
 
 /// Whether skinny_linear() computes linear(x, weight, bias) here: float32 on
-/// the CPU, at most kSkinnyRows rows, a 2-D weight, nothing that needs autograd.
+/// the CPU, at most kSkinnyRows rows, a contiguous 2-D weight, nothing that
+/// needs autograd.
 bool skinny_linear_applies(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias);
 
 /// x [..., K] · weight [N, K]ᵀ + bias [N] (bias may be undefined): at::linear's

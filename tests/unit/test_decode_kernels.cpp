@@ -55,6 +55,7 @@ TEST(SkinnyLinear, LeavesTheRestToLinear) {
   EXPECT_FALSE(skinny_linear_applies(at::randn({2, 16}).to(at::kBFloat16), w, {}));
   EXPECT_FALSE(skinny_linear_applies(at::randn({2, 16}).requires_grad_(), w, {}));
   EXPECT_FALSE(skinny_linear_applies(at::randn({2, 15}), w, {}));
+  EXPECT_FALSE(skinny_linear_applies(at::randn({2, 16}), at::randn({16, 8}).t(), {}));
 }
 
 // One SDPA per row with the query heads of a key head as its queries, and
