@@ -94,9 +94,11 @@ CodeVerdict run_code_judge(const std::string& harness, const CodeJudgeOptions& o
   v.run = run_sandboxed(request);
   const Isolation& iso = v.run.isolation;
   if (options.require_isolation) {
-    const bool network = iso.network_namespace || iso.seccomp_no_inet;
+    // The filter is what keeps host Unix sockets (bound to a path, visible
+    // through the read-only root) out of reach; the network namespace does not.
+    const bool sockets = iso.seccomp_no_sockets;
     const bool filesystem = iso.mount_namespace && iso.read_only_root;
-    if (!network || !filesystem) {
+    if (!sockets || !filesystem) {
       throw Error("code judge: isolation required but only [" + iso.summary() +
                   "] was available; refusing to trust the result");
     }

@@ -284,8 +284,8 @@ SandboxResult run_sandboxed(const SandboxRequest& request) {
 
   std::vector<sock_filter> filter;
   sock_fprog prog{};
-  if (limits.block_inet_sockets) {
-    filter = detail::inet_socket_filter();
+  if (limits.block_sockets) {
+    filter = detail::socket_filter();
     if (filter.empty()) iso.notes.push_back("seccomp: no filter for this architecture");
     prog.len = static_cast<unsigned short>(filter.size());
     prog.filter = filter.data();
@@ -462,7 +462,7 @@ SandboxResult run_sandboxed(const SandboxRequest& request) {
           iso.dropped_privileges = on;
           break;
         case detail::kSeccomp:
-          iso.seccomp_no_inet = on;
+          iso.seccomp_no_sockets = on;
           break;
         default:
           break;

@@ -92,7 +92,7 @@ std::string Isolation::summary() const {
   add(read_only_root, "ro-root");
   add(private_tmpfs, "tmpfs");
   add(dropped_privileges, "uid");
-  add(seccomp_no_inet, "seccomp");
+  add(seccomp_no_sockets, "seccomp");
   return out.empty() ? "none" : out;
 }
 

@@ -2,7 +2,6 @@
 
 #include <linux/audit.h>
 #include <linux/seccomp.h>
-#include <sys/socket.h>
 #include <sys/syscall.h>
 
 #include <cerrno>
@@ -11,7 +10,7 @@
 
 namespace clrp::judge::detail {
 
-std::vector<sock_filter> inet_socket_filter() {
+std::vector<sock_filter> socket_filter() {
 #if defined(__x86_64__)
   constexpr std::uint32_t kArch = AUDIT_ARCH_X86_64;
 #elif defined(__aarch64__)
@@ -25,24 +24,19 @@ std::vector<sock_filter> inet_socket_filter() {
   constexpr std::uint32_t kX32Bit = 0x40000000;
   constexpr std::uint32_t kArchOffset = offsetof(seccomp_data, arch);
   constexpr std::uint32_t kNrOffset = offsetof(seccomp_data, nr);
-  // args[0] is 64 bits; the domain is an int, so its low word (first on
-  // these little-endian architectures) is what the kernel uses.
-  constexpr std::uint32_t kArg0Offset = offsetof(seccomp_data, args);
   // Jump offsets count instructions after the jump; the targets are the
-  // three return statements at the end (indices 9, 10, 11).
+  // three return statements at the end (indices 7, 8, 9).
   return {
       /* 0 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArchOffset),
       /* 1 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, kArch, 1, 0),
       /* 2 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_KILL_PROCESS),
       /* 3 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kNrOffset),
-      /* 4 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kX32Bit, 6, 0),              // -> 11
-      /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 5, 0),  // -> 11
-      /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 3),          // else -> 10
-      /* 7 */ BPF_STMT(BPF_LD | BPF_W | BPF_ABS, kArg0Offset),
-      /* 8 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AF_UNIX, 1, 0),  // -> 10, else 9
-      /* 9 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
-      /* 10 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
-      /* 11 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
+      /* 4 */ BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, kX32Bit, 4, 0),              // -> 9
+      /* 5 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_io_uring_setup, 3, 0),  // -> 9
+      /* 6 */ BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_socket, 0, 1),          // -> 7, else 8
+      /* 7 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (EPERM & SECCOMP_RET_DATA)),
+      /* 8 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+      /* 9 */ BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | (ENOSYS & SECCOMP_RET_DATA)),
   };
 #endif
 }

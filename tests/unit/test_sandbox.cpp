@@ -7,9 +7,12 @@
 #include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <csignal>
+#include <cstddef>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -286,9 +289,110 @@ TEST(Sandbox, NoNetworkWithSeccompAndNamespace) {
   EXPECT_NE(r.stdout_text.find("refused 1.1.1.1"), std::string::npos) << r.stdout_text;
   EXPECT_NE(r.stdout_text.find("refused 127.0.0.1"), std::string::npos) << r.stdout_text;
   EXPECT_FALSE(listener.was_contacted());
-  if (r.isolation.seccomp_no_inet) {
+  if (r.isolation.seccomp_no_sockets) {
     EXPECT_NE(r.stdout_text.find("PermissionError"), std::string::npos) << r.stdout_text;
   }
+}
+
+// Host Unix sockets any user may connect to: one bound to a path in a
+// world-writable folder (as an X server's in /tmp/.X11-unix), one in the
+// abstract namespace. Unlike IP, a path socket is outside the network
+// namespace: only the seccomp filter keeps the sandbox from it.
+class UnixListener {
+ public:
+  UnixListener() {
+    const std::string tag = std::to_string(getpid());
+    dir_ = fs::temp_directory_path() / ("clrp-host-socket-" + tag);
+    fs::create_directories(dir_);
+    fs::permissions(dir_, fs::perms::all);
+    path_ = (dir_ / "s").string();
+    abstract_ = "clrp-host-socket-" + tag;
+    path_fd_ = listen_on(path_, false);
+    chmod(path_.c_str(), 0777);
+    abstract_fd_ = listen_on(abstract_, true);
+  }
+  ~UnixListener() {
+    close(path_fd_);
+    close(abstract_fd_);
+    std::error_code ignored;
+    fs::remove_all(dir_, ignored);
+  }
+  const std::string& path() const { return path_; }
+  const std::string& abstract_name() const { return abstract_; }
+  bool path_contacted() const { return accept(path_fd_, nullptr, nullptr) >= 0; }
+  bool abstract_contacted() const { return accept(abstract_fd_, nullptr, nullptr) >= 0; }
+
+ private:
+  static int listen_on(const std::string& name, bool abstract) {
+    const int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::size_t at = abstract ? 1 : 0;  // abstract: a leading NUL byte
+    name.copy(addr.sun_path + at, sizeof addr.sun_path - at - 1);
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + at + name.size());
+    EXPECT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), len), 0) << name;
+    EXPECT_EQ(listen(fd, 8), 0);
+    return fd;
+  }
+  fs::path dir_;
+  std::string path_, abstract_;
+  int path_fd_ = -1, abstract_fd_ = -1;
+};
+
+std::string unix_connect_snippet() {
+  return "import os, socket, sys\n"
+         "print('visible' if os.path.exists(sys.argv[1]) else 'hidden')\n"
+         "for name, addr in [('path', sys.argv[1]), ('abstract', '\\0' + sys.argv[2])]:\n"
+         "    try:\n"
+         "        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+         "        s.connect(addr)\n"
+         "        print('connected', name)\n"
+         "    except OSError as e:\n"
+         "        print('refused', name, type(e).__name__)\n"
+         "a, b = socket.socketpair()\n"
+         "a.sendall(b'ok')\n"
+         "print('pair', b.recv(2).decode())\n";
+}
+
+TEST(Sandbox, NoHostUnixSocket) {
+  REQUIRE_PYTHON();
+  UnixListener listener;
+  auto req = python_request(unix_connect_snippet());
+  req.argv.push_back(listener.path());
+  req.argv.push_back(listener.abstract_name());
+  const SandboxResult r = run_sandboxed(req);
+  ASSERT_TRUE(r.success()) << r.describe() << r.stderr_text;
+  ASSERT_TRUE(r.isolation.seccomp_no_sockets) << r.isolation.summary();
+  EXPECT_EQ(r.stdout_text.find("connected"), std::string::npos) << r.stdout_text;
+  EXPECT_NE(r.stdout_text.find("refused path PermissionError"), std::string::npos) << r.stdout_text;
+  EXPECT_NE(r.stdout_text.find("refused abstract PermissionError"), std::string::npos)
+      << r.stdout_text;
+  EXPECT_NE(r.stdout_text.find("pair ok"), std::string::npos) << r.stdout_text;  // socketpair()
+  EXPECT_FALSE(listener.path_contacted());
+  EXPECT_FALSE(listener.abstract_contacted());
+}
+
+// The hole the filter closes: without it, the network namespace alone
+// leaves a visible path socket reachable (and hides the abstract one).
+TEST(Sandbox, PathSocketsAreOutsideTheNetworkNamespace) {
+  REQUIRE_PYTHON();
+  if (!clrp::judge::available_namespaces().network_namespace) {
+    GTEST_SKIP() << "no network namespace here";
+  }
+  UnixListener listener;
+  auto req = python_request(unix_connect_snippet());
+  req.limits.block_sockets = false;
+  req.argv.push_back(listener.path());
+  req.argv.push_back(listener.abstract_name());
+  const SandboxResult r = run_sandboxed(req);
+  ASSERT_TRUE(r.success()) << r.describe() << r.stderr_text;
+  EXPECT_NE(r.stdout_text.find("refused abstract"), std::string::npos) << r.stdout_text;
+  EXPECT_FALSE(listener.abstract_contacted());
+  if (r.stdout_text.find("visible") == std::string::npos) {
+    GTEST_SKIP() << "the host's temporary folder is not visible in the sandbox here";
+  }
+  EXPECT_NE(r.stdout_text.find("connected path"), std::string::npos) << r.stdout_text;
+  EXPECT_TRUE(listener.path_contacted());
 }
 
 TEST(Sandbox, NoNetworkWithTheNamespaceAlone) {
@@ -298,11 +402,11 @@ TEST(Sandbox, NoNetworkWithTheNamespaceAlone) {
   }
   Listener listener;
   auto req = python_request(connect_snippet());
-  req.limits.block_inet_sockets = false;
+  req.limits.block_sockets = false;
   req.argv.push_back(std::to_string(listener.port()));
   const SandboxResult r = run_sandboxed(req);
   ASSERT_TRUE(r.success()) << r.describe() << r.stderr_text;
-  EXPECT_FALSE(r.isolation.seccomp_no_inet);
+  EXPECT_FALSE(r.isolation.seccomp_no_sockets);
   EXPECT_EQ(r.stdout_text.find("connected"), std::string::npos) << r.stdout_text;
   EXPECT_NE(r.stdout_text.find("refused 127.0.0.1"), std::string::npos) << r.stdout_text;
   EXPECT_FALSE(listener.was_contacted());

@@ -18,7 +18,8 @@
 //    (RLIMIT_NPROC never applies to uid 0, so root alone cannot stop a fork
 //    bomb);
 //  * rlimits: CPU time, address space, file size, processes, open files, no
-//    core dumps; a seccomp filter that refuses non-Unix sockets;
+//    core dumps; a seccomp filter that refuses socket() for every family
+//    (host Unix sockets bound to a path are outside the network namespace);
 //  * a wall-clock timeout that kills the whole tree; stdout and stderr read
 //    through pipes with poll() and capped; a scrubbed environment; stdin is
 //    /dev/null; the directory is removed afterwards.
@@ -48,7 +49,7 @@ struct SandboxLimits {
   int max_open_files = 256;  ///< RLIMIT_NOFILE
   std::size_t max_output_bytes = std::size_t{1}
                                  << 20;  ///< kept per stream; the rest is read and dropped
-  bool block_inet_sockets = true;        ///< seccomp: socket() only for AF_UNIX
+  bool block_sockets = true;             ///< seccomp: socket() refused (socketpair() allowed)
 };
 
 /// A file placed in the sandbox directory before the program starts.
@@ -85,7 +86,7 @@ struct Isolation {
   bool read_only_root = false;      ///< everything but the sandbox directory is read-only
   bool private_tmpfs = false;       ///< the sandbox directory is a size-capped tmpfs
   bool dropped_privileges = false;  ///< runs as an unprivileged uid (RLIMIT_NPROC effective)
-  bool seccomp_no_inet = false;     ///< seccomp refuses non-Unix sockets
+  bool seccomp_no_sockets = false;  ///< seccomp refuses socket(), AF_UNIX included
   std::vector<std::string> notes;   ///< "pid namespace: Operation not permitted", ...
 
   /// "net,mnt,pid,..." of the active features (for logs and reports).
