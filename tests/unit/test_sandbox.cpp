@@ -354,13 +354,19 @@ std::string unix_connect_snippet() {
          "print('pair', b.recv(2).decode())\n";
 }
 
+// The snippet run against `listener`, with or without the socket filter.
+SandboxResult try_unix_sockets(const UnixListener& listener, bool block_sockets) {
+  auto req = python_request(unix_connect_snippet());
+  req.limits.block_sockets = block_sockets;
+  req.argv.push_back(listener.path());
+  req.argv.push_back(listener.abstract_name());
+  return run_sandboxed(req);
+}
+
 TEST(Sandbox, NoHostUnixSocket) {
   REQUIRE_PYTHON();
   UnixListener listener;
-  auto req = python_request(unix_connect_snippet());
-  req.argv.push_back(listener.path());
-  req.argv.push_back(listener.abstract_name());
-  const SandboxResult r = run_sandboxed(req);
+  const SandboxResult r = try_unix_sockets(listener, true);
   ASSERT_TRUE(r.success()) << r.describe() << r.stderr_text;
   ASSERT_TRUE(r.isolation.seccomp_no_sockets) << r.isolation.summary();
   EXPECT_EQ(r.stdout_text.find("connected"), std::string::npos) << r.stdout_text;
@@ -380,11 +386,7 @@ TEST(Sandbox, PathSocketsAreOutsideTheNetworkNamespace) {
     GTEST_SKIP() << "no network namespace here";
   }
   UnixListener listener;
-  auto req = python_request(unix_connect_snippet());
-  req.limits.block_sockets = false;
-  req.argv.push_back(listener.path());
-  req.argv.push_back(listener.abstract_name());
-  const SandboxResult r = run_sandboxed(req);
+  const SandboxResult r = try_unix_sockets(listener, false);
   ASSERT_TRUE(r.success()) << r.describe() << r.stderr_text;
   EXPECT_NE(r.stdout_text.find("refused abstract"), std::string::npos) << r.stdout_text;
   EXPECT_FALSE(listener.abstract_contacted());
