@@ -14,6 +14,7 @@ float32 from the dequantised Q4_1 weights; llama.cpp computes on the Q4_1 weight
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import pathlib
@@ -38,12 +39,18 @@ def clrp_side(tokens: int, batch: int, steps: int, threads: int, repeats: int) -
     return json.loads(r.stdout.strip().splitlines()[-1])["tokens_per_second"]
 
 
+@functools.cache
+def transformers_model():
+    """The dequantised GGUF model, loaded once for every (tokens, batch) of the run."""
+    import eval_reference
+    return eval_reference.load_gguf_model(GGUF)
+
+
 def transformers_side(tokens: int, batch: int, steps: int, threads: int, repeats: int) -> float:
     import torch
     import transformers
-    import eval_reference
     torch.set_num_threads(threads)
-    model = eval_reference.load_gguf_model(GGUF)
+    model = transformers_model()
     torch.manual_seed(0)
     times = []
     with torch.inference_mode():

@@ -11,7 +11,7 @@
 //
 // The reference is the per-row SDPA loop (DecoderModel::attention_rows uses
 // it where this kernel does not apply); they agree up to float rounding
-// (tests/unit/test_decode_attention.cpp). Internal to the model module.
+// (tests/unit/test_decode_kernels.cpp). Internal to the model module.
 #pragma once
 
 #include <ATen/core/Tensor.h>
