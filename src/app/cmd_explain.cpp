@@ -4,6 +4,8 @@
 #include <c10/core/InferenceMode.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <iostream>
@@ -13,9 +15,13 @@
 #include "clrp/app/commands.hpp"
 #include "clrp/app/contrast.hpp"
 #include "clrp/app/loaded_model.hpp"
+#include "clrp/campaign/explain_case.hpp"
 #include "clrp/eval/segment_map.hpp"
 #include "clrp/lrp/engine.hpp"
+#include "clrp/lrp/faithfulness.hpp"
+#include "clrp/lrp/stage_work.hpp"
 #include "clrp/report/explain_html.hpp"
+#include "clrp/util/clock.hpp"
 #include "clrp/util/error.hpp"
 #include "clrp/util/write_file.hpp"
 
@@ -29,7 +35,60 @@ struct ExplainOptions {
   std::string rule = lrp::to_string(lrp::Rule::AttnLRP);
   std::int64_t neurons = 10;
   std::optional<std::string> json_out, html_out;
+  bool faithfulness = false;
+  std::vector<std::string> removal{"delete", "zero"};
+  lrp::FaithfulnessOptions faithfulness_options;
 };
+
+// Faithfulness curves of the explanation (lrp/faithfulness.hpp): its rule's
+// most- and least-relevant-first orders and the random one, every removal
+// input of every operator in packed forwards.
+nlohmann::json faithfulness_json(const LoadedModel& m, const Contrast& contrast,
+                                 const lrp::Explanation& ex, lrp::Rule rule,
+                                 const ExplainOptions& opt) {
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::vector<std::int32_t>& ids = contrast.ids;
+  std::vector<std::int8_t> segment(ids.size(), 0), evidence;
+  if (contrast.the_case)
+    campaign::map_tokens(*contrast.the_case, contrast.rendered.text, contrast.prefix, *m.tokenizer,
+                         ids, segment, evidence);
+  const std::vector<char> removable = lrp::removable_tokens(
+      segment, ids, [&](std::int32_t id) { return m.tokenizer->is_special(id); });
+  const at::Tensor rel = ex.token_relevance[0].to(at::kCPU).to(at::kFloat).contiguous();
+  const std::vector<float> relevance(rel.data_ptr<float>(), rel.data_ptr<float>() + rel.numel());
+  lrp::FaithfulnessOptions fo = opt.faithfulness_options;
+  fo.operators.clear();
+  for (const auto& name : opt.removal)
+    fo.operators.push_back(*lrp::parse_removal(name));
+  const std::int64_t vocab = m.checkpoint.config().vocab_size;
+  const lrp::DeltaOf delta_of = [&](const std::vector<lrp::RemovedInput>& inputs) {
+    return lrp::seed_values(*m.decoder,
+                            lrp::removal_batches(inputs, contrast.wrong, contrast.correct, vocab));
+  };
+  const double delta = ex.target[0].item<double>();
+  const lrp::FaithfulnessCurves c = lrp::faithfulness_curves(
+      delta_of, ids, removable, relevance, 1,
+      contrast.the_case ? contrast.the_case->id : std::string(), delta, fo);
+  const std::string name = lrp::to_string(rule);
+  const std::size_t S = c.steps.size();
+  nlohmann::json j{
+      {"candidates", c.candidates}, {"steps", c.steps}, {"single_tokens", fo.single_tokens},
+      {"fractions", fo.fractions},  {"seed", fo.seed},  {"forwards", c.forwards}};
+  const auto curve = [&](std::size_t o, std::size_t k) {
+    return std::vector<float>(c.delta.begin() + static_cast<std::ptrdiff_t>((o * 3 + k) * S),
+                              c.delta.begin() + static_cast<std::ptrdiff_t>((o * 3 + k + 1) * S));
+  };
+  for (std::size_t o = 0; o < fo.operators.size(); ++o) {
+    const char* op = lrp::to_string(fo.operators[o]);
+    j["curves"][op] = {{name + " most-relevant-first", curve(o, 0)},
+                       {name + " least-relevant-first", curve(o, 1)},
+                       {"random", curve(o, 2)}};
+    j["area"][op] = {{"least_minus_most", c.area[o * 2]}, {"random_minus_most", c.area[o * 2 + 1]}};
+    j["tokens_to_flip"][op] = {{name, c.flip[o * 2]}, {"random", c.flip[o * 2 + 1]}};
+  }
+  j["seconds"] = util::seconds_since(t0);
+  return j;
+}
 
 std::vector<double> to_vector(const at::Tensor& t) {
   const at::Tensor c = t.to(at::kDouble).contiguous();
@@ -63,6 +122,19 @@ nlohmann::json layer_conservation(const lrp::Explanation& ex) {
 
 void run(const ExplainOptions& opt) {
   const lrp::Rule rule = lrp::parse_rule(opt.rule);
+  if (opt.faithfulness) {
+    const auto& f = opt.faithfulness_options.fractions;
+    for (std::size_t i = 1; i < f.size(); ++i)
+      if (f[i] <= f[i - 1])
+        throw Error("--fractions must increase (" + std::to_string(f[i]) + " after " +
+                    std::to_string(f[i - 1]) + ")");
+    for (std::size_t i = 1; i < opt.removal.size(); ++i)
+      if (std::find(opt.removal.begin(), opt.removal.begin() + static_cast<std::ptrdiff_t>(i),
+                    opt.removal[i]) != opt.removal.begin() + static_cast<std::ptrdiff_t>(i))
+        throw Error("--removal names '" + opt.removal[i] + "' twice");
+    if (opt.faithfulness_options.single_tokens == 0 && f.empty())
+      throw Error("--faithfulness needs steps: --single-tokens > 0 or some --fractions");
+  }
   const LoadedModel m = load_model(opt.model_options);
   const lrp::Engine engine(*m.decoder);
   // The last forward pass serves both the model's own prediction and the
@@ -135,6 +207,7 @@ void run(const ExplainOptions& opt) {
     }
     j["neurons"] = neurons;
   }
+  if (opt.faithfulness) j["faithfulness"] = faithfulness_json(m, contrast, ex, rule, opt);
   std::vector<std::pair<std::string, double>> segment_sums;
   if (the_case) {
     const auto rel = to_vector(ex.token_relevance[0]);
@@ -199,6 +272,19 @@ void run(const ExplainOptions& opt) {
       nlohmann::json(m.tokenizer->token_string(wrong)).dump().c_str(),
       nlohmann::json(m.tokenizer->token_string(correct)).dump().c_str(), target,
       lrp::to_string(rule), total, conservation);
+  if (opt.faithfulness) {
+    const nlohmann::json& f = j["faithfulness"];
+    for (const auto& [op, area] : f["area"].items())
+      std::printf(
+          "faithfulness (%s, %lld removable tokens): area between least- and "
+          "most-relevant-first %.4f, random minus most-relevant-first %.4f (of |Δℓ|); "
+          "tokens to flip %s, random %s\n",
+          op.c_str(), static_cast<long long>(f["candidates"].get<std::int64_t>()),
+          area["least_minus_most"].is_null() ? NAN : area["least_minus_most"].get<double>(),
+          area["random_minus_most"].is_null() ? NAN : area["random_minus_most"].get<double>(),
+          f["tokens_to_flip"][op][lrp::to_string(rule)].dump().c_str(),
+          f["tokens_to_flip"][op]["random"].dump().c_str());
+  }
 }
 
 }  // namespace
@@ -215,6 +301,32 @@ void register_explain(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   cmd->add_option("--json", opt->json_out, "Write the explanation as JSON to this file");
   cmd->add_option("--html", opt->html_out, "Write a standalone HTML view to this file");
+  const std::string group = "Faithfulness (docs/faithfulness.md)";
+  cmd->add_flag("--faithfulness", opt->faithfulness,
+                "Also measure how Δℓ falls as the tokens the rule ranks highest (and lowest, "
+                "and in a random order) are removed: curves, areas, tokens to flip (JSON "
+                "'faithfulness')")
+      ->group(group);
+  cmd->add_option("--removal", opt->removal,
+                  "Removal operators: delete (the token leaves the sequence), zero (its token "
+                  "embedding becomes zeros)")
+      ->delimiter(',')
+      ->check(CLI::IsMember({"delete", "zero"}))
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--single-tokens", opt->faithfulness_options.single_tokens,
+                  "Steps of one token each before the fractions (and the tokens-to-flip cap)")
+      ->check(CLI::Range(0, 256))
+      ->capture_default_str()
+      ->group(group);
+  cmd->add_option("--fractions", opt->faithfulness_options.fractions,
+                  "Then remove these fractions of the removable tokens (increasing, in (0, 1])")
+      ->delimiter(',')
+      ->check(CLI::Range(1e-9, 1.0))
+      ->group(group);
+  cmd->add_option("--seed", opt->faithfulness_options.seed, "Seed of the random removal order")
+      ->capture_default_str()
+      ->group(group);
   cmd->callback([opt] { run(*opt); });
 }
 

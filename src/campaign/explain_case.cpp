@@ -3,12 +3,12 @@
 #include <ATen/ATen.h>
 #include <c10/core/InferenceMode.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <limits>
 #include <map>
 
-#include "clrp/campaign/deletion.hpp"
 #include "clrp/eval/segment_map.hpp"
 #include "clrp/graph/export.hpp"
 #include "clrp/graph/graph.hpp"
@@ -171,14 +171,31 @@ void record_relevance(store::CaseRecord& r, const std::vector<lrp::Explanation>&
   }
 }
 
-void record_deletion(store::CaseRecord& r, const CampaignSpec& spec, const DeltaOf& delta_of,
+void record_deletion(store::CaseRecord& r, const CampaignSpec& spec,
+                     const std::vector<char>& removable, const lrp::DeltaOf& delta_of,
                      std::int64_t chunk) {
   if (spec.record.deletion_max_tokens <= 0) return;
-  const auto orders =
-      deletion_orders(r.case_id, r.token_segment, r.token_relevance, spec.rules.size());
+  const auto orders = lrp::deletion_orders(r.case_id, removable, r.token_relevance,
+                                           spec.rules.size(), spec.faithfulness.options.seed);
   for (const auto& order : orders)
-    r.deletion_tokens.push_back(
-        tokens_to_flip(delta_of, r.tokens, order, r.delta, spec.record.deletion_max_tokens, chunk));
+    r.deletion_tokens.push_back(lrp::tokens_to_flip(delta_of, r.tokens, order, r.delta,
+                                                    spec.record.deletion_max_tokens,
+                                                    lrp::Removal::remove, chunk));
+}
+
+void record_faithfulness(store::CaseRecord& r, const CampaignSpec& spec,
+                         const std::vector<char>& removable, const lrp::DeltaOf& delta_of) {
+  if (!spec.faithfulness.enabled) return;
+  lrp::FaithfulnessCurves c =
+      lrp::faithfulness_curves(delta_of, r.tokens, removable, r.token_relevance, spec.rules.size(),
+                               r.case_id, r.delta, spec.faithfulness.options);
+  require(std::none_of(c.delta.begin(), c.delta.end(), [](float x) { return std::isnan(x); }),
+          Where{r.case_id}, "a faithfulness forward failed (non-finite values)");
+  r.faithfulness_candidates = {static_cast<std::int32_t>(c.candidates)};
+  r.faithfulness_steps = std::move(c.steps);
+  r.faithfulness_delta = std::move(c.delta);
+  r.faithfulness_area = std::move(c.area);
+  r.faithfulness_flip = std::move(c.flip);
 }
 
 graph::GraphOptions graph_options(const GraphSpec& gs) {

@@ -261,17 +261,18 @@ std::vector<lrp::MicroBatchResult> GroupMember::explain(
 }
 
 std::vector<double> GroupMember::values(std::uint32_t target,
-                                        const std::vector<std::vector<std::int64_t>>& sequences,
+                                        const std::vector<lrp::RemovedInput>& inputs,
                                         std::int32_t wrong, std::int32_t correct) {
   ensure_loaded(target);
+  std::vector<lrp::MicroBatch> batches =
+      lrp::removal_batches(inputs, wrong, correct, model_->checkpoint.config().vocab_size);
   GroupOrder order{GroupOrder::values, target, {}, {}, {}};
-  order.wrong.assign(sequences.size(), wrong);
-  order.correct.assign(sequences.size(), correct);
+  order.wrong.assign(inputs.size(), wrong);
+  order.correct.assign(inputs.size(), correct);
+  for (const lrp::MicroBatch& mb : batches)
+    order.packings.push_back(mb.packing.empty() ? model::Packing{mb.ids.size(0)} : mb.packing);
   send_order(order);
-  std::vector<at::Tensor> ids;
-  for (const auto& s : sequences)
-    ids.push_back(at::tensor(s, at::kLong));
-  return lrp::seed_values(*pipeline_, *model_->decoder, micro_batches(ids, order));
+  return lrp::seed_values(*pipeline_, *model_->decoder, batches);
 }
 
 graph::Graph GroupMember::graph(std::uint32_t target, const at::Tensor& ids,

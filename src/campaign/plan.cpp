@@ -232,6 +232,14 @@ store::TableInfo table_info(const CampaignSpec& spec, const Target& t, const std
   info.residual = spec.record.residual;
   info.evidence_top_k = spec.record.evidence_top_k;
   info.deletion_max_tokens = spec.record.deletion_max_tokens;
+  if (spec.faithfulness.enabled) {
+    const lrp::FaithfulnessOptions& f = spec.faithfulness.options;
+    for (const lrp::Removal op : f.operators)
+      info.removal_operators.emplace_back(lrp::to_string(op));
+    info.faithfulness_single_tokens = f.single_tokens;
+    info.faithfulness_fractions = f.fractions;
+    info.faithfulness_seed = f.seed;
+  }
   info.graphs = spec.graphs.enabled();
   info.planned_rows = rows;
   return info;

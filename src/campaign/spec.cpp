@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <optional>
 #include <regex>
 #include <set>
@@ -488,6 +489,58 @@ void read_record(const toml::table& root, Reader& r, CampaignSpec& spec) {
   }
 }
 
+// [faithfulness]: removal curves for every explained case (its presence turns them on).
+void read_faithfulness(const toml::table& root, Reader& r, CampaignSpec& spec) {
+  const toml::node* n = root.get("faithfulness");
+  if (n == nullptr) return;
+  const toml::table* t = n->as_table();
+  if (t == nullptr) {
+    r.problem("faithfulness", "must be a table");
+    return;
+  }
+  const std::string at = "faithfulness.";
+  r.only_keys(*t, at, {"operators", "single_tokens", "fractions", "seed"});
+  lrp::FaithfulnessOptions& opt = spec.faithfulness.options;
+  spec.faithfulness.enabled = true;
+  if (t->get("operators") != nullptr) {
+    opt.operators.clear();
+    const auto names = r.strings(*t, at, "operators");
+    for (std::size_t i = 0; i < names.size(); ++i) {
+      const auto op = lrp::parse_removal(names[i]);
+      const std::string key = at + "operators[" + std::to_string(i) + "]";
+      if (!op)
+        r.problem(key, "'" + names[i] + "' is not \"delete\" or \"zero\"");
+      else if (std::find(opt.operators.begin(), opt.operators.end(), *op) != opt.operators.end())
+        r.problem(key, "'" + names[i] + "' is listed twice");
+      else
+        opt.operators.push_back(*op);
+    }
+    if (names.empty()) r.problem(at + "operators", "must name at least one operator");
+  }
+  opt.single_tokens = r.integer(*t, at, "single_tokens", 0, 256).value_or(opt.single_tokens);
+  opt.seed = static_cast<std::uint64_t>(
+      r.integer(*t, at, "seed", 0, std::numeric_limits<std::int64_t>::max()).value_or(0));
+  if (const toml::node* f = t->get("fractions")) {
+    opt.fractions.clear();
+    const toml::array* a = f->as_array();
+    if (a == nullptr) r.problem(at + "fractions", "must be an array of numbers in (0, 1]");
+    for (std::size_t i = 0; a != nullptr && i < a->size(); ++i) {
+      const std::string key = at + "fractions[" + std::to_string(i) + "]";
+      const auto v = (*a)[i].value<double>();
+      if (!(*a)[i].is_number() || !v)
+        r.problem(key, "must be a number");
+      else if (!(*v > 0 && *v <= 1))
+        r.problem(key, std::to_string(*v) + " is outside (0, 1]");
+      else if (!opt.fractions.empty() && *v <= opt.fractions.back())
+        r.problem(key, "fractions must increase");
+      else
+        opt.fractions.push_back(*v);
+    }
+  }
+  if (opt.single_tokens == 0 && opt.fractions.empty())
+    r.problem(at + "fractions", "no steps: give single_tokens > 0 or some fractions");
+}
+
 // [graphs]: which cases get an attribution graph, and its options (rule: the
 // campaign's first unless named).
 void read_graphs(const toml::table& root, Reader& r, CampaignSpec& spec) {
@@ -605,6 +658,7 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
   read_benchmarks(root, r, spec);
   read_reference(root, r, spec);
   read_record(root, r, spec);
+  read_faithfulness(root, r, spec);
   read_graphs(root, r, spec);
   read_layout(root, r, spec);
   if (!problems.empty()) throw SpecError(file, std::move(problems));
@@ -666,6 +720,16 @@ nlohmann::json CampaignSpec::to_json() const {
   // Only when on, so specs without it keep their hash (and their stores resume).
   if (record.deletion_max_tokens > 0)
     j["record"]["deletion_max_tokens"] = record.deletion_max_tokens;
+  // Only when on, so specs without it keep their hash (and their stores resume).
+  if (faithfulness.enabled) {
+    const lrp::FaithfulnessOptions& f = faithfulness.options;
+    nlohmann::json& jf = j["faithfulness"];
+    for (const lrp::Removal op : f.operators)
+      jf["operators"].push_back(lrp::to_string(op));
+    jf["single_tokens"] = f.single_tokens;
+    jf["fractions"] = f.fractions;
+    jf["seed"] = f.seed;
+  }
   j["graphs"] = {{"cases", graphs.cases},
                  {"rule", lrp::to_string(graphs.rule)},
                  {"max_memory", graphs.max_memory},

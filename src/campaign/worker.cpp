@@ -9,6 +9,7 @@
 #include "clrp/campaign/evaluate_item.hpp"
 #include "clrp/campaign/explain_case.hpp"
 #include "clrp/campaign/group.hpp"
+#include "clrp/util/clock.hpp"
 
 namespace clrp::campaign {
 
@@ -134,12 +135,19 @@ void Worker::record(std::uint32_t target, const model::ModelConfig& config, cons
   r.seconds_forward = result.forward_seconds;
   r.seconds_backward = result.backward_seconds;
   record_relevance(r, result.rules, spec_, config.num_layers);
-  record_deletion(
-      r, spec_,
-      [&](const std::vector<std::vector<std::int64_t>>& sequences) {
-        return group_.values(target, sequences, r.wrong_id, r.correct_id);
-      },
-      group_.stages());
+  const lrp::DeltaOf delta_of = [&](const std::vector<lrp::RemovedInput>& inputs) {
+    return group_.values(target, inputs, r.wrong_id, r.correct_id);
+  };
+  const text::Tokenizer& tokenizer = *group_.target(target).tokenizer;
+  const std::vector<char> removable = lrp::removable_tokens(
+      r.token_segment, r.tokens, [&](std::int32_t id) { return tokenizer.is_special(id); });
+  record_deletion(r, spec_, removable, delta_of, group_.stages());
+  if (spec_.faithfulness.enabled) {
+    const auto t0 = std::chrono::steady_clock::now();
+    record_faithfulness(r, spec_, removable, delta_of);
+    log_.line("case ", r.case_id, " table ", r.table, ": faithfulness curves in ",
+              util::seconds_since(t0), " s");
+  }
   if (spec_.graphs.enabled()) {
     r.graph_summary.assign(store::kGraphSummaryColumns, std::nan(""));
     if (task.graph) record_graph(r, group_.graph(target, ids, r));

@@ -126,26 +126,46 @@ class ExplainWork final : public dist::StageWork {
   std::vector<std::vector<Explanation>> results_;  // [micro-batch][rule], stage 0, merged
 };
 
-// The plain forward and the first seed's value at the last stage.
+// A forward-only micro-batch through one stage's layers (packed sequences
+// attend within themselves); on the last stage, each sequence's first seed
+// applied to the logits at its position into `values`.
+at::Tensor value_forward(const model::DecoderModel& m, const MicroBatch& mb,
+                         const at::Tensor& input, std::vector<double>& values) {
+  c10::InferenceMode inference_mode;
+  at::Tensor h = m.has_embedding() ? m.embed(mb.ids.unsqueeze(0), mb.packing, mb.zeroed) : input;
+  const model::RotaryTables rope = m.rotary(model::packed_positions(mb.packing, h.size(1)));
+  for (std::int64_t l = m.layer_begin(); l < m.layer_end(); ++l)
+    h = m.run_layer(l, h, rope, nullptr, mb.packing);
+  if (!m.has_head()) return h;
+  const model::Packing lengths = mb.packing.size() > 1 ? mb.packing : model::Packing{h.size(1)};
+  std::vector<std::int64_t> rows;
+  std::int64_t offset = 0;
+  for (std::size_t s = 0; s < lengths.size(); ++s) {
+    const std::int64_t p = mb.seeds.at(s).position;
+    rows.push_back(offset + (p < 0 ? p + lengths[s] : p));
+    offset += lengths[s];
+  }
+  // Only the seeds' positions go through the (vocabulary-wide) unembedding.
+  const at::Tensor logits =
+      m.unembed(h.index_select(1, at::tensor(rows, at::kLong).to(h.device())))[0].to(at::kCPU).to(
+          at::kDouble);
+  values.clear();
+  for (std::size_t s = 0; s < rows.size(); ++s)
+    values.push_back(
+        at::dot(logits[static_cast<std::int64_t>(s)], mb.seeds[s].weights.to(at::kDouble))
+            .item<double>());
+  return h;
+}
+
+// The plain forward and the seeds' values at the last stage.
 class SeedValueWork final : public dist::StageWork {
  public:
   SeedValueWork(const model::DecoderModel& m, const std::vector<MicroBatch>& batches)
-      : model_(m), batches_(batches), values_(batches.size(), std::nan("")) {}
+      : model_(m), batches_(batches), values_(batches.size()) {}
 
   dist::Tensors forward(std::size_t m, const dist::Tensors& input) override {
-    c10::InferenceMode inference_mode;
-    at::Tensor h =
-        model_.has_embedding() ? model_.embed(batches_[m].ids.unsqueeze(0)) : input.at(0);
-    h = model_.run_layers(h, at::arange(h.size(1), at::kLong));
-    if (model_.has_head()) {
-      const Seed& seed = batches_[m].seeds.at(0);
-      const std::int64_t p = seed.position < 0 ? seed.position + h.size(1) : seed.position;
-      // Only the seed's position goes through the (vocabulary-wide) unembedding.
-      const at::Tensor logits =
-          model_.unembed(h.narrow(1, p, 1))[0][0].to(at::kCPU).to(at::kDouble);
-      values_[m] = at::dot(logits, seed.weights.to(at::kDouble)).item<double>();
-    }
-    return {h};
+    return {value_forward(model_, batches_[m], model_.has_embedding() ? at::Tensor() : input.at(0),
+                          values_[m])};
   }
   dist::Tensors seed(std::size_t) override { return {}; }
   dist::Tensors backward(std::size_t, const dist::Tensors&) override { return {}; }
@@ -155,18 +175,34 @@ class SeedValueWork final : public dist::StageWork {
     return model_.has_head() ? dist::to_bytes(values_[m]) : std::string();
   }
   void merge(std::size_t m, const std::vector<std::string>& parts) override {
-    if (!parts.empty())  // the last stage's value
-      values_[m] = dist::from_bytes<double>(parts.back(), "pipeline values",
-                                            "stage " + std::to_string(parts.size()));
+    if (!parts.empty())  // the last stage's values
+      values_[m] = dist::from_bytes<std::vector<double>>(parts.back(), "pipeline values",
+                                                         "stage " + std::to_string(parts.size()));
   }
 
-  const std::vector<double>& values() const { return values_; }
+  /// Per micro-batch, a value per sequence (empty where its forward failed).
+  const std::vector<std::vector<double>>& values() const { return values_; }
 
  private:
   const model::DecoderModel& model_;
   const std::vector<MicroBatch>& batches_;
-  std::vector<double> values_;
+  std::vector<std::vector<double>> values_;
 };
+
+// One value per sequence of `batches`, from the values of each micro-batch
+// (NaN for every sequence of a micro-batch without them).
+std::vector<double> flatten_values(const std::vector<MicroBatch>& batches,
+                                   const std::vector<std::vector<double>>& per_batch) {
+  std::vector<double> out;
+  for (std::size_t m = 0; m < batches.size(); ++m) {
+    const std::size_t n = batches[m].sequences();
+    if (per_batch[m].size() == n)
+      out.insert(out.end(), per_batch[m].begin(), per_batch[m].end());
+    else
+      out.insert(out.end(), n, std::nan(""));  // the caller treats NaN as "no value"
+  }
+  return out;
+}
 
 }  // namespace
 
@@ -208,10 +244,55 @@ std::vector<double> seed_values(dist::Pipeline& pipeline, const model::DecoderMo
   SeedValueWork work(stage_model, batches);
   const std::vector<dist::Outcome> outcomes = pipeline.stream(work, batches.size());
   if (pipeline.stage() != 0) return {};
-  std::vector<double> values = work.values();
+  std::vector<std::vector<double>> values = work.values();
   for (std::size_t m = 0; m < outcomes.size(); ++m)
-    if (!outcomes[m].ok()) values[m] = std::nan("");  // the caller treats NaN as "no value"
-  return values;
+    if (!outcomes[m].ok()) values[m].clear();
+  return flatten_values(batches, values);
+}
+
+std::vector<MicroBatch> removal_batches(const std::vector<RemovedInput>& inputs, std::int64_t wrong,
+                                        std::int64_t correct, std::int64_t vocab) {
+  std::vector<std::int64_t> lengths;
+  for (const RemovedInput& in : inputs)
+    lengths.push_back(static_cast<std::int64_t>(in.ids.size()));
+  std::vector<MicroBatch> out;
+  std::size_t next = 0;
+  for (const model::Packing& packing : model::pack_in_order(lengths, kValuePackTokens)) {
+    MicroBatch& mb = out.emplace_back();
+    mb.packing = packing.size() > 1 ? packing : model::Packing{};
+    std::vector<std::int64_t> ids;
+    std::vector<std::uint8_t> zeroed;
+    bool any_zeroed = false;
+    for (std::size_t s = 0; s < packing.size(); ++s, ++next) {
+      const RemovedInput& in = inputs.at(next);
+      const std::size_t at = ids.size();
+      ids.insert(ids.end(), in.ids.begin(), in.ids.end());
+      zeroed.resize(ids.size(), 0);
+      for (const std::int64_t p : in.zeroed)
+        zeroed.at(at + static_cast<std::size_t>(p)) = 1;
+      any_zeroed = any_zeroed || !in.zeroed.empty();
+      mb.seeds.push_back(Seed::contrastive(-1, wrong, correct, vocab));
+    }
+    mb.ids = at::tensor(ids, at::kLong);
+    if (any_zeroed)
+      mb.zeroed = at::tensor(std::vector<std::uint8_t>(zeroed), at::kByte).to(at::kBool);
+  }
+  return out;
+}
+
+std::vector<double> seed_values(const model::DecoderModel& whole_model,
+                                const std::vector<MicroBatch>& batches) {
+  require(whole_model.has_embedding() && whole_model.has_head(), Where{"seed values"},
+          "a whole model expected");
+  std::vector<std::vector<double>> values(batches.size());
+  for (std::size_t m = 0; m < batches.size(); ++m) {
+    try {
+      value_forward(whole_model, batches[m], {}, values[m]);
+    } catch (const Error&) {
+      values[m].clear();  // as a failed pipeline micro-batch: NaN
+    }
+  }
+  return flatten_values(batches, values);
 }
 
 Explanation merge_stage_parts(const std::vector<Explanation>& parts) {

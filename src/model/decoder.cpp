@@ -154,8 +154,10 @@ std::vector<Packing> pack_in_order(const std::vector<std::int64_t>& lengths,
   return packs;
 }
 
-at::Tensor DecoderModel::embed(const at::Tensor& ids, const Packing& packing) const {
+at::Tensor DecoderModel::embed(const at::Tensor& ids, const Packing& packing,
+                               const at::Tensor& zeroed) const {
   at::Tensor e = embed_tokens(ids);
+  if (zeroed.defined()) e = e.masked_fill(zeroed.to(compute_.device).view({1, -1, 1}), 0);
   if (config_.positions == PositionKind::Learned) {
     const std::int64_t t = ids.size(-1);
     const std::int64_t longest =

@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "evaluation_aggregate.hpp"
+#include "faithfulness_aggregate.hpp"
 #include "h5.hpp"
 #include "kill_hook.hpp"
 #include "schema.hpp"
@@ -287,6 +288,7 @@ void write_aggregates(Store& store) {
       h5::write_doubles(agg, "graph_summary_stats", {G, 5}, stats, w, dxpl);
     }
     if (info.evaluations) write_evaluation_aggregates(agg, evaluations[ti], w, dxpl);
+    if (info.faithfulness()) write_faithfulness_aggregates(group, agg, info, N, w, dxpl);
     kill_point("aggregate");  // /aggregate replaced in part
     if (D > 0) {
       // Rows: rules, then the random order; columns: cases with Δℓ > 0, flip

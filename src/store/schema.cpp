@@ -167,6 +167,28 @@ Trailing per_rule_layer_if_residual(const TableInfo& t) {
 Trailing per_rule_and_random_if_deletion(const TableInfo& t) {
   return t.deletion_max_tokens > 0 ? Trailing(std::vector{Dims(t).R + 1}) : std::nullopt;
 }
+// Faithfulness arrays: nothing without curves; O operators, S steps.
+Trailing faithfulness_scalar(const TableInfo& t) {
+  return t.faithfulness() ? Trailing(std::vector<hsize_t>{}) : std::nullopt;
+}
+Trailing faithfulness_steps(const TableInfo& t) {
+  return t.faithfulness() ? Trailing(std::vector{static_cast<hsize_t>(t.faithfulness_steps())})
+                          : std::nullopt;
+}
+Trailing faithfulness_curves(const TableInfo& t) {
+  const hsize_t O = t.removal_operators.size(), S = static_cast<hsize_t>(t.faithfulness_steps());
+  return t.faithfulness() ? Trailing(std::vector{O, 2 * Dims(t).R + 1, S}) : std::nullopt;
+}
+Trailing faithfulness_areas(const TableInfo& t) {
+  return t.faithfulness()
+             ? Trailing(std::vector{hsize_t{t.removal_operators.size()}, Dims(t).R, hsize_t{2}})
+             : std::nullopt;
+}
+Trailing faithfulness_flips(const TableInfo& t) {
+  return t.faithfulness()
+             ? Trailing(std::vector{hsize_t{t.removal_operators.size()}, Dims(t).R + 1})
+             : std::nullopt;
+}
 Trailing per_rule_layer_head(const TableInfo& t) {
   const Dims d(t);
   return d.H > 0 ? Trailing(std::vector{d.R, d.L, d.H}) : std::nullopt;
@@ -242,6 +264,12 @@ constexpr Array kArrays[] = {
     array<&CaseRecord::segment_relevance>("segment_relevance", Case, per_rule_segment),
     array<&CaseRecord::bias_absorbed>("bias_absorbed", Case, per_rule_layer),
     array<&CaseRecord::deletion_tokens>("deletion_tokens", Case, per_rule_and_random_if_deletion),
+    array<&CaseRecord::faithfulness_candidates>("faithfulness_candidates", Case,
+                                                faithfulness_scalar),
+    array<&CaseRecord::faithfulness_steps>("faithfulness_steps", Case, faithfulness_steps),
+    array<&CaseRecord::faithfulness_delta>("faithfulness_delta", Case, faithfulness_curves),
+    array<&CaseRecord::faithfulness_area>("faithfulness_area", Case, faithfulness_areas),
+    array<&CaseRecord::faithfulness_flip>("faithfulness_flip", Case, faithfulness_flips),
     array<&CaseRecord::head_relevance>("head_relevance", Case, per_rule_layer_head),
     array<&CaseRecord::neuron_ids>("neuron_ids", Case, per_rule_layer_neuron),
     array<&CaseRecord::neuron_relevance>("neuron_relevance", Case, per_rule_layer_neuron),

@@ -82,6 +82,11 @@ std::string table_attrs_json(const TableInfo& t) {
   // Only when on, so tables without it keep the layout string older stores have.
   if (t.deletion_max_tokens > 0) j["deletion_max_tokens"] = t.deletion_max_tokens;
   if (t.evaluations) j["evaluations"] = true;
+  if (t.faithfulness())
+    j["faithfulness"] = {{"operators", t.removal_operators},
+                         {"single_tokens", t.faithfulness_single_tokens},
+                         {"fractions", t.faithfulness_fractions},
+                         {"seed", t.faithfulness_seed}};
   return j.dump();
 }
 

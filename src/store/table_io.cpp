@@ -55,6 +55,13 @@ TableInfo read_table_info(hid_t group) {
   t.residual = layout.at("residual").get<bool>();
   t.graphs = layout.value("graphs", false);
   t.deletion_max_tokens = layout.value("deletion_max_tokens", std::int64_t{0});
+  if (layout.contains("faithfulness")) {
+    const auto& f = layout.at("faithfulness");
+    t.removal_operators = f.at("operators").get<std::vector<std::string>>();
+    t.faithfulness_single_tokens = f.at("single_tokens").get<std::int64_t>();
+    t.faithfulness_fractions = f.at("fractions").get<std::vector<double>>();
+    t.faithfulness_seed = f.at("seed").get<std::uint64_t>();
+  }
   if (h5::has_attr(group, "planned_rows")) t.planned_rows = h5::get_u64_attr(group, "planned_rows");
   t.evaluations = layout.value("evaluations", false);
   if (t.evaluations) t.planned_evaluations = h5::get_u64_attr(group, "planned_evaluations");

@@ -6,12 +6,12 @@
 #include <string>
 #include <vector>
 
-#include "clrp/campaign/deletion.hpp"
 #include "clrp/campaign/failure_file.hpp"
 #include "clrp/campaign/spec.hpp"
 #include "clrp/eval/prompt_state.hpp"
 #include "clrp/graph/graph.hpp"
 #include "clrp/lrp/engine.hpp"
+#include "clrp/lrp/faithfulness.hpp"
 #include "clrp/model/load.hpp"
 #include "clrp/store/record.hpp"
 #include "clrp/text/tokenizer.hpp"
@@ -58,10 +58,17 @@ void record_relevance(store::CaseRecord& r, const std::vector<lrp::Explanation>&
                       const CampaignSpec& spec, std::int64_t layers);
 
 /// Fills `r`'s deletion test (spec.record.deletion_max_tokens > 0) from its
-/// recorded token relevance, evaluating shortened sequences with `delta_of`
-/// `chunk` at a time.
-void record_deletion(store::CaseRecord& r, const CampaignSpec& spec, const DeltaOf& delta_of,
+/// recorded token relevance, removing `removable` tokens
+/// (lrp::removable_tokens) and evaluating the shortened sequences with
+/// `delta_of` `chunk` at a time.
+void record_deletion(store::CaseRecord& r, const CampaignSpec& spec,
+                     const std::vector<char>& removable, const lrp::DeltaOf& delta_of,
                      std::int64_t chunk);
+
+/// Fills `r`'s faithfulness curves (spec.faithfulness.enabled) from its
+/// recorded token relevance, every removal input through one `delta_of` call.
+void record_faithfulness(store::CaseRecord& r, const CampaignSpec& spec,
+                         const std::vector<char>& removable, const lrp::DeltaOf& delta_of);
 
 /// Fills `r`'s graph fields from its pruned attribution graph.
 void record_graph(store::CaseRecord& r, const graph::Graph& g);

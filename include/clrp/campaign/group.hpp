@@ -8,7 +8,8 @@
 //     collectively, so it comes before anything else that uses the model);
 //   - explain: the batch's cases as micro-batches through the pipeline
 //     (lrp/stage_work.hpp), every rule of the campaign; results gathered to the leader;
-//   - values: forward passes only, Δℓ of shortened sequences (the deletion test);
+//   - values: forward passes only, Δℓ of shortened inputs (the deletion test and
+//     faithfulness curves, lrp/faithfulness.hpp);
 //   - graph: one case's attribution graph (graph/stage_work.hpp: stage-local
 //     edges, gathered);
 //   - generate: serve the leader's decoding requests until it closes the
@@ -80,9 +81,9 @@ class GroupMember {
   std::vector<lrp::MicroBatchResult> explain(std::uint32_t target,
                                              const std::vector<at::Tensor>& ids,
                                              const std::vector<store::CaseRecord>& records);
-  /// Δℓ of `wrong` over `correct` at the last token of each sequence.
-  std::vector<double> values(std::uint32_t target,
-                             const std::vector<std::vector<std::int64_t>>& sequences,
+  /// Δℓ of `wrong` over `correct` at the last token of each removal input
+  /// (lrp::removal_batches: packed, streamed through the stages).
+  std::vector<double> values(std::uint32_t target, const std::vector<lrp::RemovedInput>& inputs,
                              std::int32_t wrong, std::int32_t correct);
   /// The pruned attribution graph of a prepared case.
   graph::Graph graph(std::uint32_t target, const at::Tensor& ids, const store::CaseRecord& r);

@@ -16,6 +16,7 @@
 
 #include "clrp/dist/transport.hpp"
 #include "clrp/eval/evaluator.hpp"
+#include "clrp/lrp/faithfulness.hpp"
 #include "clrp/lrp/rules.hpp"
 #include "clrp/model/compute.hpp"
 #include "clrp/text/chat_settings.hpp"
@@ -94,6 +95,13 @@ struct RecordSpec {
   std::int64_t deletion_max_tokens = 0;
 };
 
+/// Faithfulness curves (docs/faithfulness.md) for every explained case:
+/// on when the spec has a [faithfulness] table.
+struct FaithfulnessSpec {
+  bool enabled = false;
+  lrp::FaithfulnessOptions options;
+};
+
 /// Attribution graphs (docs/graphs.md) for some cases of every table.
 struct GraphSpec {
   /// Graphs for the first `cases` pairs of each table, in failure-file order
@@ -142,6 +150,7 @@ struct CampaignSpec {
   std::vector<BenchmarkSpec> benchmarks;
   std::vector<lrp::Rule> rules;
   RecordSpec record;
+  FaithfulnessSpec faithfulness;
   GraphSpec graphs;
   LayoutSpec layout;
 

@@ -15,6 +15,7 @@
 
 #include "clrp/dist/pipeline.hpp"
 #include "clrp/lrp/engine.hpp"
+#include "clrp/lrp/faithfulness.hpp"
 
 namespace clrp::lrp {
 
@@ -28,6 +29,9 @@ struct MicroBatch {
   /// sequence-major (Engine::seed). Positions count within their sequence and
   /// may count from its end (−1: its last token).
   std::vector<Seed> seeds;
+  /// Forward-only values (seed_values): bool [T] on stage 0, the tokens whose
+  /// token embedding is zeroed (faithfulness.hpp's zero operator); undefined: none.
+  at::Tensor zeroed;
   /// The sequences in it.
   std::size_t sequences() const { return packing.size() > 1 ? packing.size() : 1; }
 };
@@ -55,10 +59,27 @@ std::vector<MicroBatchResult> explain(dist::Pipeline& pipeline,
                                       const std::vector<MicroBatch>& batches,
                                       const RecordOptions& record);
 
-/// Forward passes only: on stage 0, each micro-batch's first seed applied to
-/// its logits (Δℓ for a contrastive seed); NaN where the forward failed. On
-/// the other stages: empty.
+/// Tokens a forward-only micro-batch packs: it keeps no tapes, so its memory
+/// is a few activations of this many tokens, and larger products use the
+/// cores better than many short forwards.
+inline constexpr std::int64_t kValuePackTokens = 4096;
+
+/// Forward passes only: on stage 0, each sequence's first seed applied to
+/// its logits (Δℓ for a contrastive seed), in order — a packed micro-batch
+/// gives one value per packed sequence; NaN where the forward failed. On the
+/// other stages: empty.
 std::vector<double> seed_values(dist::Pipeline& pipeline, const model::DecoderModel& stage_model,
+                                const std::vector<MicroBatch>& batches);
+
+/// Value micro-batches of removal inputs (faithfulness.hpp): packed in order
+/// up to kValuePackTokens each, every sequence seeded with Δℓ of `wrong`
+/// over `correct` at its last token, ids and zeroed tokens filled (stage 0's
+/// view; the other stages need only the packings and seeds).
+std::vector<MicroBatch> removal_batches(const std::vector<RemovedInput>& inputs, std::int64_t wrong,
+                                        std::int64_t correct, std::int64_t vocab);
+
+/// The same on a whole model in this process (no pipeline).
+std::vector<double> seed_values(const model::DecoderModel& whole_model,
                                 const std::vector<MicroBatch>& batches);
 
 /// One whole-model explanation from the stages' parts, in stage order: layer

@@ -123,8 +123,11 @@ class DecoderModel final : public IncrementalModel {
 
   /// ids [batch, tokens] (int64, any device) -> hidden states [batch, tokens, hidden]:
   /// token embeddings (scaled, for Gemma) plus learned positions 0..T-1 (GPT-2;
-  /// from 0 in each sequence of a `packing`). First stage only.
-  at::Tensor embed(const at::Tensor& ids, const Packing& packing = {}) const;
+  /// from 0 in each sequence of a `packing`). First stage only. `zeroed`
+  /// (bool [tokens], optional) marks tokens whose token embedding is replaced
+  /// by zeros, their position kept (lrp/faithfulness.hpp's zero operator).
+  at::Tensor embed(const at::Tensor& ids, const Packing& packing = {},
+                   const at::Tensor& zeroed = {}) const;
   /// The token-embedding part of embed() alone: what token relevance is measured on.
   at::Tensor embed_tokens(const at::Tensor& ids) const;
   /// Runs layers [begin, end) on `hidden`; `positions` [tokens] (int64) are the

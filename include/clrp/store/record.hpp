@@ -36,6 +36,19 @@ struct TableInfo {
   bool graphs = false;             ///< attribution graphs recorded (graph_* datasets)
   std::int64_t evidence_top_k = 5;
   std::int64_t deletion_max_tokens = 0;  ///< > 0: per-case deletion test recorded
+  /// Faithfulness curves recorded (docs/faithfulness.md): the removal
+  /// operators' names in order (empty: not recorded), K single-token steps,
+  /// the fractions, the random order's seed.
+  std::vector<std::string> removal_operators;
+  std::int64_t faithfulness_single_tokens = 0;
+  std::vector<double> faithfulness_fractions;
+  std::uint64_t faithfulness_seed = 0;
+  bool faithfulness() const { return !removal_operators.empty(); }
+  /// S = 1 + K + |fractions| steps per curve.
+  std::int64_t faithfulness_steps() const {
+    return 1 + faithfulness_single_tokens +
+           static_cast<std::int64_t>(faithfulness_fractions.size());
+  }
   /// Cases the campaign plans for this table (its whole spec, whatever part
   /// of it one run covers): with the `failed_rows` a run records, readers
   /// tell a finished table from an unfinished one (docs/store.md).
@@ -86,6 +99,14 @@ struct CaseRecord {
   /// until Δℓ <= 0 under each rule's order, then a random order; 0 when Δℓ <= 0
   /// already, −1 when not flipped within the cap.
   std::vector<std::int32_t> deletion_tokens;
+  // Faithfulness curves (table's removal_operators not empty; lrp/faithfulness.hpp):
+  // O operators, C = 2R + 1 curves (rule r most- then least-relevant-first,
+  // then random), S steps.
+  std::vector<std::int32_t> faithfulness_candidates;  ///< [] N, the removable tokens
+  std::vector<std::int32_t> faithfulness_steps;       ///< [S] tokens removed at each step
+  std::vector<float> faithfulness_delta;              ///< [O, C, S] Δℓ after each step
+  std::vector<double> faithfulness_area;              ///< [O, R, 2] (vs least-first, vs random)
+  std::vector<std::int32_t> faithfulness_flip;        ///< [O, R + 1] tokens to flip (K steps)
 
   // The pruned attribution graph of the contrast (docs/graphs.md), when the
   // table records graphs; empty vectors when this case has none. Nodes are
