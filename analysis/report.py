@@ -41,6 +41,9 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "deletion": numbers.deletion(store),
         "deletion_curve": numbers.deletion_curve(store),
         "deletion_tables": numbers.deletion_tables(store),
+        "faithfulness": numbers.faithfulness(store),
+        "faithfulness_curve": numbers.faithfulness_curve(store),
+        "faithfulness_rule_differences": numbers.faithfulness_rule_differences(store),
         "graphs": numbers.graphs(store),
         "accuracy": numbers.accuracy(store),
         "no_pair_reasons": numbers.no_pair_reasons(store),
@@ -57,6 +60,8 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "layer_profiles": figures.layer_profiles(data["layer_profiles"], out / "layer_profiles.png"),
         "evidence": figures.evidence(data["evidence"], out / "evidence.png"),
         "deletion": figures.deletion(data["deletion_curve"], data["deletion"], out / "deletion.png"),
+        "faithfulness": figures.faithfulness(data["faithfulness_curve"], data["faithfulness"],
+                                             out / "faithfulness.png"),
         "graphs": figures.graphs(data["graphs"], out / "graphs.png"),
         "accuracy": figures.accuracy(data["accuracy"], out / "accuracy.png"),
         "pair_yield": figures.pair_yield(data["accuracy"], data["no_pair_reasons"], out / "pair_yield.png"),
@@ -131,6 +136,27 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
             '(with CIs): <a href="data/deletion.csv">data/deletion.csv</a>; the store\'s own aggregate per table: '
             '<a href="data/deletion_tables.csv">data/deletion_tables.csv</a>.',
             deletion_why),
+        page.section(
+            "Faithfulness per rule", "faithfulness",
+            "Does removing the tokens a rule ranks highest toward the wrong token undo the failure? "
+            "(docs/faithfulness.md). For each case, tokens are removed most-relevant-first, "
+            "least-relevant-first and in a random order, by deleting them and by zeroing their input "
+            "embeddings (the AttnLRP authors' choice); the curves give the mean Δℓ after removal relative to "
+            "the case's own Δℓ over the fraction removed (cases with Δℓ > 0, 95 % CI). The area between a "
+            "rule's least- and most-relevant-first curves (of |Δℓ|) is its faithfulness: larger is better, "
+            "0 is no better than its own reverse. Below: areas, the area against random, and the share of "
+            "failures flipped within the single-token steps (the reference study's appendix masked 1.7 "
+            "tokens on average with AttnLRP, 2.0 with CP-LRP, 3.7 with the gradient until the prediction "
+            'flipped). Every number: <a href="data/faithfulness.csv">data/faithfulness.csv</a>; curves: '
+            '<a href="data/faithfulness_curve.csv">data/faithfulness_curve.csv</a>; rule versus rule, '
+            'paired per case: <a href="data/faithfulness_rule_differences.csv">'
+            "data/faithfulness_rule_differences.csv</a>." + page.frame_html(data["faithfulness"], [
+                "model", "checkpoint", "operator", "method", "cases", "area", "area_ci_low", "area_ci_high",
+                "area_vs_random", "flip_cases", "flip_rate", "mean_tokens_to_flip"]),
+            "faithfulness.png" if drawn["faithfulness"] else None, "data/faithfulness_curve.csv",
+            "The campaign did not record faithfulness curves: add a [faithfulness] table to the spec "
+            "(docs/faithfulness.md) and run it again." if store.faithfulness.empty else
+            "No stored case with Δℓ > 0 yet."),
         fig("Attribution graphs in the store", "graphs", "graphs", "graphs",
             "Cases with a cross-layer attribution graph ([graphs] in the spec; docs/graphs.md): where Δℓ "
             "ends up in the pruned graph, mean over those cases: the first token, the other tokens, and what "

@@ -175,6 +175,46 @@ def deletion(curve: pd.DataFrame, summary: pd.DataFrame, path: pathlib.Path) -> 
     return _save(fig, path)
 
 
+def faithfulness(curve: pd.DataFrame, summary: pd.DataFrame, path: pathlib.Path) -> bool:
+    """Per removal operator (rows) and model × checkpoint (columns, first four): the mean curve
+    Δℓ_k / Δℓ over the fraction of removable tokens removed, most-relevant-first (solid) and
+    least-relevant-first (dotted) per rule, random (grey, dashed), with CI bands; the legend gives
+    each rule's mean area between its two curves."""
+    if curve.empty:
+        return False
+    targets = list(dict.fromkeys(_target(curve)))[:4]
+    ops = list(dict.fromkeys(curve["operator"]))
+    rules = list(dict.fromkeys(o.rsplit(" ", 1)[0] for o in curve["order"] if o != "random"))
+    colors = dict(zip(rules, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    fig, axes = plt.subplots(len(ops), len(targets), figsize=(4.8 * len(targets), 5.4 * len(ops)),
+                             squeeze=False)
+    for row, op in enumerate(ops):
+        for col, target in enumerate(targets):
+            ax = axes[row][col]
+            d = curve[(_target(curve) == target) & (curve["operator"] == op)]
+            s = summary[(_target(summary) == target) & (summary["operator"] == op)].set_index("method")
+            for order, g in d.groupby("order", sort=False):
+                rule, _, which = order.rpartition(" ")
+                if order == "random":
+                    color, style, label = "#7f7f7f", "--", "random"
+                else:
+                    color, style = colors[rule], "-" if which == "most" else ":"
+                    label = f"{rule} {which}-relevant-first"
+                    if which == "most" and rule in s.index:
+                        a = s.loc[rule]
+                        label += f" (area {a['area']:.2f} [{a['area_ci_low']:.2f}, {a['area_ci_high']:.2f}])"
+                ax.plot(g["fraction"], g["y"], color=color, linestyle=style, marker="o", ms=3, label=label)
+                ax.fill_between(g["fraction"], g["ci_low"], g["ci_high"], color=color, alpha=0.12)
+            ax.axhline(0, color="black", lw=0.6)
+            cases = int(d["cases"].max()) if len(d) else 0
+            ax.set_title(f"{target}, {op} ({cases} cases with Δℓ > 0)", fontsize=10)
+            ax.grid(alpha=0.3)
+            ax.legend(fontsize=6.5, loc="upper center", bbox_to_anchor=(0.5, -0.14))  # below: curves cross
+            ax.set_xlabel("fraction of removable tokens removed")
+        axes[row][0].set_ylabel("Δℓ after removal / Δℓ\n(mean, 95 % bootstrap CI)")
+    return _save(fig, path)
+
+
 def graphs(df: pd.DataFrame, path: pathlib.Path) -> bool:
     shares = [c for c in ("first_token_share", "other_tokens_share", "self_bias_share") if c in df.columns]
     if df.empty or not shares:

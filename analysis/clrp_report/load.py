@@ -25,6 +25,12 @@ class Store:
     graphs: pd.DataFrame  # one row per case with an attribution graph: its graph_summary columns
     deletion: pd.DataFrame  # case × method (each rule, then "random"): stored deletion_tokens
     deletion_tables: pd.DataFrame  # table × method: the store's /aggregate/.../deletion rows
+    # Faithfulness curves (docs/faithfulness.md), when recorded: per case × operator × method
+    # (each rule, then "random"): the two areas (NaN for "random"), tokens to flip, Δℓ, N;
+    faithfulness: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # and per case × operator × order ("<rule> most", "<rule> least", "random") × step: k removed,
+    # x = k / N, Δℓ after the step, and y = Δℓ_k / Δℓ.
+    faithfulness_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
     # One row per evaluated benchmark item (campaigns with [[benchmarks]]): its outcome
     # ("correct", "failure_with_pair", "failure_no_pair", "error"), Δℓ of its pair, why a
     # failure has none, and the evaluator's whole record (`detail`, a dict).
@@ -110,6 +116,7 @@ def _evaluation_rows(g: h5py.Group, model: str, ck: str, bench: str) -> list[dic
 def read_store(path: str) -> Store:
     case_rows, seg_rows, layer_rows, ev_rows, table_rows, graph_rows = [], [], [], [], [], []
     del_rows, del_tables, eval_rows, not_carried = [], [], [], []
+    faith_rows, curve_rows = [], []
     with h5py.File(path, "r") as f:
         spec = json.loads(f.attrs["spec"].decode() if isinstance(f.attrs["spec"], bytes) else f.attrs["spec"])
         campaign = f.attrs["campaign"]
@@ -155,6 +162,14 @@ def read_store(path: str) -> Store:
                     # Deletion test: tokens deleted until Δℓ <= 0 per rule, then random order;
                     # 0: Δℓ <= 0 already, −1: not flipped within the cap.
                     dtok = g["deletion_tokens"][:n] if cap else None
+                    # Faithfulness curves: [n, O, C, S] Δℓ, [n, O, R, 2] areas, [n, O, R + 1] flips.
+                    faith = layout.get("faithfulness") if "faithfulness_delta" in g else None
+                    if faith:
+                        fd, fa = g["faithfulness_delta"][:n], g["faithfulness_area"][:n]
+                        ff, fs = g["faithfulness_flip"][:n], g["faithfulness_steps"][:n]
+                        fn = g["faithfulness_candidates"][:n]
+                        K = int(faith["single_tokens"])
+                        orders = [f"{r} {w}" for r in rules for w in ("most", "least")] + ["random"]
                     for i, row in enumerate(rows):
                         cid = bytes(ids[row["id_offset"]:row["id_offset"] + row["id_length"]]).decode()
                         if gsum is not None and not np.isnan(gsum[i, 0]):
@@ -165,6 +180,23 @@ def read_store(path: str) -> Store:
                         key = {"model": model, "checkpoint": ck, "benchmark": bench, "case_id": cid}
                         case_rows.append({**key, "delta": delta, "pair_delta": float(row["pair_delta"]),
                                           "n_tokens": T, "case_index": int(row["case_index"])})
+                        if faith:
+                            N = int(fn[i])
+                            for oi, op in enumerate(faith["operators"]):
+                                for j, method in enumerate(rules + ["random"]):
+                                    a = fa[i, oi, j] if j < len(rules) else (np.nan, np.nan)
+                                    faith_rows.append({**key, "operator": op, "method": method, "delta": delta,
+                                                       "candidates": N, "area_least_minus_most": float(a[0]),
+                                                       "area_random_minus_most": float(a[1]),
+                                                       "tokens_to_flip": int(ff[i, oi, j]), "single_tokens": K})
+                                for c, order in enumerate(orders):
+                                    for st, k in enumerate(fs[i]):
+                                        v = float(fd[i, oi, c, st])
+                                        curve_rows.append({**key, "operator": op, "order": order, "step": st,
+                                                           "k": int(k), "x": int(k) / N if N else np.nan,
+                                                           "fraction": (0.0 if st == 0 else np.nan) if st <= K
+                                                           else float(faith["fractions"][st - K - 1]),
+                                                           "delta_k": v, "y": v / delta if delta else np.nan})
                         if dtok is not None:
                             for j, method in enumerate(rules + ["random"]):
                                 del_rows.append({**key, "method": method, "delta": delta,
@@ -198,5 +230,10 @@ def read_store(path: str) -> Store:
         deletion_tables=pd.DataFrame(del_tables, columns=["model", "checkpoint", "benchmark", "method", "cases",
                                                           "flip_rate", "mean_tokens"]),
         evaluations=pd.DataFrame(eval_rows, columns=EVALUATION_COLUMNS),
+        faithfulness=pd.DataFrame(faith_rows, columns=cols + [
+            "operator", "method", "delta", "candidates", "area_least_minus_most", "area_random_minus_most",
+            "tokens_to_flip", "single_tokens"]),
+        faithfulness_curves=pd.DataFrame(curve_rows, columns=cols + [
+            "operator", "order", "step", "k", "x", "fraction", "delta_k", "y"]),
         checkpoint_order=checkpoint_order(spec),
         not_carried=pd.DataFrame(not_carried, columns=cols + ["reason"]))

@@ -142,6 +142,70 @@ def deletion_tables(store: Store) -> pd.DataFrame:
     return _ordered(store, store.deletion_tables)
 
 
+FAITHFULNESS = ["model", "checkpoint", "operator", "method", "cases", "area", "area_ci_low", "area_ci_high",
+                "area_vs_random", "area_vs_random_ci_low", "area_vs_random_ci_high", "flip_cases", "flip_rate",
+                "flip_ci_low", "flip_ci_high", "mean_tokens_to_flip", "single_tokens"]
+
+
+def faithfulness(store: Store) -> pd.DataFrame:
+    """Faithfulness per model, checkpoint, removal operator and rule (then "random"), pooled over
+    benchmarks (docs/faithfulness.md): the mean area between the least- and most-relevant-first
+    curves and the mean area between random and most-relevant-first (both of |Δℓ|, with CI; NaN for
+    "random"), and among cases with Δℓ > 0 the share flipped within the single-token steps (with CI)
+    and their mean tokens to flip."""
+    out = []
+    f = store.faithfulness
+    for (m, c, op, meth), d in f.groupby(TARGET + ["operator", "method"], sort=False):
+        a = d["area_least_minus_most"].dropna()
+        r = d["area_random_minus_most"].dropna()
+        area, alo, ahi = _mean_ci(a) if len(a) else (np.nan, np.nan, np.nan)
+        vs, vlo, vhi = _mean_ci(r) if len(r) else (np.nan, np.nan, np.nan)
+        t = d["tokens_to_flip"].to_numpy(dtype=int)
+        t = t[t != 0]
+        rate, flo, fhi = _mean_ci((t > 0).astype(float)) if t.size else (np.nan, np.nan, np.nan)
+        out.append({"model": m, "checkpoint": c, "operator": op, "method": meth, "cases": len(a), "area": area,
+                    "area_ci_low": alo, "area_ci_high": ahi, "area_vs_random": vs, "area_vs_random_ci_low": vlo,
+                    "area_vs_random_ci_high": vhi, "flip_cases": int(t.size), "flip_rate": rate,
+                    "flip_ci_low": flo, "flip_ci_high": fhi,
+                    "mean_tokens_to_flip": float(t[t > 0].mean()) if (t > 0).any() else np.nan,
+                    "single_tokens": int(d["single_tokens"].max())})
+    return _ordered(store, pd.DataFrame(out, columns=FAITHFULNESS))
+
+
+def faithfulness_curve(store: Store) -> pd.DataFrame:
+    """The mean curve Δℓ_k / Δℓ (with CI) over the cases with Δℓ > 0, at step 0 and at each fraction
+    of the removable tokens, per model, checkpoint, operator and order, pooled over benchmarks."""
+    c = store.faithfulness_curves
+    c = c[(c["delta_k"].notna()) & c["fraction"].notna()]
+    c = c.merge(store.cases[["model", "checkpoint", "benchmark", "case_id", "delta"]],
+                on=["model", "checkpoint", "benchmark", "case_id"])
+    c = c[c["delta"] > 0]
+    out = []
+    for (m, ck, op, order, frac), d in c.groupby(TARGET + ["operator", "order", "fraction"], sort=False):
+        mean, lo, hi = _mean_ci(d["y"])
+        out.append({"model": m, "checkpoint": ck, "operator": op, "order": order, "fraction": frac,
+                    "cases": len(d), "y": mean, "ci_low": lo, "ci_high": hi})
+    return _ordered(store, pd.DataFrame(out, columns=["model", "checkpoint", "operator", "order", "fraction",
+                                                      "cases", "y", "ci_low", "ci_high"]))
+
+
+def faithfulness_rule_differences(store: Store) -> pd.DataFrame:
+    """Rule versus rule, paired per case: the mean difference of the area between the curves (rule a
+    minus rule b, with CI), per model, checkpoint and operator, pooled over benchmarks."""
+    f = store.faithfulness
+    f = f[f["method"] != "random"]
+    out = []
+    for (m, c, op), d in f.groupby(TARGET + ["operator"], sort=False):
+        wide = d.pivot_table(index=["benchmark", "case_id"], columns="method", values="area_least_minus_most")
+        for a, b in itertools.combinations(list(dict.fromkeys(d["method"])), 2):
+            diff = (wide[a] - wide[b]).dropna()
+            mean, lo, hi = _mean_ci(diff) if len(diff) else (np.nan, np.nan, np.nan)
+            out.append({"model": m, "checkpoint": c, "operator": op, "rule_a": a, "rule_b": b, "cases": len(diff),
+                        "difference": mean, "ci_low": lo, "ci_high": hi})
+    return _ordered(store, pd.DataFrame(out, columns=["model", "checkpoint", "operator", "rule_a", "rule_b",
+                                                      "cases", "difference", "ci_low", "ci_high"]))
+
+
 GRAPH_SHARES = ["first_token_share", "other_tokens_share", "self_bias_share"]
 
 

@@ -49,6 +49,23 @@ def tables_html(tables: pd.DataFrame) -> str:
             + "".join(rows) + "</table>")
 
 
+def frame_html(df: pd.DataFrame, columns: list[str]) -> str:
+    """A small table of `columns` of `df` (numbers to 3 significant digits; text left-aligned)."""
+    if df.empty:
+        return ""
+    head = "".join(f"<th{' class=l' if df[c].dtype == object else ''}>{html.escape(c)}</th>" for c in columns)
+    rows = []
+    for r in df[columns].itertuples(index=False):
+        cells = []
+        for v in r:
+            if isinstance(v, str):
+                cells.append(f"<td class=l>{html.escape(v)}</td>")
+            else:
+                cells.append(f"<td>{'' if pd.isna(v) else f'{v:.3g}'}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+
+
 def section(title: str, anchor: str, caption: str, image: str | None, csv: str | None, why_empty: str) -> str:
     body = f'<section id="{anchor}"><h2>{html.escape(title)}</h2>'
     if image:

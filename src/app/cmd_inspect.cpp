@@ -105,6 +105,26 @@ void print_text(const nlohmann::json& j) {
           std::printf(" %s %s", seg.c_str(), number(v).c_str());
       std::printf("\n");
     }
+    if (a.contains("faithfulness")) {
+      // docs/faithfulness.md: the area between least- and most-relevant-first
+      // curves (of |Δℓ|) with its bootstrap interval, then the flip rate.
+      std::printf(
+          "    faithfulness (area between least- and most-relevant-first, 95 %% CI; "
+          "flipped within %lld tokens):\n",
+          static_cast<long long>(a["faithfulness_single_tokens"].get<std::int64_t>()));
+      for (const auto& [op, per] : a["faithfulness"].items()) {
+        std::printf("      %-7s", op.c_str());
+        for (const auto& [name, f] : per.items()) {
+          std::printf(" %s", name.c_str());
+          if (f.contains("least_minus_most"))
+            std::printf(" %s [%s, %s]", number(f["least_minus_most"]["mean"]).c_str(),
+                        number(f["least_minus_most"]["low"]).c_str(),
+                        number(f["least_minus_most"]["high"]).c_str());
+          std::printf(" flip %s;", number(f["flip"]["flip_rate"]).c_str());
+        }
+        std::printf("\n");
+      }
+    }
     if (a.contains("deletion")) {
       std::printf("    deletion test (up to %lld tokens): flip rate, mean tokens to flip:",
                   static_cast<long long>(a["deletion_max_tokens"].get<std::int64_t>()));

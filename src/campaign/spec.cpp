@@ -650,7 +650,7 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
   spec.file = file;
   r.only_keys(root, "",
               {"name", "mode", "reference", "store", "rules", "models", "cases", "benchmarks",
-               "record", "graphs", "layout"});
+               "record", "faithfulness", "graphs", "layout"});
   read_header(root, r, spec);
   read_rules(root, r, spec);
   read_models(root, r, spec);

@@ -1,6 +1,8 @@
 #include "faithfulness_aggregate.hpp"
 
+#include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <string>
 #include <vector>
 
@@ -44,7 +46,10 @@ void write_faithfulness_aggregates(hid_t group, hid_t agg, const TableInfo& info
   const hsize_t O = info.removal_operators.size(), R = static_cast<hsize_t>(info.R()),
                 S = static_cast<hsize_t>(info.faithfulness_steps()), C = 2 * R + 1;
   const std::uint64_t seed = info.faithfulness_seed;
+  // Cases in the order of their ids, not of their commits: the bootstrap's
+  // draws then do not depend on which rank committed what first.
   std::vector<double> delta(rows);
+  std::vector<hsize_t> order(rows);
   {
     h5::Id d = h5::make(H5Dopen2(group, "cases", H5P_DEFAULT), H5Dclose, "cases");
     const schema::CaseRows cases = schema::CaseRows::read(d, 0, rows);
@@ -53,6 +58,14 @@ void write_faithfulness_aggregates(hid_t group, hid_t agg, const TableInfo& info
       cases.to_record(i, r);
       delta[i] = r.delta;
     }
+    const std::uint64_t id_bytes =
+        rows == 0 ? 0
+                  : cases.offset(rows - 1, schema::Rows::IdByte) +
+                        cases.length(rows - 1, schema::Rows::IdByte);
+    h5::Id ids = h5::make(H5Dopen2(group, "case_id", H5P_DEFAULT), H5Dclose, "case_id");
+    const std::vector<std::string> names = schema::read_case_ids(d, ids, rows, id_bytes);
+    std::iota(order.begin(), order.end(), hsize_t{0});
+    std::sort(order.begin(), order.end(), [&](hsize_t a, hsize_t b) { return names[a] < names[b]; });
   }
   const auto area =
       read_all<double>(group, "faithfulness_area", H5T_NATIVE_DOUBLE, {O, R, 2}, rows);
@@ -66,15 +79,15 @@ void write_faithfulness_aggregates(hid_t group, hid_t agg, const TableInfo& info
   for (hsize_t o = 0; o < O; ++o) {
     for (hsize_t r = 0; r < R; ++r) {
       for (hsize_t k = 0; k < 2; ++k) {
-        std::vector<double> v(rows);
-        for (hsize_t i = 0; i < rows; ++i)
-          v[i] = area[((i * O + o) * R + r) * 2 + k];
+        std::vector<double> v;
+        for (const hsize_t i : order)
+          v.push_back(area[((i * O + o) * R + r) * 2 + k]);
         summarise(std::move(v), seed, &areas[((o * R + r) * 2 + k) * 4]);
       }
       for (hsize_t b = 0; b < R; ++b) {
-        std::vector<double> v(rows);
-        for (hsize_t i = 0; i < rows; ++i)
-          v[i] = area[((i * O + o) * R + r) * 2] - area[((i * O + o) * R + b) * 2];
+        std::vector<double> v;
+        for (const hsize_t i : order)
+          v.push_back(area[((i * O + o) * R + r) * 2] - area[((i * O + o) * R + b) * 2]);
         summarise(std::move(v), seed, &differences[((o * R + r) * R + b) * 4]);
       }
     }

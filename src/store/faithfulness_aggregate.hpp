@@ -12,6 +12,8 @@ namespace clrp::store {
 
 /// Writes into the table's aggregate group `agg`, from the first `rows`
 /// committed cases of the table group `group` (O operators, R rules, S steps):
+/// Intervals bootstrap over the cases sorted by id (byte order), so that
+/// they do not depend on the order the ranks committed them in.
 ///   - faithfulness_area [O, R, 2, 4]: per operator, rule and area (least-
 ///     minus most-relevant-first; random minus most-relevant-first): cases
 ///     with an area, mean, 95 % bootstrap interval (low, high);

@@ -118,6 +118,27 @@ nlohmann::json inspect_store(const std::string& path) {
               {"mean_tokens", del[r * 3 + 2]}};
         a["deletion_max_tokens"] = info.deletion_max_tokens;
       }
+      if (H5Lexists(ga, "faithfulness_area", H5P_DEFAULT) > 0) {
+        // docs/faithfulness.md: area [O, R, 2, 4], flip [O, R + 1, 3].
+        const auto area = read_all(ga, "faithfulness_area");
+        const auto flip = read_all(ga, "faithfulness_flip");
+        const std::size_t R = info.rules.size();
+        for (std::size_t o = 0; o < info.removal_operators.size(); ++o) {
+          nlohmann::json& f = a["faithfulness"][info.removal_operators[o]];
+          for (std::size_t r = 0; r <= R; ++r) {
+            const std::string name = r < R ? info.rules[r] : "random";
+            const double* fl = &flip[(o * (R + 1) + r) * 3];
+            f[name]["flip"] = {{"cases", fl[0]}, {"flip_rate", fl[1]}, {"mean_tokens", fl[2]}};
+            if (r == R) continue;
+            for (std::size_t k = 0; k < 2; ++k) {
+              const double* x = &area[((o * R + r) * 2 + k) * 4];
+              f[name][k == 0 ? "least_minus_most" : "random_minus_most"] = {
+                  {"cases", x[0]}, {"mean", x[1]}, {"low", x[2]}, {"high", x[3]}};
+            }
+          }
+        }
+        a["faithfulness_single_tokens"] = info.faithfulness_single_tokens;
+      }
       if (H5Lexists(ga, "evaluation", H5P_DEFAULT) > 0) {
         const auto ev = read_all(ga, "evaluation");
         for (int c = 0; c < kEvaluationColumns; ++c)

@@ -29,9 +29,12 @@ MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
 
 def write_spec(path: pathlib.Path, model: pathlib.Path, failures: pathlib.Path, store: str,
                rules=("attnlrp", "grad-x-input"), batch=2, commit_seconds=0.0, limit=0, extra="",
-               graphs=3, deletion=20, layout="") -> pathlib.Path:
+               graphs=3, deletion=20, layout="", faithfulness=True) -> pathlib.Path:
     """A spec over the tiny model; `graphs`: attribution graphs for that many cases per table;
-    `deletion`: the deletion test's cap (deletion_max_tokens); `layout`: more [layout] lines."""
+    `deletion`: the deletion test's cap (deletion_max_tokens); `layout`: more [layout] lines;
+    `faithfulness`: curves with both operators on a small grid (docs/faithfulness.md)."""
+    faith = ('[faithfulness]\noperators = ["delete", "zero"]\nsingle_tokens = 3\n'
+             'fractions = [0.25, 0.5, 1.0]\nseed = 5\n') if faithfulness else ""
     rules_s = ", ".join(f'"{r}"' for r in rules)
     path.write_text(f"""
 name = "test"
@@ -43,7 +46,7 @@ heads = true
 neurons = 4
 evidence_top_k = 5
 deletion_max_tokens = {deletion}
-[graphs]
+{faith}[graphs]
 cases = {graphs}
 [layout]
 batch_cases = {batch}
@@ -93,7 +96,8 @@ def read_store(path: pathlib.Path) -> dict:
                                 rec[name] = g[name][o:o + T]
                         for name in ("conservation", "segment_relevance", "bias_absorbed",
                                      "head_relevance", "neuron_ids", "neuron_relevance", "graph_summary",
-                                     "deletion_tokens"):
+                                     "deletion_tokens", "faithfulness_candidates", "faithfulness_steps",
+                                     "faithfulness_delta", "faithfulness_area", "faithfulness_flip"):
                             if name in g:  # heads, neurons and graphs only when recorded
                                 rec[name] = g[name][i]
                         if "graph_summary" in rec:  # its last column is the build time
@@ -271,12 +275,13 @@ def _fnv1a64(s: str) -> int:
     return h
 
 
-def deletion_orders(cid: str, seg: np.ndarray, rel: np.ndarray) -> list[np.ndarray]:
-    """The orders of the deletion test (src/campaign/deletion.hpp; written here from
-    docs/store.md's definition, not taken from clrp): each rule's, then the random one."""
+def deletion_orders(cid: str, seg: np.ndarray, rel: np.ndarray, seed: int = 5) -> list[np.ndarray]:
+    """The orders of the deletion test (src/lrp/faithfulness.hpp; written here from
+    docs/store.md's and docs/faithfulness.md's definitions, not taken from clrp): each rule's,
+    then the random one (write_spec's faithfulness seed)."""
     cand = np.array([p for p in range(len(seg) - 1) if seg[p] != -1], dtype=int)
     orders = [cand[np.lexsort((cand, -rel[cand, r]))] for r in range(rel.shape[1])]
-    h = _fnv1a64(cid)
+    h = _fnv1a64(cid) ^ ((seed * 0x9E3779B97F4A7C15) & ((1 << 64) - 1))
     orders.append(np.array(sorted(cand.tolist(), key=lambda p: (_splitmix64(h ^ p), p)), dtype=int))
     return orders
 
