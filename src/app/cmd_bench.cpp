@@ -17,12 +17,15 @@
 #include "clrp/graph/export.hpp"
 #include "clrp/graph/graph.hpp"
 #include "clrp/lrp/engine.hpp"
+#include "clrp/lrp/faithfulness.hpp"
+#include "clrp/lrp/stage_work.hpp"
 #include "clrp/model/kv_cache.hpp"
 #include "clrp/util/build_info.hpp"
 #include "clrp/util/byte_size.hpp"
 #include "clrp/util/clock.hpp"
 #include "clrp/util/error.hpp"
 #include "clrp/util/threads.hpp"
+#include "clrp/util/write_file.hpp"
 
 namespace clrp::app {
 
@@ -45,6 +48,7 @@ struct BenchOptions {
   std::uint64_t seed = 0;
   std::string rule = lrp::to_string(lrp::Rule::AttnLRP);
   std::optional<std::string> ids_file, max_memory;  ///< graph: token ids (JSON list), budget
+  std::optional<std::string> dump_file;  ///< faithfulness: every case's relevance and curves
   std::string method = "structured";
   std::string pairs_file;          ///< lrp-pairs: JSON list of {"ids", "wrong", "correct"}
   std::int64_t pack_tokens = 512;  ///< lrp-pairs: packed micro-batches of at most this many tokens
@@ -270,6 +274,110 @@ void run_lrp_pairs(const BenchOptions& opt) {
   std::cout << j.dump() << "\n";
 }
 
+// The cost of faithfulness curves (lrp/faithfulness.hpp) beside the
+// explanation they test: for every pair of --pairs, one explanation under
+// --rule, then the curves of both operators on the default grid, their
+// removal inputs packed (as campaigns and clrp explain run them) and one
+// forward per input; the two must give the same curves.
+void run_faithfulness(const BenchOptions& opt) {
+  const LoadedModel m = load_model(opt.model_options);
+  const lrp::Rule rule = lrp::parse_rule(opt.rule);
+  const std::int64_t vocab = m.checkpoint.config().vocab_size;
+  std::ifstream f(opt.pairs_file);
+  if (!f) throw Error(Where{opt.pairs_file}, "cannot open");
+  const auto all = nlohmann::json::parse(f, nullptr, false);
+  if (!all.is_array() || all.empty())
+    throw Error(Where{opt.pairs_file}, "expected a JSON list of {\"ids\", \"wrong\", \"correct\"}");
+  struct Pair {
+    std::vector<std::int32_t> ids;
+    std::int32_t wrong, correct;
+    std::vector<float> relevance;
+    double delta = 0;
+  };
+  std::vector<Pair> pairs;
+  std::int64_t tokens = 0;
+  for (const auto& p : all) {
+    pairs.push_back({p.at("ids").get<std::vector<std::int32_t>>(), p.at("wrong"), p.at("correct")});
+    tokens += static_cast<std::int64_t>(pairs.back().ids.size());
+  }
+  const lrp::Engine engine(*m.decoder);
+  const lrp::RecordOptions record{.residual = true, .heads = true};
+  const auto explain_all = [&] {
+    for (Pair& p : pairs) {
+      const lrp::Explanation ex = engine.explain(
+          at::tensor(std::vector<std::int64_t>(p.ids.begin(), p.ids.end()), at::kLong),
+          {lrp::Seed::contrastive(-1, p.wrong, p.correct, vocab)}, rule, record);
+      const at::Tensor r = ex.token_relevance[0].to(at::kFloat).contiguous();
+      p.relevance.assign(r.data_ptr<float>(), r.data_ptr<float>() + r.numel());
+      p.delta = ex.target[0].item<double>();
+    }
+  };
+  const lrp::FaithfulnessOptions fo;
+  std::vector<std::vector<float>> packed(pairs.size()), alone(pairs.size());
+  std::size_t forwards = 0;
+  const auto curves = [&](bool pack, std::vector<std::vector<float>>& out) {
+    forwards = 0;
+    for (std::size_t i = 0; i < pairs.size(); ++i) {
+      const Pair& p = pairs[i];
+      const lrp::DeltaOf delta_of = [&](const std::vector<lrp::RemovedInput>& inputs) {
+        if (pack)
+          return lrp::seed_values(*m.decoder,
+                                  lrp::removal_batches(inputs, p.wrong, p.correct, vocab));
+        std::vector<double> values;
+        for (const lrp::RemovedInput& in : inputs)
+          values.push_back(lrp::seed_values(
+              *m.decoder, lrp::removal_batches({in}, p.wrong, p.correct, vocab))[0]);
+        return values;
+      };
+      const std::vector<char> removable =
+          lrp::removable_tokens(std::vector<std::int8_t>(p.ids.size(), 0), p.ids,
+                                [&](std::int32_t id) { return m.tokenizer->is_special(id); });
+      const lrp::FaithfulnessCurves c = lrp::faithfulness_curves(
+          delta_of, p.ids, removable, p.relevance, 1, std::to_string(i), p.delta, fo);
+      out[i] = c.delta;
+      forwards += c.forwards;
+    }
+  };
+  const double t_explain = median_seconds(opt, explain_all);
+  const double t_packed = median_seconds(opt, [&] { curves(true, packed); });
+  const double t_alone = median_seconds(opt, [&] { curves(false, alone); });
+  double deviation = 0;
+  for (std::size_t i = 0; i < pairs.size(); ++i)
+    for (std::size_t k = 0; k < packed[i].size(); ++k)
+      deviation = std::max(deviation, static_cast<double>(std::abs(packed[i][k] - alone[i][k])));
+  nlohmann::json j{{"benchmark", "faithfulness"},
+                   {"rule", opt.rule},
+                   {"cases", pairs.size()},
+                   {"tokens", tokens},
+                   {"forwards", forwards},
+                   {"steps", fo.steps()},
+                   {"operators", fo.operators.size()},
+                   {"threads", util::compute_threads()},
+                   {"device", m.decoder->compute().device.str()},
+                   {"explain_seconds", t_explain},
+                   {"faithfulness_packed_seconds", t_packed},
+                   {"faithfulness_one_at_a_time_seconds", t_alone},
+                   {"packed_over_explain", t_packed / t_explain},
+                   {"packing_speedup", t_alone / t_packed},
+                   {"max_abs_deviation", deviation},
+                   {"repeat", opt.repeat}};
+  if (opt.dump_file) {
+    // What a reference needs to recompute the same curves: the orders come
+    // from this relevance.
+    nlohmann::json d = nlohmann::json::array();
+    for (std::size_t i = 0; i < pairs.size(); ++i)
+      d.push_back({{"case_id", std::to_string(i)},
+                   {"ids", pairs[i].ids},
+                   {"wrong", pairs[i].wrong},
+                   {"correct", pairs[i].correct},
+                   {"relevance", pairs[i].relevance},
+                   {"delta", pairs[i].delta},
+                   {"curves", packed[i]}});
+    write_file(*opt.dump_file, d.dump() + "\n");
+  }
+  std::cout << j.dump() << "\n";
+}
+
 // Batched decoding steps (DecoderModel::forward_step, as greedy_generate_batch
 // drives it): `batch` sequences of `tokens` random ids each (one prefill per
 // sequence, untimed), then `steps` steps of all of them together, each row
@@ -369,6 +477,21 @@ void register_bench(CLI::App& app) {
   lp->add_option("--warmup", opt->warmup, "Untimed repetitions first")
       ->check(CLI::NonNegativeNumber);
   lp->callback([opt] { run_lrp_pairs(*opt); });
+  CLI::App* fa = cmd->add_subcommand(
+      "faithfulness",
+      "Faithfulness curves of contrastive pairs beside their explanations: seconds, packed and "
+      "one forward at a time (JSON)");
+  add_model_options(fa, opt->model_options);
+  fa->add_option("--pairs", opt->pairs_file,
+                 "A JSON list of {\"ids\": [...], \"wrong\": id, \"correct\": id}")
+      ->required();
+  add_rule_option(fa, opt->rule);
+  fa->add_option("--repeat", opt->repeat, "Timed repetitions")->check(CLI::PositiveNumber);
+  fa->add_option("--warmup", opt->warmup, "Untimed repetitions first")
+      ->check(CLI::NonNegativeNumber);
+  fa->add_option("--dump", opt->dump_file,
+                 "Write every case's ids, token relevance, Δℓ and curves (JSON) for a reference");
+  fa->callback([opt] { run_faithfulness(*opt); });
   CLI::App* dec = cmd->add_subcommand(
       "decode", "Batched greedy decoding steps after random prompts: tokens/s (JSON)");
   add_model_options(dec, opt->model_options);
