@@ -125,7 +125,11 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
             "The campaign did not record residual relevance (record.residual = false), or no cases yet."),
         fig("Evidence hit rates per rule", "evidence", "evidence", "evidence",
             "Share of cases with evidence spans whose k most relevant tokens (by |relevance|) include an "
-            "evidence token (95 % CI), against the chance that k random tokens do.",
+            "evidence token (95 % CI), against the chance that k random tokens do. Below: evidence "
+            "recovery (docs/faithfulness.md), the share of the evidence found among the top k and the top "
+            "10 % of the removable tokens, against the share as many random tokens recover." + page.frame_html(
+                data["evidence"], ["model", "checkpoint", "rule", "recovery_cases", "recovery_topk",
+                                   "recovery_topk_chance", "recovery_top10", "recovery_top10_chance"]),
             "No stored case has evidence spans (benchmarks such as SciQ and needle tasks have them)."),
         fig("Deletion test per rule", "deletion", "deletion", "deletion_curve",
             "The campaign's deletion test (docs/store.md): for each case with Δℓ > 0, the tokens a rule ranks "

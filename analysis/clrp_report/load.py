@@ -61,6 +61,21 @@ def _topk_hit(rel: np.ndarray, ev: np.ndarray, k: int) -> bool:
     return bool(ev[order].any())
 
 
+def _recovery(rel: np.ndarray, ev: np.ndarray, seg: np.ndarray, k: int) -> dict:
+    """Evidence recovery (docs/faithfulness.md): among the removable tokens (segment != -1, not the
+    last), the share of the evidence in the top k and the top ceil(10 %) by |relevance| (ties: earlier
+    token), and the same share expected of as many random tokens."""
+    cand = np.array([t for t in range(rel.size - 1) if seg[t] != -1], dtype=int)
+    E = int(ev[cand].sum()) if cand.size else 0
+    if E == 0:
+        return {"recovery_topk": np.nan, "recovery_topk_chance": np.nan, "recovery_top10": np.nan,
+                "recovery_top10_chance": np.nan}
+    order = cand[np.lexsort((cand, -np.abs(rel[cand])))]
+    top_k, tenth = min(k, cand.size), -(-cand.size // 10)
+    return {"recovery_topk": ev[order[:top_k]].sum() / E, "recovery_topk_chance": top_k / cand.size,
+            "recovery_top10": ev[order[:tenth]].sum() / E, "recovery_top10_chance": tenth / cand.size}
+
+
 def _random_hit(T: int, E: int, k: int) -> float:
     """P(at least one of k random distinct tokens of T is among the E evidence tokens)."""
     k = min(k, T)
@@ -154,6 +169,7 @@ def read_store(path: str) -> Store:
                     tok_end = int((rows["token_offset"] + rows["n_tokens"]).max())
                     rel = g["token_relevance"][:tok_end]
                     evid = g["token_evidence"][:tok_end] != 0
+                    tseg = g["token_segment"][:tok_end]
                     lay = g["layer_relevance"][:tok_end] if "layer_relevance" in g else None
                     # Attribution graphs (schema clrp-store/2, [graphs] in the spec): the
                     # per-case summary; NaN rows are cases without a graph.
@@ -190,10 +206,11 @@ def read_store(path: str) -> Store:
                                                        "area_random_minus_most": float(a[1]),
                                                        "tokens_to_flip": int(ff[i, oi, j]), "single_tokens": K})
                                 for c, order in enumerate(orders):
-                                    for st, k in enumerate(fs[i]):
+                                    for st, removed in enumerate(fs[i]):
                                         v = float(fd[i, oi, c, st])
                                         curve_rows.append({**key, "operator": op, "order": order, "step": st,
-                                                           "k": int(k), "x": int(k) / N if N else np.nan,
+                                                           "k": int(removed),
+                                                           "x": int(removed) / N if N else np.nan,
                                                            "fraction": (0.0 if st == 0 else np.nan) if st <= K
                                                            else float(faith["fractions"][st - K - 1]),
                                                            "delta_k": v, "y": v / delta if delta else np.nan})
@@ -214,7 +231,8 @@ def read_store(path: str) -> Store:
                             if ev.any():
                                 ev_rows.append({**key, "rule": rule,
                                                 "hit": _topk_hit(rel[o:o + T, r].astype(float), ev, k),
-                                                "random": _random_hit(T, int(ev.sum()), k), "k": k})
+                                                "random": _random_hit(T, int(ev.sum()), k), "k": k,
+                                                **_recovery(rel[o:o + T, r].astype(float), ev, tseg[o:o + T], k)})
     cols = ["model", "checkpoint", "benchmark", "case_id"]
     return Store(
         path=str(path), campaign=campaign, spec=spec,
@@ -223,7 +241,9 @@ def read_store(path: str) -> Store:
         cases=pd.DataFrame(case_rows, columns=cols + ["delta", "pair_delta", "n_tokens", "case_index"]),
         segments=pd.DataFrame(seg_rows, columns=cols + ["rule", "segment", "relevance", "share"]),
         layers=pd.DataFrame(layer_rows, columns=cols + ["rule", "layer", "relevance"]),
-        evidence=pd.DataFrame(ev_rows, columns=cols + ["rule", "hit", "random", "k"]),
+        evidence=pd.DataFrame(ev_rows, columns=cols + ["rule", "hit", "random", "k", "recovery_topk",
+                                                       "recovery_topk_chance", "recovery_top10",
+                                                       "recovery_top10_chance"]),
         graphs=pd.DataFrame(graph_rows, columns=cols + list(dict.fromkeys(
             k for r in graph_rows for k in r if k not in cols))),
         deletion=pd.DataFrame(del_rows, columns=cols + ["method", "delta", "tokens", "max_tokens"]),

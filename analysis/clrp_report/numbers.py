@@ -85,16 +85,30 @@ def layer_profiles(store: Store) -> pd.DataFrame:
     return _ordered(store, g.reset_index().rename(columns={"mean": "relevance", "count": "cases"}))
 
 
+EVIDENCE = ["model", "checkpoint", "rule", "cases", "hit_rate", "ci_low", "ci_high", "random_rate",
+            "random_ci_low", "random_ci_high", "recovery_cases", "recovery_topk", "recovery_topk_ci_low",
+            "recovery_topk_ci_high", "recovery_topk_chance", "recovery_top10", "recovery_top10_ci_low",
+            "recovery_top10_ci_high", "recovery_top10_chance"]
+
+
 def evidence(store: Store) -> pd.DataFrame:
-    """Evidence hit rate of the top-k tokens per rule (with CI) against k random tokens."""
+    """Evidence hit rate of the top-k tokens per rule (with CI) against k random tokens, and evidence
+    recovery (docs/faithfulness.md): the share of the evidence among the top k and the top 10 % of the
+    removable tokens (with CI), against the share as many random tokens recover."""
     out = []
     for (m, c, r), d in store.evidence.groupby(TARGET + ["rule"], sort=False):
         rate, lo, hi = _mean_ci(d["hit"].astype(float))
         rnd, rlo, rhi = _mean_ci(d["random"])
+        rec = d.dropna(subset=["recovery_topk"])
+        k, klo, khi = _mean_ci(rec["recovery_topk"]) if len(rec) else (np.nan,) * 3
+        t, tlo, thi = _mean_ci(rec["recovery_top10"]) if len(rec) else (np.nan,) * 3
         out.append({"model": m, "checkpoint": c, "rule": r, "cases": len(d), "hit_rate": rate, "ci_low": lo,
-                    "ci_high": hi, "random_rate": rnd, "random_ci_low": rlo, "random_ci_high": rhi})
-    return _ordered(store, pd.DataFrame(out, columns=["model", "checkpoint", "rule", "cases", "hit_rate", "ci_low",
-                                                      "ci_high", "random_rate", "random_ci_low", "random_ci_high"]))
+                    "ci_high": hi, "random_rate": rnd, "random_ci_low": rlo, "random_ci_high": rhi,
+                    "recovery_cases": len(rec), "recovery_topk": k, "recovery_topk_ci_low": klo,
+                    "recovery_topk_ci_high": khi, "recovery_topk_chance": rec["recovery_topk_chance"].mean(),
+                    "recovery_top10": t, "recovery_top10_ci_low": tlo, "recovery_top10_ci_high": thi,
+                    "recovery_top10_chance": rec["recovery_top10_chance"].mean()})
+    return _ordered(store, pd.DataFrame(out, columns=EVIDENCE))
 
 
 DELETION = ["model", "checkpoint", "method", "max_tokens", "cases", "flipped", "flip_rate", "ci_low", "ci_high",

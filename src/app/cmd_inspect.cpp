@@ -99,6 +99,14 @@ void print_text(const nlohmann::json& j) {
       if (ev["cases"].is_number() && ev["cases"].get<double>() > 0)
         std::printf(", evidence hit %s (random %s)", number(ev["top_k"]).c_str(),
                     number(ev["random"]).c_str());
+      if (a.contains("evidence_recovery") && a["evidence_recovery"][r]["cases"].is_number() &&
+          a["evidence_recovery"][r]["cases"].get<double>() > 0) {
+        const auto& rec = a["evidence_recovery"][r];
+        std::printf(", evidence recovered in top k %s (chance %s), top 10%% %s (chance %s)",
+                    number(rec["top_k"]).c_str(), number(rec["top_k_chance"]).c_str(),
+                    number(rec["top_10_percent"]).c_str(),
+                    number(rec["top_10_percent_chance"]).c_str());
+      }
       std::printf("\n      share of Δℓ by segment:");
       for (const auto& [seg, v] : a["segment_share"][r].items())
         if (v.is_number() && v.get<double>() != 0)

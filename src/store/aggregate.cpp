@@ -111,12 +111,14 @@ void write_aggregates(Store& store) {
     const hsize_t t1 =
         rows.empty() ? 0 : rows.offset(last, Rows::Token) + rows.length(last, Rows::Token);
     std::vector<float> tokrel((t1 - t0) * R), layer;
-    std::vector<std::int8_t> evidence(t1 - t0);
+    std::vector<std::int8_t> evidence(t1 - t0), segment(t1 - t0);
     {
       h5::Id d = h5::make(H5Dopen2(group, "token_relevance", H5P_DEFAULT), H5Dclose, "tokens");
       h5::read_rows(d, H5T_NATIVE_FLOAT, {R}, t0, t1 - t0, tokrel.data());
       h5::Id e = h5::make(H5Dopen2(group, "token_evidence", H5P_DEFAULT), H5Dclose, "evidence");
       h5::read_rows(e, H5T_NATIVE_INT8, {}, t0, t1 - t0, evidence.data());
+      h5::Id sg = h5::make(H5Dopen2(group, "token_segment", H5P_DEFAULT), H5Dclose, "segments");
+      h5::read_rows(sg, H5T_NATIVE_INT8, {}, t0, t1 - t0, segment.data());
       if (info.residual) {
         layer.resize((t1 - t0) * R * L);
         h5::Id l = h5::make(H5Dopen2(group, "layer_relevance", H5P_DEFAULT), H5Dclose, "layers");
@@ -129,7 +131,8 @@ void write_aggregates(Store& store) {
                       o_seg = sums.add(R * S), o_segn = sums.add(R * S), o_nnorm = sums.add(1),
                       o_conc = sums.add(R * 4), o_pos = sums.add(R * P), o_layer = sums.add(R * L),
                       o_cons = sums.add(R * 2), o_ev = sums.add(1), o_hit = sums.add(R),
-                      o_rand = sums.add(1), o_del = sums.add(D * 3), o_graph = sums.add(G * 3);
+                      o_rand = sums.add(1), o_del = sums.add(D * 3), o_graph = sums.add(G * 3),
+                      o_rec = sums.add(1), o_recall = sums.add(R * 2), o_chance = sums.add(2);
     // max Δℓ, max |err| per rule, max per graph column; min Δℓ, min per graph column.
     std::vector<double> maxes(1 + R + G, -std::numeric_limits<double>::infinity());
     std::vector<double> mins(1 + G, std::numeric_limits<double>::infinity());
@@ -156,6 +159,42 @@ void write_aggregates(Store& store) {
       if (evidence_tokens > 0) {
         v[o_ev] += 1;
         v[o_rand] += random_hit(T, evidence_tokens, static_cast<std::size_t>(info.evidence_top_k));
+      }
+      // Evidence recovery: among the removable tokens (segment != −1, not the
+      // last), the share of the evidence in the top k and the top ⌈10 %⌉ by
+      // |relevance| (ties to the earlier token), against the same share for
+      // as many random tokens (k / n, ⌈0.1 n⌉ / n).
+      std::vector<std::size_t> candidates;
+      std::size_t evidence_candidates = 0;
+      for (std::size_t t = 0; t + 1 < T; ++t)
+        if (segment[base + t] != -1) {
+          candidates.push_back(t);
+          evidence_candidates += evidence[base + t] != 0;
+        }
+      const std::size_t nc = candidates.size();
+      const std::size_t top_k =
+          std::min<std::size_t>(nc, static_cast<std::size_t>(info.evidence_top_k));
+      const std::size_t top_tenth = (nc + 9) / 10;
+      if (evidence_candidates > 0) {
+        v[o_rec] += 1;
+        v[o_chance] += static_cast<double>(top_k) / static_cast<double>(nc);
+        v[o_chance + 1] += static_cast<double>(top_tenth) / static_cast<double>(nc);
+        for (std::size_t r = 0; r < R; ++r) {
+          std::vector<std::size_t> order = candidates;
+          const auto mag = [&](std::size_t t) { return std::abs(tokrel[(base + t) * R + r]); };
+          std::stable_sort(order.begin(), order.end(),
+                           [&](std::size_t a, std::size_t b) { return mag(a) > mag(b); });
+          std::size_t found = 0;
+          for (std::size_t j = 0; j < std::max(top_k, top_tenth); ++j) {
+            found += evidence[base + order[j]] != 0;
+            if (j + 1 == top_k)
+              v[o_recall + r * 2] +=
+                  static_cast<double>(found) / static_cast<double>(evidence_candidates);
+            if (j + 1 == top_tenth)
+              v[o_recall + r * 2 + 1] +=
+                  static_cast<double>(found) / static_cast<double>(evidence_candidates);
+          }
+        }
       }
       for (std::size_t c = 0; c < G; ++c) {
         const double x = graph[i * G + c];
@@ -271,6 +310,18 @@ void write_aggregates(Store& store) {
       ev[r * 3 + 2] = ne > 0 ? total[o_rand] / ne : std::nan("");
     }
     h5::write_doubles(agg, "evidence_hit_rate", {R, 3}, ev, w, dxpl);
+    // Per rule: cases with evidence among the removable tokens, mean recovery
+    // in the top k and its chance, in the top 10 % and its chance.
+    std::vector<double> rec(R * 5);
+    const double nr = total[o_rec];
+    for (std::size_t r = 0; r < R; ++r) {
+      rec[r * 5] = nr;
+      rec[r * 5 + 1] = nr > 0 ? total[o_recall + r * 2] / nr : std::nan("");
+      rec[r * 5 + 2] = nr > 0 ? total[o_chance] / nr : std::nan("");
+      rec[r * 5 + 3] = nr > 0 ? total[o_recall + r * 2 + 1] / nr : std::nan("");
+      rec[r * 5 + 4] = nr > 0 ? total[o_chance + 1] / nr : std::nan("");
+    }
+    h5::write_doubles(agg, "evidence_recovery", {R, 5}, rec, w, dxpl);
     if (G > 0) {
       // Per summary column (kGraphSummaryColumnNames): cases with a graph,
       // mean, standard deviation (population), min, max.

@@ -118,6 +118,15 @@ nlohmann::json inspect_store(const std::string& path) {
               {"mean_tokens", del[r * 3 + 2]}};
         a["deletion_max_tokens"] = info.deletion_max_tokens;
       }
+      if (H5Lexists(ga, "evidence_recovery", H5P_DEFAULT) > 0) {
+        const auto rec = read_all(ga, "evidence_recovery");  // [R, 5]
+        for (std::size_t r = 0; r < info.rules.size(); ++r)
+          a["evidence_recovery"][info.rules[r]] = {{"cases", rec[r * 5]},
+                                                   {"top_k", rec[r * 5 + 1]},
+                                                   {"top_k_chance", rec[r * 5 + 2]},
+                                                   {"top_10_percent", rec[r * 5 + 3]},
+                                                   {"top_10_percent_chance", rec[r * 5 + 4]}};
+      }
       if (H5Lexists(ga, "faithfulness_area", H5P_DEFAULT) > 0) {
         // docs/faithfulness.md: area [O, R, 2, 4], flip [O, R + 1, 3].
         const auto area = read_all(ga, "faithfulness_area");

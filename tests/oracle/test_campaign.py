@@ -152,7 +152,7 @@ def recompute_aggregates(path: pathlib.Path) -> dict:
                     deltas = rows["delta"].astype(float)
                     seg = g["segment_relevance"][:n]
                     cons = g["conservation"][:n]
-                    conc, pos, lay, hits, rand = [], [], [], [], []
+                    conc, pos, lay, hits, rand, recovery = [], [], [], [], [], []
                     for row in rows:
                         o, T = int(row["token_offset"]), int(row["n_tokens"])
                         rel = g["token_relevance"][o:o + T].astype(float)  # [T, R]
@@ -169,6 +169,18 @@ def recompute_aggregates(path: pathlib.Path) -> dict:
                             gini = 2 * np.sum(np.arange(1, T + 1) * s) / (T * a.sum()) - (T + 1) / T
                             c.append([ent, gini, s[-1] / a.sum(), s[::-1][:5].sum() / a.sum()])
                         conc.append(c)
+                        # Evidence recovery over the removable tokens (segment != -1, not the last).
+                        segs = g["token_segment"][o:o + T]
+                        cand = np.array([t for t in range(T - 1) if segs[t] != -1], dtype=int)
+                        ec = ev[cand]
+                        if ec.any():
+                            nc, E = cand.size, int(ec.sum())
+                            top_k, tenth = min(nc, k), -(-nc // 10)
+                            row_rec = []
+                            for r in range(R):
+                                order = cand[np.lexsort((cand, -np.abs(rel[cand, r])))]
+                                row_rec.append([ev[order[:top_k]].sum() / E, ev[order[:tenth]].sum() / E])
+                            recovery.append((row_rec, top_k / nc, tenth / nc))
                         if ev.any():
                             kk = min(k, T)
                             hits.append([ev[np.lexsort((np.arange(T), -np.abs(rel[:, r])))[:kk]].any() for r in range(R)])
@@ -208,6 +220,11 @@ def recompute_aggregates(path: pathlib.Path) -> dict:
                             cols.append([x.size, x.mean(), x.std(), x.min(), x.max()] if x.size else
                                         [0] + [np.nan] * 4)
                         out[prefix + "graph_summary_stats"] = np.array(cols)
+                    nr = len(recovery)
+                    out[prefix + "evidence_recovery"] = np.array([
+                        [nr, *(np.mean([c[0][r][0] for c in recovery]), np.mean([c[1] for c in recovery]),
+                               np.mean([c[0][r][1] for c in recovery]), np.mean([c[2] for c in recovery]))]
+                        if nr else [0] + [np.nan] * 4 for r in range(R)])
                     out[prefix + "evidence_hit_rate"] = np.stack(
                         [np.full(R, ne), np.array(hits, dtype=float).mean(axis=0) if ne else np.full(R, np.nan),
                          np.full(R, np.mean(rand) if ne else np.nan)], axis=1)
