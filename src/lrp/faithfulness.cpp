@@ -11,8 +11,9 @@ namespace clrp::lrp {
 
 namespace {
 
+// 64-bit FNV-1a (offset basis 14695981039346656037, prime 2^40 + 435).
 std::uint64_t fnv1a64(const std::string& s) {
-  std::uint64_t h = 1469598103934665603ull;
+  std::uint64_t h = 14695981039346656037ull;
   for (unsigned char c : s) {
     h ^= c;
     h *= 1099511628211ull;

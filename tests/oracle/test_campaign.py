@@ -286,7 +286,7 @@ def _splitmix64(x: int) -> int:
 
 
 def _fnv1a64(s: str) -> int:
-    h = 1469598103934665603
+    h = 0xCBF29CE484222325  # FNV-1a 64's offset basis
     for c in s.encode():
         h = ((h ^ c) * 1099511628211) & ((1 << 64) - 1)
     return h
@@ -337,6 +337,47 @@ def test_deletion_tokens_equal_forward_recomputation(reference_store, build_tool
         assert rec["deletion_tokens"].tolist() == want, key
         flips += sum(w > 0 for w in want)
     assert flips > 0, "no case flipped: the test exercises only the cap"
+
+
+def test_faithfulness_equals_transformers_recomputation(reference_store, tiny_model):
+    """Every stored faithfulness curve (write_spec's grid: both operators, K = 3, fractions 0.25, 0.5,
+    1, seed 5) equals faithfulness_reference.py's — docs/faithfulness.md written independently, every
+    deleted or zeroed input through a transformers forward (fp32, eager) — within 1e-4, with the same
+    removable tokens, steps, areas (2e-4 / |Δℓ|) and tokens to flip; and the table aggregates equal
+    faithfulness_aggregates over the cases in case-id order (the bootstrap's order)."""
+    import faithfulness_reference as ref
+    from tiny_models import load_reference
+    model = load_reference(tiny_model)
+    tables: dict[str, list] = {}
+    checked = 0
+    for (table, cid), rec in read_store(reference_store).items():
+        ids = rec["tokens"].astype(int).tolist()
+        seg = rec["token_segment"]
+        rel = rec["token_relevance"].astype(float)
+        special = {ids[p] for p in range(len(ids)) if seg[p] == -1}  # the tokenizer's own (none here)
+        want = ref.faithfulness(model, ids, [rel[:, r] for r in range(rel.shape[1])], int(rec["wrong_id"]),
+                                int(rec["correct_id"]), float(rec["delta"]), special_ids=special,
+                                operators=("delete", "zero"), single_tokens=3, fractions=(0.25, 0.5, 1.0),
+                                seed=5, case_id=cid)
+        assert int(rec["faithfulness_candidates"]) == want.candidates, (table, cid)
+        assert rec["faithfulness_steps"].tolist() == list(want.steps), (table, cid)
+        np.testing.assert_allclose(rec["faithfulness_delta"].astype(float), want.curves, rtol=0, atol=1e-4,
+                                   err_msg=f"{table} {cid}")
+        np.testing.assert_allclose(rec["faithfulness_area"], want.area, rtol=0,
+                                   atol=2e-4 / abs(float(rec["delta"])), err_msg=f"{table} {cid}")
+        assert rec["faithfulness_flip"].tolist() == want.flip.tolist(), (table, cid)
+        tables.setdefault(table, []).append((cid.encode(), rec))
+        checked += 1
+    assert checked >= 20
+    stored = read_aggregates(reference_store)
+    for table, cases in tables.items():
+        cases.sort(key=lambda c: c[0])
+        again = ref.faithfulness_aggregates(np.stack([c[1]["faithfulness_delta"] for c in cases]),
+                                            np.stack([c[1]["faithfulness_area"] for c in cases]),
+                                            np.stack([c[1]["faithfulness_flip"] for c in cases]), seed=5)
+        for name, value in again.items():
+            np.testing.assert_allclose(stored[f"{table}/{name}"], value, rtol=1e-6, atol=1e-9, equal_nan=True,
+                                       err_msg=f"{table}/{name}")
 
 
 @pytest.mark.parametrize("ranks", [2, 4])

@@ -231,7 +231,7 @@ def test_seed_changes_the_random_order(clrp_bin, tmp_path_factory):
     (["--removal", "zero,delete", "--single-tokens", "0", "--fractions", "0.25,0.5,1"], ("zero", "delete"), 4),
 ])
 def test_options_shape_the_grid(options, operators, shape, clrp_bin, tmp_path):
-    """--removal picks (and orders) the operators, --single-tokens and --fractions the steps; the values
+    """--removal picks the operators, --single-tokens and --fractions the steps; the values
     are the reference's for that grid."""
     model = make_family("gpt2")
     j = run_clrp(clrp_bin, model, tmp_path / "o.json", *options)
@@ -243,7 +243,7 @@ def test_options_shape_the_grid(options, operators, shape, clrp_bin, tmp_path):
 
 
 def test_few_candidates_repeat_steps(clrp_bin, tmp_path):
-    """A prompt of 4 tokens (N = 3 < K = 5): single steps stop at N, fractions round up, areas and flips
+    """A prompt of 5 tokens (N = 4 < K = 5): single steps stop at N, fractions round up, areas and flips
     over the repeated steps as the doc defines them."""
     model = make_family("gemma3")
     j = run_clrp(clrp_bin, model, tmp_path / "few.json", prompt="The quick", correct=" fox")
