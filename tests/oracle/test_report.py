@@ -60,6 +60,10 @@ residual = true
 heads = false
 evidence_top_k = 5
 deletion_max_tokens = {DELETION_CAP}
+[faithfulness]
+operators = ["delete", "zero"]
+single_tokens = 2
+fractions = [0.5, 1.0]
 [graphs]
 cases = 3
 [[models]]
@@ -303,6 +307,72 @@ def test_deletion_numbers_equal_the_stored_test(campaign, finished):
         assert sum(a[j, 0] * a[j, 1] for a in per_table) == pytest.approx(row["flipped"])
     page = (finished / "index.html").read_text()
     assert "No deletion results" not in page and f"deletion_max_tokens = {DELETION_CAP}" in page
+
+
+def faithfulness_frame(store: pathlib.Path) -> pd.DataFrame:
+    """Per case × operator × method (each rule, then random): the stored areas, tokens to flip and Δℓ."""
+    out = []
+    with h5py.File(store) as f:
+        for model, mg in f["runs"].items():
+            for ck, cg in mg.items():
+                for bench, g in cg.items():
+                    n = int(g.attrs["committed_rows"])
+                    rules = json.loads(g.attrs["rules"])
+                    ops = json.loads(g.attrs["layout"])["faithfulness"]["operators"]
+                    delta = g["cases"][:n]["delta"]
+                    area, flip = g["faithfulness_area"][:n], g["faithfulness_flip"][:n]
+                    for i in range(n):
+                        for o, op in enumerate(ops):
+                            for j, meth in enumerate(rules + ["random"]):
+                                a = area[i, o, j] if j < len(rules) else (np.nan, np.nan)
+                                out.append({"model": model, "checkpoint": ck, "benchmark": bench, "case": i,
+                                            "operator": op, "method": meth, "delta": float(delta[i]),
+                                            "least": float(a[0]), "random": float(a[1]), "flip": int(flip[i, o, j])})
+    return pd.DataFrame(out)
+
+
+def test_faithfulness_numbers_equal_the_stored_curves(campaign, finished):
+    """faithfulness.csv recomputed from the per-case faithfulness_area and faithfulness_flip (pooled over
+    benchmarks; flips over the cases with Δℓ > 0, i.e. tokens to flip ≠ 0), its intervals bracket the
+    means; faithfulness_curve.csv starts at 1 and its means equal Δℓ_k / Δℓ averaged by hand; the
+    rule-versus-rule differences equal the paired means; the page shows the section with its figure."""
+    f = faithfulness_frame(campaign / "store.h5")
+    got = csv(finished, "faithfulness").set_index(["model", "checkpoint", "operator", "method"])
+    assert len(got) == f.groupby(["model", "checkpoint", "operator", "method"]).ngroups > 0
+    for (m, c, op, meth), d in f.groupby(["model", "checkpoint", "operator", "method"]):
+        row = got.loc[(m, c, op, meth)]
+        t = d["flip"].to_numpy()
+        t = t[t != 0]
+        assert row["flip_cases"] == t.size
+        if t.size:
+            np.testing.assert_allclose(row["flip_rate"], (t > 0).mean(), rtol=1e-12)
+            assert row["flip_ci_low"] <= row["flip_rate"] <= row["flip_ci_high"]
+        if meth == "random":
+            assert row["cases"] == 0 and np.isnan(row["area"])
+            continue
+        a = d["least"].dropna()
+        assert row["cases"] == len(a)
+        np.testing.assert_allclose([row["area"], row["area_vs_random"]], [a.mean(), d["random"].dropna().mean()],
+                                   rtol=1e-12)
+        assert row["area_ci_low"] <= row["area"] <= row["area_ci_high"]
+    diff = csv(finished, "faithfulness_rule_differences")
+    for r in diff.itertuples():
+        d = f[(f.model == r.model) & (f.checkpoint == r.checkpoint) & (f.operator == r.operator)]
+        a = d[d.method == r.rule_a].set_index(["benchmark", "case"])["least"]
+        b = d[d.method == r.rule_b].set_index(["benchmark", "case"])["least"]
+        np.testing.assert_allclose(r.difference, (a - b).dropna().mean(), rtol=1e-12)
+    curve = csv(finished, "faithfulness_curve")
+    np.testing.assert_allclose(curve[curve["fraction"] == 0]["y"], 1.0, rtol=1e-6)
+    with h5py.File(campaign / "store.h5") as h:
+        g = h["runs"]["ref"]["final"]
+        per_bench = [(g[b]["faithfulness_delta"][:int(g[b].attrs["committed_rows"])],
+                      g[b]["cases"][:int(g[b].attrs["committed_rows"])]["delta"]) for b in g]
+    ys = np.concatenate([dl[d > 0, 0, 0, -1] / d[d > 0] for dl, d in per_bench if len(d)])  # delete, rule 0 most
+    row = curve[(curve.model == "ref") & (curve.checkpoint == "final") & (curve.operator == "delete")
+                & (curve.order == "attnlrp most") & (curve.fraction == 1.0)]
+    np.testing.assert_allclose(row["y"].iloc[0], ys.mean(), rtol=1e-5)
+    page = (finished / "index.html").read_text()
+    assert 'src="faithfulness.png"' in page and "did not record faithfulness curves" not in page
 
 
 def test_store_without_the_deletion_test_says_how_to_record_it(campaign, tmp_path):
