@@ -44,6 +44,7 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "faithfulness": numbers.faithfulness(store),
         "faithfulness_curve": numbers.faithfulness_curve(store),
         "faithfulness_rule_differences": numbers.faithfulness_rule_differences(store),
+        "outcomes": numbers.outcomes(store),
         "graphs": numbers.graphs(store),
         "accuracy": numbers.accuracy(store),
         "no_pair_reasons": numbers.no_pair_reasons(store),
@@ -62,6 +63,7 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "deletion": figures.deletion(data["deletion_curve"], data["deletion"], out / "deletion.png"),
         "faithfulness": figures.faithfulness(data["faithfulness_curve"], data["faithfulness"],
                                              out / "faithfulness.png"),
+        "outcomes": figures.outcomes(data["outcomes"], out / "outcomes.png"),
         "graphs": figures.graphs(data["graphs"], out / "graphs.png"),
         "accuracy": figures.accuracy(data["accuracy"], out / "accuracy.png"),
         "pair_yield": figures.pair_yield(data["accuracy"], data["no_pair_reasons"], out / "pair_yield.png"),
@@ -161,6 +163,16 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
             "The campaign did not record faithfulness curves: add a [faithfulness] table to the spec "
             "(docs/faithfulness.md) and run it again." if store.faithfulness.empty else
             "No stored case with Δℓ > 0 yet."),
+        fig("Where input attribution explains a failure", "outcomes", "outcomes", "outcomes",
+            "Every explained failure classified as the reference study's annotators did by hand "
+            "(docs/faithfulness.md, \"Outcomes and patterns\"): input attribution is informative when "
+            "removing the rule's top tokens undoes the failure where as many random ones do not, or when "
+            "its top tokens hold the evidence; otherwise it is not (the attribution-graph test that splits "
+            "those into graph informative and neither is not computed yet). Where evidence is known, the "
+            "CSV counts the patterns: relevant tokens underweighted (URT) and irrelevant tokens "
+            "overweighted (OIT). First rule drawn; every rule in the CSV.",
+            "The campaign did not record faithfulness curves (add a [faithfulness] table), or no failure "
+            "is stored yet."),
         fig("Attribution graphs in the store", "graphs", "graphs", "graphs",
             "Cases with a cross-layer attribution graph ([graphs] in the spec; docs/graphs.md): where Δℓ "
             "ends up in the pruned graph, mean over those cases: the first token, the other tokens, and what "

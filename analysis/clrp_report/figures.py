@@ -215,6 +215,35 @@ def faithfulness(curve: pd.DataFrame, summary: pd.DataFrame, path: pathlib.Path)
     return _save(fig, path)
 
 
+def outcomes(df: pd.DataFrame, path: pathlib.Path) -> bool:
+    """The reference study's stacked bars, computed: per model × checkpoint × benchmark (first rule), the
+    explained failures by outcome as shares; the bar's label gives the count."""
+    if df.empty:
+        return False
+    d = df[df["rule"] == df["rule"].iloc[0]]
+    failures = d[["input_informative", "graph_informative", "neither", "graph_not_tested"]].sum(axis=1)
+    d, failures = d[failures > 0], failures[failures > 0]
+    if d.empty:
+        return False
+    fig, ax = plt.subplots(figsize=(7.5, 0.45 * len(d) + 2.2))
+    y = np.arange(len(d))
+    left = np.zeros(len(d))
+    for name, color, label in (("input_informative", "#4f81bd", "input attribution informative"),
+                               ("graph_informative", "#9bbb59", "graph informative"),
+                               ("neither", "#c0504d", "neither"),
+                               ("graph_not_tested", "#bfbfbf", "input attribution not informative (graph not tested)")):
+        share = d[name].to_numpy(dtype=float) / failures.to_numpy(dtype=float)
+        ax.barh(y, share, left=left, color=color, label=label)
+        left += share
+    ax.set_yticks(y, [f"{m}/{c}/{b} ({int(n)} failures)" for m, c, b, n in
+                      zip(d["model"], d["checkpoint"], d["benchmark"], failures)])
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel(f"share of explained failures ({d['rule'].iloc[0]})")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)  # below the axis label
+    return _save(fig, path)
+
+
 def graphs(df: pd.DataFrame, path: pathlib.Path) -> bool:
     shares = [c for c in ("first_token_share", "other_tokens_share", "self_bias_share") if c in df.columns]
     if df.empty or not shares:

@@ -31,6 +31,9 @@ class Store:
     # and per case × operator × order ("<rule> most", "<rule> least", "random") × step: k removed,
     # x = k / N, Δℓ after the step, and y = Δℓ_k / Δℓ.
     faithfulness_curves: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Per case × rule (with faithfulness): the outcome's name and the URT / OIT pattern (NaN-free
+    # booleans; `evidence` False where no evidence is known) — docs/faithfulness.md.
+    outcomes: pd.DataFrame = field(default_factory=pd.DataFrame)
     # One row per evaluated benchmark item (campaigns with [[benchmarks]]): its outcome
     # ("correct", "failure_with_pair", "failure_no_pair", "error"), Δℓ of its pair, why a
     # failure has none, and the evaluator's whole record (`detail`, a dict).
@@ -59,6 +62,10 @@ def _topk_hit(rel: np.ndarray, ev: np.ndarray, k: int) -> bool:
     """Do the k tokens of largest |relevance| (ties: earlier token) include an evidence token?"""
     order = np.lexsort((np.arange(rel.size), -np.abs(rel)))[:min(k, rel.size)]
     return bool(ev[order].any())
+
+
+# lrp::Outcome codes −1 .. 3, by code + 1 (docs/faithfulness.md, "Outcomes and patterns").
+OUTCOMES = ["not_a_failure", "input_informative", "graph_informative", "neither", "graph_not_tested"]
 
 
 def _recovery(rel: np.ndarray, ev: np.ndarray, seg: np.ndarray, k: int) -> dict:
@@ -131,7 +138,7 @@ def _evaluation_rows(g: h5py.Group, model: str, ck: str, bench: str) -> list[dic
 def read_store(path: str) -> Store:
     case_rows, seg_rows, layer_rows, ev_rows, table_rows, graph_rows = [], [], [], [], [], []
     del_rows, del_tables, eval_rows, not_carried = [], [], [], []
-    faith_rows, curve_rows = [], []
+    faith_rows, curve_rows, outcome_rows = [], [], []
     with h5py.File(path, "r") as f:
         spec = json.loads(f.attrs["spec"].decode() if isinstance(f.attrs["spec"], bytes) else f.attrs["spec"])
         campaign = f.attrs["campaign"]
@@ -184,6 +191,7 @@ def read_store(path: str) -> Store:
                         fd, fa = g["faithfulness_delta"][:n], g["faithfulness_area"][:n]
                         ff, fs = g["faithfulness_flip"][:n], g["faithfulness_steps"][:n]
                         fn = g["faithfulness_candidates"][:n]
+                        foc, fpa = g["outcome"][:n], g["pattern"][:n]
                         K = int(faith["single_tokens"])
                         orders = [f"{r} {w}" for r in rules for w in ("most", "least")] + ["random"]
                     for i, row in enumerate(rows):
@@ -197,6 +205,12 @@ def read_store(path: str) -> Store:
                         case_rows.append({**key, "delta": delta, "pair_delta": float(row["pair_delta"]),
                                           "n_tokens": T, "case_index": int(row["case_index"])})
                         if faith:
+                            for r, rule in enumerate(rules):
+                                bits = int(fpa[i, r])
+                                outcome_rows.append({**key, "rule": rule, "delta": delta,
+                                                     "outcome": OUTCOMES[int(foc[i, r]) + 1],
+                                                     "evidence": bits >= 0, "urt": bits > 0 and bool(bits & 1),
+                                                     "oit": bits > 0 and bool(bits & 2)})
                             N = int(fn[i])
                             for oi, op in enumerate(faith["operators"]):
                                 for j, method in enumerate(rules + ["random"]):
@@ -253,6 +267,8 @@ def read_store(path: str) -> Store:
         faithfulness=pd.DataFrame(faith_rows, columns=cols + [
             "operator", "method", "delta", "candidates", "area_least_minus_most", "area_random_minus_most",
             "tokens_to_flip", "single_tokens"]),
+        outcomes=pd.DataFrame(outcome_rows, columns=cols + ["rule", "delta", "outcome", "evidence", "urt",
+                                                           "oit"]),
         faithfulness_curves=pd.DataFrame(curve_rows, columns=cols + [
             "operator", "order", "step", "k", "x", "fraction", "delta_k", "y"]),
         checkpoint_order=checkpoint_order(spec),

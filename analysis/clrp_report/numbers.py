@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from .load import Store
+from .load import OUTCOMES, Store
 from .stats import bootstrap_ci, wilson_ci
 
 TARGET = ["model", "checkpoint"]
@@ -218,6 +218,24 @@ def faithfulness_rule_differences(store: Store) -> pd.DataFrame:
                         "difference": mean, "ci_low": lo, "ci_high": hi})
     return _ordered(store, pd.DataFrame(out, columns=["model", "checkpoint", "operator", "rule_a", "rule_b",
                                                       "cases", "difference", "ci_low", "ci_high"]))
+
+
+def outcomes(store: Store) -> pd.DataFrame:
+    """Per model, checkpoint, benchmark and rule: the explained cases by outcome (docs/faithfulness.md)
+    and, over the failures with evidence, the URT / OIT patterns — the reference study's categories."""
+    out = []
+    for (m, c, b, r), d in store.outcomes.groupby(TARGET + ["benchmark", "rule"], sort=False):
+        row = {"model": m, "checkpoint": c, "benchmark": b, "rule": r, "cases": len(d)}
+        for name in OUTCOMES:
+            row[name] = int((d["outcome"] == name).sum())
+        e = d[(d["delta"] > 0) & d["evidence"]]
+        row.update({"failures_with_evidence": len(e), "urt_only": int((e.urt & ~e.oit).sum()),
+                    "oit_only": int((e.oit & ~e.urt).sum()), "urt_and_oit": int((e.urt & e.oit).sum()),
+                    "no_pattern": int((~e.urt & ~e.oit).sum())})
+        out.append(row)
+    return _ordered(store, pd.DataFrame(out, columns=["model", "checkpoint", "benchmark", "rule", "cases",
+                                                      *OUTCOMES, "failures_with_evidence", "urt_only",
+                                                      "oit_only", "urt_and_oit", "no_pattern"]))
 
 
 GRAPH_SHARES = ["first_token_share", "other_tokens_share", "self_bias_share"]

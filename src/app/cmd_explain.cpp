@@ -38,6 +38,7 @@ struct ExplainOptions {
   bool faithfulness = false;
   std::vector<std::string> removal{"delete", "zero"};
   lrp::FaithfulnessOptions faithfulness_options;
+  std::int64_t evidence_top_k = 5;  ///< the outcome's evidence recovery (docs/faithfulness.md)
 };
 
 // Faithfulness curves of the explanation (lrp/faithfulness.hpp): its rule's
@@ -86,6 +87,16 @@ nlohmann::json faithfulness_json(const LoadedModel& m, const Contrast& contrast,
     j["area"][op] = {{"least_minus_most", c.area[o * 2]}, {"random_minus_most", c.area[o * 2 + 1]}};
     j["tokens_to_flip"][op] = {{name, c.flip[o * 2]}, {"random", c.flip[o * 2 + 1]}};
   }
+  // The case's evidence spans (--cases) decide recovery and the patterns.
+  if (evidence.empty()) evidence.assign(ids.size(), 0);
+  const lrp::CaseOutcome outcome =
+      lrp::classify(c, removable, evidence, relevance, 1, delta, opt.evidence_top_k, {});
+  j["outcome"] = lrp::kCaseOutcomeNames[outcome.outcome[0] + 1];
+  if (outcome.pattern[0] >= 0)
+    j["pattern"] = {
+        {"underweighted_relevant_tokens", (outcome.pattern[0] & lrp::kUnderweightedRelevant) != 0},
+        {"overweighted_irrelevant_tokens",
+         (outcome.pattern[0] & lrp::kOverweightedIrrelevant) != 0}};
   j["seconds"] = util::seconds_since(t0);
   return j;
 }
@@ -284,6 +295,8 @@ void run(const ExplainOptions& opt) {
           area["random_minus_most"].is_null() ? NAN : area["random_minus_most"].get<double>(),
           f["tokens_to_flip"][op][lrp::to_string(rule)].dump().c_str(),
           f["tokens_to_flip"][op]["random"].dump().c_str());
+    std::printf("outcome: %s%s\n", f["outcome"].get<std::string>().c_str(),
+                f.contains("pattern") ? (", pattern " + f["pattern"].dump()).c_str() : "");
   }
 }
 

@@ -133,6 +133,21 @@ void print_text(const nlohmann::json& j) {
         std::printf("\n");
       }
     }
+    if (a.contains("outcomes")) {
+      for (const auto& [rule, o] : a["outcomes"].items()) {
+        std::printf(
+            "      %-13s failures: input attribution informative %s, not (graph not "
+            "tested) %s",
+            rule.c_str(), number(o["input_informative"]).c_str(),
+            number(o["graph_not_tested"]).c_str());
+        const auto& p = a["patterns"][rule];
+        if (p["failures_with_evidence"].get<double>() > 0)
+          std::printf("; with evidence %s: URT %s, OIT %s, both %s",
+                      number(p["failures_with_evidence"]).c_str(), number(p["urt_only"]).c_str(),
+                      number(p["oit_only"]).c_str(), number(p["urt_and_oit"]).c_str());
+        std::printf("\n");
+      }
+    }
     if (a.contains("deletion")) {
       std::printf("    deletion test (up to %lld tokens): flip rate, mean tokens to flip:",
                   static_cast<long long>(a["deletion_max_tokens"].get<std::int64_t>()));

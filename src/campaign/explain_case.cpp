@@ -191,6 +191,11 @@ void record_faithfulness(store::CaseRecord& r, const CampaignSpec& spec,
                                r.case_id, r.delta, spec.faithfulness.options);
   require(std::none_of(c.delta.begin(), c.delta.end(), [](float x) { return std::isnan(x); }),
           Where{r.case_id}, "a faithfulness forward failed (non-finite values)");
+  lrp::CaseOutcome outcome =
+      lrp::classify(c, removable, r.token_evidence, r.token_relevance, spec.rules.size(), r.delta,
+                    spec.record.evidence_top_k, spec.faithfulness.thresholds);
+  r.outcome = std::move(outcome.outcome);
+  r.pattern = std::move(outcome.pattern);
   r.faithfulness_candidates = {static_cast<std::int32_t>(c.candidates)};
   r.faithfulness_steps = std::move(c.steps);
   r.faithfulness_delta = std::move(c.delta);

@@ -239,6 +239,8 @@ store::TableInfo table_info(const CampaignSpec& spec, const Target& t, const std
     info.faithfulness_single_tokens = f.single_tokens;
     info.faithfulness_fractions = f.fractions;
     info.faithfulness_seed = f.seed;
+    const lrp::OutcomeThresholds& th = spec.faithfulness.thresholds;
+    info.outcome_thresholds = {th.recovery, th.urt_ratio, th.oit_share};
   }
   info.graphs = spec.graphs.enabled();
   info.planned_rows = rows;

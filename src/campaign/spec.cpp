@@ -499,7 +499,15 @@ void read_faithfulness(const toml::table& root, Reader& r, CampaignSpec& spec) {
     return;
   }
   const std::string at = "faithfulness.";
-  r.only_keys(*t, at, {"operators", "single_tokens", "fractions", "seed"});
+  r.only_keys(*t, at,
+              {"operators", "single_tokens", "fractions", "seed", "informative_recovery",
+               "urt_ratio", "oit_share"});
+  lrp::OutcomeThresholds& th = spec.faithfulness.thresholds;
+  th.recovery = r.number(*t, at, "informative_recovery", 0.0).value_or(th.recovery);
+  th.urt_ratio = r.number(*t, at, "urt_ratio", 0.0).value_or(th.urt_ratio);
+  th.oit_share = r.number(*t, at, "oit_share", 0.0).value_or(th.oit_share);
+  if (th.recovery > 1) r.problem(at + "informative_recovery", "must lie in [0, 1]");
+  if (th.oit_share > 1) r.problem(at + "oit_share", "must lie in [0, 1]");
   lrp::FaithfulnessOptions& opt = spec.faithfulness.options;
   spec.faithfulness.enabled = true;
   if (t->get("operators") != nullptr) {
@@ -729,6 +737,10 @@ nlohmann::json CampaignSpec::to_json() const {
     jf["single_tokens"] = f.single_tokens;
     jf["fractions"] = f.fractions;
     jf["seed"] = f.seed;
+    const lrp::OutcomeThresholds& th = faithfulness.thresholds;
+    jf["informative_recovery"] = th.recovery;
+    jf["urt_ratio"] = th.urt_ratio;
+    jf["oit_share"] = th.oit_share;
   }
   j["graphs"] = {{"cases", graphs.cases},
                  {"rule", lrp::to_string(graphs.rule)},

@@ -232,4 +232,69 @@ FaithfulnessCurves faithfulness_curves(const DeltaOf& delta_of,
   return out;
 }
 
+const char* const kCaseOutcomeNames[kCaseOutcomes] = {"not_a_failure", "input_informative",
+                                              "graph_informative", "neither", "graph_not_tested"};
+
+CaseOutcome classify(const FaithfulnessCurves& curves, const std::vector<char>& removable,
+                     const std::vector<std::int8_t>& evidence, const std::vector<float>& relevance,
+                     std::size_t rules, double delta, std::int64_t top_k,
+                     const OutcomeThresholds& thresholds) {
+  const std::vector<std::int64_t> candidates = removal_candidates(removable);
+  const std::size_t S = curves.steps.size(), C = 2 * rules + 1;
+  const std::size_t O = S == 0 ? 0 : curves.delta.size() / (C * S);
+  std::size_t in_evidence = 0;
+  for (const std::int64_t p : candidates)
+    in_evidence += evidence[static_cast<std::size_t>(p)] != 0;
+  CaseOutcome out;
+  for (std::size_t r = 0; r < rules; ++r) {
+    const auto rel = [&](std::int64_t p) {
+      return static_cast<double>(relevance[static_cast<std::size_t>(p) * rules + r]);
+    };
+    // The top tokens undo the failure at a step where as many random ones do not.
+    bool informative = false;
+    for (std::size_t o = 0; o < O; ++o)
+      for (std::size_t s = 1; s < S; ++s)
+        informative = informative || (curves.delta[(o * C + 2 * r) * S + s] <= 0 &&
+                                      curves.delta[(o * C + 2 * rules) * S + s] > 0);
+    std::int8_t pattern = -1;
+    if (in_evidence > 0) {
+      // Recovery: the evidence among the top k by |relevance| (ties to the earlier token).
+      std::vector<std::int64_t> order = candidates;
+      std::stable_sort(order.begin(), order.end(), [&](std::int64_t a, std::int64_t b) {
+        return std::abs(rel(a)) > std::abs(rel(b));
+      });
+      std::size_t found = 0;
+      for (std::size_t j = 0;
+           j < std::min<std::size_t>(order.size(), static_cast<std::size_t>(top_k)); ++j)
+        found += evidence[static_cast<std::size_t>(order[j])] != 0;
+      informative = informative || static_cast<double>(found) / static_cast<double>(in_evidence) >=
+                                       thresholds.recovery;
+      double evidence_abs = 0, total_abs = 0, evidence_signed = 0, toward_wrong = 0, outside = 0;
+      for (const std::int64_t p : candidates) {
+        const bool ev = evidence[static_cast<std::size_t>(p)] != 0;
+        total_abs += std::abs(rel(p));
+        if (ev) evidence_abs += std::abs(rel(p)), evidence_signed += rel(p);
+        if (rel(p) > 0) {
+          toward_wrong += rel(p);
+          if (!ev) outside += rel(p);
+        }
+      }
+      const double token_share =
+          static_cast<double>(in_evidence) / static_cast<double>(candidates.size());
+      pattern = 0;
+      if (evidence_signed > 0 ||
+          (total_abs > 0 && evidence_abs / total_abs < thresholds.urt_ratio * token_share))
+        pattern |= kUnderweightedRelevant;
+      if (toward_wrong > 0 && outside / toward_wrong > thresholds.oit_share)
+        pattern |= kOverweightedIrrelevant;
+    }
+    const Outcome o = !(delta > 0)  ? Outcome::not_a_failure
+                      : informative ? Outcome::input_informative
+                                    : Outcome::graph_not_tested;
+    out.outcome.push_back(static_cast<std::int8_t>(o));
+    out.pattern.push_back(pattern);
+  }
+  return out;
+}
+
 }  // namespace clrp::lrp

@@ -58,14 +58,14 @@ void write_faithfulness_aggregates(hid_t group, hid_t agg, const TableInfo& info
       cases.to_record(i, r);
       delta[i] = r.delta;
     }
-    const std::uint64_t id_bytes =
-        rows == 0 ? 0
-                  : cases.offset(rows - 1, schema::Rows::IdByte) +
-                        cases.length(rows - 1, schema::Rows::IdByte);
+    const std::uint64_t id_bytes = rows == 0 ? 0
+                                             : cases.offset(rows - 1, schema::Rows::IdByte) +
+                                                   cases.length(rows - 1, schema::Rows::IdByte);
     h5::Id ids = h5::make(H5Dopen2(group, "case_id", H5P_DEFAULT), H5Dclose, "case_id");
     const std::vector<std::string> names = schema::read_case_ids(d, ids, rows, id_bytes);
     std::iota(order.begin(), order.end(), hsize_t{0});
-    std::sort(order.begin(), order.end(), [&](hsize_t a, hsize_t b) { return names[a] < names[b]; });
+    std::sort(order.begin(), order.end(),
+              [&](hsize_t a, hsize_t b) { return names[a] < names[b]; });
   }
   const auto area =
       read_all<double>(group, "faithfulness_area", H5T_NATIVE_DOUBLE, {O, R, 2}, rows);
@@ -73,6 +73,20 @@ void write_faithfulness_aggregates(hid_t group, hid_t agg, const TableInfo& info
       read_all<std::int32_t>(group, "faithfulness_flip", H5T_NATIVE_INT32, {O, R + 1}, rows);
   const auto curves =
       read_all<float>(group, "faithfulness_delta", H5T_NATIVE_FLOAT, {O, C, S}, rows);
+  const auto outcome = read_all<std::int8_t>(group, "outcome", H5T_NATIVE_INT8, {R}, rows);
+  const auto pattern = read_all<std::int8_t>(group, "pattern", H5T_NATIVE_INT8, {R}, rows);
+  // Outcome counts by code (−1 .. 3); over the failures with evidence, the
+  // patterns: cases, URT only, OIT only, both, neither.
+  std::vector<double> outcomes(R * 5, 0.0), patterns(R * 5, 0.0);
+  for (hsize_t i = 0; i < rows; ++i)
+    for (hsize_t r = 0; r < R; ++r) {
+      const int code = outcome[i * R + r];
+      if (code >= -1 && code <= 3) outcomes[r * 5 + static_cast<hsize_t>(code + 1)] += 1;
+      const int bits = pattern[i * R + r];
+      if (bits < 0 || !(delta[i] > 0)) continue;
+      patterns[r * 5] += 1;
+      patterns[r * 5 + (bits == 1 ? 1 : bits == 2 ? 2 : bits == 3 ? 3 : 4)] += 1;
+    }
 
   std::vector<double> areas(O * R * 2 * 4), differences(O * R * R * 4), flips(O * (R + 1) * 3),
       curve(O * C * S, 0.0);
@@ -119,6 +133,8 @@ void write_faithfulness_aggregates(hid_t group, hid_t agg, const TableInfo& info
   h5::write_doubles(agg, "faithfulness_rule_difference", {O, R, R, 4}, differences, writer, dxpl);
   h5::write_doubles(agg, "faithfulness_flip", {O, R + 1, 3}, flips, writer, dxpl);
   h5::write_doubles(agg, "faithfulness_curve", {O, C, S}, curve, writer, dxpl);
+  h5::write_doubles(agg, "outcomes", {R, 5}, outcomes, writer, dxpl);
+  h5::write_doubles(agg, "patterns", {R, 5}, patterns, writer, dxpl);
 }
 
 }  // namespace clrp::store

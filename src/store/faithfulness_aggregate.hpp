@@ -21,7 +21,9 @@ namespace clrp::store {
 ///     most) paired per case: cases, mean, interval;
 ///   - faithfulness_flip [O, R + 1, 3]: per rule then random: cases with Δℓ > 0,
 ///     the share flipped within the single-token steps, mean tokens among those;
-///   - faithfulness_curve [O, 2R + 1, S]: the mean of Δℓ_k / Δℓ over cases with Δℓ > 0.
+///   - faithfulness_curve [O, 2R + 1, S]: the mean of Δℓ_k / Δℓ over cases with Δℓ > 0;
+///   - outcomes [R, 5]: cases by lrp::Outcome code −1 .. 3;
+///   - patterns [R, 5]: failures (Δℓ > 0) with evidence: cases, URT only, OIT only, both, neither.
 void write_faithfulness_aggregates(hid_t group, hid_t agg, const TableInfo& info, hsize_t rows,
                                    bool writer, hid_t dxpl);
 

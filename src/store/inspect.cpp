@@ -147,6 +147,19 @@ nlohmann::json inspect_store(const std::string& path) {
           }
         }
         a["faithfulness_single_tokens"] = info.faithfulness_single_tokens;
+        // docs/faithfulness.md, "Outcomes and patterns": [R, 5] counts each.
+        const auto outcomes = read_all(ga, "outcomes");
+        const auto patterns = read_all(ga, "patterns");
+        static const char* const kOutcomeColumns[5] = {"not_a_failure", "input_informative",
+                                                       "graph_informative", "neither",
+                                                       "graph_not_tested"};
+        static const char* const kPatternColumns[5] = {"failures_with_evidence", "urt_only",
+                                                       "oit_only", "urt_and_oit", "neither"};
+        for (std::size_t r = 0; r < R; ++r)
+          for (std::size_t c = 0; c < 5; ++c) {
+            a["outcomes"][info.rules[r]][kOutcomeColumns[c]] = outcomes[r * 5 + c];
+            a["patterns"][info.rules[r]][kPatternColumns[c]] = patterns[r * 5 + c];
+          }
       }
       if (H5Lexists(ga, "evaluation", H5P_DEFAULT) > 0) {
         const auto ev = read_all(ga, "evaluation");

@@ -171,6 +171,9 @@ Trailing per_rule_and_random_if_deletion(const TableInfo& t) {
 Trailing faithfulness_scalar(const TableInfo& t) {
   return t.faithfulness() ? Trailing(std::vector<hsize_t>{}) : std::nullopt;
 }
+Trailing per_rule_if_faithfulness(const TableInfo& t) {
+  return t.faithfulness() ? per_rule(t) : std::nullopt;
+}
 Trailing faithfulness_steps(const TableInfo& t) {
   return t.faithfulness() ? Trailing(std::vector{static_cast<hsize_t>(t.faithfulness_steps())})
                           : std::nullopt;
@@ -270,6 +273,8 @@ constexpr Array kArrays[] = {
     array<&CaseRecord::faithfulness_delta>("faithfulness_delta", Case, faithfulness_curves),
     array<&CaseRecord::faithfulness_area>("faithfulness_area", Case, faithfulness_areas),
     array<&CaseRecord::faithfulness_flip>("faithfulness_flip", Case, faithfulness_flips),
+    array<&CaseRecord::outcome>("outcome", Case, per_rule_if_faithfulness),
+    array<&CaseRecord::pattern>("pattern", Case, per_rule_if_faithfulness),
     array<&CaseRecord::head_relevance>("head_relevance", Case, per_rule_layer_head),
     array<&CaseRecord::neuron_ids>("neuron_ids", Case, per_rule_layer_neuron),
     array<&CaseRecord::neuron_relevance>("neuron_relevance", Case, per_rule_layer_neuron),

@@ -86,7 +86,8 @@ std::string table_attrs_json(const TableInfo& t) {
     j["faithfulness"] = {{"operators", t.removal_operators},
                          {"single_tokens", t.faithfulness_single_tokens},
                          {"fractions", t.faithfulness_fractions},
-                         {"seed", t.faithfulness_seed}};
+                         {"seed", t.faithfulness_seed},
+                         {"outcome_thresholds", t.outcome_thresholds}};
   return j.dump();
 }
 

@@ -61,6 +61,7 @@ TableInfo read_table_info(hid_t group) {
     t.faithfulness_single_tokens = f.at("single_tokens").get<std::int64_t>();
     t.faithfulness_fractions = f.at("fractions").get<std::vector<double>>();
     t.faithfulness_seed = f.at("seed").get<std::uint64_t>();
+    t.outcome_thresholds = f.at("outcome_thresholds").get<std::vector<double>>();
   }
   if (h5::has_attr(group, "planned_rows")) t.planned_rows = h5::get_u64_attr(group, "planned_rows");
   t.evaluations = layout.value("evaluations", false);

@@ -97,7 +97,8 @@ def read_store(path: pathlib.Path) -> dict:
                         for name in ("conservation", "segment_relevance", "bias_absorbed",
                                      "head_relevance", "neuron_ids", "neuron_relevance", "graph_summary",
                                      "deletion_tokens", "faithfulness_candidates", "faithfulness_steps",
-                                     "faithfulness_delta", "faithfulness_area", "faithfulness_flip"):
+                                     "faithfulness_delta", "faithfulness_area", "faithfulness_flip", "outcome",
+                                     "pattern"):
                             if name in g:  # heads, neurons and graphs only when recorded
                                 rec[name] = g[name][i]
                         if "graph_summary" in rec:  # its last column is the build time
@@ -378,6 +379,56 @@ def test_faithfulness_equals_transformers_recomputation(reference_store, tiny_mo
         for name, value in again.items():
             np.testing.assert_allclose(stored[f"{table}/{name}"], value, rtol=1e-6, atol=1e-9, equal_nan=True,
                                        err_msg=f"{table}/{name}")
+
+
+def expected_outcome(rec: dict, r: int, top_k: int = 5, recovery: float = 0.5, urt_ratio: float = 1.0,
+                     oit_share: float = 0.5) -> tuple[int, int]:
+    """docs/faithfulness.md's outcome and pattern of a stored case under rule r, from its curves,
+    evidence and relevance (written from the doc, not from clrp)."""
+    curves = rec["faithfulness_delta"].astype(float)  # [O, C, S]
+    R = rec["token_relevance"].shape[1]
+    informative = bool(np.any((curves[:, 2 * r, 1:] <= 0) & (curves[:, 2 * R, 1:] > 0)))
+    seg, ev = rec["token_segment"], rec["token_evidence"] != 0
+    rel = rec["token_relevance"][:, r].astype(float)
+    cand = np.array([p for p in range(len(seg) - 1) if seg[p] != -1], dtype=int)
+    pattern = -1
+    E = int(ev[cand].sum()) if cand.size else 0
+    if E:
+        order = cand[np.lexsort((cand, -np.abs(rel[cand])))]
+        informative |= ev[order[:top_k]].sum() / E >= recovery
+        a, e = np.abs(rel[cand]), ev[cand]
+        pos = rel[cand] > 0
+        urt = rel[cand][e].sum() > 0 or (a.sum() > 0 and a[e].sum() / a.sum() < urt_ratio * E / cand.size)
+        toward = rel[cand][pos].sum()
+        oit = toward > 0 and rel[cand][pos & ~e].sum() / toward > oit_share
+        pattern = int(urt) | (2 * int(oit))
+    outcome = -1 if not rec["delta"] > 0 else (0 if informative else 3)
+    return outcome, pattern
+
+
+def test_outcomes_and_patterns_equal_recomputation(reference_store):
+    """Every stored outcome and pattern equals expected_outcome's, and the outcomes / patterns
+    aggregates count them; the tiny model gives more than one outcome and some patterns (SciQ's
+    support sentences are evidence)."""
+    data = read_store(reference_store)
+    stored = read_aggregates(reference_store)
+    counts: dict = {}
+    for (table, cid), rec in data.items():
+        R = rec["token_relevance"].shape[1]
+        for r in range(R):
+            want = expected_outcome(rec, r)
+            assert (int(rec["outcome"][r]), int(rec["pattern"][r])) == want, (table, cid, r)
+            o, p = counts.setdefault(table, (np.zeros((R, 5)), np.zeros((R, 5))))
+            o[r, want[0] + 1] += 1
+            if want[1] >= 0 and rec["delta"] > 0:
+                p[r, 0] += 1
+                p[r, {1: 1, 2: 2, 3: 3, 0: 4}[want[1]]] += 1
+    for table, (o, p) in counts.items():
+        np.testing.assert_array_equal(stored[f"{table}/outcomes"], o, err_msg=table)
+        np.testing.assert_array_equal(stored[f"{table}/patterns"], p, err_msg=table)
+    every = sum(o for o, _ in counts.values())
+    assert (every[:, 1] > 0).any() and (every[:, 4] > 0).any(), every  # informative and not, both seen
+    assert sum(p for _, p in counts.values())[:, 0].sum() > 0  # patterns where evidence is known
 
 
 @pytest.mark.parametrize("ranks", [2, 4])

@@ -329,3 +329,23 @@ def test_aggregates_equal_a_plain_loop():
                 assert got["faithfulness_curve"][o, c, s] == pytest.approx(want, rel=1e-12)
     assert np.all(got["faithfulness_curve"][:, :, 0] == pytest.approx(1.0))
     assert got["faithfulness_area"][0, 1, 0, 0] == cases - 2
+
+
+@pytest.mark.parametrize("prompt, correct, outcome", [
+    # The answer repeats one word of the prompt: removing it undoes the failure, random removals do not.
+    ("The secret word is banana. Remember it. Later, someone asks: what is the secret word? The secret word is",
+     " apple", "input_informative"),
+    # " the" over " xylophone" after an unrelated sentence: the model's prior, no prompt token decides it.
+    ("We walked along the river and talked about the weather, the news and", " xylophone", "graph_not_tested"),
+])
+def test_smollm2_outcome_on_constructed_cases(prompt, correct, outcome, clrp_bin, smollm2_gguf, tmp_path):
+    """docs/faithfulness.md's outcome on two constructed SmolLM2 contrasts (the model's own greedy token
+    against `correct`): one decided by a single prompt word, one by no prompt token."""
+    j = run_clrp(clrp_bin, smollm2_gguf, tmp_path / "out.json", prompt=prompt, correct=correct)
+    f = j["faithfulness"]
+    assert j["target"] > 0 and f["outcome"] == outcome, json.dumps(f["tokens_to_flip"])
+    if outcome == "input_informative":
+        assert f["tokens_to_flip"]["delete"]["attnlrp"] > 0 and f["tokens_to_flip"]["delete"]["random"] == -1
+    else:
+        for op in ("delete", "zero"):
+            assert min(f["curves"][op]["attnlrp most-relevant-first"]) > 0

@@ -375,6 +375,27 @@ def test_faithfulness_numbers_equal_the_stored_curves(campaign, finished):
     assert 'src="faithfulness.png"' in page and "did not record faithfulness curves" not in page
 
 
+def test_outcome_counts_equal_the_cpp_aggregates(campaign, finished):
+    """outcomes.csv: per table and rule, the cases by outcome and the failures with evidence by pattern,
+    equal to the store's /aggregate/.../outcomes and patterns (docs/faithfulness.md)."""
+    got = csv(finished, "outcomes").set_index(["model", "checkpoint", "benchmark", "rule"])
+    names = ["not_a_failure", "input_informative", "graph_informative", "neither", "graph_not_tested"]
+    patterns = ["failures_with_evidence", "urt_only", "oit_only", "urt_and_oit", "no_pattern"]
+    seen = 0
+    with h5py.File(campaign / "store.h5") as f:
+        for (m, c, b), (counts, n) in aggregate(campaign / "store.h5", "outcomes").items():
+            if n == 0:
+                continue
+            rules = json.loads(f["runs"][m][c][b].attrs["rules"])
+            pats = f["aggregate"][m][c][b]["patterns"][()]
+            for r, rule in enumerate(rules):
+                row = got.loc[(m, c, b, rule)]
+                assert [row[k] for k in names] == counts[r].tolist(), (m, c, b, rule)
+                assert [row[k] for k in patterns] == pats[r].tolist(), (m, c, b, rule)
+                seen += 1
+    assert seen == len(got) > 0
+
+
 def test_store_without_the_deletion_test_says_how_to_record_it(campaign, tmp_path):
     """A campaign with deletion_max_tokens = 0 stores no deletion_tokens: the section says so and how
     to turn it on; its CSVs are empty."""

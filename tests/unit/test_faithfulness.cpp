@@ -152,5 +152,47 @@ TEST(Faithfulness, RandomOrderIsAPermutationFixedByCaseAndSeed) {
   EXPECT_NE(a, random_order("y", candidates, 0));
 }
 
+TEST(Faithfulness, OutcomesAndPatternsFollowTheirDefinitions) {
+  // Δℓ = 2.5 from weights (1, 1, 1, 1, 1, −2.5 | explained position 0): two of the five
+  // ones must go before Δℓ <= 0.
+  AdditiveModel model{{1.0, 1.0, 1.0, 1.0, 1.0, -2.5, 0.0}};
+  std::vector<std::int32_t> ids(model.weight.size());
+  std::iota(ids.begin(), ids.end(), 0);
+  const std::vector<char> removable(ids.size(), 1);
+  std::vector<float> relevance(model.weight.begin(), model.weight.end());
+  FaithfulnessOptions opt;
+  opt.operators = {Removal::remove};
+  opt.single_tokens = 3;
+  opt.fractions = {};
+  const FaithfulnessCurves c =
+      faithfulness_curves(model.delta_of(), ids, removable, relevance, 1, "c", 2.5, opt);
+  // No evidence: informative by the curves alone (the random order flips later or not at all).
+  std::vector<std::int8_t> none(ids.size(), 0);
+  CaseOutcome o = classify(c, removable, none, relevance, 1, 2.5, 2, {});
+  const bool random_flipped_as_early =
+      c.delta[2 * 4 + 3] <= 0;  // the random curve at 3 tokens (C = 3, S = 4)
+  EXPECT_EQ(o.outcome[0],
+            static_cast<std::int8_t>(random_flipped_as_early ? Outcome::graph_not_tested
+                                                             : Outcome::input_informative));
+  EXPECT_EQ(o.pattern[0], -1);
+  // Not a failure: Δℓ <= 0.
+  EXPECT_EQ(classify(c, removable, none, relevance, 1, -1.0, 2, {}).outcome[0],
+            static_cast<std::int8_t>(Outcome::not_a_failure));
+  // Evidence on the −2.5 token (toward the correct one) with the most |relevance|: recovered in
+  // the top 2, no URT (it pushes toward the correct token and holds 2.5 / 7.5 of |R| on
+  // 1 / 6 of the tokens); the ones outside carry all the relevance toward the wrong token: OIT.
+  std::vector<std::int8_t> evidence(ids.size(), 0);
+  evidence[5] = 1;
+  o = classify(c, removable, evidence, relevance, 1, 2.5, 2, {});
+  EXPECT_EQ(o.outcome[0], static_cast<std::int8_t>(Outcome::input_informative));
+  EXPECT_EQ(o.pattern[0], kOverweightedIrrelevant);
+  // Evidence on a +1 token: it pushes toward the wrong token (URT) and the other four ones still
+  // carry 4 / 5 of that relevance (OIT).
+  evidence.assign(ids.size(), 0);
+  evidence[0] = 1;
+  o = classify(c, removable, evidence, relevance, 1, 2.5, 1, {});
+  EXPECT_EQ(o.pattern[0], kUnderweightedRelevant | kOverweightedIrrelevant);
+}
+
 }  // namespace
 }  // namespace clrp::lrp

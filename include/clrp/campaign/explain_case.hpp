@@ -66,7 +66,8 @@ void record_deletion(store::CaseRecord& r, const CampaignSpec& spec,
                      std::int64_t chunk);
 
 /// Fills `r`'s faithfulness curves (spec.faithfulness.enabled) from its
-/// recorded token relevance, every removal input through one `delta_of` call.
+/// recorded token relevance, every removal input through one `delta_of` call,
+/// and its outcome and pattern under each rule (lrp::classify).
 void record_faithfulness(store::CaseRecord& r, const CampaignSpec& spec,
                          const std::vector<char>& removable, const lrp::DeltaOf& delta_of);
 

@@ -100,6 +100,7 @@ struct RecordSpec {
 struct FaithfulnessSpec {
   bool enabled = false;
   lrp::FaithfulnessOptions options;
+  lrp::OutcomeThresholds thresholds;  ///< of each failure's outcome and pattern
 };
 
 /// Attribution graphs (docs/graphs.md) for some cases of every table.

@@ -135,4 +135,50 @@ FaithfulnessCurves faithfulness_curves(const DeltaOf& delta_of,
                                        const std::string& case_id, double delta,
                                        const FaithfulnessOptions& opt);
 
+/// What the explanation of one failure tells (docs/faithfulness.md,
+/// "Outcomes and patterns"), per rule.
+enum class Outcome : std::int8_t {
+  not_a_failure = -1,     ///< Δℓ <= 0: the model prefers the correct token
+  input_informative = 0,  ///< the top tokens undo the failure where random ones do not, or
+                          ///< hold the evidence
+  graph_informative = 1,  ///< input attribution is not, the attribution graph passes its test
+  neither = 2,            ///< neither is
+  graph_not_tested = 3,   ///< input attribution is not informative; no graph test (yet)
+};
+inline constexpr int kCaseOutcomes = 5;  ///< codes −1 .. 3
+/// Names of the outcomes by code + 1.
+extern const char* const kCaseOutcomeNames[kCaseOutcomes];
+
+/// Pattern bits where the evidence is known (−1: no evidence among the
+/// removable tokens): relevant tokens underweighted (URT), irrelevant tokens
+/// overweighted (OIT) — the reference study's two patterns.
+inline constexpr std::int8_t kUnderweightedRelevant = 1;
+inline constexpr std::int8_t kOverweightedIrrelevant = 2;
+
+struct OutcomeThresholds {
+  /// Input attribution recovers the evidence: at least this share of the
+  /// evidence among its top k tokens by |relevance|.
+  double recovery = 0.5;
+  /// URT: the evidence's share of |relevance| below this multiple of its
+  /// share of the tokens (or its signed relevance pushing toward the wrong token).
+  double urt_ratio = 1.0;
+  /// OIT: tokens outside the evidence carry more than this share of the
+  /// relevance toward the wrong token.
+  double oit_share = 0.5;
+};
+
+/// Per rule: the outcome code (Outcome) and the pattern bits of one case.
+struct CaseOutcome {
+  std::vector<std::int8_t> outcome;  ///< [R]
+  std::vector<std::int8_t> pattern;  ///< [R]
+};
+
+/// Classifies a case from its curves (faithfulness_curves), which tokens
+/// may go, its evidence tokens [T] and token relevance [T, R]; `top_k` is
+/// the recovery's k.
+CaseOutcome classify(const FaithfulnessCurves& curves, const std::vector<char>& removable,
+                     const std::vector<std::int8_t>& evidence, const std::vector<float>& relevance,
+                     std::size_t rules, double delta, std::int64_t top_k,
+                     const OutcomeThresholds& thresholds);
+
 }  // namespace clrp::lrp

@@ -43,6 +43,8 @@ struct TableInfo {
   std::int64_t faithfulness_single_tokens = 0;
   std::vector<double> faithfulness_fractions;
   std::uint64_t faithfulness_seed = 0;
+  /// The outcome thresholds: informative recovery, URT ratio, OIT share.
+  std::vector<double> outcome_thresholds;
   bool faithfulness() const { return !removal_operators.empty(); }
   /// S = 1 + K + |fractions| steps per curve.
   std::int64_t faithfulness_steps() const {
@@ -107,6 +109,8 @@ struct CaseRecord {
   std::vector<float> faithfulness_delta;              ///< [O, C, S] Δℓ after each step
   std::vector<double> faithfulness_area;              ///< [O, R, 2] (vs least-first, vs random)
   std::vector<std::int32_t> faithfulness_flip;        ///< [O, R + 1] tokens to flip (K steps)
+  std::vector<std::int8_t> outcome;  ///< [R] lrp::Outcome code of the case under each rule
+  std::vector<std::int8_t> pattern;  ///< [R] URT (1) | OIT (2) bits; −1: no evidence
 
   // The pruned attribution graph of the contrast (docs/graphs.md), when the
   // table records graphs; empty vectors when this case has none. Nodes are
