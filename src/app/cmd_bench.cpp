@@ -56,6 +56,16 @@ struct BenchOptions {
   std::int64_t steps = 32;         ///< decode: timed steps per repetition
 };
 
+// A --pairs file: a non-empty JSON list of {"ids", "wrong", "correct"}.
+nlohmann::json read_pairs(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw Error(Where{path}, "cannot open");
+  auto all = nlohmann::json::parse(f, nullptr, false);
+  if (!all.is_array() || all.empty())
+    throw Error(Where{path}, "expected a JSON list of {\"ids\", \"wrong\", \"correct\"}");
+  return all;
+}
+
 // The median wall time of `opt.repeat` runs of `run`, after `opt.warmup` untimed ones.
 template <typename Run>
 double median_seconds(const BenchOptions& opt, const Run& run) {
@@ -206,11 +216,7 @@ void run_lrp_pairs(const BenchOptions& opt) {
   const LoadedModel m = load_model(opt.model_options);
   const lrp::Rule rule = lrp::parse_rule(opt.rule);
   const std::int64_t vocab = m.checkpoint.config().vocab_size;
-  std::ifstream f(opt.pairs_file);
-  if (!f) throw Error(Where{opt.pairs_file}, "cannot open");
-  const auto all = nlohmann::json::parse(f, nullptr, false);
-  if (!all.is_array() || all.empty())
-    throw Error(Where{opt.pairs_file}, "expected a JSON list of {\"ids\", \"wrong\", \"correct\"}");
+  const nlohmann::json all = read_pairs(opt.pairs_file);
   std::vector<at::Tensor> ids;
   std::vector<lrp::Seed> seeds;
   std::int64_t tokens = 0;
@@ -283,11 +289,7 @@ void run_faithfulness(const BenchOptions& opt) {
   const LoadedModel m = load_model(opt.model_options);
   const lrp::Rule rule = lrp::parse_rule(opt.rule);
   const std::int64_t vocab = m.checkpoint.config().vocab_size;
-  std::ifstream f(opt.pairs_file);
-  if (!f) throw Error(Where{opt.pairs_file}, "cannot open");
-  const auto all = nlohmann::json::parse(f, nullptr, false);
-  if (!all.is_array() || all.empty())
-    throw Error(Where{opt.pairs_file}, "expected a JSON list of {\"ids\", \"wrong\", \"correct\"}");
+  const nlohmann::json all = read_pairs(opt.pairs_file);
   struct Pair {
     std::vector<std::int32_t> ids;
     std::int32_t wrong, correct;

@@ -72,10 +72,12 @@ std::vector<std::int64_t> random_order(const std::string& case_id,
                                        std::uint64_t seed) {
   const std::uint64_t base = fnv1a64(case_id) ^ (seed * kGolden);
   std::vector<std::pair<std::uint64_t, std::int64_t>> keyed;
+  keyed.reserve(candidates.size());
   for (auto p : candidates)
     keyed.emplace_back(util::splitmix64(base ^ static_cast<std::uint64_t>(p)), p);
   std::sort(keyed.begin(), keyed.end());
   std::vector<std::int64_t> out;
+  out.reserve(keyed.size());
   for (const auto& k : keyed)
     out.push_back(k.second);
   return out;
@@ -232,8 +234,8 @@ FaithfulnessCurves faithfulness_curves(const DeltaOf& delta_of,
   return out;
 }
 
-const char* const kCaseOutcomeNames[kCaseOutcomes] = {"not_a_failure", "input_informative",
-                                              "graph_informative", "neither", "graph_not_tested"};
+const char* const kCaseOutcomeNames[kCaseOutcomes] = {
+    "not_a_failure", "input_informative", "graph_informative", "neither", "graph_not_tested"};
 
 CaseOutcome classify(const FaithfulnessCurves& curves, const std::vector<char>& removable,
                      const std::vector<std::int8_t>& evidence, const std::vector<float>& relevance,

@@ -253,6 +253,7 @@ std::vector<double> seed_values(dist::Pipeline& pipeline, const model::DecoderMo
 std::vector<MicroBatch> removal_batches(const std::vector<RemovedInput>& inputs, std::int64_t wrong,
                                         std::int64_t correct, std::int64_t vocab) {
   std::vector<std::int64_t> lengths;
+  lengths.reserve(inputs.size());
   for (const RemovedInput& in : inputs)
     lengths.push_back(static_cast<std::int64_t>(in.ids.size()));
   std::vector<MicroBatch> out;

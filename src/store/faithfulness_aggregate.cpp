@@ -73,16 +73,17 @@ void write_faithfulness_aggregates(hid_t group, hid_t agg, const TableInfo& info
       read_all<std::int32_t>(group, "faithfulness_flip", H5T_NATIVE_INT32, {O, R + 1}, rows);
   const auto curves =
       read_all<float>(group, "faithfulness_delta", H5T_NATIVE_FLOAT, {O, C, S}, rows);
-  const auto outcome = read_all<std::int8_t>(group, "outcome", H5T_NATIVE_INT8, {R}, rows);
-  const auto pattern = read_all<std::int8_t>(group, "pattern", H5T_NATIVE_INT8, {R}, rows);
+  // int8 in the file, read as int32 (HDF5 converts): codes and bits are signed (−1).
+  const auto outcome = read_all<std::int32_t>(group, "outcome", H5T_NATIVE_INT32, {R}, rows);
+  const auto pattern = read_all<std::int32_t>(group, "pattern", H5T_NATIVE_INT32, {R}, rows);
   // Outcome counts by code (−1 .. 3); over the failures with evidence, the
   // patterns: cases, URT only, OIT only, both, neither.
   std::vector<double> outcomes(R * 5, 0.0), patterns(R * 5, 0.0);
   for (hsize_t i = 0; i < rows; ++i)
     for (hsize_t r = 0; r < R; ++r) {
-      const int code = outcome[i * R + r];
+      const std::int32_t code = outcome[i * R + r];
       if (code >= -1 && code <= 3) outcomes[r * 5 + static_cast<hsize_t>(code + 1)] += 1;
-      const int bits = pattern[i * R + r];
+      const std::int32_t bits = pattern[i * R + r];
       if (bits < 0 || !(delta[i] > 0)) continue;
       patterns[r * 5] += 1;
       patterns[r * 5 + (bits == 1 ? 1 : bits == 2 ? 2 : bits == 3 ? 3 : 4)] += 1;
@@ -94,12 +95,14 @@ void write_faithfulness_aggregates(hid_t group, hid_t agg, const TableInfo& info
     for (hsize_t r = 0; r < R; ++r) {
       for (hsize_t k = 0; k < 2; ++k) {
         std::vector<double> v;
+        v.reserve(rows);
         for (const hsize_t i : order)
           v.push_back(area[((i * O + o) * R + r) * 2 + k]);
         summarise(std::move(v), seed, &areas[((o * R + r) * 2 + k) * 4]);
       }
       for (hsize_t b = 0; b < R; ++b) {
         std::vector<double> v;
+        v.reserve(rows);
         for (const hsize_t i : order)
           v.push_back(area[((i * O + o) * R + r) * 2] - area[((i * O + o) * R + b) * 2]);
         summarise(std::move(v), seed, &differences[((o * R + r) * R + b) * 4]);
