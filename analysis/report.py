@@ -53,6 +53,7 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
     for name, df in data.items():
         df.to_csv(out / "data" / f"{name}.csv", index=False)
     store.graphs.to_csv(out / "data" / "graph_cases.csv", index=False)  # per case, behind graphs.csv
+    first_rule = store.tables["rules"].iloc[0][0] if len(store.tables) else ""  # the spec's first
     drawn = {
         "failure_rates": figures.failure_rates(data["failure_rates"], out / "failure_rates.png"),
         "segments": figures.segments(data["segments"], out / "segments.png"),
@@ -63,7 +64,7 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "deletion": figures.deletion(data["deletion_curve"], data["deletion"], out / "deletion.png"),
         "faithfulness": figures.faithfulness(data["faithfulness_curve"], data["faithfulness"],
                                              out / "faithfulness.png"),
-        "outcomes": figures.outcomes(data["outcomes"], out / "outcomes.png"),
+        "outcomes": figures.outcomes(data["outcomes"], first_rule, out / "outcomes.png"),
         "graphs": figures.graphs(data["graphs"], out / "graphs.png"),
         "accuracy": figures.accuracy(data["accuracy"], out / "accuracy.png"),
         "pair_yield": figures.pair_yield(data["accuracy"], data["no_pair_reasons"], out / "pair_yield.png"),
@@ -161,7 +162,7 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
                 "area_vs_random", "flip_cases", "flip_rate", "mean_tokens_to_flip"]),
             "faithfulness.png" if drawn["faithfulness"] else None, "data/faithfulness_curve.csv",
             "The campaign did not record faithfulness curves: add a [faithfulness] table to the spec "
-            "(docs/faithfulness.md) and run it again." if store.faithfulness.empty else
+            "(docs/faithfulness.md) and run it again." if "faithfulness" not in store.spec else
             "No stored case with Δℓ > 0 yet."),
         fig("Where input attribution explains a failure", "outcomes", "outcomes", "outcomes",
             "Every explained failure classified as the reference study's annotators did by hand "

@@ -215,12 +215,12 @@ def faithfulness(curve: pd.DataFrame, summary: pd.DataFrame, path: pathlib.Path)
     return _save(fig, path)
 
 
-def outcomes(df: pd.DataFrame, path: pathlib.Path) -> bool:
-    """The reference study's stacked bars, computed: per model × checkpoint × benchmark (first rule), the
-    explained failures by outcome as shares; the bar's label gives the count."""
-    if df.empty:
+def outcomes(df: pd.DataFrame, rule: str, path: pathlib.Path) -> bool:
+    """The reference study's stacked bars, computed: per model × checkpoint × benchmark, the explained
+    failures under `rule` by outcome as shares; the bar's label gives the count."""
+    d = df[df["rule"] == rule]
+    if d.empty:
         return False
-    d = df[df["rule"] == df["rule"].iloc[0]]
     failures = d[["input_informative", "graph_informative", "neither", "graph_not_tested"]].sum(axis=1)
     d, failures = d[failures > 0], failures[failures > 0]
     if d.empty:
@@ -239,7 +239,7 @@ def outcomes(df: pd.DataFrame, path: pathlib.Path) -> bool:
                       zip(d["model"], d["checkpoint"], d["benchmark"], failures)])
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
-    ax.set_xlabel(f"share of explained failures ({d['rule'].iloc[0]})")
+    ax.set_xlabel(f"share of explained failures ({rule})")
     ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.3), ncol=2)  # below the axis label
     return _save(fig, path)
 

@@ -163,15 +163,16 @@ FAITHFULNESS = ["model", "checkpoint", "operator", "method", "cases", "area", "a
 
 def faithfulness(store: Store) -> pd.DataFrame:
     """Faithfulness per model, checkpoint, removal operator and rule (then "random"), pooled over
-    benchmarks (docs/faithfulness.md): the mean area between the least- and most-relevant-first
-    curves and the mean area between random and most-relevant-first (both of |Δℓ|, with CI; NaN for
-    "random"), and among cases with Δℓ > 0 the share flipped within the single-token steps (with CI)
+    benchmarks (docs/faithfulness.md): over the failures (Δℓ > 0), the mean area between the least-
+    and most-relevant-first curves and the mean area between random and most-relevant-first (both of
+    |Δℓ|, with CI; NaN for "random"), and the share flipped within the single-token steps (with CI)
     and their mean tokens to flip."""
     out = []
     f = store.faithfulness
     for (m, c, op, meth), d in f.groupby(TARGET + ["operator", "method"], sort=False):
-        a = d["area_least_minus_most"].dropna()
-        r = d["area_random_minus_most"].dropna()
+        failures = d[d["delta"] > 0]  # areas are over the failures
+        a = failures["area_least_minus_most"].dropna()
+        r = failures["area_random_minus_most"].dropna()
         area, alo, ahi = _mean_ci(a) if len(a) else (np.nan, np.nan, np.nan)
         vs, vlo, vhi = _mean_ci(r) if len(r) else (np.nan, np.nan, np.nan)
         t = d["tokens_to_flip"].to_numpy(dtype=int)
@@ -204,14 +205,16 @@ def faithfulness_curve(store: Store) -> pd.DataFrame:
 
 
 def faithfulness_rule_differences(store: Store) -> pd.DataFrame:
-    """Rule versus rule, paired per case: the mean difference of the area between the curves (rule a
+    """Rule versus rule, paired per failure: the mean difference of the area between the curves (rule a
     minus rule b, with CI), per model, checkpoint and operator, pooled over benchmarks."""
     f = store.faithfulness
-    f = f[f["method"] != "random"]
+    f = f[(f["method"] != "random") & (f["delta"] > 0)]
     out = []
     for (m, c, op), d in f.groupby(TARGET + ["operator"], sort=False):
-        wide = d.pivot_table(index=["benchmark", "case_id"], columns="method", values="area_least_minus_most")
-        for a, b in itertools.combinations(list(dict.fromkeys(d["method"])), 2):
+        methods = list(dict.fromkeys(d["method"]))
+        wide = d.pivot_table(index=["benchmark", "case_id"], columns="method", values="area_least_minus_most",
+                             dropna=False).reindex(columns=methods)  # NaN areas (N = 0) keep their column
+        for a, b in itertools.combinations(methods, 2):
             diff = (wide[a] - wide[b]).dropna()
             mean, lo, hi = _mean_ci(diff) if len(diff) else (np.nan, np.nan, np.nan)
             out.append({"model": m, "checkpoint": c, "operator": op, "rule_a": a, "rule_b": b, "cases": len(diff),

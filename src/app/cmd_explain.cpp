@@ -90,7 +90,7 @@ nlohmann::json faithfulness_json(const LoadedModel& m, const Contrast& contrast,
   // The case's evidence spans (--cases) decide recovery and the patterns.
   if (evidence.empty()) evidence.assign(ids.size(), 0);
   const lrp::CaseOutcome outcome =
-      lrp::classify(c, removable, evidence, relevance, 1, delta, opt.evidence_top_k, {});
+      lrp::classify(c, segment, evidence, relevance, 1, delta, opt.evidence_top_k, {});
   j["outcome"] = lrp::kCaseOutcomeNames[outcome.outcome[0] + 1];
   if (outcome.pattern[0] >= 0)
     j["pattern"] = {
@@ -315,31 +315,36 @@ void register_explain(CLI::App& app) {
   cmd->add_option("--json", opt->json_out, "Write the explanation as JSON to this file");
   cmd->add_option("--html", opt->html_out, "Write a standalone HTML view to this file");
   const std::string group = "Faithfulness (docs/faithfulness.md)";
-  cmd->add_flag("--faithfulness", opt->faithfulness,
-                "Also measure how Δℓ falls as the tokens the rule ranks highest (and lowest, "
-                "and in a random order) are removed: curves, areas, tokens to flip (JSON "
-                "'faithfulness')")
-      ->group(group);
+  CLI::Option* faithfulness =
+      cmd->add_flag("--faithfulness", opt->faithfulness,
+                    "Also measure how Δℓ falls as the tokens the rule ranks highest (and lowest, "
+                    "and in a random order) are removed: curves, areas, tokens to flip (JSON "
+                    "'faithfulness')")
+          ->group(group);
   cmd->add_option("--removal", opt->removal,
                   "Removal operators: delete (the token leaves the sequence), zero (its token "
                   "embedding becomes zeros)")
       ->delimiter(',')
       ->check(CLI::IsMember({"delete", "zero"}))
       ->capture_default_str()
-      ->group(group);
+      ->group(group)
+      ->needs(faithfulness);
   cmd->add_option("--single-tokens", opt->faithfulness_options.single_tokens,
                   "Steps of one token each before the fractions (and the tokens-to-flip cap)")
       ->check(CLI::Range(0, 256))
       ->capture_default_str()
-      ->group(group);
+      ->group(group)
+      ->needs(faithfulness);
   cmd->add_option("--fractions", opt->faithfulness_options.fractions,
                   "Then remove these fractions of the removable tokens (increasing, in (0, 1])")
       ->delimiter(',')
       ->check(CLI::Range(1e-9, 1.0))
-      ->group(group);
+      ->group(group)
+      ->needs(faithfulness);
   cmd->add_option("--seed", opt->faithfulness_options.seed, "Seed of the random removal order")
       ->capture_default_str()
-      ->group(group);
+      ->group(group)
+      ->needs(faithfulness);
   cmd->callback([opt] { run(*opt); });
 }
 

@@ -189,10 +189,10 @@ void record_faithfulness(store::CaseRecord& r, const CampaignSpec& spec,
   lrp::FaithfulnessCurves c =
       lrp::faithfulness_curves(delta_of, r.tokens, removable, r.token_relevance, spec.rules.size(),
                                r.case_id, r.delta, spec.faithfulness.options);
-  require(std::none_of(c.delta.begin(), c.delta.end(), [](float x) { return std::isnan(x); }),
+  require(std::all_of(c.delta.begin(), c.delta.end(), [](float x) { return std::isfinite(x); }),
           Where{r.case_id}, "a faithfulness forward failed (non-finite values)");
   lrp::CaseOutcome outcome =
-      lrp::classify(c, removable, r.token_evidence, r.token_relevance, spec.rules.size(), r.delta,
+      lrp::classify(c, r.token_segment, r.token_evidence, r.token_relevance, spec.rules.size(), r.delta,
                     spec.record.evidence_top_k, spec.faithfulness.thresholds);
   r.outcome = std::move(outcome.outcome);
   r.pattern = std::move(outcome.pattern);

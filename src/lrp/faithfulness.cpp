@@ -237,11 +237,14 @@ FaithfulnessCurves faithfulness_curves(const DeltaOf& delta_of,
 const char* const kCaseOutcomeNames[kCaseOutcomes] = {
     "not_a_failure", "input_informative", "graph_informative", "neither", "graph_not_tested"};
 
-CaseOutcome classify(const FaithfulnessCurves& curves, const std::vector<char>& removable,
+CaseOutcome classify(const FaithfulnessCurves& curves, const std::vector<std::int8_t>& segment,
                      const std::vector<std::int8_t>& evidence, const std::vector<float>& relevance,
                      std::size_t rules, double delta, std::int64_t top_k,
                      const OutcomeThresholds& thresholds) {
-  const std::vector<std::int64_t> candidates = removal_candidates(removable);
+  std::vector<char> ranked(segment.size());
+  for (std::size_t p = 0; p < segment.size(); ++p)
+    ranked[p] = segment[p] != -1;
+  const std::vector<std::int64_t> candidates = removal_candidates(ranked);
   const std::size_t S = curves.steps.size(), C = 2 * rules + 1;
   const std::size_t O = S == 0 ? 0 : curves.delta.size() / (C * S);
   std::size_t in_evidence = 0;

@@ -289,7 +289,7 @@ std::vector<double> seed_values(const model::DecoderModel& whole_model,
   for (std::size_t m = 0; m < batches.size(); ++m) {
     try {
       value_forward(whole_model, batches[m], {}, values[m]);
-    } catch (const Error&) {
+    } catch (const std::exception&) {  // clrp::Error, or c10::Error (e.g. out of memory)
       values[m].clear();  // as a failed pipeline micro-batch: NaN
     }
   }

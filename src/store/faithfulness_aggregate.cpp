@@ -97,14 +97,15 @@ void write_faithfulness_aggregates(hid_t group, hid_t agg, const TableInfo& info
         std::vector<double> v;
         v.reserve(rows);
         for (const hsize_t i : order)
-          v.push_back(area[((i * O + o) * R + r) * 2 + k]);
+          if (delta[i] > 0) v.push_back(area[((i * O + o) * R + r) * 2 + k]);
         summarise(std::move(v), seed, &areas[((o * R + r) * 2 + k) * 4]);
       }
       for (hsize_t b = 0; b < R; ++b) {
         std::vector<double> v;
         v.reserve(rows);
         for (const hsize_t i : order)
-          v.push_back(area[((i * O + o) * R + r) * 2] - area[((i * O + o) * R + b) * 2]);
+          if (delta[i] > 0)
+            v.push_back(area[((i * O + o) * R + r) * 2] - area[((i * O + o) * R + b) * 2]);
         summarise(std::move(v), seed, &differences[((o * R + r) * R + b) * 4]);
       }
     }

@@ -15,10 +15,11 @@ namespace clrp::store {
 /// Intervals bootstrap over the cases sorted by id (byte order), so that
 /// they do not depend on the order the ranks committed them in.
 ///   - faithfulness_area [O, R, 2, 4]: per operator, rule and area (least-
-///     minus most-relevant-first; random minus most-relevant-first): cases
-///     with an area, mean, 95 % bootstrap interval (low, high);
+///     minus most-relevant-first; random minus most-relevant-first), over the
+///     failures (Δℓ > 0) with a finite area: cases, mean, 95 % bootstrap
+///     interval (low, high);
 ///   - faithfulness_rule_difference [O, R, R, 4]: area a − area b (least minus
-///     most) paired per case: cases, mean, interval;
+///     most) paired per failure: cases, mean, interval;
 ///   - faithfulness_flip [O, R + 1, 3]: per rule then random: cases with Δℓ > 0,
 ///     the share flipped within the single-token steps, mean tokens among those;
 ///   - faithfulness_curve [O, 2R + 1, S]: the mean of Δℓ_k / Δℓ over cases with Δℓ > 0;

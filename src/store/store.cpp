@@ -80,7 +80,13 @@ std::string table_attrs_json(const TableInfo& t) {
                    {"rules", t.rules},     {"layers", t.layers},         {"heads", t.heads},
                    {"neurons", t.neurons}, {"residual", t.residual},     {"graphs", t.graphs}};
   // Only when on, so tables without it keep the layout string older stores have.
-  if (t.deletion_max_tokens > 0) j["deletion_max_tokens"] = t.deletion_max_tokens;
+  if (t.deletion_max_tokens > 0) {
+    j["deletion_max_tokens"] = t.deletion_max_tokens;
+    // Version 2 (issue 22): the vocabulary's special tokens stay and the random
+    // order uses FNV-1a 64's real offset basis; a store of version 1 does not
+    // resume or merge with it (docs/faithfulness.md).
+    j["deletion_order"] = 2;
+  }
   if (t.evaluations) j["evaluations"] = true;
   if (t.faithfulness())
     j["faithfulness"] = {{"operators", t.removal_operators},

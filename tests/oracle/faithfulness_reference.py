@@ -258,8 +258,9 @@ def _summary(values: np.ndarray, seed: int) -> list[float]:
 def faithfulness_aggregates(delta: np.ndarray, area: np.ndarray, flip: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """The table's aggregates from its cases' arrays: delta [cases, O, C, S], area [cases, O, R, 2],
     flip [cases, O, R + 1]. Returns
-        faithfulness_area [O, R, 2, 4]: cases with a finite area, mean, bootstrap interval (lo, hi);
-        faithfulness_rule_difference [O, R, R, 4]: least_minus_most of rule a − rule b, paired (both finite);
+        faithfulness_area [O, R, 2, 4]: failures (Δℓ > 0) with a finite area, mean, bootstrap interval (lo, hi);
+        faithfulness_rule_difference [O, R, R, 4]: least_minus_most of rule a − rule b, paired over the
+            failures where both are finite;
         faithfulness_flip [O, R + 1, 3]: cases with Δℓ > 0, share of them flipped (tokens to flip > 0),
             mean tokens to flip among the flipped;
         faithfulness_curve [O, C, S]: mean over cases with Δℓ > 0 of Δℓ_k / Δℓ.
@@ -271,17 +272,17 @@ def faithfulness_aggregates(delta: np.ndarray, area: np.ndarray, flip: np.ndarra
     out_flip = np.zeros((n_ops, n_rules + 1, 3))
     out_curve = np.full(delta.shape[1:], np.nan)
     for o in range(n_ops):
+        d0 = delta[:, o, 0, 0].astype(np.float64)
+        positive = d0 > 0  # areas are over the failures
         for r in range(n_rules):
             for a in range(2):
-                v = area[:, o, r, a].astype(np.float64)
+                v = area[positive, o, r, a].astype(np.float64)
                 out_area[o, r, a] = _summary(v[np.isfinite(v)], seed)
         for ra in range(n_rules):
             for rb in range(n_rules):
-                x, y = area[:, o, ra, 0].astype(np.float64), area[:, o, rb, 0].astype(np.float64)
+                x, y = area[positive, o, ra, 0].astype(np.float64), area[positive, o, rb, 0].astype(np.float64)
                 both = np.isfinite(x) & np.isfinite(y)
                 out_diff[o, ra, rb] = _summary(x[both] - y[both], seed)
-        d0 = delta[:, o, 0, 0].astype(np.float64)
-        positive = d0 > 0
         npos = int(positive.sum())
         for c in range(n_rules + 1):
             f = flip[positive, o, c]

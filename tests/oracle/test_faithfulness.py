@@ -295,7 +295,8 @@ def _bootstrap_loop(values, seed):
 
 
 def test_aggregates_equal_a_plain_loop():
-    """faithfulness_aggregates on synthetic cases (NaN areas, Δℓ ≤ 0, unflipped) against loops over cases."""
+    """faithfulness_aggregates on synthetic cases (NaN areas, Δℓ ≤ 0, unflipped) against loops over the
+    failures (Δℓ > 0: areas, flips and curves are over them)."""
     rng = np.random.default_rng(3)
     cases, O, R, S, K = 23, 2, 2, 8, 3
     delta = rng.normal(size=(cases, O, 2 * R + 1, S))
@@ -308,17 +309,18 @@ def test_aggregates_equal_a_plain_loop():
     seed = 11
     got = ref.faithfulness_aggregates(delta, area, flip, seed)
     for o in range(O):
+        pos = [i for i in range(cases) if delta[i, o, 0, 0] > 0]  # areas, flips and curves: failures only
         for r in range(R):
             for a in range(2):
-                v = [x for x in area[:, o, r, a] if np.isfinite(x)]
+                v = [area[i, o, r, a] for i in pos if np.isfinite(area[i, o, r, a])]
                 want = [len(v), sum(v) / len(v), *_bootstrap_loop(v, seed)]
                 np.testing.assert_allclose(got["faithfulness_area"][o, r, a], want, rtol=1e-12)
             for rb in range(R):
-                v = [x - y for x, y in zip(area[:, o, r, 0], area[:, o, rb, 0]) if np.isfinite(x) and np.isfinite(y)]
+                v = [area[i, o, r, 0] - area[i, o, rb, 0] for i in pos
+                     if np.isfinite(area[i, o, r, 0]) and np.isfinite(area[i, o, rb, 0])]
                 want = [len(v), sum(v) / len(v), *_bootstrap_loop(v, seed)]
                 np.testing.assert_allclose(got["faithfulness_rule_difference"][o, r, rb], want, rtol=1e-12,
                                            atol=1e-15)
-        pos = [i for i in range(cases) if delta[i, o, 0, 0] > 0]
         for c in range(R + 1):
             fl = [flip[i, o, c] for i in pos if flip[i, o, c] > 0]
             want = [len(pos), len(fl) / len(pos), sum(fl) / len(fl)]
@@ -328,7 +330,8 @@ def test_aggregates_equal_a_plain_loop():
                 want = sum(delta[i, o, c, s] / delta[i, o, 0, 0] for i in pos) / len(pos)
                 assert got["faithfulness_curve"][o, c, s] == pytest.approx(want, rel=1e-12)
     assert np.all(got["faithfulness_curve"][:, :, 0] == pytest.approx(1.0))
-    assert got["faithfulness_area"][0, 1, 0, 0] == cases - 2
+    failures = delta[:, 0, 0, 0] > 0
+    assert got["faithfulness_area"][0, 1, 0, 0] == failures.sum() - failures[[2, 5]].sum()
 
 
 @pytest.mark.parametrize("prompt, correct, outcome", [

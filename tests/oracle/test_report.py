@@ -333,7 +333,7 @@ def faithfulness_frame(store: pathlib.Path) -> pd.DataFrame:
 
 def test_faithfulness_numbers_equal_the_stored_curves(campaign, finished):
     """faithfulness.csv recomputed from the per-case faithfulness_area and faithfulness_flip (pooled over
-    benchmarks; flips over the cases with Δℓ > 0, i.e. tokens to flip ≠ 0), its intervals bracket the
+    benchmarks; areas and flips over the failures, Δℓ > 0), its intervals bracket the
     means; faithfulness_curve.csv starts at 1 and its means equal Δℓ_k / Δℓ averaged by hand; the
     rule-versus-rule differences equal the paired means; the page shows the section with its figure."""
     f = faithfulness_frame(campaign / "store.h5")
@@ -350,14 +350,15 @@ def test_faithfulness_numbers_equal_the_stored_curves(campaign, finished):
         if meth == "random":
             assert row["cases"] == 0 and np.isnan(row["area"])
             continue
-        a = d["least"].dropna()
+        failures = d[d["delta"] > 0]  # areas are over the failures
+        a = failures["least"].dropna()
         assert row["cases"] == len(a)
-        np.testing.assert_allclose([row["area"], row["area_vs_random"]], [a.mean(), d["random"].dropna().mean()],
-                                   rtol=1e-12)
+        np.testing.assert_allclose([row["area"], row["area_vs_random"]],
+                                   [a.mean(), failures["random"].dropna().mean()], rtol=1e-12)
         assert row["area_ci_low"] <= row["area"] <= row["area_ci_high"]
     diff = csv(finished, "faithfulness_rule_differences")
     for r in diff.itertuples():
-        d = f[(f.model == r.model) & (f.checkpoint == r.checkpoint) & (f.operator == r.operator)]
+        d = f[(f.model == r.model) & (f.checkpoint == r.checkpoint) & (f.operator == r.operator) & (f.delta > 0)]
         a = d[d.method == r.rule_a].set_index(["benchmark", "case"])["least"]
         b = d[d.method == r.rule_b].set_index(["benchmark", "case"])["least"]
         np.testing.assert_allclose(r.difference, (a - b).dropna().mean(), rtol=1e-12)

@@ -159,6 +159,7 @@ TEST(Faithfulness, OutcomesAndPatternsFollowTheirDefinitions) {
   std::vector<std::int32_t> ids(model.weight.size());
   std::iota(ids.begin(), ids.end(), 0);
   const std::vector<char> removable(ids.size(), 1);
+  const std::vector<std::int8_t> segment(ids.size(), 0);
   std::vector<float> relevance(model.weight.begin(), model.weight.end());
   FaithfulnessOptions opt;
   opt.operators = {Removal::remove};
@@ -168,7 +169,7 @@ TEST(Faithfulness, OutcomesAndPatternsFollowTheirDefinitions) {
       faithfulness_curves(model.delta_of(), ids, removable, relevance, 1, "c", 2.5, opt);
   // No evidence: informative by the curves alone (the random order flips later or not at all).
   std::vector<std::int8_t> none(ids.size(), 0);
-  CaseOutcome o = classify(c, removable, none, relevance, 1, 2.5, 2, {});
+  CaseOutcome o = classify(c, segment, none, relevance, 1, 2.5, 2, {});
   const bool random_flipped_as_early =
       c.delta[2 * 4 + 3] <= 0;  // the random curve at 3 tokens (C = 3, S = 4)
   EXPECT_EQ(o.outcome[0],
@@ -176,21 +177,21 @@ TEST(Faithfulness, OutcomesAndPatternsFollowTheirDefinitions) {
                                                              : Outcome::input_informative));
   EXPECT_EQ(o.pattern[0], -1);
   // Not a failure: Δℓ <= 0.
-  EXPECT_EQ(classify(c, removable, none, relevance, 1, -1.0, 2, {}).outcome[0],
+  EXPECT_EQ(classify(c, segment, none, relevance, 1, -1.0, 2, {}).outcome[0],
             static_cast<std::int8_t>(Outcome::not_a_failure));
   // Evidence on the −2.5 token (toward the correct one) with the most |relevance|: recovered in
   // the top 2, no URT (it pushes toward the correct token and holds 2.5 / 7.5 of |R| on
   // 1 / 6 of the tokens); the ones outside carry all the relevance toward the wrong token: OIT.
   std::vector<std::int8_t> evidence(ids.size(), 0);
   evidence[5] = 1;
-  o = classify(c, removable, evidence, relevance, 1, 2.5, 2, {});
+  o = classify(c, segment, evidence, relevance, 1, 2.5, 2, {});
   EXPECT_EQ(o.outcome[0], static_cast<std::int8_t>(Outcome::input_informative));
   EXPECT_EQ(o.pattern[0], kOverweightedIrrelevant);
   // Evidence on a +1 token: it pushes toward the wrong token (URT) and the other four ones still
   // carry 4 / 5 of that relevance (OIT).
   evidence.assign(ids.size(), 0);
   evidence[0] = 1;
-  o = classify(c, removable, evidence, relevance, 1, 2.5, 1, {});
+  o = classify(c, segment, evidence, relevance, 1, 2.5, 1, {});
   EXPECT_EQ(o.pattern[0], kUnderweightedRelevant | kOverweightedIrrelevant);
 }
 

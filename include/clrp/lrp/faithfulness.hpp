@@ -173,10 +173,12 @@ struct CaseOutcome {
   std::vector<std::int8_t> pattern;  ///< [R]
 };
 
-/// Classifies a case from its curves (faithfulness_curves), which tokens
-/// may go, its evidence tokens [T] and token relevance [T, R]; `top_k` is
-/// the recovery's k.
-CaseOutcome classify(const FaithfulnessCurves& curves, const std::vector<char>& removable,
+/// Classifies a case from its curves (faithfulness_curves), its tokens'
+/// segments [T] (the store's column), evidence tokens [T] and token
+/// relevance [T, R]; `top_k` is the recovery's k. Recovery and patterns rank
+/// the tokens with a segment (not −1) but the last — the tokens the store's
+/// evidence_recovery aggregate ranks, so the two agree.
+CaseOutcome classify(const FaithfulnessCurves& curves, const std::vector<std::int8_t>& segment,
                      const std::vector<std::int8_t>& evidence, const std::vector<float>& relevance,
                      std::size_t rules, double delta, std::int64_t top_k,
                      const OutcomeThresholds& thresholds);
