@@ -133,9 +133,7 @@ at::Tensor value_forward(const model::DecoderModel& m, const MicroBatch& mb,
                          const at::Tensor& input, std::vector<double>& values) {
   c10::InferenceMode inference_mode;
   at::Tensor h = m.has_embedding() ? m.embed(mb.ids.unsqueeze(0), mb.packing, mb.zeroed) : input;
-  const model::RotaryTables rope = m.rotary(model::packed_positions(mb.packing, h.size(1)));
-  for (std::int64_t l = m.layer_begin(); l < m.layer_end(); ++l)
-    h = m.run_layer(l, h, rope, nullptr, mb.packing);
+  h = m.run_layers(h, model::packed_positions(mb.packing, h.size(1)), mb.packing);
   if (!m.has_head()) return h;
   const model::Packing lengths = mb.packing.size() > 1 ? mb.packing : model::Packing{h.size(1)};
   std::vector<std::int64_t> rows;
@@ -275,8 +273,7 @@ std::vector<MicroBatch> removal_batches(const std::vector<RemovedInput>& inputs,
       mb.seeds.push_back(Seed::contrastive(-1, wrong, correct, vocab));
     }
     mb.ids = at::tensor(ids, at::kLong);
-    if (any_zeroed)
-      mb.zeroed = at::tensor(std::vector<std::uint8_t>(zeroed), at::kByte).to(at::kBool);
+    if (any_zeroed) mb.zeroed = at::tensor(zeroed, at::kByte).to(at::kBool);
   }
   return out;
 }
@@ -290,7 +287,7 @@ std::vector<double> seed_values(const model::DecoderModel& whole_model,
     try {
       value_forward(whole_model, batches[m], {}, values[m]);
     } catch (const std::exception&) {  // clrp::Error, or c10::Error (e.g. out of memory)
-      values[m].clear();  // as a failed pipeline micro-batch: NaN
+      values[m].clear();               // as a failed pipeline micro-batch: NaN
     }
   }
   return flatten_values(batches, values);

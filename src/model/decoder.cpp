@@ -422,10 +422,11 @@ at::Tensor DecoderModel::run_layer_impl(std::int64_t layer, const at::Tensor& hi
   return out;
 }
 
-at::Tensor DecoderModel::run_layers(at::Tensor hidden, const at::Tensor& positions) const {
+at::Tensor DecoderModel::run_layers(at::Tensor hidden, const at::Tensor& positions,
+                                    const Packing& packing) const {
   const RotaryTables rope = rotary(positions);
   for (std::int64_t i = begin_; i < end_; ++i)
-    hidden = run_layer(i, hidden, rope);
+    hidden = run_layer(i, hidden, rope, nullptr, packing);
   return hidden;
 }
 

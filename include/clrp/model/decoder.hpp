@@ -132,7 +132,10 @@ class DecoderModel final : public IncrementalModel {
   at::Tensor embed_tokens(const at::Tensor& ids) const;
   /// Runs layers [begin, end) on `hidden`; `positions` [tokens] (int64) are the
   /// absolute positions of the tokens (0..T-1 for a fresh prompt).
-  at::Tensor run_layers(at::Tensor hidden, const at::Tensor& positions) const;
+  /// With a `packing`, `hidden` [1, T, H] holds several sequences and `positions`
+  /// are their packed_positions().
+  at::Tensor run_layers(at::Tensor hidden, const at::Tensor& positions,
+                        const Packing& packing = {}) const;
   /// Runs one layer (absolute index) on `hidden`; fills `tape` when given (for a
   /// backward). With a `packing`, `hidden` [1, T, H] holds several sequences
   /// (and `rope` their packed_positions()).
