@@ -46,6 +46,7 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "faithfulness_rule_differences": numbers.faithfulness_rule_differences(store),
         "outcomes": numbers.outcomes(store),
         "graphs": numbers.graphs(store),
+        "graph_interventions": numbers.graph_interventions(store),
         "accuracy": numbers.accuracy(store),
         "no_pair_reasons": numbers.no_pair_reasons(store),
         "same_failures": numbers.same_failures(store),
@@ -53,6 +54,8 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
     for name, df in data.items():
         df.to_csv(out / "data" / f"{name}.csv", index=False)
     store.graphs.to_csv(out / "data" / "graph_cases.csv", index=False)  # per case, behind graphs.csv
+    # per tested node, behind graph_interventions.csv
+    store.graph_interventions.to_csv(out / "data" / "graph_intervention_nodes.csv", index=False)
     first_rule = store.tables["rules"].iloc[0][0] if len(store.tables) else ""  # the spec's first
     drawn = {
         "failure_rates": figures.failure_rates(data["failure_rates"], out / "failure_rates.png"),
@@ -66,6 +69,8 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
                                              out / "faithfulness.png"),
         "outcomes": figures.outcomes(data["outcomes"], first_rule, out / "outcomes.png"),
         "graphs": figures.graphs(data["graphs"], out / "graphs.png"),
+        "graph_interventions": figures.graph_interventions(store.graph_interventions, data["graph_interventions"],
+                                                           out / "graph_interventions.png"),
         "accuracy": figures.accuracy(data["accuracy"], out / "accuracy.png"),
         "pair_yield": figures.pair_yield(data["accuracy"], data["no_pair_reasons"], out / "pair_yield.png"),
     }
@@ -168,8 +173,9 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
             "Every explained failure classified as the reference study's annotators did by hand "
             "(docs/faithfulness.md, \"Outcomes and patterns\"): input attribution is informative when "
             "removing the rule's top tokens undoes the failure where as many random ones do not, or when "
-            "its top tokens hold the evidence; otherwise it is not (the attribution-graph test that splits "
-            "those into graph informative and neither is not computed yet). Where evidence is known, the "
+            "its top tokens hold the evidence; otherwise the case's attribution graph decides: graph "
+            "informative when its intervention test passes (thresholds in [faithfulness]), neither when it "
+            "fails, not tested when the case has no graph ([graphs] cases). Where evidence is known, the "
             "CSV counts the patterns: relevant tokens underweighted (URT) and irrelevant tokens "
             "overweighted (OIT). First rule drawn; every rule in the CSV.",
             "The campaign did not record faithfulness curves (add a [faithfulness] table), or no failure "
@@ -180,6 +186,17 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
             "nodes keep for themselves (self bias). Nodes, edges and fan-in in the CSV; one row per case in "
             "data/graph_cases.csv.",
             "No attribution graphs in this store (add [graphs] cases = N to the spec)."),
+        fig("Attribution graphs tested against the model", "graph-interventions", "graph_interventions",
+            "graph_interventions",
+            "Each tested graph's top nodes (docs/graphs.md, \"Interventions\": the kept embedding and layer-"
+            "output states of largest relevance, away from the explained and the first position) zeroed one "
+            "at a time in the model's own forward pass: the change of Δℓ measured against the change the "
+            "graph predicts (minus the node's relevance). On the dashed line the graph's account is exact. "
+            "The CSV gives per model and checkpoint the pooled and median per-graph correlation and the "
+            "share of nodes with the predicted sign; per graph (with its kept share) in data/graph_cases.csv, "
+            '<a href="data/graph_intervention_nodes.csv">per node</a>.',
+            "No graph was tested against the model (add [graphs] cases = N to the spec; interventions = 16 "
+            "is the default)."),
         f'<section id="heatmaps"><h2>Per-case heatmaps</h2>{page.links_html(heat_files, out, "heatmaps", heatmaps)}'
         f'<h2>Attribution graphs</h2>{page.links_html(graph_files, out, "graphs", graphs)}</section>',
     ]

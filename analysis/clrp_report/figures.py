@@ -262,6 +262,28 @@ def graphs(df: pd.DataFrame, path: pathlib.Path) -> bool:
     return _save(fig, path)
 
 
+def graph_interventions(nodes: pd.DataFrame, table: pd.DataFrame, path: pathlib.Path) -> bool:
+    """Measured against predicted change of Δℓ for every node the intervention test zeroed, per
+    model and checkpoint (pooled r in the legend), with the line of perfect agreement."""
+    if nodes.empty:
+        return False
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    for (m, c), d in nodes.groupby(["model", "checkpoint"], sort=False):
+        row = table[(table["model"] == m) & (table["checkpoint"] == c)]
+        r = float(row["pooled_correlation"].iloc[0]) if len(row) else np.nan
+        ax.scatter(d["predicted"], d["measured"], s=10, alpha=0.6,
+                   label=f"{m}/{c}: {len(d)} nodes, {d.groupby(['benchmark', 'case_id']).ngroups} graphs, r = {r:.2f}")
+    lo = float(np.nanmin([nodes["predicted"].min(), nodes["measured"].min()]))
+    hi = float(np.nanmax([nodes["predicted"].max(), nodes["measured"].max()]))
+    ax.plot([lo, hi], [lo, hi], color="#7f7f7f", lw=1, ls="--", label="measured = predicted")
+    ax.axhline(0, color="#bfbfbf", lw=0.5)
+    ax.axvline(0, color="#bfbfbf", lw=0.5)
+    ax.set_xlabel("change of Δℓ the graph predicts (−relevance of the node)")
+    ax.set_ylabel("change of Δℓ measured (node's state zeroed)")
+    ax.legend(fontsize=7, loc="upper left")
+    return _save(fig, path)
+
+
 def accuracy(df: pd.DataFrame, path: pathlib.Path) -> bool:
     """Accuracy with its Wilson interval: over checkpoints (one line per model and benchmark) when a
     model has several, else one bar per table."""

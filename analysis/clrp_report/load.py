@@ -38,6 +38,10 @@ class Store:
     # ("correct", "failure_with_pair", "failure_no_pair", "error"), Δℓ of its pair, why a
     # failure has none, and the evaluator's whole record (`detail`, a dict).
     evaluations: pd.DataFrame = field(default_factory=pd.DataFrame)
+    # Graph interventions (docs/graphs.md, "Interventions"): per tested node of a case's graph, its
+    # node layer index and position, the change of Δℓ the graph predicts (−relevance) and the one
+    # measured with the node's hidden state zeroed.
+    graph_interventions: pd.DataFrame = field(default_factory=pd.DataFrame)
     checkpoint_order: dict = field(default_factory=dict)  # (model, checkpoint) -> position
     # Fixed-set campaigns across tokenizers: the reference's pairs that did not carry to a
     # table's tokenizer, and why (model, checkpoint, benchmark, case_id, reason).
@@ -137,6 +141,7 @@ def _evaluation_rows(g: h5py.Group, model: str, ck: str, bench: str) -> list[dic
 
 def read_store(path: str) -> Store:
     case_rows, seg_rows, layer_rows, ev_rows, table_rows, graph_rows = [], [], [], [], [], []
+    intervention_rows = []
     del_rows, del_tables, eval_rows, not_carried = [], [], [], []
     faith_rows, curve_rows, outcome_rows = [], [], []
     with h5py.File(path, "r") as f:
@@ -182,6 +187,10 @@ def read_store(path: str) -> Store:
                     # per-case summary; NaN rows are cases without a graph.
                     gcols = json.loads(g.attrs["graph_summary_columns"]) if "graph_summary" in g else []
                     gsum = g["graph_summary"][:n] if gcols else None
+                    gabl = "graph_node_ablation" in g
+                    if gabl:
+                        gnl, gnp = g["graph_node_layer"][()], g["graph_node_position"][()]
+                        gnr, gna = g["graph_node_relevance"][()], g["graph_node_ablation"][()]
                     # Deletion test: tokens deleted until Δℓ <= 0 per rule, then random order;
                     # 0: Δℓ <= 0 already, −1: not flipped within the cap.
                     dtok = g["deletion_tokens"][:n] if cap else None
@@ -199,6 +208,14 @@ def read_store(path: str) -> Store:
                         if gsum is not None and not np.isnan(gsum[i, 0]):
                             graph_rows.append({"model": model, "checkpoint": ck, "benchmark": bench, "case_id": cid,
                                                **{c: float(v) for c, v in zip(gcols, gsum[i])}})
+                            if gabl:
+                                a, m = int(row["graph_node_offset"]), int(row["n_graph_nodes"])
+                                for j in range(a, a + m):
+                                    if not np.isnan(gna[j]):
+                                        intervention_rows.append({
+                                            "model": model, "checkpoint": ck, "benchmark": bench, "case_id": cid,
+                                            "node_layer": int(gnl[j]), "position": int(gnp[j]),
+                                            "predicted": -float(gnr[j]), "measured": float(gna[j])})
                         o, T = int(row["token_offset"]), int(row["n_tokens"])
                         delta = float(row["delta"])
                         key = {"model": model, "checkpoint": ck, "benchmark": bench, "case_id": cid}
@@ -271,5 +288,7 @@ def read_store(path: str) -> Store:
                                                            "oit"]),
         faithfulness_curves=pd.DataFrame(curve_rows, columns=cols + [
             "operator", "order", "step", "k", "x", "fraction", "delta_k", "y"]),
+        graph_interventions=pd.DataFrame(intervention_rows, columns=cols + [
+            "node_layer", "position", "predicted", "measured"]),
         checkpoint_order=checkpoint_order(spec),
         not_carried=pd.DataFrame(not_carried, columns=cols + ["reason"]))

@@ -246,15 +246,43 @@ GRAPH_SHARES = ["first_token_share", "other_tokens_share", "self_bias_share"]
 
 def graphs(store: Store) -> pd.DataFrame:
     """Per model and checkpoint, over the cases with an attribution graph: how many, mean nodes,
-    edges and fan-in, and where Δℓ ends up (mean shares: first token, other tokens, self bias)."""
-    cols = ["model", "checkpoint", "cases", "nodes", "edges", "mean_fan_in"] + GRAPH_SHARES
+    edges and fan-in, where Δℓ ends up (mean shares: first token, other tokens, self bias), and the
+    intervention test (docs/graphs.md): mean correlation of predicted and measured changes of Δℓ
+    and mean kept share over the tested graphs."""
+    cols = ["model", "checkpoint", "cases", "nodes", "edges", "mean_fan_in"] + GRAPH_SHARES + [
+        "intervention_correlation", "kept_share"]
     g = store.graphs
     if g.empty:
         return pd.DataFrame(columns=cols)
     present = [c for c in cols[3:] if c in g.columns]
     agg = g.groupby(TARGET, sort=False)[present].mean()
     agg.insert(0, "cases", g.groupby(TARGET, sort=False).size())
+    if "intervention_correlation" in g.columns:
+        agg.insert(1, "tested", g.groupby(TARGET, sort=False)["intervention_correlation"].count())
     return _ordered(store, agg.reset_index())
+
+
+def graph_interventions(store: Store) -> pd.DataFrame:
+    """Per model and checkpoint, the intervention test pooled over its tested graphs (docs/graphs.md):
+    graphs, nodes zeroed, Pearson's r of predicted and measured changes of Δℓ over all those nodes,
+    the median of the per-graph r, and the share of nodes whose measured change has the predicted
+    sign."""
+    cols = ["model", "checkpoint", "graphs", "nodes", "pooled_correlation", "median_graph_correlation",
+            "sign_agreement"]
+    d = store.graph_interventions
+    if d.empty:
+        return pd.DataFrame(columns=cols)
+    per_graph = store.graphs.dropna(subset=["intervention_correlation"]) if "intervention_correlation" in \
+        store.graphs.columns else pd.DataFrame(columns=TARGET + ["intervention_correlation"])
+    out = []
+    for (m, c), x in d.groupby(TARGET, sort=False):
+        r = per_graph[(per_graph["model"] == m) & (per_graph["checkpoint"] == c)]["intervention_correlation"]
+        pooled = np.corrcoef(x["predicted"], x["measured"])[0, 1] if len(x) > 2 else np.nan
+        out.append({"model": m, "checkpoint": c, "graphs": x.groupby(["benchmark", "case_id"]).ngroups,
+                    "nodes": len(x),
+                    "pooled_correlation": pooled, "median_graph_correlation": r.median() if len(r) else np.nan,
+                    "sign_agreement": float((np.sign(x["predicted"]) == np.sign(x["measured"])).mean())})
+    return _ordered(store, pd.DataFrame(out, columns=cols))
 
 
 def accuracy(store: Store) -> pd.DataFrame:

@@ -321,14 +321,14 @@ void run_faithfulness(const BenchOptions& opt) {
     forwards = 0;
     for (std::size_t i = 0; i < pairs.size(); ++i) {
       const Pair& p = pairs[i];
-      const lrp::DeltaOf delta_of = [&](const std::vector<lrp::RemovedInput>& inputs) {
+      const lrp::DeltaOf delta_of = [&](const std::vector<lrp::ValueInput>& inputs) {
         if (pack)
           return lrp::seed_values(*m.decoder,
-                                  lrp::removal_batches(inputs, p.wrong, p.correct, vocab));
+                                  lrp::value_batches(inputs, p.wrong, p.correct, vocab));
         std::vector<double> values;
-        for (const lrp::RemovedInput& in : inputs)
+        for (const lrp::ValueInput& in : inputs)
           values.push_back(lrp::seed_values(
-              *m.decoder, lrp::removal_batches({in}, p.wrong, p.correct, vocab))[0]);
+              *m.decoder, lrp::value_batches({in}, p.wrong, p.correct, vocab))[0]);
         return values;
       };
       const std::vector<char> removable =

@@ -62,9 +62,9 @@ nlohmann::json faithfulness_json(const LoadedModel& m, const Contrast& contrast,
   for (const auto& name : opt.removal)
     fo.operators.push_back(*lrp::parse_removal(name));
   const std::int64_t vocab = m.checkpoint.config().vocab_size;
-  const lrp::DeltaOf delta_of = [&](const std::vector<lrp::RemovedInput>& inputs) {
+  const lrp::DeltaOf delta_of = [&](const std::vector<lrp::ValueInput>& inputs) {
     return lrp::seed_values(*m.decoder,
-                            lrp::removal_batches(inputs, contrast.wrong, contrast.correct, vocab));
+                            lrp::value_batches(inputs, contrast.wrong, contrast.correct, vocab));
   };
   const double delta = ex.target[0].item<double>();
   const lrp::FaithfulnessCurves c = lrp::faithfulness_curves(

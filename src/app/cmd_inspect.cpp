@@ -136,9 +136,10 @@ void print_text(const nlohmann::json& j) {
     if (a.contains("outcomes")) {
       for (const auto& [rule, o] : a["outcomes"].items()) {
         std::printf(
-            "      %-13s failures: input attribution informative %s, not (graph not "
-            "tested) %s",
+            "      %-13s failures: input attribution informative %s; not: graph informative %s, "
+            "neither %s, graph not tested %s",
             rule.c_str(), number(o["input_informative"]).c_str(),
+            number(o["graph_informative"]).c_str(), number(o["neither"]).c_str(),
             number(o["graph_not_tested"]).c_str());
         const auto& p = a["patterns"][rule];
         if (p["failures_with_evidence"].get<double>() > 0)
@@ -147,6 +148,16 @@ void print_text(const nlohmann::json& j) {
                       number(p["oit_only"]).c_str(), number(p["urt_and_oit"]).c_str());
         std::printf("\n");
       }
+    }
+    if (a.contains("graphs") && a["graphs"]["intervention_correlation"]["cases"].get<double>() > 0) {
+      // docs/graphs.md, "Interventions": means over the tested graphs.
+      const auto& r = a["graphs"]["intervention_correlation"];
+      const auto& k = a["graphs"]["kept_share"];
+      std::printf(
+          "    graph interventions (%s graphs): predicted vs measured r mean %s (min %s, max %s); "
+          "kept share mean %s\n",
+          number(r["cases"]).c_str(), number(r["mean"]).c_str(), number(r["min"]).c_str(),
+          number(r["max"]).c_str(), number(k["mean"]).c_str());
     }
     if (a.contains("deletion")) {
       std::printf("    deletion test (up to %lld tokens): flip rate, mean tokens to flip:",

@@ -184,7 +184,8 @@ void record_deletion(store::CaseRecord& r, const CampaignSpec& spec,
 }
 
 void record_faithfulness(store::CaseRecord& r, const CampaignSpec& spec,
-                         const std::vector<char>& removable, const lrp::DeltaOf& delta_of) {
+                         const std::vector<char>& removable, const lrp::DeltaOf& delta_of,
+                         const std::optional<lrp::GraphScores>& graph) {
   if (!spec.faithfulness.enabled) return;
   lrp::FaithfulnessCurves c =
       lrp::faithfulness_curves(delta_of, r.tokens, removable, r.token_relevance, spec.rules.size(),
@@ -192,8 +193,8 @@ void record_faithfulness(store::CaseRecord& r, const CampaignSpec& spec,
   require(std::all_of(c.delta.begin(), c.delta.end(), [](float x) { return std::isfinite(x); }),
           Where{r.case_id}, "a faithfulness forward failed (non-finite values)");
   lrp::CaseOutcome outcome =
-      lrp::classify(c, r.token_segment, r.token_evidence, r.token_relevance, spec.rules.size(), r.delta,
-                    spec.record.evidence_top_k, spec.faithfulness.thresholds);
+      lrp::classify(c, r.token_segment, r.token_evidence, r.token_relevance, spec.rules.size(),
+                    r.delta, spec.record.evidence_top_k, spec.faithfulness.thresholds, graph);
   r.outcome = std::move(outcome.outcome);
   r.pattern = std::move(outcome.pattern);
   r.faithfulness_candidates = {static_cast<std::int32_t>(c.candidates)};
@@ -214,7 +215,8 @@ graph::GraphOptions graph_options(const GraphSpec& gs) {
 
 // The case's pruned attribution graph into the record's graph_* fields: kept
 // nodes numbered in the builder's order, edges between them, the summary row.
-void record_graph(store::CaseRecord& r, const graph::Graph& g) {
+void record_graph(store::CaseRecord& r, const graph::Graph& g,
+                  const std::optional<graph::InterventionTest>& tested) {
   std::map<std::pair<std::int32_t, std::int32_t>, std::int32_t> index;
   const auto remainder = g.remainder.accessor<float, 2>();
   for (const graph::Node& n : g.nodes) {
@@ -224,6 +226,12 @@ void record_graph(store::CaseRecord& r, const graph::Graph& g) {
     r.graph_node_relevance.push_back(n.relevance);
     r.graph_node_remainder.push_back(remainder[n.layer][n.position]);
   }
+  r.graph_node_ablation.assign(g.nodes.size(), std::nanf(""));
+  if (tested)
+    for (std::size_t i = 0; i < tested->nodes.size(); ++i)
+      r.graph_node_ablation[static_cast<std::size_t>(
+          index.at({tested->nodes[i].layer, tested->nodes[i].position}))] =
+          static_cast<float>(tested->measured[i]);
   for (const graph::Transition& tr : g.transitions)
     for (const graph::Edge& e : tr.edges) {
       r.graph_edge_source.push_back(index.at({static_cast<std::int32_t>(tr.source), e.source}));
@@ -238,6 +246,8 @@ void record_graph(store::CaseRecord& r, const graph::Graph& g) {
                      s.other_tokens_share,
                      s.self_bias_share,
                      s.mean_fan_in,
+                     tested ? tested->correlation : std::nan(""),
+                     tested ? tested->kept_share : std::nan(""),
                      g.seconds};
 }
 

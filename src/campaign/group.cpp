@@ -207,6 +207,7 @@ std::vector<lrp::MicroBatch> GroupMember::micro_batches(const std::vector<at::Te
           lrp::Seed::contrastive(-1, order.wrong.at(next), order.correct.at(next), vocab));
     }
     if (!parts.empty()) mb.ids = parts.size() == 1 ? parts[0] : at::cat(parts);
+    if (m < order.states.size()) mb.states = order.states[m];
   }
   return out;
 }
@@ -261,16 +262,18 @@ std::vector<lrp::MicroBatchResult> GroupMember::explain(
 }
 
 std::vector<double> GroupMember::values(std::uint32_t target,
-                                        const std::vector<lrp::RemovedInput>& inputs,
+                                        const std::vector<lrp::ValueInput>& inputs,
                                         std::int32_t wrong, std::int32_t correct) {
   ensure_loaded(target);
   std::vector<lrp::MicroBatch> batches =
-      lrp::removal_batches(inputs, wrong, correct, model_->checkpoint.config().vocab_size);
+      lrp::value_batches(inputs, wrong, correct, model_->checkpoint.config().vocab_size);
   GroupOrder order{GroupOrder::values, target, {}, {}, {}};
   order.wrong.assign(inputs.size(), wrong);
   order.correct.assign(inputs.size(), correct);
-  for (const lrp::MicroBatch& mb : batches)
+  for (const lrp::MicroBatch& mb : batches) {
     order.packings.push_back(mb.packing.empty() ? model::Packing{mb.ids.size(0)} : mb.packing);
+    order.states.push_back(mb.states);
+  }
   send_order(order);
   return lrp::seed_values(*pipeline_, *model_->decoder, batches);
 }

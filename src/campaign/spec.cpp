@@ -501,13 +501,16 @@ void read_faithfulness(const toml::table& root, Reader& r, CampaignSpec& spec) {
   const std::string at = "faithfulness.";
   r.only_keys(*t, at,
               {"operators", "single_tokens", "fractions", "seed", "informative_recovery",
-               "urt_ratio", "oit_share"});
+               "urt_ratio", "oit_share", "graph_correlation", "graph_kept_share"});
   lrp::OutcomeThresholds& th = spec.faithfulness.thresholds;
   th.recovery = r.number(*t, at, "informative_recovery", 0.0).value_or(th.recovery);
   th.urt_ratio = r.number(*t, at, "urt_ratio", 0.0).value_or(th.urt_ratio);
   th.oit_share = r.number(*t, at, "oit_share", 0.0).value_or(th.oit_share);
   if (th.recovery > 1) r.problem(at + "informative_recovery", "must lie in [0, 1]");
   if (th.oit_share > 1) r.problem(at + "oit_share", "must lie in [0, 1]");
+  th.graph_correlation = r.number(*t, at, "graph_correlation", -1.0).value_or(th.graph_correlation);
+  th.graph_kept_share = r.number(*t, at, "graph_kept_share", -1e9).value_or(th.graph_kept_share);
+  if (th.graph_correlation > 1) r.problem(at + "graph_correlation", "must lie in [-1, 1]");
   lrp::FaithfulnessOptions& opt = spec.faithfulness.options;
   spec.faithfulness.enabled = true;
   if (t->get("operators") != nullptr) {
@@ -555,7 +558,8 @@ void read_graphs(const toml::table& root, Reader& r, CampaignSpec& spec) {
   if (!spec.rules.empty()) spec.graphs.rule = spec.rules.front();
   if (const toml::node* n = root.get("graphs")) {
     if (const toml::table* t = n->as_table()) {
-      r.only_keys(*t, "graphs.", {"cases", "rule", "max_memory", "mass", "node_threshold"});
+      r.only_keys(*t, "graphs.",
+                  {"cases", "rule", "max_memory", "mass", "node_threshold", "interventions"});
       spec.graphs.cases = r.integer(*t, "graphs.", "cases", -1, 1 << 30).value_or(0);
       if (const auto rule = r.string(*t, "graphs.", "rule", false)) {
         try {
@@ -575,6 +579,8 @@ void read_graphs(const toml::table& root, Reader& r, CampaignSpec& spec) {
       if (spec.graphs.mass <= 0 || spec.graphs.mass > 1)
         r.problem("graphs.mass", "must lie in (0, 1]");
       spec.graphs.node_threshold = r.number(*t, "graphs.", "node_threshold", 0.0).value_or(0.01);
+      spec.graphs.interventions =
+          r.integer(*t, "graphs.", "interventions", 0, 1 << 20).value_or(spec.graphs.interventions);
     } else {
       r.problem("graphs", "must be a table");
     }
@@ -741,12 +747,15 @@ nlohmann::json CampaignSpec::to_json() const {
     jf["informative_recovery"] = th.recovery;
     jf["urt_ratio"] = th.urt_ratio;
     jf["oit_share"] = th.oit_share;
+    jf["graph_correlation"] = th.graph_correlation;
+    jf["graph_kept_share"] = th.graph_kept_share;
   }
   j["graphs"] = {{"cases", graphs.cases},
                  {"rule", lrp::to_string(graphs.rule)},
                  {"max_memory", graphs.max_memory},
                  {"mass", graphs.mass},
-                 {"node_threshold", graphs.node_threshold}};
+                 {"node_threshold", graphs.node_threshold},
+                 {"interventions", graphs.interventions}};
   // The layout changes how the work is spread, not what is computed: a
   // campaign may resume with other batch sizes, so it is left out of the hash.
   return j;

@@ -135,22 +135,38 @@ void Worker::record(std::uint32_t target, const model::ModelConfig& config, cons
   r.seconds_forward = result.forward_seconds;
   r.seconds_backward = result.backward_seconds;
   record_relevance(r, result.rules, spec_, config.num_layers);
-  const lrp::DeltaOf delta_of = [&](const std::vector<lrp::RemovedInput>& inputs) {
+  const lrp::DeltaOf delta_of = [&](const std::vector<lrp::ValueInput>& inputs) {
     return group_.values(target, inputs, r.wrong_id, r.correct_id);
   };
   const text::Tokenizer& tokenizer = *group_.target(target).tokenizer;
   const std::vector<char> removable = lrp::removable_tokens(
       r.token_segment, r.tokens, [&](std::int32_t id) { return tokenizer.is_special(id); });
   record_deletion(r, spec_, removable, delta_of, group_.stages());
-  if (spec_.faithfulness.enabled) {
-    const auto t0 = std::chrono::steady_clock::now();
-    record_faithfulness(r, spec_, removable, delta_of);
-    log_.line("case ", r.case_id, " table ", r.table, ": faithfulness curves in ",
-              util::seconds_since(t0), " s");
-  }
+  // The graph first: its intervention test decides the outcome of failures
+  // whose input attribution is not informative.
+  std::optional<lrp::GraphScores> graph_scores;
   if (spec_.graphs.enabled()) {
     r.graph_summary.assign(store::kGraphSummaryColumns, std::nan(""));
-    if (task.graph) record_graph(r, group_.graph(target, ids, r));
+    if (task.graph) {
+      const graph::Graph g = group_.graph(target, ids, r);
+      std::optional<graph::InterventionTest> tested;
+      if (spec_.graphs.interventions > 0) {
+        const auto t0 = std::chrono::steady_clock::now();
+        tested = graph::test_interventions(g, {r.tokens.begin(), r.tokens.end()}, delta_of,
+                                           {.nodes = spec_.graphs.interventions});
+        graph_scores = lrp::GraphScores{tested->correlation, tested->kept_share};
+        log_.line("case ", r.case_id, " table ", r.table,
+                  ": graph interventions r = ", tested->correlation, ", kept share ",
+                  tested->kept_share, " in ", util::seconds_since(t0), " s");
+      }
+      record_graph(r, g, tested);
+    }
+  }
+  if (spec_.faithfulness.enabled) {
+    const auto t0 = std::chrono::steady_clock::now();
+    record_faithfulness(r, spec_, removable, delta_of, graph_scores);
+    log_.line("case ", r.case_id, " table ", r.table, ": faithfulness curves in ",
+              util::seconds_since(t0), " s");
   }
 }
 

@@ -170,23 +170,30 @@ nlohmann::json graph_json(const Graph& g, const GraphContext& ctx) {
     relevance.emplace_back(r.data_ptr<float>(), r.data_ptr<float>() + r.numel());
     remainder.emplace_back(m.data_ptr<float>(), m.data_ptr<float>() + m.numel());
   }
-  j["clrp"] = {
-      {"rule", lrp::to_string(g.rule)},
-      {"position", g.position},
-      {"target", g.target},
-      {"wrong", {{"token", ctx.wrong_token}, {"logit", g.wrong_logit}, {"prob", ctx.wrong_prob}}},
-      {"correct",
-       {{"token", ctx.correct_token}, {"logit", g.correct_logit}, {"prob", ctx.correct_prob}}},
-      {"node_layers", layers},
-      {"relevance", relevance},
-      {"remainder", remainder},
-      {"decision",
-       {{"contrast", g.decision.contrast},
-        {"wrong", g.decision.wrong},
-        {"correct", g.decision.correct}}},
-      {"summary", to_json(summarize(g))},
-      {"plan", g.plan.describe()},
-      {"seconds", g.seconds}};
+  j["clrp"] = {{"rule", lrp::to_string(g.rule)},
+               {"position", g.position},
+               {"target", g.target},
+               {"ids", ctx.ids},
+               {"wrong",
+                {{"token", ctx.wrong_token},
+                 {"id", ctx.wrong_id},
+                 {"logit", g.wrong_logit},
+                 {"prob", ctx.wrong_prob}}},
+               {"correct",
+                {{"token", ctx.correct_token},
+                 {"id", ctx.correct_id},
+                 {"logit", g.correct_logit},
+                 {"prob", ctx.correct_prob}}},
+               {"node_layers", layers},
+               {"relevance", relevance},
+               {"remainder", remainder},
+               {"decision",
+                {{"contrast", g.decision.contrast},
+                 {"wrong", g.decision.wrong},
+                 {"correct", g.decision.correct}}},
+               {"summary", to_json(summarize(g))},
+               {"plan", g.plan.describe()},
+               {"seconds", g.seconds}};
   return j;
 }
 

@@ -100,12 +100,12 @@ std::vector<std::int64_t> relevance_order(const std::vector<std::int64_t>& candi
   return o;
 }
 
-RemovedInput remove_tokens(const std::vector<std::int32_t>& ids,
-                           const std::vector<std::int64_t>& order, std::int64_t k, Removal op) {
+ValueInput remove_tokens(const std::vector<std::int32_t>& ids,
+                         const std::vector<std::int64_t>& order, std::int64_t k, Removal op) {
   std::vector<char> gone(ids.size(), 0);
   for (std::int64_t i = 0; i < k; ++i)
     gone[static_cast<std::size_t>(order[static_cast<std::size_t>(i)])] = 1;
-  RemovedInput in;
+  ValueInput in;
   for (std::size_t p = 0; p < ids.size(); ++p) {
     if (gone[p] && op == Removal::remove) continue;
     if (gone[p]) in.zeroed.push_back(static_cast<std::int64_t>(in.ids.size()));
@@ -122,7 +122,7 @@ std::int32_t tokens_to_flip(const DeltaOf& delta_of, const std::vector<std::int3
   const auto cap = std::min<std::int64_t>(max_tokens, static_cast<std::int64_t>(order.size()));
   for (std::int64_t first = 0; first < cap; first += chunk) {
     const std::int64_t last = std::min(cap, first + chunk);
-    std::vector<RemovedInput> inputs;
+    std::vector<ValueInput> inputs;
     for (std::int64_t k = first; k < last; ++k)
       inputs.push_back(remove_tokens(ids, order, k + 1, op));
     const std::vector<double> deltas = delta_of(inputs);
@@ -178,14 +178,14 @@ FaithfulnessCurves faithfulness_curves(const DeltaOf& delta_of,
 
   // Every (operator, curve, step) names an input; equal inputs (step 0, all
   // candidates gone, orders that agree on a prefix) are evaluated once.
-  std::map<RemovedInput, std::size_t> index;
-  std::vector<RemovedInput> inputs;
+  std::map<ValueInput, std::size_t> index;
+  std::vector<ValueInput> inputs;
   std::vector<std::size_t> which(O * C * S, SIZE_MAX);  // SIZE_MAX: the unremoved input
   for (std::size_t o = 0; o < O; ++o)
     for (std::size_t c = 0; c < C; ++c)
       for (std::size_t s = 0; s < S; ++s) {
         if (out.steps[s] == 0) continue;
-        RemovedInput in = remove_tokens(ids, orders[c], out.steps[s], opt.operators[o]);
+        ValueInput in = remove_tokens(ids, orders[c], out.steps[s], opt.operators[o]);
         const auto [it, fresh] = index.try_emplace(std::move(in), inputs.size());
         if (fresh) inputs.push_back(it->first);
         which[(o * C + c) * S + s] = it->second;
@@ -237,10 +237,16 @@ FaithfulnessCurves faithfulness_curves(const DeltaOf& delta_of,
 const char* const kCaseOutcomeNames[kCaseOutcomes] = {
     "not_a_failure", "input_informative", "graph_informative", "neither", "graph_not_tested"};
 
+bool graph_passes(const GraphScores& scores, const OutcomeThresholds& thresholds) {
+  // Written so that NaN scores (too few nodes, no spread, Δℓ = 0) fail.
+  return scores.correlation >= thresholds.graph_correlation &&
+         scores.kept_share >= thresholds.graph_kept_share;
+}
+
 CaseOutcome classify(const FaithfulnessCurves& curves, const std::vector<std::int8_t>& segment,
                      const std::vector<std::int8_t>& evidence, const std::vector<float>& relevance,
                      std::size_t rules, double delta, std::int64_t top_k,
-                     const OutcomeThresholds& thresholds) {
+                     const OutcomeThresholds& thresholds, const std::optional<GraphScores>& graph) {
   std::vector<char> ranked(segment.size());
   for (std::size_t p = 0; p < segment.size(); ++p)
     ranked[p] = segment[p] != -1;
@@ -293,9 +299,11 @@ CaseOutcome classify(const FaithfulnessCurves& curves, const std::vector<std::in
       if (toward_wrong > 0 && outside / toward_wrong > thresholds.oit_share)
         pattern |= kOverweightedIrrelevant;
     }
-    const Outcome o = !(delta > 0)  ? Outcome::not_a_failure
-                      : informative ? Outcome::input_informative
-                                    : Outcome::graph_not_tested;
+    const Outcome o = !(delta > 0)                       ? Outcome::not_a_failure
+                      : informative                      ? Outcome::input_informative
+                      : !graph                           ? Outcome::graph_not_tested
+                      : graph_passes(*graph, thresholds) ? Outcome::graph_informative
+                                                         : Outcome::neither;
     out.outcome.push_back(static_cast<std::int8_t>(o));
     out.pattern.push_back(pattern);
   }

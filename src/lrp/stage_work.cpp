@@ -132,8 +132,11 @@ class ExplainWork final : public dist::StageWork {
 at::Tensor value_forward(const model::DecoderModel& m, const MicroBatch& mb,
                          const at::Tensor& input, std::vector<double>& values) {
   c10::InferenceMode inference_mode;
-  at::Tensor h = m.has_embedding() ? m.embed(mb.ids.unsqueeze(0), mb.packing, mb.zeroed) : input;
-  h = m.run_layers(h, model::packed_positions(mb.packing, h.size(1)), mb.packing);
+  at::Tensor h = m.has_embedding()
+                     ? model::zero_states(m.embed(mb.ids.unsqueeze(0), mb.packing, mb.zeroed),
+                                          mb.states, model::StatePoint::Embedding, 0)
+                     : input;
+  h = m.run_layers(h, model::packed_positions(mb.packing, h.size(1)), mb.packing, mb.states);
   if (!m.has_head()) return h;
   const model::Packing lengths = mb.packing.size() > 1 ? mb.packing : model::Packing{h.size(1)};
   std::vector<std::int64_t> rows;
@@ -248,11 +251,11 @@ std::vector<double> seed_values(dist::Pipeline& pipeline, const model::DecoderMo
   return flatten_values(batches, values);
 }
 
-std::vector<MicroBatch> removal_batches(const std::vector<RemovedInput>& inputs, std::int64_t wrong,
-                                        std::int64_t correct, std::int64_t vocab) {
+std::vector<MicroBatch> value_batches(const std::vector<ValueInput>& inputs, std::int64_t wrong,
+                                      std::int64_t correct, std::int64_t vocab) {
   std::vector<std::int64_t> lengths;
   lengths.reserve(inputs.size());
-  for (const RemovedInput& in : inputs)
+  for (const ValueInput& in : inputs)
     lengths.push_back(static_cast<std::int64_t>(in.ids.size()));
   std::vector<MicroBatch> out;
   std::size_t next = 0;
@@ -263,13 +266,19 @@ std::vector<MicroBatch> removal_batches(const std::vector<RemovedInput>& inputs,
     std::vector<std::uint8_t> zeroed;
     bool any_zeroed = false;
     for (std::size_t s = 0; s < packing.size(); ++s, ++next) {
-      const RemovedInput& in = inputs.at(next);
+      const ValueInput& in = inputs.at(next);
       const std::size_t at = ids.size();
       ids.insert(ids.end(), in.ids.begin(), in.ids.end());
       zeroed.resize(ids.size(), 0);
       for (const std::int64_t p : in.zeroed)
         zeroed.at(at + static_cast<std::size_t>(p)) = 1;
       any_zeroed = any_zeroed || !in.zeroed.empty();
+      for (model::ZeroedState state : in.states) {
+        require(state.row >= 0 && state.row < static_cast<std::int64_t>(in.ids.size()),
+                Where{"value inputs"}, "a zeroed state outside its input's tokens");
+        state.row += static_cast<std::int64_t>(at);
+        mb.states.push_back(state);
+      }
       mb.seeds.push_back(Seed::contrastive(-1, wrong, correct, vocab));
     }
     mb.ids = at::tensor(ids, at::kLong);

@@ -370,11 +370,31 @@ at::Tensor DecoderModel::mlp(const BlockWeights& w, const at::Tensor& x, LayerTa
   return detail::linear(inner, w.down_weight, w.down_bias);
 }
 
+at::Tensor zero_states(const at::Tensor& h, std::span<const ZeroedState> states, StatePoint point,
+                       std::int64_t layer) {
+  std::vector<std::int64_t> rows;
+  for (const ZeroedState& s : states)
+    if (s.point == point && s.layer == layer) {
+      if (s.row < 0 || s.row >= h.size(1))
+        throw Error("a zeroed state at token row " + std::to_string(s.row) + " of a forward over " +
+                    std::to_string(h.size(1)) + " tokens");
+      rows.push_back(s.row);
+    }
+  if (rows.empty()) return h;
+  return h.index_fill(1, at::tensor(rows, at::kLong).to(h.device()), 0);
+}
+
 at::Tensor DecoderModel::run_layer(std::int64_t layer, const at::Tensor& hidden,
                                    const RotaryTables& rope, LayerTape* tape,
-                                   const Packing& packing) const {
-  return run_layer_impl(layer, hidden, rope, tape,
-                        {.packing = packing.size() > 1 ? &packing : nullptr});
+                                   const Packing& packing,
+                                   std::span<const ZeroedState> zeroed) const {
+  for (const ZeroedState& s : zeroed)
+    if (s.point == StatePoint::Mid)
+      throw Error("mid states are not zeroed (layer " + std::to_string(s.layer) +
+                  "): with RMSNorm and a bias-free MLP that is the layer output zeroed");
+  const at::Tensor out = run_layer_impl(layer, hidden, rope, tape,
+                                        {.packing = packing.size() > 1 ? &packing : nullptr});
+  return zero_states(out, zeroed, StatePoint::Out, layer);
 }
 
 at::Tensor DecoderModel::run_layer_impl(std::int64_t layer, const at::Tensor& hidden,
@@ -423,10 +443,11 @@ at::Tensor DecoderModel::run_layer_impl(std::int64_t layer, const at::Tensor& hi
 }
 
 at::Tensor DecoderModel::run_layers(at::Tensor hidden, const at::Tensor& positions,
-                                    const Packing& packing) const {
+                                    const Packing& packing,
+                                    std::span<const ZeroedState> zeroed) const {
   const RotaryTables rope = rotary(positions);
   for (std::int64_t i = begin_; i < end_; ++i)
-    hidden = run_layer(i, hidden, rope, nullptr, packing);
+    hidden = run_layer(i, hidden, rope, nullptr, packing, zeroed);
   return hidden;
 }
 

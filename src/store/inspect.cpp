@@ -118,6 +118,15 @@ nlohmann::json inspect_store(const std::string& path) {
               {"mean_tokens", del[r * 3 + 2]}};
         a["deletion_max_tokens"] = info.deletion_max_tokens;
       }
+      if (H5Lexists(ga, "graph_summary_stats", H5P_DEFAULT) > 0) {
+        // [kGraphSummaryColumns, 5]: cases, mean, sd, min, max per summary column.
+        const auto gs = read_all(ga, "graph_summary_stats");
+        for (int c = 0; c < kGraphSummaryColumns && gs.size() >= 5 * kGraphSummaryColumns; ++c) {
+          const double* x = &gs[static_cast<std::size_t>(c) * 5];
+          a["graphs"][kGraphSummaryColumnNames[c]] = {
+              {"cases", x[0]}, {"mean", x[1]}, {"sd", x[2]}, {"min", x[3]}, {"max", x[4]}};
+        }
+      }
       if (H5Lexists(ga, "evidence_recovery", H5P_DEFAULT) > 0) {
         const auto rec = read_all(ga, "evidence_recovery");  // [R, 5]
         for (std::size_t r = 0; r < info.rules.size(); ++r)

@@ -13,9 +13,16 @@ const char* const kSegmentColumnNames[kSegmentColumns] = {
     "instruction", "fewshot",       "context",  "needle",   "question", "options",
     "code",        "answer_prefix", "template", "thinking", "prefix"};
 
-const char* const kGraphSummaryColumnNames[kGraphSummaryColumns] = {
-    "nodes",           "edges",       "target", "first_token_share", "other_tokens_share",
-    "self_bias_share", "mean_fan_in", "seconds"};
+const char* const kGraphSummaryColumnNames[kGraphSummaryColumns] = {"nodes",
+                                                                    "edges",
+                                                                    "target",
+                                                                    "first_token_share",
+                                                                    "other_tokens_share",
+                                                                    "self_bias_share",
+                                                                    "mean_fan_in",
+                                                                    "intervention_correlation",
+                                                                    "kept_share",
+                                                                    "seconds"};
 
 namespace schema {
 
@@ -283,6 +290,7 @@ constexpr Array kArrays[] = {
     array<&CaseRecord::graph_node_position>("graph_node_position", GraphNode, scalar_if_graphs),
     array<&CaseRecord::graph_node_relevance>("graph_node_relevance", GraphNode, scalar_if_graphs),
     array<&CaseRecord::graph_node_remainder>("graph_node_remainder", GraphNode, scalar_if_graphs),
+    array<&CaseRecord::graph_node_ablation>("graph_node_ablation", GraphNode, scalar_if_graphs),
     array<&CaseRecord::graph_edge_source>("graph_edge_source", GraphEdge, scalar_if_graphs),
     array<&CaseRecord::graph_edge_target>("graph_edge_target", GraphEdge, scalar_if_graphs),
     array<&CaseRecord::graph_edge_weight>("graph_edge_weight", GraphEdge, scalar_if_graphs),

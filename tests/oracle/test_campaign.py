@@ -19,6 +19,9 @@ import pytest
 
 from tiny_models import make_llama
 
+GRAPH_SUMMARY_COLUMNS = ["nodes", "edges", "target", "first_token_share", "other_tokens_share",
+                         "self_bias_share", "mean_fan_in", "intervention_correlation", "kept_share"]  # seconds cut
+
 MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
            "OMPI_MCA_rmaps_base_oversubscribe": "1"}
 
@@ -107,7 +110,7 @@ def read_store(path: pathlib.Path) -> dict:
                             no, nn = int(row["graph_node_offset"]), int(row["n_graph_nodes"])
                             eo, ne = int(row["graph_edge_offset"]), int(row["n_graph_edges"])
                             for name in ("graph_node_layer", "graph_node_position", "graph_node_relevance",
-                                         "graph_node_remainder"):
+                                         "graph_node_remainder", "graph_node_ablation"):
                                 rec[name] = g[name][no:no + nn]
                             for name in ("graph_edge_source", "graph_edge_target", "graph_edge_weight"):
                                 rec[name] = g[name][eo:eo + ne]
@@ -382,9 +385,10 @@ def test_faithfulness_equals_transformers_recomputation(reference_store, tiny_mo
 
 
 def expected_outcome(rec: dict, r: int, top_k: int = 5, recovery: float = 0.5, urt_ratio: float = 1.0,
-                     oit_share: float = 0.5) -> tuple[int, int]:
+                     oit_share: float = 0.5, graph_correlation: float = 0.5,
+                     graph_kept_share: float = 0.1) -> tuple[int, int]:
     """docs/faithfulness.md's outcome and pattern of a stored case under rule r, from its curves,
-    evidence and relevance (written from the doc, not from clrp)."""
+    evidence, relevance and graph scores (written from the doc, not from clrp)."""
     curves = rec["faithfulness_delta"].astype(float)  # [O, C, S]
     R = rec["token_relevance"].shape[1]
     informative = bool(np.any((curves[:, 2 * r, 1:] <= 0) & (curves[:, 2 * R, 1:] > 0)))
@@ -402,7 +406,12 @@ def expected_outcome(rec: dict, r: int, top_k: int = 5, recovery: float = 0.5, u
         toward = rel[cand][pos].sum()
         oit = toward > 0 and rel[cand][pos & ~e].sum() / toward > oit_share
         pattern = int(urt) | (2 * int(oit))
-    outcome = -1 if not rec["delta"] > 0 else (0 if informative else 3)
+    scores = rec.get("graph_summary")
+    corr, kept = ((scores[GRAPH_SUMMARY_COLUMNS.index("intervention_correlation")],
+                   scores[GRAPH_SUMMARY_COLUMNS.index("kept_share")]) if scores is not None else (np.nan, np.nan))
+    tested = rec["graph_node_layer"].size > 0 if "graph_node_layer" in rec else False
+    graph = (1 if corr >= graph_correlation and kept >= graph_kept_share else 2) if tested else 3
+    outcome = -1 if not rec["delta"] > 0 else (0 if informative else graph)
     return outcome, pattern
 
 
@@ -427,7 +436,8 @@ def test_outcomes_and_patterns_equal_recomputation(reference_store):
         np.testing.assert_array_equal(stored[f"{table}/outcomes"], o, err_msg=table)
         np.testing.assert_array_equal(stored[f"{table}/patterns"], p, err_msg=table)
     every = sum(o for o, _ in counts.values())
-    assert (every[:, 1] > 0).any() and (every[:, 4] > 0).any(), every  # informative and not, both seen
+    assert (every[:, 1] > 0).any() and (every[:, 2:].sum(axis=1) > 0).any(), every  # informative and not
+    assert (every[:, 2:4] > 0).any(), every  # some graph tested where input attribution is not informative
     assert sum(p for _, p in counts.values())[:, 0].sum() > 0  # patterns where evidence is known
 
 
@@ -775,7 +785,8 @@ def test_graphs_in_the_store_equal_clrp_graph(reference_store, clrp_bin, tiny_mo
     for (table, cid), rec in list(with_graph.items())[:2]:
         out = tmp_path / (cid.replace("/", "_") + ".json")
         subprocess.run([str(clrp_bin), "--threads", "1", "graph", "--model", str(tiny_model), "--cases",
-                        str(failures), "--id", cid, "--json", str(out)], check=True, capture_output=True)
+                        str(failures), "--id", cid, "--interventions", "16", "--json", str(out)], check=True,
+                       capture_output=True)
         g = __import__("json").loads(out.read_text())
         names = [layer["name"] for layer in g["clrp"]["node_layers"]]
         summary = g["clrp"]["summary"]
@@ -805,6 +816,19 @@ def test_graphs_in_the_store_equal_clrp_graph(reference_store, clrp_bin, tiny_mo
         rem = g["clrp"]["remainder"]
         for (l, p), r in zip(node_keys, rec["graph_node_remainder"]):
             assert r == pytest.approx(rem[int(l)][int(p)], rel=1e-5, abs=1e-7)
+        # The intervention test ([graphs] interventions = 16, the default): the same nodes zeroed, the
+        # same measured changes, correlation and kept share (docs/graphs.md, "Interventions").
+        t = g["clrp"]["interventions"]
+        measured = {(names[int(l)], int(p)): float(m) for l, p, m in
+                    zip(rec["graph_node_layer"], rec["graph_node_position"], rec["graph_node_ablation"])
+                    if not np.isnan(m)}
+        assert measured.keys() == {(n["layer"], n["position"]) for n in t["nodes"]} and measured
+        for n in t["nodes"]:
+            assert measured[(n["layer"], n["position"])] == pytest.approx(n["measured"], rel=1e-4, abs=1e-5)
+        columns = GRAPH_SUMMARY_COLUMNS
+        assert rec["graph_summary"][columns.index("intervention_correlation")] == pytest.approx(
+            t["correlation"], rel=1e-4, abs=1e-5)
+        assert rec["graph_summary"][columns.index("kept_share")] == pytest.approx(t["kept_share"], rel=1e-5)
 
 
 @pytest.fixture(scope="module")

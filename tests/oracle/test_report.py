@@ -440,9 +440,43 @@ def test_graph_numbers(campaign, finished):
     fig = csv(finished, "graphs").set_index(["model", "checkpoint"])
     assert len(fig) == 3 and (fig["cases"] == 9).all()  # 3 graphs in each of 3 non-empty tables (PIQA too)
     for key, g in want:
-        for c in ("nodes", "edges", "mean_fan_in", "first_token_share", "other_tokens_share", "self_bias_share"):
-            assert fig.loc[key, c] == pytest.approx(g[c].mean()), (key, c)
+        for c in ("nodes", "edges", "mean_fan_in", "first_token_share", "other_tokens_share", "self_bias_share",
+                  "intervention_correlation", "kept_share"):
+            assert fig.loc[key, c] == pytest.approx(g[c].mean(), nan_ok=True), (key, c)
+        assert fig.loc[key, "tested"] == g["intervention_correlation"].notna().sum() > 0
     assert len(csv(finished, "graph_cases")) == len(per_case)
+
+
+def test_graph_intervention_numbers(campaign, finished):
+    """graph_interventions.csv from the stored nodes: every tested node (graph_node_ablation not NaN)
+    pooled per model and checkpoint — Pearson's r of −relevance and the measured change, the median
+    per-graph r, the share of nodes with the predicted sign — and the per-node CSV behind it."""
+    nodes = []
+    with h5py.File(campaign / "store.h5") as f:
+        for model, mg in f["runs"].items():
+            for ck, cg in mg.items():
+                for bench, g in cg.items():
+                    n = int(g.attrs["committed_rows"])
+                    abl, rel = g["graph_node_ablation"][()], g["graph_node_relevance"][()]
+                    for row in g["cases"][:n]:
+                        a, m = int(row["graph_node_offset"]), int(row["n_graph_nodes"])
+                        for j in range(a, a + m):
+                            if not np.isnan(abl[j]):
+                                nodes.append((model, ck, bench, int(row["case_index"]), -float(rel[j]),
+                                              float(abl[j])))
+    d = pd.DataFrame(nodes, columns=["model", "checkpoint", "benchmark", "case", "predicted", "measured"])
+    assert len(d) > 0
+    per_node = csv(finished, "graph_intervention_nodes")
+    assert len(per_node) == len(d)
+    table = csv(finished, "graph_interventions").set_index(["model", "checkpoint"])
+    per_graph = csv(finished, "graphs").set_index(["model", "checkpoint"])
+    for key, x in d.groupby(["model", "checkpoint"]):
+        row = table.loc[key]
+        assert row["nodes"] == len(x) and row["graphs"] == x.groupby(["benchmark", "case"]).ngroups
+        assert row["pooled_correlation"] == pytest.approx(np.corrcoef(x["predicted"], x["measured"])[0, 1])
+        assert row["sign_agreement"] == pytest.approx((np.sign(x["predicted"]) == np.sign(x["measured"])).mean())
+        assert row["graphs"] >= per_graph.loc[key, "tested"]  # r needs 3 nodes with some spread
+    assert (finished / "graph_interventions.png").exists()
 
 
 # --- the bootstrap on data with a known answer -------------------------------------

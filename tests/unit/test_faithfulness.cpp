@@ -20,11 +20,11 @@ struct AdditiveModel {
   std::size_t calls = 0, inputs = 0;
 
   DeltaOf delta_of() {
-    return [this](const std::vector<RemovedInput>& batch) {
+    return [this](const std::vector<ValueInput>& batch) {
       ++calls;
       inputs += batch.size();
       std::vector<double> out;
-      for (const RemovedInput& in : batch) {
+      for (const ValueInput& in : batch) {
         double d = 0;
         for (std::size_t p = 0; p < in.ids.size(); ++p)
           if (std::find(in.zeroed.begin(), in.zeroed.end(), static_cast<std::int64_t>(p)) ==
@@ -57,10 +57,10 @@ TEST(Faithfulness, CandidatesSkipSpecialTokensAndTheExplainedPosition) {
 TEST(Faithfulness, OperatorsDeleteOrZeroTheSameTokens) {
   const std::vector<std::int32_t> ids{5, 6, 7, 8};
   const std::vector<std::int64_t> order{2, 0, 1};
-  const RemovedInput del = remove_tokens(ids, order, 2, Removal::remove);
+  const ValueInput del = remove_tokens(ids, order, 2, Removal::remove);
   EXPECT_EQ(del.ids, (std::vector<std::int64_t>{6, 8}));
   EXPECT_TRUE(del.zeroed.empty());
-  const RemovedInput zero = remove_tokens(ids, order, 2, Removal::zero);
+  const ValueInput zero = remove_tokens(ids, order, 2, Removal::zero);
   EXPECT_EQ(zero.ids, (std::vector<std::int64_t>{5, 6, 7, 8}));
   EXPECT_EQ(zero.zeroed, (std::vector<std::int64_t>{0, 2}));
 }
@@ -193,6 +193,24 @@ TEST(Faithfulness, OutcomesAndPatternsFollowTheirDefinitions) {
   evidence[0] = 1;
   o = classify(c, segment, evidence, relevance, 1, 2.5, 1, {});
   EXPECT_EQ(o.pattern[0], kUnderweightedRelevant | kOverweightedIrrelevant);
+
+  // The opposite explanation: its "top" tokens push toward the correct token, so removing them
+  // never undoes the failure. Input attribution is then not informative, and the graph test, when
+  // the case has one, decides between graph informative and neither.
+  std::vector<float> reversed(relevance.size());
+  std::transform(relevance.begin(), relevance.end(), reversed.begin(), [](float x) { return -x; });
+  const FaithfulnessCurves rc =
+      faithfulness_curves(model.delta_of(), ids, removable, reversed, 1, "c", 2.5, opt);
+  EXPECT_EQ(classify(rc, segment, none, reversed, 1, 2.5, 2, {}).outcome[0],
+            static_cast<std::int8_t>(Outcome::graph_not_tested));
+  EXPECT_EQ(classify(rc, segment, none, reversed, 1, 2.5, 2, {}, GraphScores{0.9, 0.5}).outcome[0],
+            static_cast<std::int8_t>(Outcome::graph_informative));
+  EXPECT_EQ(classify(rc, segment, none, reversed, 1, 2.5, 2, {}, GraphScores{0.2, 0.5}).outcome[0],
+            static_cast<std::int8_t>(Outcome::neither));
+  // An informative input attribution stays so whatever the graph says.
+  EXPECT_EQ(
+      classify(c, segment, evidence, relevance, 1, 2.5, 2, {}, GraphScores{0.2, 0.5}).outcome[0],
+      static_cast<std::int8_t>(Outcome::input_informative));
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "clrp/campaign/spec.hpp"
 #include "clrp/eval/prompt_state.hpp"
 #include "clrp/graph/graph.hpp"
+#include "clrp/graph/interventions.hpp"
 #include "clrp/lrp/engine.hpp"
 #include "clrp/lrp/faithfulness.hpp"
 #include "clrp/model/load.hpp"
@@ -67,12 +68,16 @@ void record_deletion(store::CaseRecord& r, const CampaignSpec& spec,
 
 /// Fills `r`'s faithfulness curves (spec.faithfulness.enabled) from its
 /// recorded token relevance, every removal input through one `delta_of` call,
-/// and its outcome and pattern under each rule (lrp::classify).
+/// and its outcome and pattern under each rule (lrp::classify; `graph`: the
+/// scores of the case's graph test, when it had one).
 void record_faithfulness(store::CaseRecord& r, const CampaignSpec& spec,
-                         const std::vector<char>& removable, const lrp::DeltaOf& delta_of);
+                         const std::vector<char>& removable, const lrp::DeltaOf& delta_of,
+                         const std::optional<lrp::GraphScores>& graph);
 
-/// Fills `r`'s graph fields from its pruned attribution graph.
-void record_graph(store::CaseRecord& r, const graph::Graph& g);
+/// Fills `r`'s graph fields from its pruned attribution graph and, when it
+/// was tested, the intervention test's measured changes and scores.
+void record_graph(store::CaseRecord& r, const graph::Graph& g,
+                  const std::optional<graph::InterventionTest>& tested);
 
 /// The graph options of the spec's [graphs] table.
 graph::GraphOptions graph_options(const GraphSpec& gs);

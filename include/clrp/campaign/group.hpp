@@ -54,10 +54,12 @@ struct GroupOrder {
   /// explain: the cases packed into each micro-batch, by their token counts
   /// (empty: a micro-batch per case)
   std::vector<model::Packing> packings;
+  /// values: per micro-batch, the hidden states its forward zeroes (graph interventions)
+  std::vector<std::vector<model::ZeroedState>> states;
 
   template <class Archive>
   void serialize(Archive& ar, unsigned /*version*/) {
-    ar& kind& target& wrong& correct& packings;
+    ar& kind& target& wrong& correct& packings& states;
   }
 };
 
@@ -82,8 +84,8 @@ class GroupMember {
                                              const std::vector<at::Tensor>& ids,
                                              const std::vector<store::CaseRecord>& records);
   /// Δℓ of `wrong` over `correct` at the last token of each removal input
-  /// (lrp::removal_batches: packed, streamed through the stages).
-  std::vector<double> values(std::uint32_t target, const std::vector<lrp::RemovedInput>& inputs,
+  /// (lrp::value_batches: packed, streamed through the stages).
+  std::vector<double> values(std::uint32_t target, const std::vector<lrp::ValueInput>& inputs,
                              std::int32_t wrong, std::int32_t correct);
   /// The pruned attribution graph of a prepared case.
   graph::Graph graph(std::uint32_t target, const at::Tensor& ids, const store::CaseRecord& r);

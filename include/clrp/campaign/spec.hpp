@@ -112,6 +112,9 @@ struct GraphSpec {
   std::int64_t max_memory = 0;          ///< bytes above the weights (0: no budget)
   double mass = 0.85;                   ///< per-transition kept share of |edge| mass
   double node_threshold = 0.01;
+  /// Kept nodes zeroed one at a time to test each graph against the model
+  /// (graph/interventions.hpp; 0: no test).
+  std::int64_t interventions = 16;
 
   bool enabled() const { return cases != 0; }
 };

@@ -51,6 +51,7 @@ struct GraphContext {
   std::vector<std::int32_t> ids;
   std::vector<std::string> tokens;  ///< one display string per token
   std::string wrong_token, correct_token;
+  std::int32_t wrong_id = -1, correct_id = -1;
   double wrong_prob = 0, correct_prob = 0;
   std::string slug;  ///< graph id (file name stem)
 };

@@ -35,7 +35,7 @@
 
 namespace clrp::graph {
 
-enum class NodeKind { Embedding, Mid, Out };
+using NodeKind = model::StatePoint;  ///< Embedding, Mid, Out
 
 /// One layer of nodes: a hidden state at every position.
 struct NodeLayer {

@@ -27,6 +27,8 @@
 #include <string_view>
 #include <vector>
 
+#include "clrp/model/zeroed_state.hpp"
+
 namespace clrp::lrp {
 
 enum class Removal : std::int8_t {
@@ -36,19 +38,20 @@ enum class Removal : std::int8_t {
 const char* to_string(Removal r);
 std::optional<Removal> parse_removal(std::string_view name);
 
-/// One shortened input: token ids, and the positions (into `ids`) whose token
-/// embedding is zeroed (the zero operator; empty otherwise).
-struct RemovedInput {
+/// One input whose Δℓ a forward pass measures: token ids, the positions (into
+/// `ids`) whose token embedding is zeroed (the zero operator; empty otherwise)
+/// and hidden states zeroed on the way up (graph interventions,
+/// graph/interventions.hpp; rows count within `ids`).
+struct ValueInput {
   std::vector<std::int64_t> ids;
   std::vector<std::int64_t> zeroed;
-  bool operator<(const RemovedInput& o) const {
-    return ids != o.ids ? ids < o.ids : zeroed < o.zeroed;
-  }
+  std::vector<model::ZeroedState> states;
+  auto operator<=>(const ValueInput&) const = default;
 };
 
 /// Δℓ at the last position of each input (NaN where a forward failed): KV-free
 /// forwards, as many at once as the caller can batch.
-using DeltaOf = std::function<std::vector<double>(const std::vector<RemovedInput>&)>;
+using DeltaOf = std::function<std::vector<double>(const std::vector<ValueInput>&)>;
 
 /// Which tokens may be removed: segment != −1 (tokens the tokenizer adds, or
 /// a text the tokens do not spell) and not `is_special` (the vocabulary's
@@ -75,8 +78,8 @@ std::vector<std::int64_t> relevance_order(const std::vector<std::int64_t>& candi
                                           std::size_t rule, bool most_first);
 
 /// `ids` with the first `k` positions of `order` removed by `op`.
-RemovedInput remove_tokens(const std::vector<std::int32_t>& ids,
-                           const std::vector<std::int64_t>& order, std::int64_t k, Removal op);
+ValueInput remove_tokens(const std::vector<std::int32_t>& ids,
+                         const std::vector<std::int64_t>& order, std::int64_t k, Removal op);
 
 /// Tokens removed, in `order`, until Δℓ at the last position is <= 0: 0 when
 /// `delta` (the unremoved Δℓ) is <= 0 already, −1 when `max_tokens` removals
@@ -165,7 +168,22 @@ struct OutcomeThresholds {
   /// OIT: tokens outside the evidence carry more than this share of the
   /// relevance toward the wrong token.
   double oit_share = 0.5;
+  /// The attribution graph passes its intervention test (graph/interventions.hpp):
+  /// the changes of Δℓ it predicts and those measured correlate at least this
+  /// well (Pearson's r) ...
+  double graph_correlation = 0.5;
+  /// ... and its kept edges trace at least this share of Δℓ to the tokens.
+  double graph_kept_share = 0.1;
 };
+
+/// A graph's intervention scores (graph/interventions.hpp), for classify().
+struct GraphScores {
+  double correlation = 0;
+  double kept_share = 0;
+};
+
+/// Whether a graph with `scores` passes the test under `thresholds` (NaN fails).
+bool graph_passes(const GraphScores& scores, const OutcomeThresholds& thresholds);
 
 /// Per rule: the outcome code (Outcome) and the pattern bits of one case.
 struct CaseOutcome {
@@ -181,6 +199,7 @@ struct CaseOutcome {
 CaseOutcome classify(const FaithfulnessCurves& curves, const std::vector<std::int8_t>& segment,
                      const std::vector<std::int8_t>& evidence, const std::vector<float>& relevance,
                      std::size_t rules, double delta, std::int64_t top_k,
-                     const OutcomeThresholds& thresholds);
+                     const OutcomeThresholds& thresholds,
+                     const std::optional<GraphScores>& graph = std::nullopt);
 
 }  // namespace clrp::lrp

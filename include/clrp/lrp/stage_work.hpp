@@ -32,6 +32,9 @@ struct MicroBatch {
   /// Forward-only values (seed_values): bool [T] on stage 0, the tokens whose
   /// token embedding is zeroed (faithfulness.hpp's zero operator); undefined: none.
   at::Tensor zeroed;
+  /// Forward-only values: hidden states zeroed on the way up (graph
+  /// interventions), rows counted across the packed sequences; on every stage.
+  std::vector<model::ZeroedState> states;
   /// The sequences in it.
   std::size_t sequences() const { return packing.size() > 1 ? packing.size() : 1; }
 };
@@ -71,12 +74,13 @@ inline constexpr std::int64_t kValuePackTokens = 4096;
 std::vector<double> seed_values(dist::Pipeline& pipeline, const model::DecoderModel& stage_model,
                                 const std::vector<MicroBatch>& batches);
 
-/// Value micro-batches of removal inputs (faithfulness.hpp): packed in order
-/// up to kValuePackTokens each, every sequence seeded with Δℓ of `wrong`
-/// over `correct` at its last token, ids and zeroed tokens filled (stage 0's
-/// view; the other stages need only the packings and seeds).
-std::vector<MicroBatch> removal_batches(const std::vector<RemovedInput>& inputs, std::int64_t wrong,
-                                        std::int64_t correct, std::int64_t vocab);
+/// Value micro-batches of value inputs (faithfulness.hpp's removals, graph
+/// interventions): packed in order up to kValuePackTokens each, every
+/// sequence seeded with Δℓ of `wrong` over `correct` at its last token, ids,
+/// zeroed tokens and zeroed states filled (stage 0's view; the other stages
+/// need the packings, seeds and zeroed states).
+std::vector<MicroBatch> value_batches(const std::vector<ValueInput>& inputs, std::int64_t wrong,
+                                      std::int64_t correct, std::int64_t vocab);
 
 /// The same on a whole model in this process (no pipeline).
 std::vector<double> seed_values(const model::DecoderModel& whole_model,

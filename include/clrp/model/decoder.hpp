@@ -20,6 +20,7 @@
 #include <c10/core/ScalarType.h>
 
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -28,6 +29,7 @@
 #include "clrp/model/config.hpp"
 #include "clrp/model/incremental.hpp"
 #include "clrp/model/kv_cache.hpp"
+#include "clrp/model/zeroed_state.hpp"
 
 namespace clrp::model {
 
@@ -96,6 +98,11 @@ struct LayerTape {
   Packing packing;         ///< the sequences of a packed forward (empty: one)
 };
 
+/// `h` [1, T, H] with the rows of the `states` at (`point`, `layer`) set to
+/// zero; `h` itself when there are none.
+at::Tensor zero_states(const at::Tensor& h, std::span<const ZeroedState> states, StatePoint point,
+                       std::int64_t layer);
+
 /// Rotary tables for a set of positions: cos and sin of shape [tokens, rotary_dim],
 /// in the compute dtype. `local` is the table of sliding-window layers that
 /// use their own base (Gemma-3, OLMo-3); undefined when no layer does.
@@ -133,14 +140,17 @@ class DecoderModel final : public IncrementalModel {
   /// Runs layers [begin, end) on `hidden`; `positions` [tokens] (int64) are the
   /// absolute positions of the tokens (0..T-1 for a fresh prompt).
   /// With a `packing`, `hidden` [1, T, H] holds several sequences and `positions`
-  /// are their packed_positions().
-  at::Tensor run_layers(at::Tensor hidden, const at::Tensor& positions,
-                        const Packing& packing = {}) const;
+  /// are their packed_positions(). `zeroed` states of these layers are set to
+  /// zero as the forward passes them (graph interventions).
+  at::Tensor run_layers(at::Tensor hidden, const at::Tensor& positions, const Packing& packing = {},
+                        std::span<const ZeroedState> zeroed = {}) const;
   /// Runs one layer (absolute index) on `hidden`; fills `tape` when given (for a
   /// backward). With a `packing`, `hidden` [1, T, H] holds several sequences
-  /// (and `rope` their packed_positions()).
+  /// (and `rope` their packed_positions()). `zeroed` output states of this
+  /// layer are set to zero (mid states are refused: zeroed_state.hpp).
   at::Tensor run_layer(std::int64_t layer, const at::Tensor& hidden, const RotaryTables& rope,
-                       LayerTape* tape = nullptr, const Packing& packing = {}) const;
+                       LayerTape* tape = nullptr, const Packing& packing = {},
+                       std::span<const ZeroedState> zeroed = {}) const;
   /// Final norm and unembedding: hidden [batch, tokens, hidden] -> logits [batch, tokens, vocab].
   /// Last stage only.
   at::Tensor unembed(const at::Tensor& hidden) const;

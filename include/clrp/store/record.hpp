@@ -119,9 +119,13 @@ struct CaseRecord {
   std::vector<std::int32_t> graph_node_position;  ///< [N]
   std::vector<float> graph_node_relevance;        ///< [N]
   std::vector<float> graph_node_remainder;        ///< [N] R − Σ incoming edges ("self bias")
-  std::vector<std::int32_t> graph_edge_source;    ///< [E] node index
-  std::vector<std::int32_t> graph_edge_target;    ///< [E] node index
-  std::vector<float> graph_edge_weight;           ///< [E]
+  /// [N] the change of Δℓ when the node's hidden state is zeroed in the real
+  /// forward (graph interventions; the graph predicts −relevance); NaN for
+  /// nodes not tested
+  std::vector<float> graph_node_ablation;
+  std::vector<std::int32_t> graph_edge_source;  ///< [E] node index
+  std::vector<std::int32_t> graph_edge_target;  ///< [E] node index
+  std::vector<float> graph_edge_weight;         ///< [E]
   /// [kGraphSummaryColumns]: NaN where the case has no graph.
   std::vector<double> graph_summary;
 };
@@ -159,7 +163,7 @@ struct EvaluationRecord {
 };
 
 /// Columns of the per-case graph summary, in order.
-inline constexpr int kGraphSummaryColumns = 8;
+inline constexpr int kGraphSummaryColumns = 10;
 extern const char* const kGraphSummaryColumnNames[kGraphSummaryColumns];
 
 }  // namespace clrp::store
