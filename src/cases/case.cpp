@@ -112,6 +112,24 @@ void finalize(Case& c) {
   }
 }
 
+void mark_failed_instructions(Case& c, const std::vector<bool>& followed) {
+  const auto* g = std::get_if<InstructionGold>(&c.gold);
+  if (g == nullptr || g->evidence.empty()) return;
+  std::vector<Span> spans;
+  for (std::size_t i = 0; i < g->evidence.size() && i < followed.size(); ++i)
+    if (!followed[i]) spans.insert(spans.end(), g->evidence[i].begin(), g->evidence[i].end());
+  std::sort(spans.begin(), spans.end(),
+            [](const Span& a, const Span& b) { return a.begin < b.begin; });
+  std::vector<TextSpan> merged;
+  for (const Span& s : spans)
+    if (!merged.empty() && s.begin <= merged.back().chars.end)
+      merged.back().chars.end = std::max(merged.back().chars.end, s.end);
+    else
+      merged.push_back({s, {}});
+  c.evidence = std::move(merged);
+  finalize(c);
+}
+
 std::optional<std::size_t> segment_at_byte(const Case& c, std::size_t byte) {
   // Segments are contiguous and ordered: find the first whose end lies past `byte`.
   auto it = std::upper_bound(c.segments.begin(), c.segments.end(), byte,

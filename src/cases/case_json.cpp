@@ -148,7 +148,8 @@ InstructionGold instruction_gold(const Object& g, const Where& where) {
     fail(Problem::wrong_type, where, g.field("instructions"),
          "expected an array of {id, kwargs}, found " + type_name(list));
   for (std::size_t i = 0; i < list.size(); ++i) {
-    const Object item(list[i], where, io::json_path(g.field("instructions"), i), {"id", "kwargs"});
+    const Object item(list[i], where, io::json_path(g.field("instructions"), i),
+                      {"id", "kwargs", "evidence"});
     judge::Instruction instruction;
     instruction.id = item.string("id");
     if (const json* kwargs = item.find("kwargs")) {
@@ -156,6 +157,23 @@ InstructionGold instruction_gold(const Object& g, const Where& where) {
         fail(Problem::wrong_type, where, item.field("kwargs"),
              "expected an object, found " + type_name(*kwargs));
       instruction.kwargs = *kwargs;
+    }
+    std::vector<Span> spans;
+    if (const json* ev = item.find("evidence")) {
+      if (!ev->is_array())
+        fail(Problem::wrong_type, where, item.field("evidence"),
+             "expected an array of [start, end]");
+      for (std::size_t k = 0; k < ev->size(); ++k) {
+        const std::string path = io::json_path(item.field("evidence"), k);
+        if (!(*ev)[k].is_array() || (*ev)[k].size() != 2)
+          fail(Problem::wrong_type, where, path, "expected [start, end]");
+        spans.push_back(
+            {item.count((*ev)[k][0], path + "[0]"), item.count((*ev)[k][1], path + "[1]")});
+      }
+    }
+    if (!spans.empty()) {  // one list per instruction once any has spans
+      out.evidence.resize(list.size());
+      out.evidence[i] = std::move(spans);
     }
     out.instructions.push_back(std::move(instruction));
   }
@@ -395,7 +413,22 @@ void validate(const Case& c, const Where& where) {
   if (const auto* g = std::get_if<ChoiceGold>(&c.gold)) validate_choice(*g, c.format, where);
   if (const auto* g = std::get_if<AnswerGold>(&c.gold)) validate_answer(*g, where);
   if (const auto* g = std::get_if<CodeGold>(&c.gold)) validate_code(*g, where);
-  if (const auto* g = std::get_if<InstructionGold>(&c.gold)) validate_instructions(*g, where);
+  if (const auto* g = std::get_if<InstructionGold>(&c.gold)) {
+    validate_instructions(*g, where);
+    for (std::size_t i = 0; i < g->evidence.size(); ++i)
+      for (std::size_t k = 0; k < g->evidence[i].size(); ++k) {
+        const Span& s = g->evidence[i][k];
+        const std::string field =
+            io::json_path(io::json_path(io::json_path("gold.instructions", i), "evidence"), k);
+        const std::string text = "[" + std::to_string(s.begin) + ", " + std::to_string(s.end) + ")";
+        if (s.begin >= s.end || s.end > chars)
+          fail(Problem::span_out_of_range, where, field,
+               text + " is empty or ends past the prompt (" + std::to_string(chars) +
+                   " characters)");
+        if (k > 0 && s.begin < g->evidence[i][k - 1].end)
+          fail(Problem::span_order, where, field, text + " starts before the previous span ends");
+      }
+  }
 
   for (std::size_t i = 0; i < c.evidence.size(); ++i) {
     const Span& s = c.evidence[i].chars;
@@ -541,10 +574,17 @@ std::string case_to_json_line(const Case& c) {
   } else if (const auto* g = std::get_if<InstructionGold>(&c.gold)) {
     gold["checker"] = g->checker;
     ordered list = ordered::array();
-    for (const judge::Instruction& i : g->instructions) {
+    for (std::size_t n = 0; n < g->instructions.size(); ++n) {
+      const judge::Instruction& i = g->instructions[n];
       ordered item;
       item["id"] = i.id;
       item["kwargs"] = ordered::parse(i.kwargs.dump());
+      if (n < g->evidence.size() && !g->evidence[n].empty()) {
+        ordered spans = ordered::array();
+        for (const Span& s : g->evidence[n])
+          spans.push_back(ordered::array({s.begin, s.end}));
+        item["evidence"] = std::move(spans);
+      }
       list.push_back(std::move(item));
     }
     gold["instructions"] = std::move(list);

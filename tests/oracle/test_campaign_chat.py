@@ -166,8 +166,17 @@ def test_chat_failures_are_explained_on_the_templated_tokens(campaign, qwen3_cha
         case = next(json.loads(l) for l in bench[name].read_text().splitlines() if json.loads(l)["id"] == key[1])
         text = tok.apply_chat_template([{"role": "user", "content": "".join(s["text"] for s in case["segments"])}],
                                        tokenize=False, add_generation_prompt=True, **OPTIONS)
-        ids = tok(text + pair["prefix"], add_special_tokens=False)["input_ids"]
+        enc = tok(text + pair["prefix"], add_special_tokens=False, return_offsets_mapping=True)
+        ids = enc["input_ids"]
         assert rec["tokens"].tolist() == ids, key
+        if name == "ifeval":
+            # The evidence: the tokens of the sentences stating the instructions not followed.
+            prompt = "".join(s["text"] for s in case["segments"])
+            at = text.index(prompt)
+            failed = [sp for ok, ins in zip(rows[key]["detail"]["instructions_strict"], case["gold"]["instructions"])
+                      if not ok for sp in ins.get("evidence", [])]
+            want = [int(any(a < at + e and b > at + s for s, e in failed)) for a, b in enc["offset_mapping"]]
+            assert failed and rec["token_evidence"].astype(int).tolist() == want, key
         ref = lrp_reference.contrastive_relevance(model, ids, len(ids) - 1, int(rec["wrong_id"]),
                                                   int(rec["correct_id"]), "attnlrp")
         assert float(rec["delta"]) == pytest.approx(float(ref["target"]), rel=1e-5, abs=1e-5), key

@@ -352,3 +352,34 @@ def test_smollm2_outcome_on_constructed_cases(prompt, correct, outcome, clrp_bin
     else:
         for op in ("delete", "zero"):
             assert min(f["curves"][op]["attnlrp most-relevant-first"]) > 0
+
+
+def test_smollm2_needle_is_recovered(clrp_bin, smollm2_gguf, tmp_path):
+    """A needle in a haystack (docs/faithfulness.md, "Outcomes and patterns"): SmolLM2 copies the magic
+    number where the gold says another, `clrp evaluate` finds the pair at its first digit, and the
+    explanation of that failure is input informative — two deleted tokens undo it, random ones never —
+    with the needle's digit as the token of largest |relevance| (the case's evidence recovered)."""
+    filler = "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. " * 3
+    prompt = (filler + "The special magic number is 7342. " + filler +
+              "What is the special magic number mentioned above? The special magic number is")
+    at = prompt.index("7342")
+    case = {"id": "needle/1", "benchmark": "needle", "format": "generative",
+            "segments": [{"kind": "question", "text": prompt}],
+            "gold": {"answer": "5", "aliases": [], "judge": "squad", "reference": " 5.", "stop": ["."],
+                     "max_new_tokens": 6},
+            "evidence": [[at, at + 4]], "meta": {}}
+    (tmp_path / "cases.jsonl").write_text(json.dumps(case) + "\n")
+    subprocess.run([str(clrp_bin), "evaluate", "--model", str(smollm2_gguf), "--cases", str(tmp_path / "cases.jsonl"),
+                    "--failures", str(tmp_path / "f.jsonl")], check=True, capture_output=True)
+    failure = json.loads((tmp_path / "f.jsonl").read_text())
+    assert failure["pair"]["wrong"]["token"] == "7" and failure["evidence"] == [[at, at + 4]]
+    subprocess.run([str(clrp_bin), "explain", "--model", str(smollm2_gguf), "--cases", str(tmp_path / "f.jsonl"),
+                    "--id", "needle/1", "--faithfulness", "--json", str(tmp_path / "e.json")], check=True,
+                   capture_output=True)
+    j = json.loads((tmp_path / "e.json").read_text())
+    f = j["faithfulness"]
+    assert f["outcome"] == "input_informative"
+    assert f["tokens_to_flip"]["delete"]["attnlrp"] > 0 and f["tokens_to_flip"]["delete"]["random"] == -1
+    top = int(np.argmax(np.abs(j["token_relevance"])))
+    before = "".join(j["tokens"][:top])  # the tokens spell the prompt (no BOS for SmolLM2)
+    assert j["tokens"][top] == "7" and before == prompt[:at], (top, j["tokens"][top])

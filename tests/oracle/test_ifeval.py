@@ -84,6 +84,29 @@ def test_all_541_prompts_are_prepared_with_their_instructions(all_cases):
     assert len(ids) == 25
 
 
+def test_instructions_carry_the_sentences_that_state_them(all_cases):
+    """prepare_cases marks, per instruction, the prompt sentence that states it (ifeval.instruction_spans):
+    found for almost every instruction of the 541 prompts, always inside the prompt, and on a prompt read
+    by hand the sentences a reader would mark."""
+    found = total = 0
+    for case in all_cases:
+        prompt = case["segments"][0]["text"]
+        for ins in case["gold"]["instructions"]:
+            total += 1
+            spans = ins.get("evidence", [])
+            found += bool(spans)
+            for a, b in spans:
+                assert 0 <= a < b <= len(prompt) and prompt[a:b] == prompt[a:b].strip(), (case["id"], ins["id"])
+    assert found / total >= 0.99, (found, total)
+    first = {i["id"]: i["evidence"] for i in all_cases[0]["gold"]["instructions"]}
+    text = all_cases[0]["segments"][0]["text"]  # Raymond III: "Write a 300+ word summary ... Do not use any commas and highlight ..."
+    said = {k: [text[a:b] for a, b in v] for k, v in first.items()}
+    assert said["punctuation:no_comma"][0].startswith("Do not use any commas and highlight at least 3 sections")
+    assert said["detectable_format:number_highlighted_sections"] == said["punctuation:no_comma"]
+    assert said["length_constraints:number_words"][0].startswith("Write a 300+ word summary of the wikipedia page")
+    assert said["length_constraints:number_words"][0].endswith("Count_of_Tripoli\".")  # not at the URL's periods
+
+
 def test_bad_ifeval_data_is_named_by_file_and_line(tmp_path):
     good = ifeval_cases.data_file().read_text(encoding="utf-8").splitlines()
     cases = {
@@ -144,9 +167,24 @@ def test_generations_are_judged_as_the_reference_judges_them(reference, all_case
     chosen = all_cases[:: len(all_cases) // 6][:6]
     path.write_text("".join(json.dumps(c, ensure_ascii=False) + "\n" for c in chosen), encoding="utf-8")
     run("evaluate", "--model", smollm2_gguf, "--cases", path, "--chat", "--max-new-tokens", "40", "--no-pairs",
-        "--records", tmp_path / "r.jsonl", "--json", tmp_path / "s.json")
+        "--records", tmp_path / "r.jsonl", "--json", tmp_path / "s.json", "--failures", tmp_path / "f.jsonl")
     records = read(tmp_path / "r.jsonl")
     assert len(records) == len(chosen)
+    # Each failure's evidence: the sentences of the instructions it did not follow, merged.
+    failures = {f["id"]: f for f in read(tmp_path / "f.jsonl")}
+    assert failures
+    for case, rec in zip(chosen, records):
+        if rec["correct"]:
+            continue
+        spans = sorted(tuple(sp) for ok, ins in zip(rec["instructions_strict"], case["gold"]["instructions"])
+                       if not ok for sp in ins.get("evidence", []))
+        merged = []
+        for a, b in spans:
+            if merged and a <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], b)
+            else:
+                merged.append([a, b])
+        assert failures[case["id"]]["evidence"] == merged, case["id"]
     for case, rec in zip(chosen, records):
         want = reference_verdict(reference, case["segments"][0]["text"], rec["text"], case["gold"]["instructions"])
         assert (rec["instructions_strict"], rec["instructions_loose"]) == (want["strict"], want["loose"]), rec["id"]

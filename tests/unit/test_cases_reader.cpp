@@ -100,6 +100,56 @@ TEST_F(CaseFile, ReadsAndWritesAnInstructionsCase) {
   EXPECT_EQ(case_to_json_line(c), line);
 }
 
+// Instructions may carry the prompt text that states them (code points); a
+// failure's evidence becomes the spans of the instructions it did not follow,
+// merged where they overlap, in bytes of the prompt too.
+TEST_F(CaseFile, InstructionEvidenceBecomesTheFailedInstructionsSpans) {
+  // "Écris un résumé. N'utilise pas de virgules. 300 mots." — É and é are 2 bytes.
+  const std::string line =
+      R"({"id":"i/1","benchmark":"ifeval","format":"instructions",)"
+      R"("segments":[{"kind":"question","text":"Écris un résumé. N'utilise pas de virgules. 300 mots."}],)"
+      R"("gold":{"checker":"ifeval","instructions":[{"id":"punctuation:no_comma","kwargs":{},"evidence":[[17,43]]},)"
+      R"({"id":"length_constraints:number_words","kwargs":{"num_words":300},"evidence":[[0,16],[44,53]]},)"
+      R"({"id":"keywords:existence","kwargs":{"keywords":["mots"]}}],)"
+      R"("stop":[],"max_new_tokens":8},"evidence":[],"meta":{}})";
+  const auto cases = read_cases(write(line + "\n"));
+  ASSERT_EQ(cases.size(), 1u);
+  EXPECT_EQ(case_to_json_line(cases[0]), line);  // written back as read
+  const auto& g = std::get<InstructionGold>(cases[0].gold);
+  ASSERT_EQ(g.evidence.size(), 3u);
+  EXPECT_TRUE(g.evidence[2].empty());
+
+  Case c = cases[0];
+  mark_failed_instructions(c, {true, true, true});
+  EXPECT_TRUE(c.evidence.empty());
+  mark_failed_instructions(c, {false, true, false});  // the third has no span
+  ASSERT_EQ(c.evidence.size(), 1u);
+  EXPECT_EQ(c.evidence[0].chars, (Span{17, 43}));
+  EXPECT_EQ(c.prompt.substr(c.evidence[0].bytes.begin, c.evidence[0].bytes.size()),
+            "N'utilise pas de virgules.");
+  mark_failed_instructions(c, {false, false, true});
+  ASSERT_EQ(c.evidence.size(), 3u);
+  EXPECT_EQ(c.evidence[0].bytes,
+            (Span{0, 19}));  // "Écris un résumé.": 16 code points, 3 of 2 bytes
+  EXPECT_EQ(c.evidence[2].chars, (Span{44, 53}));
+
+  // Spans outside the prompt or out of order are refused, naming the field.
+  for (const auto& [spans, problem] :
+       {std::pair{std::string("[[50,60]]"), Problem::span_out_of_range},
+        std::pair{std::string("[[5,9],[3,4]]"), Problem::span_order}}) {
+    std::string bad = line;
+    bad.replace(bad.find("[[17,43]]"), 9, spans);
+    try {
+      read_cases(write(bad + "\n"));
+      ADD_FAILURE() << spans << ": accepted";
+    } catch (const CaseError& e) {
+      EXPECT_EQ(e.problem(), problem) << e.what();
+      EXPECT_NE(std::string(e.what()).find("gold.instructions[0].evidence"), std::string::npos)
+          << e.what();
+    }
+  }
+}
+
 TEST_F(CaseFile, SegmentSpansTileThePromptInBytesAndCodePoints) {
   for (const Case& c : read_cases(kValid)) {
     std::string joined;

@@ -124,6 +124,11 @@ struct CodeGold {
 struct InstructionGold {
   std::string checker = "ifeval";                ///< which checkers judge (only IFEval's exist)
   std::vector<judge::Instruction> instructions;  ///< all must be followed; never empty
+  /// Per instruction (empty, or one entry each): the prompt text that states
+  /// it, in code points, sorted and disjoint; empty where unknown. A failure
+  /// takes the spans of the instructions it did not follow as its evidence
+  /// (mark_failed_instructions).
+  std::vector<std::vector<Span>> evidence;
   std::vector<std::string> stop;
   int max_new_tokens = 0;
 };
@@ -148,6 +153,12 @@ struct Case {
 /// changing segments or evidence. Throws clrp::Error on invalid UTF-8 or
 /// evidence outside the prompt.
 void finalize(Case& c);
+
+/// An instruction case that failed: its evidence becomes the spans stating
+/// the instructions not followed (`followed[i]` false; InstructionGold::evidence),
+/// merged where they overlap, and the case is finalized again. Other cases,
+/// and instruction cases without such spans, keep their evidence.
+void mark_failed_instructions(Case& c, const std::vector<bool>& followed);
 
 /// Index of the segment holding prompt byte `byte`, or nullopt past the end.
 /// With token byte offsets this assigns each token to a segment.
