@@ -50,6 +50,7 @@ nlohmann::json intervention_json(const graph::Graph& g, const graph::Interventio
           {"baseline", t.baseline},
           {"correlation", t.correlation},
           {"kept_share", t.kept_share},
+          {"seconds", t.seconds},
           {"nodes", nodes}};
 }
 
@@ -144,8 +145,8 @@ void run(const GraphCommandOptions& opt) {
   if (tested)
     std::printf(
         "interventions: %zu nodes zeroed one at a time, measured vs predicted change of Δℓ: "
-        "r = %.3f; the kept graph traces %.1f%% of Δℓ to the tokens\n",
-        tested->nodes.size(), tested->correlation, 100 * tested->kept_share);
+        "r = %.3f; the kept graph traces %.1f%% of Δℓ to the tokens (%.1f s)\n",
+        tested->nodes.size(), tested->correlation, 100 * tested->kept_share, tested->seconds);
 }
 
 }  // namespace

@@ -3,8 +3,10 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
+#include "clrp/util/clock.hpp"
 #include "clrp/util/correlation.hpp"
 #include "clrp/util/error.hpp"
 
@@ -76,6 +78,7 @@ InterventionTest test_interventions(const Graph& g, const std::vector<std::int64
                                     const InterventionOptions& options) {
   require(static_cast<std::int64_t>(ids.size()) == g.tokens && g.position == g.tokens - 1,
           Where{"graph interventions"}, "the graph must explain the last of the given tokens");
+  const auto started = std::chrono::steady_clock::now();
   InterventionTest t;
   t.nodes = intervention_nodes(g, options.nodes);
   const std::vector<double> values = delta_of(intervention_inputs(g, ids, t.nodes));
@@ -88,6 +91,7 @@ InterventionTest test_interventions(const Graph& g, const std::vector<std::int64
   }
   t.correlation = util::pearson(t.predicted, t.measured);
   t.kept_share = kept_share(g);
+  t.seconds = util::seconds_since(started);
   return t;
 }
 

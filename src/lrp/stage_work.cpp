@@ -108,6 +108,7 @@ class ExplainWork final : public dist::StageWork {
     }
     for (std::size_t r = 0; r < stages[0].size(); ++r) {
       std::vector<Explanation> per_stage;
+      per_stage.reserve(stages.size());
       for (auto& s : stages)
         per_stage.push_back(std::move(s[r]));
       results_[m].push_back(merge_stage_parts(per_stage));
@@ -317,6 +318,7 @@ Explanation merge_stage_parts(const std::vector<Explanation>& parts) {
   const auto cat_layers = [&](at::Tensor Explanation::*field) {
     if (!(first.*field).defined()) return at::Tensor();
     std::vector<at::Tensor> slices;
+    slices.reserve(parts.size());
     for (const auto& p : parts)
       slices.push_back(p.*field);
     return at::cat(slices, 1);

@@ -50,6 +50,7 @@ struct InterventionTest {
   double baseline = 0;            ///< Δℓ of the forward without interventions
   double correlation = 0;         ///< Pearson's r over the nodes (NaN: < 3 nodes or no spread)
   double kept_share = 0;          ///< kept_share(graph)
+  double seconds = 0;             ///< the test's forwards (wall clock)
 };
 
 /// The kept embedding and output nodes away from the explained and the first

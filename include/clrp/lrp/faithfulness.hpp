@@ -25,6 +25,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "clrp/model/zeroed_state.hpp"
@@ -46,7 +47,9 @@ struct ValueInput {
   std::vector<std::int64_t> ids;
   std::vector<std::int64_t> zeroed;
   std::vector<model::ZeroedState> states;
-  auto operator<=>(const ValueInput&) const = default;
+  bool operator<(const ValueInput& o) const {
+    return std::tie(ids, zeroed, states) < std::tie(o.ids, o.zeroed, o.states);
+  }
 };
 
 /// Δℓ at the last position of each input (NaN where a forward failed): KV-free

@@ -3,8 +3,8 @@
 // the value inputs of lrp/faithfulness.hpp carry these without the model.
 #pragma once
 
-#include <compare>
 #include <cstdint>
+#include <tuple>
 
 namespace clrp::model {
 
@@ -31,7 +31,10 @@ struct ZeroedState {
     ar& p& layer& row;
     point = static_cast<StatePoint>(p);
   }
-  auto operator<=>(const ZeroedState&) const = default;
+  bool operator==(const ZeroedState&) const = default;
+  bool operator<(const ZeroedState& o) const {
+    return std::tie(point, layer, row) < std::tie(o.point, o.layer, o.row);
+  }
 };
 
 }  // namespace clrp::model
