@@ -154,7 +154,9 @@ void Worker::record(std::uint32_t target, const model::ModelConfig& config, cons
         const auto t0 = std::chrono::steady_clock::now();
         tested = graph::test_interventions(g, {r.tokens.begin(), r.tokens.end()}, delta_of,
                                            {.nodes = spec_.graphs.interventions});
-        graph_scores = lrp::GraphScores{tested->correlation, tested->kept_share};
+        // A graph with too few testable nodes (r is NaN) was not tested, not failed.
+        if (std::isfinite(tested->correlation))
+          graph_scores = lrp::GraphScores{tested->correlation, tested->kept_share};
         log_.line("case ", r.case_id, " table ", r.table,
                   ": graph interventions r = ", tested->correlation, ", kept share ",
                   tested->kept_share, " in ", util::seconds_since(t0), " s");

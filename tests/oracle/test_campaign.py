@@ -409,7 +409,7 @@ def expected_outcome(rec: dict, r: int, top_k: int = 5, recovery: float = 0.5, u
     scores = rec.get("graph_summary")
     corr, kept = ((scores[GRAPH_SUMMARY_COLUMNS.index("intervention_correlation")],
                    scores[GRAPH_SUMMARY_COLUMNS.index("kept_share")]) if scores is not None else (np.nan, np.nan))
-    tested = rec["graph_node_layer"].size > 0 if "graph_node_layer" in rec else False
+    tested = bool(rec["graph_node_layer"].size) and not np.isnan(corr) if "graph_node_layer" in rec else False
     graph = (1 if corr >= graph_correlation and kept >= graph_kept_share else 2) if tested else 3
     outcome = -1 if not rec["delta"] > 0 else (0 if informative else graph)
     return outcome, pattern
