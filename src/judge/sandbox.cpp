@@ -285,7 +285,7 @@ SandboxResult run_sandboxed(const SandboxRequest& request) {
   std::vector<sock_filter> filter;
   sock_fprog prog{};
   if (limits.block_sockets) {
-    filter = detail::socket_filter();
+    filter = detail::sandbox_filter();
     if (filter.empty()) iso.notes.push_back("seccomp: no filter for this architecture");
     prog.len = static_cast<unsigned short>(filter.size());
     prog.filter = filter.data();
@@ -463,6 +463,9 @@ SandboxResult run_sandboxed(const SandboxRequest& request) {
           break;
         case detail::kSeccomp:
           iso.seccomp_no_sockets = on;
+          break;
+        case detail::kPrivateSys:
+          iso.private_sys = on;
           break;
         default:
           break;

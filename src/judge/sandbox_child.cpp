@@ -137,6 +137,15 @@ void setup_mounts(const ChildPlan& plan) {
     const int rc = mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr);
     report(kReportFd, kFeature, kPrivateProc, rc == 0 ? 0 : errno);
   }
+  // The host's sysfs lists its network interfaces (whatever the network
+  // namespace) and its devices; an empty read-only tmpfs hides all of it.
+  // Nothing a judged program needs lives there (glibc counts CPUs from
+  // /proc/stat when /sys/devices/system/cpu is missing).
+  {
+    const int rc = mount("tmpfs", "/sys", "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                         "size=4k,mode=0555");
+    report(kReportFd, kFeature, kPrivateSys, rc == 0 ? 0 : errno);
+  }
   // The directory becomes its own mount so it can stay writable below.
   bool read_only = false;
   if (mount(plan.dir, plan.dir, nullptr, MS_BIND, nullptr) != 0) {
@@ -207,6 +216,39 @@ void reset_signals() {
   fatal(kReportFd, kStepExec);
 }
 
+// Init is a copy of the caller: its /proc/<pid>/cmdline (world-readable, and
+// pid 1 inside the sandbox) would show the caller's command line, and its
+// environ the caller's environment. Both live in init's own copy of the
+// stack, whose bounds /proc/self/stat gives (fields 48-51): zeroed, they say
+// nothing. Raw calls and a stack buffer only (this runs after a raw clone).
+void forget_callers_arguments() {
+  char buf[1024];
+  const int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  const ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = '\0';
+  // Fields count from 1; the name (field 2) is in parentheses and may hold
+  // anything, so counting starts after its last ')'.
+  const char* p = std::strrchr(buf, ')');
+  if (p == nullptr) return;
+  unsigned long fields[4] = {0, 0, 0, 0};  // arg_start, arg_end, env_start, env_end
+  int field = 2;
+  for (++p; *p != '\0' && field <= 51; ++p) {
+    if (*p == ' ') {
+      ++field;
+      continue;
+    }
+    if (field >= 48 && *p >= '0' && *p <= '9')
+      fields[field - 48] = fields[field - 48] * 10 + static_cast<unsigned long>(*p - '0');
+  }
+  if (field < 51) return;  // a kernel without these fields (before 3.5)
+  for (int k = 0; k < 4; k += 2)
+    if (fields[k] != 0 && fields[k + 1] > fields[k])
+      std::memset(reinterpret_cast<void*>(fields[k]), 0, fields[k + 1] - fields[k]);
+}
+
 }  // namespace
 
 long raw_clone(unsigned long flags) {
@@ -222,6 +264,7 @@ void sandbox_init_main(const ChildPlan& plan) {
   setsid();  // own session and process group: the parent kills the group
   arrange_fds(plan);
   if (plan.mount_namespace) setup_mounts(plan);
+  forget_callers_arguments();
 
   const long program = raw_clone(0);
   if (program < 0) fatal(kReportFd, kStepFork);
@@ -282,7 +325,9 @@ const char* feature_name(std::int32_t feature) {
     case kDroppedPrivileges:
       return "dropped privileges";
     case kSeccomp:
-      return "seccomp socket filter";
+      return "seccomp filter (sockets, namespaces)";
+    case kPrivateSys:
+      return "empty /sys";
     default:
       return "unknown feature";
   }

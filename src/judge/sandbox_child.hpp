@@ -35,6 +35,7 @@ enum Feature : std::int32_t {
   kPrivateTmpfs = 2,
   kDroppedPrivileges = 3,
   kSeccomp = 4,
+  kPrivateSys = 5,
 };
 
 enum Step : std::int32_t {

@@ -89,6 +89,7 @@ std::string Isolation::summary() const {
   add(ipc_namespace, "ipc");
   add(uts_namespace, "uts");
   add(private_proc, "proc");
+  add(private_sys, "sys");
   add(read_only_root, "ro-root");
   add(private_tmpfs, "tmpfs");
   add(dropped_privileges, "uid");

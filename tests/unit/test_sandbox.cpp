@@ -519,3 +519,51 @@ TEST(Sandbox, RunsConcurrently) {
 }
 
 }  // namespace
+
+// What the sandboxed program could learn of the host or gain: the command
+// line and environment of its pid namespace's init (a copy of the caller,
+// holding the caller's argv and environment), the host's network interfaces
+// under /sys, and nested user namespaces (every capability inside one). Threads,
+// fork and subprocesses still work (clone3 is refused; glibc falls back to clone).
+TEST(Sandbox, NothingOfTheHostAndNoNestedUserNamespace) {
+  REQUIRE_PYTHON();
+  const SandboxResult r = run_sandboxed(python_request(
+      "import ctypes, os, subprocess, sys, threading\n"
+      "def read(p):\n"
+      "    try:\n"
+      "        with open(p, 'rb') as f: return f.read().strip(b'\\0') or b'empty'\n"
+      "    except OSError as e: return type(e).__name__.encode()\n"
+      "print('init cmdline', read('/proc/1/cmdline'))\n"
+      "print('init environ', read('/proc/1/environ'))\n"
+      "try: print('net', sorted(os.listdir('/sys/class/net')))\n"
+      "except OSError as e: print('net', type(e).__name__)\n"
+      "print('sys', sorted(os.listdir('/sys')))\n"
+      "libc = ctypes.CDLL(None, use_errno=True)\n"
+      "for name, flags in (('user', 0x10000000), ('user+mnt', 0x10020000)):\n"
+      "    print('unshare', name, libc.unshare(flags), ctypes.get_errno())\n"
+      "print('setns', libc.setns(os.open('/proc/self/ns/net', os.O_RDONLY), 0), "
+      "ctypes.get_errno())\n"
+      "box = []\n"
+      "t = threading.Thread(target=lambda: box.append(1)); t.start(); t.join()\n"
+      "pid = os.fork()\n"
+      "if pid == 0: os._exit(7)\n"
+      "print('thread', box, 'fork', os.waitpid(pid, 0)[1] >> 8,\n"
+      "      'subprocess', subprocess.run([sys.executable, '-c', 'print(6 * 7)'],\n"
+      "                                   capture_output=True, text=True).stdout.strip())\n"));
+  ASSERT_TRUE(r.success()) << r.describe() << r.stderr_text;
+  const std::string& out = r.stdout_text;
+  if (r.isolation.pid_namespace && r.isolation.private_proc) {
+    EXPECT_NE(out.find("init cmdline b'empty'"), std::string::npos) << out;
+    EXPECT_EQ(out.find("clrp_unit_tests"), std::string::npos) << out;
+  }
+  if (r.isolation.private_sys) {
+    EXPECT_NE(out.find("net FileNotFoundError"), std::string::npos) << out;
+    EXPECT_NE(out.find("sys []"), std::string::npos) << out;
+  }
+  if (r.isolation.seccomp_no_sockets) {
+    EXPECT_NE(out.find("unshare user -1 1\n"), std::string::npos) << out;  // EPERM
+    EXPECT_NE(out.find("unshare user+mnt -1 1\n"), std::string::npos) << out;
+    EXPECT_NE(out.find("setns -1 1\n"), std::string::npos) << out;
+  }
+  EXPECT_NE(out.find("thread [1] fork 7 subprocess 42"), std::string::npos) << out;
+}

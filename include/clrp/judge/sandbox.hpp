@@ -86,8 +86,10 @@ struct Isolation {
   bool read_only_root = false;      ///< everything but the sandbox directory is read-only
   bool private_tmpfs = false;       ///< the sandbox directory is a size-capped tmpfs
   bool dropped_privileges = false;  ///< runs as an unprivileged uid (RLIMIT_NPROC effective)
-  bool seccomp_no_sockets = false;  ///< seccomp refuses socket(), AF_UNIX included
-  std::vector<std::string> notes;   ///< "pid namespace: Operation not permitted", ...
+  bool private_sys = false;         ///< /sys is an empty read-only tmpfs (no host interfaces)
+  /// seccomp refuses socket() (AF_UNIX included), new user namespaces and setns()
+  bool seccomp_no_sockets = false;
+  std::vector<std::string> notes;  ///< "pid namespace: Operation not permitted", ...
 
   /// "net,mnt,pid,..." of the active features (for logs and reports).
   std::string summary() const;
