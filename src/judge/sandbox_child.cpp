@@ -148,10 +148,9 @@ void setup_mounts(const ChildPlan& plan) {
   }
   // The directory becomes its own mount so it can stay writable below.
   bool read_only = false;
-  if (mount(plan.dir, plan.dir, nullptr, MS_BIND, nullptr) != 0) {
-    report(kReportFd, kFeature, kReadOnlyRoot, errno);
-  } else if (mount_setattr_raw("/", kAtRecursive, kAttrReadOnly | kAttrNoSuid, 0) != 0) {
-    report(kReportFd, kFeature, kReadOnlyRoot, errno);
+  if (mount(plan.dir, plan.dir, nullptr, MS_BIND, nullptr) != 0 ||
+      mount_setattr_raw("/", kAtRecursive, kAttrReadOnly | kAttrNoSuid, 0) != 0) {
+    report(kReportFd, kFeature, kReadOnlyRoot, errno);  // the errno of whichever failed
   } else {
     read_only = true;
     report(kReportFd, kFeature, kReadOnlyRoot, 0);
@@ -246,7 +245,9 @@ void forget_callers_arguments() {
   if (field < 51) return;  // a kernel without these fields (before 3.5)
   for (int k = 0; k < 4; k += 2)
     if (fields[k] != 0 && fields[k + 1] > fields[k])
-      std::memset(reinterpret_cast<void*>(fields[k]), 0, fields[k + 1] - fields[k]);
+      // The kernel gives the addresses as numbers.
+      std::memset(reinterpret_cast<void*>(fields[k]),  // NOLINT(performance-no-int-to-ptr)
+                  0, fields[k + 1] - fields[k]);
 }
 
 }  // namespace
