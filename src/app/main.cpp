@@ -13,8 +13,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("clrp ") + CLRP_VERSION);
   app.require_subcommand(1);
   int threads = 0;
-  app.add_option("--threads", threads, "Compute threads (default: one per core)")
-      ->check(CLI::NonNegativeNumber);
+  // Bounded: thread pools of that size are created eagerly (100,000 would hang).
+  app.add_option("--threads", threads, "Compute threads, at most 1024 (default: one per core)")
+      ->check(CLI::Range(0, 1024));
   app.parse_complete_callback([&threads] { clrp::util::set_compute_threads(threads); });
   clrp::app::register_tokenize(app);
   clrp::app::register_predict(app);

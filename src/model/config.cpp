@@ -60,17 +60,30 @@ std::int64_t ModelConfig::parameter_count() const {
   return total;
 }
 
+void check_layer_count(std::int64_t layers, const std::string& source, const std::string& key) {
+  if (layers <= 0 || layers > kMaxLayers)
+    throw Error(Where{source, key},
+                std::to_string(layers) + " layers: must lie in 1.." + std::to_string(kMaxLayers));
+}
+
 void ModelConfig::validate() const {
-  auto positive = [&](std::int64_t v, const char* key) {
-    if (v <= 0) throw Error(Where{source, key}, "must be positive, got " + std::to_string(v));
+  // Positive, and within bounds far above any released model's (the largest
+  // have ~128 layers, 256k vocabularies, 16k-wide states, 1M contexts): a
+  // value past them is a broken or hostile config, refused before anything
+  // is sized by it.
+  auto within = [&](std::int64_t v, std::int64_t most, const char* key) {
+    if (v <= 0 || v > most)
+      throw Error(Where{source, key},
+                  "must lie in 1.." + std::to_string(most) + ", got " + std::to_string(v));
   };
-  positive(vocab_size, "vocab_size");
-  positive(hidden_size, "hidden_size");
-  positive(intermediate_size, "intermediate_size");
-  positive(num_layers, "num_hidden_layers");
-  positive(num_heads, "num_attention_heads");
-  positive(num_kv_heads, "num_key_value_heads");
-  positive(head_dim, "head_dim");
+  within(vocab_size, std::int64_t{1} << 24, "vocab_size");
+  within(hidden_size, std::int64_t{1} << 17, "hidden_size");
+  within(intermediate_size, std::int64_t{1} << 20, "intermediate_size");
+  check_layer_count(num_layers, source, "num_hidden_layers");
+  within(num_heads, 4096, "num_attention_heads");
+  within(num_kv_heads, 4096, "num_key_value_heads");
+  within(head_dim, 4096, "head_dim");
+  within(max_position_embeddings, std::int64_t{1} << 26, "max_position_embeddings");
   if (num_heads % num_kv_heads != 0)
     throw Error(Where{source, "num_key_value_heads"}, std::to_string(num_kv_heads) +
                                                           " does not divide num_attention_heads " +

@@ -20,6 +20,7 @@ void read_shapes(const io::GgufFile& g, const std::string& arch, ModelConfig& c)
   c.hidden_size = g.get_int(key("embedding_length"));
   c.intermediate_size = g.get_int(key("feed_forward_length"));
   c.num_layers = g.get_int(key("block_count"));
+  check_layer_count(c.num_layers, g.path(), key("block_count"));
   c.num_heads = g.get_int(key("attention.head_count"));
   c.num_kv_heads = g.get_int_opt(key("attention.head_count_kv")).value_or(c.num_heads);
   c.head_dim = g.get_int_opt(key("attention.key_length"))

@@ -130,6 +130,7 @@ void read_llama_like(const JsonFields& f, ModelConfig& c, const Defaults& d) {
   c.hidden_size = f.integer("hidden_size");
   c.intermediate_size = f.integer("intermediate_size");
   c.num_layers = f.integer("num_hidden_layers");
+  check_layer_count(c.num_layers, f.file(), "num_hidden_layers");
   c.num_heads = f.integer("num_attention_heads");
   c.num_kv_heads = f.integer_or("num_key_value_heads", c.num_heads);
   const std::int64_t default_head_dim =
@@ -255,6 +256,7 @@ void read_gpt_neox(const JsonFields& f, ModelConfig& c) {
   c.hidden_size = f.integer("hidden_size");
   c.intermediate_size = f.integer("intermediate_size");
   c.num_layers = f.integer("num_hidden_layers");
+  check_layer_count(c.num_layers, f.file(), "num_hidden_layers");
   c.num_heads = f.integer("num_attention_heads");
   c.num_kv_heads = c.num_heads;
   c.head_dim = c.num_heads > 0 ? c.hidden_size / c.num_heads : 0;
@@ -279,6 +281,7 @@ void read_gpt2(const JsonFields& f, ModelConfig& c) {
   c.hidden_size = f.integer("n_embd");
   c.intermediate_size = f.integer_or("n_inner", 4 * c.hidden_size);
   c.num_layers = f.integer("n_layer");
+  check_layer_count(c.num_layers, f.file(), "n_layer");
   c.num_heads = f.integer("n_head");
   c.num_kv_heads = c.num_heads;
   c.head_dim = c.num_heads > 0 ? c.hidden_size / c.num_heads : 0;

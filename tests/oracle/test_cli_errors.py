@@ -82,6 +82,26 @@ def test_heads_do_not_divide(clrp_bin, model_dir):
     expect_error(run_clrp(clrp_bin, "model-info", "--model", model_dir), "'num_key_value_heads'")
 
 
+@pytest.mark.parametrize("key, value, fragment", [
+    ("num_hidden_layers", 2 ** 40, "must lie in 1..4096"),  # was: internal error std::bad_alloc
+    ("num_hidden_layers", 0, "must lie in 1..4096"),
+    ("max_position_embeddings", -5, "max_position_embeddings"),  # was: printed without complaint
+    ("hidden_size", 2 ** 33, "hidden_size"),
+    ("vocab_size", 2 ** 40, "vocab_size"),
+])
+def test_absurd_sizes_are_refused_by_key(clrp_bin, model_dir, key, value, fragment):
+    """Sizes past any real model's (or not positive) are refused before anything is sized by them."""
+    edit_config(model_dir, **{key: value})
+    r = run_clrp(clrp_bin, "model-info", "--model", model_dir)
+    expect_error(r, "config.json", f"'{key}'", fragment)
+    assert "internal error" not in r.stderr
+
+
+def test_thread_count_is_bounded(clrp_bin, model_dir):
+    r = run_clrp(clrp_bin, "--threads", "100000", "model-info", "--model", model_dir)
+    assert r.returncode != 0 and "--threads" in r.stderr and "1024" in r.stderr, r.stderr
+
+
 def test_config_not_json(clrp_bin, model_dir):
     (model_dir / "config.json").write_text('{"model_type": "llama",')
     expect_error(run_clrp(clrp_bin, "model-info", "--model", model_dir), "config.json", "byte offset", "invalid JSON")

@@ -54,6 +54,13 @@ enum class Family { Llama, Mistral, Qwen2, Qwen3, Olmo2, Olmo3, Gemma3, GptNeox,
 /// The number of families: the per-family tables check their length against it.
 inline constexpr std::size_t kFamilyCount = 9;
 
+/// The most layers a config may declare (validate(); the readers check it
+/// before sizing per-layer tables by it).
+inline constexpr std::int64_t kMaxLayers = 4096;
+
+/// Throws clrp::Error naming `source` and `key` unless 1 <= layers <= kMaxLayers.
+void check_layer_count(std::int64_t layers, const std::string& source, const std::string& key);
+
 struct ModelConfig {
   Family family = Family::Llama;
   std::string source;  ///< the file the config came from, for messages
