@@ -58,6 +58,23 @@ class Object {
     return *v;
   }
   std::string field(const std::string& key) const { return io::json_path(path_, key); }
+  /// An optional list of [start, end] spans (code points; checked against the
+  /// prompt later, by check_span).
+  std::vector<Span> spans(const char* key) const {
+    std::vector<Span> out;
+    const json* list = find(key);
+    if (list == nullptr) return out;
+    if (!list->is_array())
+      fail(Problem::wrong_type, where_, field(key), "expected an array of [start, end]");
+    for (std::size_t i = 0; i < list->size(); ++i) {
+      const json& pair = (*list)[i];
+      const std::string path = io::json_path(field(key), i);
+      if (!pair.is_array() || pair.size() != 2)
+        fail(Problem::wrong_type, where_, path, "expected [start, end]");
+      out.push_back({count(pair[0], path + "[0]"), count(pair[1], path + "[1]")});
+    }
+    return out;
+  }
 
   std::string string(const char* key) const { return as_string(need(key), field(key)); }
   std::string string_or(const char* key, std::string fallback) const {
@@ -158,19 +175,7 @@ InstructionGold instruction_gold(const Object& g, const Where& where) {
              "expected an object, found " + type_name(*kwargs));
       instruction.kwargs = *kwargs;
     }
-    std::vector<Span> spans;
-    if (const json* ev = item.find("evidence")) {
-      if (!ev->is_array())
-        fail(Problem::wrong_type, where, item.field("evidence"),
-             "expected an array of [start, end]");
-      for (std::size_t k = 0; k < ev->size(); ++k) {
-        const std::string path = io::json_path(item.field("evidence"), k);
-        if (!(*ev)[k].is_array() || (*ev)[k].size() != 2)
-          fail(Problem::wrong_type, where, path, "expected [start, end]");
-        spans.push_back(
-            {item.count((*ev)[k][0], path + "[0]"), item.count((*ev)[k][1], path + "[1]")});
-      }
-    }
+    std::vector<Span> spans = item.spans("evidence");
     if (!spans.empty()) {  // one list per instruction once any has spans
       out.evidence.resize(list.size());
       out.evidence[i] = std::move(spans);
@@ -271,6 +276,19 @@ void validate_code(const CodeGold& g, const Where& w) {
   if (is_blank(g.tests)) fail(Problem::empty_answer, w, "gold.tests", "blank");
   check_text(g.reference, w, "gold.reference", false, Problem::empty_answer);
   check_generation(g.stop, g.max_new_tokens, w);
+}
+
+// An evidence span (code points) at `field`: not empty, inside a prompt of
+// `chars` code points, and not starting before `previous` ends.
+void check_span(const Span& s, const Span* previous, std::size_t chars, const Where& where,
+                const std::string& field) {
+  const std::string text = "[" + std::to_string(s.begin) + ", " + std::to_string(s.end) + ")";
+  if (s.begin >= s.end) fail(Problem::span_out_of_range, where, field, "empty span " + text);
+  if (s.end > chars)
+    fail(Problem::span_out_of_range, where, field,
+         text + " ends past the prompt (" + std::to_string(chars) + " characters)");
+  if (previous != nullptr && s.begin < previous->end)
+    fail(Problem::span_order, where, field, text + " starts before the previous span ends");
 }
 
 // The checker decides what an id means (unknown ids are refused when the
@@ -416,31 +434,15 @@ void validate(const Case& c, const Where& where) {
   if (const auto* g = std::get_if<InstructionGold>(&c.gold)) {
     validate_instructions(*g, where);
     for (std::size_t i = 0; i < g->evidence.size(); ++i)
-      for (std::size_t k = 0; k < g->evidence[i].size(); ++k) {
-        const Span& s = g->evidence[i][k];
-        const std::string field =
-            io::json_path(io::json_path(io::json_path("gold.instructions", i), "evidence"), k);
-        const std::string text = "[" + std::to_string(s.begin) + ", " + std::to_string(s.end) + ")";
-        if (s.begin >= s.end || s.end > chars)
-          fail(Problem::span_out_of_range, where, field,
-               text + " is empty or ends past the prompt (" + std::to_string(chars) +
-                   " characters)");
-        if (k > 0 && s.begin < g->evidence[i][k - 1].end)
-          fail(Problem::span_order, where, field, text + " starts before the previous span ends");
-      }
+      for (std::size_t k = 0; k < g->evidence[i].size(); ++k)
+        check_span(
+            g->evidence[i][k], k > 0 ? &g->evidence[i][k - 1] : nullptr, chars, where,
+            io::json_path(io::json_path(io::json_path("gold.instructions", i), "evidence"), k));
   }
 
-  for (std::size_t i = 0; i < c.evidence.size(); ++i) {
-    const Span& s = c.evidence[i].chars;
-    const std::string field = io::json_path("evidence", i);
-    const std::string text = "[" + std::to_string(s.begin) + ", " + std::to_string(s.end) + ")";
-    if (s.begin >= s.end) fail(Problem::span_out_of_range, where, field, "empty span " + text);
-    if (s.end > chars)
-      fail(Problem::span_out_of_range, where, field,
-           text + " ends past the prompt (" + std::to_string(chars) + " characters)");
-    if (i > 0 && s.begin < c.evidence[i - 1].chars.end)
-      fail(Problem::span_order, where, field, text + " starts before the previous span ends");
-  }
+  for (std::size_t i = 0; i < c.evidence.size(); ++i)
+    check_span(c.evidence[i].chars, i > 0 ? &c.evidence[i - 1].chars : nullptr, chars, where,
+               io::json_path("evidence", i));
   if (!c.meta.is_object()) fail(Problem::wrong_type, where, "meta", "expected an object");
   if (c.pair) validate_pair(*c.pair, c.format, where);
 }
@@ -487,19 +489,8 @@ Case case_from_json(const json& j, const Where& where) {
                        where);
   }
 
-  if (const json* ev = top.find("evidence")) {
-    if (!ev->is_array())
-      fail(Problem::wrong_type, where, "evidence", "expected an array of [start, end]");
-    for (std::size_t i = 0; i < ev->size(); ++i) {
-      const json& pair = (*ev)[i];
-      const std::string path = io::json_path("evidence", i);
-      if (!pair.is_array() || pair.size() != 2)
-        fail(Problem::wrong_type, where, path, "expected [start, end]");
-      TextSpan span;
-      span.chars = {top.count(pair[0], path + "[0]"), top.count(pair[1], path + "[1]")};
-      c.evidence.push_back(span);
-    }
-  }
+  for (const Span& s : top.spans("evidence"))
+    c.evidence.push_back({s, {}});
   if (const json* meta = top.find("meta")) {
     if (!meta->is_object())
       fail(Problem::wrong_type, where, "meta", "expected an object, found " + type_name(*meta));
