@@ -322,13 +322,11 @@ void run_faithfulness(const BenchOptions& opt) {
     for (std::size_t i = 0; i < pairs.size(); ++i) {
       const Pair& p = pairs[i];
       const lrp::DeltaOf delta_of = [&](const std::vector<lrp::ValueInput>& inputs) {
-        if (pack)
-          return lrp::seed_values(*m.decoder,
-                                  lrp::value_batches(inputs, p.wrong, p.correct, vocab));
+        if (pack) return lrp::whole_model_delta_of(*m.decoder, p.wrong, p.correct)(inputs);
         std::vector<double> values;
         for (const lrp::ValueInput& in : inputs)
-          values.push_back(lrp::seed_values(
-              *m.decoder, lrp::value_batches({in}, p.wrong, p.correct, vocab))[0]);
+          values.push_back(
+              lrp::seed_values(*m.decoder, lrp::value_batches({in}, p.wrong, p.correct, vocab))[0]);
         return values;
       };
       const std::vector<char> removable =

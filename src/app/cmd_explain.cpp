@@ -61,11 +61,8 @@ nlohmann::json faithfulness_json(const LoadedModel& m, const Contrast& contrast,
   fo.operators.clear();
   for (const auto& name : opt.removal)
     fo.operators.push_back(*lrp::parse_removal(name));
-  const std::int64_t vocab = m.checkpoint.config().vocab_size;
-  const lrp::DeltaOf delta_of = [&](const std::vector<lrp::ValueInput>& inputs) {
-    return lrp::seed_values(*m.decoder,
-                            lrp::value_batches(inputs, contrast.wrong, contrast.correct, vocab));
-  };
+  const lrp::DeltaOf delta_of =
+      lrp::whole_model_delta_of(*m.decoder, contrast.wrong, contrast.correct);
   const double delta = ex.target[0].item<double>();
   const lrp::FaithfulnessCurves c = lrp::faithfulness_curves(
       delta_of, ids, removable, relevance, 1,

@@ -46,12 +46,8 @@ nlohmann::json intervention_json(const graph::Graph& g, const graph::Interventio
                      {"relevance", t.nodes[i].relevance},
                      {"predicted", t.predicted[i]},
                      {"measured", t.measured[i]}});
-  return {{"operator", "zero"},
-          {"baseline", t.baseline},
-          {"correlation", t.correlation},
-          {"kept_share", t.kept_share},
-          {"seconds", t.seconds},
-          {"nodes", nodes}};
+  return {{"operator", "zero"},         {"baseline", t.baseline}, {"correlation", t.correlation},
+          {"kept_share", t.kept_share}, {"seconds", t.seconds},   {"nodes", nodes}};
 }
 
 void run(const GraphCommandOptions& opt) {
@@ -90,13 +86,8 @@ void run(const GraphCommandOptions& opt) {
   std::optional<graph::InterventionTest> tested;
   if (opt.interventions > 0) {
     const std::vector<std::int64_t> id_list(contrast.ids.begin(), contrast.ids.end());
-    const std::int64_t vocab = m.checkpoint.config().vocab_size;
     tested = graph::test_interventions(
-        g, id_list,
-        [&](const std::vector<lrp::ValueInput>& inputs) {
-          return lrp::seed_values(
-              *m.decoder, lrp::value_batches(inputs, contrast.wrong, contrast.correct, vocab));
-        },
+        g, id_list, lrp::whole_model_delta_of(*m.decoder, contrast.wrong, contrast.correct),
         {.nodes = opt.interventions});
   }
 

@@ -303,6 +303,14 @@ std::vector<double> seed_values(const model::DecoderModel& whole_model,
   return flatten_values(batches, values);
 }
 
+DeltaOf whole_model_delta_of(const model::DecoderModel& whole_model, std::int64_t wrong,
+                             std::int64_t correct) {
+  return [&whole_model, wrong, correct](const std::vector<ValueInput>& inputs) {
+    return seed_values(whole_model,
+                       value_batches(inputs, wrong, correct, whole_model.config().vocab_size));
+  };
+}
+
 Explanation merge_stage_parts(const std::vector<Explanation>& parts) {
   require(!parts.empty(), Where{"pipeline"}, "no stage parts to merge");
   const Explanation& first = parts.front();

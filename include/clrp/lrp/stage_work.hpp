@@ -86,6 +86,13 @@ std::vector<MicroBatch> value_batches(const std::vector<ValueInput>& inputs, std
 std::vector<double> seed_values(const model::DecoderModel& whole_model,
                                 const std::vector<MicroBatch>& batches);
 
+/// Δℓ of `wrong` over `correct` for value inputs on a whole model in this
+/// process: value_batches through seed_values (what `clrp explain
+/// --faithfulness` and `clrp graph --interventions` measure with). The model
+/// must outlive the function.
+DeltaOf whole_model_delta_of(const model::DecoderModel& whole_model, std::int64_t wrong,
+                             std::int64_t correct);
+
 /// One whole-model explanation from the stages' parts, in stage order: layer
 /// axes concatenated; tokens and the input gradient from stage 0; the target,
 /// logits and final-norm bias from the last stage.
