@@ -21,10 +21,21 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from clrp_report import figures, numbers, page  # noqa: E402
 from clrp_report.load import read_store  # noqa: E402
+from clrp_report.verify import verify_store  # noqa: E402
+
+
+class DamagedStore(Exception):
+    """The store disagrees with the checksums it was written with: nothing is drawn from it."""
 
 
 def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | None = None,
                  graphs: pathlib.Path | None = None) -> pathlib.Path:
+    damage = verify_store(store_path)
+    if damage:
+        shown = "\n  ".join(damage[:12]) + (f"\n  … and {len(damage) - 12} more" if len(damage) > 12 else "")
+        raise DamagedStore(f"{store_path}: the store is damaged: what it holds disagrees with the checksums "
+                           f"recorded when it was written:\n  {shown}\n`clrp inspect {store_path}` says how to "
+                           "recover (--resume rewrites /aggregate; --resume --redo-damaged redoes damaged rows)")
     store = read_store(store_path)
     base = pathlib.Path(store_path)
     out.mkdir(parents=True, exist_ok=True)
@@ -217,7 +228,10 @@ def main() -> None:
     ap.add_argument("--graphs", type=pathlib.Path, help="folder of attribution graph pages (clrp graph "
                     "--html) and JSON files (--json) (default: STORE.graphs)")
     a = ap.parse_args()
-    print(write_report(a.store, pathlib.Path(a.out), a.heatmaps, a.graphs))
+    try:
+        print(write_report(a.store, pathlib.Path(a.out), a.heatmaps, a.graphs))
+    except DamagedStore as e:
+        sys.exit(f"report: error: {e}")
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-// clrp inspect STORE [--json]: what a campaign store holds.
+// clrp inspect STORE [--json]: what a campaign store holds, after verifying it
+// against its checksums (a damaged store is an error that says where).
 #include <CLI/CLI.hpp>
 #include <cstdio>
 
@@ -51,6 +52,8 @@ void print_text(const nlohmann::json& j) {
               static_cast<unsigned long long>(j["committed_cases"].get<std::uint64_t>()),
               static_cast<unsigned long long>(j["committed_tokens"].get<std::uint64_t>()),
               j["tables"].size());
+  std::printf("  checksums verified: every committed row and aggregate as written (%.2f s)\n",
+              j["verify_seconds"].get<double>());
   if (j["unfinished_tables"].get<std::uint64_t>() > 0)
     std::printf(
         "  UNFINISHED: %llu tables hold fewer cases than planned (run again with --resume, "
@@ -176,7 +179,10 @@ void print_text(const nlohmann::json& j) {
 void register_inspect(CLI::App& app) {
   auto path = std::make_shared<std::string>();
   auto json = std::make_shared<bool>(false);
-  CLI::App* cmd = app.add_subcommand("inspect", "Summarise a campaign store (docs/store.md)");
+  CLI::App* cmd = app.add_subcommand(
+      "inspect",
+      "Verify a campaign store against its checksums and summarise it (docs/store.md); exit 2 "
+      "with the damaged tables, rows and how to redo them when it is damaged");
   cmd->add_option("store", *path, "The campaign's HDF5 store")->required();
   cmd->add_flag("--json", *json, "Print the summary as JSON");
   cmd->callback([path, json] {

@@ -20,6 +20,7 @@ namespace {
 struct RunCommandOptions {
   std::string spec;
   bool resume = false;
+  bool redo_damaged = false;
   std::string log_dir;
   std::vector<std::string> checkpoints;
   std::string store;
@@ -53,6 +54,7 @@ int run(const RunCommandOptions& opt, int threads) {
   campaign::RunOptions ro;
   ro.spec_path = opt.spec;
   ro.resume = opt.resume;
+  ro.redo_damaged = opt.redo_damaged;
   ro.log_dir = opt.log_dir;
   ro.threads = threads;
   ro.checkpoints = opt.checkpoints;
@@ -84,6 +86,11 @@ void register_run(CLI::App& app) {
   cmd->add_option("spec", opt->spec, "The campaign spec (jobs/*.toml)")->required();
   cmd->add_flag("--resume", opt->resume,
                 "Continue the store: redo only cases not committed (after kill -9, SIGTERM)");
+  cmd->add_flag("--redo-damaged", opt->redo_damaged,
+                "With --resume, on a store whose committed rows fail their checksums: take each "
+                "damaged table back to its last intact commit and explain the rest again "
+                "(without it such a store is refused, nothing changed; docs/store.md)")
+      ->needs("--resume");
   cmd->add_option("--log-dir", opt->log_dir, "Per-rank logs (default: <store>.logs/)");
   cmd->add_option("--checkpoint", opt->checkpoints,
                   "Explain only under this checkpoint (by name; repeatable): one job-array task "

@@ -232,7 +232,8 @@ void open_store(Run& run) {
   // --resume on a store that does not exist yet starts it: a requeued job
   // can always pass --resume, whether or not its first run got that far.
   const bool resuming = run.options.resume && fs::exists(path);
-  run.store = resuming ? store::Store::resume(path, run.comm, run.identity, run.plan.tables)
+  run.store = resuming ? store::Store::resume(path, run.comm, run.identity, run.plan.tables,
+                                              {run.options.redo_damaged})
                        : store::Store::create(path, run.comm, run.identity, run.plan.tables);
   schedule_evaluations(run);
 }
@@ -249,6 +250,8 @@ void open_logs(Run& run) {
                 " threads ", run.threads, run.options.resume ? " resume" : " new", ": ",
                 run.plan.evaluations.size(), " items to evaluate, ", run.evaluate.already,
                 " already committed; ", run.plan.tasks.size(), " pairs from failure files");
+  for (const auto& line : run.store->redone())
+    run.log->line("redo: ", line);
   if (run.rank != 0) return;
   std::fprintf(stdout, "campaign %s: %zu tables, %d ranks: %d group%s of %d stage%s\n",
                run.spec.name.c_str(), run.plan.tables.size(), run.size, world.groups(),
@@ -260,6 +263,8 @@ void open_logs(Run& run) {
                  run.spec.benchmarks.size() == 1 ? "" : "s");
   for (const auto& skipped : run.plan.skipped_lines)
     if (!skipped.empty()) std::fprintf(stdout, "  %s\n", skipped.c_str());
+  for (const auto& line : run.store->redone())  // --redo-damaged
+    std::fprintf(stdout, "redo: %s\n", line.c_str());
   std::fflush(stdout);
 }
 
@@ -413,9 +418,9 @@ int finish_run(Run& run) {
   rusage usage{};
   ::getrusage(RUSAGE_SELF, &usage);
   run.log->line("done: ", run.evaluated, " evaluated, ", run.explained, " explained, ",
-                run.explain_failed, " failed, store writes ", write, " s, aggregates ",
-                util::steady_seconds() - t_agg, " s, wall ", wall, " s, peak rss ", usage.ru_maxrss,
-                " KiB");
+                run.explain_failed, " failed, store writes ", write, " s (checksums ",
+                run.store->checksum_seconds(), " s), aggregates ", util::steady_seconds() - t_agg,
+                " s, wall ", wall, " s, peak rss ", usage.ru_maxrss, " KiB");
   run.store->close();
   if (run.rank == 0) {
     if (!run.plan.evaluations.empty())

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "checksum.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::store {
@@ -30,7 +31,9 @@ struct Row {
   std::int32_t reserved;  ///< 0; keeps the doubles after it 8-aligned
   double wrong_logit, correct_logit, delta, seconds;
 };
-static_assert(sizeof(Row) == 96, "evaluations rows are 96 bytes, no padding");
+static_assert(sizeof(Row) == kRowBytes, "evaluations rows are 96 bytes, no padding");
+
+}  // namespace
 
 hid_t row_type() {
   static const hid_t type = [] {
@@ -59,6 +62,8 @@ hid_t row_type() {
   }();
   return type;
 }
+
+namespace {
 
 Row to_row(const EvaluationRecord& r, std::uint64_t id_offset, std::uint64_t detail_offset) {
   Row row{};
@@ -142,8 +147,8 @@ Datasets Datasets::open(hid_t group, const std::string& where) {
   return d;
 }
 
-void Datasets::write(const std::vector<const EvaluationRecord*>& records, const Counts& first,
-                     const Counts& end, hid_t dxpl) const {
+Counts Datasets::write(const std::vector<const EvaluationRecord*>& records, const Counts& first,
+                       const Counts& end, hid_t dxpl) const {
   std::vector<Row> rows_out;
   std::vector<char> id_bytes, detail_bytes;
   std::uint64_t id_at = first[1], detail_at = first[2];
@@ -161,6 +166,9 @@ void Datasets::write(const std::vector<const EvaluationRecord*>& records, const 
   grow(detail, end[2]);
   h5::write_rows(detail, H5T_NATIVE_UINT8, {}, first[2], detail_bytes.size(), detail_bytes.data(),
                  dxpl);
+  return {checksum::sum_rows(rows_out.data(), kRowBytes, first[0], rows_out.size()),
+          checksum::sum_rows(id_bytes.data(), 1, first[1], id_bytes.size()),
+          checksum::sum_rows(detail_bytes.data(), 1, first[2], detail_bytes.size())};
 }
 
 std::vector<EvaluationRecord> Datasets::read(std::uint32_t table, const Counts& committed) const {

@@ -31,6 +31,9 @@ using Counts = std::array<std::uint64_t, kKinds>;
 Counts counts_of(const EvaluationRecord& r);
 /// Bytes a record takes in the file (its row, id and detail).
 std::uint64_t bytes_of(const EvaluationRecord& r);
+/// Bytes of one `evaluations` row, and its compound type (memory = file).
+inline constexpr std::size_t kRowBytes = 96;
+hid_t row_type();
 /// The group attributes holding the committed counts, in kinds order.
 extern const char* const kCommittedAttrs[kKinds];
 
@@ -46,9 +49,10 @@ struct Datasets {
   /// Writes this rank's `records` (all of this table) at `first` (this
   /// rank's first row, id byte and detail byte), after growing the datasets
   /// to `end` (everybody's). Collective: every rank calls it, with or
-  /// without records.
-  void write(const std::vector<const EvaluationRecord*>& records, const Counts& first,
-             const Counts& end, hid_t dxpl) const;
+  /// without records. Returns the checksum sums (checksum::sum_rows) of the
+  /// rows, id bytes and detail bytes this rank wrote.
+  Counts write(const std::vector<const EvaluationRecord*>& records, const Counts& first,
+               const Counts& end, hid_t dxpl) const;
 
   /// The first `committed` evaluations, as records of `table` (independent reads).
   std::vector<EvaluationRecord> read(std::uint32_t table, const Counts& committed) const;

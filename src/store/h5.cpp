@@ -1,7 +1,10 @@
 #include "h5.hpp"
 
+#include <mpi.h>
+
 #include <algorithm>
 
+#include "checksum.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::store::h5 {
@@ -222,8 +225,26 @@ Id ensure_groups(hid_t file, const std::string& path) {
 
 namespace {
 
+// The writer's value on every rank of the file's communicator (the others
+// pass 0): attributes must be written with equal values by all ranks. A file
+// without MPI-IO has one writer, itself.
+std::uint64_t from_writer(hid_t obj, std::uint64_t value) {
+  Id file = make(H5Iget_file_id(obj), H5Fclose, "file of a dataset");
+  Id fapl = make(H5Fget_access_plist(file), H5Pclose, "file access list");
+  if (H5Pget_driver(fapl) != H5FD_MPIO) return value;
+  MPI_Comm comm = MPI_COMM_NULL;
+  MPI_Info info = MPI_INFO_NULL;
+  check(H5Pget_fapl_mpio(fapl, &comm, &info), "MPI-IO settings");
+  std::uint64_t sum = 0;
+  MPI_Allreduce(&value, &sum, 1, MPI_UINT64_T, MPI_SUM, comm);
+  MPI_Comm_free(&comm);
+  if (info != MPI_INFO_NULL) MPI_Info_free(&info);
+  return sum;
+}
+
 // Creates dataset `name` (replacing one of that name) of `dims` and writes
-// `data` from the writer rank (the others select nothing).
+// `data` from the writer rank (the others select nothing), with the digest of
+// its bytes in attribute `checksum` (checksum.hpp).
 void write_whole(hid_t group, const std::string& name, hid_t file_type, hid_t mem_type,
                  const std::vector<hsize_t>& dims, const void* data, bool writer, hid_t dxpl) {
   if (H5Lexists(group, name.c_str(), H5P_DEFAULT) > 0)
@@ -236,6 +257,9 @@ void write_whole(hid_t group, const std::string& name, hid_t file_type, hid_t me
   hsize_t elements = 1;
   for (auto n : dims)
     elements *= n;
+  const std::uint64_t digest =
+      writer ? checksum::digest(data, elements * H5Tget_size(mem_type), 0) : 0;
+  set_attr(d, "checksum", from_writer(d, digest));
   if (elements == 0) return;  // an empty dataset: nothing to write (HDF5 refuses a 0-byte write)
   h5::Id fs = h5::make(H5Dget_space(d), H5Sclose, name + " space");
   h5::Id ms = h5::make(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),

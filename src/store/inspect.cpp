@@ -2,7 +2,9 @@
 
 #include <vector>
 
+#include "checksum.hpp"
 #include "clrp/store/aggregate.hpp"
+#include "clrp/util/clock.hpp"
 #include "clrp/util/error.hpp"
 #include "evaluations.hpp"
 #include "h5.hpp"
@@ -21,15 +23,33 @@ std::vector<double> read_all(hid_t group, const std::string& name) {
   return out;
 }
 
+nlohmann::json summarise(const std::string& path);
+
 }  // namespace
 
 nlohmann::json inspect_store(const std::string& path) {
   h5::quiet();
-  h5::Id file = h5::make(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
-                         path + ": cannot open");
-  if (!h5::has_attr(file, "schema") || h5::get_string_attr(file, "schema") != schema::kSchema)
-    throw Error(Where{path},
-                "not a clrp store (no schema attribute " + std::string(schema::kSchema) + ")");
+  try {
+    return summarise(path);
+  } catch (const Error& e) {
+    if (!e.where().file.empty()) throw;
+    throw Error(Where{path}, e.bare_message());  // HDF5's own messages name no file
+  } catch (const std::exception& e) {
+    throw Error(Where{path}, e.what());  // e.g. an attribute that is not the JSON written
+  }
+}
+
+namespace {
+
+nlohmann::json summarise(const std::string& path) {
+  h5::Id file =
+      h5::make(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose, "cannot open as HDF5");
+  schema::require_store(file, path);
+  // Nothing is summarised from a store that is not what was written.
+  const double t0 = util::steady_seconds();
+  if (const auto damage = checksum::verify_file(file); !damage.empty())
+    throw Error(Where{path}, checksum::report(damage));
+  const double verify_seconds = util::steady_seconds() - t0;
   nlohmann::json j;
   j["path"] = path;
   j["schema"] = schema::kSchema;
@@ -193,7 +213,11 @@ nlohmann::json inspect_store(const std::string& path) {
   j["unfinished_tables"] = unfinished;
   j["committed_cases"] = cases;
   j["committed_tokens"] = tokens;
+  j["verified"] = true;  // every committed row and aggregate matches its checksum
+  j["verify_seconds"] = verify_seconds;
   return j;
 }
+
+}  // namespace
 
 }  // namespace clrp::store

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
+#include "checksum.hpp"
 #include "clrp/util/error.hpp"
 #include "schema.hpp"
 #include "table_io.hpp"
@@ -65,9 +66,10 @@ Input open_input(const std::string& path) {
   in.path = path;
   in.file = h5::make(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
                      path + ": cannot open as HDF5");
-  if (!h5::has_attr(in.file, "schema") || h5::get_string_attr(in.file, "schema") != schema::kSchema)
-    throw Error(Where{path},
-                "not a clrp store (no schema attribute " + std::string(schema::kSchema) + ")");
+  schema::require_store(in.file, path);
+  // Nothing damaged goes into a merged store, where no checksum would betray it.
+  if (const auto damage = checksum::verify_file(in.file); !damage.empty())
+    throw Error(Where{path}, "cannot merge it: " + checksum::report(damage));
   in.spec_json = h5::get_string_attr(in.file, "spec");
   in.spec_hash = h5::get_string_attr(in.file, "spec_hash");
   in.campaign = h5::get_string_attr(in.file, "campaign");

@@ -394,6 +394,17 @@ void CaseRows::to_record(std::size_t i, CaseRecord& r) const {
       columns[c].row_to_record(row(i) + layout().offsets[c], r);
 }
 
+void require_store(hid_t file, const std::string& path) {
+  if (!h5::has_attr(file, "schema"))
+    throw Error(Where{path, "schema"}, "not a clrp store (HDF5, but no attribute `schema`)");
+  const std::string schema = h5::get_string_attr(file, "schema");
+  if (schema != kSchema)
+    throw Error(Where{path, "schema"},
+                "the store has schema '" + schema.substr(0, 64) + "', this clrp reads '" + kSchema +
+                    "' (stores before clrp-store/3 carry no checksums): open it with the clrp "
+                    "that wrote it, or run the campaign again into a new store");
+}
+
 CaseRows CaseRows::read(hid_t cases, std::uint64_t row0, std::uint64_t count) {
   CaseRows rows(count);
   h5::read_rows(cases, case_row_type(), {}, row0, count, rows.data());

@@ -27,7 +27,11 @@
 
 namespace clrp::store::schema {
 
-inline constexpr const char* kSchema = "clrp-store/2";
+/// Version 3 added the checksums (checksum.hpp); version 2 stores have none.
+inline constexpr const char* kSchema = "clrp-store/3";
+
+/// Throws, naming `path`, unless the open file is a store of this schema.
+void require_store(hid_t file, const std::string& path);
 
 /// Which index a dataset's first dimension follows: one row per case, or a
 /// ragged run of rows per case (tokens, id bytes, graph nodes, graph edges),

@@ -7,9 +7,11 @@
 #include <chrono>
 #include <filesystem>
 #include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <optional>
 
+#include "checksum.hpp"
 #include "clrp/util/clock.hpp"
 #include "clrp/util/error.hpp"
 #include "evaluations.hpp"
@@ -51,6 +53,22 @@ struct TableState {
   /// The evaluation rows, when the table records them; their counts likewise.
   std::optional<evaluations::Datasets> evals;
   evaluations::Counts evals_appended{}, evals_committed{};
+  /// The checksummed datasets (checksum::columns), this rank's sums of the
+  /// rows it appended since the last commit (parallel to them), the record
+  /// of committed blocks and how many it holds.
+  std::vector<checksum::Column> columns;
+  std::vector<std::uint64_t> pending;
+  h5::Id checksums;
+  std::uint64_t blocks = 0;
+
+  bool changed() const { return appended != committed || evals_appended != evals_committed; }
+  /// The counters a commit would end the table's block at.
+  checksum::Ends ends() const {
+    checksum::Ends e{};
+    std::copy(appended.begin(), appended.end(), e.begin());
+    std::copy(evals_appended.begin(), evals_appended.end(), e.begin() + schema::kRowKinds);
+    return e;
+  }
 };
 
 // Where one rank's rows go in a collective append: per table and kind
@@ -108,9 +126,22 @@ struct Store::Impl {
   std::vector<TableState> tables;
   std::vector<TableInfo> infos;
   double write_seconds = 0;
+  double checksum_seconds = 0;  ///< of write_seconds: hashing the rows appended
 
   /// What create and resume share before they open the file.
   static std::unique_ptr<Impl> start(const std::string& path, MPI_Comm comm);
+  /// Checks the store's schema and spec, then every committed block against
+  /// its checksums, before a resumed run builds on them (collective: each
+  /// rank checks every size-th block).
+  /// Damage is an error that says where and how to redo it, unless
+  /// `redo_damaged`: then go_back holds, per damaged table, where to go back to.
+  void verify(const StoreIdentity& id, const std::vector<TableInfo>& wanted, bool redo_damaged);
+  std::map<std::string, checksum::Damage> go_back;
+  /// Sets each damaged table's committed counts back to its last intact block
+  /// (collective, after open_tables).
+  void go_back_to_intact();
+  /// What go_back_to_intact() took back, one line per table, for the run's log.
+  std::vector<std::string> redone;
 
   void open_tables(const std::vector<TableInfo>& wanted, bool create, int deflate) {
     infos = wanted;
@@ -118,6 +149,9 @@ struct Store::Impl {
       TableState t;
       t.info = info;
       t.datasets = schema::datasets(info);
+      t.columns = checksum::columns(info);
+      t.pending.assign(t.columns.size(), 0);
+      const hsize_t width = checksum::kCounters + t.columns.size();
       if (create) {
         t.group = h5::ensure_groups(file, info.group());
         t.cases = h5::create_extendible(t.group, "cases", schema::case_row_type(), {}, 64, deflate);
@@ -141,6 +175,11 @@ struct Store::Impl {
           t.evals = evaluations::Datasets::create(t.group, deflate);
           h5::set_attr(t.group, "planned_evaluations", info.planned_evaluations);
         }
+        t.checksums =
+            h5::create_extendible(t.group, "checksums", H5T_NATIVE_UINT64, {width}, 64, 0);
+        h5::set_attr(t.group, "checksum_columns", checksum::column_names_json(t.columns));
+        h5::set_attr(t.group, "checksum_counters", checksum::column_counters_json(t.columns));
+        h5::set_attr(t.group, "committed_checksum_blocks", std::uint64_t{0});
         if (info.graphs) {
           std::vector<std::string> cols(kGraphSummaryColumnNames,
                                         kGraphSummaryColumnNames + kGraphSummaryColumns);
@@ -169,6 +208,11 @@ struct Store::Impl {
           t.evals = evaluations::Datasets::open(t.group, g);
           t.evals_appended = t.evals_committed = evaluations::read_committed(t.group);
         }
+        if (H5Lexists(t.group, "checksums", H5P_DEFAULT) <= 0)
+          throw Error(Where{path, g}, "the table has no checksum record; it cannot be resumed");
+        t.checksums =
+            h5::make(H5Dopen2(t.group, "checksums", H5P_DEFAULT), H5Dclose, g + "/checksums");
+        t.blocks = h5::get_u64_attr(t.group, "committed_checksum_blocks");
         // Whatever a killed run appended after its last commit stays in the
         // file past the committed counts, and is overwritten by the next
         // appends. (Shrinking instead, with H5Dset_extent, breaks the next
@@ -182,9 +226,40 @@ struct Store::Impl {
 
 namespace {
 
+// Every rank's damage findings, on every rank, in rank order.
+std::vector<checksum::Damage> gather_damage(const std::vector<checksum::Damage>& mine,
+                                            MPI_Comm comm) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& d : mine)
+    j.push_back({d.object, d.what, d.block, d.keep});
+  const std::string text = j.dump();
+  int size = 1;
+  MPI_Comm_size(comm, &size);
+  int length = static_cast<int>(text.size());
+  std::vector<int> lengths(static_cast<std::size_t>(size)), starts(lengths.size(), 0);
+  MPI_Allgather(&length, 1, MPI_INT, lengths.data(), 1, MPI_INT, comm);
+  for (std::size_t r = 1; r < lengths.size(); ++r)
+    starts[r] = starts[r - 1] + lengths[r - 1];
+  std::string all(static_cast<std::size_t>(starts.back() + lengths.back()), '\0');
+  MPI_Allgatherv(text.data(), length, MPI_CHAR, all.data(), lengths.data(), starts.data(), MPI_CHAR,
+                 comm);
+  std::vector<checksum::Damage> out;
+  for (std::size_t r = 0; r < lengths.size(); ++r)
+    for (const auto& d : nlohmann::json::parse(
+             all.substr(static_cast<std::size_t>(starts[r]), static_cast<std::size_t>(lengths[r]))))
+      out.push_back({d[0].get<std::string>(), d[1].get<std::string>(), d[2].get<std::size_t>(),
+                     d[3].get<checksum::Ends>()});
+  return out;
+}
+
 h5::Id file_access(MPI_Comm comm) {
   h5::Id fapl = h5::make(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file access list");
   h5::check(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL), "MPI-IO driver");
+  // The 1.8 file format or later: its superblock, object headers (attributes
+  // included) and group indexes carry checksums of their own, so damage to the
+  // file's metadata is caught by HDF5 as the store's checksums catch damage to
+  // its rows (docs/store.md, "Checksums").
+  h5::check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST), "file format");
   // Metadata reads and writes collective: one rank reads, the rest get a copy,
   // instead of every rank hitting the file system for the same bytes.
   h5::check(H5Pset_all_coll_metadata_ops(fapl, true), "collective metadata reads");
@@ -207,6 +282,69 @@ h5::Id collective_transfer() {
 }
 
 }  // namespace
+
+void Store::Impl::verify(const StoreIdentity& id, const std::vector<TableInfo>& wanted,
+                         bool redo_damaged) {
+  // Each rank checks its share of the blocks through a read-only serial handle
+  // of its own, before the collective open: with collective metadata reads
+  // (file_access), ranks that read different blocks would wait on each other.
+  std::vector<checksum::Damage> mine;
+  {
+    h5::Id f = h5::make(H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose,
+                        path + ": cannot open the store");
+    schema::require_store(f, path);
+    // The spec first: a store of another campaign is not checked for damage.
+    const std::string hash = h5::get_string_attr(f, "spec_hash");
+    if (hash != id.spec_hash)
+      throw Error(Where{path}, "the store was written by a different campaign spec (hash " + hash +
+                                   ", this spec " + id.spec_hash +
+                                   "); use another store path or the spec that wrote it");
+    // A damaged or cut-short /aggregate is no reason to stop: every run ends by
+    // rewriting it from the (verified) rows. It is said, not hidden.
+    if (rank == 0)
+      for (const auto& d : checksum::verify_aggregates(f))
+        redone.push_back(d.object + ": " + d.what + "; rewritten from the rows at the end");
+    for (const auto& info : wanted) {
+      const std::string g = info.group();
+      try {
+        h5::Id group = h5::make(H5Gopen2(f, g.c_str(), H5P_DEFAULT), H5Gclose, g);
+        const auto d = checksum::verify_table(group, g, info, static_cast<std::size_t>(rank),
+                                              static_cast<std::size_t>(size));
+        mine.insert(mine.end(), d.begin(), d.end());
+      } catch (const std::exception& e) {
+        mine.push_back({g, e.what()});
+      }
+    }
+  }
+  const auto damage = gather_damage(mine, comm);
+  if (damage.empty()) return;
+  go_back = checksum::earliest(damage);
+  bool repairable = true;
+  for (const auto& [group, d] : go_back)
+    repairable = repairable && d.block != checksum::Damage::kNoBlock;
+  if (!redo_damaged || !repairable)
+    throw Error(Where{path}, checksum::report(damage) + "\nNothing was changed.");
+}
+
+void Store::Impl::go_back_to_intact() {
+  for (auto& t : tables) {
+    const auto it = go_back.find(t.info.group());
+    if (it == go_back.end()) continue;
+    const checksum::Damage& d = it->second;
+    for (std::size_t k = 0; k < schema::kRowKinds; ++k)
+      t.appended[k] = t.committed[k] = d.keep[k];
+    for (std::size_t k = 0; k < evaluations::kKinds; ++k)
+      t.evals_appended[k] = t.evals_committed[k] = d.keep[schema::kRowKinds + k];
+    t.blocks = d.block;
+    h5::set_attr(t.group, "committed_checksum_blocks", t.blocks);
+    for (schema::Rows kind : schema::kAllRows)
+      h5::set_attr(t.group, schema::committed_attr(kind), t.committed[schema::kind_index(kind)]);
+    if (t.evals) evaluations::write_committed(t.group, t.evals_committed);
+    redone.push_back(t.info.group() + ": damaged from case row " + std::to_string(d.keep[0]) +
+                     " (" + d.what + "); went back to its last intact commit, " +
+                     std::to_string(d.keep[0]) + " cases kept");
+  }
+}
 
 std::unique_ptr<Store::Impl> Store::Impl::start(const std::string& path, MPI_Comm comm) {
   auto impl = std::make_unique<Impl>();
@@ -249,21 +387,15 @@ Store Store::create(const std::string& path, MPI_Comm comm, const StoreIdentity&
 }
 
 Store Store::resume(const std::string& path, MPI_Comm comm, const StoreIdentity& id,
-                    const std::vector<TableInfo>& tables) {
+                    const std::vector<TableInfo>& tables, ResumeOptions options) {
   h5::quiet();
   if (!std::filesystem::exists(path)) throw Error(Where{path}, "no store to resume");
   auto impl = Impl::start(path, comm);
+  impl->verify(id, tables, options.redo_damaged);
   impl->file = h5::make(H5Fopen(path.c_str(), H5F_ACC_RDWR, file_access(comm)), H5Fclose,
                         path + ": cannot open the store");
-  if (!h5::has_attr(impl->file, "schema") ||
-      h5::get_string_attr(impl->file, "schema") != schema::kSchema)
-    throw Error(Where{path}, "not a clrp store (schema " + std::string(schema::kSchema) + ")");
-  const std::string hash = h5::get_string_attr(impl->file, "spec_hash");
-  if (hash != id.spec_hash)
-    throw Error(Where{path}, "the store was written by a different campaign spec (hash " + hash +
-                                 ", this spec " + id.spec_hash +
-                                 "); use another store path or the spec that wrote it");
   impl->open_tables(tables, false, 0);
+  impl->go_back_to_intact();
   h5::check(H5Fflush(impl->file, H5F_SCOPE_GLOBAL), "flush");
   return Store(std::move(impl));
 }
@@ -353,6 +485,17 @@ void Store::append(const std::vector<CaseRecord>& records) {
           next[k] += schema::rows_of(schema::kAllRows[k], r);
       }
       const auto mine_of = [&](R kind) { return mine[K * ti + kind_index(kind)]; };
+      // Checksums of this rank's rows, in checksum::columns order.
+      const double t_sum = util::steady_seconds();
+      t.pending[0] += checksum::sum_rows(rows.data(), schema::case_row_size(),
+                                         first[kind_index(R::Case)], mine_of(R::Case));
+      t.pending[1] +=
+          checksum::sum_rows(idbytes.data(), 1, first[kind_index(R::IdByte)], idbytes.size());
+      for (std::size_t d = 0; d < t.datasets.size(); ++d)
+        t.pending[2 + d] +=
+            checksum::sum_rows(bufs[d].data(), t.datasets[d].row_bytes(),
+                               first[kind_index(t.datasets[d].rows)], mine_of(t.datasets[d].rows));
+      s.checksum_seconds += util::steady_seconds() - t_sum;
       grow(t.cases, {}, t.appended[kind_index(R::Case)] + total[kind_index(R::Case)]);
       h5::write_rows(t.cases, schema::case_row_type(), {}, first[kind_index(R::Case)],
                      mine_of(R::Case), rows.data(), s.dxpl);
@@ -408,7 +551,9 @@ void Store::append(const std::vector<EvaluationRecord>& records) {
         first[k] = t.evals_appended[k] + placed.before[K * ti + k];
         end[k] = t.evals_appended[k] + placed.total[K * ti + k];
       }
-      t.evals->write(by_table[ti], first, end, s.dxpl);
+      const evaluations::Counts sums = t.evals->write(by_table[ti], first, end, s.dxpl);
+      for (std::size_t k = 0; k < K; ++k)
+        t.pending[2 + t.datasets.size() + k] += sums[k];
       t.evals_appended = end;
     }
     s.write_seconds += util::steady_seconds() - t0;
@@ -421,10 +566,12 @@ void Store::commit() {
   try {
     Impl& s = *impl_;
     const double t0 = util::steady_seconds();
-    // Data and index first; only then the counts that make them visible.
+    write_checksum_blocks();
+    // Data, index and checksums first; only then the counts that make them visible.
     h5::check(H5Fflush(s.file, H5F_SCOPE_GLOBAL), "cannot flush the store");
     kill_point("commit-flushed");
     for (auto& t : s.tables) {
+      if (t.changed()) h5::set_attr(t.group, "committed_checksum_blocks", ++t.blocks);
       for (schema::Rows kind : schema::kAllRows) {
         h5::set_attr(t.group, schema::committed_attr(kind), t.appended[schema::kind_index(kind)]);
         kill_point("commit-attr");  // some counts of the table moved, others not
@@ -439,6 +586,33 @@ void Store::commit() {
     s.write_seconds += util::steady_seconds() - t0;
   } catch (const std::exception& e) {
     write_failed(impl_->path, "commit", e);
+  }
+}
+
+void Store::write_checksum_blocks() {
+  Impl& s = *impl_;
+  // Every rank's sums of every table, added up in one allreduce (mod 2^64).
+  std::vector<std::uint64_t> mine, sums;
+  for (const auto& t : s.tables)
+    mine.insert(mine.end(), t.pending.begin(), t.pending.end());
+  sums.resize(mine.size());
+  MPI_Allreduce(mine.data(), sums.data(), static_cast<int>(mine.size()), MPI_UINT64_T, MPI_SUM,
+                s.comm);
+  std::size_t at = 0;
+  for (auto& t : s.tables) {
+    const std::size_t n = t.columns.size();
+    if (t.changed()) {  // the same on every rank: the counts come from allgathers
+      const checksum::Ends ends = t.ends();
+      std::vector<std::uint64_t> row(ends.begin(), ends.end());
+      row.insert(row.end(), sums.begin() + static_cast<std::ptrdiff_t>(at),
+                 sums.begin() + static_cast<std::ptrdiff_t>(at + n));
+      const std::vector<hsize_t> width{row.size()};
+      grow(t.checksums, width, t.blocks + 1);
+      h5::write_rows(t.checksums, H5T_NATIVE_UINT64, width, t.blocks, s.rank == 0 ? 1 : 0,
+                     row.data(), s.dxpl);
+    }
+    std::fill(t.pending.begin(), t.pending.end(), 0);
+    at += n;
   }
 }
 
@@ -523,6 +697,12 @@ long long Store::file_id() const {
 }
 double Store::write_seconds() const {
   return impl_->write_seconds;
+}
+double Store::checksum_seconds() const {
+  return impl_->checksum_seconds;
+}
+const std::vector<std::string>& Store::redone() const {
+  return impl_->redone;
 }
 
 }  // namespace clrp::store

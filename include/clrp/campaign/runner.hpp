@@ -37,6 +37,10 @@ inline constexpr int kExitRequeue = 75;
 struct RunOptions {
   std::string spec_path;
   bool resume = false;
+  /// With resume: a store whose committed rows disagree with their checksums
+  /// goes back, table by table, to its last intact commit, and the cases
+  /// after it are explained again (without: such a store is refused).
+  bool redo_damaged = false;
   /// Maps a spec model path ("default" included) to a file or directory.
   std::function<std::string(const std::string&)> resolve_model;
   /// Folder of the per-rank logs (default: "<store>.logs").

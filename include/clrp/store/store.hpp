@@ -32,6 +32,14 @@ struct StoreIdentity {
   std::string campaign;   ///< the campaign's name
 };
 
+/// How --resume treats a store whose committed rows disagree with their checksums.
+struct ResumeOptions {
+  /// false: refuse, saying which rows are damaged and how to redo them.
+  /// true: each damaged table goes back to its last intact commit (the
+  /// blocks before the first damaged one), and the run explains the rest again.
+  bool redo_damaged = false;
+};
+
 /// Chunking and compression of the datasets.
 struct StoreOptions {
   /// gzip level 0..9 (0: no filter). Off by default: a compressed chunk is
@@ -49,10 +57,11 @@ class Store {
   static Store create(const std::string& path, MPI_Comm comm, const StoreIdentity& id,
                       const std::vector<TableInfo>& tables, StoreOptions options = {});
   /// Opens an existing store to continue it (collective): checks that it was
-  /// written by the same spec and has the same tables, and truncates whatever
-  /// was appended after the last commit.
+  /// written by the same spec and has the same tables, verifies every
+  /// committed row against its checksums (docs/store.md, "Checksums"), and
+  /// truncates whatever was appended after the last commit.
   static Store resume(const std::string& path, MPI_Comm comm, const StoreIdentity& id,
-                      const std::vector<TableInfo>& tables);
+                      const std::vector<TableInfo>& tables, ResumeOptions options = {});
 
   Store(Store&&) noexcept;
   Store& operator=(Store&&) noexcept;
@@ -99,10 +108,17 @@ class Store {
   long long file_id() const;
   /// Seconds spent inside append() and commit() on this rank.
   double write_seconds() const;
+  /// Of those, the seconds spent computing checksums of the rows appended.
+  double checksum_seconds() const;
+  /// What resume() took back under ResumeOptions::redo_damaged, a line per table.
+  const std::vector<std::string>& redone() const;
 
  private:
   struct Impl;
   explicit Store(std::unique_ptr<Impl> impl);
+  /// Adds up every rank's checksums of the rows appended since the last
+  /// commit and writes each changed table's block record (collective; commit).
+  void write_checksum_blocks();
   std::unique_ptr<Impl> impl_;
 };
 
