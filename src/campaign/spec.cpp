@@ -5,6 +5,7 @@
 #include <toml++/toml.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
@@ -96,6 +97,12 @@ class Reader {
       return std::nullopt;
     }
     const double v = *n->value<double>();
+    // TOML allows inf and nan; neither is a threshold, a timeout or a share,
+    // and JSON (the spec's canonical form in the store) cannot hold them.
+    if (!std::isfinite(v)) {
+      problem(prefix + key, "must be a finite number");
+      return std::nullopt;
+    }
     if (!(v >= lo)) {
       problem(prefix + key, "must be at least " + std::to_string(lo));
       return std::nullopt;

@@ -626,12 +626,15 @@ path = "no/such/model"
 [[cases]]
 path = "missing.jsonl"
 limt = 3
+[faithfulness]
+urt_ratio = inf
 """)
     r = subprocess.run([str(clrp_bin), "run", str(spec)], capture_output=True, text=True,
                        env=dict(os.environ, **MPI_ENV))
     assert r.returncode == 2
     for want in ["store: ", "rules[1]: 'lrp-eps'", "models[0].dtype: 'half'", "models[1].path: ",
-                 "cases[0].path: ", "cases[0].limt: unknown key", "6 problems"]:
+                 "cases[0].path: ", "cases[0].limt: unknown key",
+                 "faithfulness.urt_ratio: must be a finite number", "7 problems"]:
         assert want in r.stderr, (want, r.stderr)
 
 
