@@ -7,7 +7,6 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -16,6 +15,7 @@
 #include "clrp/app/loaded_model.hpp"
 #include "clrp/graph/export.hpp"
 #include "clrp/graph/graph.hpp"
+#include "clrp/io/read_file.hpp"
 #include "clrp/lrp/engine.hpp"
 #include "clrp/lrp/faithfulness.hpp"
 #include "clrp/lrp/stage_work.hpp"
@@ -58,9 +58,7 @@ struct BenchOptions {
 
 // A --pairs file: a non-empty JSON list of {"ids", "wrong", "correct"}.
 nlohmann::json read_pairs(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw Error(Where{path}, "cannot open");
-  auto all = nlohmann::json::parse(f, nullptr, false);
+  auto all = nlohmann::json::parse(io::read_text_file(path), nullptr, false);
   if (!all.is_array() || all.empty())
     throw Error(Where{path}, "expected a JSON list of {\"ids\", \"wrong\", \"correct\"}");
   return all;
@@ -164,9 +162,7 @@ void run_graph(const BenchOptions& opt) {
   const auto& c = m.checkpoint.config();
   at::Tensor ids;
   if (opt.ids_file) {
-    std::ifstream f(*opt.ids_file);
-    if (!f) throw Error(Where{*opt.ids_file}, "cannot open");
-    const auto all = nlohmann::json::parse(f, nullptr, false);
+    const auto all = nlohmann::json::parse(io::read_text_file(*opt.ids_file), nullptr, false);
     if (!all.is_array() || static_cast<std::int64_t>(all.size()) < opt.tokens)
       throw Error(Where{*opt.ids_file},
                   "expected a JSON list of at least " + std::to_string(opt.tokens) + " token ids");

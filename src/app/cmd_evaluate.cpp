@@ -18,6 +18,7 @@
 #include "clrp/eval/evaluator.hpp"
 #include "clrp/eval/tally.hpp"
 #include "clrp/io/json.hpp"
+#include "clrp/io/read_file.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::app {
@@ -51,13 +52,17 @@ std::string dump(const nlohmann::json& j, int indent = -1) {
   return j.dump(indent, ' ', false, nlohmann::json::error_handler_t::replace);
 }
 
-// Lines that hold something: the progress total (the reader skips blank ones).
+// Lines that hold something: the progress total (the reader skips blank
+// ones), or 0 (unknown) when the cases come from a pipe or a device, which
+// can be read only once (by the case reader).
 std::int64_t count_cases(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
+  if (io::file_kind(path) != "a regular file") return 0;
+  io::LineReader lines(path, io::kMaxLineBytes, io::kMaxSkipBytes);
   std::int64_t n = 0;
   std::string line;
-  while (std::getline(f, line))
-    n += line.find_first_not_of(" \t\r") != std::string::npos;
+  io::LineInfo info;
+  while (lines.next(line, info))
+    n += info.too_long || line.find_first_not_of(" \t\r") != std::string::npos;
   return n;
 }
 
@@ -78,20 +83,22 @@ std::string duration(double seconds) {
 // token is an id or a text that encodes to exactly one token.
 std::map<std::string, eval::ImportedPair> read_imports(const std::string& path,
                                                        const text::Tokenizer& tok) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error(Where{path}, "cannot open for reading");
+  io::LineReader lines(path, io::kMaxLineBytes);
   std::map<std::string, eval::ImportedPair> out;
   std::string line;
-  std::uint64_t line_no = 0;
-  while (std::getline(f, line)) {
-    ++line_no;
+  io::LineInfo info;
+  while (lines.next(line, info)) {
+    if (info.too_long) lines.refuse_too_long(info);
+    const std::uint64_t line_no = info.number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     const Where where{path, "", std::nullopt, line_no};
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(where, std::string("invalid JSON: ") + e.what());
+      j = io::parse_json(line, path, info.offset);
+    } catch (const Error& e) {
+      Where w = e.where();
+      w.line = line_no;
+      throw Error(w, e.bare_message());
     }
     if (!j.is_object() || !j.contains("id") || !j["id"].is_string())
       throw Error(where, "expected an object with a string 'id'");
@@ -108,14 +115,14 @@ std::map<std::string, eval::ImportedPair> read_imports(const std::string& path,
       const auto ids = tok.encode(t.get<std::string>(), false);
       if (ids.size() != 1)
         throw Error(Where{path, "token", std::nullopt, line_no},
-                    t.dump() + " is " + std::to_string(ids.size()) + " tokens, not one");
+                    excerpt(t.dump()) + " is " + std::to_string(ids.size()) + " tokens, not one");
       p.token = ids[0];
     } else {
       throw Error(Where{path, "token", std::nullopt, line_no},
                   "expected a token id of the model's vocabulary or a one-token text");
     }
     if (!out.emplace(j["id"].get<std::string>(), p).second)
-      throw Error(where, "a second pair for case " + j["id"].dump());
+      throw Error(where, "a second pair for case " + excerpt(j["id"].dump()));
   }
   return out;
 }
@@ -146,7 +153,7 @@ void run(const EvaluateOptions& opt) {
   ro.on_error = opt.skip_bad_lines ? cases::OnError::skip : cases::OnError::stop;
   cases::CaseReader reader(opt.cases, ro);
   std::int64_t total = count_cases(opt.cases);
-  if (opt.limit > 0) total = std::min(total, opt.limit);
+  if (opt.limit > 0 && total > 0) total = std::min(total, opt.limit);
   std::optional<cases::CaseWriter> failures;
   if (opt.failures_out) failures.emplace(*opt.failures_out);
   std::optional<std::ofstream> records;
@@ -213,9 +220,11 @@ void run(const EvaluateOptions& opt) {
         std::chrono::duration<double>(now - last_report).count() >= (tty ? 0.5 : 10.0)) {
       last_report = now;
       const double rate = static_cast<double>(done) / elapsed;
-      std::fprintf(stderr, "%s[%lld/%lld] %.2f cases/s  ETA %s  failures %lld  pairs %lld%s",
-                   tty ? "\r" : "", static_cast<long long>(done), static_cast<long long>(total),
-                   rate, duration(static_cast<double>(total - done) / rate).c_str(),
+      // total 0: read from a pipe, the count is unknown.
+      const std::string of = total > 0 ? std::to_string(total) : "?";
+      std::fprintf(stderr, "%s[%lld/%s] %.2f cases/s  ETA %s  failures %lld  pairs %lld%s",
+                   tty ? "\r" : "", static_cast<long long>(done), of.c_str(), rate,
+                   total > 0 ? duration(static_cast<double>(total - done) / rate).c_str() : "?",
                    static_cast<long long>(tally.failures()), static_cast<long long>(tally.pairs()),
                    tty ? "   " : "\n");
     }
@@ -265,7 +274,10 @@ void register_evaluate(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "evaluate", "Run a model on a case file, judge the answers, find the contrastive pairs");
   add_model_options(cmd, opt->model_options);
-  cmd->add_option("--cases", opt->cases, "Case file (JSON Lines, docs/cases.md)")->required();
+  cmd->add_option("--cases", opt->cases,
+                  "Case file (JSON Lines, docs/cases.md); a pipe (/dev/stdin, <(...)) reads as the "
+                  "file does")
+      ->required();
   cmd->add_option("--batch", opt->batch,
                   "Generated answers decoded together, at most N at a time (continuous "
                   "batching over 2N cases read ahead; results equal one case at a time)")

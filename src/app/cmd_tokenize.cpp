@@ -1,16 +1,16 @@
 // clrp tokenize: the model's tokenizer on a text or a file of texts.
 #include <CLI/CLI.hpp>
 #include <cstdio>
-#include <fstream>
 #include <iomanip>
 #include <iostream>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "clrp/app/cli_options.hpp"
 #include "clrp/app/commands.hpp"
 #include "clrp/app/model_path.hpp"
+#include "clrp/io/json.hpp"
+#include "clrp/io/read_file.hpp"
 #include "clrp/text/chat_template.hpp"
 #include "clrp/text/tokenizer.hpp"
 #include "clrp/util/error.hpp"
@@ -113,23 +113,21 @@ void print_listing(const Session& s, const std::string& model,
 }
 
 void run_batch(const Session& s, const std::string& path) {
-  std::ifstream file;
-  std::istream* in = &std::cin;
-  if (path != "-") {
-    file.open(path, std::ios::binary);
-    if (!file) throw Error(Where{path}, "cannot open the input file");
-    in = &file;
-  }
+  // "-" is standard input; a pipe or device reads as a file does, lines capped.
+  io::LineReader lines(path, io::kMaxLineBytes);
   std::string line;
-  std::uint64_t number = 0;
-  while (std::getline(*in, line)) {
-    ++number;
+  io::LineInfo info;
+  while (lines.next(line, info)) {
+    if (info.too_long) lines.refuse_too_long(info);
+    const std::uint64_t number = info.number;
     if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
     nlohmann::json j;
     try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw Error(Where{path, "", std::nullopt, number}, std::string("invalid JSON: ") + e.what());
+      j = io::parse_json(line, path, info.offset);
+    } catch (const Error& e) {
+      Where w = e.where();
+      w.line = number;
+      throw Error(w, e.bare_message());
     }
     const Where where{path, "", std::nullopt, number};
     if (j.is_object() && j.contains("messages")) {
@@ -193,7 +191,8 @@ void register_tokenize(CLI::App& app) {
   auto* text = cmd->add_option("--text", opt->text, "The text to tokenize (UTF-8)");
   auto* input = cmd->add_option(
       "--input", opt->input,
-      "Batch mode: a JSON-lines file ('-' for stdin), each line {\"text\": ...}, or with "
+      "Batch mode: a JSON-lines file ('-' for stdin; pipes and devices read as files, "
+      "lines up to 64 MiB), each line {\"text\": ...}, or with "
       "--chat a whole conversation {\"messages\": [{\"role\": ..., \"content\": ...}, ...], "
       "\"add_generation_prompt\": true}; writes one JSON object per line, as --json does");
   text->excludes(input);

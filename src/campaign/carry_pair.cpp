@@ -49,7 +49,7 @@ CarriedPair carry_pair(const cases::Case& c, const cases::Pair& pair, const text
   const std::string context = prompt.text + pair.prefix;
   const std::string wrong = side_text(pair.wrong, from), correct = side_text(pair.correct, from);
   if (wrong == correct)
-    return refuse(not_carried::same_text, "both sides continue with '" + wrong + "'");
+    return refuse(not_carried::same_text, "both sides continue with '" + excerpt(wrong) + "'");
   std::vector<std::int32_t> w, g;
   try {
     w = to.encode(context + wrong, add_special);
@@ -59,9 +59,9 @@ CarriedPair carry_pair(const cases::Case& c, const cases::Pair& pair, const text
   }
   const auto [wi, gi] = std::mismatch(w.begin(), w.end(), g.begin(), g.end());
   if (wi == w.end() || gi == g.end())
-    return refuse(not_carried::prefix_of_other, "'" + wrong + "' and '" + correct +
-                                                    "' tokenize so that one side's tokens are a " +
-                                                    "prefix of the other's");
+    return refuse(not_carried::prefix_of_other,
+                  "'" + excerpt(wrong) + "' and '" + excerpt(correct) +
+                      "' tokenize so that one side's tokens are a " + "prefix of the other's");
   if (to.is_special(*wi) || to.is_special(*gi))  // e.g. an end-of-sequence token appended
     return refuse(not_carried::prefix_of_other,
                   "the sides differ first at a special token, not at a token of the text");
@@ -74,7 +74,8 @@ CarriedPair carry_pair(const cases::Case& c, const cases::Pair& pair, const text
       return refuse(not_carried::not_spelled, "the " + std::to_string(d) +
                                                   " tokens before the contrast do not spell the "
                                                   "prompt followed by '" +
-                                                  *side + "' (a normaliser changed the text)");
+                                                  excerpt(*side) +
+                                                  "' (a normaliser changed the text)");
   if (shared.size() < prompt.text.size())
     return refuse(not_carried::inside_prompt,
                   "the two sides share only " + std::to_string(shared.size()) +
@@ -83,7 +84,7 @@ CarriedPair carry_pair(const cases::Case& c, const cases::Pair& pair, const text
   cases::Pair out = pair;
   out.prefix = shared.substr(prompt.text.size());
   if (to.encode(prompt.text + out.prefix, add_special) != std::vector<std::int32_t>(w.begin(), wi))
-    return refuse(not_carried::retokenized, "prompt + '" + out.prefix +
+    return refuse(not_carried::retokenized, "prompt + '" + excerpt(out.prefix) +
                                                 "' alone tokenizes to other tokens than on the "
                                                 "way to the contrast");
   const auto side = [&](std::int32_t id, const std::string& text) {

@@ -15,11 +15,24 @@ namespace clrp::campaign {
 
 namespace {
 
+// A file that yields nothing would give an empty store that looks complete:
+// a problem of the spec unless its table says allow_empty = true.
+void check_not_empty(bool empty, bool allowed, const std::string& key, const std::string& path,
+                     const std::string& what, std::vector<std::string>& problems) {
+  if (empty && !allowed)
+    problems.push_back(key + ".path: " + path + " " + what +
+                       "; a campaign over it would record nothing (set " + key +
+                       ".allow_empty = true if that is meant)");
+}
+
 // Every failure file's sampled pairs into plan.pairs; per file, the indices of its pairs.
-std::vector<std::vector<std::uint32_t>> read_pairs(const CampaignSpec& spec, Plan& plan) {
+std::vector<std::vector<std::uint32_t>> read_pairs(const CampaignSpec& spec, Plan& plan,
+                                                   std::vector<std::string>& problems) {
   std::vector<std::vector<std::uint32_t>> pairs_of_source(spec.cases.size());
   for (std::size_t s = 0; s < spec.cases.size(); ++s) {
     auto all = read_failure_file(spec.cases[s].path);
+    check_not_empty(all.empty(), spec.cases[s].allow_empty, "cases[" + std::to_string(s) + "]",
+                    spec.cases[s].path, "holds no failure", problems);
     for (std::size_t i : sample_indices(all.size(), spec.cases[s].limit, spec.cases[s].seed)) {
       pairs_of_source[s].push_back(static_cast<std::uint32_t>(plan.pairs.size()));
       plan.pairs.push_back(std::move(all[i]));
@@ -31,7 +44,8 @@ std::vector<std::vector<std::uint32_t>> read_pairs(const CampaignSpec& spec, Pla
 // Every benchmark file's sampled items into plan.items; per benchmark, the
 // indices of its items. Bad lines stop the plan (naming file, line, field)
 // unless the benchmark skips them; then they are counted in skipped_lines.
-std::vector<std::vector<std::uint32_t>> read_items(const CampaignSpec& spec, Plan& plan) {
+std::vector<std::vector<std::uint32_t>> read_items(const CampaignSpec& spec, Plan& plan,
+                                                   std::vector<std::string>& problems) {
   std::vector<std::vector<std::uint32_t>> items_of(spec.benchmarks.size());
   for (std::size_t b = 0; b < spec.benchmarks.size(); ++b) {
     const BenchmarkSpec& bs = spec.benchmarks[b];
@@ -44,6 +58,8 @@ std::vector<std::vector<std::uint32_t>> read_items(const CampaignSpec& spec, Pla
                      static_cast<std::uint32_t>(reader.counts().lines - 1)});
     plan.skipped_lines.push_back(
         reader.counts().skipped > 0 ? bs.path + ": " + reader.counts().summary() : std::string());
+    check_not_empty(all.empty(), bs.allow_empty, "benchmarks[" + std::to_string(b) + "]", bs.path,
+                    "yields no item (" + reader.counts().summary() + ")", problems);
     for (std::size_t i : sample_indices(all.size(), bs.limit, bs.seed)) {
       items_of[b].push_back(static_cast<std::uint32_t>(plan.items.size()));
       plan.items.push_back(std::move(all[i]));
@@ -69,7 +85,7 @@ void describe_targets(const CampaignSpec& spec, const DescribeTarget& describe, 
       std::none_of(spec.models.begin(), spec.models.end(),
                    [&](const ModelSpec& m) { return m.name == spec.reference; }))
     // load_spec refuses such a spec; a hand-made one may not
-    throw Error(Where{spec.file, "reference"}, "'" + spec.reference + "' is not a model");
+    throw Error(Where{spec.file, "reference"}, "'" + excerpt(spec.reference) + "' is not a model");
   for (std::size_t m = 0; m < spec.models.size(); ++m) {
     const ModelSpec& ms = spec.models[m];
     for (std::size_t c = 0; c < ms.checkpoints.size(); ++c)
@@ -285,8 +301,9 @@ void add_table(const CampaignSpec& spec, std::uint32_t target, const std::string
   }
   std::sort(seen.begin(), seen.end());
   if (auto d = std::adjacent_find(seen.begin(), seen.end()); d != seen.end())
-    problems.push_back("case id '" + *d + "' appears twice for " + spec.models[t.model].name + "/" +
-                       bench + " (in two failure or benchmark files?)");
+    problems.push_back("case id '" + excerpt(*d) + "' appears twice for " +
+                       spec.models[t.model].name + "/" + bench +
+                       " (in two failure or benchmark files?)");
 }
 
 // Longest first within a target; ties by case id so every rank agrees.
@@ -334,8 +351,8 @@ Plan make_plan(const CampaignSpec& spec, const DescribeTarget& describe) {
   Plan plan;
   std::vector<std::string> problems;
   check_chat_templates(spec, problems);
-  const auto pairs_of_source = read_pairs(spec, plan);
-  const auto items_of = read_items(spec, plan);
+  const auto pairs_of_source = read_pairs(spec, plan, problems);
+  const auto items_of = read_items(spec, plan, problems);
   describe_targets(spec, describe, plan);
   Carrier carrier(spec, plan);
   // Tables: target × benchmark, benchmarks in name order.
@@ -370,7 +387,8 @@ std::uint32_t reference_target(const CampaignSpec& spec, const Plan& plan) {
   bool any = false;
   for (std::uint32_t t = 0; t < plan.targets.size(); ++t)
     if (spec.models[plan.targets[t].model].name == spec.reference) found = t, any = true;
-  if (!any) throw Error(Where{spec.file, "reference"}, "'" + spec.reference + "' is not a model");
+  if (!any)
+    throw Error(Where{spec.file, "reference"}, "'" + excerpt(spec.reference) + "' is not a model");
   return found;  // the last of its checkpoints
 }
 

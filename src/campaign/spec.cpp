@@ -9,13 +9,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <optional>
 #include <regex>
 #include <set>
 #include <sstream>
 
+#include "clrp/io/read_file.hpp"
 #include "clrp/util/byte_size.hpp"
 
 namespace fs = std::filesystem;
@@ -23,6 +23,9 @@ namespace fs = std::filesystem;
 namespace clrp::campaign {
 
 namespace {
+
+// A campaign spec is a page of TOML; a file past this is not one.
+constexpr std::uint64_t kMaxSpecBytes = std::uint64_t{16} << 20;
 
 std::string join_lines(const std::string& file, const std::vector<std::string>& problems) {
   std::string out = file + ": " + std::to_string(problems.size()) + " problem" +
@@ -204,15 +207,20 @@ std::vector<CheckpointSpec> hf_cache_revisions(const fs::path& dir, const std::s
   for (const auto& e : fs::recursive_directory_iterator(dir / "refs", ec)) {
     if (!e.is_regular_file(ec)) continue;
     const std::string name = fs::relative(e.path(), dir / "refs", ec).generic_string();
-    std::ifstream in(e.path());
+    // A ref file holds one commit hash: a few bytes, read with a cap.
     std::string commit;
-    in >> commit;
+    try {
+      std::istringstream(io::read_file(e.path().string(), 4096)) >> commit;
+    } catch (const Error& err) {
+      r.problem(key, err.what());
+      continue;
+    }
     const fs::path snapshot = dir / "snapshots" / commit;
     if (!is_name(name))
-      r.problem(key, "ref '" + name + "' is not a checkpoint name ([A-Za-z0-9_.-]+)");
+      r.problem(key, "ref '" + excerpt(name) + "' is not a checkpoint name ([A-Za-z0-9_.-]+)");
     else if (commit.empty() || !fs::is_directory(snapshot, ec))
-      r.problem(key, "ref '" + name + "' names commit '" + commit + "', which has no folder in " +
-                         (dir / "snapshots").string());
+      r.problem(key, "ref '" + excerpt(name) + "' names commit '" + excerpt(commit) +
+                         "', which has no folder in " + (dir / "snapshots").string());
     else
       refs.push_back({name, snapshot.string()});
   }
@@ -267,9 +275,9 @@ void read_checkpoints(const toml::table& t, const std::string& p,
       if (!fs::exists(d))
         r.problem(key, d + ": no such file or directory");
       else if (!is_name(name))
-        r.problem(key, "folder name '" + name + "' is not a name ([A-Za-z0-9_.-]+)");
+        r.problem(key, "folder name '" + excerpt(name) + "' is not a name ([A-Za-z0-9_.-]+)");
       else if (!seen.insert(name).second)
-        r.problem(key, "two checkpoints named '" + name + "'");
+        r.problem(key, "two checkpoints named '" + excerpt(name) + "'");
       m.checkpoints.push_back({name, d});
     }
   } else {
@@ -300,21 +308,21 @@ void read_models(const toml::table& root, Reader& r, CampaignSpec& spec) {
     m.name = r.string(*t, p, "name", true).value_or("");
     if (t->get("name") != nullptr && t->get("name")->is_string()) {
       if (!is_name(m.name))
-        r.problem(p + "name", "'" + m.name + "' is not a name ([A-Za-z0-9_.-]+)");
+        r.problem(p + "name", "'" + excerpt(m.name) + "' is not a name ([A-Za-z0-9_.-]+)");
       else if (!names.insert(m.name).second)
-        r.problem(p + "name", "'" + m.name + "' names two models");
+        r.problem(p + "name", "'" + excerpt(m.name) + "' names two models");
     }
     // The spellings of the CLI's --dtype and --device (model/compute.hpp).
     const std::string dtype = r.string(*t, p, "dtype", false).value_or("float32");
     if (const auto d = model::compute_dtype_named(dtype))
       m.dtype = *d;
     else
-      r.problem(p + "dtype", "'" + dtype + "' is not " + model::compute_dtype_names());
+      r.problem(p + "dtype", "'" + excerpt(dtype) + "' is not " + model::compute_dtype_names());
     const std::string device = r.string(*t, p, "device", false).value_or("cpu");
     if (const auto d = model::device_spec_named(device))
       m.device = *d;
     else
-      r.problem(p + "device", "'" + device + "' is not cpu, cuda or cuda:N");
+      r.problem(p + "device", "'" + excerpt(device) + "' is not cpu, cuda or cuda:N");
     const auto path = r.string(*t, p, "path", false);
     read_checkpoints(*t, p, path, r, m);
     spec.models.push_back(std::move(m));
@@ -329,7 +337,7 @@ std::vector<std::string> model_names(const toml::table& t, const std::string& p,
     if (std::none_of(spec.models.begin(), spec.models.end(),
                      [&](const ModelSpec& m) { return m.name == names[j]; }))
       r.problem(p + "models[" + std::to_string(j) + "]",
-                "'" + names[j] + "' is not a model of this campaign");
+                "'" + excerpt(names[j]) + "' is not a model of this campaign");
   return names;
 }
 
@@ -349,13 +357,18 @@ void read_benchmarks(const toml::table& root, Reader& r, CampaignSpec& spec) {
       r.problem("benchmarks[" + std::to_string(i) + "]", "must be a table");
       continue;
     }
-    r.only_keys(*t, p,
-                {"path", "limit", "seed", "models", "chat", "max_new_tokens", "decide_per_char",
-                 "min_delta", "pairs", "search", "skip_bad_lines", "checker_timeout"});
+    r.only_keys(
+        *t, p,
+        {"path", "limit", "seed", "models", "chat", "max_new_tokens", "decide_per_char",
+         "min_delta", "pairs", "search", "skip_bad_lines", "checker_timeout", "allow_empty"});
     BenchmarkSpec b;
     if (const auto path = r.string(*t, p, "path", true)) {
       b.path = r.resolve(*path);
-      if (!fs::is_regular_file(b.path)) r.problem(p + "path", b.path + ": no such file");
+      if (const std::string kind = io::file_kind(b.path); kind != "a regular file")
+        r.problem(p + "path", b.path + (kind == "missing" ? ": no such file"
+                                                          : ": is " + kind +
+                                                                ", not a regular file (every "
+                                                                "rank reads it)"));
     }
     b.limit = r.integer(*t, p, "limit", 0, std::int64_t{1} << 40).value_or(0);
     b.seed = static_cast<std::uint64_t>(
@@ -366,12 +379,13 @@ void read_benchmarks(const toml::table& root, Reader& r, CampaignSpec& spec) {
     b.decide_per_char = r.boolean(*t, p, "decide_per_char").value_or(false);
     b.min_delta = r.number(*t, p, "min_delta", 0.0).value_or(1.0);
     b.skip_bad_lines = r.boolean(*t, p, "skip_bad_lines").value_or(false);
+    b.allow_empty = r.boolean(*t, p, "allow_empty").value_or(false);
     b.checker_timeout = r.number(*t, p, "checker_timeout", 0.001).value_or(60.0);
     const std::string pairs = r.string(*t, p, "pairs", false).value_or("auto");
     if (const auto method = eval::parse_generative_pairs(pairs))
       b.pairs = *method;
     else
-      r.problem(p + "pairs", "'" + pairs + "' is not auto, divergence or counterfactual");
+      r.problem(p + "pairs", "'" + excerpt(pairs) + "' is not auto, divergence or counterfactual");
     if (const toml::node* sn = t->get("search")) {
       if (const toml::table* st = sn->as_table()) {
         const std::string sp = p + "search.";
@@ -404,16 +418,21 @@ void read_cases(const toml::table& root, Reader& r, CampaignSpec& spec) {
       r.problem("cases[" + std::to_string(i) + "]", "must be a table");
       continue;
     }
-    r.only_keys(*t, p, {"path", "limit", "seed", "models"});
+    r.only_keys(*t, p, {"path", "limit", "seed", "models", "allow_empty"});
     CaseSourceSpec c;
     if (const auto path = r.string(*t, p, "path", true)) {
       c.path = r.resolve(*path);
-      if (!fs::is_regular_file(c.path)) r.problem(p + "path", c.path + ": no such file");
+      if (const std::string kind = io::file_kind(c.path); kind != "a regular file")
+        r.problem(p + "path", c.path + (kind == "missing" ? ": no such file"
+                                                          : ": is " + kind +
+                                                                ", not a regular file (every "
+                                                                "rank reads it)"));
     }
     c.limit = r.integer(*t, p, "limit", 0, std::int64_t{1} << 40).value_or(0);
     c.seed = static_cast<std::uint64_t>(
         r.integer(*t, p, "seed", 0, std::numeric_limits<std::int64_t>::max()).value_or(0));
     c.models = model_names(*t, p, r, spec);
+    c.allow_empty = r.boolean(*t, p, "allow_empty").value_or(false);
     spec.cases.push_back(std::move(c));
   }
 }
@@ -422,12 +441,12 @@ void read_cases(const toml::table& root, Reader& r, CampaignSpec& spec) {
 void read_header(const toml::table& root, Reader& r, CampaignSpec& spec) {
   spec.name = r.string(root, "", "name", true).value_or("");
   if (root.get("name") != nullptr && root.get("name")->is_string() && !is_name(spec.name))
-    r.problem("name", "'" + spec.name + "' is not a name ([A-Za-z0-9_.-]+)");
+    r.problem("name", "'" + excerpt(spec.name) + "' is not a name ([A-Za-z0-9_.-]+)");
   const std::string mode = r.string(root, "", "mode", false).value_or("explain-failures");
   if (mode == "fixed-set")
     spec.mode = Mode::FixedSet;
   else if (mode != "explain-failures")
-    r.problem("mode", "'" + mode + "' is not explain-failures or fixed-set");
+    r.problem("mode", "'" + excerpt(mode) + "' is not explain-failures or fixed-set");
   if (const auto store = r.string(root, "", "store", true)) {
     spec.store = r.resolve(*store);
     if (!fs::is_directory(fs::path(spec.store).parent_path()))
@@ -445,12 +464,13 @@ void read_rules(const toml::table& root, Reader& r, CampaignSpec& spec) {
     try {
       const lrp::Rule rule = lrp::parse_rule(rules[i]);
       if (std::find(spec.rules.begin(), spec.rules.end(), rule) != spec.rules.end())
-        r.problem("rules[" + std::to_string(i) + "]", "'" + rules[i] + "' is listed twice");
+        r.problem("rules[" + std::to_string(i) + "]",
+                  "'" + excerpt(rules[i]) + "' is listed twice");
       else
         spec.rules.push_back(rule);
     } catch (const Error&) {
       r.problem("rules[" + std::to_string(i) + "]",
-                "'" + rules[i] + "' is not " + lrp::rule_choices());
+                "'" + excerpt(rules[i]) + "' is not " + lrp::rule_choices());
     }
   }
 }
@@ -463,7 +483,7 @@ void read_reference(const toml::table& root, Reader& r, CampaignSpec& spec) {
       r.problem("reference", "missing (fixed-set needs the model whose pairs are explained)");
     else if (std::none_of(spec.models.begin(), spec.models.end(),
                           [&](const ModelSpec& m) { return m.name == *reference; }))
-      r.problem("reference", "'" + *reference + "' is not a model of this campaign");
+      r.problem("reference", "'" + excerpt(*reference) + "' is not a model of this campaign");
     for (std::size_t i = 0; i < spec.cases.size(); ++i)
       if (!spec.cases[i].models.empty())
         r.problem("cases[" + std::to_string(i) + "].models",
@@ -527,9 +547,9 @@ void read_faithfulness(const toml::table& root, Reader& r, CampaignSpec& spec) {
       const auto op = lrp::parse_removal(names[i]);
       const std::string key = at + "operators[" + std::to_string(i) + "]";
       if (!op)
-        r.problem(key, "'" + names[i] + "' is not \"delete\" or \"zero\"");
+        r.problem(key, "'" + excerpt(names[i]) + "' is not \"delete\" or \"zero\"");
       else if (std::find(opt.operators.begin(), opt.operators.end(), *op) != opt.operators.end())
-        r.problem(key, "'" + names[i] + "' is listed twice");
+        r.problem(key, "'" + excerpt(names[i]) + "' is listed twice");
       else
         opt.operators.push_back(*op);
     }
@@ -605,7 +625,7 @@ void read_layout(const toml::table& root, Reader& r, CampaignSpec& spec) {
         if (*balance == "time" || *balance == "parameters")
           spec.layout.balance_by_time = *balance == "time";
         else
-          r.problem("layout.balance", "'" + *balance + "': expected time or parameters");
+          r.problem("layout.balance", "'" + excerpt(*balance) + "': expected time or parameters");
       }
       if (const toml::node* st = t->get("stages"); st != nullptr && st->is_string()) {
         if (st->value<std::string>() == "auto")
@@ -687,11 +707,7 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
 }
 
 CampaignSpec load_spec(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(Where{path}, "cannot read the campaign spec");
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return parse_spec(ss.str(), path);
+  return parse_spec(io::read_file(path, kMaxSpecBytes), path);
 }
 
 nlohmann::json CampaignSpec::to_json() const {

@@ -1,14 +1,12 @@
 // Streaming reader and atomic writer of case files (JSON Lines).
 #include "clrp/cases/case_file.hpp"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <system_error>
 
 #include "clrp/io/json.hpp"
+#include "clrp/io/read_file.hpp"
 #include "utf8.hpp"
 
 namespace clrp::cases {
@@ -51,71 +49,19 @@ std::string ReadCounts::summary() const {
   return out;
 }
 
-// Reads lines through a fixed buffer; a line longer than the cap is consumed
-// but not kept, so memory never exceeds cap + buffer.
-class CaseReader::Lines {
+// The file's lines (io::LineReader): an overlong line is consumed without
+// being kept, so memory never exceeds the cap plus the buffer; in skip mode it
+// is consumed up to max_skip_bytes to find the next line, in stop mode the
+// read ends at the cap.
+class CaseReader::Lines : public io::LineReader {
  public:
-  Lines(const std::string& path, std::size_t max_bytes) : max_(max_bytes), buf_(1 << 16) {
-    file_ = std::fopen(path.c_str(), "rb");
-    if (!file_)
-      throw Error(Where{path, "", std::nullopt, std::nullopt},
-                  std::string("cannot open: ") + std::strerror(errno));
-  }
-  ~Lines() {
-    if (file_) std::fclose(file_);
-  }
-
-  /// Next line without its '\n'; false at the end of the file.
-  bool next(std::string& line, bool& terminated, bool& too_long) {
-    line.clear();
-    terminated = false;
-    too_long = false;
-    start_ = offset_;
-    bool any = false;
-    for (;;) {
-      if (head_ == tail_ && !fill()) break;
-      any = true;
-      const char* begin = buf_.data() + head_;
-      const std::size_t avail = tail_ - head_;
-      const auto* nl = static_cast<const char*>(std::memchr(begin, '\n', avail));
-      const std::size_t take = nl ? static_cast<std::size_t>(nl - begin) : avail;
-      if (!too_long && line.size() + take > max_) {
-        too_long = true;
-        std::string().swap(line);  // give the memory back
-      }
-      if (!too_long) line.append(begin, take);
-      head_ += take;
-      offset_ += take;
-      if (nl) {
-        ++head_;
-        ++offset_;
-        terminated = true;
-        return true;
-      }
-    }
-    return any;
-  }
-  std::uint64_t line_start() const { return start_; }
-  bool failed() const { return std::ferror(file_) != 0; }
-
- private:
-  bool fill() {
-    head_ = 0;
-    tail_ = std::fread(buf_.data(), 1, buf_.size(), file_);
-    return tail_ > 0;
-  }
-
-  std::FILE* file_ = nullptr;
-  std::size_t max_;
-  std::vector<char> buf_;
-  std::size_t head_ = 0, tail_ = 0;
-  std::uint64_t offset_ = 0, start_ = 0;
+  Lines(const std::string& path, const ReadOptions& o)
+      : io::LineReader(path, o.max_line_bytes,
+                       o.on_error == OnError::skip ? o.max_skip_bytes : o.max_line_bytes) {}
 };
 
 CaseReader::CaseReader(const std::string& path, ReadOptions options)
-    : path_(path),
-      options_(options),
-      lines_(std::make_unique<Lines>(path, options.max_line_bytes)) {}
+    : path_(path), options_(options), lines_(std::make_unique<Lines>(path, options)) {}
 
 CaseReader::~CaseReader() = default;
 
@@ -147,33 +93,35 @@ std::optional<Case> CaseReader::parse_line(std::string_view line, std::uint64_t 
   if (options_.check_duplicate_ids && !id_hashes_.insert(std::hash<std::string>{}(c.id)).second) {
     Where w = at_line;
     w.field = "id";
-    throw CaseError(Problem::duplicate_id, w, "'" + c.id + "' appeared on an earlier line");
+    throw CaseError(Problem::duplicate_id, w,
+                    "'" + excerpt(c.id) + "' appeared on an earlier line");
   }
   return c;
 }
 
 std::optional<Case> CaseReader::next() {
   std::string line;
-  bool terminated = false, too_long = false;
-  while (lines_->next(line, terminated, too_long)) {
+  io::LineInfo info;
+  while (lines_->next(line, info)) {
     const std::uint64_t line_no = ++counts_.lines;
-    const std::uint64_t offset = lines_->line_start();
+    const Where where{path_, "", info.offset, line_no};
+    // A line with no end in sight (an endless stream, /dev/zero) ends the
+    // read in either mode: nothing after it can be found.
+    if (info.cut) throw CaseError(Problem::line_too_long, where, lines_->too_long_message(info));
     try {
-      if (too_long)
-        throw CaseError(Problem::line_too_long, Where{path_, "", offset, line_no},
-                        "line longer than " + std::to_string(options_.max_line_bytes) + " bytes");
+      if (info.too_long)
+        throw CaseError(Problem::line_too_long, where, lines_->too_long_message(info));
       if (is_blank(line)) {
         ++counts_.blank;
         continue;
       }
-      auto c = parse_line(line, line_no, offset, terminated);
+      auto c = parse_line(line, line_no, info.offset, info.terminated);
       ++counts_.read;
       return c;
     } catch (const CaseError& e) {
       reject(e);
     }
   }
-  if (lines_->failed()) throw Error(Where{path_, "", std::nullopt, std::nullopt}, "read error");
   return std::nullopt;
 }
 
@@ -204,7 +152,7 @@ void CaseWriter::write(const Case& c) {
   validate(c, where);
   if (!ids_.insert(c.id).second)
     throw CaseError(Problem::duplicate_id, Where{path_, "id", std::nullopt, written_ + 1},
-                    "'" + c.id + "' written twice");
+                    "'" + excerpt(c.id) + "' written twice");
   out_ << case_to_json_line(c) << '\n';
   if (!out_) throw Error(Where{partial_, "", std::nullopt, std::nullopt}, "write failed");
   ++written_;

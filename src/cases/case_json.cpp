@@ -137,7 +137,8 @@ AnswerGold answer_gold(const Object& g, const Where& where) {
   out.aliases = g.strings("aliases", false);
   const std::string judge = g.string("judge");
   const auto j = parse_judge(judge);
-  if (!j) fail(Problem::bad_value, where, g.field("judge"), "unknown judge '" + judge + "'");
+  if (!j)
+    fail(Problem::bad_value, where, g.field("judge"), "unknown judge '" + excerpt(judge) + "'");
   out.judge = *j;
   out.reference = g.string("reference");
   out.stop = g.strings("stop", false);
@@ -268,9 +269,11 @@ void validate_answer(const AnswerGold& g, const Where& w) {
 
 void validate_code(const CodeGold& g, const Where& w) {
   if (g.language != "python")
-    fail(Problem::bad_value, w, "gold.language", "unsupported language '" + g.language + "'");
+    fail(Problem::bad_value, w, "gold.language",
+         "unsupported language '" + excerpt(g.language) + "'");
   if (!is_identifier(g.entry_point))
-    fail(Problem::bad_value, w, "gold.entry_point", "not an identifier: '" + g.entry_point + "'");
+    fail(Problem::bad_value, w, "gold.entry_point",
+         "not an identifier: '" + excerpt(g.entry_point) + "'");
   check_text(g.program_prefix, w, "gold.program_prefix", true);
   check_text(g.tests, w, "gold.tests", false, Problem::empty_answer);
   if (is_blank(g.tests)) fail(Problem::empty_answer, w, "gold.tests", "blank");
@@ -296,7 +299,7 @@ void check_span(const Span& s, const Span* previous, std::size_t chars, const Wh
 void validate_instructions(const InstructionGold& g, const Where& w) {
   if (g.checker != "ifeval")
     fail(Problem::bad_value, w, "gold.checker",
-         "unknown checker '" + g.checker + "' (the one clrp has is 'ifeval')");
+         "unknown checker '" + excerpt(g.checker) + "' (the one clrp has is 'ifeval')");
   if (g.instructions.empty())
     fail(Problem::empty_answer, w, "gold.instructions", "no instructions to follow");
   for (std::size_t i = 0; i < g.instructions.size(); ++i) {
@@ -304,7 +307,7 @@ void validate_instructions(const InstructionGold& g, const Where& w) {
     check_text(g.instructions[i].id, w, field);
     if (g.instructions[i].id.find(':') == std::string::npos)
       fail(Problem::bad_value, w, field,
-           "'" + g.instructions[i].id + "' is not an IFEval id ('group:name')");
+           "'" + excerpt(g.instructions[i].id) + "' is not an IFEval id ('group:name')");
     if (!g.instructions[i].kwargs.is_object())
       fail(Problem::wrong_type, w, io::json_path(io::json_path("gold.instructions", i), "kwargs"),
            "expected an object");
@@ -346,7 +349,8 @@ Pair read_pair(const json& j, const Where& where) {
   p.delta = delta.get<double>();
   const std::string method = o.string("method");
   const auto m = parse_pair_method(method);
-  if (!m) fail(Problem::bad_value, where, "pair.method", "unknown method '" + method + "'");
+  if (!m)
+    fail(Problem::bad_value, where, "pair.method", "unknown method '" + excerpt(method) + "'");
   p.method = *m;
   p.model = o.string("model");
   // "chat": true (the template with default settings) or {system, options, template}.
@@ -411,7 +415,8 @@ void validate(const Case& c, const Where& where) {
   if (c.id.size() > kMaxIdBytes) fail(Problem::bad_value, where, "id", "longer than 1024 bytes");
   check_text(c.benchmark, where, "benchmark");
   if (!is_benchmark_name(c.benchmark))
-    fail(Problem::bad_value, where, "benchmark", "'" + c.benchmark + "' is not [A-Za-z0-9_.-]+");
+    fail(Problem::bad_value, where, "benchmark",
+         "'" + excerpt(c.benchmark) + "' is not [A-Za-z0-9_.-]+");
   if (c.segments.empty()) fail(Problem::empty_text, where, "segments", "no segments");
   std::size_t chars = 0;
   for (std::size_t i = 0; i < c.segments.size(); ++i) {
@@ -455,7 +460,7 @@ Case case_from_json(const json& j, const Where& where) {
   c.benchmark = top.string("benchmark");
   const std::string format = top.string("format");
   const auto f = parse_format(format);
-  if (!f) fail(Problem::bad_value, where, "format", "unknown format '" + format + "'");
+  if (!f) fail(Problem::bad_value, where, "format", "unknown format '" + excerpt(format) + "'");
   c.format = *f;
 
   const json& segments = top.need("segments");
@@ -465,7 +470,9 @@ Case case_from_json(const json& j, const Where& where) {
     const Object s(segments[i], where, path, {"kind", "text"});
     const std::string kind = s.string("kind");
     const auto k = parse_segment_kind(kind);
-    if (!k) fail(Problem::bad_value, where, s.field("kind"), "unknown segment kind '" + kind + "'");
+    if (!k)
+      fail(Problem::bad_value, where, s.field("kind"),
+           "unknown segment kind '" + excerpt(kind) + "'");
     c.segments.push_back(Segment{*k, s.string("text"), {}});
   }
 

@@ -21,6 +21,7 @@
 #include "clrp/graph/graph.hpp"
 #include "clrp/graph/stage.hpp"
 #include "clrp/lrp/engine.hpp"
+#include "clrp/util/byte_size.hpp"
 #include "clrp/util/clock.hpp"
 #include "clrp/util/error.hpp"
 #include "prune.hpp"
@@ -298,8 +299,8 @@ void GraphStage::Impl::run_transition(std::size_t k, const BlockSource& source) 
   }
   edge_bytes_ += static_cast<std::int64_t>(tr.edges.size() * sizeof(Edge));
   if (opt_.max_memory > 0 && plan_.estimate_bytes + edge_bytes_ > opt_.max_memory)
-    throw Error("the pruned graph's edges alone (" + std::to_string(edge_bytes_ >> 20) +
-                " MiB after " + std::to_string(model_nodes_ - 1 - k) +
+    throw Error("the pruned graph's edges alone (" + format_whole_mib(edge_bytes_) + " after " +
+                std::to_string(model_nodes_ - 1 - k) +
                 " transitions) push the build past --max-memory; prune harder (a lower --mass, "
                 "a higher --node-threshold or --edge-threshold) or raise the budget");
 }

@@ -12,9 +12,9 @@
 #include <ATen/ATen.h>
 
 #include <algorithm>
-#include <cstdio>
 
 #include "clrp/graph/graph.hpp"
+#include "clrp/util/byte_size.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::graph {
@@ -25,12 +25,6 @@ struct Parts {
   std::int64_t stash = 0, tapes = 0, backward = 0, block = 0, dense = 0;
   std::int64_t total() const { return stash + tapes + backward + block + dense; }
 };
-
-std::string mib(std::int64_t bytes) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.0f MiB", static_cast<double>(bytes) / (1 << 20));
-  return buf;
-}
 
 Parts estimate(const model::ModelConfig& c, std::int64_t t, const GraphPlan& plan,
                std::int64_t dsize) {
@@ -55,7 +49,7 @@ std::string GraphPlan::describe() const {
   return std::string(keep_tapes ? "forward tapes kept" : "each layer recomputed in its backward") +
          ", " + (dense_transitions ? "one dense transition in memory" : "blocks computed twice") +
          ", " + std::to_string(query_block) + " target rows per attention block, estimate " +
-         mib(estimate_bytes);
+         format_whole_mib(estimate_bytes);
 }
 
 GraphPlan plan_graph(const model::ModelConfig& config, std::int64_t tokens,
@@ -81,12 +75,13 @@ GraphPlan plan_graph(const model::ModelConfig& config, std::int64_t tokens,
     if (fits()) return plan;
   }
   const Parts p = estimate(config, tokens, plan, dsize);
-  throw Error("a graph over " + std::to_string(tokens) + " tokens needs about " + mib(p.total()) +
-              " above the model's weights even with every saving (" + "layer-boundary states " +
-              mib(p.stash) + ", one layer's tape " + mib(p.tapes) + ", backward " +
-              mib(p.backward) + ", attention block of " + std::to_string(plan.query_block) +
-              " rows " + mib(p.block) + "); --max-memory is " + mib(options.max_memory) +
-              ": raise it or explain a shorter input");
+  throw Error("a graph over " + std::to_string(tokens) + " tokens needs about " +
+              format_whole_mib(p.total()) + " above the model's weights even with every saving (" +
+              "layer-boundary states " + format_whole_mib(p.stash) + ", one layer's tape " +
+              format_whole_mib(p.tapes) + ", backward " + format_whole_mib(p.backward) +
+              ", attention block of " + std::to_string(plan.query_block) + " rows " +
+              format_whole_mib(p.block) + "); --max-memory is " +
+              format_whole_mib(options.max_memory) + ": raise it or explain a shorter input");
 }
 
 }  // namespace clrp::graph

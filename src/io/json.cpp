@@ -43,12 +43,12 @@ nlohmann::json parse_json(std::string_view text, const std::string& file,
     std::string msg = e.what();
     // Drop nlohmann's "[json.exception.parse_error.101] parse error at line 1, column 2: " prefix.
     if (auto colon = msg.find(": "); colon != std::string::npos) msg = msg.substr(colon + 2);
-    throw Error(Where{file, "", at}, "invalid JSON: " + msg);
+    throw Error(Where{file, "", at}, "invalid JSON: " + excerpt(msg, 400));
   } catch (const nlohmann::json::exception& e) {
     // e.g. out_of_range for a number like 1e99999; the parser gives no offset here.
     std::string msg = e.what();
     if (auto space = msg.find("] "); space != std::string::npos) msg = msg.substr(space + 2);
-    throw Error(Where{file, "", base_offset}, "invalid JSON: " + msg);
+    throw Error(Where{file, "", base_offset}, "invalid JSON: " + excerpt(msg, 400));
   }
 }
 

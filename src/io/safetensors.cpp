@@ -169,7 +169,7 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& dir) {
       const std::string shard = it.value().get<std::string>();
       if (shard.find('/') != std::string::npos || shard == "..")
         throw Error(Where{index.string(), json_path("weight_map", it.key())},
-                    "shard name '" + shard + "' must be a file in the model directory");
+                    "shard name '" + excerpt(shard) + "' must be a file in the model directory");
       tensor_to_shard[it.key()] = shard;
       shard_names.insert(shard);
     }
@@ -180,9 +180,9 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& dir) {
         auto where = tensor_to_shard.find(t.name);
         if (where == tensor_to_shard.end() || where->second != shard)
           throw Error(Where{index.string(), json_path("weight_map", t.name)},
-                      "tensor found in shard '" + shard + "' but the index names " +
+                      "tensor found in shard '" + excerpt(shard) + "' but the index names " +
                           (where == tensor_to_shard.end() ? std::string("no shard")
-                                                          : "'" + where->second + "'"));
+                                                          : "'" + excerpt(where->second) + "'"));
         if (!seen.insert(t.name).second)
           throw Error(Where{t.file, t.name}, "tensor appears in more than one shard");
         tensors_.push_back(t);
@@ -192,7 +192,7 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& dir) {
     for (const auto& [name, shard] : tensor_to_shard)
       if (!seen.count(name))
         throw Error(Where{index.string(), json_path("weight_map", name)},
-                    "the index names shard '" + shard + "' but the tensor is not in it");
+                    "the index names shard '" + excerpt(shard) + "' but the tensor is not in it");
     return;
   }
   if (fs::is_regular_file(single, ec)) {

@@ -5,6 +5,7 @@
 #include <set>
 
 #include "clrp/io/gguf.hpp"
+#include "clrp/io/read_file.hpp"
 #include "clrp/io/safetensors.hpp"
 #include "clrp/util/error.hpp"
 #include "family_weights.hpp"
@@ -91,8 +92,9 @@ Checkpoint Checkpoint::open(const std::string& path) {
   if (fs::is_directory(path, ec)) {
     c.format_ = CheckpointFormat::HuggingFace;
     c.config_file_ = (fs::path(path) / "config.json").string();
-    if (!fs::is_regular_file(c.config_file_, ec))
-      throw Error(Where{path}, "not a Hugging Face model directory: config.json is missing");
+    if (const std::string kind = io::file_kind(c.config_file_); kind != "a regular file")
+      throw Error(Where{path}, "not a Hugging Face model directory: config.json is " +
+                                   (kind == "missing" ? kind : kind + ", not a regular file"));
     c.config_ = read_hf_config(c.config_file_);
     c.weights_ = std::make_shared<io::SafetensorsCheckpoint>(path);
   } else {

@@ -369,6 +369,8 @@ Store::~Store() {
 Store Store::create(const std::string& path, MPI_Comm comm, const StoreIdentity& id,
                     const std::vector<TableInfo>& tables, StoreOptions options) {
   h5::quiet();
+  if (std::filesystem::is_directory(path))
+    throw Error(Where{path}, "is a directory; a store is a file (give a path inside it)");
   if (std::filesystem::exists(path))
     throw Error(Where{path},
                 "the store already exists; pass --resume to continue it, or "
@@ -390,6 +392,8 @@ Store Store::resume(const std::string& path, MPI_Comm comm, const StoreIdentity&
                     const std::vector<TableInfo>& tables, ResumeOptions options) {
   h5::quiet();
   if (!std::filesystem::exists(path)) throw Error(Where{path}, "no store to resume");
+  if (std::filesystem::is_directory(path))
+    throw Error(Where{path}, "is a directory, not a store to resume (a store is a file)");
   auto impl = Impl::start(path, comm);
   impl->verify(id, tables, options.redo_damaged);
   impl->file = h5::make(H5Fopen(path.c_str(), H5F_ACC_RDWR, file_access(comm)), H5Fclose,

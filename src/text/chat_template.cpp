@@ -7,6 +7,7 @@
 
 #include "clrp/io/gguf.hpp"
 #include "clrp/io/json.hpp"
+#include "clrp/io/read_file.hpp"
 #include "jinja_service.hpp"
 
 namespace clrp::text {
@@ -63,9 +64,8 @@ json folder_special_tokens(const fs::path& dir, const std::optional<json>& confi
       if (const auto it = config->find(name); it != config->end())
         add_special_token(out, name, *it);
   const bool legacy = !config || !config->is_object() || !config->contains("added_tokens_decoder");
-  std::error_code ec;
   const fs::path map_file = dir / "special_tokens_map.json";
-  if (legacy && fs::is_regular_file(map_file, ec)) {
+  if (legacy && io::regular_file_or_none(map_file.string())) {
     const json map = io::read_json_file(map_file.string());
     if (map.is_object())
       for (const char* name : kSpecialTokenNames)
@@ -92,7 +92,7 @@ const NamedSources::value_type& pick(const NamedSources& named, std::string_view
   throw Error(where, name.empty() ? "the model has several chat templates and none is named "
                                     "'default'; choose one with --chat-template NAME (there are: " +
                                         names + ")"
-                                  : "the model has no chat template named '" + wanted +
+                                  : "the model has no chat template named '" + excerpt(wanted) +
                                         "' (there are: " + names + ")");
 }
 
@@ -194,19 +194,20 @@ ChatTemplate load_chat_template(const std::string& model_path, std::string_view 
   }
   const fs::path config_file = dir / "tokenizer_config.json";
   std::optional<json> config;
-  if (fs::is_regular_file(config_file, ec)) config = io::read_json_file(config_file.string());
+  if (io::regular_file_or_none(config_file.string()))
+    config = io::read_json_file(config_file.string());
   json special = folder_special_tokens(dir, config);
 
   // transformers: chat_template.jinja and additional_chat_templates/*.jinja
   // take priority over the templates in tokenizer_config.json.
   NamedSources named;
   const fs::path jinja = dir / "chat_template.jinja";
-  if (fs::is_regular_file(jinja, ec))
+  if (io::regular_file_or_none(jinja.string()))
     named["default"] = {io::read_text_file(jinja.string()), Where{jinja.string()}};
   const fs::path extra = dir / "additional_chat_templates";
   if (fs::is_directory(extra, ec))
     for (const auto& entry : fs::directory_iterator(extra, ec))
-      if (entry.path().extension() == ".jinja")
+      if (entry.path().extension() == ".jinja" && io::regular_file_or_none(entry.path().string()))
         named[entry.path().stem().string()] = {io::read_text_file(entry.path().string()),
                                                Where{entry.path().string()}};
   if (named.empty() && config && config->is_object() && config->contains("chat_template")) {
@@ -231,7 +232,7 @@ ChatTemplate load_chat_template(const std::string& model_path, std::string_view 
     }
   }
   const fs::path json_file = dir / "chat_template.json";
-  if (named.empty() && fs::is_regular_file(json_file, ec)) {
+  if (named.empty() && io::regular_file_or_none(json_file.string())) {
     const json j = io::read_json_file(json_file.string());
     const Where where{json_file.string(), "chat_template", std::nullopt};
     if (!j.is_object() || !j.contains("chat_template") || !j["chat_template"].is_string())

@@ -194,12 +194,12 @@ void Regex::find_all(std::string_view text,
         pcre2_match(code, subject, n, last_end, PCRE2_NO_UTF_CHECK, data.get(), resources.context);
     if (rc == PCRE2_ERROR_NOMATCH) break;
     if (rc < 0)
-      throw Error("pre-tokenizer regex '" + pattern_ +
+      throw Error("pre-tokenizer regex '" + excerpt(pattern_) +
                   "' failed on the input: " + pcre2_message(rc));
     const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(data.get());
     const std::size_t s = ov[0], e = ov[1];
     if (s > e || e > n)  // only \K tricks can do this
-      throw Error("pre-tokenizer regex '" + pattern_ +
+      throw Error("pre-tokenizer regex '" + excerpt(pattern_) +
                   "' reported a match that ends before it starts");
     if (s == e && have_last && last_match_end == e) {
       if (last_end >= n) break;

@@ -355,11 +355,11 @@ Tokenizer::Impl::Impl(detail::TokenizerSpec s) : spec(std::move(s)) {
     auto ia = model.vocab.find(a);
     if (ia == model.vocab.end())
       throw Error(Where{spec.origin, field, std::nullopt},
-                  "merge refers to token '" + a + "', which is not in the vocabulary");
+                  "merge refers to token '" + excerpt(a) + "', which is not in the vocabulary");
     auto ib = model.vocab.find(b);
     if (ib == model.vocab.end())
       throw Error(Where{spec.origin, field, std::nullopt},
-                  "merge refers to token '" + b + "', which is not in the vocabulary");
+                  "merge refers to token '" + excerpt(b) + "', which is not in the vocabulary");
     if (b.size() < prefix_len)
       throw Error(Where{spec.origin, field, std::nullopt},
                   "merge's right token is shorter than continuing_subword_prefix");
@@ -367,14 +367,14 @@ Tokenizer::Impl::Impl(detail::TokenizerSpec s) : spec(std::move(s)) {
     auto im = model.vocab.find(merged);
     if (im == model.vocab.end())
       throw Error(Where{spec.origin, field, std::nullopt},
-                  "merge result '" + merged + "' is not in the vocabulary");
+                  "merge result '" + excerpt(merged) + "' is not in the vocabulary");
     merges[pair_key(ia->second, ib->second)] = {static_cast<std::uint32_t>(rank), im->second};
   }
   if (model.unk_token) {
     auto it = model.vocab.find(*model.unk_token);
     if (it == model.vocab.end())
       throw Error(Where{spec.origin, "model.unk_token", std::nullopt},
-                  "unknown token '" + *model.unk_token + "' is not in the vocabulary");
+                  "unknown token '" + excerpt(*model.unk_token) + "' is not in the vocabulary");
     unk = it->second;
   }
   if (model.byte_fallback) {

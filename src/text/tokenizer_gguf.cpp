@@ -8,6 +8,7 @@
 
 #include "clrp/io/gguf.hpp"
 #include "clrp/io/json.hpp"
+#include "clrp/io/read_file.hpp"
 #include "clrp/text/tokenizer.hpp"
 #include "clrp/util/error.hpp"
 #include "tokenizer_gguf_fields.hpp"
@@ -92,7 +93,7 @@ bool apply_pre_type(const std::string& pre, TokenizerSpec& spec, const std::stri
     return false;
   }
   throw Error(Where{origin, "tokenizer.ggml.pre", std::nullopt},
-              "unknown pre-tokenizer '" + pre + "' (supported: " + kSupportedPre + ")");
+              "unknown pre-tokenizer '" + excerpt(pre) + "' (supported: " + kSupportedPre + ")");
 }
 
 // bos/eos/pad of a Hugging Face model directory: tokenizer_config.json's token
@@ -101,8 +102,7 @@ void apply_model_dir_specials(Tokenizer& tok, const fs::path& dir) {
   std::optional<std::int32_t> ids[3];
   const char* names[3] = {"bos_token", "eos_token", "pad_token"};
   const fs::path tc = dir / "tokenizer_config.json";
-  std::error_code ec;
-  if (fs::is_regular_file(tc, ec)) {
+  if (io::regular_file_or_none(tc.string())) {
     const auto j = io::read_json_file(tc.string());
     for (int k = 0; k < 3; ++k) {
       if (!j.is_object() || !j.contains(names[k])) continue;
@@ -117,11 +117,11 @@ void apply_model_dir_specials(Tokenizer& tok, const fs::path& dir) {
       ids[k] = tok.token_to_id(content);
       if (!ids[k])
         throw Error(Where{tc.string(), names[k], std::nullopt},
-                    "token '" + content + "' is not in the tokenizer's vocabulary");
+                    "token '" + excerpt(content) + "' is not in the tokenizer's vocabulary");
     }
   }
   const fs::path cfg = dir / "config.json";
-  if (fs::is_regular_file(cfg, ec)) {
+  if (io::regular_file_or_none(cfg.string())) {
     const auto j = io::read_json_file(cfg.string());
     const char* keys[3] = {"bos_token_id", "eos_token_id", "pad_token_id"};
     for (int k = 0; k < 3; ++k) {
@@ -144,7 +144,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const io::GgufFile& g) {
   if (model == "llama") return std::make_unique<Tokenizer>(detail::spm_spec_from_gguf(g));
   if (model != "gpt2")
     throw Error(Where{origin, "tokenizer.ggml.model", std::nullopt},
-                "tokenizer model '" + model +
+                "tokenizer model '" + excerpt(model) +
                     "' is not supported: clrp reads byte-level BPE ('gpt2') and SentencePiece "
                     "('llama') GGUF tokenizers");
   TokenizerSpec spec;
@@ -174,8 +174,9 @@ std::unique_ptr<Tokenizer> Tokenizer::from_gguf(const io::GgufFile& g) {
       const auto& line = merges[i];
       const auto space = line.find(' ');
       if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos)
-        throw Error(Where{origin, "tokenizer.ggml.merges[" + std::to_string(i) + "]", std::nullopt},
-                    "a merge must be two tokens separated by one space, found '" + line + "'");
+        throw Error(
+            Where{origin, "tokenizer.ggml.merges[" + std::to_string(i) + "]", std::nullopt},
+            "a merge must be two tokens separated by one space, found '" + excerpt(line) + "'");
       spec.model.merges.emplace_back(line.substr(0, space), line.substr(space + 1));
     }
   }
@@ -206,16 +207,18 @@ std::unique_ptr<Tokenizer> load_tokenizer(const std::string& model_path) {
   const fs::path p(model_path);
   if (fs::is_directory(p, ec)) {
     const fs::path json = p / "tokenizer.json";
-    if (!fs::is_regular_file(json, ec))
-      throw Error(Where{model_path}, "model directory has no tokenizer.json");
+    if (const std::string kind = io::file_kind(json.string()); kind != "a regular file")
+      throw Error(Where{model_path}, kind == "missing"
+                                         ? "model directory has no tokenizer.json"
+                                         : "tokenizer.json is " + kind + ", not a regular file");
     auto tok = Tokenizer::from_tokenizer_json(json.string());
     apply_model_dir_specials(*tok, p);
     return tok;
   }
-  if (!fs::is_regular_file(p, ec))
+  if (const std::string kind = io::file_kind(model_path); kind != "a regular file")
     throw Error(Where{model_path},
-                "no such file or directory (expected a .gguf file, a "
-                "tokenizer.json or a Hugging Face model directory)");
+                (kind == "missing" ? "no such file or directory" : "is " + kind) +
+                    " (expected a .gguf file, a tokenizer.json or a Hugging Face model directory)");
   if (p.extension() == ".json") {
     auto tok = Tokenizer::from_tokenizer_json(model_path);
     apply_model_dir_specials(*tok, p.parent_path());

@@ -100,7 +100,7 @@ Vocabulary read_vocabulary(const io::GgufFile& g) {
       if (v.types[i] == kByte && !(t.size() == 6 && t.compare(0, 3, "<0x") == 0 && is_hex(t[3]) &&
                                    is_hex(t[4]) && t[5] == '>'))
         throw Error(Where{origin, "tokenizer.ggml.tokens[" + std::to_string(i) + "]", std::nullopt},
-                    "token '" + t + "' has type BYTE but is not of the form <0xNN>");
+                    "token '" + excerpt(t) + "' has type BYTE but is not of the form <0xNN>");
     }
   }
   return v;
@@ -253,7 +253,8 @@ void llama_pipeline(const io::GgufFile& g, const Vocabulary& v, TokenizerSpec& s
       if (space == std::string::npos || merges[i].find(' ', space + 1) != std::string::npos)
         throw Error(
             Where{g.path(), "tokenizer.ggml.merges[" + std::to_string(i) + "]", std::nullopt},
-            "a merge must be two tokens separated by one space, found '" + merges[i] + "'");
+            "a merge must be two tokens separated by one space, found '" + excerpt(merges[i]) +
+                "'");
       model.merges.emplace_back(merges[i].substr(0, space), merges[i].substr(space + 1));
     }
   } else {
@@ -308,7 +309,7 @@ TokenizerSpec spm_spec_from_gguf(const io::GgufFile& g) {
     llama_pipeline(g, v, spec);
   } else {
     throw Error(Where{g.path(), "general.architecture", std::nullopt},
-                "'" + arch +
+                "'" + excerpt(arch) +
                     "': clrp knows the SentencePiece ('llama') tokenizer pipelines of the "
                     "architectures gemma2, gemma3, llama, deci and decilm");
   }

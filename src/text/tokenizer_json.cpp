@@ -87,7 +87,7 @@ class Reader {
     try {
       return std::make_shared<const Regex>(pattern, literal);
     } catch (const RegexError& e) {
-      fail(field, std::string("invalid regular expression '") + std::string(pattern) +
+      fail(field, std::string("invalid regular expression '") + excerpt(pattern) +
                       "': " + e.what() + " (near pattern offset " + std::to_string(e.offset) + ")");
     }
   }
@@ -163,8 +163,8 @@ void read_model(const Reader& r, const json& model, BpeSpec& bpe) {
     return;
   }
   if (type != "BPE")
-    r.fail(json_path(path, "type"),
-           "unsupported model type '" + type + "' (clrp reads BPE and Unigram tokenizers)");
+    r.fail(json_path(path, "type"), "unsupported model type '" + excerpt(type) +
+                                        "' (clrp reads BPE and Unigram tokenizers)");
 
   if (const json* d = r.find(model, "dropout")) {
     if (!d->is_number()) r.fail("model.dropout", "expected a number or null");
@@ -201,8 +201,8 @@ void read_model(const Reader& r, const json& model, BpeSpec& bpe) {
     const auto id = static_cast<std::int32_t>(value.get<std::int64_t>());
     auto [it, fresh] = seen.emplace(id, token);
     if (!fresh)
-      r.fail(field,
-             "token id " + std::to_string(id) + " is also used by token '" + it->second + "'");
+      r.fail(field, "token id " + std::to_string(id) + " is also used by token '" +
+                        excerpt(it->second) + "'");
     bpe.vocab.emplace(token, id);
   }
 
@@ -216,7 +216,8 @@ void read_model(const Reader& r, const json& model, BpeSpec& bpe) {
       if (line.rfind("#version", 0) == 0) continue;
       const auto space = line.find(' ');
       if (space == std::string::npos || line.find(' ', space + 1) != std::string::npos)
-        r.fail(field, "a merge must be two tokens separated by one space, found '" + line + "'");
+        r.fail(field,
+               "a merge must be two tokens separated by one space, found '" + excerpt(line) + "'");
       bpe.merges.emplace_back(line.substr(0, space), line.substr(space + 1));
     } else if (m.is_array() && m.size() == 2) {
       bpe.merges.emplace_back(r.string(m[0], json_path(field, std::size_t{0})),
@@ -305,7 +306,7 @@ void read_normalizer(const Reader& r, const json& n, const std::string& path,
       read_normalizer(r, list[k], json_path(list_path, k), out, depth + 1);
     return;
   } else {
-    r.fail(json_path(path, "type"), "unsupported normalizer '" + type +
+    r.fail(json_path(path, "type"), "unsupported normalizer '" + excerpt(type) +
                                         "' (supported: NFC, NFD, NFKC, NFKD, Replace, Prepend, "
                                         "Sequence)");
   }
@@ -332,7 +333,7 @@ void read_metaspace(const Reader& r, const json& m, const std::string& path,
       scheme = PrependScheme::Never;
     else
       r.fail(json_path(path, "prepend_scheme"),
-             "unknown prepend scheme '" + s + "' (always, first, never)");
+             "unknown prepend scheme '" + excerpt(s) + "' (always, first, never)");
   }
   if (!r.boolean(m, path, "add_prefix_space", true)) {
     if (scheme != PrependScheme::Never && r.find(m, "prepend_scheme"))
@@ -349,7 +350,7 @@ SplitBehavior read_behavior(const Reader& r, const json& v, const std::string& f
   if (b == "MergedWithPrevious") return SplitBehavior::MergedWithPrevious;
   if (b == "MergedWithNext") return SplitBehavior::MergedWithNext;
   if (b == "Contiguous") return SplitBehavior::Contiguous;
-  r.fail(field, "unknown split behavior '" + b +
+  r.fail(field, "unknown split behavior '" + excerpt(b) +
                     "' (Removed, Isolated, MergedWithPrevious, MergedWithNext, Contiguous)");
 }
 
@@ -384,7 +385,7 @@ void read_pre_tokenizer(const Reader& r, const json& p, const std::string& path,
     if (r.boolean(p, path, "split", true)) step.regex = r.regex(step.replacement, true, path);
   } else {
     r.fail(json_path(path, "type"),
-           "unsupported pre-tokenizer '" + type +
+           "unsupported pre-tokenizer '" + excerpt(type) +
                "' (supported: Sequence, Split, ByteLevel, Digits, Metaspace)");
   }
   out.push_back(std::move(step));
@@ -400,7 +401,7 @@ void read_template_items(const Reader& r, const json& single, const json* specia
                          const std::string& path, PostTemplate& out) {
   auto ids_of = [&](const std::string& name, const std::string& field) {
     if (specials == nullptr || !specials->is_object() || !specials->contains(name))
-      r.fail(field, "special token '" + name + "' is not listed in special_tokens");
+      r.fail(field, "special token '" + excerpt(name) + "' is not listed in special_tokens");
     const std::string sp = json_path(json_path(path, "special_tokens"), name);
     const json& entry = (*specials)[name];
     const json& ids = r.array(r.require(entry, sp, "ids"), json_path(sp, "ids"));
@@ -477,7 +478,7 @@ void read_post_processor(const Reader& r, const json& p, const std::string& path
     t.items.emplace_back(std::vector<std::int32_t>{pair_id("sep")});
   } else {
     r.fail(json_path(path, "type"),
-           "unsupported post-processor '" + type +
+           "unsupported post-processor '" + excerpt(type) +
                "' (supported: TemplateProcessing, ByteLevel, RobertaProcessing, BertProcessing, "
                "Sequence)");
   }
@@ -523,7 +524,7 @@ void read_decoder(const Reader& r, const json& d, const std::string& path,
     read_metaspace(r, d, path, step.content, step.prepend_scheme);
   } else {
     r.fail(json_path(path, "type"),
-           "unsupported decoder '" + type +
+           "unsupported decoder '" + excerpt(type) +
                "' (supported: ByteLevel, ByteFallback, Fuse, Replace, Strip, Metaspace, "
                "Sequence)");
   }
@@ -542,7 +543,8 @@ TokenizerSpec parse_tokenizer_json(std::string_view json_text, const std::string
   spec.kind = "tokenizer.json";
   if (const json* v = r.find(root, "version")) {
     const std::string version = r.string(*v, "version");
-    if (version != "1.0") r.fail("version", "unknown tokenizer.json version '" + version + "'");
+    if (version != "1.0")
+      r.fail("version", "unknown tokenizer.json version '" + excerpt(version) + "'");
   }
   read_model(r, r.require(root, "", "model"), spec.model);
   if (spec.model.kind == BpeSpec::Kind::Unigram) spec.unk_field = "model.unk_id";

@@ -52,4 +52,16 @@ std::string format_byte_size(std::int64_t bytes) {
   return buf;
 }
 
+std::string format_whole_mib(std::int64_t bytes) {
+  char buf[32];
+  const auto b = static_cast<double>(bytes);
+  if (bytes >= (std::int64_t{1} << 20))
+    std::snprintf(buf, sizeof buf, "%.0f MiB", b / (1 << 20));
+  else if (bytes >= 1024)
+    std::snprintf(buf, sizeof buf, "%.0f KiB", b / 1024);
+  else
+    std::snprintf(buf, sizeof buf, "%lld B", static_cast<long long>(bytes));
+  return buf;
+}
+
 }  // namespace clrp

@@ -59,6 +59,7 @@ struct CaseSourceSpec {
   std::int64_t limit = 0;  ///< 0 = every case; else a seeded random subset, kept in file order
   std::uint64_t seed = 0;  ///< seed of that subset
   std::vector<std::string> models;  ///< explain-failures: model names (empty = all)
+  bool allow_empty = false;         ///< a file without cases is a problem of the spec unless set
 };
 
 /// A benchmark the campaign runs: a prepared case file (docs/cases.md) whose
@@ -77,6 +78,7 @@ struct BenchmarkSpec {
   eval::GenerativePairs pairs = eval::GenerativePairs::automatic;
   eval::CounterfactualBudget search;  ///< the counterfactual search's limits
   bool skip_bad_lines = false;        ///< count and skip bad lines instead of refusing the file
+  bool allow_empty = false;  ///< a file that yields no item is a problem of the spec unless set
   /// Seconds an IFEval verdict may take (the checker's start-up included);
   /// past it the checker is stopped and the item is an error row
   /// (clrp evaluate --checker-timeout).

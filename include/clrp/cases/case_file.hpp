@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "clrp/cases/case.hpp"
+#include "clrp/io/read_file.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::cases {
@@ -85,9 +86,13 @@ enum class OnError {
 
 struct ReadOptions {
   OnError on_error = OnError::stop;
-  std::size_t max_line_bytes = std::size_t{64} << 20;  ///< longer lines are rejected
-  bool check_duplicate_ids = true;                     ///< costs one hash (8 bytes) per case read
-  std::size_t max_messages = 20;                       ///< messages kept for skipped lines
+  std::size_t max_line_bytes = io::kMaxLineBytes;  ///< longer lines are rejected (64 MiB)
+  /// OnError::skip: an overlong line is consumed up to this many bytes to find
+  /// the next line; one with no newline by then ends the read (a CaseError
+  /// even in skip mode). OnError::stop stops at max_line_bytes.
+  std::uint64_t max_skip_bytes = io::kMaxSkipBytes;  // 1 GiB
+  bool check_duplicate_ids = true;                   ///< costs one hash (8 bytes) per case read
+  std::size_t max_messages = 20;                     ///< messages kept for skipped lines
 };
 
 struct ReadCounts {

@@ -9,6 +9,8 @@
 #include <span>
 #include <string>
 
+#include "clrp/io/read_file.hpp"  // read_text_file, once declared here
+
 namespace clrp::io {
 
 class MappedFile {
@@ -31,8 +33,5 @@ class MappedFile {
   const std::byte* data_ = nullptr;
   std::uint64_t size_ = 0;
 };
-
-/// Reads a whole (small) text file; throws clrp::Error naming the file on failure.
-std::string read_text_file(const std::string& path);
 
 }  // namespace clrp::io

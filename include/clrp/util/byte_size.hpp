@@ -14,4 +14,8 @@ std::int64_t parse_byte_size(const std::string& text);
 /// A byte count for people: "512 B", "12.0 KiB", "340.5 MiB", "1.50 GiB".
 std::string format_byte_size(std::int64_t bytes);
 
+/// Whole MiB from 1 MiB up ("340 MiB", "2048 MiB"), else whole KiB or bytes
+/// ("12 KiB", "512 B"): a small size never reads "0 MiB".
+std::string format_whole_mib(std::int64_t bytes);
+
 }  // namespace clrp

@@ -7,12 +7,20 @@
 // non-zero status; nothing is half-written.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 
 namespace clrp {
+
+/// At most `max` bytes of `text` as a message may quote them: control bytes,
+/// NULs and invalid UTF-8 escaped (\x00, \n), a cut never inside a character,
+/// and "… (N bytes)" appended when the text was longer. Every message that
+/// quotes user input (a case line, a token, a key) goes through this.
+std::string excerpt(std::string_view text, std::size_t max = 200);
 
 /// Where in an input a problem was found. Every part is optional.
 struct Where {
@@ -21,11 +29,13 @@ struct Where {
   std::optional<std::uint64_t> offset;  ///< byte offset in the file
   std::optional<std::uint64_t> line;    ///< 1-based line number
 
-  /// "file: at byte 12, field 'x'" style prefix (empty when nothing is known).
+  /// "file: at byte 12, field 'x'" style prefix (empty when nothing is known);
+  /// the field is quoted through excerpt().
   std::string describe() const;
 };
 
-/// The one exception type for bad input and failed preconditions.
+/// The one exception type for bad input and failed preconditions. NUL bytes
+/// in the message are written \x00 (what() is read as a C string).
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& message);
