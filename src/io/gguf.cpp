@@ -4,7 +4,6 @@
 #include <bit>
 #include <cstring>
 #include <limits>
-#include <numeric>
 #include <unordered_set>
 #include <utility>
 
@@ -473,8 +472,14 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
   }
 
   // --- tensor data --------------------------------------------------------------
+  // As llama.cpp's gguf_init_from_file_impl: in directory order, each tensor's
+  // data starts where the previous one's ended, padded to the alignment, the
+  // first at 0. So every offset is aligned, no two tensors share a byte, and no
+  // unreferenced bytes hide between them. Each tensor must also lie inside the
+  // file (llama.cpp's model loader checks that per tensor).
   data_offset_ = align_up(r.pos(), alignment_);
   const std::uint64_t file_size = file_.size();
+  std::uint64_t expected = 0;
   for (std::size_t i = 0; i < tensors_.size(); ++i) {
     TensorInfo& t = tensors_[i];
     const RawTensor& rt = raw[i];
@@ -490,21 +495,23 @@ GgufFile::GgufFile(const std::string& path) : file_(path) {
                  " in the data section at byte " + std::to_string(data_offset_) + ", " +
                  std::to_string(rt.nbytes) + " bytes) runs past the end of the file (" +
                  std::to_string(file_size) + " bytes)");
+    if (rt.data_rel != expected)
+      r.fail(rt.offset_field, t.name,
+             "tensor data offset " + std::to_string(rt.data_rel) + " should be " +
+                 std::to_string(expected) + ": " +
+                 (i == 0 ? std::string("the first tensor's data starts the data section")
+                         : "tensor '" + tensors_[i - 1].name +
+                               "' before it in the directory "
+                               "has its data at " +
+                               std::to_string(raw[i - 1].data_rel) + ", " +
+                               std::to_string(raw[i - 1].nbytes) +
+                               " bytes padded to the alignment " + std::to_string(alignment_)) +
+                 " (llama.cpp requires the tensors' data to follow one another in directory "
+                 "order, without gaps or overlaps)");
+    // Inside the file, so neither sum can overflow.
+    expected = align_up(rt.data_rel + rt.nbytes, alignment_);
     t.file_offset = data_offset_ + rt.data_rel;
     t.data = file_.data() + t.file_offset;
-  }
-  std::vector<std::size_t> order(tensors_.size());
-  std::iota(order.begin(), order.end(), std::size_t{0});
-  std::sort(order.begin(), order.end(),
-            [&raw](std::size_t a, std::size_t b) { return raw[a].data_rel < raw[b].data_rel; });
-  for (std::size_t k = 1; k < order.size(); ++k) {
-    const RawTensor& prev = raw[order[k - 1]];
-    const RawTensor& cur = raw[order[k]];
-    if (prev.data_rel + prev.nbytes > cur.data_rel)
-      r.fail(cur.offset_field, tensors_[order[k]].name,
-             "tensor data overlaps that of tensor '" + tensors_[order[k - 1]].name + "' (bytes " +
-                 std::to_string(prev.data_rel) + ".." +
-                 std::to_string(prev.data_rel + prev.nbytes) + " of the data section)");
   }
 }
 

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <limits>
 #include <set>
+#include <tuple>
 
 #include "clrp/io/json.hpp"
 #include "clrp/util/error.hpp"
@@ -64,7 +65,10 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
   const std::uint64_t data_start = kHeaderLengthBytes + n;
   const std::uint64_t data_size = size - data_start;
   std::string_view text(reinterpret_cast<const char*>(file_.data()) + kHeaderLengthBytes, n);
-  nlohmann::json header = parse_json(text, path, kHeaderLengthBytes);
+  // The safetensors library refuses a repeated tensor name (its serde reader
+  // ends up with a tensor whose bytes belong to no entry); nlohmann would keep
+  // the last silently.
+  nlohmann::json header = parse_json(text, path, kHeaderLengthBytes, DuplicateKeys::Refuse);
   if (!header.is_object())
     throw Error(Where{path, "header", kHeaderLengthBytes}, "header is not a JSON object");
 
@@ -130,13 +134,44 @@ SafetensorsFile::SafetensorsFile(const std::string& path) : file_(path) {
     spans.push_back({begin, end, name});
     tensors_.push_back(std::move(t));
   }
-  std::sort(spans.begin(), spans.end(),
-            [](const Span& a, const Span& b) { return a.begin < b.begin; });
-  for (std::size_t i = 1; i < spans.size(); ++i)
-    if (spans[i].begin < spans[i - 1].end && spans[i].begin != spans[i].end)
+  // As the safetensors library's Metadata::validate: the tensors, sorted by
+  // (begin, end), tile the data section exactly, so no byte is shared and none is
+  // a hole that belongs to no tensor (bytes there would be read by nothing, yet a
+  // hand-edited header could point a tensor at them instead).
+  std::sort(spans.begin(), spans.end(), [](const Span& a, const Span& b) {
+    return std::tie(a.begin, a.end) < std::tie(b.begin, b.end);
+  });
+  std::uint64_t expected = 0;
+  const Span* previous = nullptr;
+  for (const Span& s : spans) {
+    const Where where{path, json_path(s.name, "data_offsets"), data_start + s.begin};
+    if (s.begin < expected)
+      throw Error(where, "tensor data [" + std::to_string(s.begin) + ", " + std::to_string(s.end) +
+                             ") overlaps tensor '" + previous->name + "' (which ends at " +
+                             std::to_string(expected) + ")");
+    if (s.begin > expected)
       throw Error(
-          Where{path, json_path(spans[i].name, "data_offsets"), data_start + spans[i].begin},
-          "tensor data overlaps tensor '" + spans[i - 1].name + "'");
+          where, "tensor data begins at " + std::to_string(s.begin) + " but " +
+                     (previous == nullptr
+                          ? std::string("the data section begins at 0")
+                          : "tensor '" + previous->name + "' ends at " + std::to_string(expected)) +
+                     "; bytes [" + std::to_string(expected) + ", " + std::to_string(s.begin) +
+                     ") of the data section belong to no tensor (the tensors must tile "
+                     "the data section, as the safetensors library requires)");
+    expected = s.end;
+    previous = &s;
+  }
+  if (expected != data_size)
+    throw Error(Where{path,
+                      previous == nullptr ? std::string("data section")
+                                          : json_path(previous->name, "data_offsets"),
+                      data_start + expected},
+                "the data section is " + std::to_string(data_size) + " bytes but " +
+                    (previous == nullptr ? std::string("the header names no tensor")
+                                         : "the last tensor, '" + previous->name + "', ends at " +
+                                               std::to_string(expected)) +
+                    "; bytes past it belong to no tensor (the tensors must tile the data "
+                    "section, as the safetensors library requires)");
 }
 
 void refuse_pickled_weights(const std::string& path) {

@@ -529,18 +529,70 @@ void Tokenizer::Impl::split_added(std::vector<Piece>& pieces, const LiteralMatch
   pieces = std::move(out);
 }
 
+namespace {
+
+// A normalizer's output is bounded by its input: 20 Replace steps that each
+// double a character turn 100 characters into gigabytes. Checked after every
+// step, and before a Replace builds its output, so a blow-up stops at the step
+// that crosses the bound.
+constexpr std::size_t kNormalizedGrowth = 64;
+constexpr std::size_t kNormalizedSlack = 4096;
+
+std::string_view normalizer_type(const NormalizerStep& step) {
+  switch (step.kind) {
+    case NormalizerStep::Kind::Unicode:
+      return step.form == detail::NormalForm::NFC    ? "NFC"
+             : step.form == detail::NormalForm::NFD  ? "NFD"
+             : step.form == detail::NormalForm::NFKC ? "NFKC"
+                                                     : "NFKD";
+    case NormalizerStep::Kind::Replace:
+      return "Replace";
+    case NormalizerStep::Kind::Prepend:
+      return "Prepend";
+  }
+  return "normalizer";
+}
+
+}  // namespace
+
 void Tokenizer::Impl::normalize(std::string& text) const {
-  for (const auto& step : spec.normalizers) {
+  const std::size_t input = text.size();
+  const std::size_t limit = kNormalizedGrowth * input + kNormalizedSlack;
+  auto check = [&](std::size_t index, std::size_t size) {
+    if (size <= limit) return;
+    const NormalizerStep& step = spec.normalizers[index];
+    throw Error(Where{spec.origin, step.field.empty() ? "normalizer" : step.field},
+                "normalizer " + std::to_string(index) + " (" + std::string(normalizer_type(step)) +
+                    ") would make " + std::to_string(size) + " bytes of a " +
+                    std::to_string(input) + "-byte input, more than the bound of " +
+                    std::to_string(kNormalizedGrowth) + " x input + " +
+                    std::to_string(kNormalizedSlack) +
+                    " bytes; the tokenizer's normalizers blow "
+                    "up their input");
+  };
+  for (std::size_t index = 0; index < spec.normalizers.size(); ++index) {
+    const NormalizerStep& step = spec.normalizers[index];
     switch (step.kind) {
       case NormalizerStep::Kind::Unicode:
         text = detail::normalize(text, step.form);
         break;
       case NormalizerStep::Kind::Replace:
         if (!step.regex) {
+          if (step.content.size() > step.literal.size()) {
+            std::size_t hits = 0;
+            for (std::size_t at = text.find(step.literal); at != std::string::npos;
+                 at = text.find(step.literal, at + step.literal.size()))
+              ++hits;
+            check(index, text.size() + hits * (step.content.size() - step.literal.size()));
+          }
           text = replace_all(text, step.literal, step.content);
         } else {
           std::vector<std::pair<std::size_t, std::size_t>> hits;
           step.regex->find_all(text, hits);
+          std::size_t removed = 0;
+          for (auto [a, b] : hits)
+            removed += b - a;
+          check(index, text.size() - removed + hits.size() * step.content.size());
           std::string r;
           std::size_t pos = 0;
           for (auto [a, b] : hits) {
@@ -556,6 +608,7 @@ void Tokenizer::Impl::normalize(std::string& text) const {
         if (!text.empty()) text.insert(0, step.content);
         break;
     }
+    check(index, text.size());
   }
 }
 

@@ -278,6 +278,7 @@ void read_normalizer(const Reader& r, const json& n, const std::string& path,
   if (depth > 16) r.fail(path, "normalizers nested too deeply");
   const std::string type = r.type_of(n, path);
   NormalizerStep step;
+  step.field = path;
   if (type == "NFC" || type == "NFD" || type == "NFKC" || type == "NFKD") {
     step.kind = NormalizerStep::Kind::Unicode;
     step.form = type == "NFC"    ? NormalForm::NFC

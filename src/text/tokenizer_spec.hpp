@@ -47,6 +47,7 @@ struct NormalizerStep {
   std::string literal;                 ///< Replace with a String pattern (non-empty)
   std::shared_ptr<const Regex> regex;  ///< Replace with a Regex pattern
   std::string content;                 ///< Replace: the replacement; Prepend: the prefix
+  std::string field;                   ///< where it is in the file, for messages
 };
 
 /// Metaspace's prepend_scheme: where the replacement character goes in front.

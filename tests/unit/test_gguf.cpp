@@ -134,15 +134,15 @@ GoodFile make_good(std::uint32_t version, std::uint32_t alignment = 32) {
   if (custom_alignment) b.key("general.alignment", VT::UINT32).u32(alignment);
 
   // ne innermost first: "w" is 2 rows x 3 columns; "q" 2 x 32 (Q8_0); "h" F16 [4];
-  // "k" Q4_K [256] placed first in the data section.
+  // "k" Q4_K [256], first in the directory and so first in the data section.
   const std::uint64_t a = alignment;
   auto up = [a](std::uint64_t x) { return (x + a - 1) / a * a; };
   const std::uint64_t off_k = 0, off_w = up(off_k + 144), off_q = up(off_w + 24),
                       off_h = up(off_q + 2 * 34);
+  b.tensor("k", {256}, kQ4_K, off_k);
   b.tensor("w", {3, 2}, kF32, off_w);
   b.tensor("q", {32, 2}, kQ8_0, off_q);
   b.tensor("h", {4}, kF16, off_h);
-  b.tensor("k", {256}, kQ4_K, off_k);
   b.pad(alignment);
   g.data_start = b.size();
   auto at = [&](std::uint64_t off) {
@@ -196,6 +196,10 @@ std::string expect_error(const std::string& name, const std::vector<std::uint8_t
 
 void set_u32(std::vector<std::uint8_t>& b, std::size_t at, std::uint32_t v) {
   std::memcpy(b.data() + at, &v, 4);
+}
+
+void set_u64(std::vector<std::uint8_t>& b, std::size_t at, std::uint64_t v) {
+  std::memcpy(b.data() + at, &v, 8);
 }
 
 void check_good(const GgufFile& f, std::uint32_t version) {
@@ -548,10 +552,56 @@ TEST(Gguf, OverlappingTensors) {
   b.tensor("a", {16}, kF32, 0);  // bytes 0..64
   b.tensor("b", {4}, kF32, 32);  // bytes 32..48: inside "a"
   b.pad(32);
-  for (int i = 0; i < 64; ++i)
+  for (int i = 0; i < 96; ++i)
     b.u8(0);
   expect_error("overlap", b.b,
-               {"byte offset " + std::to_string(b.offset_fields[1]), "'b'", "overlaps", "'a'"});
+               {"byte offset " + std::to_string(b.offset_fields[1]), "'b'", "should be 64", "'a'"});
+}
+
+// llama.cpp's gguf_init_from_file_impl: in directory order, each tensor's data
+// starts at the previous one's end padded to the alignment, the first at 0.
+TEST(Gguf, TensorDataMustFollowInDirectoryOrder) {
+  // A gap: "b" could start at 32 (16 bytes of "a" padded to 32) but starts at 64.
+  Builder gap;
+  gap.header(3, 2, 0);
+  gap.tensor("a", {4}, kF32, 0);
+  gap.tensor("b", {4}, kF32, 64);
+  gap.pad(32);
+  for (int i = 0; i < 96; ++i)
+    gap.u8(0);
+  expect_error("gap", gap.b,
+               {"byte offset " + std::to_string(gap.offset_fields[1]), "'b'",
+                "offset 64 should be 32", "'a'", "llama.cpp"});
+
+  // The first tensor not at 0.
+  Builder first = one_tensor("w", {4}, kF32, 32);
+  expect_error("first_not_0", first.b, {"'w'", "offset 32 should be 0", "first tensor"});
+
+  // Contiguous, but listed out of data order.
+  Builder swapped;
+  swapped.header(3, 2, 0);
+  swapped.tensor("b", {4}, kF32, 32);
+  swapped.tensor("a", {4}, kF32, 0);
+  swapped.pad(32);
+  for (int i = 0; i < 64; ++i)
+    swapped.u8(0);
+  expect_error(
+      "swapped", swapped.b,
+      {"byte offset " + std::to_string(swapped.offset_fields[0]), "'b'", "offset 32 should be 0"});
+
+  // A custom alignment pads each tensor to it: 16 bytes of "a" take 64.
+  Builder custom;
+  custom.header(3, 2, 1);
+  custom.key("general.alignment", VT::UINT32).u32(64);
+  custom.tensor("a", {4}, kF32, 0);
+  custom.tensor("b", {4}, kF32, 64);
+  custom.pad(64);
+  for (int i = 0; i < 80; ++i)
+    custom.u8(0);
+  GgufFile ok(write("custom_alignment_contiguous", custom.b));
+  EXPECT_EQ(ok.get("b").file_offset, ok.data_offset() + 64);
+  set_u64(custom.b, custom.offset_fields[1], 32);  // aligned to 32, not to 64
+  expect_error("custom_alignment_32", custom.b, {"'b'", "alignment 64"});
 }
 
 TEST(Gguf, DuplicateTensorName) {

@@ -161,6 +161,68 @@ TEST(Safetensors, OverlappingTensors) {
                {"overlaps"});
 }
 
+// Held to the safetensors library's Metadata::validate: the tensors, sorted by
+// offset, tile the data section exactly, and every name is unique.
+TEST(Safetensors, DuplicateTensorNameIsRefused) {
+  // nlohmann keeps the last 'a'; the first entry's bytes would then belong to no tensor.
+  const std::string header = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                             R"("a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})";
+  const std::string second = std::to_string(8 + header.rfind("\"a\""));
+  expect_error(with_length_prefix(header, floats({1, 2})),
+               {"duplicate key 'a'", "field 'a'", ("byte offset " + second).c_str()});
+}
+
+TEST(Safetensors, DuplicateMetadataKeyIsRefused) {
+  expect_error(with_length_prefix(R"({"__metadata__":{"k":"1","k":"2"},)"
+                                  R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                                  floats({1})),
+               {"duplicate key 'k'", "field '__metadata__.k'"});
+}
+
+TEST(Safetensors, HoleBetweenTensorsIsRefused) {
+  expect_error(with_length_prefix(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},)"
+                                  R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})",
+                                  floats({1, 2, 3})),
+               {"'b.data_offsets'", "bytes [4, 8)", "belong to no tensor", "'a' ends at 4"});
+}
+
+TEST(Safetensors, HoleAtTheStartIsRefused) {
+  const std::string header = R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})";
+  const std::string at = std::to_string(8 + header.size() + 4);
+  expect_error(with_length_prefix(header, floats({1, 2})),
+               {"'a.data_offsets'", ("byte offset " + at).c_str(), "bytes [0, 4)"});
+}
+
+TEST(Safetensors, TrailingBytesAreRefused) {
+  expect_error(with_length_prefix(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                                  floats({1, 2})),
+               {"'a.data_offsets'", "data section is 8 bytes", "ends at 4"});
+  expect_error(with_length_prefix("{}", "xy"), {"names no tensor"});
+}
+
+TEST(Safetensors, TilingAcceptsAnyHeaderOrderAndEmptyTensors) {
+  TempDir dir;
+  // Header order differs from data order; an empty tensor sits at offset 0 and one at the end.
+  write_file(dir / "m.safetensors",
+             with_length_prefix(R"({"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]},)"
+                                R"("z":{"dtype":"F32","shape":[0],"data_offsets":[8,8]},)"
+                                R"("e":{"dtype":"F32","shape":[2,0],"data_offsets":[0,0]},)"
+                                R"("a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}})",
+                                floats({1, 2})));
+  SafetensorsFile f((dir / "m.safetensors").string());
+  EXPECT_EQ(f.read_f32(f.get("b")), std::vector<float>{2});
+  EXPECT_EQ(f.read_f32(f.get("a")), std::vector<float>{1});
+  write_file(dir / "empty.safetensors", with_length_prefix("{}", ""));
+  EXPECT_TRUE(SafetensorsFile((dir / "empty.safetensors").string()).tensors().empty());
+}
+
+TEST(Safetensors, ShapeProductOverflowIsRefused) {
+  expect_error(with_length_prefix(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],)"
+                                  R"("data_offsets":[0,4]}})",
+                                  floats({1})),
+               {"'a.shape'", "overflows"});
+}
+
 TEST(Safetensors, BeginAfterEnd) {
   expect_error(with_length_prefix(R"({"a":{"dtype":"F32","shape":[0],"data_offsets":[8,4]}})",
                                   floats({1, 2})),

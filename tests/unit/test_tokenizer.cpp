@@ -5,6 +5,7 @@
 // loader) and the regex translation.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -347,6 +348,34 @@ TEST(TokenizerSpm, Llama2LegacyPipeline) {
   EXPECT_EQ(t->token_string(231), "\xEF\xBF\xBD");
   EXPECT_EQ(t->token_string(263), "hi");
   EXPECT_EQ(t->token_string(259), "");
+}
+
+// Normalizers' output is bounded (64 x input + 4 KiB), checked after every step
+// and before a Replace builds its output: 20 steps that each double 'h' would
+// turn 100 characters into 100 MiB; they stop at the step that passes the bound.
+TEST(TokenizerSpm, NormalizerBlowUpStopsAtTheBound) {
+  for (const std::string pattern : {R"({"String": "h"})", R"({"Regex": "h"})"}) {
+    std::string seq = R"({"type": "Sequence", "normalizers": [)";
+    for (int i = 0; i < 20; ++i)
+      seq += std::string(i ? "," : "") + R"({"type": "Replace", "pattern": )" + pattern +
+             R"(, "content": "hh"})";
+    seq += "]}";
+    auto t = spm(seq, "null", kSpmDecoder);
+    EXPECT_NO_THROW((void)t->encode("i i"));  // nothing to double
+    const auto start = std::chrono::steady_clock::now();
+    try {
+      (void)t->encode(std::string(100, 'h'));
+      ADD_FAILURE() << "no error for " << pattern;
+    } catch (const clrp::Error& e) {
+      // 100 x 2^(k+1) bytes after step k; 64 x 100 + 4096 = 10496 is passed at k = 6.
+      const std::string msg = e.what();
+      for (const char* f : {"spm.json", "field 'normalizer.normalizers[6]'",
+                            "normalizer 6 (Replace) would make 12800 bytes of a 100-byte input",
+                            "64 x input + 4096"})
+        EXPECT_NE(msg.find(f), std::string::npos) << f << " not in " << msg;
+    }
+    EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1));
+  }
 }
 
 TEST(TokenizerSpm, MetaspacePrependSchemes) {

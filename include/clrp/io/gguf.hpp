@@ -4,8 +4,11 @@
 // metadata count, metadata key/value pairs, tensor infos (name, n_dims, ne[],
 // ggml type, offset relative to the data section), padding to
 // `general.alignment` (default 32), tensor data. Every count, length and offset
-// is checked against the file size before it is used; errors name the file and
-// the byte offset where the bad value starts.
+// is checked against the file size before it is used; the data is laid out as
+// llama.cpp's loader requires (in directory order, each tensor at the previous
+// one's end padded to the alignment, the first at 0; each size from its type's
+// block size and shape); errors name the file and the byte offset where the bad
+// value starts.
 #pragma once
 
 #include <cstdint>

@@ -4,10 +4,13 @@
 // File layout: u64 little-endian header length N, N bytes of JSON
 // ({"name": {"dtype", "shape", "data_offsets": [begin, end]}, "__metadata__": {...}}),
 // then the data section. Offsets are relative to the data section. Everything
-// is validated before use: header length inside the file, JSON well formed,
-// known dtypes, shape × element size == byte span, spans inside the data
-// section and not overlapping. Errors name the file, the tensor and field, and
-// the byte offset.
+// is validated before use, as strictly as the safetensors library does: header
+// length inside the file, JSON well formed with no key repeated (a repeated
+// tensor name is refused, not "last wins"), known dtypes, shape × element size
+// == byte span (without overflow), and the spans, sorted by offset, tiling the
+// data section exactly (first at 0, each beginning where the previous ended,
+// the last ending at the end of the file: no overlap, no unreferenced hole).
+// Errors name the file, the tensor and field, and the byte offset.
 #pragma once
 
 #include <map>

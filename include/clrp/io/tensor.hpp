@@ -86,6 +86,10 @@ class WeightSource {
   /// The whole tensor as float32 (dequantised when needed).
   std::vector<float> read_f32(const TensorInfo& t) const;
   void read_f32(const TensorInfo& t, std::span<float> out) const;
+  /// Same, converted in cache-sized chunks, each checked for NaN and infinity
+  /// while it is still in cache. Returns the index of the first non-finite
+  /// value (the rest of `out` then unspecified), or numel() when all are finite.
+  std::int64_t read_f32_finite(const TensorInfo& t, std::span<float> out) const;
 };
 
 }  // namespace clrp::io

@@ -35,7 +35,11 @@
 // segments these differently (see tokenizer_gguf_spm.cpp).
 //
 // Every problem with a file is a clrp::Error naming the file and the field
-// (and the byte offset for JSON syntax errors). Encoding is thread-safe.
+// (and the byte offset for JSON syntax errors). A normalizer sequence may make
+// at most 64 x its input + 4 KiB bytes: checked after every step (and before a
+// Replace builds its output), so a chain of expanding Replace steps is refused
+// at the step that passes the bound, naming the file and that normalizer,
+// instead of growing without limit. Encoding is thread-safe.
 #pragma once
 
 #include <cstdint>
