@@ -13,6 +13,14 @@ The first run pays for the page cache of the model file; pass --warmup to run on
 Memory per rank as the case count grows 10×: the failure file's cases repeated
 (ids suffixed `#k`) to 8 and to 80 cases, one run each, and every rank's peak
 resident memory (getrusage, from the `done:` line of its log) printed per run.
+
+    .venv/bin/python bench/campaign.py --failures F --checksums 80 [--ranks 1]
+
+What the store's checksums cost (docs/store.md, "Checksums"): one run over N cases (repeated as
+above); the seconds every rank spent hashing what it appended (its `done:` line) against its store
+writes and the run's wall time; then, on the finished store, the median of 5 `clrp inspect`
+verifications (C++) and of 5 numpy verifications (analysis/clrp_report/verify.py), with the
+store's size and the verifications' throughput.
 """
 from __future__ import annotations
 
@@ -21,8 +29,11 @@ import json
 import os
 import pathlib
 import re
+import statistics
 import subprocess
+import sys
 import tempfile
+import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 MPI_ENV = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
@@ -71,12 +82,17 @@ def main() -> None:
     ap.add_argument("--memory", type=int, default=0, metavar="N",
                     help="peak RSS per rank at N and 10N cases instead of throughput")
     ap.add_argument("--deletion", type=int, default=0, help="record.deletion_max_tokens")
+    ap.add_argument("--checksums", type=int, default=0, metavar="N",
+                    help="what the store's checksums cost, on a run of N cases")
     ap.add_argument("--clrp", type=pathlib.Path,
                     default=pathlib.Path(os.environ.get("CLRP_BUILD_DIR", REPO / "build")) / "clrp")
     a = ap.parse_args()
     rules = ", ".join(f'"{r}"' for r in a.rules.split(","))
     if a.memory:
         memory(a, rules)
+        return
+    if a.checksums:
+        checksums(a, rules)
         return
     print("| ranks | cases | failed | wall s | cases/s | store write share |")
     print("|---|---|---|---|---|---|")
@@ -104,6 +120,39 @@ def memory(a, rules: str) -> None:
             rss = peak_rss_mib(pathlib.Path(tmp) / f"store{n}.h5.logs")
             print(f"| {r['cases']} | {ranks} | {r['wall']:.1f} | {r['rate']:.3f} | "
                   f"{', '.join(f'{x:.0f}' for x in rss)} |")
+
+
+def checksums(a, rules: str) -> None:
+    sys.path.insert(0, str(REPO / "analysis"))
+    from clrp_report.verify import verify_store
+    ranks = a.ranks[-1]
+    with tempfile.TemporaryDirectory() as tmp:
+        cases = pathlib.Path(tmp) / "cases.jsonl"
+        repeat_cases(a.failures, a.checksums, cases)
+        spec = pathlib.Path(tmp) / "spec.toml"
+        write_spec(spec, "store.h5", rules, a.model, cases, 0, a.deletion)
+        r = run(a.clrp, ranks, spec)
+        store = pathlib.Path(tmp) / "store.h5"
+        hashing = writes = 0.0
+        for log in (pathlib.Path(tmp) / "store.h5.logs").glob("rank-*.log"):
+            m = re.search(r"store writes ([\d.e+-]+) s \(checksums ([\d.e+-]+) s\)", log.read_text())
+            writes, hashing = writes + float(m[1]), hashing + float(m[2])
+        cpp, py = [], []
+        for _ in range(5):
+            out = subprocess.run([str(a.clrp), "inspect", "--json", str(store)], capture_output=True, text=True,
+                                 check=True).stdout
+            cpp.append(json.loads(out)["verify_seconds"])
+            t0 = time.perf_counter()
+            assert verify_store(str(store)) == []
+            py.append(time.perf_counter() - t0)
+        mib = store.stat().st_blocks * 512 / 2**20  # allocated bytes (the file is sparse)
+        c, p = statistics.median(cpp), statistics.median(py)
+        print("| cases | ranks | wall s | store writes s (all ranks) | hashing s (all ranks) | hashing / wall "
+              "| store MiB | inspect verify s (MiB/s) | numpy verify s (MiB/s) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        print(f"| {r['cases']} | {ranks} | {r['wall']:.1f} | {writes:.3f} | {hashing:.4f} | "
+              f"{100 * hashing / (ranks * r['wall']):.5f}% | {mib:.1f} | {c:.3f} ({mib / c:.0f}) | "
+              f"{p:.3f} ({mib / p:.0f}) |")
 
 
 def write_spec(spec: pathlib.Path, store: str, rules: str, model: str, failures: pathlib.Path, limit: int,
