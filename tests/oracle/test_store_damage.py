@@ -19,7 +19,7 @@ import h5py
 import numpy as np
 import pytest
 
-from test_campaign import assert_same, mpirun, read_store, write_spec
+from test_campaign import assert_same, mpirun, read_store, reference_store  # noqa: F401 (a fixture)
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[2] / "analysis"))
 from clrp_report.verify import verify_store  # noqa: E402
@@ -84,13 +84,10 @@ def numpy_finds_damage(path) -> bool:
 
 
 @pytest.fixture(scope="module")
-def finished(tmp_path_factory, clrp_bin, tiny_model, failures) -> pathlib.Path:
-    """A finished store (one rank, batches of two cases: several commit blocks per table) and its spec."""
-    d = tmp_path_factory.mktemp("damage")
-    spec = write_spec(d / "spec.toml", tiny_model, failures, "store.h5", batch=2)
-    r = mpirun(clrp_bin, 1, spec)
-    assert r.returncode == 0 and "complete" in r.stdout, r.stdout + r.stderr
-    return d / "store.h5"
+def finished(reference_store) -> pathlib.Path:
+    """The tiny campaign's finished store (one rank, batches of two cases: several commit blocks per
+    table), beside the spec that wrote it; the tests damage copies of it."""
+    return reference_store
 
 
 def test_numpy_and_cpp_checksums_agree(finished, clrp_bin):
