@@ -211,6 +211,7 @@ std::string column_names_json(const std::vector<Column>& cols) {
 
 std::string column_counters_json(const std::vector<Column>& cols) {
   std::vector<std::string> names;
+  names.reserve(cols.size());
   for (const auto& c : cols)
     names.emplace_back(kCounterNames[c.counter]);
   return nlohmann::json(names).dump();
@@ -339,9 +340,11 @@ std::string report(const std::vector<Damage>& damage) {
   std::string plan;
   for (const auto& [group, d] : tables) {
     if (d.block == Damage::kNoBlock)
-      return out + "\nTable " + group +
-             " has no usable checksum record: the store cannot be repaired; run the campaign "
-             "into a new store";
+      return out.append("\nTable ")
+          .append(group)
+          .append(
+              " has no usable checksum record: the store cannot be repaired; run the "
+              "campaign into a new store");
     plan += "\n  " + group + ": keeps cases [0, " + std::to_string(d.keep[0]) +
             "), explains the cases from row " + std::to_string(d.keep[0]) + " on again";
   }
