@@ -1,5 +1,6 @@
 #include "clrp/store/inspect.hpp"
 
+#include <filesystem>
 #include <vector>
 
 #include "checksum.hpp"
@@ -29,6 +30,9 @@ nlohmann::json summarise(const std::string& path);
 
 nlohmann::json inspect_store(const std::string& path) {
   h5::quiet();
+  if (!std::filesystem::exists(path)) throw Error(Where{path}, "no such file");
+  if (!std::filesystem::is_regular_file(path))
+    throw Error(Where{path}, "not a regular file; a store is an HDF5 file");
   try {
     return summarise(path);
   } catch (const Error& e) {
