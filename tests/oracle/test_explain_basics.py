@@ -93,8 +93,10 @@ def test_non_finite_activations_are_an_error(clrp_bin, tmp_path):
     dst = tmp_path / "overflow"
     shutil.copytree(src, dst)
     weights = safetensors.torch.load_file(dst / "model.safetensors")
+    # Finite weights (non-finite ones are refused at load, test_hostile_model_files.py) whose
+    # products overflow float32 in the forward.
     weights["model.layers.1.mlp.down_proj.weight"] = torch.full_like(weights["model.layers.1.mlp.down_proj.weight"],
-                                                                     float("inf"))
+                                                                     3e38)
     safetensors.torch.save_file(weights, dst / "model.safetensors", metadata={"format": "pt"})
     for cmd in (["explain", "--correct", " Paris"], ["predict"]):
         r = subprocess.run([str(clrp_bin), cmd[0], "--model", str(dst), "--prompt", "Question: capital?", *cmd[1:]],
