@@ -16,6 +16,8 @@ import os
 import pathlib
 import shutil
 import subprocess
+import signal
+import sys
 import time
 
 import pytest
@@ -42,24 +44,27 @@ def run(clrp_bin, *args, stdin=None, timeout=120):
                           capture_output=True, timeout=timeout)
 
 
+# Runs a command and prints its peak RSS (KiB). Linux carries a process's peak RSS across exec, so
+# clrp forked straight from this pytest process (gigabytes after the model tests) would report
+# pytest's peak as its own; forked from this small interpreter, it reports its own.
+_MEASURE = ("import resource, subprocess, sys\n"
+            "r = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+            "sys.stdout.write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))\n"
+            "sys.exit(r.returncode if r.returncode >= 0 else 128 - r.returncode)\n")
+
+
 def run_measured(clrp_bin, *args, timeout=120):
     """(exit status, stderr, seconds, peak RSS in MiB) of one clrp run."""
     t0 = time.monotonic()
-    p = subprocess.Popen([str(clrp_bin), "--threads", "1", *map(str, args)], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE)
-    deadline = t0 + timeout
-    err = b""
-    while True:
-        pid, status, usage = os.wait4(p.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.monotonic() > deadline:
-            p.kill()
-            pytest.fail(f"clrp {' '.join(map(str, args))} still running after {timeout} s")
-        time.sleep(0.05)
-    err = p.stderr.read().decode(errors="replace")
-    p.returncode = os.waitstatus_to_exitcode(status)
-    return p.returncode, err, time.monotonic() - t0, usage.ru_maxrss / 1024
+    p = subprocess.Popen([sys.executable, "-c", _MEASURE, str(clrp_bin), "--threads", "1", *map(str, args)],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.communicate()
+        pytest.fail(f"clrp {' '.join(map(str, args))} still running after {timeout} s")
+    return p.returncode, err.decode(errors="replace"), time.monotonic() - t0, int(out or b"0") / 1024
 
 
 @pytest.fixture(scope="module")
