@@ -50,6 +50,16 @@ class Reader {
     problems_.push_back(key + ": " + what);
   }
 
+  // A data file every rank reads: it must be a regular file (a pipe or a
+  // device could be read only once, by one rank).
+  void require_regular_file(const std::string& key, const std::string& path) {
+    const std::string kind = io::file_kind(path);
+    if (kind == "a regular file") return;
+    problem(key, path + (kind == "missing"
+                             ? ": no such file"
+                             : ": is " + kind + ", not a regular file (every rank reads it)"));
+  }
+
   // Every key of `t` must be one of `allowed` (catches typos like `limt`).
   void only_keys(const toml::table& t, const std::string& prefix,
                  std::initializer_list<const char*> allowed) {
@@ -364,11 +374,7 @@ void read_benchmarks(const toml::table& root, Reader& r, CampaignSpec& spec) {
     BenchmarkSpec b;
     if (const auto path = r.string(*t, p, "path", true)) {
       b.path = r.resolve(*path);
-      if (const std::string kind = io::file_kind(b.path); kind != "a regular file")
-        r.problem(p + "path", b.path + (kind == "missing" ? ": no such file"
-                                                          : ": is " + kind +
-                                                                ", not a regular file (every "
-                                                                "rank reads it)"));
+      r.require_regular_file(p + "path", b.path);
     }
     b.limit = r.integer(*t, p, "limit", 0, std::int64_t{1} << 40).value_or(0);
     b.seed = static_cast<std::uint64_t>(
@@ -422,11 +428,7 @@ void read_cases(const toml::table& root, Reader& r, CampaignSpec& spec) {
     CaseSourceSpec c;
     if (const auto path = r.string(*t, p, "path", true)) {
       c.path = r.resolve(*path);
-      if (const std::string kind = io::file_kind(c.path); kind != "a regular file")
-        r.problem(p + "path", c.path + (kind == "missing" ? ": no such file"
-                                                          : ": is " + kind +
-                                                                ", not a regular file (every "
-                                                                "rank reads it)"));
+      r.require_regular_file(p + "path", c.path);
     }
     c.limit = r.integer(*t, p, "limit", 0, std::int64_t{1} << 40).value_or(0);
     c.seed = static_cast<std::uint64_t>(
