@@ -49,7 +49,7 @@ int choose_stages(const CampaignSpec& spec, const Plan& plan, int ranks, std::st
     const model::ModelConfig& c = configs[i];
     const std::int64_t tokens = micro_batch_tokens(i);
     const ModelSpec& ms = spec.models[plan.targets[i].model];
-    const std::int64_t bytes = ms.dtype == at::kBFloat16 ? 2 : 4;
+    const std::int64_t bytes = ms.dtype == model::ComputeDtype::BFloat16 ? 2 : 4;
     const auto split = dist::balance_layers(dist::parameter_costs(c), P);
     std::int64_t worst = 0;
     for (std::size_t s = 0; s < split.size(); ++s)
@@ -129,9 +129,9 @@ void GroupMember::ensure_loaded(std::uint32_t target) {
   const model::ModelConfig& config = t.shape.config;
   const int P = world_.stages();
   auto split = dist::balance_layers(dist::parameter_costs(config), P);
-  model_ = std::make_unique<model::LoadedModel>(model::load(
-      path,
-      {.compute = {device_, ms.dtype}, .layers = split[static_cast<std::size_t>(world_.stage())]}));
+  model_ = std::make_unique<model::LoadedModel>(
+      model::load(path, {.compute = {device_, model::scalar_type(ms.dtype)},
+                         .layers = split[static_cast<std::size_t>(world_.stage())]}));
   std::string how = "parameter count";
   if (P > 1 && spec_.layout.balance_by_time) {
     const auto costs =

@@ -725,7 +725,7 @@ nlohmann::json CampaignSpec::to_json() const {
     // Canonical names: a spec saying bf16 is the campaign saying bfloat16.
     nlohmann::json jm{{"name", m.name},
                       {"path", m.path},
-                      {"dtype", model::compute_dtype_name(m.dtype)},
+                      {"dtype", model::to_string(m.dtype)},
                       {"device", m.device.to_string()}};
     for (const auto& c : m.checkpoints)
       jm["checkpoints"].push_back({{"name", c.name}, {"path", c.path}});

@@ -34,13 +34,6 @@ bool shares_a_gpu(MPI_Comm comm, const c10::Device& device) {
 
 }  // namespace
 
-TransportKind parse_transport(const std::string& name) {
-  if (name == "auto") return TransportKind::Auto;
-  if (name == "mpi") return TransportKind::Mpi;
-  if (name == "nccl") return TransportKind::Nccl;
-  throw Error("transport '" + name + "': expected auto, mpi or nccl");
-}
-
 std::unique_ptr<Transport> make_transport(MPI_Comm stages, const c10::Device& device,
                                           TransportKind kind) {
   if (kind == TransportKind::Mpi) return make_mpi_transport(stages, device);

@@ -55,25 +55,6 @@ std::string completion_text(const text::Tokenizer& tok, std::vector<std::int32_t
 
 }  // namespace
 
-const char* to_string(GenerativePairs p) {
-  switch (p) {
-    case GenerativePairs::automatic:
-      return "auto";
-    case GenerativePairs::divergence:
-      return "divergence";
-    case GenerativePairs::counterfactual:
-      return "counterfactual";
-  }
-  return "?";
-}
-
-std::optional<GenerativePairs> parse_generative_pairs(const std::string& text) {
-  for (auto p :
-       {GenerativePairs::automatic, GenerativePairs::divergence, GenerativePairs::counterfactual})
-    if (text == to_string(p)) return p;
-  return std::nullopt;
-}
-
 Evaluator::Evaluator(const model::IncrementalModel& model, const text::Tokenizer& tokenizer,
                      Render render, std::string model_path, std::optional<text::ChatSettings> chat,
                      EvalOptions options)

@@ -207,7 +207,7 @@ TEST(CampaignSpec, DtypeAndDeviceAreTypedWithTheCliSpellings) {
   };
   // The defaults, and the identity they have always had (stores made before resume).
   const CampaignSpec plain = spec("", "");
-  EXPECT_EQ(plain.models[0].dtype, c10::kFloat);
+  EXPECT_EQ(plain.models[0].dtype, clrp::model::ComputeDtype::Float32);
   EXPECT_EQ(plain.models[0].device, clrp::model::DeviceSpec{});
   EXPECT_EQ(plain.to_json()["models"][0].dump(),
             R"({"checkpoints":[{"name":"final","path":"default"}],"device":"cpu",)"
@@ -216,7 +216,7 @@ TEST(CampaignSpec, DtypeAndDeviceAreTypedWithTheCliSpellings) {
   EXPECT_EQ(plain.hash(), spec("dtype = \"fp32\"\n", "").hash());
   // bf16 is bfloat16, as on the command line; one campaign whichever is written.
   const CampaignSpec bf16 = spec("dtype = \"bf16\"\n", "device = \"cuda\"\n");
-  EXPECT_EQ(bf16.models[0].dtype, c10::kBFloat16);
+  EXPECT_EQ(bf16.models[0].dtype, clrp::model::ComputeDtype::BFloat16);
   EXPECT_TRUE(bf16.models[0].device.any_gpu());
   EXPECT_EQ(bf16.to_json()["models"][0]["dtype"], "bfloat16");
   EXPECT_EQ(bf16.to_json()["models"][0]["device"], "cuda");

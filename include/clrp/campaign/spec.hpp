@@ -14,11 +14,12 @@
 #include <string>
 #include <vector>
 
-#include "clrp/dist/transport.hpp"
-#include "clrp/eval/evaluator.hpp"
+#include "clrp/dist/transport_kind.hpp"
+#include "clrp/eval/pair_method.hpp"
+#include "clrp/eval/pairs.hpp"
 #include "clrp/lrp/faithfulness.hpp"
-#include "clrp/lrp/rules.hpp"
-#include "clrp/model/compute.hpp"
+#include "clrp/lrp/rule_table.hpp"
+#include "clrp/model/compute_names.hpp"
 #include "clrp/text/chat_settings.hpp"
 #include "clrp/util/error.hpp"
 
@@ -47,7 +48,7 @@ struct ModelSpec {
   std::string name;  ///< group name in the store, [A-Za-z0-9_.-]+
   std::string path;  ///< "default" = the embedded default model
   /// float32 or bfloat16, spelled as the CLI's --dtype (also fp32, bf16).
-  c10::ScalarType dtype = c10::kFloat;
+  model::ComputeDtype dtype = model::ComputeDtype::Float32;
   /// cpu, cuda:N, or cuda: each rank its node-local GPU (group.hpp's rank_device).
   model::DeviceSpec device;
   std::vector<CheckpointSpec> checkpoints;  ///< expanded; at least one

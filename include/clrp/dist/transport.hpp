@@ -20,18 +20,11 @@
 #include <memory>
 #include <string>
 
+#include "clrp/dist/transport_kind.hpp"
+
 namespace clrp::dist {
 
 enum class Channel { Activations = 0, Gradients = 1 };
-
-enum class TransportKind {
-  Auto,  ///< NCCL when every stage has a GPU of its own, MPI otherwise
-  Mpi,
-  Nccl,
-};
-
-/// Parses "auto", "mpi" or "nccl"; clrp::Error otherwise.
-TransportKind parse_transport(const std::string& name);
 
 class Transport {
  public:

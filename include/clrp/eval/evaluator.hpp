@@ -37,6 +37,7 @@
 
 #include "clrp/cases/case.hpp"
 #include "clrp/eval/generate.hpp"
+#include "clrp/eval/pair_method.hpp"
 #include "clrp/eval/pairs.hpp"
 #include "clrp/eval/prompt_state.hpp"
 #include "clrp/judge/code_judge.hpp"
@@ -46,18 +47,6 @@
 #include "clrp/text/tokenizer.hpp"
 
 namespace clrp::eval {
-
-/// How generative failures get their pair.
-enum class GenerativePairs {
-  automatic,       ///< gold_divergence for generative, counterfactual for code and instructions
-  divergence,      ///< gold_divergence (code: against gold.reference; instructions: none)
-  counterfactual,  ///< counterfactual search for all
-};
-
-/// "auto", "divergence", "counterfactual".
-const char* to_string(GenerativePairs p);
-/// The inverse; nullopt for any other text.
-std::optional<GenerativePairs> parse_generative_pairs(const std::string& text);
 
 /// A pair given from outside for one case: the contrast at generated token
 /// `position` (0 = the first token after the prompt; always 0 for multiple
