@@ -68,7 +68,7 @@ Id create_extendible(hid_t parent, const std::string& name, hid_t type,
   max[0] = H5S_UNLIMITED;
   Id space = make(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), max.data()),
                   H5Sclose, "dataspace of " + name);
-  Id dcpl = make(H5Pcreate(H5P_DATASET_CREATE), H5Pclose, "creation list of " + name);
+  Id dcpl = compact_creation_list(H5P_DATASET_CREATE, name);
   auto chunk = dims_of(std::max<hsize_t>(1, chunk_rows), trailing);
   check(H5Pset_chunk(dcpl, static_cast<int>(chunk.size()), chunk.data()), "chunks of " + name);
   if (deflate > 0) {
@@ -206,6 +206,20 @@ std::int64_t get_i64_attr(hid_t obj, const std::string& name) {
   return v;
 }
 
+Id compact_creation_list(hid_t list_class, const std::string& what) {
+  // Past 8 links or attributes HDF5 moves them to "dense" storage, whose
+  // fractal-heap blocks it does not checksum: a flipped byte there made HDF5
+  // itself crash on open (found by tests/fuzz/fuzz_store). Kept compact, they
+  // stay in the object header, which HDF5 checksums. (An attribute over
+  // 64 KiB goes to dense storage whatever this says.)
+  constexpr unsigned kMaxCompact = 65535;  // HDF5's bound
+  Id list = make(H5Pcreate(list_class), H5Pclose, "creation list of " + what);
+  check(H5Pset_attr_phase_change(list, kMaxCompact, kMaxCompact), "attribute storage of " + what);
+  if (list_class != H5P_DATASET_CREATE)
+    check(H5Pset_link_phase_change(list, kMaxCompact, kMaxCompact), "link storage of " + what);
+  return list;
+}
+
 Id ensure_groups(hid_t file, const std::string& path) {
   std::string prefix;
   Id last;
@@ -216,8 +230,9 @@ Id ensure_groups(hid_t file, const std::string& path) {
     if (H5Lexists(file, prefix.c_str(), H5P_DEFAULT) > 0)
       last = make(H5Gopen2(file, prefix.c_str(), H5P_DEFAULT), H5Gclose, "group " + prefix);
     else
-      last = make(H5Gcreate2(file, prefix.c_str(), H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), H5Gclose,
-                  "cannot create group " + prefix);
+      last = make(H5Gcreate2(file, prefix.c_str(), H5P_DEFAULT,
+                             compact_creation_list(H5P_GROUP_CREATE, prefix), H5P_DEFAULT),
+                  H5Gclose, "cannot create group " + prefix);
     pos = next + 1;
   }
   return last;
@@ -251,9 +266,9 @@ void write_whole(hid_t group, const std::string& name, hid_t file_type, hid_t me
     check(H5Ldelete(group, name.c_str(), H5P_DEFAULT), "cannot replace " + name);
   h5::Id space = h5::make(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr),
                           H5Sclose, name + " space");
-  h5::Id d = h5::make(
-      H5Dcreate2(group, name.c_str(), file_type, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT),
-      H5Dclose, "cannot create " + name);
+  h5::Id d = h5::make(H5Dcreate2(group, name.c_str(), file_type, space, H5P_DEFAULT,
+                                 compact_creation_list(H5P_DATASET_CREATE, name), H5P_DEFAULT),
+                      H5Dclose, "cannot create " + name);
   hsize_t elements = 1;
   for (auto n : dims)
     elements *= n;

@@ -77,6 +77,11 @@ void write_text(hid_t group, const std::string& name, const std::string& text, b
                 hid_t dxpl);
 /// The text dataset `name` of `group`; nullopt when there is none (independent read).
 std::optional<std::string> read_text(hid_t group, const std::string& name);
+/// A creation list of `list_class` (H5P_FILE_CREATE, H5P_GROUP_CREATE or
+/// H5P_DATASET_CREATE) that keeps links and attributes in the object header,
+/// under HDF5's checksum (docs/store.md, "Checksums"). Every object of a
+/// store is created with one.
+Id compact_creation_list(hid_t list_class, const std::string& what);
 /// Creates every missing group on `path` ("/a/b/c").
 Id ensure_groups(hid_t file, const std::string& path);
 

@@ -255,11 +255,12 @@ std::vector<checksum::Damage> gather_damage(const std::vector<checksum::Damage>&
 h5::Id file_access(MPI_Comm comm) {
   h5::Id fapl = h5::make(H5Pcreate(H5P_FILE_ACCESS), H5Pclose, "file access list");
   h5::check(H5Pset_fapl_mpio(fapl, comm, MPI_INFO_NULL), "MPI-IO driver");
-  // The 1.8 file format or later: its superblock, object headers (attributes
-  // included) and group indexes carry checksums of their own, so damage to the
-  // file's metadata is caught by HDF5 as the store's checksums catch damage to
-  // its rows (docs/store.md, "Checksums").
-  h5::check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V18, H5F_LIBVER_LATEST), "file format");
+  // The 1.10 file format or later: its superblock, object headers (links and
+  // attributes kept in them, h5::compact_creation_list) and chunk indexes
+  // (extensible arrays; 1.8's v1 B-trees have none) carry checksums of their
+  // own, so damage to the file's metadata is caught by HDF5 as the store's
+  // checksums catch damage to its rows (docs/store.md, "Checksums").
+  h5::check(H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST), "file format");
   // Metadata reads and writes collective: one rank reads, the rest get a copy,
   // instead of every rank hitting the file system for the same bytes.
   h5::check(H5Pset_all_coll_metadata_ops(fapl, true), "collective metadata reads");
@@ -376,8 +377,10 @@ Store Store::create(const std::string& path, MPI_Comm comm, const StoreIdentity&
                 "the store already exists; pass --resume to continue it, or "
                 "choose another store path");
   auto impl = Impl::start(path, comm);
-  impl->file = h5::make(H5Fcreate(path.c_str(), H5F_ACC_EXCL, H5P_DEFAULT, file_access(comm)),
-                        H5Fclose, path + ": cannot create the store");
+  impl->file =
+      h5::make(H5Fcreate(path.c_str(), H5F_ACC_EXCL,
+                         h5::compact_creation_list(H5P_FILE_CREATE, path), file_access(comm)),
+               H5Fclose, path + ": cannot create the store");
   h5::set_attr(impl->file, "schema", std::string(schema::kSchema));
   h5::set_attr(impl->file, "clrp_version", std::string(CLRP_VERSION));
   h5::set_attr(impl->file, "campaign", id.campaign);
