@@ -57,7 +57,8 @@ class CaseReader::Lines : public io::LineReader {
  public:
   Lines(const std::string& path, const ReadOptions& o)
       : io::LineReader(path, o.max_line_bytes,
-                       o.on_error == OnError::skip ? o.max_skip_bytes : o.max_line_bytes) {}
+                       o.on_error == OnError::skip ? o.max_skip_bytes : o.max_line_bytes,
+                       o.max_input_bytes) {}
 };
 
 CaseReader::CaseReader(const std::string& path, ReadOptions options)

@@ -109,10 +109,12 @@ bool regular_file_or_none(const std::string& path) {
   throw Error(Where{path}, "is " + kind + ", not a regular file");
 }
 
-LineReader::LineReader(std::string path, std::size_t max_line_bytes, std::uint64_t max_skip_bytes)
+LineReader::LineReader(std::string path, std::size_t max_line_bytes, std::uint64_t max_skip_bytes,
+                       std::uint64_t max_input_bytes)
     : path_(std::move(path)),
       max_line_(max_line_bytes),
       max_skip_(std::max<std::uint64_t>(max_skip_bytes, max_line_bytes)),
+      max_input_(max_input_bytes),
       buf_(kChunk, '\0') {
   fd_ = open_input(path_, owns_fd_);
 }
@@ -131,6 +133,9 @@ bool LineReader::next(std::string& line, LineInfo& info) {
   line.clear();
   info = LineInfo{};
   if (ended_) return false;
+  if (max_input_ > 0 && offset_ > max_input_)
+    throw Error(Where{path_, "", offset_, number_ + 1},
+                "more than the cap of " + cap_text(max_input_) + " of input; reading stopped here");
   info.offset = offset_;
   std::uint64_t length = 0;
   bool any = false;

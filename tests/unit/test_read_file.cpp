@@ -182,6 +182,32 @@ TEST(CaseStreams, DevZeroEndsTheCaseReaderInBothModes) {
   }
 }
 
+// An endless stream of blank lines (`yes ""`) reaches no line cap; the case
+// reader's cap on its whole input ends it, from a pipe as from a file.
+TEST(CaseStreams, BlankLinesEndAtTheInputCapInBothModes) {
+  const std::string blank(1 << 20, '\n');
+  const std::string file = scratch("blank.jsonl");
+  std::ofstream(file, std::ios::binary) << blank;
+  for (const auto mode : {clrp::cases::OnError::stop, clrp::cases::OnError::skip}) {
+    Pipe pipe(blank);
+    for (const std::string& path : {file, pipe.path()}) {
+      clrp::cases::ReadOptions o;
+      o.on_error = mode;
+      o.max_input_bytes = 1 << 16;
+      clrp::cases::CaseReader reader(path, o);
+      try {
+        while (reader.next()) {
+        }
+        FAIL() << "no error from " << path;
+      } catch (const clrp::Error& e) {
+        const std::string m = e.what();
+        EXPECT_EQ(m.rfind(path + ": line 65538: byte offset 65537: ", 0), 0u) << m;
+        EXPECT_NE(m.find("more than the cap of 64.0 KiB of input"), std::string::npos) << m;
+      }
+    }
+  }
+}
+
 TEST(CaseStreams, CasesFromAPipeEqualCasesFromTheFile) {
   std::ifstream in(std::string(CLRP_TEST_DATA_DIR) + "/cases/valid.jsonl", std::ios::binary);
   const std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());

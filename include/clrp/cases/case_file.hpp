@@ -91,8 +91,11 @@ struct ReadOptions {
   /// the next line; one with no newline by then ends the read (a CaseError
   /// even in skip mode). OnError::stop stops at max_line_bytes.
   std::uint64_t max_skip_bytes = io::kMaxSkipBytes;  // 1 GiB
-  bool check_duplicate_ids = true;                   ///< costs one hash (8 bytes) per case read
-  std::size_t max_messages = 20;                     ///< messages kept for skipped lines
+  /// All of the file: a line starting past this many bytes ends the read with
+  /// a clrp::Error naming the cap, in either mode (0: no cap).
+  std::uint64_t max_input_bytes = io::kMaxCaseFileBytes;  // 4 GiB
+  bool check_duplicate_ids = true;  ///< costs one hash (8 bytes) per case read
+  std::size_t max_messages = 20;    ///< messages kept for skipped lines
 };
 
 struct ReadCounts {

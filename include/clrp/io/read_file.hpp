@@ -23,6 +23,10 @@ inline constexpr std::size_t kMaxLineBytes = std::size_t{64} << 20;
 /// How far past the line cap an overlong line is consumed, when the reader
 /// skips bad lines, to find the next one (an endless line ends the read).
 inline constexpr std::uint64_t kMaxSkipBytes = std::uint64_t{1} << 30;
+/// The cap on all of a case file: far above any benchmark (MMLU's 14k items
+/// take ~30 MB), and what ends an endless stream of blank lines (`yes ""`),
+/// which no line cap reaches.
+inline constexpr std::uint64_t kMaxCaseFileBytes = std::uint64_t{4} << 30;
 
 /// Reads all of `path` (or standard input for "-"), at most `max_bytes`.
 /// Throws clrp::Error naming the file when it cannot be opened, is a
@@ -56,9 +60,13 @@ struct LineInfo {
 /// longer than max_line_bytes is not kept (memory stays below the cap plus
 /// 64 KiB); it is consumed up to max_skip_bytes to find the next line, and a
 /// line with no newline by then ends the read (`cut`; next() is false after).
+/// With max_input_bytes, a line that starts past that many bytes is a
+/// clrp::Error naming the file and the cap (0: no cap, as for a filter such
+/// as `tokenize --input`, which keeps nothing).
 class LineReader {
  public:
-  LineReader(std::string path, std::size_t max_line_bytes, std::uint64_t max_skip_bytes = 0);
+  LineReader(std::string path, std::size_t max_line_bytes, std::uint64_t max_skip_bytes = 0,
+             std::uint64_t max_input_bytes = 0);
   ~LineReader();
   LineReader(const LineReader&) = delete;
   LineReader& operator=(const LineReader&) = delete;
@@ -84,6 +92,7 @@ class LineReader {
   bool ended_ = false;
   std::size_t max_line_;
   std::uint64_t max_skip_;
+  std::uint64_t max_input_;
   std::string buf_;
   std::size_t head_ = 0, tail_ = 0;
   std::uint64_t offset_ = 0, number_ = 0;
