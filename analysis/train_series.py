@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import pathlib
 import random
 import sys
@@ -117,11 +118,18 @@ def train_size(name: str, out: pathlib.Path, tok_path: pathlib.Path, ids: list[l
     model = LlamaForCausalLM(config)
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.95), weight_decay=0.1)
     warmup = max(1, args.steps // 20)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup))
+
+    def lr_factor(s: int) -> float:  # linear warm-up, then cosine down to a tenth
+        if s < warmup:
+            return (s + 1) / warmup
+        return 0.1 + 0.45 * (1 + math.cos(math.pi * (s - warmup) / max(1, args.steps - warmup)))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     rng = random.Random(f"{args.seed}:data")  # the same data order for every size
     data = batches(ids, eos, args.batch, rng)
     saved = []
     t0 = time.time()
+    recent: list[float] = []  # the losses since the last checkpoint, for the log
     for step in range(1, args.steps + 1):
         rows = next(data)
         loss = model(input_ids=rows, labels=rows).loss  # the model shifts the labels
@@ -130,13 +138,16 @@ def train_size(name: str, out: pathlib.Path, tok_path: pathlib.Path, ids: list[l
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         sched.step()
+        recent.append(loss.item())
         if step % args.save_every == 0 or step == args.steps:
             folder = out / name / f"step{step}"
             model.save_pretrained(folder, safe_serialization=True)
             (folder / "tokenizer.json").write_bytes(tok_path.read_bytes())
             write_tokenizer_config(folder)
             saved.append(str(folder.relative_to(out)))
-            print(f"{name} step {step}: loss {loss.item():.3f} ({time.time() - t0:.0f} s)", flush=True)
+            print(f"{name} step {step}: mean loss {sum(recent) / len(recent):.3f} since the last checkpoint "
+                  f"({time.time() - t0:.0f} s)", flush=True)
+            recent.clear()
     return saved
 
 
@@ -151,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--steps", type=int, default=600, help="optimizer steps per size (default: %(default)s)")
     p.add_argument("--save-every", type=int, default=150, help="checkpoint interval (default: %(default)s)")
     p.add_argument("--batch", type=int, default=16, help="rows of 256 tokens per step (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default: %(default)s)")
     p.add_argument("--planted", type=int, default=2000, help="training items per planted task (default: %(default)s)")
     p.add_argument("--natural-chars", type=int, default=400_000,
                    help="characters of natural text (default: %(default)s)")
