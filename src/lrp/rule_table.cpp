@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "clrp/util/choices.hpp"
 #include "clrp/util/error.hpp"
 
 namespace clrp::lrp {
@@ -85,11 +86,7 @@ std::vector<std::string> rule_names() {
 }
 
 std::string rule_choices() {
-  const std::vector<std::string> names = rule_names();
-  std::string out;
-  for (std::size_t i = 0; i < names.size(); ++i)
-    out += (i == 0 ? "" : i + 1 == names.size() ? " or " : ", ") + names[i];
-  return out;
+  return choices_text(rule_names());
 }
 
 const char* to_string(Rule r) {

@@ -1,8 +1,10 @@
 #include "clrp/model/compute_names.hpp"
 
-#include <iterator>
 #include <regex>
 #include <utility>
+#include <vector>
+
+#include "clrp/util/choices.hpp"
 
 namespace clrp::model {
 
@@ -26,11 +28,10 @@ std::optional<ComputeDtype> compute_dtype_named(const std::string& name) {
 
 const std::string& compute_dtype_names() {
   static const std::string names = [] {
-    std::string out;
-    const std::size_t n = std::size(kDtypeNames);
-    for (std::size_t i = 0; i < n; ++i)
-      out += std::string(i == 0 ? "" : i + 1 == n ? " or " : ", ") + kDtypeNames[i].first;
-    return out;
+    std::vector<std::string> all;
+    for (const auto& [n, t] : kDtypeNames)
+      all.emplace_back(n);
+    return choices_text(all);
   }();
   return names;
 }
