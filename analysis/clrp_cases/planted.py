@@ -82,10 +82,12 @@ def _retrieval(rng: random.Random, index: int, seed: int, distractor: bool) -> C
     segments = [("instruction", "Each line below pairs a code word with a number.\n\n"), ("context", context)]
     decoy = None
     if distractor:
-        # The target key with its last letter changed, not a key of the list, carrying a value
-        # no line has: only surface matching leads there.
+        # The target key with one letter changed (its last vowel first, else the consonant
+        # before it), not a key of the list, carrying a value no line has: only surface
+        # matching leads there. Ten keys cannot take all 4 + 13 variants.
         key = keys[target]
-        decoy = next(key[:-1] + c for c in "aeiou" if key[:-1] + c not in keys)
+        variants = [key[:-1] + c for c in _VOWELS] + [key[:-2] + c + key[-1] for c in _ONSETS]
+        decoy = next(v for v in variants if v not in keys)
         segments.append(("context", f"\nReminder: {decoy}: {values[n]}\n"))
     segments += [("question", f"\nWhat number goes with {keys[target]}?\n"), ("answer_prefix", "Answer:")]
     answer = str(values[target])
