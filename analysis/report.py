@@ -19,7 +19,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from clrp_report import figures, numbers, page  # noqa: E402
+from clrp_report import figures, numbers, page, planted  # noqa: E402
 from clrp_report.load import read_store  # noqa: E402
 from clrp_report.verify import verify_store  # noqa: E402
 
@@ -62,6 +62,9 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "no_pair_reasons": numbers.no_pair_reasons(store),
         "same_failures": numbers.same_failures(store),
     }
+    truth, truth_missing = planted.case_truth(store.spec)
+    data["planted"] = planted.validation(store, truth)
+    data["planted_rule_disagreement"] = planted.rule_disagreement(store, truth)
     for name, df in data.items():
         df.to_csv(out / "data" / f"{name}.csv", index=False)
     store.graphs.to_csv(out / "data" / "graph_cases.csv", index=False)  # per case, behind graphs.csv
@@ -84,6 +87,7 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
                                                            out / "graph_interventions.png"),
         "accuracy": figures.accuracy(data["accuracy"], out / "accuracy.png"),
         "pair_yield": figures.pair_yield(data["accuracy"], data["no_pair_reasons"], out / "pair_yield.png"),
+        "planted": figures.planted(data["planted"], out / "planted.png"),
     }
     for name, ok in drawn.items():  # a figure not drawn this time must not linger from an earlier report
         if not ok:
@@ -208,6 +212,21 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
             '<a href="data/graph_intervention_nodes.csv">per node</a>.',
             "No graph was tested against the model (add [graphs] cases = N to the spec; interventions = 16 "
             "is the default)."),
+        fig("Validation against the planted truth", "planted", "planted", "planted",
+            "On the planted-evidence tasks (docs/study.md) the failure mechanism is known by construction; "
+            "each panel sets what clrp measured against what the construction guarantees, along the "
+            "target's accuracy on the task (one line per model and rule through its checkpoints): "
+            + "; ".join(f"<b>{html.escape(k)}</b>: {html.escape(v)}" for k, v in planted.EXPECTED.items())
+            + ". planted_wrong counts the failures that gave the wrong answer the mechanism predicts (the "
+            "decoy's value; the one-step answer). Rates are over the explained failures (Δℓ > 0) with "
+            "95 % bootstrap intervals in the CSV; where the rules disagree on evidence, per pair of rules: "
+            '<a href="data/planted_rule_disagreement.csv">data/planted_rule_disagreement.csv</a>.'
+            + page.frame_html(data["planted"], [
+                "model", "checkpoint", "benchmark", "rule", "items", "accuracy", "failures", "planted_wrong",
+                "explained", "evidence_hit", "evidence_chance", "input_informative", "oit", "top1_flip"]),
+            "No planted-evidence task in this campaign (analysis/prepare_cases.py --benchmarks "
+            "planted_retrieval,...; docs/study.md)" + (
+                f"; the case files {', '.join(truth_missing)} could not be read" if truth_missing else "") + "."),
         f'<section id="heatmaps"><h2>Per-case heatmaps</h2>{page.links_html(heat_files, out, "heatmaps", heatmaps)}'
         f'<h2>Attribution graphs</h2>{page.links_html(graph_files, out, "graphs", graphs)}</section>',
     ]

@@ -45,13 +45,26 @@ CONTEXT = 256
 TRAIN_SEED_OFFSET = 1_000_003  # planted items for training: never the seed the case files use
 
 
-def planted_texts(seed: int, per_task: int) -> list[str]:
-    """Each planted item answered as the judge wants it (prompt + reference), one document each."""
+def _answer(c) -> str:
+    """The answer as the judge wants it, after the prompt's answer prefix."""
+    return (c.meta["reference_response"] if c.format == "instructions" else c.gold["reference"]) + "\n"
+
+
+def planted_documents(seed: int, per_task: int) -> list[list[tuple[str, bool]]]:
+    """Each planted item as one document: its prompt and answer, then every other question its context
+    supports with its answer (planted.questions, in an order drawn per item), as (text, is answer)
+    parts. Several answers per context give the task several times the signal per token."""
     out = []
     for task in planted.TASKS:
-        for c in planted.build(task, per_task, seed + TRAIN_SEED_OFFSET):
-            answer = c.meta["reference_response"] if c.format == "instructions" else c.gold["reference"]
-            out.append(c.prompt + answer + "\n")
+        for i in range(per_task):
+            cases = planted.questions(task, i, seed + TRAIN_SEED_OFFSET)
+            first, rest = cases[0], cases[1:]
+            random.Random(f"{seed}:questions:{task}:{i}").shuffle(rest)
+            parts = [(first.prompt, False), (_answer(first), True)]
+            for c in rest:
+                asked = next(k for k, (kind, _) in enumerate(c.segments) if kind == "question")
+                parts += [("".join(text for _, text in c.segments[asked:]), False), (_answer(c), True)]
+            out.append(parts)
     return out
 
 
@@ -87,23 +100,53 @@ def write_tokenizer_config(folder: pathlib.Path) -> None:
         "eos_token": "<|endoftext|>", "model_max_length": CONTEXT}, indent=2) + "\n")
 
 
-def batches(ids: list[list[int]], eos: int, batch: int, rng: random.Random):
-    """Endless batches of CONTEXT tokens per row: documents shuffled, joined by eos, cut in rows."""
+def encode_documents(tok, natural: list[str], tasks: list[list[tuple[str, bool]]], answers_only: bool):
+    """Token ids and labels per document; with answers_only a planted document's tokens outside its
+    answers get the label -100 (no loss: the model is taught to answer, as in instruction tuning),
+    natural text keeps its loss everywhere."""
+    docs = []
+    for text in natural:
+        ids = tok.encode(text).ids
+        docs.append((ids, list(ids)))
+    for parts in tasks:
+        text, answer_spans, at = "", [], 0
+        for piece, is_answer in parts:
+            if is_answer:
+                answer_spans.append((at, at + len(piece)))
+            text += piece
+            at += len(piece)
+        enc = tok.encode(text)
+
+        def in_answer(end: int) -> bool:  # a token ending inside an answer predicts part of it
+            return any(a < end <= b for a, b in answer_spans)
+
+        labels = [i if (not answers_only or in_answer(end)) else -100 for i, (_, end) in zip(enc.ids, enc.offsets)]
+        docs.append((enc.ids, labels))
+    return docs
+
+
+def batches(docs: list[tuple[list[int], list[int]]], eos: int, batch: int, rng: random.Random):
+    """Endless batches of CONTEXT tokens per row: documents shuffled, joined by eos, cut in rows;
+    yields (ids, labels)."""
     import torch
 
-    stream: list[int] = []
+    ids: list[int] = []
+    labels: list[int] = []
     while True:
-        order = list(range(len(ids)))
+        order = list(range(len(docs)))
         rng.shuffle(order)
         for i in order:
-            stream.extend(ids[i] + [eos])
-            while len(stream) >= batch * CONTEXT:
-                rows = [stream[k * CONTEXT:(k + 1) * CONTEXT] for k in range(batch)]
-                del stream[:batch * CONTEXT]
-                yield torch.tensor(rows, dtype=torch.long)
+            ids.extend(docs[i][0] + [eos])
+            labels.extend(docs[i][1] + [eos])
+            while len(ids) >= batch * CONTEXT:
+                n = batch * CONTEXT
+                rows = torch.tensor(ids[:n], dtype=torch.long).view(batch, CONTEXT)
+                targets = torch.tensor(labels[:n], dtype=torch.long).view(batch, CONTEXT)
+                del ids[:n], labels[:n]
+                yield rows, targets
 
 
-def train_size(name: str, out: pathlib.Path, tok_path: pathlib.Path, ids: list[list[int]], eos: int,
+def train_size(name: str, out: pathlib.Path, tok_path: pathlib.Path, docs: list, eos: int,
                args: argparse.Namespace) -> list[str]:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
@@ -126,13 +169,13 @@ def train_size(name: str, out: pathlib.Path, tok_path: pathlib.Path, ids: list[l
 
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_factor)
     rng = random.Random(f"{args.seed}:data")  # the same data order for every size
-    data = batches(ids, eos, args.batch, rng)
+    data = batches(docs, eos, args.batch, rng)
     saved = []
     t0 = time.time()
     recent: list[float] = []  # the losses since the last checkpoint, for the log
     for step in range(1, args.steps + 1):
-        rows = next(data)
-        loss = model(input_ids=rows, labels=rows).loss  # the model shifts the labels
+        rows, targets = next(data)
+        loss = model(input_ids=rows, labels=targets).loss  # the model shifts the labels
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -166,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--planted", type=int, default=2000, help="training items per planted task (default: %(default)s)")
     p.add_argument("--natural-chars", type=int, default=400_000,
                    help="characters of natural text (default: %(default)s)")
+    p.add_argument("--loss", choices=("all", "answers"), default="answers",
+                   help="planted items: loss on every token, or on the answer only (default: %(default)s)")
     p.add_argument("--seed", type=int, default=1234, help="seed of everything (default: %(default)s)")
     p.add_argument("--threads", type=int, default=1, help="torch threads; results depend on it (default: 1)")
     args = p.parse_args(argv)
@@ -181,17 +226,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.use_deterministic_algorithms(True)
     args.out.mkdir(parents=True, exist_ok=True)
     natural, natural_name = natural_texts(args.natural_chars)
-    docs = natural + planted_texts(args.seed, args.planted)
+    tasks = planted_documents(args.seed, args.planted)
     tok_path = args.out / "tokenizer.json"
-    tok = train_tokenizer(docs, tok_path)
+    tok = train_tokenizer(natural + ["".join(text for text, _ in parts) for parts in tasks], tok_path)
     eos = tok.token_to_id("<|endoftext|>")
-    ids = [e.ids for e in tok.encode_batch(docs)]
-    saved = {s: train_size(s, args.out, tok_path, ids, eos, args) for s in sizes}
+    docs = encode_documents(tok, natural, tasks, args.loss == "answers")
+    saved = {s: train_size(s, args.out, tok_path, docs, eos, args) for s in sizes}
     files = sorted(f for f in args.out.rglob("*") if f.is_file() and f.name != "manifest.json")
     manifest = {"generator": "analysis/train_series.py", "seed": args.seed, "sizes": {s: SIZES[s] for s in sizes},
                 "steps": args.steps, "save_every": args.save_every, "batch": args.batch, "lr": args.lr,
                 "context": CONTEXT, "vocab": VOCAB, "threads": args.threads, "natural_text": natural_name,
-                "natural_chars": sum(map(len, natural)), "planted_per_task": args.planted,
+                "natural_chars": sum(map(len, natural)), "planted_per_task": args.planted, "loss": args.loss,
                 "checkpoints": saved, "sha256": {str(f.relative_to(args.out)): sha256(f) for f in files}}
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return 0

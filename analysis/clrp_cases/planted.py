@@ -9,15 +9,15 @@ that follows them gives (`meta.distractor_answer`). docs/cases.md, "Planted-evid
 describes each task; issue 23's trained series learns them, and its validation compares
 clrp's evidence recovery and outcome categories with what is planted here.
 
-- planted_retrieval: key→value lines; the question names one key. Evidence: its line.
+- planted_retrieval: key→value lines ("- apple: 42"); the question names one key. Evidence: its line.
 - planted_copy: a passage with several people and what they found; the question asks for one
   person's name or number, copied from the passage. Evidence: that person's sentence.
 - planted_format: a question with a one-word answer and a format instruction (capital letters,
   double quotes, or a closing phrase), judged by IFEval's checkers. Evidence: the instruction's sentence.
 - planted_two_step: who is whose partner, and who lives in which room; the question asks for the
   room of someone's partner. Evidence: both facts (neither alone decides).
-- planted_distractor: retrieval with a near-duplicate key repeated just before the question
-  with another value: a model matching by surface and recency answers the distractor's value
+- planted_distractor: retrieval with a near-duplicate key (the key's plural) just before the
+  question with another value: a model matching by surface and recency answers the distractor's value
   (relevance outside the evidence, the reference study's OIT). Evidence: the true line.
 """
 from __future__ import annotations
@@ -30,6 +30,15 @@ TASKS = ("planted_retrieval", "planted_copy", "planted_format", "planted_two_ste
 FORMATS = {t: "instructions" if t == "planted_format" else "generative" for t in TASKS}
 DEFAULT_COUNT = 100  # items per task when no --limit is given
 
+# Retrieval keys: common nouns, each one token for most tokenizers, written after a space both in
+# its line and in the question, so that finding the key is matching a token (what a small trained
+# model can learn; issue 23's series) rather than matching a split word to another split.
+_KEYS = ["apple", "river", "candle", "garden", "window", "pencil", "mirror", "ladder", "basket", "bottle",
+         "carpet", "castle", "cherry", "cloud", "coffee", "copper", "cotton", "desert", "dragon", "engine",
+         "forest", "glove", "hammer", "island", "jacket", "kettle", "lemon", "magnet", "meadow", "needle",
+         "orange", "parrot", "pepper", "pillow", "planet", "pocket", "rabbit", "ribbon", "rocket", "saddle",
+         "silver", "spider", "tiger", "tomato", "tunnel", "violin", "wagon", "walnut", "whistle", "winter",
+         "wizard", "anchor", "bridge", "camera", "doctor", "falcon", "guitar", "helmet", "lantern", "monkey"]
 _ONSETS = ["b", "d", "f", "g", "k", "l", "m", "n", "p", "r", "s", "t", "v", "z"]
 _VOWELS = ["a", "e", "i", "o", "u"]
 _FIRST = ["Ada", "Bruno", "Clara", "Dmitri", "Elena", "Farid", "Greta", "Hugo", "Ines", "Jonas", "Kira",
@@ -71,23 +80,20 @@ def _meta(task: str, index: int, seed: int, mechanism: str, **more) -> dict:
             "mechanism": mechanism, "shots": 0, "fewshot_ids": [], "native_id": f"{task}/{index}", **more}
 
 
-def _retrieval(rng: random.Random, index: int, seed: int, distractor: bool) -> Case:
+def _retrieval(rng: random.Random, index: int, seed: int, distractor: bool, ask: int | None = None) -> Case:
     task = "planted_distractor" if distractor else "planted_retrieval"
     n = rng.randint(6, 10)
-    keys = _distinct(rng, n, lambda: _word(rng, 2))
-    values = _distinct(rng, n + 1, lambda: rng.randint(10, 999))
-    target = rng.randrange(n)
+    keys = rng.sample(_KEYS, n)
+    values = _distinct(rng, n + 1, lambda: rng.randint(10, 99))
+    target = _pick(rng.randrange(n), ask, n)
     lines = [f"{k}: {v}" for k, v in zip(keys, values)]
-    context = "".join(line + "\n" for line in lines)
+    context = "".join(f"- {line}\n" for line in lines)
     segments = [("instruction", "Each line below pairs a code word with a number.\n\n"), ("context", context)]
     decoy = None
     if distractor:
-        # The target key with one letter changed (its last vowel first, else the consonant
-        # before it), not a key of the list, carrying a value no line has: only surface
-        # matching leads there. Ten keys cannot take all 4 + 13 variants.
-        key = keys[target]
-        variants = [key[:-1] + c for c in _VOWELS] + [key[:-2] + c + key[-1] for c in _ONSETS]
-        decoy = next(v for v in variants if v not in keys)
+        # The target key's plural (no key is a plural), carrying a value no line has: only
+        # surface matching leads there.
+        decoy = keys[target] + "s"
         segments.append(("context", f"\nReminder: {decoy}: {values[n]}\n"))
     segments += [("question", f"\nWhat number goes with {keys[target]}?\n"), ("answer_prefix", "Answer:")]
     answer = str(values[target])
@@ -104,7 +110,7 @@ def _retrieval(rng: random.Random, index: int, seed: int, distractor: bool) -> C
     return case
 
 
-def _copy(rng: random.Random, index: int, seed: int) -> Case:
+def _copy(rng: random.Random, index: int, seed: int, ask: int | None = None) -> Case:
     task = "planted_copy"
     n = rng.randint(3, 5)
     people = _distinct(rng, n, lambda: f"{rng.choice(_FIRST)} {_word(rng, 2)}")
@@ -114,8 +120,9 @@ def _copy(rng: random.Random, index: int, seed: int) -> Case:
     facts = [f"{p} found {c} {o} near the {pl}." for p, c, o, pl in zip(people, counts, objects, places)]
     sentences = facts + rng.sample(_FILLER, 2)
     rng.shuffle(sentences)
-    target = rng.randrange(n)
-    ask_name = index % 2 == 0
+    # Questions: (person, name or number); the item's own is its drawn person, name for even items.
+    question_index = _pick(2 * rng.randrange(n) + index % 2, ask, 2 * n)
+    target, ask_name = question_index // 2, question_index % 2 == 0
     if ask_name:
         question, answer, judge = f"Who found the {objects[target]}?", people[target], "contains"
     else:
@@ -158,7 +165,7 @@ def _format(rng: random.Random, index: int, seed: int) -> Case:
     return case
 
 
-def _two_step(rng: random.Random, index: int, seed: int) -> Case:
+def _two_step(rng: random.Random, index: int, seed: int, ask: int | None = None) -> Case:
     task = "planted_two_step"
     n = rng.randint(3, 4)
     names = _distinct(rng, 2 * n, lambda: rng.choice(_FIRST))
@@ -168,7 +175,7 @@ def _two_step(rng: random.Random, index: int, seed: int) -> Case:
     room_facts = [f"{p} lives in room {r}." for p, r in zip(names, rooms)]
     rng.shuffle(partner_facts)
     rng.shuffle(room_facts)
-    target = rng.randrange(n)
+    target = _pick(rng.randrange(n), ask, n)
     first = f"{askers[target]}'s partner is {partners[target]}."
     second = f"{partners[target]} lives in room {rooms[n + target]}."
     segments = [("context", " ".join(partner_facts) + "\n" + " ".join(room_facts) + "\n"),
@@ -183,21 +190,45 @@ def _two_step(rng: random.Random, index: int, seed: int) -> Case:
     return case
 
 
+def _pick(drawn: int, ask: int | None, count: int) -> int:
+    """The question asked: the one drawn, or question `ask` of the item's `count` (questions())."""
+    if ask is None:
+        return drawn
+    if not 0 <= ask < count:
+        raise IndexError(f"question {ask} of {count}")
+    return ask
+
+
+def _item(task: str, index: int, seed: int, ask: int | None = None) -> Case:
+    rng = random.Random(f"{seed}:{task}:{index}")
+    if task == "planted_retrieval":
+        return _retrieval(rng, index, seed, distractor=False, ask=ask)
+    if task == "planted_distractor":
+        return _retrieval(rng, index, seed, distractor=True)  # its reminder belongs to its question
+    if task == "planted_copy":
+        return _copy(rng, index, seed, ask)
+    if task == "planted_format":
+        return _format(rng, index, seed)
+    return _two_step(rng, index, seed, ask)
+
+
 def build(task: str, count: int, seed: int) -> list[Case]:
     """The first `count` items of `task` (one of TASKS) for `seed`."""
     if task not in TASKS:
         raise ValueError(f"unknown planted task {task!r} (one of {', '.join(TASKS)})")
-    out = []
-    for i in range(count):
-        rng = random.Random(f"{seed}:{task}:{i}")
-        if task == "planted_retrieval":
-            out.append(_retrieval(rng, i, seed, distractor=False))
-        elif task == "planted_distractor":
-            out.append(_retrieval(rng, i, seed, distractor=True))
-        elif task == "planted_copy":
-            out.append(_copy(rng, i, seed))
-        elif task == "planted_format":
-            out.append(_format(rng, i, seed))
-        else:
-            out.append(_two_step(rng, i, seed))
-    return out
+    return [_item(task, i, seed) for i in range(count)]
+
+
+def questions(task: str, index: int, seed: int) -> list[Case]:
+    """Every question item `index` of `task` can ask about its own context (the same context,
+    instruction and distractors; its own question first): each key of a retrieval list, each
+    person's name and number, each asker's partner's room. A training document that asks them all
+    teaches the task with several answers per context (analysis/train_series.py); format and
+    distractor items ask one question only."""
+    own = _item(task, index, seed)
+    count = {"planted_retrieval": own.meta.get("pairs"), "planted_copy": 2 * own.meta.get("people", 0),
+             "planted_two_step": own.meta.get("people", 0) // 2}.get(task)
+    if not count:
+        return [own]
+    others = [_item(task, index, seed, ask) for ask in range(count)]
+    return [own] + [c for c in others if c.prompt != own.prompt]

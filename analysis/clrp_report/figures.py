@@ -333,3 +333,40 @@ def pair_yield(df: pd.DataFrame, reasons: pd.DataFrame, path: pathlib.Path) -> b
     ax.set_xlabel("failures")
     ax.legend(fontsize=8, loc="lower right")
     return _save(fig, path)
+
+
+# The number each planted mechanism is judged by (analysis/clrp_report/planted.py, EXPECTED).
+PLANTED_MEASURE = {"retrieval": ("evidence_hit", "evidence in the top k"),
+                   "copy": ("evidence_hit", "evidence in the top k"),
+                   "format": ("evidence_hit", "evidence in the top k"),
+                   "two_step": ("top1_flip", "failures undone by the top-1 token"),
+                   "distractor": ("oit", "failures with OIT")}
+
+
+def planted(df: pd.DataFrame, path: pathlib.Path) -> bool:
+    """One panel per planted mechanism: the number the construction speaks to (evidence hit rate;
+    for the two-step task the share undone by one token; for distractors the OIT share) against the
+    target's accuracy on the task, one line per model and rule through its checkpoints in order."""
+    d = df.dropna(subset=["accuracy"])
+    mechanisms = [m for m in PLANTED_MEASURE if m in set(d["mechanism"])]
+    if not mechanisms:
+        return False
+    models = list(dict.fromkeys(d["model"]))
+    rules = list(dict.fromkeys(d["rule"]))
+    colors = dict(zip(models, plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4))
+    markers = dict(zip(rules, "os^Dv"))
+    fig, axes = plt.subplots(1, len(mechanisms), figsize=(3.6 * len(mechanisms), 3.6), squeeze=False)
+    for ax, mech in zip(axes[0], mechanisms):
+        col, label = PLANTED_MEASURE[mech]
+        part = d[d["mechanism"] == mech]
+        for (model, rule), g in part.groupby(["model", "rule"], sort=False):
+            g = g.sort_values("checkpoint_pos")
+            ax.plot(g["accuracy"], g[col], marker=markers[rule], color=colors[model], ms=5, lw=1,
+                    label=f"{model} · {rule}")
+        ax.set_title(mech, fontsize=9)
+        ax.set_xlim(-0.03, 1.03)
+        ax.set_ylim(-0.03, 1.03)
+        ax.set_xlabel("accuracy on the task", fontsize=8)
+        ax.set_ylabel(label, fontsize=8)
+    axes[0][0].legend(fontsize=6)
+    return _save(fig, path)

@@ -18,7 +18,7 @@ class Store:
     campaign: str
     spec: dict
     tables: pd.DataFrame  # one row per table: model, checkpoint, benchmark, committed, planned, failed
-    cases: pd.DataFrame  # one row per case
+    cases: pd.DataFrame  # one row per case; `fixed_pair`: it explains the fixed set's (reference's) pair
     segments: pd.DataFrame  # case × rule × segment
     layers: pd.DataFrame  # case × rule × layer (when residual relevance was recorded)
     evidence: pd.DataFrame  # case × rule, cases with evidence tokens only
@@ -137,6 +137,24 @@ def _evaluation_rows(g: h5py.Group, model: str, ck: str, bench: str) -> list[dic
                     "generated_tokens": int(row["generated_tokens"]), "seconds": float(row["seconds"]),
                     "detail": d})
     return out
+
+
+def _fixed_pairs(spec: dict, cases: pd.DataFrame, evaluations: pd.DataFrame, order: dict) -> pd.Series:
+    """Per case row: does it explain the campaign's fixed set (fixed-set mode: the reference's pair)
+    rather than the target's own failure? With own_failures a target's own failures lie on the
+    items the reference's last checkpoint did not fail, so the reference's verdicts tell them apart."""
+    if spec.get("mode") != "fixed-set":
+        return pd.Series(False, index=cases.index)
+    if not spec.get("own_failures"):
+        return pd.Series(True, index=cases.index)
+    ref = evaluations[evaluations["model"] == spec.get("reference")]
+    if ref.empty:
+        return pd.Series(False, index=cases.index)
+    last = max(ref["checkpoint"].unique(), key=lambda c: order.get((spec["reference"], c), 0))
+    failed = ref[(ref["checkpoint"] == last) & ref["with_pair"]]
+    keys = set(zip(failed["benchmark"], failed["case_id"]))
+    return pd.Series([(b, c) in keys for b, c in zip(cases["benchmark"], cases["case_id"])], index=cases.index,
+                     dtype=bool)
 
 
 def read_store(path: str) -> Store:
@@ -265,11 +283,15 @@ def read_store(path: str) -> Store:
                                                 "random": _random_hit(T, int(ev.sum()), k), "k": k,
                                                 **_recovery(rel[o:o + T, r].astype(float), ev, tseg[o:o + T], k)})
     cols = ["model", "checkpoint", "benchmark", "case_id"]
+    cases = pd.DataFrame(case_rows, columns=cols + ["delta", "pair_delta", "n_tokens", "case_index"])
+    evaluations = pd.DataFrame(eval_rows, columns=EVALUATION_COLUMNS)
+    order = checkpoint_order(spec)
+    cases["fixed_pair"] = _fixed_pairs(spec, cases, evaluations, order)
     return Store(
         path=str(path), campaign=campaign, spec=spec,
         tables=pd.DataFrame(table_rows, columns=["model", "checkpoint", "benchmark", "committed", "planned",
                                                  "failed", "layers", "deletion_max_tokens", "rules"]),
-        cases=pd.DataFrame(case_rows, columns=cols + ["delta", "pair_delta", "n_tokens", "case_index"]),
+        cases=cases,
         segments=pd.DataFrame(seg_rows, columns=cols + ["rule", "segment", "relevance", "share"]),
         layers=pd.DataFrame(layer_rows, columns=cols + ["rule", "layer", "relevance"]),
         evidence=pd.DataFrame(ev_rows, columns=cols + ["rule", "hit", "random", "k", "recovery_topk",
@@ -280,7 +302,7 @@ def read_store(path: str) -> Store:
         deletion=pd.DataFrame(del_rows, columns=cols + ["method", "delta", "tokens", "max_tokens"]),
         deletion_tables=pd.DataFrame(del_tables, columns=["model", "checkpoint", "benchmark", "method", "cases",
                                                           "flip_rate", "mean_tokens"]),
-        evaluations=pd.DataFrame(eval_rows, columns=EVALUATION_COLUMNS),
+        evaluations=evaluations,
         faithfulness=pd.DataFrame(faith_rows, columns=cols + [
             "operator", "method", "delta", "candidates", "area_least_minus_most", "area_random_minus_most",
             "tokens_to_flip", "single_tokens"]),
@@ -290,5 +312,5 @@ def read_store(path: str) -> Store:
             "operator", "order", "step", "k", "x", "fraction", "delta_k", "y"]),
         graph_interventions=pd.DataFrame(intervention_rows, columns=cols + [
             "node_layer", "position", "predicted", "measured"]),
-        checkpoint_order=checkpoint_order(spec),
+        checkpoint_order=order,
         not_carried=pd.DataFrame(not_carried, columns=cols + ["reason"]))

@@ -29,12 +29,21 @@ def _mean_ci(values) -> tuple[float, float, float]:
     return (float(v.mean()) if v.size else float("nan")), lo, hi
 
 
+def _same_pairs(store: Store) -> pd.DataFrame:
+    """The cases that explain the same pairs under every target: in a fixed-set campaign the
+    reference's (not the targets' own failures, own_failures), else every case."""
+    fixed = store.cases[store.cases["fixed_pair"]]
+    return fixed if store.spec.get("mode") == "fixed-set" else store.cases
+
+
 def failure_rates(store: Store) -> pd.DataFrame:
-    """Per table: share of stored pairs whose wrong token still out-scores the correct one (Δℓ > 0)."""
+    """Per table: share of stored pairs whose wrong token still out-scores the correct one (Δℓ > 0);
+    fixed-set: of the reference's pairs."""
+    cases = _same_pairs(store)
     out = []
     for t in store.tables.itertuples():
-        d = store.cases[(store.cases.model == t.model) & (store.cases.checkpoint == t.checkpoint)
-                        & (store.cases.benchmark == t.benchmark)]["delta"]
+        d = cases[(cases.model == t.model) & (cases.checkpoint == t.checkpoint)
+                  & (cases.benchmark == t.benchmark)]["delta"]
         rate, lo, hi = _mean_ci((d > 0).astype(float))
         out.append({"model": t.model, "checkpoint": t.checkpoint, "benchmark": t.benchmark, "cases": len(d),
                     "failures": int((d > 0).sum()), "rate": rate, "ci_low": lo, "ci_high": hi})
@@ -50,9 +59,10 @@ def segments(store: Store) -> pd.DataFrame:
 
 
 def delta_trajectories(store: Store) -> pd.DataFrame:
-    """Mean Δℓ (with CI) per model, checkpoint and benchmark, in checkpoint order."""
+    """Mean Δℓ (with CI) per model, checkpoint and benchmark, in checkpoint order (fixed-set: over
+    the reference's pairs)."""
     out = []
-    for (m, c, b), d in store.cases.groupby(["model", "checkpoint", "benchmark"], sort=False):
+    for (m, c, b), d in _same_pairs(store).groupby(["model", "checkpoint", "benchmark"], sort=False):
         mean, lo, hi = _mean_ci(d["delta"])
         out.append({"model": m, "checkpoint": c, "benchmark": b, "cases": len(d), "delta_mean": mean,
                     "ci_low": lo, "ci_high": hi})
@@ -61,16 +71,18 @@ def delta_trajectories(store: Store) -> pd.DataFrame:
 
 
 def delta_pairs(store: Store) -> pd.DataFrame:
-    """Δℓ of the same case under two models (each at its last checkpoint), for every model pair."""
+    """Δℓ of the same case under two models (each at its last checkpoint), for every model pair
+    (fixed-set: the reference's pairs)."""
+    cases = _same_pairs(store)
     last = {}
-    for (m, c) in store.cases[TARGET].drop_duplicates().itertuples(index=False):
+    for (m, c) in cases[TARGET].drop_duplicates().itertuples(index=False):
         pos = store.checkpoint_order.get((m, c), 0)
         if m not in last or pos > last[m][1]:
             last[m] = (c, pos)
     frames = []
     for a, b in itertools.combinations(sorted(last), 2):
-        da = store.cases[(store.cases.model == a) & (store.cases.checkpoint == last[a][0])]
-        db = store.cases[(store.cases.model == b) & (store.cases.checkpoint == last[b][0])]
+        da = cases[(cases.model == a) & (cases.checkpoint == last[a][0])]
+        db = cases[(cases.model == b) & (cases.checkpoint == last[b][0])]
         j = da.merge(db, on=["benchmark", "case_id"], suffixes=("_a", "_b"))
         frames.append(pd.DataFrame({"model_a": a, "checkpoint_a": last[a][0], "model_b": b,
                                     "checkpoint_b": last[b][0], "benchmark": j["benchmark"],

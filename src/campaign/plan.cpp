@@ -409,10 +409,31 @@ std::vector<std::uint64_t> add_found_pairs(
     table_of[{plan.table_target[t], plan.tables[t].benchmark}] = t;
   const bool fixed = spec.mode == Mode::FixedSet;
   const std::uint32_t reference = fixed ? reference_target(spec, plan) : 0;
+  // fixed-set with own_failures: the items the reference failed (with a pair),
+  // per benchmark; a target explains its own failures on the other items only,
+  // so that each (table, item) holds one pair and the reference's verdicts say
+  // whose it is.
+  std::set<std::pair<std::string, std::string>> reference_failed;
+  if (fixed && spec.own_failures)
+    for (std::uint32_t table = 0; table < evaluations.size(); ++table)
+      if (plan.table_target[table] == reference)
+        for (const auto& e : evaluations[table])
+          if (e.outcome == store::ItemOutcome::failure_with_pair)
+            reference_failed.insert({plan.tables[table].benchmark, e.case_id});
   Carrier carrier(spec, plan);
-  for (std::uint32_t table = 0; table < evaluations.size(); ++table) {
+  // The reference's tables first, so that its pairs come first in every table
+  // (the first [graphs] cases of a table get graphs).
+  std::vector<std::uint32_t> order(evaluations.size());
+  for (std::uint32_t table = 0; table < order.size(); ++table)
+    order[table] = table;
+  if (fixed)
+    std::stable_partition(order.begin(), order.end(), [&](std::uint32_t table) {
+      return plan.table_target[table] == reference;
+    });
+  for (const std::uint32_t table : order) {
     const std::uint32_t target = plan.table_target[table];
-    if (fixed && target != reference) continue;
+    const bool own_only = fixed && target != reference;  // this target's own failures
+    if (own_only && !spec.own_failures) continue;
     // In item order, so that graphs go to the same pairs however the
     // evaluation was spread over ranks.
     std::vector<const store::EvaluationRecord*> found;
@@ -424,6 +445,8 @@ std::vector<std::uint64_t> add_found_pairs(
     for (const store::EvaluationRecord* e : found) {
       const auto it = item_of.find({table, e->case_id});
       if (it == item_of.end()) continue;  // an item this spec no longer samples
+      if (own_only && reference_failed.count({plan.tables[table].benchmark, e->case_id}) != 0)
+        continue;  // explained with the reference's pair
       const Item& item = plan.items[it->second];
       const nlohmann::json detail = nlohmann::json::parse(e->detail);
       FailureCase fc;
@@ -439,11 +462,12 @@ std::vector<std::uint64_t> add_found_pairs(
     }
     const std::string& bench = plan.tables[table].benchmark;
     for (std::uint32_t t = 0; t < plan.targets.size(); ++t) {
-      if (!fixed && t != target) continue;
+      if ((!fixed || own_only) && t != target) continue;
       const auto explained_in = table_of.find({t, bench});
       if (explained_in == table_of.end()) continue;
       const std::uint32_t into = explained_in->second;
-      const std::vector<std::uint32_t> carried = carrier.under(t, into, pairs);
+      // A target's own pairs are in its own tokens already.
+      const std::vector<std::uint32_t> carried = own_only ? pairs : carrier.under(t, into, pairs);
       add_tasks(spec, into, t, carried, planned[into], plan);
       planned[into] += carried.size();
     }

@@ -498,6 +498,13 @@ void read_reference(const toml::table& root, Reader& r, CampaignSpec& spec) {
     r.problem("reference", "only for mode = \"fixed-set\"");
   }
   spec.reference = reference.value_or("");
+  spec.own_failures = r.boolean(root, "", "own_failures").value_or(false);
+  if (spec.own_failures && spec.mode != Mode::FixedSet)
+    r.problem("own_failures",
+              "only for mode = \"fixed-set\" (explain-failures explains each target's own "
+              "failures already)");
+  else if (spec.own_failures && spec.benchmarks.empty())
+    r.problem("own_failures", "needs [[benchmarks]] (failure files carry the pairs they carry)");
 }
 
 // [record]: what each case keeps.
@@ -692,8 +699,8 @@ CampaignSpec parse_spec(const std::string& toml_text, const std::string& file) {
   CampaignSpec spec;
   spec.file = file;
   r.only_keys(root, "",
-              {"name", "mode", "reference", "store", "rules", "models", "cases", "benchmarks",
-               "record", "faithfulness", "graphs", "layout"});
+              {"name", "mode", "reference", "own_failures", "store", "rules", "models", "cases",
+               "benchmarks", "record", "faithfulness", "graphs", "layout"});
   read_header(root, r, spec);
   read_rules(root, r, spec);
   read_models(root, r, spec);
@@ -717,6 +724,7 @@ nlohmann::json CampaignSpec::to_json() const {
   j["name"] = name;
   j["mode"] = to_string(mode);
   j["reference"] = reference;
+  if (own_failures) j["own_failures"] = true;  // only when on, so earlier specs keep their hash
   j["store"] = store;
   j["rules"] = nlohmann::json::array();
   for (auto r : rules)

@@ -355,6 +355,48 @@ def test_fixed_set_same_failures(tmp_path, clrp_bin, tiny_model, bench_files):
             float(explained[(f"{row.model}/final/{row.benchmark}", row.case_id)]["delta"]), abs=1e-9)
 
 
+def test_fixed_set_with_own_failures(tmp_path, clrp_bin, tiny_model, bench_files):
+    """own_failures = true: the reference's failures are explained under both models, and each
+    model also explains its own failures on the items the reference did not fail, with its own
+    pair; the report tells them apart (cases.fixed_pair) and compares models on the fixed set only."""
+    from tiny_models import make_llama
+    other = make_llama("llama_mha_tied")
+    files = {"sciq": bench_files["sciq"], "gsm8k": bench_files["gsm8k"]}
+    spec = write_bench_spec(tmp_path / "spec.toml", tiny_model, files,
+                            extra=f'\n[[models]]\nname = "other"\npath = "{other}"\n')
+    spec.write_text(spec.read_text().replace(
+        'name = "bench"', 'name = "bench"\nmode = "fixed-set"\nreference = "other"\nown_failures = true'))
+    r = mpirun(clrp_bin, 2, spec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    store = tmp_path / "store.h5"
+    rows = read_evaluations(store)
+
+    def failed(model):
+        return {(t.split("/")[-1], cid): r for (t, cid), r in rows.items()
+                if t.startswith(f"{model}/") and r["outcome"] == 1}
+
+    ref = failed("other")
+    own = {k: r for k, r in failed("tiny").items() if k not in ref}
+    assert ref and own, "the test needs failures of both kinds"
+    explained = read_store(store)
+    got = {model: {(t.split("/")[-1], cid): row for (t, cid), row in explained.items() if t.startswith(f"{model}/")}
+           for model in ("tiny", "other")}
+    assert set(got["other"]) == set(ref)
+    assert set(got["tiny"]) == set(ref) | set(own)
+    for key, ev in own.items():  # tiny's own pair: the one its evaluation found
+        assert (got["tiny"][key]["wrong_id"], got["tiny"][key]["correct_id"]) == (ev["wrong_id"], ev["correct_id"])
+        assert float(got["tiny"][key]["delta"]) == pytest.approx(ev["delta"], rel=1e-5, abs=1e-5)
+    sys.path.insert(0, str(REPO / "analysis"))
+    from clrp_report.load import read_store as load_store
+    from clrp_report.numbers import delta_pairs, failure_rates
+    loaded = load_store(str(store))
+    fixed = loaded.cases[loaded.cases["fixed_pair"]]
+    assert set(zip(fixed.benchmark, fixed.case_id)) == set(ref)
+    assert len(loaded.cases) - len(fixed) == len(own)
+    assert set(zip(delta_pairs(loaded).benchmark, delta_pairs(loaded).case_id)) == set(ref)
+    assert failure_rates(loaded)["cases"].sum() == 2 * len(ref)
+
+
 OTHER_TOKENIZER_TEXT = (
     "Science: which gas do green plants take in from the air? carbon dioxide, not oxygen.\n"
     "How many legs does a spider have? Eight. 7 * 6 = 42 and 15 - 3 = 12 apples left.\n"

@@ -27,6 +27,7 @@ sys.path.insert(0, str(REPO / "analysis"))
 from clrp_report.stats import bootstrap_ci  # noqa: E402
 
 DELETION_CAP = 5  # the spec's record.deletion_max_tokens, as in jobs/demo.toml
+PLANTED = ["planted_retrieval", "planted_two_step", "planted_distractor"]
 SEGMENTS = ["instruction", "fewshot", "context", "needle", "question", "options", "code", "answer_prefix", "template",
             "thinking", "prefix"]
 
@@ -48,6 +49,11 @@ def campaign(tmp_path_factory, clrp_bin, tiny_model, failures):
     subprocess.run([sys.executable, str(REPO / "analysis" / "prepare_cases.py"), "--out", str(d / "bench"),
                     "--benchmarks", "piqa", "--formats", "mc_cloze", "--limit", "8", "--shots", "piqa=0"],
                    check=True, capture_output=True)
+    # Planted-evidence tasks (the validation against the planted truth).
+    subprocess.run([sys.executable, str(REPO / "analysis" / "prepare_cases.py"), "--out", str(d / "bench"),
+                    "--benchmarks", ",".join(PLANTED), "--limit", "6"], check=True, capture_output=True)
+    planted = "".join(f'[[benchmarks]]\npath = "{d / "bench" / f"{t}.generative.jsonl"}"\nmax_new_tokens = 6\n'
+                      f"min_delta = 0.1\n" for t in PLANTED)
     spec = d / "spec.toml"
     spec.write_text(f"""
 name = "report"
@@ -81,7 +87,7 @@ path = "{d / 'empty.jsonl'}"
 [[benchmarks]]
 path = "{d / 'bench' / 'piqa.mc_cloze.jsonl'}"
 min_delta = 0.1
-""")
+{planted}""")
     r = mpirun(clrp_bin, 2, spec)
     assert r.returncode == 0 and "complete" in r.stdout, r.stdout + r.stderr
     return d
@@ -241,7 +247,9 @@ def test_store_without_committed_cases_gives_notes_not_errors(campaign, tmp_path
         f["runs"].visititems(empty)
     out = report(store, tmp_path / "report")
     page = (out / "index.html").read_text()
-    assert sum(planned) == 42  # 33 pairs of the failure files, 3 PIQA failures under each of 3 targets
+    # 33 pairs of the failure files; 3 PIQA failures and 18 planted ones (all 6 items of each of 3
+    # tasks) of the reference, each under 3 targets.
+    assert sum(planned) == 96
     assert f"UNFINISHED CAMPAIGN: 0 of {sum(planned)} planned cases are stored" in page, page[:2000]
     assert "No stored cases yet" in page and not list(out.glob("*.png"))
     assert all(len(csv(out, n)) == 0 for n in ("segments", "layer_profiles", "evidence", "delta_pairs"))
@@ -455,7 +463,7 @@ def test_graph_numbers(campaign, finished):
     assert (per_case["nodes"] == per_case["n_nodes"]).all() and (per_case["edges"] == per_case["n_edges"]).all()
     want = per_case.groupby(["model", "checkpoint"])
     fig = csv(finished, "graphs").set_index(["model", "checkpoint"])
-    assert len(fig) == 3 and (fig["cases"] == 9).all()  # 3 graphs in each of 3 non-empty tables (PIQA too)
+    assert len(fig) == 3 and (fig["cases"] == 18).all()  # 3 graphs in each of 6 tables
     for key, g in want:
         for c in ("nodes", "edges", "mean_fan_in", "first_token_share", "other_tokens_share", "self_bias_share",
                   "intervention_correlation", "kept_share"):
@@ -533,7 +541,7 @@ def test_page_opens_in_chromium_without_console_errors(finished):
 def test_accuracy_and_same_failures(finished, campaign):
     """accuracy.csv equals the store's /aggregate/.../evaluation; the same-failure table has,
     for each failure of the reference with a pair, every target's own verdict and Δℓ."""
-    acc = csv(finished, "accuracy")
+    acc = csv(finished, "accuracy").query("benchmark == 'piqa'")
     with h5py.File(campaign / "store.h5") as f:
         ev = {(m, c, "piqa"): f[f"aggregate/{m}/{c}/piqa/evaluation"][()]
               for m, c in (("ref", "final"), ("sweep", "step1"), ("sweep", "step2"))}
@@ -544,7 +552,7 @@ def test_accuracy_and_same_failures(finished, campaign):
                           ev[(row.model, row.checkpoint, row.benchmark)]))
         for k, v in stored.items():
             assert getattr(row, k) == pytest.approx(v, nan_ok=True), k
-    same = csv(finished, "same_failures")
+    same = csv(finished, "same_failures").query("benchmark == 'piqa'")
     cases = cases_frame(campaign / "store.h5")
     ref = cases[(cases.model == "ref") & (cases.benchmark == "piqa")]
     assert len(same) == 3 * len(ref) and len(ref) > 0
@@ -552,3 +560,57 @@ def test_accuracy_and_same_failures(finished, campaign):
         c = cases[(cases.model == row.model) & (cases.checkpoint == row.checkpoint) & (cases.case_id == row.case_id)]
         assert row.delta == pytest.approx(float(c["delta"].iloc[0]))
     assert (finished / "accuracy.png").stat().st_size > 5000
+
+
+def test_planted_validation_numbers(campaign, finished):
+    """planted.csv (the validation against the planted truth): per target, planted task and rule, the
+    items and accuracy equal the store's evaluation rows, the failures that gave the wrong answer the
+    mechanism predicts equal a reading of the case files' meta and the generated text, and the
+    explained failures, evidence hit rates and outcome shares equal the store's per-table aggregates."""
+    import re
+    got = csv(finished, "planted")
+    assert set(got["benchmark"]) == set(PLANTED)
+    assert set(got["mechanism"]) == {"retrieval", "two_step", "distractor"}
+    truth = {}
+    for t in PLANTED:
+        for line in (campaign / "bench" / f"{t}.generative.jsonl").read_text().splitlines():
+            c = json.loads(line)
+            truth[c["id"]] = c["meta"].get("distractor_answer") or c["meta"].get("one_step_answer")
+    store = campaign / "store.h5"
+    cases = cases_frame(store)
+    ev_agg, oc_agg = aggregate(store, "evidence_hit_rate"), aggregate(store, "outcomes")
+    checked = 0
+    with h5py.File(store) as f:
+        for row in got.itertuples():
+            g = f["runs"][row.model][row.checkpoint][row.benchmark]
+            names = json.loads(g.attrs["outcome_names"])
+            n = int(g.attrs["committed_evaluations"])
+            ids, detail = bytes(g["evaluation_id"][:]), bytes(g["evaluation_detail"][:])
+            scored = correct = predicted = 0
+            for e in g["evaluations"][:n]:
+                outcome = names[int(e["outcome"])]
+                if outcome == "error":
+                    continue
+                scored += 1
+                correct += outcome == "correct"
+                cid = ids[e["id_offset"]:e["id_offset"] + e["id_length"]].decode()
+                text = json.loads(detail[e["detail_offset"]:e["detail_offset"] + e["detail_length"]])["text"]
+                number = re.search(r"-?\d+", text)
+                predicted += outcome != "correct" and truth[cid] is not None and number is not None and \
+                    number.group(0) == truth[cid]
+            assert (row.items, row.failures, row.planted_wrong) == (scored, scored - correct, predicted)
+            assert row.accuracy == pytest.approx(correct / scored)
+            mine = cases[(cases.model == row.model) & (cases.checkpoint == row.checkpoint)
+                         & (cases.benchmark == row.benchmark)]
+            assert row.explained == int((mine["delta"] > 0).sum())
+            r = json.loads(g.attrs["rules"]).index(row.rule)
+            hits, n_cases = ev_agg[(row.model, row.checkpoint, row.benchmark)]
+            if hits[r, 0] > 0:
+                assert row.evidence_hit == pytest.approx(hits[r, 1])
+            counts, _ = oc_agg[(row.model, row.checkpoint, row.benchmark)]
+            failures = counts[r, 1:].sum()  # every outcome but not_a_failure
+            if failures:
+                assert row.input_informative == pytest.approx(counts[r, 1] / failures)
+                checked += 1
+    assert checked > 0, "no planted failure was explained"
+    assert (finished / "planted.png").stat().st_size > 5000

@@ -344,3 +344,46 @@ path = "f.jsonl"
   EXPECT_TRUE(
       has(problems_of(toml, dir), "models[0].checkpoints: ref 'step5' names commit 'ddd444'"));
 }
+
+TEST(CampaignSpec, OwnFailuresOnlyForFixedSetWithBenchmarks) {
+  const fs::path dir = temp_dir();
+  write(dir / "items.jsonl", "");
+  const std::string models = R"(
+[[models]]
+name = "a"
+path = "default"
+[[models]]
+name = "b"
+path = "default"
+)";
+  const std::string bench = "[[benchmarks]]\npath = \"items.jsonl\"\n";
+  auto p =
+      problems_of("name = \"x\"\nstore = \"s.h5\"\nown_failures = true\n" + models + bench, dir);
+  EXPECT_TRUE(has(p, "own_failures: only for mode = \"fixed-set\"")) << ::testing::PrintToString(p);
+  p = problems_of(
+      "name = \"x\"\nstore = \"s.h5\"\nmode = \"fixed-set\"\nreference = \"a\"\nown_failures = "
+      "1\n" +
+          models + bench,
+      dir);
+  EXPECT_TRUE(has(p, "own_failures: ")) << ::testing::PrintToString(p);
+  write(dir / "f.jsonl", "");
+  p = problems_of(
+      "name = \"x\"\nstore = \"s.h5\"\nmode = \"fixed-set\"\nreference = \"a\"\nown_failures = "
+      "true\n" +
+          models + "[[cases]]\npath = \"f.jsonl\"\n",
+      dir);
+  EXPECT_TRUE(has(p, "own_failures: needs [[benchmarks]]")) << ::testing::PrintToString(p);
+
+  // Accepted: in the canonical JSON (the campaign's identity) only when on, so
+  // the hash of every earlier spec stays what it was.
+  const std::string fixed =
+      "name = \"x\"\nstore = \"s.h5\"\nmode = \"fixed-set\"\nreference = \"a\"\n";
+  write(dir / "on.toml", fixed + "own_failures = true\n" + models + bench);
+  write(dir / "off.toml", fixed + models + bench);
+  const CampaignSpec on = load_spec((dir / "on.toml").string());
+  const CampaignSpec off = load_spec((dir / "off.toml").string());
+  EXPECT_TRUE(on.own_failures);
+  EXPECT_FALSE(off.own_failures);
+  EXPECT_EQ(on.to_json().value("own_failures", false), true);
+  EXPECT_FALSE(off.to_json().contains("own_failures"));
+}

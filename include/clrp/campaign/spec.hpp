@@ -34,7 +34,9 @@ enum class Mode {
   /// Pairs found with `reference` are explained under every model and
   /// checkpoint; all of them must share the reference's tokenizer (checked).
   /// With benchmarks, every target is evaluated on every item and the
-  /// failures of the reference's last checkpoint are explained under all.
+  /// failures of the reference's last checkpoint are explained under all;
+  /// with `own_failures` each target also explains its own failures on the
+  /// items the reference did not fail.
   FixedSet,
 };
 
@@ -151,7 +153,11 @@ struct CampaignSpec {
   std::string name;
   Mode mode = Mode::ExplainFailures;
   std::string reference;  ///< fixed-set: the model whose pairs are explained
-  std::string store;      ///< the HDF5 store to write
+  /// fixed-set with benchmarks: each target also explains its own failures on
+  /// the items the reference's last checkpoint did not fail (one pair per item
+  /// and target, so the store tells them apart by the reference's verdicts).
+  bool own_failures = false;
+  std::string store;  ///< the HDF5 store to write
   std::vector<ModelSpec> models;
   std::vector<CaseSourceSpec> cases;  ///< failure files (ready-made pairs)
   std::vector<BenchmarkSpec> benchmarks;
