@@ -1,11 +1,14 @@
-"""The report of a campaign store: python analysis/report.py STORE --out DIR.
+"""The report of a campaign store: python analysis/report.py STORE [STORE...] --out DIR.
+
+Several stores (a study run as several campaigns, e.g. jobs/study_series.toml and
+jobs/study_shipped.toml) give one report with all their models side by side.
 
 Writes DIR/index.html with PNG figures (failure rates; segment relevance per
 model and checkpoint; Δℓ of the same failures under two models; trajectories
 over checkpoints; layer profiles; evidence hit rates per rule with bootstrap
 intervals; the stored deletion test per rule against random deletions;
-attribution graph summaries; links to per-case heatmaps and graphs when
-present) and, for every figure, the numbers behind it as
+attribution graph summaries; validation against the planted truth; links
+to per-case heatmaps and graphs when present) and, for every figure, the numbers behind it as
 DIR/data/<figure>.csv (docs/report.md).
 Prints the path of index.html.
 """
@@ -14,13 +17,14 @@ from __future__ import annotations
 import argparse
 import html
 import json
+import os
 import pathlib
 import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 from clrp_report import figures, numbers, page, planted  # noqa: E402
-from clrp_report.load import read_store  # noqa: E402
+from clrp_report.load import read_stores  # noqa: E402
 from clrp_report.verify import verify_store  # noqa: E402
 
 
@@ -28,16 +32,27 @@ class DamagedStore(Exception):
     """The store disagrees with the checksums it was written with: nothing is drawn from it."""
 
 
-def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | None = None,
+class BadStores(Exception):
+    """Stores that cannot be reported together (a model name in two of them)."""
+
+
+def write_report(store_paths: str | list[str], out: pathlib.Path, heatmaps: pathlib.Path | None = None,
                  graphs: pathlib.Path | None = None) -> pathlib.Path:
-    damage = verify_store(store_path)
-    if damage:
-        shown = "\n  ".join(damage[:12]) + (f"\n  … and {len(damage) - 12} more" if len(damage) > 12 else "")
-        raise DamagedStore(f"{store_path}: the store is damaged: what it holds disagrees with the checksums "
-                           f"recorded when it was written:\n  {shown}\n`clrp inspect {store_path}` says how to "
-                           "recover (--resume rewrites /aggregate; --resume --redo-damaged redoes damaged rows)")
-    store = read_store(store_path)
-    base = pathlib.Path(store_path)
+    """The report of one store, or of several read as one (a study run as several campaigns)."""
+    paths = [store_paths] if isinstance(store_paths, str) else list(store_paths)
+    for store_path in paths:
+        damage = verify_store(store_path)
+        if damage:
+            shown = "\n  ".join(damage[:12]) + (f"\n  … and {len(damage) - 12} more" if len(damage) > 12 else "")
+            raise DamagedStore(f"{store_path}: the store is damaged: what it holds disagrees with the checksums "
+                               f"recorded when it was written:\n  {shown}\n`clrp inspect {store_path}` says how "
+                               "to recover (--resume rewrites /aggregate; --resume --redo-damaged redoes damaged "
+                               "rows)")
+    try:
+        store = read_stores(paths)
+    except ValueError as e:
+        raise BadStores(str(e)) from None
+    bases = [pathlib.Path(p) for p in paths]
     out.mkdir(parents=True, exist_ok=True)
     (out / "data").mkdir(exist_ok=True)
     tables = store.tables.drop(columns=["rules"])
@@ -62,7 +77,7 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         "no_pair_reasons": numbers.no_pair_reasons(store),
         "same_failures": numbers.same_failures(store),
     }
-    truth, truth_missing = planted.case_truth(store.spec)
+    truth, truth_missing = planted.case_truth(store.specs)
     data["planted"] = planted.validation(store, truth)
     data["planted_rule_disagreement"] = planted.rule_disagreement(store, truth)
     for name, df in data.items():
@@ -103,14 +118,18 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         return page.section(title, anchor, caption, f"{name}.png" if drawn[name] else None,
                             f"data/{csv}.csv", why)
 
-    heatmaps = heatmaps or base.with_name(base.name + ".heatmaps")
-    graphs = graphs or base.with_name(base.name + ".graphs")
-    heat_files = sorted(heatmaps.rglob("*.html")) if heatmaps.is_dir() else []
-    graph_files = sorted([*graphs.rglob("*.html"), *graphs.rglob("*.json")]) if graphs.is_dir() else []
+    # Heatmap and graph pages: the given folders, else each store's STORE.heatmaps / STORE.graphs.
+    heat_dirs = [heatmaps] if heatmaps else [b.with_name(b.name + ".heatmaps") for b in bases]
+    graph_dirs = [graphs] if graphs else [b.with_name(b.name + ".graphs") for b in bases]
+    heat_files = sorted(f for d in heat_dirs if d.is_dir() for f in d.rglob("*.html"))
+    graph_files = sorted(f for d in graph_dirs if d.is_dir() for f in [*d.rglob("*.html"), *d.rglob("*.json")])
+    heatmaps = heat_dirs[0] if len(heat_dirs) == 1 else pathlib.Path(os.path.commonpath(heat_dirs))
+    graphs = graph_dirs[0] if len(graph_dirs) == 1 else pathlib.Path(os.path.commonpath(graph_dirs))
     parts = [
         f"<h1>clrp report: campaign {html.escape(store.campaign)}</h1>",
         page.status_html(tables),
-        f"<p class=note>Store <code>{html.escape(str(base.resolve()))}</code>; rules "
+        f"<p class=note>{'Store' if len(bases) == 1 else 'Stores'} "
+        f"{', '.join(f'<code>{html.escape(str(b.resolve()))}</code>' for b in bases)}; rules "
         f"{html.escape(', '.join(dict.fromkeys(r for rs in store.tables['rules'] for r in rs)))}. "
         "Δℓ = logit(wrong) − logit(correct). Intervals: 95 % percentile bootstrap over cases "
         "(2000 resamples).</p>",
@@ -182,7 +201,7 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
                 "area_vs_random", "flip_cases", "flip_rate", "mean_tokens_to_flip"]),
             "faithfulness.png" if drawn["faithfulness"] else None, "data/faithfulness_curve.csv",
             "The campaign did not record faithfulness curves: add a [faithfulness] table to the spec "
-            "(docs/faithfulness.md) and run it again." if "faithfulness" not in store.spec else
+            "(docs/faithfulness.md) and run it again." if not any("faithfulness" in sp for sp in store.specs) else
             "No stored case with Δℓ > 0 yet."),
         fig("Where input attribution explains a failure", "outcomes", "outcomes", "outcomes",
             "Every explained failure classified as the reference study's annotators did by hand "
@@ -231,7 +250,8 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
         f'<h2>Attribution graphs</h2>{page.links_html(graph_files, out, "graphs", graphs)}</section>',
     ]
     (out / "index.html").write_text(page.page(f"clrp report: {store.campaign}", parts), encoding="utf-8")
-    summary = {"campaign": store.campaign, "store": str(base.resolve()), "finished": store.unfinished.empty,
+    summary = {"campaign": store.campaign, "store": str(bases[0].resolve()),
+               "stores": [str(b.resolve()) for b in bases], "finished": store.unfinished.empty,
                "cases": int(tables["committed"].sum()), "planned": int(tables["planned"].sum()),
                "figures": {k: v for k, v in drawn.items()}}
     (out / "data" / "summary.json").write_text(json.dumps(summary, indent=2))
@@ -240,7 +260,8 @@ def write_report(store_path: str, out: pathlib.Path, heatmaps: pathlib.Path | No
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("store", help="the campaign's HDF5 store")
+    ap.add_argument("store", nargs="+", help="the campaign's HDF5 store; several: one report of a study run "
+                    "as several campaigns (their model names must differ)")
     ap.add_argument("--out", required=True, help="folder for index.html, figures and data/")
     ap.add_argument("--heatmaps", type=pathlib.Path, help="folder of per-case heatmap HTML files "
                     "(default: STORE.heatmaps)")
@@ -249,7 +270,7 @@ def main() -> None:
     a = ap.parse_args()
     try:
         print(write_report(a.store, pathlib.Path(a.out), a.heatmaps, a.graphs))
-    except DamagedStore as e:
+    except (DamagedStore, BadStores) as e:
         sys.exit(f"report: error: {e}")
 
 

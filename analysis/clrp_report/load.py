@@ -5,7 +5,7 @@ that has not committed them (docs/store.md)."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import h5py
 import numpy as np
@@ -18,7 +18,10 @@ class Store:
     campaign: str
     spec: dict
     tables: pd.DataFrame  # one row per table: model, checkpoint, benchmark, committed, planned, failed
-    cases: pd.DataFrame  # one row per case; `fixed_pair`: it explains the fixed set's (reference's) pair
+    # One row per case; `fixed_pair`: it explains a fixed-set campaign's (the reference's) pair;
+    # `same_set`: it belongs to the pairs its campaign explains under every target (fixed-set: the
+    # reference's; explain-failures: each target's own, so every case), what models are compared on.
+    cases: pd.DataFrame
     segments: pd.DataFrame  # case × rule × segment
     layers: pd.DataFrame  # case × rule × layer (when residual relevance was recorded)
     evidence: pd.DataFrame  # case × rule, cases with evidence tokens only
@@ -43,6 +46,7 @@ class Store:
     # measured with the node's hidden state zeroed.
     graph_interventions: pd.DataFrame = field(default_factory=pd.DataFrame)
     checkpoint_order: dict = field(default_factory=dict)  # (model, checkpoint) -> position
+    specs: list = field(default_factory=list)  # every campaign's spec (several when stores are read as one)
     # Fixed-set campaigns across tokenizers: the reference's pairs that did not carry to a
     # table's tokenizer, and why (model, checkpoint, benchmark, case_id, reason).
     not_carried: pd.DataFrame = field(default_factory=pd.DataFrame)
@@ -287,6 +291,7 @@ def read_store(path: str) -> Store:
     evaluations = pd.DataFrame(eval_rows, columns=EVALUATION_COLUMNS)
     order = checkpoint_order(spec)
     cases["fixed_pair"] = _fixed_pairs(spec, cases, evaluations, order)
+    cases["same_set"] = cases["fixed_pair"] if spec.get("mode") == "fixed-set" else True
     return Store(
         path=str(path), campaign=campaign, spec=spec,
         tables=pd.DataFrame(table_rows, columns=["model", "checkpoint", "benchmark", "committed", "planned",
@@ -312,5 +317,36 @@ def read_store(path: str) -> Store:
             "operator", "order", "step", "k", "x", "fraction", "delta_k", "y"]),
         graph_interventions=pd.DataFrame(intervention_rows, columns=cols + [
             "node_layer", "position", "predicted", "measured"]),
-        checkpoint_order=order,
+        checkpoint_order=order, specs=[spec],
         not_carried=pd.DataFrame(not_carried, columns=cols + ["reason"]))
+
+
+def read_stores(paths: list[str]) -> Store:
+    """Several campaigns' stores read as one (a study run as several jobs, e.g. the trained series
+    in one and the shipped models in another): their rows side by side. Each campaign keeps its
+    own comparisons (`cases.same_set`, the reference of each fixed-set spec in `specs`); a model
+    name in two of them would mix their rows, so that is refused."""
+    parts = [read_store(p) for p in paths]
+    if len(parts) == 1:
+        return parts[0]
+    owner: dict[str, str] = {}
+    for part in parts:
+        for model in part.tables["model"].unique():
+            if model in owner:
+                raise ValueError(f"model {model!r} is in two of the stores ({owner[model]} and {part.path}): "
+                                 "give it another name in one of the specs to report them together")
+            owner[model] = part.path
+    merged = {}
+    for f in fields(Store):
+        values = [getattr(p, f.name) for p in parts]
+        if isinstance(values[0], pd.DataFrame):
+            frames = [v for v in values if not v.empty]
+            merged[f.name] = pd.concat(frames, ignore_index=True) if frames else values[0]
+        elif isinstance(values[0], dict):
+            merged[f.name] = {k: v for d in values for k, v in d.items()}
+        elif isinstance(values[0], list):
+            merged[f.name] = [x for v in values for x in v]
+        else:
+            merged[f.name] = " + ".join(dict.fromkeys(str(v) for v in values))
+    merged["spec"] = parts[0].spec
+    return Store(**merged)

@@ -32,8 +32,7 @@ def _mean_ci(values) -> tuple[float, float, float]:
 def _same_pairs(store: Store) -> pd.DataFrame:
     """The cases that explain the same pairs under every target: in a fixed-set campaign the
     reference's (not the targets' own failures, own_failures), else every case."""
-    fixed = store.cases[store.cases["fixed_pair"]]
-    return fixed if store.spec.get("mode") == "fixed-set" else store.cases
+    return store.cases[store.cases["same_set"]]
 
 
 def failure_rates(store: Store) -> pd.DataFrame:
@@ -71,16 +70,20 @@ def delta_trajectories(store: Store) -> pd.DataFrame:
 
 
 def delta_pairs(store: Store) -> pd.DataFrame:
-    """Δℓ of the same case under two models (each at its last checkpoint), for every model pair
-    (fixed-set: the reference's pairs)."""
+    """Δℓ of the same case under two models (each at its last checkpoint), for every pair of models
+    of one campaign (fixed-set: the reference's pairs)."""
     cases = _same_pairs(store)
     last = {}
     for (m, c) in cases[TARGET].drop_duplicates().itertuples(index=False):
         pos = store.checkpoint_order.get((m, c), 0)
         if m not in last or pos > last[m][1]:
             last[m] = (c, pos)
+    # Within one campaign only: another campaign's cases with the same id may explain another pair.
+    campaign_of = {m["name"]: i for i, spec in enumerate(store.specs) for m in spec.get("models", [])}
     frames = []
     for a, b in itertools.combinations(sorted(last), 2):
+        if campaign_of.get(a) != campaign_of.get(b):
+            continue
         da = cases[(cases.model == a) & (cases.checkpoint == last[a][0])]
         db = cases[(cases.model == b) & (cases.checkpoint == last[b][0])]
         j = da.merge(db, on=["benchmark", "case_id"], suffixes=("_a", "_b"))
@@ -330,24 +333,28 @@ def same_failures(store: Store) -> pd.DataFrame:
     """Fixed-set campaigns with benchmarks: for every failure of the reference (its last checkpoint)
     that has a pair, each target's own verdict on the item and its Δℓ on the reference's pair
     (carried by its text to a target with another tokenizer; `not_carried` says why a pair did
-    not carry, and its Δℓ is then NaN)."""
-    ref = store.spec.get("reference") or ""
+    not carry, and its Δℓ is then NaN). Each campaign of a study read as one on its own models."""
     cols = ["benchmark", "case_id", "reference_delta", "model", "checkpoint", "outcome", "delta",
             "not_carried"]
-    if not ref or store.evaluations.empty:
+    frames = []
+    for spec in store.specs:
+        ref = spec.get("reference") or ""
+        models = {m["name"] for m in spec.get("models", [])}
+        ev = store.evaluations[store.evaluations["model"].isin(models)]
+        ref_cks = ev[ev["model"] == ref]["checkpoint"].unique()
+        if not ref or len(ref_cks) == 0:
+            continue
+        last = max(ref_cks, key=lambda c: store.checkpoint_order.get((ref, c), 0))
+        failures = ev[(ev["model"] == ref) & (ev["checkpoint"] == last) & ev["with_pair"]]
+        own = ev[["model", "checkpoint", "benchmark", "case_id", "outcome"]]
+        explained = store.cases[["model", "checkpoint", "benchmark", "case_id", "delta"]]
+        j = failures[["benchmark", "case_id", "delta"]].rename(columns={"delta": "reference_delta"})
+        key = ["model", "checkpoint", "benchmark", "case_id"]
+        j = j.merge(own, on=["benchmark", "case_id"]).merge(explained, how="left", on=key)
+        refused = store.not_carried.rename(columns={"reason": "not_carried"})
+        j = j.merge(refused[key + ["not_carried"]] if len(refused) else
+                    pd.DataFrame(columns=key + ["not_carried"]), how="left", on=key)
+        frames.append(j[cols])
+    if not frames:
         return pd.DataFrame(columns=cols)
-    ev = store.evaluations
-    ref_cks = ev[ev["model"] == ref]["checkpoint"].unique()
-    if len(ref_cks) == 0:
-        return pd.DataFrame(columns=cols)
-    last = max(ref_cks, key=lambda c: store.checkpoint_order.get((ref, c), 0))
-    failures = ev[(ev["model"] == ref) & (ev["checkpoint"] == last) & ev["with_pair"]]
-    own = ev[["model", "checkpoint", "benchmark", "case_id", "outcome"]]
-    explained = store.cases[["model", "checkpoint", "benchmark", "case_id", "delta"]]
-    j = failures[["benchmark", "case_id", "delta"]].rename(columns={"delta": "reference_delta"})
-    key = ["model", "checkpoint", "benchmark", "case_id"]
-    j = j.merge(own, on=["benchmark", "case_id"]).merge(explained, how="left", on=key)
-    refused = store.not_carried.rename(columns={"reason": "not_carried"})
-    j = j.merge(refused[key + ["not_carried"]] if len(refused) else
-                pd.DataFrame(columns=key + ["not_carried"]), how="left", on=key)
-    return _ordered(store, j[cols])
+    return _ordered(store, pd.concat(frames, ignore_index=True))

@@ -44,11 +44,12 @@ COLUMNS = ["model", "checkpoint", "benchmark", "mechanism", "rule", "items", "ac
            "top1_flip", "top1_flip_low", "top1_flip_high"]
 
 
-def case_truth(spec: dict) -> tuple[pd.DataFrame, list[str]]:
-    """The planted cases of the spec's case files: (benchmark, case id, mechanism, the wrong answer
+def case_truth(specs: list[dict]) -> tuple[pd.DataFrame, list[str]]:
+    """The planted cases of the specs' case files: (benchmark, case id, mechanism, the wrong answer
     the mechanism predicts or ""), and the files that could not be read."""
     rows, missing = [], []
-    paths = [b["path"] for b in spec.get("benchmarks", [])] + [c["path"] for c in spec.get("cases", [])]
+    paths = [b["path"] for spec in specs for b in spec.get("benchmarks", [])] + [
+        c["path"] for spec in specs for c in spec.get("cases", [])]
     for path in dict.fromkeys(paths):
         try:
             lines = pathlib.Path(path).read_text(encoding="utf-8").splitlines()

@@ -231,6 +231,34 @@ def test_unfinished_store_says_so_first(campaign, clrp_bin, tmp_path):
     assert json.loads((out / "data" / "summary.json").read_text())["finished"] is False
 
 
+def test_several_stores_give_one_report(campaign, finished, clrp_bin, failures, tiny_model, tmp_path):
+    """A study run as two campaigns (a fixed-set one and an explain-failures one with another model
+    name) reads as one report: every table and case of both, each campaign's comparisons kept to its
+    own models; the same model name in two stores is refused, naming both."""
+    spec = tmp_path / "solo.toml"
+    spec.write_text(f'name = "solo"\nstore = "solo.h5"\n[[models]]\nname = "solo"\npath = "{tiny_model}"\n'
+                    f'[[cases]]\npath = "{failures}"\nlimit = 3\n')
+    r = mpirun(clrp_bin, 1, spec)
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = tmp_path / "both"
+    r = subprocess.run([sys.executable, str(REPO / "analysis" / "report.py"), str(campaign / "store.h5"),
+                        str(tmp_path / "solo.h5"), "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    one = cases_frame(campaign / "store.h5")
+    tables = csv(out, "tables")
+    assert set(tables["model"]) == {"ref", "sweep", "solo"}
+    assert tables["committed"].sum() == len(one) + 3
+    summary = json.loads((out / "data" / "summary.json").read_text())
+    assert summary["campaign"] == "report + solo" and len(summary["stores"]) == 2
+    # The fixed-set campaign's comparisons stay its own: solo's own failures join no model pair.
+    assert len(csv(out, "delta_pairs")) == len(csv(finished, "delta_pairs")) > 0
+    assert len(csv(out, "same_failures")) == len(csv(finished, "same_failures")) > 0
+    r = subprocess.run([sys.executable, str(REPO / "analysis" / "report.py"), str(campaign / "store.h5"),
+                        str(campaign / "store.h5"), "--out", str(tmp_path / "twice")], capture_output=True,
+                       text=True, timeout=600)
+    assert r.returncode != 0 and "model 'ref' is in two of the stores" in r.stderr, r.stderr
+
+
 def test_store_without_committed_cases_gives_notes_not_errors(campaign, tmp_path):
     """A campaign killed before its first commit: every table empty; each section says why."""
     store = tmp_path / "nothing.h5"
