@@ -23,7 +23,7 @@ import sys
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
-from clrp_report import figures, numbers, page, planted  # noqa: E402
+from clrp_report import figures, findings, numbers, page, planted  # noqa: E402
 from clrp_report.load import read_stores  # noqa: E402
 from clrp_report.verify import verify_store  # noqa: E402
 
@@ -80,6 +80,7 @@ def write_report(store_paths: str | list[str], out: pathlib.Path, heatmaps: path
     truth, truth_missing = planted.case_truth(store.specs)
     data["planted"] = planted.validation(store, truth)
     data["planted_rule_disagreement"] = planted.rule_disagreement(store, truth)
+    data["findings"] = findings.findings(store, data["planted"])
     for name, df in data.items():
         df.to_csv(out / "data" / f"{name}.csv", index=False)
     store.graphs.to_csv(out / "data" / "graph_cases.csv", index=False)  # per case, behind graphs.csv
@@ -128,6 +129,7 @@ def write_report(store_paths: str | list[str], out: pathlib.Path, heatmaps: path
     parts = [
         f"<h1>clrp report: campaign {html.escape(store.campaign)}</h1>",
         page.status_html(tables),
+        page.findings_html(data["findings"]),
         f"<p class=note>{'Store' if len(bases) == 1 else 'Stores'} "
         f"{', '.join(f'<code>{html.escape(str(b.resolve()))}</code>' for b in bases)}; rules "
         f"{html.escape(', '.join(dict.fromkeys(r for rs in store.tables['rules'] for r in rs)))}. "

@@ -36,6 +36,17 @@ def status_html(tables: pd.DataFrame) -> str:
             f"{f', {failed} could not be explained' if failed else ''}.</div>")
 
 
+def findings_html(findings: pd.DataFrame) -> str:
+    """The headline findings (findings.py), each a sentence written from the numbers, with the
+    figure it comes from."""
+    if findings.empty:
+        return ('<section id="findings"><h2>Findings</h2><p class="empty">No finding yet: the store holds no '
+                "explained failure with faithfulness curves or outcomes.</p></section>")
+    items = "".join(f'<li>{html.escape(r.text)} <span class=note>({html.escape(r.source)}; '
+                    f'<a href="data/findings.csv">data/findings.csv</a>)</span></li>' for r in findings.itertuples())
+    return f'<section id="findings"><h2>Findings</h2><ul>{items}</ul></section>'
+
+
 def tables_html(tables: pd.DataFrame) -> str:
     rows = []
     for r in tables.itertuples():

@@ -642,3 +642,40 @@ def test_planted_validation_numbers(campaign, finished):
                 checked += 1
     assert checked > 0, "no planted failure was explained"
     assert (finished / "planted.png").stat().st_size > 5000
+
+
+def test_findings_are_written_from_the_numbers(campaign, finished):
+    """The first screen's findings: each sentence comes from the numbers (findings.csv names its
+    source); the most faithful rule is the one with the largest mean area over the failures, with that
+    area in the sentence; the per-benchmark shares of failures input attribution explains are those of
+    the outcome counts; the section comes right after the status line, before any figure."""
+    import re
+    got = csv(finished, "findings")
+    assert {"most_faithful", "where_informative", "with_training", "across_models",
+            "planted_truth"} <= set(got["finding"])
+    f = pd.read_csv(finished / "data" / "faithfulness.csv")
+    with h5py.File(campaign / "store.h5") as h:
+        areas = {}
+        for m in h["runs"]:
+            for c in h["runs"][m]:
+                for b in h["runs"][m][c]:
+                    g = h["runs"][m][c][b]
+                    n = int(g.attrs["committed_rows"])
+                    if n == 0:
+                        continue
+                    rules = json.loads(g.attrs["rules"])
+                    delta = g["cases"][:n]["delta"]
+                    a = g["faithfulness_area"][:n][:, 0, :, 0]  # the first operator, least minus most
+                    for r, rule in enumerate(rules):
+                        areas.setdefault(rule, []).extend(a[delta > 0, r][~np.isnan(a[delta > 0, r])])
+    best = max(areas, key=lambda r: np.mean(areas[r]))
+    text = got.query("finding == 'most_faithful'")["text"].iloc[0]
+    assert f"most faithful rule here is {best}" in text and f"{np.mean(areas[best]):.2f}" in text
+    assert set(f["method"]) >= set(areas)
+    share = got.query("finding == 'where_informative'")["text"].iloc[0]
+    oc = csv(finished, "outcomes").query("rule == 'attnlrp'").groupby("benchmark")[
+        ["input_informative", "graph_informative", "neither", "graph_not_tested"]].sum()
+    for bench, pct, n in re.findall(r"(\w+) \((\d+) % of (\d+)\)", share):
+        assert int(n) == oc.loc[bench].sum() and int(pct) == round(100 * oc.loc[bench, "input_informative"] / int(n))
+    page = (finished / "index.html").read_text()
+    assert page.index('id="status"') < page.index('id="findings"') < page.index("<h2>Tables</h2>")
