@@ -39,7 +39,7 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 from clrp_cases import needle, planted  # noqa: E402
 
 # name: (hidden, intermediate, layers, heads, kv heads)
-SIZES = {"s": (64, 176, 2, 4, 2), "m": (128, 352, 3, 4, 2), "l": (192, 512, 4, 6, 2)}
+SIZES = {"s": (48, 128, 2, 4, 2), "m": (64, 176, 3, 4, 2), "l": (96, 256, 4, 6, 2)}
 VOCAB = 2048
 CONTEXT = 256
 TRAIN_SEED_OFFSET = 1_000_003  # planted items for training: never the seed the case files use
@@ -194,6 +194,13 @@ def train_size(name: str, out: pathlib.Path, tok_path: pathlib.Path, docs: list,
     return saved
 
 
+def _worker_init(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.use_deterministic_algorithms(True)
+
+
 def sha256(path: pathlib.Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -202,16 +209,18 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", required=True, type=pathlib.Path, help="output folder (created)")
     p.add_argument("--sizes", default=",".join(SIZES), help=f"comma-separated subset of {', '.join(SIZES)}")
-    p.add_argument("--steps", type=int, default=600, help="optimizer steps per size (default: %(default)s)")
-    p.add_argument("--save-every", type=int, default=150, help="checkpoint interval (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=800, help="optimizer steps per size (default: %(default)s)")
+    p.add_argument("--save-every", type=int, default=200, help="checkpoint interval (default: %(default)s)")
     p.add_argument("--batch", type=int, default=16, help="rows of 256 tokens per step (default: %(default)s)")
-    p.add_argument("--lr", type=float, default=2e-3, help="peak learning rate (default: %(default)s)")
+    p.add_argument("--lr", type=float, default=3e-3, help="peak learning rate (default: %(default)s)")
     p.add_argument("--planted", type=int, default=2000, help="training items per planted task (default: %(default)s)")
     p.add_argument("--natural-chars", type=int, default=400_000,
                    help="characters of natural text (default: %(default)s)")
     p.add_argument("--loss", choices=("all", "answers"), default="answers",
                    help="planted items: loss on every token, or on the answer only (default: %(default)s)")
     p.add_argument("--seed", type=int, default=1234, help="seed of everything (default: %(default)s)")
+    p.add_argument("--parallel", type=int, default=1, help="sizes trained at once, one process each "
+                   "(default: %(default)s; the checkpoints do not depend on it)")
     p.add_argument("--threads", type=int, default=1, help="torch threads; results depend on it (default: 1)")
     args = p.parse_args(argv)
     sizes = [s for s in args.sizes.split(",") if s]
@@ -231,7 +240,19 @@ def main(argv: list[str] | None = None) -> int:
     tok = train_tokenizer(natural + ["".join(text for text, _ in parts) for parts in tasks], tok_path)
     eos = tok.token_to_id("<|endoftext|>")
     docs = encode_documents(tok, natural, tasks, args.loss == "answers")
-    saved = {s: train_size(s, args.out, tok_path, docs, eos, args) for s in sizes}
+    if args.parallel > 1:
+        # One process per size, each with its own --threads: the same numbers as one after another
+        # (each size's training depends on the seed alone), the largest size started first.
+        import concurrent.futures
+        import multiprocessing
+
+        order = sorted(sizes, key=lambda s: -SIZES[s][0] * SIZES[s][2])
+        with concurrent.futures.ProcessPoolExecutor(args.parallel, mp_context=multiprocessing.get_context("spawn"),
+                                                    initializer=_worker_init, initargs=(args.threads,)) as pool:
+            jobs = {s: pool.submit(train_size, s, args.out, tok_path, docs, eos, args) for s in order}
+            saved = {s: jobs[s].result() for s in sizes}
+    else:
+        saved = {s: train_size(s, args.out, tok_path, docs, eos, args) for s in sizes}
     files = sorted(f for f in args.out.rglob("*") if f.is_file() and f.name != "manifest.json")
     manifest = {"generator": "analysis/train_series.py", "seed": args.seed, "sizes": {s: SIZES[s] for s in sizes},
                 "steps": args.steps, "save_every": args.save_every, "batch": args.batch, "lr": args.lr,
