@@ -164,7 +164,8 @@ def planted_truth(planted: pd.DataFrame, rule: str) -> list[str]:
         if col == "evidence_hit":
             text += f"; chance {_pct(low['evidence_chance'])}"
         if g["mechanism"].iloc[0] == "distractor":
-            text += f"; {int(g['planted_wrong'].sum())} of {int(g['failures'].sum())} failures answered the decoy's value"
+            wrong, failures = int(g["planted_wrong"].sum()), int(g["failures"].sum())
+            text += f"; {wrong} of {failures} failures answered the decoy's value"
         out.append(text + ".")
     return out
 
