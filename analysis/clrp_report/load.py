@@ -53,8 +53,11 @@ class Store:
 
     @property
     def unfinished(self) -> pd.DataFrame:
+        """Tables with cases still to explain or benchmark items still to answer (the explanations
+        are planned only once every item is answered, so a run killed while evaluating has planned
+        none yet)."""
         t = self.tables
-        return t[t["committed"] + t["failed"] < t["planned"]]
+        return t[(t["committed"] + t["failed"] < t["planned"]) | (t["evaluated"] < t["planned_evaluations"])]
 
 
 def checkpoint_order(spec: dict) -> dict:
@@ -186,6 +189,10 @@ def read_store(path: str) -> Store:
                         "model": model, "checkpoint": ck, "benchmark": bench, "committed": n,
                         "planned": int(g.attrs.get("planned_rows", n)),
                         "failed": int(g.attrs.get("failed_rows", 0)), "layers": int(g.attrs["layers"]),
+                        # Benchmark items answered and planned (a run killed while evaluating has
+                        # fewer; a table of failure files plans none).
+                        "evaluated": int(g.attrs.get("committed_evaluations", 0)),
+                        "planned_evaluations": int(g.attrs.get("planned_evaluations", 0)),
                         "deletion_max_tokens": cap, "rules": rules})
                     if cap:
                         del_tables += _deletion_aggregate(f, model, ck, bench, rules + ["random"])
@@ -295,7 +302,8 @@ def read_store(path: str) -> Store:
     return Store(
         path=str(path), campaign=campaign, spec=spec,
         tables=pd.DataFrame(table_rows, columns=["model", "checkpoint", "benchmark", "committed", "planned",
-                                                 "failed", "layers", "deletion_max_tokens", "rules"]),
+                                                 "failed", "layers", "evaluated", "planned_evaluations",
+                                                 "deletion_max_tokens", "rules"]),
         cases=cases,
         segments=pd.DataFrame(seg_rows, columns=cols + ["rule", "segment", "relevance", "share"]),
         layers=pd.DataFrame(layer_rows, columns=cols + ["rule", "layer", "relevance"]),

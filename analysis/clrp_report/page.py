@@ -21,17 +21,27 @@ img{max-width:100%;border:1px solid #ddd}.note{color:#555}figure{margin:0}
 """
 
 
+def _open(tables: pd.DataFrame) -> pd.Series:
+    """Tables with cases to explain or benchmark items to answer."""
+    return (tables["committed"] + tables["failed"] < tables["planned"]) | (
+        tables["evaluated"] < tables["planned_evaluations"])
+
+
 def status_html(tables: pd.DataFrame) -> str:
     planned, stored, failed = (int(tables[c].sum()) for c in ("planned", "committed", "failed"))
-    open_ = tables[tables["committed"] + tables["failed"] < tables["planned"]]
+    answered, items = int(tables["evaluated"].sum()), int(tables["planned_evaluations"].sum())
+    open_ = tables[_open(tables)]
     if len(open_):
-        which = ", ".join(f"{r.model}/{r.checkpoint}/{r.benchmark} ({r.committed}/{r.planned})"
-                          for r in open_.head(6).itertuples())
+        which = ", ".join(f"{r.model}/{r.checkpoint}/{r.benchmark} ({r.committed}/{r.planned}"
+                          + (f", items {r.evaluated}/{r.planned_evaluations}" if r.planned_evaluations else "")
+                          + ")" for r in open_.head(6).itertuples())
         more = f" and {len(open_) - 6} more" if len(open_) > 6 else ""
+        evaluating = (f"; {answered} of {items} benchmark items are answered (the failures are explained once "
+                      "every item is)" if answered < items else "")
         return (f'<div class="status unfinished" id="status">UNFINISHED CAMPAIGN: {stored} of {planned} planned '
-                f"cases are stored ({failed} failed); {len(open_)} of {len(tables)} tables are incomplete: "
-                f"{html.escape(which)}{more}. Figures describe the stored cases only; run the campaign again "
-                f"with --resume (or merge the other array tasks' stores) for the full report.</div>")
+                f"cases are stored ({failed} failed){evaluating}; {len(open_)} of {len(tables)} tables are "
+                f"incomplete: {html.escape(which)}{more}. Figures describe the stored cases only; run the campaign "
+                f"again with --resume (or merge the other array tasks' stores) for the full report.</div>")
     return (f'<div class="status finished" id="status">Finished campaign: {stored} cases in {len(tables)} tables'
             f"{f', {failed} could not be explained' if failed else ''}.</div>")
 
@@ -51,7 +61,8 @@ def tables_html(tables: pd.DataFrame) -> str:
     rows = []
     for r in tables.itertuples():
         cls = ' class="empty"' if r.committed == 0 else ""
-        note = "empty" if r.committed == 0 else ("incomplete" if r.committed + r.failed < r.planned else "")
+        incomplete = r.committed + r.failed < r.planned or r.evaluated < r.planned_evaluations
+        note = "incomplete" if incomplete else ("empty" if r.committed == 0 else "")
         rows.append(f"<tr{cls}><td class=l>{html.escape(r.model)}</td><td class=l>{html.escape(r.checkpoint)}</td>"
                     f"<td class=l>{html.escape(r.benchmark)}</td><td>{r.committed}</td><td>{r.planned}</td>"
                     f"<td>{r.failed}</td><td>{r.layers}</td><td class=l>{note}</td></tr>")

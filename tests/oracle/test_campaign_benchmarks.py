@@ -271,6 +271,14 @@ def test_kill9_during_evaluation_then_resume(tmp_path, clrp_bin, tiny_model, ben
         done = sum(int(g.attrs["committed_evaluations"]) for g in
                    (f[f"runs/tiny/final/{b}"] for b in ("arc_easy", "gsm8k", "sciq")))
     assert 0 < done < 31
+    # The report of the killed store says first that it is unfinished, items included.
+    out = tmp_path / "report"
+    r = subprocess.run([sys.executable, str(REPO / "analysis" / "report.py"), str(tmp_path / "store.h5"),
+                        "--out", str(out)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stdout + r.stderr
+    page = (out / "index.html").read_text()
+    assert "UNFINISHED CAMPAIGN" in page and f"{done} of 31 benchmark items are answered" in page
+    assert json.loads((out / "data" / "summary.json").read_text())["finished"] is False
     r = mpirun(clrp_bin, 2, spec, "--resume")
     assert r.returncode == 0, r.stdout + r.stderr
     assert f"evaluate: 31 items ({done} committed before)" in r.stdout, r.stdout
