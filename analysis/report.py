@@ -132,7 +132,7 @@ def write_report(store_paths: str | list[str], out: pathlib.Path, heatmaps: path
         page.findings_html(data["findings"]),
         f"<p class=note>{'Store' if len(bases) == 1 else 'Stores'} "
         f"{', '.join(f'<code>{html.escape(str(b.resolve()))}</code>' for b in bases)}; rules "
-        f"{html.escape(', '.join(dict.fromkeys(r for rs in store.tables['rules'] for r in rs)))}. "
+        f"{html.escape(', '.join(store.rules))}. "
         "Δℓ = logit(wrong) − logit(correct). Intervals: 95 % percentile bootstrap over cases "
         "(2000 resamples).</p>",
         "<h2>Tables</h2>", page.tables_html(tables),

@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from .planted import MEASURE  # noqa: E402
+
 DPI = 110
 
 
@@ -335,20 +337,12 @@ def pair_yield(df: pd.DataFrame, reasons: pd.DataFrame, path: pathlib.Path) -> b
     return _save(fig, path)
 
 
-# The number each planted mechanism is judged by (analysis/clrp_report/planted.py, EXPECTED).
-PLANTED_MEASURE = {"retrieval": ("evidence_hit", "evidence in the top k"),
-                   "copy": ("evidence_hit", "evidence in the top k"),
-                   "format": ("evidence_hit", "evidence in the top k"),
-                   "two_step": ("top1_flip", "failures undone by the top-1 token"),
-                   "distractor": ("oit", "failures with OIT")}
-
-
 def planted(df: pd.DataFrame, path: pathlib.Path) -> bool:
     """One panel per planted mechanism: the number the construction speaks to (evidence hit rate;
     for the two-step task the share undone by one token; for distractors the OIT share) against the
     target's accuracy on the task, one line per model and rule through its checkpoints in order."""
     d = df.dropna(subset=["accuracy"])
-    mechanisms = [m for m in PLANTED_MEASURE if m in set(d["mechanism"])]
+    mechanisms = [m for m in MEASURE if m in set(d["mechanism"])]
     if not mechanisms:
         return False
     models = list(dict.fromkeys(d["model"]))
@@ -357,7 +351,7 @@ def planted(df: pd.DataFrame, path: pathlib.Path) -> bool:
     markers = dict(zip(rules, "os^Dv"))
     fig, axes = plt.subplots(1, len(mechanisms), figsize=(3.6 * len(mechanisms), 3.6), squeeze=False)
     for ax, mech in zip(axes[0], mechanisms):
-        col, label = PLANTED_MEASURE[mech]
+        col, label = MEASURE[mech]
         part = d[d["mechanism"] == mech]
         for (model, rule), g in part.groupby(["model", "rule"], sort=False):
             g = g.sort_values("checkpoint_pos")

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .load import Store
+from .planted import MEASURE
 from .stats import bootstrap_ci
 
 COLUMNS = ["finding", "text", "source"]
@@ -139,8 +140,6 @@ def across_sizes(store: Store, rule: str) -> list[str]:
 def planted_truth(planted: pd.DataFrame, rule: str) -> list[str]:
     """On the planted tasks, what the construction guarantees against what clrp found, at the least
     and the most accurate target of each task that has explained failures (the rule given)."""
-    measures = {"retrieval": "evidence_hit", "copy": "evidence_hit", "format": "evidence_hit",
-                "two_step": "top1_flip", "distractor": "oit"}
     words = {"evidence_hit": "share of the explained cases whose top k under {} holds the planted evidence",
              "top1_flip": "share of the failures undone by deleting {}'s single top token; two facts decide by "
                           "construction",
@@ -148,7 +147,7 @@ def planted_truth(planted: pd.DataFrame, rule: str) -> list[str]:
     out = []
     d = planted[(planted["rule"] == rule)].dropna(subset=["accuracy"])
     for bench, g in d.groupby("benchmark", sort=True):
-        col = measures.get(g["mechanism"].iloc[0])
+        col = MEASURE.get(g["mechanism"].iloc[0], (None,))[0]
         g = g.dropna(subset=[col]) if col else g.iloc[0:0]
         if g.empty:
             continue
@@ -172,10 +171,9 @@ def planted_truth(planted: pd.DataFrame, rule: str) -> list[str]:
 
 def findings(store: Store, planted: pd.DataFrame) -> pd.DataFrame:
     """Every finding the store's numbers support, in the order the page shows them."""
-    rules = list(dict.fromkeys(r for rs in store.tables["rules"] for r in rs)) if len(store.tables) else []
-    if not rules:
+    if not store.rules:
         return pd.DataFrame(columns=COLUMNS)
-    rule = rules[0]
+    rule = store.rules[0]
     rows = []
 
     def add(name: str, text: str | None, source: str) -> None:

@@ -53,11 +53,31 @@ class Store:
 
     @property
     def unfinished(self) -> pd.DataFrame:
-        """Tables with cases still to explain or benchmark items still to answer (the explanations
-        are planned only once every item is answered, so a run killed while evaluating has planned
-        none yet)."""
-        t = self.tables
-        return t[(t["committed"] + t["failed"] < t["planned"]) | (t["evaluated"] < t["planned_evaluations"])]
+        """The tables with work left (incomplete())."""
+        return self.tables[incomplete(self.tables)]
+
+    @property
+    def rules(self) -> list[str]:
+        """Every rule of the store's tables, in the spec's order."""
+        return list(dict.fromkeys(r for rs in self.tables["rules"] for r in rs))
+
+
+def incomplete(tables: pd.DataFrame) -> pd.Series:
+    """Per table: cases still to explain or benchmark items still to answer (the explanations are
+    planned only once every item is answered, so a run killed while evaluating has planned none)."""
+    return (tables["committed"] + tables["failed"] < tables["planned"]) | (
+        tables["evaluated"] < tables["planned_evaluations"])
+
+
+def reference_failures(spec: dict, evaluations: pd.DataFrame, order: dict) -> pd.DataFrame:
+    """A fixed-set spec's fixed set: the evaluation rows of its reference's last checkpoint that
+    failed with a pair (empty without a reference or its evaluations)."""
+    ref = spec.get("reference") or ""
+    rows = evaluations[evaluations["model"] == ref]
+    if not ref or rows.empty:
+        return rows.iloc[0:0]
+    last = max(rows["checkpoint"].unique(), key=lambda c: order.get((ref, c), 0))
+    return rows[(rows["checkpoint"] == last) & rows["with_pair"]]
 
 
 def checkpoint_order(spec: dict) -> dict:
@@ -154,11 +174,7 @@ def _fixed_pairs(spec: dict, cases: pd.DataFrame, evaluations: pd.DataFrame, ord
         return pd.Series(False, index=cases.index)
     if not spec.get("own_failures"):
         return pd.Series(True, index=cases.index)
-    ref = evaluations[evaluations["model"] == spec.get("reference")]
-    if ref.empty:
-        return pd.Series(False, index=cases.index)
-    last = max(ref["checkpoint"].unique(), key=lambda c: order.get((spec["reference"], c), 0))
-    failed = ref[(ref["checkpoint"] == last) & ref["with_pair"]]
+    failed = reference_failures(spec, evaluations, order)
     keys = set(zip(failed["benchmark"], failed["case_id"]))
     return pd.Series([(b, c) in keys for b, c in zip(cases["benchmark"], cases["case_id"])], index=cases.index,
                      dtype=bool)

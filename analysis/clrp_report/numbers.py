@@ -9,7 +9,7 @@ import itertools
 import numpy as np
 import pandas as pd
 
-from .load import OUTCOMES, Store
+from .load import OUTCOMES, Store, reference_failures
 from .stats import bootstrap_ci, wilson_ci
 
 TARGET = ["model", "checkpoint"]
@@ -338,14 +338,11 @@ def same_failures(store: Store) -> pd.DataFrame:
             "not_carried"]
     frames = []
     for spec in store.specs:
-        ref = spec.get("reference") or ""
         models = {m["name"] for m in spec.get("models", [])}
         ev = store.evaluations[store.evaluations["model"].isin(models)]
-        ref_cks = ev[ev["model"] == ref]["checkpoint"].unique()
-        if not ref or len(ref_cks) == 0:
+        failures = reference_failures(spec, ev, store.checkpoint_order)
+        if failures.empty:
             continue
-        last = max(ref_cks, key=lambda c: store.checkpoint_order.get((ref, c), 0))
-        failures = ev[(ev["model"] == ref) & (ev["checkpoint"] == last) & ev["with_pair"]]
         own = ev[["model", "checkpoint", "benchmark", "case_id", "outcome"]]
         explained = store.cases[["model", "checkpoint", "benchmark", "case_id", "delta"]]
         j = failures[["benchmark", "case_id", "delta"]].rename(columns={"delta": "reference_delta"})

@@ -10,6 +10,8 @@ import pathlib
 
 import pandas as pd
 
+from .load import incomplete
+
 STYLE = """
 body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;color:#222}
 .status{padding:.8em 1em;border-radius:6px;font-weight:600;margin:1em 0}
@@ -21,16 +23,10 @@ img{max-width:100%;border:1px solid #ddd}.note{color:#555}figure{margin:0}
 """
 
 
-def _open(tables: pd.DataFrame) -> pd.Series:
-    """Tables with cases to explain or benchmark items to answer."""
-    return (tables["committed"] + tables["failed"] < tables["planned"]) | (
-        tables["evaluated"] < tables["planned_evaluations"])
-
-
 def status_html(tables: pd.DataFrame) -> str:
     planned, stored, failed = (int(tables[c].sum()) for c in ("planned", "committed", "failed"))
     answered, items = int(tables["evaluated"].sum()), int(tables["planned_evaluations"].sum())
-    open_ = tables[_open(tables)]
+    open_ = tables[incomplete(tables)]
     if len(open_):
         which = ", ".join(f"{r.model}/{r.checkpoint}/{r.benchmark} ({r.committed}/{r.planned}"
                           + (f", items {r.evaluated}/{r.planned_evaluations}" if r.planned_evaluations else "")
@@ -59,10 +55,9 @@ def findings_html(findings: pd.DataFrame) -> str:
 
 def tables_html(tables: pd.DataFrame) -> str:
     rows = []
-    for r in tables.itertuples():
+    for r, open_ in zip(tables.itertuples(), incomplete(tables)):
         cls = ' class="empty"' if r.committed == 0 else ""
-        incomplete = r.committed + r.failed < r.planned or r.evaluated < r.planned_evaluations
-        note = "incomplete" if incomplete else ("empty" if r.committed == 0 else "")
+        note = "incomplete" if open_ else ("empty" if r.committed == 0 else "")
         rows.append(f"<tr{cls}><td class=l>{html.escape(r.model)}</td><td class=l>{html.escape(r.checkpoint)}</td>"
                     f"<td class=l>{html.escape(r.benchmark)}</td><td>{r.committed}</td><td>{r.planned}</td>"
                     f"<td>{r.failed}</td><td>{r.layers}</td><td class=l>{note}</td></tr>")

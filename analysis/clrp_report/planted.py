@@ -36,6 +36,14 @@ EXPECTED = {
     "distractor": "a follower answers the decoy's value: relevance outside the evidence (OIT)",
 }
 
+# The number each mechanism is judged by (the figure's panels, the findings): its column of
+# validation() and what it measures.
+MEASURE = {"retrieval": ("evidence_hit", "evidence in the top k"),
+           "copy": ("evidence_hit", "evidence in the top k"),
+           "format": ("evidence_hit", "evidence in the top k"),
+           "two_step": ("top1_flip", "failures undone by the top-1 token"),
+           "distractor": ("oit", "failures with OIT")}
+
 TRUTH_COLUMNS = ["benchmark", "case_id", "mechanism", "predicted_wrong"]
 COLUMNS = ["model", "checkpoint", "benchmark", "mechanism", "rule", "items", "accuracy", "accuracy_low",
            "accuracy_high", "failures", "planted_wrong", "explained", "evidence_hit", "evidence_hit_low",
@@ -90,7 +98,6 @@ def validation(store: Store, truth: pd.DataFrame) -> pd.DataFrame:
     planted_benchmarks = set(truth["benchmark"])
     ev = store.evaluations[store.evaluations["benchmark"].isin(planted_benchmarks)]
     ev = ev.merge(truth, on=["benchmark", "case_id"])
-    rules = list(dict.fromkeys(r for rs in store.tables["rules"] for r in rs))
     keys = ["model", "checkpoint", "benchmark"]
     targets = pd.concat([ev[keys], store.cases[store.cases["benchmark"].isin(planted_benchmarks)][keys]])
     out = []
@@ -105,16 +112,15 @@ def validation(store: Store, truth: pd.DataFrame) -> pd.DataFrame:
         def of(df: pd.DataFrame) -> pd.DataFrame:
             return df[(df.model == m) & (df.checkpoint == c) & (df.benchmark == b)]
 
-        cases = of(store.cases)
-        for rule in rules:
-            evid = of(store.evidence)
-            evid = evid[evid.rule == rule]
+        cases, evidence, outcomes, faithfulness = (
+            of(store.cases), of(store.evidence), of(store.outcomes), of(store.faithfulness))
+        for rule in store.rules:
+            evid = evidence[evidence.rule == rule]
             hit, hit_lo, hit_hi = _rate(evid["hit"])
-            oc = of(store.outcomes)
-            oc = oc[(oc.rule == rule) & (oc.delta > 0)]
+            oc = outcomes[(outcomes.rule == rule) & (outcomes.delta > 0)]
             with_ev = oc[oc["evidence"]]
-            fa = of(store.faithfulness)
-            fa = fa[(fa.method == rule) & (fa.operator == "delete") & (fa.delta > 0)]
+            fa = faithfulness[(faithfulness.method == rule) & (faithfulness.operator == "delete")
+                              & (faithfulness.delta > 0)]
             flip, flip_lo, flip_hi = _rate(fa["tokens_to_flip"] == 1)
             n_oc = len(oc)
             out.append({

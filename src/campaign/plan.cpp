@@ -410,19 +410,14 @@ std::vector<std::uint64_t> add_found_pairs(
   const bool fixed = spec.mode == Mode::FixedSet;
   const std::uint32_t reference = fixed ? reference_target(spec, plan) : 0;
   // fixed-set with own_failures: the items the reference failed (with a pair),
-  // per benchmark; a target explains its own failures on the other items only,
-  // so that each (table, item) holds one pair and the reference's verdicts say
-  // whose it is.
+  // per benchmark, gathered from its tables; a target explains its own
+  // failures on the other items only, so that each (table, item) holds one
+  // pair and the reference's verdicts say whose it is.
   std::set<std::pair<std::string, std::string>> reference_failed;
-  if (fixed && spec.own_failures)
-    for (std::uint32_t table = 0; table < evaluations.size(); ++table)
-      if (plan.table_target[table] == reference)
-        for (const auto& e : evaluations[table])
-          if (e.outcome == store::ItemOutcome::failure_with_pair)
-            reference_failed.insert({plan.tables[table].benchmark, e.case_id});
   Carrier carrier(spec, plan);
   // The reference's tables first, so that its pairs come first in every table
-  // (the first [graphs] cases of a table get graphs).
+  // (the first [graphs] cases of a table get graphs) and reference_failed is
+  // complete before any target's own failures are read.
   std::vector<std::uint32_t> order(evaluations.size());
   for (std::uint32_t table = 0; table < order.size(); ++table)
     order[table] = table;
@@ -445,7 +440,10 @@ std::vector<std::uint64_t> add_found_pairs(
     for (const store::EvaluationRecord* e : found) {
       const auto it = item_of.find({table, e->case_id});
       if (it == item_of.end()) continue;  // an item this spec no longer samples
-      if (own_only && reference_failed.count({plan.tables[table].benchmark, e->case_id}) != 0)
+      const std::pair<std::string, std::string> key{plan.tables[table].benchmark, e->case_id};
+      if (spec.own_failures && !own_only)
+        reference_failed.insert(key);
+      else if (reference_failed.count(key) != 0)
         continue;  // explained with the reference's pair
       const Item& item = plan.items[it->second];
       const nlohmann::json detail = nlohmann::json::parse(e->detail);
